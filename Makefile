@@ -1,0 +1,54 @@
+# The two commands of the README: `make run` and `make test`. Both install
+# missing Debian packages first (scripts/deps.sh), then build with CMake.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+LISTEN     ?= 127.0.0.1:8080
+DATA_DIR   ?= ./hearth-data
+JOBS       ?= $(shell nproc)
+
+.PHONY: all build run test test-asan unit bench format clean deps deps-test
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+deps-test:
+	@scripts/deps.sh --test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/hearthd --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+# Every test: unit (C and the Python runtime) and end to end, on the
+# normal build and then again under AddressSanitizer + UBSan.
+test: deps-test $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure
+	$(MAKE) test-asan
+
+test-asan: deps-test
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHEARTH_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
+
+unit: deps-test $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -E e2e
+
+bench: build
+	@scripts/deps.sh --bench
+	bench/run.sh
+
+format:
+	clang-format -i src/*.c src/*.h include/hearth/*.h tests/unit/*.c bench/*.c
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,320 @@
+"""Hearth python3 runtime: loads one user handler and serves the worker protocol.
+
+Owns: the frames on fd 3 (docs/protocol.md is normative), turning INVOKE
+frames into (event, context), and handler return values into RESULT frames.
+Must never: write anything but frames to fd 3, answer before the function's
+output on fd 1/2 is flushed, import per invocation, or rely on __file__,
+sys.argv or absolute paths (it runs as `python3 -I -B -c <this file>` from a
+read-only code directory). Standard library only.
+"""
+
+import binascii
+import json
+import os
+import struct
+import sys
+import time
+
+FD = 3
+HEADER = struct.Struct(">BBHII")  # magic, type, flags, meta_len, body_len
+MAGIC = 0x48
+READY, INVOKE, RESULT, ERROR, INIT_ERROR = 1, 2, 3, 4, 5
+MAX_META = 1 << 20
+MAX_BODY = 64 << 20
+MAX_MESSAGE = 64 * 1024  # characters of an error message; keeps meta far below MAX_META
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+BINARY_TYPE = "application/octet-stream"
+
+
+class MarshalError(Exception):
+    """The handler's return value cannot be turned into a RESULT frame."""
+
+
+class Context:
+    """What the handler gets as its second argument; one per invocation."""
+
+    __slots__ = ("request_id", "aws_request_id", "function_name", "function_version",
+                 "memory_limit_in_mb", "invoked_function_arn", "deadline_ms")
+
+    def __init__(self, meta):
+        self.request_id = self.aws_request_id = str(meta.get("request_id", ""))
+        self.function_name = str(meta.get("function", ""))
+        self.function_version = str(meta.get("version", ""))
+        self.memory_limit_in_mb = int(meta.get("memory_mb", 0))
+        self.invoked_function_arn = None
+        self.deadline_ms = int(meta.get("deadline_ms", 0))
+
+    def get_remaining_time_in_millis(self):
+        return max(0, self.deadline_ms - int(time.time() * 1000))
+
+
+def die(code, why):
+    """Reports a protocol failure on stderr and exits without unwinding user code."""
+    sys.__stderr__.write("hearth-python3: %s\n" % why)
+    flush_output()
+    os._exit(code)
+
+
+def flush_output():
+    # The daemon stamps output with the request in flight until the answer
+    # frame arrives, so everything buffered must reach fd 1/2 before it.
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def read_exact(bufs):
+    """Fills every bytearray in `bufs` from fd 3; returns False on EOF before the first byte."""
+    views = [memoryview(b) for b in bufs if len(b)]
+    started = False
+    while views:
+        try:
+            n = os.readv(FD, views)
+        except (ConnectionResetError, BrokenPipeError):
+            n = 0
+        if n == 0:
+            if started:
+                die(2, "protocol error: EOF inside a frame")
+            return False
+        started = True
+        while n:
+            if n >= len(views[0]):
+                n -= len(views.pop(0))
+            else:
+                views[0] = views[0][n:]
+                n = 0
+    return True
+
+
+def read_invoke():
+    """Returns (meta, body) of the next INVOKE, or None when the daemon closed fd 3."""
+    header = bytearray(HEADER.size)
+    if not read_exact([header]):
+        return None
+    magic, ftype, flags, meta_len, body_len = HEADER.unpack(header)
+    if magic != MAGIC or flags != 0:
+        die(2, "protocol error: bad frame header %s" % bytes(header).hex())
+    if ftype != INVOKE:
+        die(2, "protocol error: unexpected frame type %d" % ftype)
+    if meta_len > MAX_META or body_len > MAX_BODY:
+        die(2, "protocol error: frame too large (meta %d, body %d)" % (meta_len, body_len))
+    meta, body = bytearray(meta_len), bytearray(body_len)
+    if not read_exact([meta, body]):
+        die(2, "protocol error: EOF inside a frame")
+    try:
+        meta = json.loads(meta.decode("utf-8")) if meta_len else {}
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        die(2, "protocol error: INVOKE metadata is not a JSON object")
+    return meta, bytes(body)
+
+
+def encode_meta(meta):
+    # "replace" turns lone surrogates (e.g. from surrogateescape) into "?":
+    # the daemon only accepts valid UTF-8.
+    return json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+
+
+def send(ftype, meta, body=b""):
+    """Writes one frame (meta already encoded) with writev, looping only on partial writes."""
+    views = [memoryview(HEADER.pack(MAGIC, ftype, 0, len(meta), len(body))),
+             memoryview(meta), memoryview(body)]
+    views = [v for v in views if len(v)]
+    try:
+        while views:
+            n = os.writev(FD, views)
+            while n:
+                if n >= len(views[0]):
+                    n -= len(views.pop(0))
+                else:
+                    views[0] = views[0][n:]
+                    n = 0
+    except (BrokenPipeError, ConnectionResetError):
+        os._exit(0)  # the daemon is gone: same as EOF
+
+
+def exc_message(exc):
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<unprintable %s>" % type(exc).__name__
+    return text[:MAX_MESSAGE]
+
+
+def print_traceback(exc, skip_frames=0):
+    """Prints exc to stderr without the runtime's own frames."""
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        tb = tb.tb_next if tb is not None and tb.tb_next is not None else tb
+    try:
+        # The interpreter's C printer, not the traceback module: importing that
+        # costs several ms of every cold start.
+        sys.__excepthook__(type(exc), exc.with_traceback(tb), tb)
+    except Exception:
+        pass
+
+
+def init_error(error_type, message):
+    flush_output()
+    send(INIT_ERROR, encode_meta({"error_type": error_type, "message": message[:MAX_MESSAGE]}))
+    os._exit(1)  # not sys.exit: threads the module may have started must not keep us alive
+
+
+def load_handler(spec):
+    """Imports the handler named by HEARTH_HANDLER once; answers INIT_ERROR and exits on failure."""
+    module_name, _, func_name = spec.rpartition(".")
+    module_name = module_name.replace("/", ".").strip(".")
+    if not module_name or not func_name:
+        init_error("HandlerNotFound", "handler %r is not of the form module.function" % spec)
+    try:
+        __import__(module_name)  # the C import path hides importlib's own frames
+        module = sys.modules[module_name]
+    except Exception as exc:
+        print_traceback(exc, skip_frames=1)
+        init_error("ImportModuleError", "%s: %s" % (type(exc).__name__, exc_message(exc)))
+    func = getattr(module, func_name, None)
+    if func is None:
+        init_error("HandlerNotFound", "module %r has no attribute %r" % (module_name, func_name))
+    if not callable(func):
+        init_error("HandlerNotFound", "%s.%s is not callable" % (module_name, func_name))
+    return func
+
+
+def make_event(meta, body):
+    http = meta.get("http") if meta.get("trigger") == "http" else None
+    if isinstance(http, dict):
+        try:
+            text, encoded = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, encoded = binascii.b2a_base64(body, newline=False).decode("ascii"), True
+        return {"method": http.get("method", ""), "path": http.get("path", "/"),
+                "query": http.get("query", {}), "headers": http.get("headers", {}),
+                "body": text, "isBase64Encoded": encoded}
+    if not body:
+        return {}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def to_json(value):
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise MarshalError("%s is not JSON serializable: %s" % (type(value).__name__, exc))
+
+
+def encode_plain(result):
+    """Returns (content_type, body) for a return value that is not an HTTP answer."""
+    if isinstance(result, str):
+        try:
+            return TEXT_TYPE, result.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MarshalError("str result is not valid Unicode: %s" % exc)
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return BINARY_TYPE, bytes(result)
+    return JSON_TYPE, to_json(result)
+
+
+def encode_http(result):
+    """Returns the RESULT meta and body for a {"statusCode": ...} answer."""
+    try:
+        status = int(result["statusCode"])
+    except (TypeError, ValueError) as exc:
+        raise MarshalError("statusCode must be an integer: %s" % exc)
+    if not 100 <= status <= 599:
+        raise MarshalError("statusCode %d is outside 100-599" % status)
+    raw_headers = result.get("headers") or {}
+    if not isinstance(raw_headers, dict):
+        raise MarshalError("headers must be an object")
+    headers, content_type = {}, None
+    for name, value in raw_headers.items():
+        if str(name).lower() == "content-type":
+            content_type = str(value)
+        else:
+            headers[str(name)] = str(value)
+    body = result.get("body")
+    if body is None:
+        default_type, data = TEXT_TYPE, b""
+    elif isinstance(body, str) and result.get("isBase64Encoded"):
+        try:
+            default_type, data = BINARY_TYPE, binascii.a2b_base64(body, strict_mode=True)
+        except (binascii.Error, ValueError) as exc:
+            raise MarshalError("body is not valid base64: %s" % exc)
+    elif isinstance(body, (str, bytes, bytearray, memoryview)):
+        default_type, data = encode_plain(body)
+    else:
+        default_type, data = JSON_TYPE, to_json(body)
+    meta = {"content_type": content_type or default_type, "status": status}
+    if headers:
+        meta["headers"] = headers
+    return meta, data
+
+
+def encode_result(meta, result):
+    if meta.get("trigger") == "http" and isinstance(result, dict) and "statusCode" in result:
+        return encode_http(result)
+    content_type, data = encode_plain(result)
+    return {"content_type": content_type}, data
+
+
+def answer(meta, body, handler):
+    """Runs the handler for one INVOKE; returns the frame (type, encoded meta, body) to send."""
+    try:
+        result = handler(make_event(meta, body), Context(meta))
+    except Exception as exc:
+        print_traceback(exc, skip_frames=1)
+        return ERROR, encode_meta({"error_type": type(exc).__name__,
+                                   "message": exc_message(exc)}), b""
+    try:
+        out_meta, data = encode_result(meta, result)
+        out_meta = encode_meta(out_meta)
+        if len(out_meta) > MAX_META:
+            raise MarshalError("response headers exceed %d bytes" % MAX_META)
+        if len(data) > 0xFFFFFFFF:
+            raise MarshalError("response of %d bytes does not fit a frame" % len(data))
+        return RESULT, out_meta, data
+    except MarshalError as exc:
+        sys.__stderr__.write("MarshalError: %s\n" % exc)
+        return ERROR, encode_meta({"error_type": "MarshalError",
+                                   "message": exc_message(exc)}), b""
+
+
+def main():
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.reconfigure(line_buffering=True)
+    try:
+        os.fstat(FD)
+    except OSError:
+        die(2, "fd %d is not open: this program runs under hearthd (see docs/protocol.md)" % FD)
+    # The import system makes every sys.path entry absolute, and the absolute
+    # ancestors of the code folder may not be searchable by this uid. The
+    # magic link /proc/self/cwd reaches the folder without walking them.
+    sys.path.insert(0, "/proc/self/cwd" if os.path.isdir("/proc/self/cwd") else ".")
+    handler = load_handler(os.environ.get("HEARTH_HANDLER", ""))
+    version = "%d.%d.%d" % sys.version_info[:3]
+    flush_output()
+    send(READY, encode_meta({"runtime": "python3", "runtime_version": version}))
+    while True:
+        frame = read_invoke()
+        if frame is None:
+            flush_output()
+            os._exit(0)  # skip interpreter teardown: nothing left to do
+        ftype, out_meta, data = answer(frame[0], frame[1], handler)
+        flush_output()
+        send(ftype, out_meta, data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,549 @@
+/*
+ * api.c — the routes of docs/api.md.
+ *
+ * A table maps method + path pattern to a handler; `*` matches one path
+ * segment (a function name) and `**` the rest of the path. Handlers check
+ * what the client sent, then answer directly or hand over to the
+ * scheduler (invoke), the deployer, or the log collector.
+ *
+ * Owns: the HTTP shape of everything. Must never: block (queries that
+ * read logs are bounded by retention), or trust a header, a query value or
+ * a function's answer without checking it.
+ */
+#include "api.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "deploy.h"
+#include "dlog.h"
+#include "runtimes.h"
+#include "timefmt.h"
+#include "validate.h"
+
+#define LOGS_TAIL_DEFAULT        100
+#define LOGS_TAIL_FOLLOW_DEFAULT 10
+#define LOGS_TAIL_MAX            10000
+#define LOGS_RESPONSE_MAX        (64u * 1024 * 1024)
+
+typedef void (*route_fn)(hearth *h, gw_request *req, const char *name, const char *rest);
+
+struct route {
+    const char *method; /* NULL = any */
+    const char *pattern;
+    route_fn fn;
+};
+
+/* --- matching --- */
+
+/* Matches `path` against `pattern`; fills name (the `*` segment) and rest
+ * (what `**` covers, with its leading '/'; "/" when empty). */
+static bool route_match(const char *pattern, const char *path, char *name, size_t name_cap,
+                        const char **rest)
+{
+    const char *p = pattern, *s = path;
+    while (*p) {
+        if (strcmp(p, "/**") == 0) {
+            if (*s != '\0' && *s != '/')
+                return false;
+            *rest = *s ? s : "/";
+            return true;
+        }
+        if (*p == '*') {
+            /* An overlong name is kept cut to name_cap - 1 bytes: still too
+             * long to be valid, so the handler rejects it by name. */
+            size_t n = strcspn(s, "/");
+            if (n == 0)
+                return false;
+            size_t keep = n < name_cap - 1 ? n : name_cap - 1;
+            memcpy(name, s, keep);
+            name[keep] = '\0';
+            s += n;
+            p++;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *s == '\0';
+}
+
+/* --- small helpers --- */
+
+static void respond_fn_not_found(gw_request *req, const char *name)
+{
+    gw_respond_error(req, 404, "function_not_found", "no function named '%s'", name);
+}
+
+static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (!isdigit((unsigned char)*s))
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > max)
+            return false;
+    }
+    *out = v;
+    return true;
+}
+
+json_t *api_function_json(hearth *h, const fn_config *cfg)
+{
+    char created[TIMEFMT_ISO_LEN], updated[TIMEFMT_ISO_LEN];
+    timefmt_iso_ms(cfg->created_ms, created);
+    timefmt_iso_ms(cfg->updated_ms, updated);
+    sched_pool_state ps;
+    sched_pool_state_of(h->sch, cfg->name, &ps);
+    json_t *env = cfg->env ? json_deep_copy(cfg->env) : json_object();
+    return json_pack("{s:s,s:I,s:s,s:s,s:o,s:I,s:I,s:s,s:s,s:{s:i,s:i,s:i,s:i}}", "name",
+                     cfg->name, "version", (json_int_t)cfg->version, "runtime", cfg->runtime,
+                     "handler", cfg->handler, "env", env, "timeout_ms",
+                     (json_int_t)cfg->timeout_ms, "memory_mb", (json_int_t)cfg->memory_mb,
+                     "created_at", created, "updated_at", updated, "pool", "starting",
+                     (int)ps.starting, "idle", (int)ps.idle, "busy", (int)ps.busy, "queued",
+                     (int)ps.queued);
+}
+
+/* --- service routes --- */
+
+static void route_healthz(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)h, (void)name, (void)rest;
+    gw_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void route_runtimes(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)h, (void)name, (void)rest;
+    json_t *list = json_array();
+    for (size_t i = 0; i < runtimes_count(); i++) {
+        const runtime_info *rt = runtimes_at(i);
+        json_t *o = json_pack("{s:s,s:s,s:b}", "name", rt->name, "version", rt->version,
+                              "usable", rt->usable);
+        if (!rt->usable)
+            json_object_set_new(o, "reason", json_string(rt->reason));
+        json_array_append_new(list, o);
+    }
+    gw_respond_json(req, 200, json_pack("{s:o}", "runtimes", list));
+}
+
+/* --- function routes --- */
+
+static int list_visit(const fn_config *cfg, void *ud)
+{
+    void **ctx = ud;
+    json_array_append_new(ctx[1], api_function_json(ctx[0], cfg));
+    return 0;
+}
+
+static void route_list(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)name, (void)rest;
+    json_t *list = json_array();
+    void *ctx[2] = {h, list};
+    if (registry_list(h->reg, list_visit, ctx) < 0) {
+        json_decref(list);
+        gw_respond_error(req, 500, "internal_error", "could not read the registry");
+        return;
+    }
+    gw_respond_json(req, 200, json_pack("{s:o}", "functions", list));
+}
+
+/* Loads the current config of `name`, answering 404/500 when there is
+ * none. Returns true when *cfg is loaded (caller releases it). */
+static bool load_function(hearth *h, gw_request *req, const char *name, fn_config *cfg)
+{
+    int rc = validate_function_name(name) ? registry_get(h->reg, name, cfg) : -ENOENT;
+    if (rc == -ENOENT)
+        respond_fn_not_found(req, name);
+    else if (rc < 0)
+        gw_respond_error(req, 500, "internal_error", "could not read the registry");
+    return rc == 0;
+}
+
+static void route_show(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)rest;
+    fn_config cfg;
+    if (!load_function(h, req, name, &cfg))
+        return;
+    gw_respond_json(req, 200, api_function_json(h, &cfg));
+    fn_config_release(&cfg);
+}
+
+static void route_put(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)rest;
+    if (!validate_function_name(name)) {
+        gw_respond_error(req, 400, "invalid_name",
+                         "function names match [a-z0-9][a-z0-9-]{0,62}; '%.80s' does not",
+                         name);
+        return;
+    }
+    deploy_start(h, req, name);
+}
+
+static void route_delete(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)rest;
+    fn_config cfg;
+    if (!load_function(h, req, name, &cfg))
+        return;
+    fn_config_release(&cfg);
+    if (registry_delete(h->reg, name) < 0) {
+        gw_respond_error(req, 500, "internal_error", "could not delete '%s'", name);
+        return;
+    }
+    sched_remove(h->sch, name);
+    logs_end_function(h->lg, name);
+    logstore_remove(h->store, name);
+    int rc = deploy_remove_code(h, name);
+    if (rc < 0)
+        dlog_warn("could not remove the code of %s: %s", name, strerror(-rc));
+    dlog_info("deleted function %s", name);
+    gw_respond(req, 204, NULL, NULL, 0);
+}
+
+/* --- invoking --- */
+
+static bool is_json_type(const char *ct)
+{
+    return ct && strncasecmp(ct, "application/json", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
+}
+
+static bool token_char(char c)
+{
+    return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
+}
+
+/* Hop-by-hop and framing headers are the gateway's, never the function's. */
+static bool header_allowed(const char *name, const char *value)
+{
+    static const char *const reserved[] = {"content-length", "transfer-encoding", "connection",
+                                           "content-type",   "x-request-id",      "keep-alive",
+                                           "upgrade",        "te",                "trailer"};
+    if (!*name || strlen(name) > 256 || strpbrk(value, "\r\n"))
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!token_char(*p))
+            return false;
+    for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
+        if (strcasecmp(name, reserved[i]) == 0)
+            return false;
+    return strncasecmp(name, "x-hearth-", 9) != 0;
+}
+
+static void on_call_done(sched_call *c, sched_result *res, void *ud)
+{
+    gw_request *req = ud;
+    char v[24];
+    if (res->version) {
+        snprintf(v, sizeof v, "%" PRId64, res->version);
+        gw_add_header(req, "X-Hearth-Function-Version", v);
+    }
+    if (res->cold)
+        gw_add_header(req, "X-Hearth-Cold-Start", "1");
+    if (res->code) {
+        json_t *err = json_pack("{s:s,s:s}", "code", res->code, "message", res->message);
+        if (res->error_type[0])
+            json_object_set_new(err, "type", json_string(res->error_type));
+        gw_respond_json(req, res->status, json_pack("{s:o}", "error", err));
+        return;
+    }
+    const char *k;
+    json_t *val;
+    json_object_foreach(res->headers, k, val)
+    {
+        const char *s = json_string_value(val);
+        if (s && header_allowed(k, s))
+            gw_add_header(req, k, s);
+    }
+    (void)c;
+    gw_respond(req, res->status, res->content_type, res->body, res->len);
+    res->body = NULL;
+}
+
+/* Adds name: value to `obj`, joining a repeated name with ",". */
+static void add_joined(json_t *obj, const char *name, const char *value)
+{
+    json_t *old = json_object_get(obj, name);
+    if (!old) {
+        json_object_set_new(obj, name, json_string(value));
+        return;
+    }
+    char *joined;
+    if (asprintf(&joined, "%s,%s", json_string_value(old), value) < 0)
+        return;
+    json_object_set_new(obj, name, json_string(joined));
+    free(joined);
+}
+
+static void collect_header(const char *name, const char *value, void *ud)
+{
+    char lower[256];
+    size_t n = strlen(name);
+    if (n >= sizeof lower)
+        return;
+    for (size_t i = 0; i <= n; i++)
+        lower[i] = (char)tolower((unsigned char)name[i]);
+    add_joined(ud, lower, value);
+}
+
+static void collect_query(const char *name, const char *value, void *ud)
+{
+    add_joined(ud, name, value);
+}
+
+static json_t *http_event(gw_request *req, const char *rest)
+{
+    json_t *headers = json_object(), *query = json_object();
+    gw_each_header(req, collect_header, headers);
+    gw_each_query(req, collect_query, query);
+    return json_pack("{s:s,s:s,s:o,s:o}", "method", gw_method(req), "path", rest, "query",
+                     query, "headers", headers);
+}
+
+static void start_call(hearth *h, gw_request *req, const char *name, const char *trigger,
+                       json_t *http)
+{
+    sched_call *c = sched_call_new();
+    if (!c) {
+        json_decref(http);
+        gw_respond_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    snprintf(c->function, sizeof c->function, "%s", name);
+    snprintf(c->request_id, sizeof c->request_id, "%s", gw_request_id(req));
+    const char *ct = gw_header(req, "Content-Type");
+    if (ct && strlen(ct) < sizeof c->content_type && !strpbrk(ct, "\r\n"))
+        snprintf(c->content_type, sizeof c->content_type, "%s", ct);
+    c->trigger = trigger;
+    c->http = http;
+    c->body = gw_body(req, &c->body_len);
+    c->done = on_call_done;
+    c->ud = req;
+    sched_invoke(h->sch, c);
+}
+
+static void route_invoke(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)rest;
+    if (!validate_function_name(name)) {
+        respond_fn_not_found(req, name);
+        return;
+    }
+    size_t len;
+    const char *body = gw_body(req, &len);
+    if (is_json_type(gw_header(req, "Content-Type"))) {
+        json_error_t jerr;
+        json_t *parsed = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        if (!parsed) {
+            gw_respond_error(req, 400, "invalid_json",
+                             "the body is sent as application/json but is not JSON: %s "
+                             "(line %d, column %d)",
+                             jerr.text, jerr.line, jerr.column);
+            return;
+        }
+        json_decref(parsed);
+    }
+    start_call(h, req, name, "invoke", NULL);
+}
+
+static void route_fn_http(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    if (!validate_function_name(name)) {
+        respond_fn_not_found(req, name);
+        return;
+    }
+    start_call(h, req, name, "http", http_event(req, rest));
+}
+
+/* --- logs --- */
+
+struct logs_reply {
+    buf out;
+    enum logs_format format;
+    bool truncated;
+};
+
+static int logs_visit(const log_record *rec, void *ud)
+{
+    struct logs_reply *lr = ud;
+    if (logs_format(rec, lr->format, &lr->out) < 0) {
+        lr->truncated = true;
+        return 1;
+    }
+    return 0;
+}
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > REQID_LEN)
+        return false;
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s) && *s != '-')
+            return false;
+    return true;
+}
+
+/* Reads the logs query parameters. Answers 400 and returns false when one
+ * is wrong. */
+static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *format,
+                             bool *follow)
+{
+    const char *v;
+    *follow = false;
+    if ((v = gw_query(req, "follow"))) {
+        if (strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "0") && strcmp(v, "false"))
+            goto bad_follow;
+        *follow = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+    }
+    uint64_t tail = *follow ? LOGS_TAIL_FOLLOW_DEFAULT : LOGS_TAIL_DEFAULT;
+    if ((v = gw_query(req, "tail")) && (!parse_uint(v, LOGS_TAIL_MAX, &tail) || tail == 0)) {
+        gw_respond_error(req, 400, "invalid_query", "tail must be a whole number from 1 to %d",
+                         LOGS_TAIL_MAX);
+        return false;
+    }
+    q->tail = (size_t)tail;
+    *format = LOGS_TEXT;
+    if ((v = gw_query(req, "format"))) {
+        if (strcmp(v, "ndjson") == 0)
+            *format = LOGS_NDJSON;
+        else if (strcmp(v, "text") != 0) {
+            gw_respond_error(req, 400, "invalid_query", "format must be text or ndjson");
+            return false;
+        }
+    }
+    q->request_id = gw_query(req, "request_id");
+    if (q->request_id && !valid_request_id(q->request_id)) {
+        gw_respond_error(req, 400, "invalid_query", "request_id is not a request id");
+        return false;
+    }
+    q->since_ms = 0;
+    if ((v = gw_query(req, "since")) && timefmt_parse(v, &q->since_ms) < 0) {
+        gw_respond_error(req, 400, "invalid_query",
+                         "since must be unix milliseconds or an RFC 3339 time");
+        return false;
+    }
+    return true;
+bad_follow:
+    gw_respond_error(req, 400, "invalid_query", "follow must be 1 or 0");
+    return false;
+}
+
+static void route_logs(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)rest;
+    fn_config cfg;
+    if (!load_function(h, req, name, &cfg))
+        return;
+    fn_config_release(&cfg);
+    log_query q;
+    enum logs_format format;
+    bool follow;
+    if (!parse_logs_query(req, &q, &format, &follow))
+        return;
+    if (follow) {
+        logs_follow(h->lg, req, name, &q, format);
+        return;
+    }
+    struct logs_reply lr = {.format = format};
+    buf_init(&lr.out, LOGS_RESPONSE_MAX);
+    if (logstore_query(h->store, name, &q, logs_visit, &lr) < 0) {
+        buf_release(&lr.out);
+        gw_respond_error(req, 500, "internal_error", "could not read the logs");
+        return;
+    }
+    size_t len;
+    char *text = buf_detach(&lr.out, &len);
+    gw_respond(req, 200, format == LOGS_NDJSON ? "application/x-ndjson" : "text/plain; charset=utf-8",
+               text, len);
+}
+
+/* --- dispatch --- */
+
+static const struct route routes[] = {
+    {"GET", "/healthz", route_healthz},
+    {"GET", "/v1/runtimes", route_runtimes},
+    {"GET", "/v1/functions", route_list},
+    {"GET", "/v1/functions/*", route_show},
+    {"PUT", "/v1/functions/*", route_put},
+    {"DELETE", "/v1/functions/*", route_delete},
+    {"POST", "/v1/functions/*/invoke", route_invoke},
+    {"GET", "/v1/functions/*/logs", route_logs},
+    {NULL, "/fn/*/**", route_fn_http},
+};
+
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+/* The route for the request, or NULL; *path_known says whether the path
+ * matched some route under another method. */
+static const struct route *find_route(const char *method, const char *path, char *name,
+                                      size_t cap, const char **rest, bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (!route_match(routes[i].pattern, path, name, cap, rest))
+            continue;
+        *path_known = true;
+        if (!routes[i].method || strcmp(routes[i].method, method) == 0)
+            return &routes[i];
+    }
+    return NULL;
+}
+
+size_t api_body_limit(const char *method, const char *path, void *ud)
+{
+    hearth *h = ud;
+    char name[FN_NAME_MAX + 2];
+    const char *rest = NULL;
+    bool known;
+    const struct route *r = find_route(method, path, name, sizeof name, &rest, &known);
+    if (r && r->fn == route_put)
+        return HEARTH_MAX_DEPLOY_BODY;
+    if (r && (r->fn == route_invoke || r->fn == route_fn_http))
+        return h->set.max_body;
+    return HEARTH_MAX_OTHER_BODY;
+}
+
+void api_handle(gw_request *req, void *ud)
+{
+    hearth *h = ud;
+    char name[FN_NAME_MAX + 2] = "";
+    const char *rest = "/";
+    bool known;
+    const struct route *r =
+        find_route(gw_method(req), gw_path(req), name, sizeof name, &rest, &known);
+    if (!r) {
+        if (known)
+            gw_respond_error(req, 405, "method_not_allowed", "%s is not allowed on %.200s",
+                             gw_method(req), gw_path(req));
+        else
+            gw_respond_error(req, 404, "not_found", "no route for %.200s", gw_path(req));
+        return;
+    }
+    if (gw_body_too_large(req)) {
+        gw_respond_error(req, 413, "payload_too_large", "the body is larger than %zu bytes",
+                         api_body_limit(gw_method(req), gw_path(req), h));
+        return;
+    }
+    if (h->stopping && r->fn != route_healthz) {
+        gw_respond_error(req, 503, "overloaded", "the daemon is shutting down");
+        return;
+    }
+    dlog_debug("%s %s", gw_method(req), gw_path(req));
+    r->fn(h, req, name, rest);
+}

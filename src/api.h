@@ -1,0 +1,24 @@
+/*
+ * api.h — the REST API: routes a complete request to its handler and
+ * renders answers as JSON. Everything a client sends is checked here or in
+ * the module the route hands it to.
+ */
+#ifndef HEARTH_API_H
+#define HEARTH_API_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "gateway.h"
+#include "hearth.h"
+
+/* gw_handler_fn for the gateway; ud is the hearth. */
+void api_handle(gw_request *req, void *ud);
+
+/* gw_body_limit_fn for the gateway; ud is the hearth. */
+size_t api_body_limit(const char *method, const char *path, void *ud);
+
+/* The function object of docs/api.md, with live pool state. New reference. */
+json_t *api_function_json(hearth *h, const fn_config *cfg);
+
+#endif

@@ -1,0 +1,523 @@
+/*
+ * deploy.c — turning a PUT into a new version.
+ *
+ * On the threadpool (deploy_work): parse and check the settings, decode
+ * and unpack the package into a private staging folder, fsync it. On the
+ * loop (deploy_after): pick the next version number, rename the staging
+ * folder to <code>/<name>/<version>, record the version in the registry
+ * (the durable commit point: only then is the client answered), and tell
+ * the scheduler. Any failure before the registry commit removes what was
+ * written, so the previous version keeps serving.
+ *
+ * Owns: staging folders, code folders. Must never: touch the registry or
+ * the scheduler from the threadpool.
+ */
+#include "deploy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "dlog.h"
+#include "package.h"
+#include "paths.h"
+#include "runtimes.h"
+#include "timefmt.h"
+#include "validate.h"
+
+#define TIMEOUT_MS_MAX   900000
+#define MEMORY_MB_MIN    64
+#define MEMORY_MB_MAX    10240
+#define TIMEOUT_DEFAULT  30000
+#define MEMORY_DEFAULT   128
+
+typedef struct deploy_job {
+    uv_work_t work;
+    hearth *h;
+    gw_request *req;
+    char name[FN_NAME_MAX + 1];
+    const char *body; /* borrowed: the request waits for us */
+    size_t len;
+    bool raw;
+    /* raw-body settings, copied from the query on the loop */
+    char *q_runtime, *q_handler, *q_timeout, *q_memory;
+    char unknown_query[64];
+    /* results */
+    fn_config cfg;
+    char staging[PATH_MAX];
+    unsigned status;
+    const char *code; /* NULL on success */
+    char message[512];
+} deploy_job;
+
+static int refuse(deploy_job *j, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Records an error for the client. Returns -1 so callers can `return refuse(…)`. */
+static int refuse(deploy_job *j, unsigned status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->message, sizeof j->message, fmt, ap);
+    va_end(ap);
+    j->status = status;
+    j->code = code;
+    return -1;
+}
+
+/* --- base64 --- */
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int deploy_base64_decode(const char *in, size_t len, unsigned char **out, size_t *outlen)
+{
+    unsigned char *o = malloc(len / 4 * 3 + 3);
+    if (!o)
+        return -ENOMEM;
+    size_t n = 0, pad = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int v = b64_value(c);
+        if (v < 0 || pad) {
+            free(o);
+            return -EINVAL;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    if (pad > 2 || bits >= 6) {
+        free(o);
+        return -EINVAL;
+    }
+    *out = o;
+    *outlen = n;
+    return 0;
+}
+
+/* --- settings --- */
+
+static int check_runtime(deploy_job *j, const char *runtime, const char *handler)
+{
+    if (!runtime || !*runtime)
+        return refuse(j, 400, "invalid_field", "runtime is required (see GET /v1/runtimes)");
+    const runtime_info *rt = runtimes_find(runtime);
+    if (!rt)
+        return refuse(j, 400, "unsupported_runtime",
+                      "unknown runtime '%.40s'; GET /v1/runtimes lists them", runtime);
+    if (!rt->usable)
+        return refuse(j, 400, "unsupported_runtime", "runtime %s cannot run here: %s",
+                      rt->name, rt->reason);
+    char err[256];
+    if (!handler || !validate_handler(handler))
+        return refuse(j, 400, "invalid_field",
+                      "handler is required: printable, no spaces, no '..', e.g. main.handler");
+    if (runtimes_check_handler(runtime, handler, err, sizeof err) < 0)
+        return refuse(j, 400, "invalid_field", "%s", err);
+    snprintf(j->cfg.runtime, sizeof j->cfg.runtime, "%s", runtime);
+    snprintf(j->cfg.handler, sizeof j->cfg.handler, "%s", handler);
+    return 0;
+}
+
+static int check_range(deploy_job *j, const char *field, json_int_t v, json_int_t lo,
+                       json_int_t hi, int64_t *out)
+{
+    if (v < lo || v > hi)
+        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld",
+                      field, (long long)lo, (long long)hi);
+    *out = v;
+    return 0;
+}
+
+static int check_int_field(deploy_job *j, json_t *v, const char *field, json_int_t lo,
+                           json_int_t hi, int64_t *out)
+{
+    if (!v)
+        return 0;
+    if (!json_is_integer(v))
+        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld",
+                      field, (long long)lo, (long long)hi);
+    return check_range(j, field, json_integer_value(v), lo, hi, out);
+}
+
+static int check_query_int(deploy_job *j, const char *s, const char *field, json_int_t lo,
+                           json_int_t hi, int64_t *out)
+{
+    if (!s)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld",
+                      field, (long long)lo, (long long)hi);
+    return check_range(j, field, v, lo, hi, out);
+}
+
+/* --- packages --- */
+
+static int make_staging(deploy_job *j)
+{
+    if (path_format(j->staging, sizeof j->staging, "%s/deploy-XXXXXX", j->h->staging_root) ||
+        !mkdtemp(j->staging)) {
+        j->staging[0] = '\0';
+        return refuse(j, 500, "internal_error", "could not create a staging folder: %s",
+                      strerror(errno));
+    }
+    return 0;
+}
+
+static int package_result(deploy_job *j, int rc, const char *err)
+{
+    if (rc == -EINVAL)
+        return refuse(j, 400, "invalid_package", "%s", err[0] ? err : "the package is invalid");
+    if (rc < 0)
+        return refuse(j, 500, "internal_error", "could not store the package: %s",
+                      strerror(-rc));
+    return 0;
+}
+
+static int unpack_bytes(deploy_job *j, const void *data, size_t len)
+{
+    if (len > PACKAGE_MAX_COMPRESSED)
+        return refuse(j, 400, "invalid_package",
+                      "the package is %zu bytes; at most %u are accepted", len,
+                      PACKAGE_MAX_COMPRESSED);
+    if (make_staging(j) < 0)
+        return -1;
+    package_limits lim;
+    package_limits_default(&lim);
+    char err[512] = "";
+    int rc = package_unpack_archive(data, len, j->staging, &lim, err, sizeof err);
+    return package_result(j, rc, err);
+}
+
+static int unpack_json_package(deploy_job *j, json_t *files, json_t *archive)
+{
+    if (!files == !archive)
+        return refuse(j, 400, "invalid_field", "give exactly one of files or archive");
+    if (files) {
+        if (!json_is_object(files))
+            return refuse(j, 400, "invalid_field", "files must be an object of path to text");
+        if (make_staging(j) < 0)
+            return -1;
+        package_limits lim;
+        package_limits_default(&lim);
+        char err[512] = "";
+        return package_result(j, package_write_files(files, j->staging, &lim, err, sizeof err),
+                              err);
+    }
+    if (!json_is_string(archive))
+        return refuse(j, 400, "invalid_field", "archive must be a base64 string");
+    unsigned char *bytes;
+    size_t n;
+    int rc = deploy_base64_decode(json_string_value(archive), json_string_length(archive),
+                                  &bytes, &n);
+    if (rc == -EINVAL)
+        return refuse(j, 400, "invalid_package", "archive is not valid base64");
+    if (rc < 0)
+        return refuse(j, 500, "internal_error", "out of memory");
+    rc = unpack_bytes(j, bytes, n);
+    free(bytes);
+    return rc;
+}
+
+static int parse_json_body(deploy_job *j)
+{
+    static const char *const known[] = {"runtime",    "handler",   "files", "archive",
+                                        "env",        "timeout_ms", "memory_mb"};
+    json_error_t jerr;
+    json_t *doc = json_loadb(j->body, j->len, 0, &jerr);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return refuse(j, 400, "invalid_json", "the body is not a JSON object: %s", jerr.text);
+    }
+    int rc = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(doc, key, val)
+    {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+            ok = ok || strcmp(key, known[i]) == 0;
+        if (!ok) {
+            rc = refuse(j, 400, "unknown_field", "unknown field '%.60s'", key);
+            goto out;
+        }
+    }
+    rc = check_runtime(j, json_string_value(json_object_get(doc, "runtime")),
+                       json_string_value(json_object_get(doc, "handler")));
+    if (rc == 0)
+        rc = check_int_field(j, json_object_get(doc, "timeout_ms"), "timeout_ms", 1,
+                             TIMEOUT_MS_MAX, &j->cfg.timeout_ms);
+    if (rc == 0)
+        rc = check_int_field(j, json_object_get(doc, "memory_mb"), "memory_mb", MEMORY_MB_MIN,
+                             MEMORY_MB_MAX, &j->cfg.memory_mb);
+    json_t *env = json_object_get(doc, "env");
+    if (rc == 0 && env) {
+        char err[256] = "";
+        if (validate_env(env, err, sizeof err) < 0)
+            rc = refuse(j, 400, "invalid_field", "%s", err);
+        else
+            j->cfg.env = json_deep_copy(env);
+    }
+    if (rc == 0)
+        rc = unpack_json_package(j, json_object_get(doc, "files"),
+                                 json_object_get(doc, "archive"));
+out:
+    json_decref(doc);
+    return rc;
+}
+
+static int parse_raw_body(deploy_job *j)
+{
+    if (j->unknown_query[0])
+        return refuse(j, 400, "unknown_field", "unknown query parameter '%s'", j->unknown_query);
+    int rc = check_runtime(j, j->q_runtime, j->q_handler);
+    if (rc == 0)
+        rc = check_query_int(j, j->q_timeout, "timeout_ms", 1, TIMEOUT_MS_MAX,
+                             &j->cfg.timeout_ms);
+    if (rc == 0)
+        rc = check_query_int(j, j->q_memory, "memory_mb", MEMORY_MB_MIN, MEMORY_MB_MAX,
+                             &j->cfg.memory_mb);
+    if (rc == 0)
+        rc = unpack_bytes(j, j->body, j->len);
+    return rc;
+}
+
+/* Makes the staged code readable by workers and durable. */
+static int seal_staging(deploy_job *j)
+{
+    if (chmod(j->staging, 0755) < 0)
+        return refuse(j, 500, "internal_error", "could not seal the package: %s",
+                      strerror(errno));
+    int fd = open(j->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) < 0) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        return refuse(j, 500, "internal_error", "could not sync the package: %s",
+                      strerror(err));
+    }
+    close(fd);
+    return 0;
+}
+
+static void deploy_work(uv_work_t *w)
+{
+    deploy_job *j = w->data;
+    j->cfg.timeout_ms = TIMEOUT_DEFAULT;
+    j->cfg.memory_mb = MEMORY_DEFAULT;
+    int rc = j->raw ? parse_raw_body(j) : parse_json_body(j);
+    if (rc == 0)
+        rc = seal_staging(j);
+    if (rc < 0 && j->staging[0]) {
+        package_remove_tree(j->staging);
+        j->staging[0] = '\0';
+    }
+    if (!j->cfg.env)
+        j->cfg.env = json_object();
+}
+
+/* --- the commit, on the loop --- */
+
+static int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static int install(deploy_job *j, bool *created)
+{
+    hearth *h = j->h;
+    int64_t latest;
+    fn_config old;
+    if (registry_latest_version(h->reg, j->name, &latest) < 0)
+        return refuse(j, 500, "internal_error", "could not read the registry");
+    *created = registry_get(h->reg, j->name, &old) != 0;
+    if (!*created)
+        fn_config_release(&old);
+    char dir[PATH_MAX], target[PATH_MAX];
+    if (path_format(dir, sizeof dir, "%s/%s", h->code_root, j->name) ||
+        path_format(target, sizeof target, "%s/%" PRId64, dir, latest + 1))
+        return refuse(j, 500, "internal_error", "the data dir path is too long");
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return refuse(j, 500, "internal_error", "could not create %s: %s", dir, strerror(errno));
+    package_remove_tree(target); /* left by a crash between rename and commit */
+    if (rename(j->staging, target) < 0)
+        return refuse(j, 500, "internal_error", "could not install the package: %s",
+                      strerror(errno));
+    j->staging[0] = '\0';
+    fsync_dir(dir);
+    snprintf(j->cfg.name, sizeof j->cfg.name, "%s", j->name);
+    j->cfg.version = latest + 1;
+    j->cfg.updated_ms = timefmt_now_ms();
+    if (registry_put(h->reg, &j->cfg) < 0) {
+        package_remove_tree(target);
+        return refuse(j, 500, "internal_error", "could not record the new version");
+    }
+    return 0;
+}
+
+static void job_free(deploy_job *j)
+{
+    if (j->staging[0])
+        package_remove_tree(j->staging);
+    fn_config_release(&j->cfg);
+    free(j->q_runtime);
+    free(j->q_handler);
+    free(j->q_timeout);
+    free(j->q_memory);
+    free(j);
+}
+
+static void deploy_after(uv_work_t *w, int status)
+{
+    deploy_job *j = w->data;
+    bool created = false;
+    if (status < 0)
+        refuse(j, 500, "internal_error", "the deploy was cancelled");
+    if (!j->code && install(j, &created) == 0) {
+        sched_update(j->h->sch, &j->cfg);
+        dlog_info("deployed %s version %" PRId64, j->name, j->cfg.version);
+        gw_respond_json(j->req, created ? 201 : 200, api_function_json(j->h, &j->cfg));
+    } else {
+        gw_respond_error(j->req, j->status, j->code, "%s", j->message);
+    }
+    job_free(j);
+}
+
+/* --- entry points --- */
+
+static bool is_archive_type(const char *ct)
+{
+    static const char *const types[] = {"application/gzip", "application/x-gzip",
+                                        "application/x-tar", "application/zip",
+                                        "application/x-zip-compressed"};
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, "; ");
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0)
+            return true;
+    return false;
+}
+
+static void note_query(const char *name, const char *value, void *ud)
+{
+    deploy_job *j = ud;
+    char **slot = strcmp(name, "runtime") == 0      ? &j->q_runtime
+                  : strcmp(name, "handler") == 0    ? &j->q_handler
+                  : strcmp(name, "timeout_ms") == 0 ? &j->q_timeout
+                  : strcmp(name, "memory_mb") == 0  ? &j->q_memory
+                                                    : NULL;
+    if (!slot) {
+        if (!j->unknown_query[0])
+            snprintf(j->unknown_query, sizeof j->unknown_query, "%s", name);
+        return;
+    }
+    free(*slot);
+    *slot = strdup(value);
+}
+
+void deploy_start(hearth *h, gw_request *req, const char *name)
+{
+    deploy_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        gw_respond_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    j->h = h;
+    j->req = req;
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->body = gw_body(req, &j->len);
+    j->raw = is_archive_type(gw_header(req, "Content-Type"));
+    if (j->raw)
+        gw_each_query(req, note_query, j);
+    j->work.data = j;
+    int rc = uv_queue_work(h->loop, &j->work, deploy_work, deploy_after);
+    if (rc < 0) {
+        gw_respond_error(req, 500, "internal_error", "could not queue the deploy");
+        job_free(j);
+    }
+}
+
+/* --- removal --- */
+
+typedef struct removal {
+    uv_work_t work;
+    char path[PATH_MAX];
+} removal;
+
+static void removal_work(uv_work_t *w)
+{
+    removal *r = w->data;
+    package_remove_tree(r->path);
+}
+
+static void removal_after(uv_work_t *w, int status)
+{
+    (void)status;
+    free(w->data);
+}
+
+int deploy_remove_code(hearth *h, const char *name)
+{
+    char dir[PATH_MAX];
+    removal *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    char id[REQID_LEN + 1];
+    reqid_new(id);
+    if (path_format(dir, sizeof dir, "%s/%s", h->code_root, name) ||
+        path_format(r->path, sizeof r->path, "%s/trash-%s-%s", h->staging_root, name, id)) {
+        free(r);
+        return -ENAMETOOLONG;
+    }
+    if (rename(dir, r->path) < 0) {
+        int err = errno;
+        free(r);
+        return err == ENOENT ? 0 : -err;
+    }
+    r->work.data = r;
+    if (uv_queue_work(h->loop, &r->work, removal_work, removal_after) < 0) {
+        package_remove_tree(r->path);
+        free(r);
+    }
+    return 0;
+}

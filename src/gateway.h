@@ -1,0 +1,99 @@
+/*
+ * gateway.h — the HTTP listener. libmicrohttpd driven from the libuv loop
+ * (its epoll fd polled by uv, MHD_run() never blocks), so every request
+ * is handled on the loop thread without locks. The gateway reads and
+ * bounds request bodies, hands complete requests to one handler, and
+ * sends answers — immediately, later (the connection is suspended
+ * meanwhile), or as an open-ended chunked stream.
+ */
+#ifndef HEARTH_GATEWAY_H
+#define HEARTH_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "reqid.h"
+
+typedef struct gateway gateway;
+typedef struct gw_request gw_request;
+
+/* Called once per request when its body is complete (or refused). The
+ * handler answers with one of the gw_respond* calls, now or later. */
+typedef void (*gw_handler_fn)(gw_request *req, void *ud);
+
+/* The body ceiling for a request, chosen from its method and path before
+ * any body byte is read. */
+typedef size_t (*gw_body_limit_fn)(const char *method, const char *path, void *ud);
+
+typedef struct gateway_opts {
+    const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
+    gw_handler_fn handler;
+    gw_body_limit_fn body_limit;
+    void *ud;
+} gateway_opts;
+
+/* Binds and starts serving on `loop`. Returns 0 or a negative errno
+ * (-EADDRINUSE, -EINVAL for a bad address). */
+int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out);
+
+/* The port actually bound (useful with port 0). */
+uint16_t gateway_port(const gateway *gw);
+
+/* Stops accepting new connections; existing ones are still served. */
+void gateway_quiesce(gateway *gw);
+
+/* Requests received and not yet answered (streams excluded). */
+unsigned gateway_pending(const gateway *gw);
+
+/* Stops the daemon and frees everything; every suspended request must have
+ * been answered first. Accepts NULL. */
+void gateway_stop(gateway *gw);
+
+/* --- the request --- */
+const char *gw_method(const gw_request *req);
+const char *gw_path(const gw_request *req);
+const char *gw_request_id(const gw_request *req);
+const char *gw_header(gw_request *req, const char *name);  /* case-insensitive */
+const char *gw_query(gw_request *req, const char *name);   /* decoded, or NULL */
+const void *gw_body(const gw_request *req, size_t *len);    /* NUL-terminated */
+/* True when the body exceeded its limit (the handler should answer 413). */
+bool gw_body_too_large(const gw_request *req);
+
+typedef void (*gw_pair_fn)(const char *name, const char *value, void *ud);
+void gw_each_header(gw_request *req, gw_pair_fn fn, void *ud);
+void gw_each_query(gw_request *req, gw_pair_fn fn, void *ud);
+
+/* --- answering (exactly one of these per request) --- */
+
+/* Adds a header to the answer (before a gw_respond* call). Copies both. */
+void gw_add_header(gw_request *req, const char *name, const char *value);
+
+/* Answers with `body` (malloc'd; ownership passes to the gateway, which
+ * frees it — also on failure). `content_type` may be NULL. */
+void gw_respond(gw_request *req, unsigned status, const char *content_type, char *body,
+                size_t len);
+
+/* Answers with `json` (reference stolen). */
+void gw_respond_json(gw_request *req, unsigned status, json_t *json);
+
+/* Answers {"error":{"code":…,"message":…}}. */
+void gw_respond_error(gw_request *req, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Streaming: `pull` copies up to `max` bytes into `dst` and returns the
+ * count, 0 when it has nothing now (the gateway waits for
+ * gw_stream_wake), or -1 to end the stream. `closed` is called exactly once
+ * when the connection ends for any reason (client gone, stream ended,
+ * daemon stopping); after it `req` must not be used. */
+typedef ssize_t (*gw_pull_fn)(void *ud, char *dst, size_t max);
+typedef void (*gw_closed_fn)(void *ud);
+void gw_respond_stream(gw_request *req, unsigned status, const char *content_type,
+                       gw_pull_fn pull, gw_closed_fn closed, void *ud);
+/* Tells a waiting stream that pull has data (or wants to end). */
+void gw_stream_wake(gw_request *req);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * hearth.h — the daemon's settings and the pieces it is made of, shared
+ * by main (which builds them) and the API (which serves from them).
+ */
+#ifndef HEARTH_HEARTH_H
+#define HEARTH_HEARTH_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "gateway.h"
+#include "logs.h"
+#include "logstore.h"
+#include "registry.h"
+#include "sched.h"
+
+typedef struct hearth_settings {
+    const char *listen;        /* HOST:PORT */
+    const char *data_dir;
+    const char *runtimes_dir;
+    const char *worker_user;   /* who workers run as when we are root */
+    size_t max_body;           /* invoke request bodies */
+    size_t max_response;       /* function answers */
+    size_t log_retention;      /* bytes of log lines per function */
+    unsigned max_workers;
+    unsigned max_queue;
+    unsigned shutdown_grace_s;
+    uint64_t keep_alive_ms;
+    int log_level;
+} hearth_settings;
+
+/* Deploy bodies carry a 50 MiB package as base64 plus settings. */
+#define HEARTH_MAX_DEPLOY_BODY (70u * 1024 * 1024)
+#define HEARTH_MAX_OTHER_BODY  (64u * 1024)
+
+typedef struct hearth {
+    hearth_settings set;
+    char code_root[PATH_MAX];    /* <data>/code */
+    char staging_root[PATH_MAX]; /* <data>/staging */
+    uid_t worker_uid;
+    gid_t worker_gid;
+    uv_loop_t *loop;
+    registry *reg;
+    logstore *store;
+    logs *lg;
+    sched *sch;
+    gateway *gw;
+    bool stopping;
+} hearth;
+
+#endif

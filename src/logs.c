@@ -1,0 +1,285 @@
+/*
+ * logs.c — the log collector and its followers.
+ *
+ * Bytes from a worker's stdout/stderr are cut into lines (at most
+ * LOGS_MAX_LINE; longer ones are split), stamped with the time, stream,
+ * version and the request in flight, appended to the logstore and copied
+ * to every follower of that function. A follower is a chunked HTTP
+ * response; each has a bounded backlog, and lines that do not fit are
+ * counted and reported instead of growing memory (a slow reader must not
+ * make a flooding function cost the daemon memory).
+ *
+ * Owns: partial lines, followers. Must never: block on a follower or on
+ * a worker.
+ */
+#include "logs.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlog.h"
+#include "timefmt.h"
+
+#define FOLLOWER_BACKLOG (4 * 1024 * 1024)
+
+typedef struct follower {
+    logs *lg;
+    gw_request *req;
+    char function[FN_NAME_MAX + 1];
+    char request_id[REQID_LEN + 1]; /* "" = every request */
+    enum logs_format format;
+    buf backlog;
+    size_t dropped;
+    bool ended;
+    struct follower *next;
+} follower;
+
+struct logs {
+    logstore *store;
+    follower *followers;
+};
+
+int logs_open(logstore *store, logs **out)
+{
+    logs *lg = calloc(1, sizeof *lg);
+    if (!lg)
+        return -ENOMEM;
+    lg->store = store;
+    *out = lg;
+    return 0;
+}
+
+void logs_close(logs *lg)
+{
+    if (!lg)
+        return;
+    /* Followers still here belong to connections the gateway already
+     * tore down; their memory is ours to free. */
+    while (lg->followers) {
+        follower *f = lg->followers;
+        lg->followers = f->next;
+        buf_release(&f->backlog);
+        free(f);
+    }
+    free(lg);
+}
+
+int logs_format(const log_record *rec, enum logs_format format, buf *out)
+{
+    if (format == LOGS_NDJSON) {
+        size_t len;
+        char *line = logstore_format_ndjson(rec, &len);
+        if (!line)
+            return -ENOMEM;
+        int rc = buf_append(out, line, len);
+        free(line);
+        return rc;
+    }
+    char line[LOGS_MAX_LINE + 256];
+    size_t len = logstore_format_text(rec, line, sizeof line);
+    return buf_append(out, line, len);
+}
+
+/* --- fan-out --- */
+
+static bool follower_wants(const follower *f, const char *function, const log_record *rec)
+{
+    return !f->ended && strcmp(f->function, function) == 0 &&
+           (!f->request_id[0] || strcmp(f->request_id, rec->request_id) == 0);
+}
+
+static void publish(logs *lg, const char *function, const log_record *rec)
+{
+    int rc = logstore_append(lg->store, function, rec);
+    if (rc < 0)
+        dlog_warn("could not store a log line of %s: %s", function, strerror(-rc));
+    for (follower *f = lg->followers; f; f = f->next) {
+        if (!follower_wants(f, function, rec))
+            continue;
+        if (logs_format(rec, f->format, &f->backlog) < 0)
+            f->dropped++;
+        gw_stream_wake(f->req);
+    }
+}
+
+static void emit(log_source *src, int stream, const char *msg, size_t len)
+{
+    log_record rec = {
+        .time_ms = timefmt_now_ms(),
+        .stream = stream,
+        .version = src->version,
+        .request_id = src->request_id,
+        .msg = msg,
+        .msg_len = len,
+    };
+    publish(src->lg, src->function, &rec);
+}
+
+void logs_note(logs *lg, const char *function, int64_t version, const char *request_id,
+               const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_record rec = {
+        .time_ms = timefmt_now_ms(),
+        .stream = LOG_STDERR,
+        .version = version,
+        .request_id = request_id,
+        .msg = msg,
+        .msg_len = n < 0 ? 0 : ((size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1),
+    };
+    publish(lg, function, &rec);
+}
+
+/* --- sources --- */
+
+void logs_source_init(log_source *src, logs *lg, const char *function, int64_t version)
+{
+    src->lg = lg;
+    snprintf(src->function, sizeof src->function, "%s", function);
+    src->version = version;
+    src->request_id[0] = '\0';
+    buf_init(&src->partial[0], LOGS_MAX_LINE);
+    buf_init(&src->partial[1], LOGS_MAX_LINE);
+}
+
+void logs_source_set_request(log_source *src, const char *request_id)
+{
+    snprintf(src->request_id, sizeof src->request_id, "%s", request_id);
+}
+
+void logs_source_feed(log_source *src, int stream, const char *data, size_t n)
+{
+    buf *pb = &src->partial[stream == LOG_STDERR];
+    while (n) {
+        const char *nl = memchr(data, '\n', n);
+        size_t take = nl ? (size_t)(nl - data) : n;
+        size_t room = LOGS_MAX_LINE - pb->len;
+        bool complete = nl != NULL;
+        if (take >= room) {
+            take = room; /* an overlong line is cut here; the rest follows */
+            complete = true;
+            nl = NULL;
+        }
+        if (complete && pb->len == 0) {
+            emit(src, stream, data, take);
+        } else {
+            buf_append(pb, data, take);
+            if (complete) {
+                emit(src, stream, pb->data, pb->len);
+                buf_reset(pb);
+            }
+        }
+        size_t used = take + (nl ? 1 : 0);
+        data += used;
+        n -= used;
+    }
+}
+
+void logs_source_flush(log_source *src)
+{
+    for (int i = 0; i < 2; i++) {
+        buf *pb = &src->partial[i];
+        if (pb->len) {
+            emit(src, i == 0 ? LOG_STDOUT : LOG_STDERR, pb->data, pb->len);
+            buf_reset(pb);
+        }
+    }
+}
+
+void logs_source_release(log_source *src)
+{
+    buf_release(&src->partial[0]);
+    buf_release(&src->partial[1]);
+}
+
+/* --- followers --- */
+
+static ssize_t follower_pull(void *ud, char *dst, size_t max)
+{
+    follower *f = ud;
+    if (f->backlog.len == 0 && f->dropped) {
+        char note[128];
+        int n = snprintf(note, sizeof note,
+                         "hearth: %zu log lines dropped: this follower reads too slowly\n",
+                         f->dropped);
+        f->dropped = 0;
+        buf_append(&f->backlog, note, (size_t)n);
+    }
+    if (f->backlog.len == 0)
+        return f->ended ? -1 : 0;
+    size_t n = f->backlog.len < max ? f->backlog.len : max;
+    memcpy(dst, f->backlog.data, n);
+    buf_consume(&f->backlog, n);
+    return (ssize_t)n;
+}
+
+static void follower_closed(void *ud)
+{
+    follower *f = ud;
+    for (follower **pp = &f->lg->followers; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    buf_release(&f->backlog);
+    free(f);
+}
+
+static int backlog_visit(const log_record *rec, void *ud)
+{
+    follower *f = ud;
+    if (logs_format(rec, f->format, &f->backlog) < 0)
+        f->dropped++;
+    return 0;
+}
+
+void logs_follow(logs *lg, gw_request *req, const char *function, const log_query *q,
+                 enum logs_format format)
+{
+    follower *f = calloc(1, sizeof *f);
+    if (!f) {
+        gw_respond_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    f->lg = lg;
+    f->req = req;
+    f->format = format;
+    snprintf(f->function, sizeof f->function, "%s", function);
+    snprintf(f->request_id, sizeof f->request_id, "%s", q->request_id ? q->request_id : "");
+    buf_init(&f->backlog, FOLLOWER_BACKLOG);
+    logstore_query(lg->store, function, q, backlog_visit, f);
+    f->next = lg->followers;
+    lg->followers = f;
+    gw_respond_stream(req, 200,
+                      format == LOGS_NDJSON ? "application/x-ndjson"
+                                            : "text/plain; charset=utf-8",
+                      follower_pull, follower_closed, f);
+}
+
+static void end_matching(logs *lg, const char *function)
+{
+    for (follower *f = lg->followers; f; f = f->next) {
+        if (function && strcmp(f->function, function) != 0)
+            continue;
+        f->ended = true;
+        gw_stream_wake(f->req);
+    }
+}
+
+void logs_end_function(logs *lg, const char *function)
+{
+    end_matching(lg, function);
+}
+
+void logs_end_all(logs *lg)
+{
+    end_matching(lg, NULL);
+}

@@ -1,0 +1,418 @@
+/*
+ * main.c — hearthd: reads the command line, builds the pieces (registry,
+ * log store, collector, scheduler, gateway) around one libuv loop, runs
+ * it, and shuts down gracefully on SIGTERM/SIGINT: stop accepting, let
+ * requests in flight finish within the grace period, stop the workers,
+ * flush, exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hearth/protocol.h>
+
+#include "api.h"
+#include "dlog.h"
+#include "hearth.h"
+#include "package.h"
+#include "paths.h"
+#include "runtimes.h"
+#include "timefmt.h"
+
+#define HEARTH_VERSION "0.1.0"
+#define SHUTDOWN_TICK_MS 20
+#define SHUTDOWN_DRAIN_MS 3000 /* after the grace: for workers to be reaped */
+#define LOG_FLUSH_MS 1000
+
+static const char usage[] =
+    "usage: hearthd [options]\n"
+    "\n"
+    "Runs the Hearth function-as-a-service daemon.\n"
+    "\n"
+    "  --listen HOST:PORT      address to serve HTTP on (default 127.0.0.1:8080;\n"
+    "                          [::1]:PORT for IPv6, port 0 picks a free port)\n"
+    "  --data-dir DIR          where functions, code and logs are kept\n"
+    "                          (default ./hearth-data; created if missing)\n"
+    "  --log-level LEVEL       error, warn, info or debug (default info)\n"
+    "  --max-body SIZE         largest invoke request body (default 6M)\n"
+    "  --max-response SIZE     largest function answer (default 6M)\n"
+    "  --log-retention SIZE    log bytes kept per function (default 32M)\n"
+    "  --max-workers N         live workers across all functions (default 64)\n"
+    "  --max-queue N           requests waiting per function before 503 (default 1000)\n"
+    "  --keep-alive SECONDS    idle time before a worker stops (default 600)\n"
+    "  --shutdown-grace SECONDS  time requests get to finish on SIGTERM (default 10)\n"
+    "  --worker-user USER      identity of workers when run as root (default nobody)\n"
+    "  --runtimes-dir DIR      where runtime programs live (default: the source tree's)\n"
+    "  --version               print the version and exit\n"
+    "  --help                  print this help and exit\n"
+    "\n"
+    "SIZE takes an optional K, M or G suffix (powers of 1024).\n";
+
+typedef struct daemon_state {
+    hearth h;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t shutdown_timer, flush_timer;
+    uint64_t shutdown_started;
+    bool workers_stopped;
+} daemon_state;
+
+/* --- options --- */
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || v == 0)
+        return -EINVAL;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end || v > (1ull << (62 - shift)))
+        return -EINVAL;
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
+static int parse_count(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v > max || s[0] == '-')
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static void die_usage(const char *opt, const char *val)
+{
+    fprintf(stderr, "hearthd: invalid value '%s' for --%s\n(see hearthd --help)\n", val, opt);
+    exit(2);
+}
+
+static void parse_args(int argc, char **argv, hearth_settings *set)
+{
+    enum { O_LISTEN = 256, O_DATA, O_LEVEL, O_BODY, O_RESP, O_RET, O_WORKERS, O_QUEUE,
+           O_KEEP, O_GRACE, O_USER, O_RTDIR, O_VERSION, O_HELP };
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, O_LISTEN},
+        {"data-dir", required_argument, 0, O_DATA},
+        {"log-level", required_argument, 0, O_LEVEL},
+        {"max-body", required_argument, 0, O_BODY},
+        {"max-response", required_argument, 0, O_RESP},
+        {"log-retention", required_argument, 0, O_RET},
+        {"max-workers", required_argument, 0, O_WORKERS},
+        {"max-queue", required_argument, 0, O_QUEUE},
+        {"keep-alive", required_argument, 0, O_KEEP},
+        {"shutdown-grace", required_argument, 0, O_GRACE},
+        {"worker-user", required_argument, 0, O_USER},
+        {"runtimes-dir", required_argument, 0, O_RTDIR},
+        {"version", no_argument, 0, O_VERSION},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    int c;
+    unsigned long n;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char *name = c >= O_LISTEN && c <= O_HELP ? opts[c - O_LISTEN].name : "?";
+        switch (c) {
+        case O_LISTEN: set->listen = optarg; break;
+        case O_DATA: set->data_dir = optarg; break;
+        case O_LEVEL:
+            if ((set->log_level = dlog_parse_level(optarg)) < 0)
+                die_usage(name, optarg);
+            break;
+        case O_BODY:
+            if (parse_size(optarg, &set->max_body) || set->max_body > HEARTH_FRAME_MAX_BODY)
+                die_usage(name, optarg);
+            break;
+        case O_RESP:
+            if (parse_size(optarg, &set->max_response) ||
+                set->max_response > HEARTH_FRAME_MAX_BODY)
+                die_usage(name, optarg);
+            break;
+        case O_RET:
+            if (parse_size(optarg, &set->log_retention) || set->log_retention < 65536)
+                die_usage(name, optarg);
+            break;
+        case O_WORKERS:
+            if (parse_count(optarg, 100000, &n) || n == 0)
+                die_usage(name, optarg);
+            set->max_workers = (unsigned)n;
+            break;
+        case O_QUEUE:
+            if (parse_count(optarg, 1000000, &n) || n == 0)
+                die_usage(name, optarg);
+            set->max_queue = (unsigned)n;
+            break;
+        case O_KEEP:
+            if (parse_count(optarg, 86400 * 365, &n) || n == 0)
+                die_usage(name, optarg);
+            set->keep_alive_ms = (uint64_t)n * 1000;
+            break;
+        case O_GRACE:
+            if (parse_count(optarg, 3600, &n))
+                die_usage(name, optarg);
+            set->shutdown_grace_s = (unsigned)n;
+            break;
+        case O_USER: set->worker_user = optarg; break;
+        case O_RTDIR: set->runtimes_dir = optarg; break;
+        case O_VERSION: printf("hearthd %s\n", HEARTH_VERSION); exit(0);
+        case O_HELP: fputs(usage, stdout); exit(0);
+        default: fputs(usage, stderr); exit(2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hearthd: unexpected argument '%s'\n", argv[optind]);
+        exit(2);
+    }
+}
+
+/* --- set-up --- */
+
+static int make_dir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) < 0 && errno != EEXIST) {
+        dlog_error("cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int resolve_worker_user(hearth *h)
+{
+    if (geteuid() != 0) {
+        h->worker_uid = geteuid();
+        h->worker_gid = getegid();
+        dlog_warn("not running as root: workers run as uid %d without an identity of their own",
+                  (int)h->worker_uid);
+        return 0;
+    }
+    struct passwd *pw = getpwnam(h->set.worker_user);
+    if (!pw || pw->pw_uid == 0) {
+        dlog_error("--worker-user %s: no such unprivileged user", h->set.worker_user);
+        return -1;
+    }
+    h->worker_uid = pw->pw_uid;
+    h->worker_gid = pw->pw_gid;
+    return 0;
+}
+
+static int prepare_data_dir(hearth *h)
+{
+    char path[PATH_MAX];
+    if (make_dir(h->set.data_dir, 0700) < 0)
+        return -1;
+    if (path_format(h->code_root, sizeof h->code_root, "%s/code", h->set.data_dir) ||
+        path_format(h->staging_root, sizeof h->staging_root, "%s/staging", h->set.data_dir) ||
+        path_format(path, sizeof path, "%s/hearth.db", h->set.data_dir)) {
+        dlog_error("--data-dir %s: path too long", h->set.data_dir);
+        return -1;
+    }
+    /* Half-finished deploys and deletions of an earlier run. */
+    package_remove_tree(h->staging_root);
+    if (make_dir(h->code_root, 0711) < 0 || make_dir(h->staging_root, 0700) < 0)
+        return -1;
+    int rc = registry_open(path, &h->reg);
+    if (rc < 0) {
+        dlog_error("cannot open the registry %s: %s", path, strerror(-rc));
+        return -1;
+    }
+    path_format(path, sizeof path, "%s/logs", h->set.data_dir);
+    rc = logstore_open(path, h->set.log_retention, &h->store);
+    if (rc < 0) {
+        dlog_error("cannot open the log store %s: %s", path, strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* --- shutdown --- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void finish_shutdown(daemon_state *d)
+{
+    hearth *h = &d->h;
+    gateway_stop(h->gw);
+    h->gw = NULL;
+    uv_close((uv_handle_t *)&d->shutdown_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&d->flush_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
+    uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
+    sched_close(h->sch);
+    h->sch = NULL;
+}
+
+static void on_shutdown_tick(uv_timer_t *t)
+{
+    daemon_state *d = t->data;
+    hearth *h = &d->h;
+    uint64_t elapsed = uv_now(h->loop) - d->shutdown_started;
+    uint64_t grace = (uint64_t)h->set.shutdown_grace_s * 1000;
+    if (!d->workers_stopped) {
+        if (gateway_pending(h->gw) > 0 && elapsed < grace)
+            return;
+        if (gateway_pending(h->gw) > 0)
+            dlog_warn("grace period over: %u requests will be answered 503",
+                      gateway_pending(h->gw));
+        sched_shutdown(h->sch);
+        d->workers_stopped = true;
+        return;
+    }
+    bool drained = sched_live(h->sch) == 0 && gateway_pending(h->gw) == 0;
+    if (!drained && elapsed < grace + SHUTDOWN_DRAIN_MS)
+        return;
+    finish_shutdown(d);
+}
+
+static void begin_shutdown(daemon_state *d, int signum)
+{
+    hearth *h = &d->h;
+    if (h->stopping)
+        return;
+    h->stopping = true;
+    dlog_info("%s: stopping; %u requests in flight get up to %u s", strsignal(signum),
+              gateway_pending(h->gw), h->set.shutdown_grace_s);
+    gateway_quiesce(h->gw);
+    logs_end_all(h->lg);
+    d->shutdown_started = uv_now(h->loop);
+    uv_timer_start(&d->shutdown_timer, on_shutdown_tick, SHUTDOWN_TICK_MS, SHUTDOWN_TICK_MS);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    begin_shutdown(s->data, signum);
+}
+
+static void on_flush(uv_timer_t *t)
+{
+    hearth *h = t->data;
+    logstore_flush(h->store);
+}
+
+/* --- main --- */
+
+static int start_services(daemon_state *d)
+{
+    hearth *h = &d->h;
+    if (logs_open(h->store, &h->lg) < 0)
+        return -1;
+    sched_opts so = {
+        .loop = h->loop,
+        .reg = h->reg,
+        .lg = h->lg,
+        .code_root = h->code_root,
+        .uid = h->worker_uid,
+        .gid = h->worker_gid,
+        .max_workers = h->set.max_workers,
+        .max_queue = h->set.max_queue,
+        .max_response = (uint32_t)h->set.max_response,
+        .keep_alive_ms = h->set.keep_alive_ms,
+    };
+    if (sched_open(&so, &h->sch) < 0)
+        return -1;
+    gateway_opts go = {
+        .listen = h->set.listen,
+        .handler = api_handle,
+        .body_limit = api_body_limit,
+        .ud = h,
+    };
+    int rc = gateway_start(h->loop, &go, &h->gw);
+    if (rc < 0) {
+        dlog_error("cannot listen on %s: %s", h->set.listen, strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void start_timers_and_signals(daemon_state *d)
+{
+    hearth *h = &d->h;
+    uv_timer_init(h->loop, &d->shutdown_timer);
+    d->shutdown_timer.data = d;
+    uv_timer_init(h->loop, &d->flush_timer);
+    d->flush_timer.data = h;
+    uv_timer_start(&d->flush_timer, on_flush, LOG_FLUSH_MS, LOG_FLUSH_MS);
+    uv_signal_init(h->loop, &d->sigterm);
+    uv_signal_init(h->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+}
+
+static void close_all(hearth *h)
+{
+    logs_close(h->lg);
+    logstore_close(h->store);
+    registry_close(h->reg);
+    runtimes_release();
+}
+
+int main(int argc, char **argv)
+{
+    static daemon_state d = {
+        .h.set = {
+            .listen = "127.0.0.1:8080",
+            .data_dir = "./hearth-data",
+            .runtimes_dir = HEARTH_SOURCE_RUNTIMES,
+            .worker_user = "nobody",
+            .max_body = 6u << 20,
+            .max_response = 6u << 20,
+            .log_retention = 32u << 20,
+            .max_workers = 64,
+            .max_queue = 1000,
+            .shutdown_grace_s = 10,
+            .keep_alive_ms = 600 * 1000,
+            .log_level = DLOG_INFO,
+        },
+    };
+    hearth *h = &d.h;
+    parse_args(argc, argv, &h->set);
+    dlog_set_level(h->set.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    json_object_seed(0); /* before the threadpool parses JSON */
+    h->loop = uv_default_loop();
+    if (resolve_worker_user(h) < 0 || prepare_data_dir(h) < 0 ||
+        runtimes_init(h->set.runtimes_dir) < 0 || start_services(&d) < 0) {
+        close_all(h);
+        return 1;
+    }
+    start_timers_and_signals(&d);
+    dlog_info("hearthd %s listening on http://%s (data in %s)", HEARTH_VERSION, h->set.listen,
+              h->set.data_dir);
+    uv_run(h->loop, UV_RUN_DEFAULT);
+    close_all(h);
+    uv_loop_close(h->loop);
+    dlog_info("stopped");
+    return 0;
+}

@@ -1,0 +1,579 @@
+/*
+ * registry.c — the durable record of functions and their versions, in one
+ * sqlite database. Owns the connection, the schema (migrations keyed by
+ * PRAGMA user_version) and the prepared statements of the request path.
+ *
+ * It must never leave a half-applied put, delete or migration behind (each
+ * is one transaction, rolled back on any failure), never store a config that
+ * fails validate.h, and never be used from two threads or across fork():
+ * the connection belongs to the loop thread of the process that opened it.
+ */
+#include "registry.h"
+
+#include "dlog.h"
+#include "validate.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_MEMORY_MB  128
+#define BUSY_TIMEOUT_MS    5000
+#define SETTINGS_MAX       (64 * 1024) /* a settings column larger than this is corrupt */
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* migrations[i] takes the schema from user_version i to i + 1. Append only:
+ * a migration that has shipped is never edited. */
+static const char *const migrations[] = {
+    /* 1: functions and their immutable versions. settings is a JSON object
+     * (env, timeout_ms, memory_mb, ...) so new settings need no migration. */
+    "CREATE TABLE functions ("
+    "  name TEXT PRIMARY KEY,"
+    "  current_version INTEGER NOT NULL,"
+    "  latest_version INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE versions ("
+    "  name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL,"
+    "  runtime TEXT NOT NULL,"
+    "  handler TEXT NOT NULL,"
+    "  settings TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (name, version));",
+};
+
+/* Connection settings, applied in order at open. A non-NULL `expect` is the
+ * value the statement must return, so a pragma sqlite silently ignores (WAL
+ * unavailable, foreign keys compiled out) fails the open instead. */
+static const struct {
+    const char *sql;
+    const char *expect;
+} connection_setup[] = {
+    {"PRAGMA journal_mode=WAL", "wal"}, /* readers never block the writer */
+    {"PRAGMA synchronous=FULL", NULL},  /* in WAL, only FULL survives power loss */
+    {"PRAGMA synchronous", "2"},
+    {"PRAGMA foreign_keys=ON", NULL}, /* registry_delete relies on ON DELETE CASCADE */
+    {"PRAGMA foreign_keys", "1"},
+};
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_GET,
+    ST_GET_VERSION,
+    ST_LIST,
+    ST_LATEST,
+    ST_UPSERT_FUNCTION,
+    ST_INSERT_VERSION,
+    ST_DELETE,
+    ST_COUNT
+};
+
+/* Every query that reads a config selects these columns, in this order
+ * (decode_config() depends on it). */
+#define CONFIG_SELECT                                                                              \
+    "SELECT v.name, v.version, v.runtime, v.handler, v.settings, f.created_ms, v.created_ms "      \
+    "FROM functions f JOIN versions v ON v.name = f.name "
+
+enum { COL_NAME, COL_VERSION, COL_RUNTIME, COL_HANDLER, COL_SETTINGS, COL_FN_CREATED, COL_CREATED };
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_GET] = CONFIG_SELECT "AND v.version = f.current_version WHERE f.name = ?1",
+    [ST_GET_VERSION] = CONFIG_SELECT "WHERE f.name = ?1 AND v.version = ?2",
+    [ST_LIST] = CONFIG_SELECT "AND v.version = f.current_version ORDER BY f.name",
+    [ST_LATEST] = "SELECT latest_version, created_ms FROM functions WHERE name = ?1",
+    [ST_UPSERT_FUNCTION] =
+        "INSERT INTO functions (name, current_version, latest_version, created_ms, updated_ms) "
+        "VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET "
+        "current_version = excluded.current_version, latest_version = excluded.latest_version, "
+        "updated_ms = excluded.updated_ms",
+    [ST_INSERT_VERSION] = "INSERT INTO versions (name, version, runtime, handler, settings, "
+                          "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_DELETE] = "DELETE FROM functions WHERE name = ?1",
+};
+
+struct registry {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST_COUNT];
+    int listing; /* inside registry_list: its statement is busy */
+};
+
+void fn_config_release(fn_config *cfg)
+{
+    if (!cfg)
+        return;
+    json_decref(cfg->env);
+    cfg->env = NULL;
+}
+
+/* Logs sqlite's account of a failure and returns -EIO. */
+static int sql_fail(sqlite3 *db, const char *what)
+{
+    dlog_error("registry: %s: %s", what, sqlite3_errmsg(db));
+    return -EIO;
+}
+
+/* Returns a cached statement to its idle state. Clearing the bindings
+ * drops pointers into caller memory bound with SQLITE_STATIC. */
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs a cached statement that returns no rows. */
+static int stmt_exec(registry *reg, enum stmt_id id)
+{
+    sqlite3_stmt *st = reg->stmt[id];
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_fail(reg->db, stmt_sql[id]);
+    stmt_done(st);
+    return rc;
+}
+
+/* Ends an open transaction without applying it; a no-op when sqlite has
+ * already rolled back by itself (some errors do). */
+static void rollback(registry *reg)
+{
+    if (!sqlite3_get_autocommit(reg->db))
+        stmt_exec(reg, ST_ROLLBACK);
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    dlog_error("registry: %.60s: %s", sql, msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -EIO;
+}
+
+/* Runs a one-row query and compares its first column, as text and ignoring
+ * case, with `expect`; with `expect` NULL only success is required. */
+static int exec_expect(sqlite3 *db, const char *sql, const char *expect)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, sql);
+    int step = sqlite3_step(st);
+    int rc = 0;
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = sql_fail(db, sql);
+    } else if (expect) {
+        const char *got = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        if (!got || strcasecmp(got, expect) != 0) {
+            dlog_error("registry: %s gave '%s', need '%s'", sql, got ? got : "nothing", expect);
+            rc = -EIO;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, sql);
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = sql_fail(db, sql);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* A path that cannot be opened reports the OS's reason (-ENOENT, -EACCES,
+ * ...) when sqlite knows it; everything else is -EIO. */
+static int open_db(registry *reg, const char *path)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+#ifdef SQLITE_OPEN_EXRESCODE
+    flags |= SQLITE_OPEN_EXRESCODE;
+#endif
+    int rc = sqlite3_open_v2(path, &reg->db, flags, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_extended_result_codes(reg->db, 1);
+        sqlite3_busy_timeout(reg->db, BUSY_TIMEOUT_MS);
+        return 0;
+    }
+    int sys = reg->db ? sqlite3_system_errno(reg->db) : 0;
+    dlog_error("registry: open %s: %s", path, reg->db ? sqlite3_errmsg(reg->db) : "out of memory");
+    if (!reg->db)
+        return -ENOMEM;
+    return (rc & 0xff) == SQLITE_CANTOPEN && sys > 0 ? -sys : -EIO;
+}
+
+static int configure(registry *reg)
+{
+    for (size_t i = 0; i < COUNT(connection_setup); i++) {
+        int rc = exec_expect(reg->db, connection_setup[i].sql, connection_setup[i].expect);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Brings the schema to the newest version in one transaction, so two
+ * processes opening a fresh file cannot both apply a migration. A schema
+ * newer than this binary knows is -ENOTSUP: running on it could corrupt it. */
+static int migrate(registry *reg)
+{
+    const int64_t target = (int64_t)COUNT(migrations);
+    int rc = exec_sql(reg->db, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    int64_t have = 0;
+    rc = query_int(reg->db, "PRAGMA user_version", &have);
+    if (rc == 0 && (have < 0 || have > target)) {
+        dlog_error("registry: schema version %lld is not one this build knows (up to %lld)",
+                   (long long)have, (long long)target);
+        rc = -ENOTSUP;
+    }
+    for (int64_t v = have; rc == 0 && v < target; v++)
+        rc = exec_sql(reg->db, migrations[v]);
+    if (rc == 0 && have < target) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)target);
+        rc = exec_sql(reg->db, sql);
+    }
+    if (rc == 0)
+        rc = exec_sql(reg->db, "COMMIT");
+    if (rc && !sqlite3_get_autocommit(reg->db))
+        exec_sql(reg->db, "ROLLBACK");
+    return rc;
+}
+
+static int prepare_statements(registry *reg)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(reg->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &reg->stmt[i],
+                               NULL) != SQLITE_OK)
+            return sql_fail(reg->db, stmt_sql[i]);
+    }
+    return 0;
+}
+
+int registry_open(const char *path, registry **out)
+{
+    *out = NULL;
+    registry *reg = calloc(1, sizeof *reg);
+    if (!reg)
+        return -ENOMEM;
+    int rc = open_db(reg, path);
+    if (rc == 0)
+        rc = configure(reg);
+    if (rc == 0)
+        rc = migrate(reg);
+    if (rc == 0)
+        rc = prepare_statements(reg);
+    if (rc) {
+        registry_close(reg);
+        return rc;
+    }
+    *out = reg;
+    return 0;
+}
+
+void registry_close(registry *reg)
+{
+    if (!reg)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(reg->stmt[i]);
+    if (reg->db && sqlite3_close(reg->db) != SQLITE_OK)
+        dlog_error("registry: close: %s", sqlite3_errmsg(reg->db));
+    free(reg);
+}
+
+/* Copies a text column into a fixed field; text that does not fit is
+ * corruption, not something to truncate. */
+static int copy_text(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+    const unsigned char *p = sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    if (!p || n >= size)
+        return -EIO;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* A missing key takes its default (older rows predate it); a present key of
+ * the wrong type is corruption. */
+static int settings_int(json_t *settings, const char *key, int64_t def, int64_t *out)
+{
+    json_t *v = json_object_get(settings, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v))
+        return -EIO;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* Fills env, timeout_ms and memory_mb of `cfg` from a settings column.
+ * env is always an object (empty when none was stored), owned by cfg. */
+static int decode_settings(sqlite3_stmt *st, fn_config *cfg)
+{
+    const char *text = (const char *)sqlite3_column_text(st, COL_SETTINGS);
+    size_t len = (size_t)sqlite3_column_bytes(st, COL_SETTINGS);
+    if (!text || len > SETTINGS_MAX)
+        return -EIO;
+    json_t *settings = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(settings)) {
+        json_decref(settings);
+        return -EIO;
+    }
+    int rc = settings_int(settings, "timeout_ms", DEFAULT_TIMEOUT_MS, &cfg->timeout_ms);
+    if (rc == 0)
+        rc = settings_int(settings, "memory_mb", DEFAULT_MEMORY_MB, &cfg->memory_mb);
+    json_t *env = json_object_get(settings, "env");
+    if (rc == 0 && env && !json_is_object(env))
+        rc = -EIO;
+    if (rc == 0)
+        cfg->env = env ? json_incref(env) : json_object();
+    if (rc == 0 && !cfg->env)
+        rc = -ENOMEM;
+    json_decref(settings);
+    return rc;
+}
+
+/* Decodes the current row (CONFIG_SELECT columns) into *out, which is
+ * written only on success. */
+static int decode_config(sqlite3_stmt *st, fn_config *out)
+{
+    fn_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    int rc = copy_text(st, COL_NAME, cfg.name, sizeof cfg.name);
+    if (rc == 0)
+        rc = copy_text(st, COL_RUNTIME, cfg.runtime, sizeof cfg.runtime);
+    if (rc == 0)
+        rc = copy_text(st, COL_HANDLER, cfg.handler, sizeof cfg.handler);
+    if (rc == 0)
+        rc = decode_settings(st, &cfg);
+    if (rc) {
+        const char *name = (const char *)sqlite3_column_text(st, COL_NAME);
+        dlog_error("registry: stored function '%.*s' is unreadable (%s)", FN_NAME_MAX,
+                   name ? name : "?", strerror(-rc));
+        return rc;
+    }
+    cfg.version = sqlite3_column_int64(st, COL_VERSION);
+    cfg.created_ms = sqlite3_column_int64(st, COL_FN_CREATED);
+    cfg.updated_ms = sqlite3_column_int64(st, COL_CREATED);
+    *out = cfg;
+    return 0;
+}
+
+/* A name longer than any stored one cannot match; skip the query. */
+static bool name_fits(const char *name)
+{
+    return name && strnlen(name, FN_NAME_MAX + 1) <= FN_NAME_MAX;
+}
+
+/* Steps a bound single-config query and decodes its row. */
+static int fetch_one(registry *reg, enum stmt_id id, fn_config *out)
+{
+    sqlite3_stmt *st = reg->stmt[id];
+    int step = sqlite3_step(st);
+    int rc;
+    if (step == SQLITE_ROW)
+        rc = decode_config(st, out);
+    else if (step == SQLITE_DONE)
+        rc = -ENOENT;
+    else
+        rc = sql_fail(reg->db, stmt_sql[id]);
+    stmt_done(st);
+    return rc;
+}
+
+int registry_get(registry *reg, const char *name, fn_config *out)
+{
+    if (!name_fits(name))
+        return -ENOENT;
+    sqlite3_bind_text(reg->stmt[ST_GET], 1, name, -1, SQLITE_STATIC);
+    return fetch_one(reg, ST_GET, out);
+}
+
+int registry_get_version(registry *reg, const char *name, int64_t version, fn_config *out)
+{
+    if (!name_fits(name))
+        return -ENOENT;
+    sqlite3_stmt *st = reg->stmt[ST_GET_VERSION];
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    return fetch_one(reg, ST_GET_VERSION, out);
+}
+
+/* Latest version and creation time of `name`; both 0 when it is unknown. */
+static int read_latest(registry *reg, const char *name, int64_t *latest, int64_t *created_ms)
+{
+    sqlite3_stmt *st = reg->stmt[ST_LATEST];
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    int rc = 0;
+    *latest = 0;
+    *created_ms = 0;
+    if (step == SQLITE_ROW) {
+        *latest = sqlite3_column_int64(st, 0);
+        *created_ms = sqlite3_column_int64(st, 1);
+    } else if (step != SQLITE_DONE) {
+        rc = sql_fail(reg->db, stmt_sql[ST_LATEST]);
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int registry_latest_version(registry *reg, const char *name, int64_t *out)
+{
+    int64_t created_ms;
+    if (!name_fits(name)) {
+        *out = 0;
+        return 0;
+    }
+    return read_latest(reg, name, out, &created_ms);
+}
+
+/* The registry is the last gate before disk: nothing that validate.h
+ * rejects, and no unterminated field, is ever stored. */
+static int check_config(const fn_config *cfg)
+{
+    if (!validate_function_name(cfg->name) || !validate_handler(cfg->handler))
+        return -EINVAL;
+    size_t rlen = strnlen(cfg->runtime, sizeof cfg->runtime);
+    if (rlen == 0 || rlen == sizeof cfg->runtime)
+        return -EINVAL;
+    if (cfg->version < 1 || cfg->timeout_ms < 1 || cfg->memory_mb < 1)
+        return -EINVAL;
+    if (cfg->env && validate_env(cfg->env, NULL, 0) != 0)
+        return -EINVAL;
+    return 0;
+}
+
+/* The settings column for `cfg`, as a malloc'd string the caller frees;
+ * NULL when out of memory. Keys are sorted so equal settings are equal text. */
+static char *encode_settings(const fn_config *cfg)
+{
+    json_t *env = cfg->env ? json_incref(cfg->env) : json_object();
+    json_t *settings =
+        json_pack("{s:O, s:I, s:I}", "env", env, "timeout_ms", (json_int_t)cfg->timeout_ms,
+                  "memory_mb", (json_int_t)cfg->memory_mb);
+    json_decref(env);
+    char *text = settings ? json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(settings);
+    return text;
+}
+
+static int write_function(registry *reg, const fn_config *cfg, int64_t created_ms)
+{
+    sqlite3_stmt *st = reg->stmt[ST_UPSERT_FUNCTION];
+    sqlite3_bind_text(st, 1, cfg->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, cfg->version);
+    sqlite3_bind_int64(st, 3, created_ms);
+    sqlite3_bind_int64(st, 4, cfg->updated_ms);
+    return stmt_exec(reg, ST_UPSERT_FUNCTION);
+}
+
+static int write_version(registry *reg, const fn_config *cfg, const char *settings)
+{
+    sqlite3_stmt *st = reg->stmt[ST_INSERT_VERSION];
+    sqlite3_bind_text(st, 1, cfg->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, cfg->version);
+    sqlite3_bind_text(st, 3, cfg->runtime, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, cfg->handler, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, settings, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, cfg->updated_ms);
+    return stmt_exec(reg, ST_INSERT_VERSION);
+}
+
+/* Also -EINVAL for a config validate.h rejects, -ENOMEM, and -EBUSY from
+ * inside a registry_list visitor; on any error neither the database nor
+ * *cfg changes. */
+int registry_put(registry *reg, fn_config *cfg)
+{
+    if (reg->listing)
+        return -EBUSY;
+    int rc = check_config(cfg);
+    if (rc)
+        return rc;
+    char *settings = encode_settings(cfg);
+    if (!settings)
+        return -ENOMEM;
+    int64_t latest = 0, created_ms = 0;
+    rc = stmt_exec(reg, ST_BEGIN);
+    if (rc == 0) {
+        rc = read_latest(reg, cfg->name, &latest, &created_ms);
+        if (rc == 0 && cfg->version != latest + 1)
+            rc = -EEXIST;
+        if (rc == 0 && latest == 0)
+            created_ms = cfg->updated_ms;
+        if (rc == 0)
+            rc = write_function(reg, cfg, created_ms);
+        if (rc == 0)
+            rc = write_version(reg, cfg, settings);
+        if (rc == 0)
+            rc = stmt_exec(reg, ST_COMMIT);
+        if (rc)
+            rollback(reg);
+    }
+    free(settings);
+    if (rc == 0)
+        cfg->created_ms = created_ms;
+    return rc;
+}
+
+/* Returns 0 after the last function, or the visitor's non-zero value when
+ * it stops early (as strmap_each does). -EBUSY when called from inside a
+ * visitor; a visitor may read (registry_get*) but not write (-EBUSY). */
+int registry_list(registry *reg, registry_visit_fn visit, void *ud)
+{
+    if (reg->listing)
+        return -EBUSY;
+    sqlite3_stmt *st = reg->stmt[ST_LIST];
+    int rc = 0, step = SQLITE_DONE;
+    reg->listing = 1;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        fn_config cfg;
+        rc = decode_config(st, &cfg);
+        if (rc == 0) {
+            rc = visit(&cfg, ud);
+            fn_config_release(&cfg);
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = sql_fail(reg->db, stmt_sql[ST_LIST]);
+    stmt_done(st);
+    reg->listing = 0;
+    return rc;
+}
+
+/* One statement: the versions go with the function through ON DELETE
+ * CASCADE (foreign keys are checked on at open), atomically. -EBUSY from
+ * inside a registry_list visitor. */
+int registry_delete(registry *reg, const char *name)
+{
+    if (reg->listing)
+        return -EBUSY;
+    if (!name_fits(name))
+        return -ENOENT;
+    sqlite3_stmt *st = reg->stmt[ST_DELETE];
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = stmt_exec(reg, ST_DELETE);
+    if (rc == 0 && sqlite3_changes(reg->db) == 0)
+        rc = -ENOENT;
+    return rc;
+}

@@ -1,0 +1,65 @@
+/*
+ * registry.h — the durable record of functions and their immutable
+ * versions, in sqlite (WAL, synchronous=FULL: a put that returned 0
+ * survives kill -9 and power loss). Owned by the loop thread.
+ */
+#ifndef HEARTH_REGISTRY_H
+#define HEARTH_REGISTRY_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+typedef struct registry registry;
+
+#define FN_NAME_MAX    63
+#define FN_RUNTIME_MAX 31
+#define FN_HANDLER_MAX 255
+
+/* One version of a function. `env` is an owned JSON object (string ->
+ * string) or NULL; fn_config_release() drops it. */
+typedef struct fn_config {
+    char name[FN_NAME_MAX + 1];
+    int64_t version;
+    char runtime[FN_RUNTIME_MAX + 1];
+    char handler[FN_HANDLER_MAX + 1];
+    json_t *env;
+    int64_t timeout_ms;
+    int64_t memory_mb;
+    int64_t created_ms; /* when the function was first created */
+    int64_t updated_ms; /* when this version was deployed */
+} fn_config;
+
+void fn_config_release(fn_config *cfg);
+
+/* Opens or creates the database at `path`, migrating its schema.
+ * Returns 0 or a negative errno (-EIO for sqlite failures). */
+int registry_open(const char *path, registry **out);
+void registry_close(registry *reg); /* accepts NULL */
+
+/* Current version of `name` into *out. -ENOENT when unknown. Caller
+ * releases *out. */
+int registry_get(registry *reg, const char *name, fn_config *out);
+
+/* One specific version. -ENOENT when unknown. */
+int registry_get_version(registry *reg, const char *name, int64_t version, fn_config *out);
+
+/* Highest version ever assigned to `name` (0 when none). Versions are never
+ * reused while the function exists. */
+int registry_latest_version(registry *reg, const char *name, int64_t *out);
+
+/* Records cfg as the new current version of cfg->name, creating the
+ * function if needed, in one durable transaction. cfg->version must be
+ * latest + 1 (-EEXIST otherwise); cfg->created_ms is filled in from the
+ * existing function when there is one. Returns 0, -EEXIST, -EIO. */
+int registry_put(registry *reg, fn_config *cfg);
+
+typedef int (*registry_visit_fn)(const fn_config *cfg, void *ud);
+
+/* Visits the current version of every function, ordered by name. The
+ * config is borrowed for the call. Return non-zero to stop. */
+int registry_list(registry *reg, registry_visit_fn visit, void *ud);
+
+/* Deletes `name` and all its versions. Returns 0, -ENOENT, -EIO. */
+int registry_delete(registry *reg, const char *name);
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * runtimes.c — the runtime table. One entry per language: how to find its
+ * interpreter (the real binary, never a PATH shim: DESIGN.md §7), how to
+ * ask its version, which handler strings it accepts, and the argv that
+ * starts its program from runtimes/<name>/. Adding a runtime is adding a
+ * row. Must never: run on the request path anything but table lookups.
+ */
+#include "runtimes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dlog.h"
+#include "paths.h"
+
+#define RUNTIME_PROGRAM_MAX (256 * 1024)
+
+struct runtime_def {
+    runtime_info info;
+    const char *interpreter;     /* absolute path */
+    const char *version_argv[6]; /* prints the version on stdout */
+    const char *program;         /* file under runtimes/<name>/ */
+    int (*check_handler)(const char *handler, char *err, size_t errlen);
+    char *program_text;          /* loaded at init */
+    const char *argv[8];
+};
+
+extern char **environ;
+
+/* Python: "module.function", the module possibly dotted or with '/'. */
+static int python_handler(const char *h, char *err, size_t errlen)
+{
+    const char *dot = strrchr(h, '.');
+    if (!dot || dot == h || dot[1] == '\0') {
+        snprintf(err, errlen, "handler '%s' must look like module.function", h);
+        return -EINVAL;
+    }
+    for (const char *p = h; *p; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '/';
+        if (!ok) {
+            snprintf(err, errlen, "handler '%s' has a character Python cannot import", h);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static struct runtime_def table[] = {
+    {
+        .info = {.name = "python3"},
+        .interpreter = "/usr/bin/python3",
+        .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
+                         "import platform; print(platform.python_version())", NULL},
+        .program = "python3/bootstrap.py",
+        .check_handler = python_handler,
+    },
+};
+
+#define NRUNTIMES (sizeof table / sizeof table[0])
+
+/* Runs argv and captures the first line of its stdout into out. */
+static int probe_version(const char *const *argv, char *out, size_t cap)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC))
+        return -errno;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc) {
+        close(fds[0]);
+        return -rc;
+    }
+    ssize_t n = read(fds[0], out, cap - 1);
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return -EIO;
+    out[n] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+static char *read_program(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char *text = malloc(RUNTIME_PROGRAM_MAX + 1);
+    size_t len = 0;
+    ssize_t n;
+    while (text && len < RUNTIME_PROGRAM_MAX &&
+           (n = read(fd, text + len, RUNTIME_PROGRAM_MAX - len)) > 0)
+        len += (size_t)n;
+    close(fd);
+    if (text)
+        text[len] = '\0';
+    return text;
+}
+
+static void probe(struct runtime_def *rt, const char *dir)
+{
+    runtime_info *in = &rt->info;
+    if (access(rt->interpreter, X_OK) != 0) {
+        snprintf(in->reason, sizeof in->reason, "%s is not installed", rt->interpreter);
+        return;
+    }
+    if (probe_version(rt->version_argv, in->version, sizeof in->version) < 0) {
+        snprintf(in->reason, sizeof in->reason, "%s did not report its version",
+                 rt->interpreter);
+        return;
+    }
+    char path[PATH_MAX];
+    if (path_format(path, sizeof path, "%s/%s", dir, rt->program) == 0)
+        rt->program_text = read_program(path);
+    if (!rt->program_text) {
+        snprintf(in->reason, sizeof in->reason, "runtime program %s is missing in %.80s",
+                 rt->program, dir);
+        return;
+    }
+    /* The program travels in argv (-c): it need not be readable by the
+     * worker's uid, wherever the checkout lives. */
+    const char *argv[] = {rt->interpreter, "-I", "-B", "-c", rt->program_text, NULL};
+    memcpy(rt->argv, argv, sizeof argv);
+    in->usable = true;
+}
+
+int runtimes_init(const char *dir)
+{
+    for (size_t i = 0; i < NRUNTIMES; i++) {
+        probe(&table[i], dir);
+        if (table[i].info.usable)
+            dlog_info("runtime %s %s: usable", table[i].info.name, table[i].info.version);
+        else
+            dlog_warn("runtime %s: not usable: %s", table[i].info.name, table[i].info.reason);
+    }
+    return 0;
+}
+
+void runtimes_release(void)
+{
+    for (size_t i = 0; i < NRUNTIMES; i++) {
+        free(table[i].program_text);
+        table[i].program_text = NULL;
+        table[i].info.usable = false;
+    }
+}
+
+size_t runtimes_count(void)
+{
+    return NRUNTIMES;
+}
+
+const runtime_info *runtimes_at(size_t i)
+{
+    return i < NRUNTIMES ? &table[i].info : NULL;
+}
+
+static struct runtime_def *find(const char *name)
+{
+    for (size_t i = 0; i < NRUNTIMES; i++)
+        if (strcmp(table[i].info.name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+const runtime_info *runtimes_find(const char *name)
+{
+    struct runtime_def *rt = find(name);
+    return rt ? &rt->info : NULL;
+}
+
+int runtimes_check_handler(const char *runtime, const char *handler, char *err, size_t errlen)
+{
+    struct runtime_def *rt = find(runtime);
+    if (!rt) {
+        snprintf(err, errlen, "unknown runtime '%s'", runtime);
+        return -EINVAL;
+    }
+    return rt->check_handler(handler, err, errlen);
+}
+
+const char *const *runtimes_argv(const char *runtime)
+{
+    struct runtime_def *rt = find(runtime);
+    return rt && rt->info.usable ? rt->argv : NULL;
+}

@@ -1,0 +1,35 @@
+/*
+ * runtimes.h — the table of runtimes: what each needs on this machine,
+ * its version, how its handlers look, and the command that starts it.
+ */
+#ifndef HEARTH_RUNTIMES_H
+#define HEARTH_RUNTIMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct runtime_info {
+    const char *name;
+    char version[32];
+    bool usable;
+    char reason[160]; /* why not usable */
+} runtime_info;
+
+/* Probes every runtime (interpreter present, version, runtime program
+ * readable from `runtimes_dir`). Blocking; call once at start.
+ * Returns 0 or a negative errno. */
+int runtimes_init(const char *runtimes_dir);
+void runtimes_release(void);
+
+size_t runtimes_count(void);
+const runtime_info *runtimes_at(size_t i);
+const runtime_info *runtimes_find(const char *name);
+
+/* Checks `handler` for `runtime`'s rules. Returns 0 or -EINVAL with `err`. */
+int runtimes_check_handler(const char *runtime, const char *handler, char *err, size_t errlen);
+
+/* The argv that starts `runtime` (NULL-terminated, borrowed, valid until
+ * runtimes_release). NULL for an unknown or unusable runtime. */
+const char *const *runtimes_argv(const char *runtime);
+
+#endif

@@ -1,0 +1,522 @@
+/*
+ * sandbox.c — starts worker processes: the only place hearthd forks.
+ *
+ * Owns the parent side of a spawn (channels, fork, learning whether exec
+ * succeeded, the pidfd) and the child side between fork and exec, written
+ * as one ordered table of steps (child_steps[]) so that reading the table
+ * tells the whole isolation policy and later steps (namespaces,
+ * pivot_root, seccomp, cgroups) slot in.
+ *
+ * Must never: run anything but async-signal-safe code between fork and
+ * exec (everything the child needs is prepared before fork and nothing is
+ * allocated there); search PATH; leave a child, a zombie or an fd behind
+ * when a spawn fails; log or touch state owned by other modules.
+ *
+ * "Spawned" means "exec succeeded": the child reports a failing step's
+ * errno over a close-on-exec pipe, so any failure before exec (chdir,
+ * setuid, execve itself…) is returned by sandbox_spawn as a negative errno
+ * after the child has been reaped. Once exec succeeded, whatever the
+ * program does (including dying at once) is the caller's to observe via
+ * the pidfd and sandbox_reap.
+ *
+ * Call sandbox_spawn from the daemon's long-lived loop thread: the
+ * parent-death signal fires when the *thread* that forked exits. SIGCHLD
+ * must not be SIG_IGN in the daemon (children would be auto-reaped).
+ */
+#include "sandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+
+/* The fd numbers the worker protocol gives the child. */
+enum { CHILD_STDIN = 0, CHILD_STDOUT = 1, CHILD_STDERR = 2, CHILD_CTL = 3, CHILD_FIRST_FREE = 4 };
+
+/* Every fd a spawn creates. [0] of each pair is the parent's end. */
+struct channels {
+    int ctl[2];
+    int out[2];
+    int err[2];
+    int status[2]; /* child writes a failing step's errno; EOF means exec happened */
+    int devnull;
+};
+
+/* What the child needs, all prepared before fork. */
+struct child_ctx {
+    const sandbox_spec *spec;
+    int devnull, out_w, err_w, ctl, status_w;
+    pid_t parent;
+    bool drop_ids;
+};
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+/* ---- child side: async-signal-safe only, each step returns -1 with errno set ---- */
+
+/* Exec keeps SIG_IGN and the signal mask, so the daemon's (e.g. ignored
+ * SIGPIPE, and the all-blocked mask set around fork) must not leak in. */
+static int step_reset_signals(struct child_ctx *c)
+{
+    (void)c;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL); /* EINVAL for libc-reserved signals is fine */
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Own session and process group, so sandbox_kill reaches everything it forks. */
+static int step_new_session(struct child_ctx *c)
+{
+    (void)c;
+    return setsid() < 0 ? -1 : 0;
+}
+
+/* Moves *fd to CHILD_FIRST_FREE or above so installing 0..3 cannot clobber it. */
+static int raise_fd(int *fd)
+{
+    if (*fd >= CHILD_FIRST_FREE)
+        return 0;
+    int moved = fcntl(*fd, F_DUPFD_CLOEXEC, CHILD_FIRST_FREE);
+    if (moved < 0)
+        return -1;
+    *fd = moved;
+    return 0;
+}
+
+/* fd 0 = /dev/null, 1/2 = the log pipes, 3 = the control socket. dup2
+ * clears close-on-exec on the targets; the sources keep it. */
+static int step_install_fds(struct child_ctx *c)
+{
+    int *src[] = {&c->devnull, &c->out_w, &c->err_w, &c->ctl, &c->status_w};
+    for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) {
+        if (raise_fd(src[i]) < 0)
+            return -1;
+    }
+    if (dup2(c->devnull, CHILD_STDIN) < 0 || dup2(c->out_w, CHILD_STDOUT) < 0 ||
+        dup2(c->err_w, CHILD_STDERR) < 0 || dup2(c->ctl, CHILD_CTL) < 0)
+        return -1;
+    return 0;
+}
+
+static int parse_fd_name(const char *s)
+{
+    int v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (1 << 27))
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+/* Fallback for kernels without close_range: walks /proc/self/fd with raw
+ * getdents64 (opendir would allocate). Returns -1 if /proc is unusable. */
+static int close_fds_by_proc(int keep)
+{
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    _Alignas(8) char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(void *)(buf + off);
+            int fd = parse_fd_name(d->d_name);
+            if (fd >= CHILD_FIRST_FREE && fd != keep && fd != dir)
+                close(fd);
+            off += d->d_reclen;
+        }
+    }
+    close(dir);
+    return n < 0 ? -1 : 0;
+}
+
+/* Last resort: every number below the fd limit. */
+static int close_fds_by_limit(int keep)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    for (rlim_t fd = CHILD_FIRST_FREE; fd < rl.rlim_cur && fd <= (rlim_t)INT32_MAX; fd++) {
+        if ((int)fd != keep)
+            close((int)fd);
+    }
+    return 0;
+}
+
+/* Closes everything from fd 4 up except the status pipe, which closes
+ * itself at exec: the parent's non-CLOEXEC fds must not reach the worker. */
+static int step_close_other_fds(struct child_ctx *c)
+{
+    unsigned keep = (unsigned)c->status_w; /* >= CHILD_FIRST_FREE after install */
+    if ((keep == CHILD_FIRST_FREE ||
+         syscall(SYS_close_range, CHILD_FIRST_FREE, keep - 1, 0) == 0) &&
+        syscall(SYS_close_range, keep + 1, ~0U, 0) == 0)
+        return 0;
+    if (close_fds_by_proc(c->status_w) == 0)
+        return 0;
+    return close_fds_by_limit(c->status_w);
+}
+
+static int set_limit(int resource, uint64_t value)
+{
+    struct rlimit rl = {.rlim_cur = (rlim_t)value, .rlim_max = (rlim_t)value};
+    return setrlimit(resource, &rl);
+}
+
+/* Soft = hard, so the worker cannot raise them. 0 in the spec = inherit. */
+static int step_set_rlimits(struct child_ctx *c)
+{
+    const sandbox_spec *s = c->spec;
+    if (set_limit(RLIMIT_CORE, 0) < 0)
+        return -1;
+    if (s->memory_bytes && set_limit(RLIMIT_AS, s->memory_bytes) < 0)
+        return -1;
+    if (s->max_file_size && set_limit(RLIMIT_FSIZE, s->max_file_size) < 0)
+        return -1;
+    if (s->max_open_files && set_limit(RLIMIT_NOFILE, s->max_open_files) < 0)
+        return -1;
+    return 0;
+}
+
+/* Groups first (needs root), then gid, then uid; then proves root is gone. */
+static int step_drop_identity(struct child_ctx *c)
+{
+    if (!c->drop_ids)
+        return 0;
+    uid_t uid = c->spec->uid;
+    gid_t gid = c->spec->gid;
+    if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+        return -1;
+    if (setuid(0) == 0 || setgid(0) == 0 || getuid() != uid || geteuid() != uid ||
+        getgid() != gid || getegid() != gid) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+/* Before dropping identity: the data dir's ancestors (say /root/...) need
+ * not be searchable by the worker uid; it reaches its code relative to
+ * this cwd. The code dir itself is 0755. */
+static int step_enter_code_dir(struct child_ctx *c)
+{
+    return chdir(c->spec->code_dir);
+}
+
+static int step_forbid_new_privs(struct child_ctx *c)
+{
+    (void)c;
+    return prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L);
+}
+
+/* Must follow the identity change, which clears the death signal. The
+ * getppid check closes the race where the daemon died before prctl. */
+static int step_die_with_parent(struct child_ctx *c)
+{
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L) < 0)
+        return -1;
+    if (getppid() != c->parent) {
+        errno = ESRCH;
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns only on failure. */
+static int step_exec(struct child_ctx *c)
+{
+    execve(c->spec->argv[0], (char *const *)c->spec->argv, (char *const *)c->spec->envp);
+    return -1;
+}
+
+/* The sandbox policy, in order; each step may rely on those above it. */
+static int (*const child_steps[])(struct child_ctx *) = {
+    step_reset_signals,    /* default dispositions, nothing blocked */
+    step_new_session,      /* own session and process group */
+    step_install_fds,      /* 0 /dev/null, 1-2 log pipes, 3 control socket */
+    step_close_other_fds,  /* nothing of the daemon's from fd 4 up */
+    step_set_rlimits,      /* CORE 0, AS, FSIZE, NOFILE */
+    step_enter_code_dir,   /* cwd = code_dir, entered while still root */
+    step_drop_identity,    /* no groups, spec gid/uid, root unrecoverable */
+    step_forbid_new_privs, /* no setuid binaries, no file capabilities */
+    step_die_with_parent,  /* SIGKILL when the daemon goes */
+    step_exec,             /* argv[0] as given, exactly spec->envp */
+};
+
+static _Noreturn void child_run(struct child_ctx *c)
+{
+    for (size_t i = 0; i < sizeof child_steps / sizeof child_steps[0]; i++) {
+        if (child_steps[i](c) < 0) {
+            int err = errno ? errno : EIO;
+            ssize_t n;
+            do
+                n = write(c->status_w, &err, sizeof err);
+            while (n < 0 && errno == EINTR);
+            break;
+        }
+    }
+    _exit(127);
+}
+
+/* ---- parent side ---- */
+
+static void channels_init(struct channels *ch)
+{
+    ch->ctl[0] = ch->ctl[1] = ch->out[0] = ch->out[1] = -1;
+    ch->err[0] = ch->err[1] = ch->status[0] = ch->status[1] = -1;
+    ch->devnull = -1;
+}
+
+static void channels_close_child_ends(struct channels *ch)
+{
+    close_fd(&ch->ctl[1]);
+    close_fd(&ch->out[1]);
+    close_fd(&ch->err[1]);
+    close_fd(&ch->status[1]);
+    close_fd(&ch->devnull);
+}
+
+static void channels_close(struct channels *ch)
+{
+    channels_close_child_ends(ch);
+    close_fd(&ch->ctl[0]);
+    close_fd(&ch->out[0]);
+    close_fd(&ch->err[0]);
+    close_fd(&ch->status[0]);
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Creates every fd, all close-on-exec; the parent's ends non-blocking.
+ * On error nothing stays open. */
+static int channels_open(struct channels *ch)
+{
+    channels_init(ch);
+    int rc = 0;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch->ctl) < 0 ||
+        pipe2(ch->out, O_CLOEXEC) < 0 || pipe2(ch->err, O_CLOEXEC) < 0 ||
+        pipe2(ch->status, O_CLOEXEC) < 0 ||
+        (ch->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = set_nonblock(ch->ctl[0]);
+    if (rc == 0)
+        rc = set_nonblock(ch->out[0]);
+    if (rc == 0)
+        rc = set_nonblock(ch->err[0]);
+    if (rc < 0)
+        channels_close(ch);
+    return rc;
+}
+
+static int check_spec(const sandbox_spec *spec, bool root)
+{
+    if (!spec || !spec->argv || !spec->argv[0] || spec->argv[0][0] != '/' || !spec->envp ||
+        !spec->code_dir)
+        return -EINVAL;
+    /* A worker never runs as root, nor with an id that setuid reads as "unchanged". */
+    if (root &&
+        (spec->uid == 0 || spec->gid == 0 || spec->uid == (uid_t)-1 || spec->gid == (gid_t)-1))
+        return -EINVAL;
+    return 0;
+}
+
+/* Blocks until the child is gone; for children we know are exiting or were killed. */
+static void reap_blocking(pid_t pid)
+{
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* Reads the status pipe until exec closes it (0) or a step's errno arrives
+ * (-errno, after reaping the child). */
+static int await_exec(int status_r, pid_t pid)
+{
+    int err = 0;
+    ssize_t n;
+    do
+        n = read(status_r, &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return 0;
+    int rc = n == (ssize_t)sizeof err && err > 0 ? -err : -EIO;
+    if (n != (ssize_t)sizeof err) {
+        kill(pid, SIGKILL);
+        kill(-pid, SIGKILL);
+    }
+    reap_blocking(pid);
+    return rc;
+}
+
+/* Forks with every signal blocked, so no daemon handler (libuv's signal
+ * pipe) can run in the child before it resets dispositions. */
+static int fork_child(struct child_ctx *ctx, pid_t *pid)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t p = fork();
+    if (p == 0)
+        child_run(ctx);
+    int err = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (p < 0)
+        return -err;
+    *pid = p;
+    return 0;
+}
+
+static int open_pidfd(pid_t pid)
+{
+    /* Our unreaped child: its pid cannot have been reused. Always CLOEXEC. */
+    int fd = (int)syscall(SYS_pidfd_open, pid, PIDFD_NONBLOCK);
+    if (fd < 0 && errno == EINVAL) {
+        fd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (fd >= 0 && set_nonblock(fd) < 0) {
+            close(fd);
+            return -EIO;
+        }
+    }
+    return fd < 0 ? -errno : fd;
+}
+
+int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = (sandbox_proc){.pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1};
+    bool root = geteuid() == 0;
+    int rc = check_spec(spec, root);
+    if (rc < 0)
+        return rc;
+
+    struct channels ch;
+    rc = channels_open(&ch);
+    if (rc < 0)
+        return rc;
+    struct child_ctx ctx = {
+        .spec = spec,
+        .devnull = ch.devnull,
+        .out_w = ch.out[1],
+        .err_w = ch.err[1],
+        .ctl = ch.ctl[1],
+        .status_w = ch.status[1],
+        .parent = getpid(),
+        .drop_ids = root,
+    };
+    pid_t pid = -1;
+    rc = fork_child(&ctx, &pid);
+    channels_close_child_ends(&ch);
+    if (rc == 0)
+        rc = await_exec(ch.status[0], pid);
+    int pidfd = -1;
+    if (rc == 0) {
+        pidfd = open_pidfd(pid);
+        if (pidfd < 0) {
+            rc = pidfd;
+            kill(-pid, SIGKILL);
+            reap_blocking(pid);
+        }
+    }
+    close_fd(&ch.status[0]);
+    if (rc < 0) {
+        channels_close(&ch);
+        return rc;
+    }
+    *out = (sandbox_proc){
+        .pid = pid, .pidfd = pidfd, .ctl_fd = ch.ctl[0], .out_fd = ch.out[0], .err_fd = ch.err[0]};
+    return 0;
+}
+
+/* The group id cannot be recycled while any member lives, so after the
+ * leader is reaped this still reaches leftover members, or nobody. A
+ * member that called setsid() has left the group: a pid namespace (later
+ * issue) closes that gap. */
+void sandbox_kill(const sandbox_proc *proc)
+{
+    if (proc && proc->pid > 0)
+        kill(-proc->pid, SIGKILL); /* ESRCH: already gone */
+}
+
+/* Rebuilds the waitpid-style status from waitid's siginfo. */
+static int wstatus_from_siginfo(const siginfo_t *si)
+{
+    switch (si->si_code) {
+    case CLD_EXITED:
+        return W_EXITCODE(si->si_status & 0xff, 0);
+    case CLD_DUMPED:
+        return W_EXITCODE(0, si->si_status) | WCOREFLAG;
+    default:
+        return W_EXITCODE(0, si->si_status);
+    }
+}
+
+/* Waits through the pidfd when there is one, so a recycled pid can never
+ * be reaped by mistake; a second reap returns -ECHILD. */
+int sandbox_reap(sandbox_proc *proc, int *wstatus)
+{
+    if (!proc || proc->pid <= 0)
+        return -EINVAL;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int r;
+    do {
+        if (proc->pidfd >= 0)
+            r = waitid((idtype_t)P_PIDFD, (id_t)proc->pidfd, &si, WEXITED | WNOHANG);
+        else
+            r = waitid(P_PID, (id_t)proc->pid, &si, WEXITED | WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno == EAGAIN ? 0 : -errno;
+    if (si.si_pid == 0)
+        return 0;
+    if (wstatus)
+        *wstatus = wstatus_from_siginfo(&si);
+    return 1;
+}
+
+void sandbox_release(sandbox_proc *proc)
+{
+    if (!proc)
+        return;
+    close_fd(&proc->pidfd);
+    close_fd(&proc->ctl_fd);
+    close_fd(&proc->out_fd);
+    close_fd(&proc->err_fd);
+}

@@ -1,0 +1,56 @@
+/*
+ * sandbox.h — the one seam through which worker processes are started.
+ * The scheduler describes what to run (sandbox_spec) and gets back a
+ * running process with its fds (sandbox_proc); how the process is
+ * isolated is this module's business alone.
+ */
+#ifndef HEARTH_SANDBOX_H
+#define HEARTH_SANDBOX_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct sandbox_spec {
+    const char *const *argv; /* argv[0] is an absolute path; NULL-terminated */
+    const char *const *envp; /* the complete environment; NULL-terminated */
+    const char *code_dir;    /* the function's code; becomes the cwd */
+    uid_t uid;               /* identity the process runs as when we are root */
+    gid_t gid;
+    uint64_t memory_bytes;  /* address-space ceiling (RLIMIT_AS); 0 = none */
+    uint64_t max_file_size; /* RLIMIT_FSIZE; 0 = none */
+    uint64_t max_open_files; /* RLIMIT_NOFILE */
+} sandbox_spec;
+
+typedef struct sandbox_proc {
+    pid_t pid;   /* also its process group and session id */
+    int pidfd;   /* readable once the process has exited */
+    int ctl_fd;  /* our end of the socket the process has as fd 3 */
+    int out_fd;  /* read end of its stdout */
+    int err_fd;  /* read end of its stderr */
+} sandbox_proc;
+
+/*
+ * Starts the process described by `spec`. The child gets: its own session
+ * and process group; fd 0 = /dev/null, 1/2 = pipes, 3 = a SOCK_STREAM
+ * socketpair end; every other fd closed; exactly spec->envp; cwd =
+ * code_dir; rlimits (CORE 0 and the spec's); uid/gid dropped (with
+ * supplementary groups cleared) when the caller is root; no_new_privs.
+ * All fds in *out are non-blocking and close-on-exec in the parent.
+ * Returns 0, or a negative errno (and nothing is left running or open).
+ * A failure before exec (chdir, setuid, execve itself…) is returned as its
+ * negative errno after the child has been reaped: success means exec
+ * succeeded. As root, uid/gid 0 are refused (-EINVAL).
+ */
+int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out);
+
+/* SIGKILLs the process's whole process group. Safe to call repeatedly. */
+void sandbox_kill(const sandbox_proc *proc);
+
+/* Collects the exit status once pidfd is readable. Returns 1 and sets
+ * *wstatus when reaped, 0 if still running, negative errno on error. */
+int sandbox_reap(sandbox_proc *proc, int *wstatus);
+
+/* Closes every fd in *proc (not the process). Fds already -1 are skipped. */
+void sandbox_release(sandbox_proc *proc);
+
+#endif

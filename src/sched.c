@@ -1,0 +1,776 @@
+/*
+ * sched.c — pools, queues and deadlines.
+ *
+ * A pool per function holds its current config (cached from the registry
+ * so the invoke path makes no sqlite query), its workers of every version
+ * still alive, and a FIFO of calls waiting for a worker. A call goes to an
+ * idle worker of the current version, most recently used first (warm
+ * caches); otherwise it waits and the pool starts workers until every
+ * waiting call has one starting for it. Whichever worker frees first
+ * takes the oldest call. A worker that fails to start fails one waiting
+ * call — the one it was started for — so a broken function cannot spin.
+ *
+ * Every call has a deadline timer from the moment it arrives; past it the
+ * call answers 504 and its worker, if it had one, is killed.
+ *
+ * Owns: pools, calls, the idle list. Must never: block, parse HTTP, or
+ * touch a worker's fds (worker.c does).
+ */
+#include "sched.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "dlog.h"
+#include "paths.h"
+#include "runtimes.h"
+#include "strmap.h"
+#include "timefmt.h"
+#include "worker.h"
+
+#define IDLE_SWEEP_MS 1000
+
+typedef struct pool pool;
+
+struct pool {
+    sched *s;
+    fn_config cfg;
+    worker *workers; /* every live worker, any version */
+    sched_call *qhead, *qtail;
+    unsigned qlen;
+    unsigned nworkers;
+    bool deleted;
+};
+
+struct sched_call_impl {
+    sched_call *call;
+    sched *s;
+    pool *p;
+    worker *w;
+    sched_call *qnext;
+    uv_timer_t timer;
+    int64_t deadline_ms;
+    bool queued;
+    bool finished;
+};
+
+struct sched {
+    sched_opts o;
+    strmap pools;
+    unsigned nworkers; /* spawned and not yet reaped */
+    unsigned ndying;   /* of those, killed on purpose */
+    worker *idle_head, *idle_tail;
+    uv_timer_t sweep;
+    bool shutting_down;
+};
+
+static void pool_fill(sched *s, pool *p);
+static void feed_waiting_pools(sched *s);
+
+/* --- calls --- */
+
+sched_call *sched_call_new(void)
+{
+    sched_call *c = calloc(1, sizeof *c);
+    struct sched_call_impl *im = calloc(1, sizeof *im);
+    if (!c || !im) {
+        free(c);
+        free(im);
+        return NULL;
+    }
+    c->impl = im;
+    im->call = c;
+    return c;
+}
+
+static void call_free(uv_handle_t *h)
+{
+    struct sched_call_impl *im = h->data;
+    json_decref(im->call->http);
+    free(im->call);
+    free(im);
+}
+
+static void queue_remove(pool *p, sched_call *c)
+{
+    sched_call **pp = &p->qhead, *prev = NULL;
+    for (; *pp; prev = *pp, pp = &(*pp)->impl->qnext) {
+        if (*pp != c)
+            continue;
+        *pp = c->impl->qnext;
+        if (p->qtail == c)
+            p->qtail = prev;
+        p->qlen--;
+        c->impl->queued = false;
+        c->impl->qnext = NULL;
+        return;
+    }
+}
+
+static sched_call *queue_pop(pool *p)
+{
+    sched_call *c = p->qhead;
+    if (c)
+        queue_remove(p, c);
+    return c;
+}
+
+/* Answers `c` once and releases it (after its timer handle closes). */
+static void finish(sched_call *c, sched_result *res)
+{
+    struct sched_call_impl *im = c->impl;
+    if (im->finished)
+        return;
+    im->finished = true;
+    if (im->queued)
+        queue_remove(im->p, c);
+    if (im->w) {
+        im->w->call = NULL;
+        im->w = NULL;
+    }
+    c->done(c, res, c->ud);
+    free(res->body);
+    res->body = NULL;
+    if (im->s) {
+        uv_timer_stop(&im->timer);
+        uv_close((uv_handle_t *)&im->timer, call_free);
+    } else {
+        json_decref(c->http);
+        free(c);
+        free(im);
+    }
+}
+
+static void fail(sched_call *c, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail(sched_call *c, unsigned status, const char *code, const char *fmt, ...)
+{
+    sched_result res = {.status = status, .code = code};
+    if (c->impl->p)
+        res.version = c->impl->p->cfg.version;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res.message, sizeof res.message, fmt, ap);
+    va_end(ap);
+    finish(c, &res);
+}
+
+/* --- the idle list (oldest first; eviction and expiry take from the head) --- */
+
+static void idle_push(sched *s, worker *w)
+{
+    w->idle_prev = s->idle_tail;
+    w->idle_next = NULL;
+    if (s->idle_tail)
+        s->idle_tail->idle_next = w;
+    else
+        s->idle_head = w;
+    s->idle_tail = w;
+}
+
+static void idle_remove(sched *s, worker *w)
+{
+    if (w->idle_prev)
+        w->idle_prev->idle_next = w->idle_next;
+    else if (s->idle_head == w)
+        s->idle_head = w->idle_next;
+    else
+        return; /* not on the list */
+    if (w->idle_next)
+        w->idle_next->idle_prev = w->idle_prev;
+    else
+        s->idle_tail = w->idle_prev;
+    w->idle_prev = w->idle_next = NULL;
+}
+
+/* --- workers --- */
+
+static void stop_worker(sched *s, worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    s->ndying++;
+    idle_remove(s, w);
+    worker_kill(w);
+}
+
+static void pool_link(pool *p, worker *w)
+{
+    w->pool = p;
+    w->prev = NULL;
+    w->next = p->workers;
+    if (p->workers)
+        p->workers->prev = w;
+    p->workers = w;
+    p->nworkers++;
+}
+
+static void pool_unlink(pool *p, worker *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        p->workers = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    p->nworkers--;
+}
+
+static void pool_free(pool *p)
+{
+    fn_config_release(&p->cfg);
+    free(p);
+}
+
+/* Builds the INVOKE metadata for `c` on pool `p`. Caller frees. */
+static char *invoke_meta(pool *p, sched_call *c, size_t *len)
+{
+    json_t *m = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s}", "request_id", c->request_id, "function",
+                          p->cfg.name, "version", (json_int_t)p->cfg.version, "deadline_ms",
+                          (json_int_t)c->impl->deadline_ms, "memory_mb",
+                          (json_int_t)p->cfg.memory_mb, "trigger", c->trigger);
+    if (!m)
+        return NULL;
+    if (c->content_type[0])
+        json_object_set_new(m, "content_type", json_string(c->content_type));
+    if (c->http)
+        json_object_set(m, "http", c->http);
+    char *text = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    if (text)
+        *len = strlen(text);
+    return text;
+}
+
+static void dispatch(sched *s, worker *w, sched_call *c)
+{
+    pool *p = w->pool;
+    idle_remove(s, w);
+    w->state = WORKER_BUSY;
+    w->call = c;
+    c->impl->w = w;
+    size_t meta_len = 0;
+    char *meta = invoke_meta(p, c, &meta_len);
+    int rc = meta ? worker_invoke(w, c->request_id, meta, meta_len, c->body, c->body_len)
+                  : -ENOMEM;
+    free(meta);
+    if (rc < 0) {
+        /* The worker died under us; its exit fails the call as a crash. */
+        dlog_warn("could not send a request to worker %d: %s", (int)worker_pid(w),
+                  strerror(-rc));
+        worker_kill(w);
+    }
+}
+
+/* A worker is free: give it the oldest waiting call, or park it. */
+static void worker_free_now(sched *s, worker *w)
+{
+    pool *p = w->pool;
+    w->state = WORKER_IDLE;
+    w->last_used_ms = (uint64_t)timefmt_now_ms();
+    if (p->deleted || s->shutting_down || w->version != p->cfg.version) {
+        stop_worker(s, w);
+        pool_fill(s, p);
+        return;
+    }
+    sched_call *c = queue_pop(p);
+    if (c) {
+        dispatch(s, w, c);
+        return;
+    }
+    idle_push(s, w);
+    feed_waiting_pools(s);
+}
+
+/* --- frames --- */
+
+static const char *meta_str(json_t *meta, const char *key, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(meta, key));
+    return v ? v : dflt;
+}
+
+static bool header_safe(const char *v)
+{
+    return strpbrk(v, "\r\n") == NULL;
+}
+
+static void answer_result(sched_call *c, worker *w, json_t *meta, char *body, size_t len)
+{
+    sched_result res = {.status = 200, .body = body, .len = len, .version = w->version};
+    res.cold = w->served == 0;
+    const char *ct = meta_str(meta, "content_type", "application/octet-stream");
+    bool http = strcmp(c->trigger, "http") == 0;
+    json_t *st = json_object_get(meta, "status");
+    if (!header_safe(ct) || strlen(ct) >= sizeof res.content_type ||
+        (http && st && (!json_is_integer(st) || json_integer_value(st) < 100 ||
+                        json_integer_value(st) > 599))) {
+        res.body = NULL;
+        free(body);
+        res.status = 502;
+        res.code = "invalid_response";
+        snprintf(res.message, sizeof res.message,
+                 "the function's answer has an invalid status or content type");
+        finish(c, &res);
+        return;
+    }
+    snprintf(res.content_type, sizeof res.content_type, "%s", ct);
+    if (http && st)
+        res.status = (unsigned)json_integer_value(st);
+    if (http && json_is_object(json_object_get(meta, "headers")))
+        res.headers = json_object_get(meta, "headers");
+    finish(c, &res);
+}
+
+static void answer_error(sched_call *c, worker *w, json_t *meta)
+{
+    sched_result res = {.status = 500, .code = "function_error", .version = w->version};
+    res.cold = w->served == 0;
+    const char *type = meta_str(meta, "error_type", "Error");
+    snprintf(res.error_type, sizeof res.error_type, "%s", type);
+    snprintf(res.message, sizeof res.message, "%s: %s", type, meta_str(meta, "message", ""));
+    finish(c, &res);
+}
+
+static void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t len)
+{
+    pool *p = w->pool;
+    sched_call *c = w->call;
+    if (type == HEARTH_FRAME_READY && w->state == WORKER_STARTING) {
+        free(body);
+        worker_free_now(p->s, w);
+        return;
+    }
+    if (type == HEARTH_FRAME_INIT_ERROR && w->state == WORKER_STARTING) {
+        free(body);
+        json_decref(w->init_error);
+        w->init_error = json_incref(meta);
+        return; /* the runtime exits next; its exit fails a waiting call */
+    }
+    if ((type == HEARTH_FRAME_RESULT || type == HEARTH_FRAME_ERROR) && w->state == WORKER_BUSY) {
+        if (c && type == HEARTH_FRAME_RESULT)
+            answer_result(c, w, meta, body, len);
+        else if (c)
+            answer_error(c, w, meta);
+        if (!c || type == HEARTH_FRAME_ERROR)
+            free(body);
+        w->served++;
+        worker_free_now(p->s, w);
+        return;
+    }
+    free(body);
+    dlog_warn("worker %d of %s sent an unexpected frame (type %u); killing it",
+              (int)worker_pid(w), p->cfg.name, type);
+    worker_kill(w);
+}
+
+static void describe_exit(int wstatus, char *out, size_t cap)
+{
+    if (WIFSIGNALED(wstatus))
+        snprintf(out, cap, "killed by signal %d (%s)", WTERMSIG(wstatus),
+                 strsignal(WTERMSIG(wstatus)));
+    else
+        snprintf(out, cap, "exited with status %d", WEXITSTATUS(wstatus));
+}
+
+/* A worker that died before READY fails the oldest call it was started for. */
+static void fail_start(pool *p, worker *w, const char *how)
+{
+    sched_call *c = p->qhead;
+    if (!c)
+        return;
+    if (w->init_error) {
+        const char *type = meta_str(w->init_error, "error_type", "InitError");
+        fail(c, 500, "init_error", "%s: %s", type, meta_str(w->init_error, "message", ""));
+        return;
+    }
+    fail(c, 502, "function_crashed", "the worker %s while starting", how);
+}
+
+static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
+{
+    pool *p = w->pool;
+    sched *s = p->s;
+    char how[128];
+    describe_exit(wstatus, how, sizeof how);
+    dlog_debug("worker %d of %s v%" PRId64 " %s", (int)worker_pid(w), p->cfg.name, w->version,
+               how);
+    idle_remove(s, w);
+    pool_unlink(p, w);
+    s->nworkers--;
+    if (w->stopping)
+        s->ndying--;
+    sched_call *c = w->call;
+    if (c && protocol_error)
+        fail(c, 502, "invalid_response", "the worker broke the protocol and was stopped");
+    else if (c) {
+        logs_note(s->o.lg, p->cfg.name, w->version, c->request_id, "hearth: worker %s", how);
+        fail(c, 502, "function_crashed", "the worker %s during the request", how);
+    } else if (w->state == WORKER_STARTING && !w->stopping) {
+        logs_note(s->o.lg, p->cfg.name, w->version, "", "hearth: worker %s while starting", how);
+        fail_start(p, w, how);
+    }
+    json_decref(w->init_error);
+    w->init_error = NULL;
+    if (p->deleted) {
+        if (p->nworkers == 0)
+            pool_free(p);
+    } else {
+        pool_fill(s, p);
+    }
+    feed_waiting_pools(s);
+}
+
+static const worker_events worker_ev = {.on_frame = on_frame, .on_exit = on_exit_worker};
+
+/* --- starting workers --- */
+
+/* "KEY=VALUE" strings for the worker; freed with free_env. */
+static char **build_env(const fn_config *cfg)
+{
+    size_t n = json_object_size(cfg->env) + 12, i = 0;
+    char **env = calloc(n, sizeof *env);
+    if (!env)
+        return NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(cfg->env, k, v)
+    {
+        if (asprintf(&env[i], "%s=%s", k, json_string_value(v)) >= 0)
+            i++;
+    }
+    const char *fixed[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp",
+                           "TZ=UTC"};
+    for (size_t f = 0; f < sizeof fixed / sizeof *fixed; f++)
+        env[i++] = strdup(fixed[f]);
+    if (asprintf(&env[i], "HEARTH_HANDLER=%s", cfg->handler) >= 0)
+        i++;
+    if (asprintf(&env[i], "HEARTH_FUNCTION_NAME=%s", cfg->name) >= 0)
+        i++;
+    if (asprintf(&env[i], "HEARTH_FUNCTION_VERSION=%" PRId64, cfg->version) >= 0)
+        i++;
+    if (asprintf(&env[i], "HEARTH_MEMORY_MB=%" PRId64, cfg->memory_mb) >= 0)
+        i++;
+    env[i] = NULL;
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+static int spawn_worker(sched *s, pool *p)
+{
+    const char *const *argv = runtimes_argv(p->cfg.runtime);
+    if (!argv)
+        return -ENOEXEC;
+    char code_dir[PATH_MAX];
+    if (path_format(code_dir, sizeof code_dir, "%s/%s/%" PRId64, s->o.code_root, p->cfg.name,
+                    p->cfg.version))
+        return -ENAMETOOLONG;
+    char **env = build_env(&p->cfg);
+    if (!env)
+        return -ENOMEM;
+    sandbox_spec spec = {
+        .argv = argv,
+        .envp = (const char *const *)env,
+        .code_dir = code_dir,
+        .uid = s->o.uid,
+        .gid = s->o.gid,
+        .memory_bytes = (uint64_t)p->cfg.memory_mb << 20,
+        .max_file_size = 512ull << 20,
+        .max_open_files = 1024,
+    };
+    worker *w;
+    int rc = worker_spawn(s->o.loop, s->o.lg, &spec, p->cfg.name, p->cfg.version,
+                          s->o.max_response, &worker_ev, &w);
+    free_env(env);
+    if (rc < 0)
+        return rc;
+    pool_link(p, w);
+    s->nworkers++;
+    dlog_debug("started worker %d for %s v%" PRId64, (int)worker_pid(w), p->cfg.name,
+               p->cfg.version);
+    return 0;
+}
+
+static unsigned starting_current(const pool *p)
+{
+    unsigned n = 0;
+    for (worker *w = p->workers; w; w = w->next)
+        if (w->state == WORKER_STARTING && w->version == p->cfg.version && !w->stopping)
+            n++;
+    return n;
+}
+
+/* Makes room under max_workers by stopping the longest-idle worker of
+ * another function. Returns true if one is on its way out. */
+static bool evict_one(sched *s, pool *for_pool)
+{
+    for (worker *w = s->idle_head; w; w = w->idle_next) {
+        if (w->pool != for_pool) {
+            stop_worker(s, w);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Starts workers until every waiting call of `p` has one starting. */
+static void pool_fill(sched *s, pool *p)
+{
+    if (p->deleted || s->shutting_down)
+        return;
+    unsigned starting = starting_current(p);
+    while (p->qlen > starting) {
+        if (s->nworkers >= s->o.max_workers) {
+            if (s->ndying == 0)
+                evict_one(s, p);
+            return; /* a slot frees when a worker exits */
+        }
+        int rc = spawn_worker(s, p);
+        if (rc < 0) {
+            dlog_error("could not start a worker for %s: %s", p->cfg.name, strerror(-rc));
+            fail(p->qhead, 500, "internal_error", "could not start a worker: %s",
+                 strerror(-rc));
+            continue;
+        }
+        starting++;
+    }
+}
+
+struct feed_ctx {
+    sched *s;
+};
+
+static int feed_one(const char *name, void *value, void *ud)
+{
+    (void)name;
+    pool *p = value;
+    struct feed_ctx *fc = ud;
+    if (p->qlen > 0)
+        pool_fill(fc->s, p);
+    return fc->s->nworkers >= fc->s->o.max_workers;
+}
+
+/* A worker slot may have freed: let pools with waiting calls use it. */
+static void feed_waiting_pools(sched *s)
+{
+    if (s->nworkers >= s->o.max_workers || s->shutting_down)
+        return;
+    struct feed_ctx fc = {s};
+    strmap_each(&s->pools, feed_one, &fc);
+}
+
+/* --- the public operations --- */
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct sched_call_impl *im = t->data;
+    sched_call *c = im->call;
+    worker *w = im->w;
+    if (w) {
+        w->call = NULL;
+        im->w = NULL;
+        logs_note(im->s->o.lg, im->p->cfg.name, w->version, c->request_id,
+                  "hearth: timed out after %" PRId64 " ms; worker stopped", im->p->cfg.timeout_ms);
+        stop_worker(im->s, w);
+    }
+    fail(c, 504, "timeout", "the function did not answer within %" PRId64 " ms",
+         im->p->cfg.timeout_ms);
+}
+
+static pool *pool_get(sched *s, const char *name)
+{
+    pool *p = strmap_get(&s->pools, name);
+    if (p)
+        return p;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    if (registry_get(s->o.reg, name, &p->cfg) != 0 || strmap_put(&s->pools, name, p) != 0) {
+        fn_config_release(&p->cfg);
+        free(p);
+        return NULL;
+    }
+    p->s = s;
+    return p;
+}
+
+static worker *idle_worker(pool *p)
+{
+    worker *best = NULL;
+    for (worker *w = p->workers; w; w = w->next)
+        if (w->state == WORKER_IDLE && !w->stopping && w->version == p->cfg.version &&
+            (!best || w->last_used_ms > best->last_used_ms))
+            best = w;
+    return best;
+}
+
+void sched_invoke(sched *s, sched_call *c)
+{
+    if (s->shutting_down) {
+        fail(c, 503, "overloaded", "the daemon is shutting down");
+        return;
+    }
+    pool *p = pool_get(s, c->function);
+    if (!p) {
+        fail(c, 404, "function_not_found", "no function named '%s'", c->function);
+        return;
+    }
+    if (p->qlen >= s->o.max_queue) {
+        fail(c, 503, "overloaded", "too many requests are waiting for '%s'", c->function);
+        return;
+    }
+    struct sched_call_impl *im = c->impl;
+    im->s = s;
+    im->p = p;
+    im->deadline_ms = timefmt_now_ms() + p->cfg.timeout_ms;
+    uv_timer_init(s->o.loop, &im->timer);
+    im->timer.data = im;
+    uv_timer_start(&im->timer, on_deadline, (uint64_t)p->cfg.timeout_ms, 0);
+    worker *w = idle_worker(p);
+    if (w) {
+        dispatch(s, w, c);
+        return;
+    }
+    im->queued = true;
+    if (p->qtail)
+        p->qtail->impl->qnext = c;
+    else
+        p->qhead = c;
+    p->qtail = c;
+    p->qlen++;
+    pool_fill(s, p);
+}
+
+void sched_update(sched *s, const fn_config *cfg)
+{
+    pool *p = strmap_get(&s->pools, cfg->name);
+    if (!p)
+        return; /* loaded from the registry on first call */
+    fn_config_release(&p->cfg);
+    p->cfg = *cfg;
+    p->cfg.env = json_incref(cfg->env);
+    for (worker *w = p->workers; w; w = w->next)
+        if (w->version != cfg->version && w->state != WORKER_BUSY)
+            stop_worker(s, w);
+    pool_fill(s, p);
+}
+
+/* Ends everything of `p`: waiting calls get `status`/`code`, calls in
+ * flight too, and every worker stops. The pool frees itself once its last
+ * worker is reaped. */
+static void pool_end(sched *s, pool *p, unsigned status, const char *code, const char *why)
+{
+    p->deleted = true;
+    sched_call *c;
+    while ((c = queue_pop(p)))
+        fail(c, status, code, "%s", why);
+    for (worker *w = p->workers; w; w = w->next) {
+        if (w->call)
+            fail(w->call, status == 404 ? 502 : status, status == 404 ? "function_crashed" : code,
+                 "%s", why);
+        stop_worker(s, w);
+    }
+    if (p->nworkers == 0)
+        pool_free(p);
+}
+
+void sched_remove(sched *s, const char *name)
+{
+    pool *p = strmap_remove(&s->pools, name);
+    if (p)
+        pool_end(s, p, 404, "function_not_found", "the function was deleted");
+}
+
+void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out)
+{
+    memset(out, 0, sizeof *out);
+    pool *p = strmap_get(&s->pools, name);
+    if (!p)
+        return;
+    for (worker *w = p->workers; w; w = w->next) {
+        if (w->stopping)
+            continue;
+        if (w->state == WORKER_STARTING)
+            out->starting++;
+        else if (w->state == WORKER_IDLE)
+            out->idle++;
+        else if (w->state == WORKER_BUSY)
+            out->busy++;
+    }
+    out->queued = p->qlen;
+}
+
+static int end_pool(const char *name, void *value, void *ud)
+{
+    (void)name;
+    pool_end(ud, value, 503, "overloaded", "the daemon is shutting down");
+    return 0;
+}
+
+void sched_shutdown(sched *s)
+{
+    s->shutting_down = true;
+    uv_timer_stop(&s->sweep);
+    strmap_each(&s->pools, end_pool, s);
+    strmap_release(&s->pools);
+}
+
+unsigned sched_live(const sched *s)
+{
+    return s->nworkers;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    sched *s = t->data;
+    uint64_t now = (uint64_t)timefmt_now_ms();
+    while (s->idle_head && now - s->idle_head->last_used_ms >= s->o.keep_alive_ms) {
+        worker *w = s->idle_head;
+        dlog_debug("worker %d idle for %" PRIu64 " ms; stopping it", (int)worker_pid(w),
+                   now - w->last_used_ms);
+        stop_worker(s, w);
+    }
+}
+
+int sched_open(const sched_opts *opts, sched **out)
+{
+    sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->o = *opts;
+    strmap_init(&s->pools);
+    uv_timer_init(opts->loop, &s->sweep);
+    s->sweep.data = s;
+    uint64_t every = opts->keep_alive_ms < IDLE_SWEEP_MS ? opts->keep_alive_ms : IDLE_SWEEP_MS;
+    uv_timer_start(&s->sweep, on_sweep, every ? every : 1, every ? every : 1);
+    uv_unref((uv_handle_t *)&s->sweep);
+    *out = s;
+    return 0;
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void sched_close(sched *s)
+{
+    if (!s)
+        return;
+    strmap_release(&s->pools);
+    uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
+}

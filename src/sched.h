@@ -1,0 +1,93 @@
+/*
+ * sched.h — the scheduler: per-function pools of workers, the queue of
+ * calls waiting for one, cold starts, deadlines, draining on update,
+ * idle expiry. Everything runs on the loop thread.
+ */
+#ifndef HEARTH_SCHED_H
+#define HEARTH_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "logs.h"
+#include "registry.h"
+#include "reqid.h"
+
+typedef struct sched sched;
+
+typedef struct sched_opts {
+    uv_loop_t *loop;
+    registry *reg;
+    logs *lg;
+    const char *code_root;  /* <data>/code: versions live at <code_root>/<name>/<version> */
+    uid_t uid;              /* workers' identity when we are root */
+    gid_t gid;
+    unsigned max_workers;   /* live workers across all functions */
+    unsigned max_queue;     /* calls waiting per function before 503 */
+    uint32_t max_response;  /* response body ceiling */
+    uint64_t keep_alive_ms; /* idle time before a worker stops */
+} sched_opts;
+
+/* How a call ended: either an answer from the function (code == NULL) or
+ * an error to send as {"error":{…}}. */
+typedef struct sched_result {
+    unsigned status;
+    const char *code;     /* snake_case error code, or NULL */
+    char message[1024];   /* for errors */
+    char error_type[128]; /* function_error: the exception type */
+    char *body;           /* the function's answer; take it by setting NULL */
+    size_t len;
+    char content_type[256];
+    json_t *headers; /* http trigger: extra headers (borrowed) */
+    bool cold;       /* this call started its worker */
+    int64_t version; /* the version that served it (0 if none) */
+} sched_result;
+
+typedef struct sched_call sched_call;
+typedef void (*sched_done_fn)(sched_call *c, sched_result *res, void *ud);
+
+/* A call, filled in by the caller before sched_invoke. */
+struct sched_call {
+    char function[FN_NAME_MAX + 1];
+    char request_id[REQID_LEN + 1];
+    const char *trigger;      /* "invoke" or "http" (static strings) */
+    char content_type[256];   /* "" when the request had none */
+    json_t *http;             /* http trigger: owned by the call */
+    const void *body;         /* borrowed until done */
+    size_t body_len;
+    sched_done_fn done;
+    void *ud;
+    struct sched_call_impl *impl;
+};
+
+int sched_open(const sched_opts *opts, sched **out);
+/* Frees the scheduler; sched_shutdown first and wait for sched_live == 0. */
+void sched_close(sched *s);
+
+/* A new call, or NULL on ENOMEM. Freed by the scheduler after `done`. */
+sched_call *sched_call_new(void);
+
+/* Runs `c`. `done` is called exactly once, possibly before this returns. */
+void sched_invoke(sched *s, sched_call *c);
+
+/* A new version of cfg->name is current: new calls go to it, idle workers
+ * of older versions stop, busy ones stop when they finish. */
+void sched_update(sched *s, const fn_config *cfg);
+
+/* The function is gone: queued calls get 404, calls in flight 502. */
+void sched_remove(sched *s, const char *name);
+
+typedef struct sched_pool_state {
+    unsigned starting, idle, busy, queued;
+} sched_pool_state;
+void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out);
+
+/* Stops every worker and answers every call 503. */
+void sched_shutdown(sched *s);
+/* Workers not yet reaped. */
+unsigned sched_live(const sched *s);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * timefmt.c — wall-clock milliseconds and RFC 3339 formatting/parsing,
+ * always in UTC, without touching the process's TZ or locale.
+ */
+#include "timefmt.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t timefmt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int timefmt_iso_ms(int64_t ms, char out[TIMEFMT_ISO_LEN])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    return snprintf(out, TIMEFMT_ISO_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                    tm.tm_sec, (int)(ms % 1000));
+}
+
+static int parse_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -EINVAL;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+static int expect(const char **p, char c)
+{
+    if (**p != c)
+        return -EINVAL;
+    (*p)++;
+    return 0;
+}
+
+/* Parses the fraction and zone after "YYYY-MM-DDTHH:MM:SS". */
+static int parse_tail(const char *p, int64_t *frac_ms, int64_t *offset_s)
+{
+    *frac_ms = 0;
+    if (*p == '.') {
+        p++;
+        int64_t scale = 100;
+        if (!isdigit((unsigned char)*p))
+            return -EINVAL;
+        for (; isdigit((unsigned char)*p); p++, scale /= 10)
+            *frac_ms += (*p - '0') * scale;
+    }
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        *offset_s = 0;
+        return 0;
+    }
+    if (*p != '+' && *p != '-')
+        return -EINVAL;
+    int sign = *p == '-' ? -1 : 1, hh, mm;
+    p++;
+    if (parse_digits(&p, 2, &hh) || expect(&p, ':') || parse_digits(&p, 2, &mm) || *p)
+        return -EINVAL;
+    *offset_s = sign * (hh * 3600 + mm * 60);
+    return 0;
+}
+
+static int parse_rfc3339(const char *p, int64_t *ms)
+{
+    struct tm tm = {0};
+    int y, mo, d, h, mi, s;
+    if (parse_digits(&p, 4, &y) || expect(&p, '-') || parse_digits(&p, 2, &mo) ||
+        expect(&p, '-') || parse_digits(&p, 2, &d))
+        return -EINVAL;
+    if (*p != 'T' && *p != 't' && *p != ' ')
+        return -EINVAL;
+    p++;
+    if (parse_digits(&p, 2, &h) || expect(&p, ':') || parse_digits(&p, 2, &mi) ||
+        expect(&p, ':') || parse_digits(&p, 2, &s))
+        return -EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+        return -EINVAL;
+    int64_t frac, offset;
+    if (parse_tail(p, &frac, &offset))
+        return -EINVAL;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    *ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;
+    return 0;
+}
+
+int timefmt_parse(const char *s, int64_t *ms)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    if (strchr(s, '-') == NULL) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || *end || v < 0)
+            return -EINVAL;
+        *ms = v;
+        return 0;
+    }
+    return parse_rfc3339(s, ms);
+}

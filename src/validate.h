@@ -1,0 +1,25 @@
+/*
+ * validate.h — checks on client-supplied names and settings, shared by the
+ * API and the registry. Pure functions; no allocation.
+ */
+#ifndef HEARTH_VALIDATE_H
+#define HEARTH_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+/* [a-z0-9][a-z0-9-]{0,62}: safe as a path component and a hostname. */
+bool validate_function_name(const char *name);
+
+/* env: a JSON object whose keys match [A-Za-z_][A-Za-z0-9_]{0,127}, are not
+ * reserved (HEARTH_* and the variables the runtime sets), and whose values
+ * are strings without NUL; at most 4 KiB of keys+values in all (Lambda's
+ * limit). Returns 0 or -EINVAL with a sentence in `err`. */
+int validate_env(const json_t *env, char *err, size_t errlen);
+
+/* A handler: 1..255 printable ASCII bytes, no spaces, no leading '/', no
+ * ".." component. Runtime-specific rules are checked by the runtime table. */
+bool validate_handler(const char *handler);
+
+#endif

@@ -1,0 +1,351 @@
+/*
+ * worker.c — a runtime process and its four fds: the frame socket (fd 3
+ * inside), stdout, stderr, and a pidfd for its exit. Reads frames with a
+ * ceiling checked before allocation, writes INVOKE frames without
+ * blocking, and feeds output to the log collector.
+ *
+ * Output is attributed exactly: a runtime flushes stdout/stderr before it
+ * writes an answer frame, so when a frame arrives we drain both pipes
+ * before delivering it and everything printed during the request lands
+ * under its id.
+ *
+ * Owns: the process's fds and handles. Must never: decide what a frame
+ * means for a request (that is the scheduler's), or block.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dlog.h"
+
+#define READ_CHUNK     (64 * 1024)
+#define DRAIN_MAX      (1024 * 1024) /* bound on output drained before a frame */
+#define WORKER_HANDLES 4
+
+struct worker_impl {
+    worker *w;
+    uv_loop_t *loop;
+    sandbox_proc proc;
+    worker_events ev;
+    log_source src;
+    uint32_t max_body;
+    uv_poll_t ctl, out, err, pid;
+    int handles_open;
+    bool out_open, err_open, ctl_open;
+    bool exited;
+    bool protocol_error;
+    /* receiving */
+    uint8_t hdr[HEARTH_FRAME_HEADER_SIZE];
+    size_t hdr_got;
+    hearth_frame_header h;
+    char *payload;
+    size_t payload_got;
+    /* sending */
+    char *head;
+    size_t head_len, head_off;
+    const char *body;
+    size_t body_len, body_off;
+};
+
+static void on_ctl(uv_poll_t *p, int status, int events);
+
+/* --- teardown --- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct worker_impl *im = h->data;
+    if (--im->handles_open > 0)
+        return;
+    sandbox_release(&im->proc);
+    logs_source_release(&im->src);
+    free(im->payload);
+    free(im->head);
+    free(im->w);
+    free(im);
+}
+
+static void close_handles(struct worker_impl *im)
+{
+    uv_close((uv_handle_t *)&im->ctl, on_handle_closed);
+    uv_close((uv_handle_t *)&im->out, on_handle_closed);
+    uv_close((uv_handle_t *)&im->err, on_handle_closed);
+    uv_close((uv_handle_t *)&im->pid, on_handle_closed);
+}
+
+static void kill_for_protocol(struct worker_impl *im, const char *why)
+{
+    dlog_warn("worker %d of %s: %s; killing it", (int)im->proc.pid, im->src.function, why);
+    im->protocol_error = true;
+    sandbox_kill(&im->proc);
+}
+
+/* --- output --- */
+
+/* Reads what is in the pipe now, at most `budget` bytes. Returns the bytes
+ * read; marks the stream closed on EOF or error. */
+static size_t read_output(struct worker_impl *im, int stream, size_t budget)
+{
+    int fd = stream == LOG_STDOUT ? im->proc.out_fd : im->proc.err_fd;
+    bool *open = stream == LOG_STDOUT ? &im->out_open : &im->err_open;
+    char chunk[READ_CHUNK];
+    size_t total = 0;
+    while (*open && total < budget) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n > 0) {
+            logs_source_feed(&im->src, stream, chunk, (size_t)n);
+            total += (size_t)n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        *open = false;
+        uv_poll_stop(stream == LOG_STDOUT ? &im->out : &im->err);
+    }
+    return total;
+}
+
+static void on_output(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct worker_impl *im = p->data;
+    /* One chunk per wake-up: a flooding function gets its turn, not the loop. */
+    read_output(im, p == &im->out ? LOG_STDOUT : LOG_STDERR, READ_CHUNK);
+}
+
+static void drain_output(struct worker_impl *im)
+{
+    read_output(im, LOG_STDOUT, DRAIN_MAX);
+    read_output(im, LOG_STDERR, DRAIN_MAX);
+}
+
+/* --- receiving frames --- */
+
+static void deliver_frame(struct worker_impl *im)
+{
+    json_error_t jerr;
+    json_t *meta = im->h.meta_len
+                       ? json_loadb(im->payload, im->h.meta_len, JSON_ALLOW_NUL, &jerr)
+                       : json_object();
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        kill_for_protocol(im, "frame metadata is not a JSON object");
+        return;
+    }
+    /* Hand over the body alone: move it to the front of the payload. */
+    char *body = im->payload;
+    size_t len = im->h.body_len;
+    memmove(body, body + im->h.meta_len, len);
+    body[len] = '\0';
+    im->payload = NULL;
+    im->hdr_got = im->payload_got = 0;
+
+    drain_output(im);
+    logs_source_flush(&im->src);
+    logs_source_set_request(&im->src, "");
+    im->ev.on_frame(im->w, im->h.type, meta, body, len);
+    json_decref(meta);
+}
+
+/* Reads until EAGAIN, delivering each complete frame. Returns -1 when the
+ * worker must be dropped. */
+static int receive(struct worker_impl *im)
+{
+    for (;;) {
+        if (im->hdr_got < HEARTH_FRAME_HEADER_SIZE) {
+            ssize_t n = read(im->proc.ctl_fd, im->hdr + im->hdr_got,
+                             HEARTH_FRAME_HEADER_SIZE - im->hdr_got);
+            if (n <= 0)
+                return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+            im->hdr_got += (size_t)n;
+            if (im->hdr_got < HEARTH_FRAME_HEADER_SIZE)
+                continue;
+            if (hearth_frame_decode(im->hdr, HEARTH_FRAME_MAX_META, im->max_body, &im->h)) {
+                kill_for_protocol(im, "bad frame header or frame over the size limit");
+                return -1;
+            }
+            im->payload = malloc((size_t)im->h.meta_len + im->h.body_len + 1);
+            if (!im->payload) {
+                kill_for_protocol(im, "out of memory for a frame");
+                return -1;
+            }
+            im->payload_got = 0;
+        }
+        size_t want = (size_t)im->h.meta_len + im->h.body_len;
+        if (im->payload_got < want) {
+            ssize_t n = read(im->proc.ctl_fd, im->payload + im->payload_got,
+                             want - im->payload_got);
+            if (n <= 0)
+                return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+            im->payload_got += (size_t)n;
+            if (im->payload_got < want)
+                continue;
+        }
+        deliver_frame(im);
+        if (im->protocol_error || im->exited || !im->ctl_open)
+            return -1;
+    }
+}
+
+/* --- sending frames --- */
+
+static void update_ctl_events(struct worker_impl *im)
+{
+    if (!im->ctl_open)
+        return;
+    bool sending = im->head_off < im->head_len || im->body_off < im->body_len;
+    uv_poll_start(&im->ctl, UV_READABLE | (sending ? UV_WRITABLE : 0), on_ctl);
+}
+
+/* Writes what the socket takes now. Returns 0, or -1 when the peer is gone. */
+static int send_pending(struct worker_impl *im)
+{
+    while (im->head_off < im->head_len || im->body_off < im->body_len) {
+        struct iovec iov[2];
+        int n = 0;
+        if (im->head_off < im->head_len)
+            iov[n++] = (struct iovec){im->head + im->head_off, im->head_len - im->head_off};
+        if (im->body_off < im->body_len)
+            iov[n++] = (struct iovec){(char *)im->body + im->body_off,
+                                      im->body_len - im->body_off};
+        ssize_t w = writev(im->proc.ctl_fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        size_t left = (size_t)w, h = im->head_len - im->head_off;
+        size_t from_head = left < h ? left : h;
+        im->head_off += from_head;
+        im->body_off += left - from_head;
+    }
+    return 0;
+}
+
+static void on_ctl(uv_poll_t *p, int status, int events)
+{
+    struct worker_impl *im = p->data;
+    int rc = 0;
+    if (status < 0)
+        rc = -1;
+    if (rc == 0 && (events & UV_WRITABLE))
+        rc = send_pending(im);
+    if (rc == 0 && (events & (UV_READABLE | UV_DISCONNECT)))
+        rc = receive(im);
+    if (rc < 0) {
+        /* The runtime closed its end or broke the protocol: it is done. */
+        if (im->ctl_open) {
+            im->ctl_open = false;
+            uv_poll_stop(&im->ctl);
+        }
+        sandbox_kill(&im->proc);
+        return;
+    }
+    update_ctl_events(im);
+}
+
+int worker_invoke(worker *w, const char *request_id, const char *meta, size_t meta_len,
+                  const void *body, size_t body_len)
+{
+    struct worker_impl *im = w->impl;
+    if (!im->ctl_open || im->exited)
+        return -EPIPE;
+    char *head = malloc(HEARTH_FRAME_HEADER_SIZE + meta_len);
+    if (!head)
+        return -ENOMEM;
+    hearth_frame_header h = {.type = HEARTH_FRAME_INVOKE,
+                             .meta_len = (uint32_t)meta_len,
+                             .body_len = (uint32_t)body_len};
+    hearth_frame_encode(&h, (uint8_t *)head);
+    memcpy(head + HEARTH_FRAME_HEADER_SIZE, meta, meta_len);
+    free(im->head);
+    im->head = head;
+    im->head_len = HEARTH_FRAME_HEADER_SIZE + meta_len;
+    im->head_off = 0;
+    im->body = body;
+    im->body_len = body_len;
+    im->body_off = 0;
+    logs_source_set_request(&im->src, request_id);
+    if (send_pending(im) < 0)
+        return -EPIPE;
+    update_ctl_events(im);
+    return 0;
+}
+
+/* --- exit --- */
+
+static void on_pidfd(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct worker_impl *im = p->data;
+    int wstatus = 0;
+    if (sandbox_reap(&im->proc, &wstatus) == 0)
+        return;
+    im->exited = true;
+    uv_poll_stop(&im->pid);
+    /* Take down anything it left in its process group, then collect its
+     * last words: they belong to the request it was serving. */
+    sandbox_kill(&im->proc);
+    drain_output(im);
+    logs_source_flush(&im->src);
+    im->w->state = WORKER_DEAD;
+    im->ev.on_exit(im->w, wstatus, im->protocol_error);
+    close_handles(im);
+}
+
+/* --- creation --- */
+
+int worker_spawn(uv_loop_t *loop, logs *lg, const sandbox_spec *spec, const char *function,
+                 int64_t version, uint32_t max_body, const worker_events *ev, worker **out)
+{
+    worker *w = calloc(1, sizeof *w);
+    struct worker_impl *im = calloc(1, sizeof *im);
+    if (!w || !im) {
+        free(w);
+        free(im);
+        return -ENOMEM;
+    }
+    int rc = sandbox_spawn(spec, &im->proc);
+    if (rc < 0) {
+        free(w);
+        free(im);
+        return rc;
+    }
+    w->impl = im;
+    w->state = WORKER_STARTING;
+    w->version = version;
+    im->w = w;
+    im->loop = loop;
+    im->ev = *ev;
+    im->max_body = max_body;
+    im->out_open = im->err_open = im->ctl_open = true;
+    logs_source_init(&im->src, lg, function, version);
+    uv_poll_init(loop, &im->ctl, im->proc.ctl_fd);
+    uv_poll_init(loop, &im->out, im->proc.out_fd);
+    uv_poll_init(loop, &im->err, im->proc.err_fd);
+    uv_poll_init(loop, &im->pid, im->proc.pidfd);
+    im->ctl.data = im->out.data = im->err.data = im->pid.data = im;
+    im->handles_open = WORKER_HANDLES;
+    uv_poll_start(&im->ctl, UV_READABLE, on_ctl);
+    uv_poll_start(&im->out, UV_READABLE, on_output);
+    uv_poll_start(&im->err, UV_READABLE, on_output);
+    uv_poll_start(&im->pid, UV_READABLE, on_pidfd);
+    *out = w;
+    return 0;
+}
+
+void worker_kill(worker *w)
+{
+    sandbox_kill(&w->impl->proc);
+}
+
+pid_t worker_pid(const worker *w)
+{
+    return w->impl->proc.pid;
+}

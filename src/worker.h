@@ -1,0 +1,70 @@
+/*
+ * worker.h — one runtime process: started through the sandbox, spoken to
+ * in frames on fd 3, its stdout/stderr fed to the log collector.
+ * States: starting -> idle <-> busy -> dead.
+ */
+#ifndef HEARTH_WORKER_H
+#define HEARTH_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include <hearth/protocol.h>
+
+#include "logs.h"
+#include "sandbox.h"
+
+typedef enum worker_state {
+    WORKER_STARTING,
+    WORKER_IDLE,
+    WORKER_BUSY,
+    WORKER_DEAD,
+} worker_state;
+
+typedef struct worker worker;
+
+typedef struct worker_events {
+    /* A frame from the runtime. `meta` is borrowed; `body` (malloc'd,
+     * NUL-terminated) passes to the callee, who frees it. Output the
+     * runtime wrote before the frame has already been logged. */
+    void (*on_frame)(worker *w, uint8_t type, json_t *meta, char *body, size_t len);
+    /* The process is gone (reaped). `protocol_error` says the daemon killed
+     * it for breaking the protocol. The worker is freed after this returns. */
+    void (*on_exit)(worker *w, int wstatus, bool protocol_error);
+} worker_events;
+
+struct worker {
+    /* Owned by the scheduler. */
+    worker_state state;
+    int64_t version;
+    uint64_t served;      /* requests answered */
+    uint64_t last_used_ms;
+    void *pool;           /* the scheduler's pool */
+    void *call;           /* the scheduler's call in flight */
+    bool stopping;        /* killed on purpose: its exit fails no request */
+    json_t *init_error;   /* what INIT_ERROR said, until the exit */
+    worker *prev, *next;  /* the pool's list */
+    worker *idle_prev, *idle_next; /* the scheduler's idle list, oldest first */
+    /* Owned by worker.c. */
+    struct worker_impl *impl;
+};
+
+/* Starts a worker for `function`/`version`. Frames from it carry at most
+ * `max_body` body bytes. Returns 0 or a negative errno from the sandbox. */
+int worker_spawn(uv_loop_t *loop, logs *lg, const sandbox_spec *spec, const char *function,
+                 int64_t version, uint32_t max_body, const worker_events *ev, worker **out);
+
+/* Sends one INVOKE frame. `meta` is JSON text; `body` is borrowed and must
+ * stay valid until the worker answers or dies. Output the worker writes
+ * from now on is attributed to `request_id`. Returns 0 or -EPIPE. */
+int worker_invoke(worker *w, const char *request_id, const char *meta, size_t meta_len,
+                  const void *body, size_t body_len);
+
+/* Kills the process (its whole group). on_exit follows. */
+void worker_kill(worker *w);
+
+pid_t worker_pid(const worker *w);
+
+#endif

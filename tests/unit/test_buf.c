@@ -1,0 +1,121 @@
+/*
+ * test_buf.c — the ceiling of buf, strmap's map behaviour, and timefmt's
+ * parsing: the small utilities everything else leans on.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "deploy.h"
+#include "reqid.h"
+#include "strmap.h"
+#include "timefmt.h"
+
+static void test_buf_refuses_past_its_ceiling(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 8);
+    assert_int_equal(buf_append(&b, "12345", 5), 0);
+    assert_int_equal(buf_append(&b, "6789", 4), -E2BIG);
+    assert_int_equal(b.len, 5); /* nothing of the refused append */
+    assert_int_equal(buf_append(&b, "678", 3), 0);
+    assert_string_equal(b.data, "12345678");
+    buf_consume(&b, 3);
+    assert_string_equal(b.data, "45678");
+    size_t len;
+    char *p = buf_detach(&b, &len);
+    assert_int_equal(len, 5);
+    assert_null(b.data);
+    free(p);
+}
+
+static void test_strmap_put_get_remove_and_grow(void **state)
+{
+    (void)state;
+    strmap m;
+    strmap_init(&m);
+    static int values[2000];
+    char key[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "fn-%d", i);
+        assert_int_equal(strmap_put(&m, key, &values[i]), 0);
+    }
+    assert_int_equal(m.count, 2000);
+    for (int i = 0; i < 2000; i += 2) {
+        snprintf(key, sizeof key, "fn-%d", i);
+        assert_ptr_equal(strmap_remove(&m, key), &values[i]);
+    }
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "fn-%d", i);
+        assert_ptr_equal(strmap_get(&m, key), i % 2 ? &values[i] : NULL);
+    }
+    assert_null(strmap_get(&m, "absent"));
+    strmap_release(&m);
+}
+
+static void test_timefmt_round_trip_and_parse(void **state)
+{
+    (void)state;
+    char s[TIMEFMT_ISO_LEN];
+    timefmt_iso_ms(1795748701234, s);
+    assert_string_equal(s, "2026-11-27T03:05:01.234Z");
+    int64_t ms;
+    assert_int_equal(timefmt_parse("2026-11-27T03:05:01.234Z", &ms), 0);
+    assert_int_equal(ms, 1795748701234);
+    assert_int_equal(timefmt_parse("2026-11-27T04:05:01+01:00", &ms), 0);
+    assert_int_equal(ms, 1795748701000);
+    assert_int_equal(timefmt_parse("1795748701234", &ms), 0);
+    assert_int_equal(ms, 1795748701234);
+    assert_int_equal(timefmt_parse("yesterday", &ms), -EINVAL);
+    assert_int_equal(timefmt_parse("2026-13-01T00:00:00Z", &ms), -EINVAL);
+    assert_int_equal(timefmt_parse("", &ms), -EINVAL);
+}
+
+static void test_base64_decodes_and_refuses_garbage(void **state)
+{
+    (void)state;
+    unsigned char *out;
+    size_t n;
+    assert_int_equal(deploy_base64_decode("aGVs\nbG8=", 9, &out, &n), 0);
+    assert_int_equal(n, 5);
+    assert_memory_equal(out, "hello", 5);
+    free(out);
+    assert_int_equal(deploy_base64_decode("aGVsbG8", 7, &out, &n), 0); /* unpadded */
+    assert_int_equal(n, 5);
+    free(out);
+    assert_int_equal(deploy_base64_decode("aGV*bG8=", 8, &out, &n), -EINVAL);
+    assert_int_equal(deploy_base64_decode("aG=Vs", 5, &out, &n), -EINVAL);
+}
+
+static void test_request_ids_are_uuid4_and_distinct(void **state)
+{
+    (void)state;
+    char a[REQID_LEN + 1], b[REQID_LEN + 1];
+    reqid_new(a);
+    reqid_new(b);
+    assert_int_equal(strlen(a), 36);
+    assert_int_equal(a[14], '4');
+    assert_true(strchr("89ab", a[19]) != NULL);
+    assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_refuses_past_its_ceiling),
+        cmocka_unit_test(test_strmap_put_get_remove_and_grow),
+        cmocka_unit_test(test_timefmt_round_trip_and_parse),
+        cmocka_unit_test(test_base64_decodes_and_refuses_garbage),
+        cmocka_unit_test(test_request_ids_are_uuid4_and_distinct),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,575 @@
+/*
+ * test_sandbox.c — what a worker can rely on when sandbox_spawn starts it,
+ * checked by running real programs (/bin/sh, env, grep, cat) and reading
+ * what they report. Uid assertions run only as root. Every test reaps its
+ * children and the teardown fails if a child or an fd was left behind.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+#define NOBODY     65534
+#define TIMEOUT_MS 5000
+#define OUT_CAP    8192
+
+static const char *const empty_env[] = {NULL};
+
+struct fixture {
+    char code_dir[64];
+    int fds_before;
+};
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int no_children(void)
+{
+    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    strcpy(f->code_dir, "/tmp/hearth-sandbox-XXXXXX");
+    if (!mkdtemp(f->code_dir) || chmod(f->code_dir, 0755) < 0) {
+        free(f);
+        return -1;
+    }
+    f->fds_before = count_fds();
+    *state = f;
+    return 0;
+}
+
+/* Fails the test if it leaked an fd or left a child unreaped. */
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    int leaked = count_fds() != f->fds_before || !no_children();
+    while (waitpid(-1, NULL, WNOHANG) > 0) /* keep one failure from failing the rest */
+        ;
+    rmdir(f->code_dir);
+    free(f);
+    return leaked ? -1 : 0;
+}
+
+static sandbox_spec make_spec(const struct fixture *f, const char *const *argv)
+{
+    return (sandbox_spec){.argv = argv,
+                          .envp = empty_env,
+                          .code_dir = f->code_dir,
+                          .uid = NOBODY,
+                          .gid = NOBODY,
+                          .max_open_files = 256};
+}
+
+static long ms_left(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long spent = (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+    return TIMEOUT_MS - spent;
+}
+
+/* Reads a non-blocking fd until EOF (stop_at_newline=0) or the first
+ * newline; NUL-terminates. Fails the test on timeout or overflow. */
+static size_t read_fd(int fd, char *buf, size_t cap, int stop_at_newline)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    size_t len = 0;
+    for (;;) {
+        assert_true(len < cap - 1);
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n > 0) {
+            len += (size_t)n;
+            buf[len] = '\0';
+            if (stop_at_newline && memchr(buf, '\n', len))
+                return len;
+            continue;
+        }
+        if (n == 0)
+            break;
+        assert_true(errno == EAGAIN || errno == EINTR);
+        long left = ms_left(&start);
+        assert_true(left > 0);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, (int)left);
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+/* Waits for the pidfd to become readable, then reaps; returns the wait status. */
+static int wait_exit(sandbox_proc *p)
+{
+    struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
+    int status = -1;
+    assert_int_equal(sandbox_reap(p, &status), 1);
+    return status;
+}
+
+/* Runs spec to completion; returns its stdout; asserts a clean exit 0. */
+static void run_capture(const sandbox_spec *spec, char *out, size_t cap)
+{
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn(spec, &p), 0);
+    read_fd(p.out_fd, out, cap, 0);
+    int status = wait_exit(&p);
+    sandbox_release(&p);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Returns the text after "Name:" on its line in `text`, whitespace-trimmed. */
+static void field(const char *text, const char *name, char *val, size_t cap)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s:", name);
+    const char *p = text;
+    while (p && strncmp(p, key, strlen(key)) != 0) {
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    assert_non_null(p);
+    p += strlen(key);
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t n = strcspn(p, "\n");
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    assert_true(n < cap);
+    memcpy(val, p, n);
+    val[n] = '\0';
+}
+
+static void test_child_has_exactly_fds_0_to_3(void **state)
+{
+    struct fixture *f = *state;
+    /* Non-CLOEXEC fds in the parent, one at a high number: must not leak. */
+    int leak = open("/dev/null", O_RDONLY);
+    assert_true(leak >= 0);
+    assert_int_equal(dup2(leak, 200), 200);
+    const char *argv[] = {"/bin/sh", "-c", "ls /proc/$$/fd; readlink /proc/$$/fd/0", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    char out[OUT_CAP];
+    run_capture(&spec, out, sizeof out);
+    close(leak);
+    close(200);
+    assert_string_equal(out, "0\n1\n2\n3\n/dev/null\n");
+}
+
+static void test_environment_is_exactly_the_specs(void **state)
+{
+    struct fixture *f = *state;
+    setenv("HEARTH_TEST_LEAK", "1", 1);
+    const char *argv[] = {"/usr/bin/env", NULL};
+    const char *envp[] = {"A=1", "HEARTH_FN=two words", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    spec.envp = envp;
+    char out[OUT_CAP];
+    run_capture(&spec, out, sizeof out);
+    unsetenv("HEARTH_TEST_LEAK");
+    assert_string_equal(out, "A=1\nHEARTH_FN=two words\n");
+}
+
+static void test_identity_is_dropped_and_no_new_privs(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/bin/cat", "/proc/self/status", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    char out[OUT_CAP], v[256];
+    run_capture(&spec, out, sizeof out);
+    field(out, "NoNewPrivs", v, sizeof v);
+    assert_string_equal(v, "1");
+    if (geteuid() != 0)
+        return;
+    field(out, "Uid", v, sizeof v);
+    assert_string_equal(v, "65534\t65534\t65534\t65534");
+    field(out, "Gid", v, sizeof v);
+    assert_string_equal(v, "65534\t65534\t65534\t65534");
+    field(out, "Groups", v, sizeof v);
+    assert_string_equal(v, "");
+    field(out, "CapEff", v, sizeof v);
+    assert_string_equal(v, "0000000000000000");
+    field(out, "CapPrm", v, sizeof v);
+    assert_string_equal(v, "0000000000000000");
+}
+
+static void test_root_identity_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    const char *argv[] = {"/bin/true", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    sandbox_proc p;
+    spec.uid = 0;
+    assert_int_equal(sandbox_spawn(&spec, &p), -EINVAL);
+    spec.uid = NOBODY;
+    spec.gid = 0;
+    assert_int_equal(sandbox_spawn(&spec, &p), -EINVAL);
+    assert_int_equal(p.pid, -1);
+}
+
+static void test_signals_are_reset(void **state)
+{
+    struct fixture *f = *state;
+    /* A daemon typically ignores SIGPIPE; exec would keep that and the mask. */
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    sigset_t usr1, old_mask;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, &old_mask);
+    const char *argv[] = {"/bin/cat", "/proc/self/status", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    char out[OUT_CAP], v[64];
+    run_capture(&spec, out, sizeof out);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    field(out, "SigIgn", v, sizeof v);
+    assert_string_equal(v, "0000000000000000");
+    field(out, "SigBlk", v, sizeof v);
+    assert_string_equal(v, "0000000000000000");
+}
+
+static void test_cwd_is_code_dir(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/bin/sh", "-c", "pwd -P", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    char out[OUT_CAP], want[PATH_MAX + 2];
+    run_capture(&spec, out, sizeof out);
+    assert_non_null(realpath(f->code_dir, want));
+    strcat(want, "\n");
+    assert_string_equal(out, want);
+}
+
+/* Returns the "soft hard" pair of a /proc/<pid>/limits row. */
+static void limit_row(const char *limits, const char *name, char *soft, char *hard)
+{
+    const char *p = strstr(limits, name);
+    assert_non_null(p);
+    assert_int_equal(sscanf(p + strlen(name), "%31s %31s", soft, hard), 2);
+}
+
+static void test_rlimits_are_applied(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/bin/cat", "/proc/self/limits", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    spec.memory_bytes = 512ull << 20;
+    spec.max_file_size = 1 << 20;
+    spec.max_open_files = 64;
+    char out[OUT_CAP], soft[32], hard[32];
+    run_capture(&spec, out, sizeof out);
+    limit_row(out, "Max core file size", soft, hard);
+    assert_string_equal(soft, "0");
+    assert_string_equal(hard, "0");
+    limit_row(out, "Max address space", soft, hard);
+    assert_string_equal(soft, "536870912");
+    assert_string_equal(hard, "536870912");
+    limit_row(out, "Max file size", soft, hard);
+    assert_string_equal(soft, "1048576");
+    assert_string_equal(hard, "1048576");
+    limit_row(out, "Max open files", soft, hard);
+    assert_string_equal(soft, "64");
+    assert_string_equal(hard, "64");
+}
+
+static void test_child_leads_its_own_session(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/bin/cat", "/proc/self/stat", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn(&spec, &p), 0);
+    char out[OUT_CAP];
+    read_fd(p.out_fd, out, sizeof out, 0);
+    pid_t pid = p.pid;
+    int status = wait_exit(&p);
+    sandbox_release(&p);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* pid (comm) state ppid pgrp session … */
+    const char *after_comm = strrchr(out, ')');
+    assert_non_null(after_comm);
+    char st;
+    int ppid, pgrp, sid;
+    assert_int_equal(sscanf(after_comm + 1, " %c %d %d %d", &st, &ppid, &pgrp, &sid), 4);
+    assert_int_equal(ppid, getpid());
+    assert_int_equal(pgrp, pid);
+    assert_int_equal(sid, pid);
+}
+
+static void test_fd3_and_log_pipes_are_connected(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/bin/sh", "-c",
+                          "echo hello >&3; read line <&3; echo \"got:$line\"; echo oops >&2", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn(&spec, &p), 0);
+    char buf[OUT_CAP];
+    read_fd(p.ctl_fd, buf, sizeof buf, 1);
+    assert_string_equal(buf, "hello\n");
+    assert_int_equal(write(p.ctl_fd, "ping\n", 5), 5);
+    read_fd(p.out_fd, buf, sizeof buf, 0);
+    assert_string_equal(buf, "got:ping\n");
+    read_fd(p.err_fd, buf, sizeof buf, 0);
+    assert_string_equal(buf, "oops\n");
+    int status = wait_exit(&p);
+    sandbox_release(&p);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void assert_spawn_fails(const sandbox_spec *spec, int want)
+{
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn(spec, &p), want);
+    assert_int_equal(p.pid, -1);
+    assert_int_equal(p.pidfd, -1);
+    assert_int_equal(p.ctl_fd, -1);
+    assert_int_equal(p.out_fd, -1);
+    assert_int_equal(p.err_fd, -1);
+    assert_true(no_children()); /* the failed child was reaped: no zombie */
+}
+
+static void test_exec_of_missing_program_fails_with_enoent(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/nonexistent/hearth-runtime", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    assert_spawn_fails(&spec, -ENOENT);
+}
+
+static void test_missing_code_dir_fails_with_enoent(void **state)
+{
+    struct fixture *f = *state;
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/missing", f->code_dir);
+    const char *argv[] = {"/bin/true", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    spec.code_dir = missing;
+    assert_spawn_fails(&spec, -ENOENT);
+}
+
+/* The data dir may live under a folder the worker uid cannot search
+ * (/root/...): the code dir is entered before the identity drop, and the
+ * worker reads its code through relative paths. */
+static void test_code_dir_under_unsearchable_parent_works(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    char inner[PATH_MAX], probe[PATH_MAX + 8];
+    snprintf(inner, sizeof inner, "%s/inner", f->code_dir);
+    assert_int_equal(mkdir(inner, 0755), 0);
+    snprintf(probe, sizeof probe, "%s/probe", inner);
+    FILE *fp = fopen(probe, "w");
+    assert_non_null(fp);
+    fputs("hello\n", fp);
+    fclose(fp);
+    chmod(probe, 0644);
+    assert_int_equal(chmod(f->code_dir, 0700), 0);
+    const char *argv[] = {"/bin/sh", "-c", "cat ./probe", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    spec.code_dir = inner;
+    char out[OUT_CAP];
+    run_capture(&spec, out, sizeof out);
+    assert_string_equal(out, "hello\n");
+    unlink(probe);
+    rmdir(inner);
+}
+
+static void test_bad_spec_is_rejected(void **state)
+{
+    struct fixture *f = *state;
+    const char *relative[] = {"bin/sh", NULL};
+    sandbox_spec spec = make_spec(f, relative);
+    assert_spawn_fails(&spec, -EINVAL);
+    const char *argv[] = {"/bin/true", NULL};
+    spec = make_spec(f, argv);
+    spec.envp = NULL;
+    assert_spawn_fails(&spec, -EINVAL);
+    assert_spawn_fails(NULL, -EINVAL);
+}
+
+/* Waits for an orphan reparented to us (we are a subreaper); returns its status. */
+static int reap_orphan(pid_t pid)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int status;
+    pid_t r;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && ms_left(&start) > 0)
+        usleep(2000);
+    assert_int_equal(r, pid);
+    return status;
+}
+
+static void test_kill_reaches_the_whole_group(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L), 0);
+    const char *argv[] = {"/bin/sh", "-c", "sleep 100 & echo $! >&3; wait", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn(&spec, &p), 0);
+    char buf[64];
+    read_fd(p.ctl_fd, buf, sizeof buf, 1);
+    pid_t grandchild = (pid_t)atoi(buf);
+    assert_true(grandchild > 0);
+    assert_int_equal(kill(grandchild, 0), 0);
+
+    sandbox_kill(&p);
+    int status = wait_exit(&p);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    int gstatus = reap_orphan(grandchild);
+    assert_true(WIFSIGNALED(gstatus));
+    assert_int_equal(WTERMSIG(gstatus), SIGKILL);
+    assert_int_equal(kill(grandchild, 0), -1);
+    assert_int_equal(errno, ESRCH);
+    sandbox_kill(&p); /* again, with nobody left: harmless */
+    sandbox_release(&p);
+    prctl(PR_SET_CHILD_SUBREAPER, 0L, 0L, 0L, 0L);
+}
+
+static void assert_flags(int fd, int want_nonblock)
+{
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    if (want_nonblock)
+        assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+}
+
+static void test_pidfd_signals_exit_and_reap_returns_code(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/bin/sh", "-c", "read x <&3; exit 7", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn(&spec, &p), 0);
+    assert_flags(p.pidfd, 1);
+    assert_flags(p.ctl_fd, 1);
+    assert_flags(p.out_fd, 1);
+    assert_flags(p.err_fd, 1);
+
+    int status = -1;
+    struct pollfd pfd = {.fd = p.pidfd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    assert_int_equal(sandbox_reap(&p, &status), 0);
+
+    assert_int_equal(write(p.ctl_fd, "go\n", 3), 3);
+    status = wait_exit(&p);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 7);
+    assert_int_equal(sandbox_reap(&p, &status), -ECHILD);
+    sandbox_release(&p);
+    assert_int_equal(p.pidfd, -1);
+    assert_int_equal(p.ctl_fd, -1);
+    assert_int_equal(p.out_fd, -1);
+    assert_int_equal(p.err_fd, -1);
+    sandbox_release(&p); /* twice is harmless */
+}
+
+static void test_worker_dies_with_the_daemon(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L), 0);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t daemon = fork();
+    assert_true(daemon >= 0);
+    if (daemon == 0) {
+        const char *argv[] = {"/bin/sleep", "100", NULL};
+        sandbox_spec spec = make_spec(f, argv);
+        sandbox_proc p;
+        pid_t pid = sandbox_spawn(&spec, &p) == 0 ? p.pid : -1;
+        ssize_t n = write(pp[1], &pid, sizeof pid);
+        _exit(n == sizeof pid ? 0 : 1);
+    }
+    close(pp[1]);
+    pid_t worker = -1;
+    assert_int_equal(read(pp[0], &worker, sizeof worker), sizeof worker);
+    close(pp[0]);
+    assert_true(worker > 0);
+    int status;
+    assert_int_equal(waitpid(daemon, &status, 0), daemon);
+    status = reap_orphan(worker);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    prctl(PR_SET_CHILD_SUBREAPER, 0L, 0L, 0L, 0L);
+}
+
+static void test_release_returns_every_fd(void **state)
+{
+    struct fixture *f = *state;
+    int before = count_fds();
+    const char *argv[] = {"/bin/true", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    for (int i = 0; i < 3; i++) {
+        char out[16];
+        run_capture(&spec, out, sizeof out);
+    }
+    assert_int_equal(count_fds(), before);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_child_has_exactly_fds_0_to_3),
+        T(test_environment_is_exactly_the_specs),
+        T(test_identity_is_dropped_and_no_new_privs),
+        T(test_root_identity_is_refused),
+        T(test_signals_are_reset),
+        T(test_cwd_is_code_dir),
+        T(test_rlimits_are_applied),
+        T(test_child_leads_its_own_session),
+        T(test_fd3_and_log_pipes_are_connected),
+        T(test_exec_of_missing_program_fails_with_enoent),
+        T(test_missing_code_dir_fails_with_enoent),
+        T(test_code_dir_under_unsearchable_parent_works),
+        T(test_bad_spec_is_rejected),
+        T(test_kill_reaches_the_whole_group),
+        T(test_pidfd_signals_exit_and_reap_returns_code),
+        T(test_worker_dies_with_the_daemon),
+        T(test_release_returns_every_fd),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
