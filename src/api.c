@@ -106,13 +106,12 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     sched_pool_state ps;
     sched_pool_state_of(h->sch, cfg->name, &ps);
     json_t *env = cfg->env ? json_deep_copy(cfg->env) : json_object();
-    return json_pack("{s:s,s:I,s:s,s:s,s:o,s:I,s:I,s:s,s:s,s:{s:i,s:i,s:i,s:i}}", "name",
-                     cfg->name, "version", (json_int_t)cfg->version, "runtime", cfg->runtime,
-                     "handler", cfg->handler, "env", env, "timeout_ms",
-                     (json_int_t)cfg->timeout_ms, "memory_mb", (json_int_t)cfg->memory_mb,
-                     "created_at", created, "updated_at", updated, "pool", "starting",
-                     (int)ps.starting, "idle", (int)ps.idle, "busy", (int)ps.busy, "queued",
-                     (int)ps.queued);
+    return json_pack("{s:s,s:I,s:s,s:s,s:o,s:I,s:I,s:s,s:s,s:{s:i,s:i,s:i,s:i}}", "name", cfg->name,
+                     "version", (json_int_t)cfg->version, "runtime", cfg->runtime, "handler",
+                     cfg->handler, "env", env, "timeout_ms", (json_int_t)cfg->timeout_ms,
+                     "memory_mb", (json_int_t)cfg->memory_mb, "created_at", created, "updated_at",
+                     updated, "pool", "starting", (int)ps.starting, "idle", (int)ps.idle, "busy",
+                     (int)ps.busy, "queued", (int)ps.queued);
 }
 
 /* --- service routes --- */
@@ -129,8 +128,8 @@ static void route_runtimes(hearth *h, gw_request *req, const char *name, const c
     json_t *list = json_array();
     for (size_t i = 0; i < runtimes_count(); i++) {
         const runtime_info *rt = runtimes_at(i);
-        json_t *o = json_pack("{s:s,s:s,s:b}", "name", rt->name, "version", rt->version,
-                              "usable", rt->usable);
+        json_t *o = json_pack("{s:s,s:s,s:b}", "name", rt->name, "version", rt->version, "usable",
+                              rt->usable);
         if (!rt->usable)
             json_object_set_new(o, "reason", json_string(rt->reason));
         json_array_append_new(list, o);
@@ -187,8 +186,7 @@ static void route_put(hearth *h, gw_request *req, const char *name, const char *
     (void)rest;
     if (!validate_function_name(name)) {
         gw_respond_error(req, 400, "invalid_name",
-                         "function names match [a-z0-9][a-z0-9-]{0,62}; '%.80s' does not",
-                         name);
+                         "function names match [a-z0-9][a-z0-9-]{0,62}; '%.80s' does not", name);
         return;
     }
     deploy_start(h, req, name);
@@ -231,9 +229,9 @@ static bool token_char(char c)
 /* Hop-by-hop and framing headers are the gateway's, never the function's. */
 static bool header_allowed(const char *name, const char *value)
 {
-    static const char *const reserved[] = {"content-length", "transfer-encoding", "connection",
-                                           "content-type",   "x-request-id",      "keep-alive",
-                                           "upgrade",        "te",                "trailer"};
+    static const char *const reserved[] = {
+        "content-length", "transfer-encoding", "connection", "content-type", "x-request-id",
+        "keep-alive",     "upgrade",           "te",         "trailer"};
     if (!*name || strlen(name) > 256 || strpbrk(value, "\r\n"))
         return false;
     for (const char *p = name; *p; p++)
@@ -311,8 +309,8 @@ static json_t *http_event(gw_request *req, const char *rest)
     json_t *headers = json_object(), *query = json_object();
     gw_each_header(req, collect_header, headers);
     gw_each_query(req, collect_query, query);
-    return json_pack("{s:s,s:s,s:o,s:o}", "method", gw_method(req), "path", rest, "query",
-                     query, "headers", headers);
+    return json_pack("{s:s,s:s,s:o,s:o}", "method", gw_method(req), "path", rest, "query", query,
+                     "headers", headers);
 }
 
 static void start_call(hearth *h, gw_request *req, const char *name, const char *trigger,
@@ -401,8 +399,7 @@ static bool valid_request_id(const char *s)
 
 /* Reads the logs query parameters. Answers 400 and returns false when one
  * is wrong. */
-static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *format,
-                             bool *follow)
+static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *format, bool *follow)
 {
     const char *v;
     *follow = false;
@@ -469,8 +466,9 @@ static void route_logs(hearth *h, gw_request *req, const char *name, const char 
     }
     size_t len;
     char *text = buf_detach(&lr.out, &len);
-    gw_respond(req, 200, format == LOGS_NDJSON ? "application/x-ndjson" : "text/plain; charset=utf-8",
-               text, len);
+    gw_respond(req, 200,
+               format == LOGS_NDJSON ? "application/x-ndjson" : "text/plain; charset=utf-8", text,
+               len);
 }
 
 /* --- dispatch --- */
@@ -491,8 +489,8 @@ static const struct route routes[] = {
 
 /* The route for the request, or NULL; *path_known says whether the path
  * matched some route under another method. */
-static const struct route *find_route(const char *method, const char *path, char *name,
-                                      size_t cap, const char **rest, bool *path_known)
+static const struct route *find_route(const char *method, const char *path, char *name, size_t cap,
+                                      const char **rest, bool *path_known)
 {
     *path_known = false;
     for (size_t i = 0; i < NROUTES; i++) {

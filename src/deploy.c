@@ -32,11 +32,11 @@
 #include "timefmt.h"
 #include "validate.h"
 
-#define TIMEOUT_MS_MAX   900000
-#define MEMORY_MB_MIN    64
-#define MEMORY_MB_MAX    10240
-#define TIMEOUT_DEFAULT  30000
-#define MEMORY_DEFAULT   128
+#define TIMEOUT_MS_MAX  900000
+#define MEMORY_MB_MIN   64
+#define MEMORY_MB_MAX   10240
+#define TIMEOUT_DEFAULT 30000
+#define MEMORY_DEFAULT  128
 
 typedef struct deploy_job {
     uv_work_t work;
@@ -137,8 +137,8 @@ static int check_runtime(deploy_job *j, const char *runtime, const char *handler
         return refuse(j, 400, "unsupported_runtime",
                       "unknown runtime '%.40s'; GET /v1/runtimes lists them", runtime);
     if (!rt->usable)
-        return refuse(j, 400, "unsupported_runtime", "runtime %s cannot run here: %s",
-                      rt->name, rt->reason);
+        return refuse(j, 400, "unsupported_runtime", "runtime %s cannot run here: %s", rt->name,
+                      rt->reason);
     char err[256];
     if (!handler || !validate_handler(handler))
         return refuse(j, 400, "invalid_field",
@@ -150,12 +150,12 @@ static int check_runtime(deploy_job *j, const char *runtime, const char *handler
     return 0;
 }
 
-static int check_range(deploy_job *j, const char *field, json_int_t v, json_int_t lo,
-                       json_int_t hi, int64_t *out)
+static int check_range(deploy_job *j, const char *field, json_int_t v, json_int_t lo, json_int_t hi,
+                       int64_t *out)
 {
     if (v < lo || v > hi)
-        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld",
-                      field, (long long)lo, (long long)hi);
+        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld", field,
+                      (long long)lo, (long long)hi);
     *out = v;
     return 0;
 }
@@ -166,8 +166,8 @@ static int check_int_field(deploy_job *j, json_t *v, const char *field, json_int
     if (!v)
         return 0;
     if (!json_is_integer(v))
-        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld",
-                      field, (long long)lo, (long long)hi);
+        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld", field,
+                      (long long)lo, (long long)hi);
     return check_range(j, field, json_integer_value(v), lo, hi, out);
 }
 
@@ -180,8 +180,8 @@ static int check_query_int(deploy_job *j, const char *s, const char *field, json
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end)
-        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld",
-                      field, (long long)lo, (long long)hi);
+        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld", field,
+                      (long long)lo, (long long)hi);
     return check_range(j, field, v, lo, hi, out);
 }
 
@@ -203,8 +203,7 @@ static int package_result(deploy_job *j, int rc, const char *err)
     if (rc == -EINVAL)
         return refuse(j, 400, "invalid_package", "%s", err[0] ? err : "the package is invalid");
     if (rc < 0)
-        return refuse(j, 500, "internal_error", "could not store the package: %s",
-                      strerror(-rc));
+        return refuse(j, 500, "internal_error", "could not store the package: %s", strerror(-rc));
     return 0;
 }
 
@@ -242,8 +241,8 @@ static int unpack_json_package(deploy_job *j, json_t *files, json_t *archive)
         return refuse(j, 400, "invalid_field", "archive must be a base64 string");
     unsigned char *bytes;
     size_t n;
-    int rc = deploy_base64_decode(json_string_value(archive), json_string_length(archive),
-                                  &bytes, &n);
+    int rc =
+        deploy_base64_decode(json_string_value(archive), json_string_length(archive), &bytes, &n);
     if (rc == -EINVAL)
         return refuse(j, 400, "invalid_package", "archive is not valid base64");
     if (rc < 0)
@@ -255,8 +254,8 @@ static int unpack_json_package(deploy_job *j, json_t *files, json_t *archive)
 
 static int parse_json_body(deploy_job *j)
 {
-    static const char *const known[] = {"runtime",    "handler",   "files", "archive",
-                                        "env",        "timeout_ms", "memory_mb"};
+    static const char *const known[] = {"runtime", "handler",    "files",    "archive",
+                                        "env",     "timeout_ms", "memory_mb"};
     json_error_t jerr;
     json_t *doc = json_loadb(j->body, j->len, 0, &jerr);
     if (!json_is_object(doc)) {
@@ -279,8 +278,8 @@ static int parse_json_body(deploy_job *j)
     rc = check_runtime(j, json_string_value(json_object_get(doc, "runtime")),
                        json_string_value(json_object_get(doc, "handler")));
     if (rc == 0)
-        rc = check_int_field(j, json_object_get(doc, "timeout_ms"), "timeout_ms", 1,
-                             TIMEOUT_MS_MAX, &j->cfg.timeout_ms);
+        rc = check_int_field(j, json_object_get(doc, "timeout_ms"), "timeout_ms", 1, TIMEOUT_MS_MAX,
+                             &j->cfg.timeout_ms);
     if (rc == 0)
         rc = check_int_field(j, json_object_get(doc, "memory_mb"), "memory_mb", MEMORY_MB_MIN,
                              MEMORY_MB_MAX, &j->cfg.memory_mb);
@@ -293,8 +292,7 @@ static int parse_json_body(deploy_job *j)
             j->cfg.env = json_deep_copy(env);
     }
     if (rc == 0)
-        rc = unpack_json_package(j, json_object_get(doc, "files"),
-                                 json_object_get(doc, "archive"));
+        rc = unpack_json_package(j, json_object_get(doc, "files"), json_object_get(doc, "archive"));
 out:
     json_decref(doc);
     return rc;
@@ -306,8 +304,7 @@ static int parse_raw_body(deploy_job *j)
         return refuse(j, 400, "unknown_field", "unknown query parameter '%s'", j->unknown_query);
     int rc = check_runtime(j, j->q_runtime, j->q_handler);
     if (rc == 0)
-        rc = check_query_int(j, j->q_timeout, "timeout_ms", 1, TIMEOUT_MS_MAX,
-                             &j->cfg.timeout_ms);
+        rc = check_query_int(j, j->q_timeout, "timeout_ms", 1, TIMEOUT_MS_MAX, &j->cfg.timeout_ms);
     if (rc == 0)
         rc = check_query_int(j, j->q_memory, "memory_mb", MEMORY_MB_MIN, MEMORY_MB_MAX,
                              &j->cfg.memory_mb);
@@ -320,15 +317,13 @@ static int parse_raw_body(deploy_job *j)
 static int seal_staging(deploy_job *j)
 {
     if (chmod(j->staging, 0755) < 0)
-        return refuse(j, 500, "internal_error", "could not seal the package: %s",
-                      strerror(errno));
+        return refuse(j, 500, "internal_error", "could not seal the package: %s", strerror(errno));
     int fd = open(j->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || syncfs(fd) < 0) {
         int err = errno;
         if (fd >= 0)
             close(fd);
-        return refuse(j, 500, "internal_error", "could not sync the package: %s",
-                      strerror(err));
+        return refuse(j, 500, "internal_error", "could not sync the package: %s", strerror(err));
     }
     close(fd);
     return 0;

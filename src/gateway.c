@@ -248,7 +248,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     long port = strtol(colon + 1, &end, 10);
     if (*end || port < 0 || port > 65535 || colon[1] == '\0')
         return -EINVAL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV},
                     *res;
     char portstr[8];
@@ -284,10 +285,10 @@ int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
         flags |= MHD_USE_IPv6;
     gw->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, gw, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        gw, MHD_OPTION_CONNECTION_LIMIT, (unsigned)16384, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)16384, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_END);
     if (!gw->mhd) {
         int err = errno ? errno : EADDRINUSE;
         free(gw);
@@ -437,8 +438,7 @@ static void answer_with(gw_request *r, unsigned status, const char *content_type
         resume(r);
 }
 
-void gw_respond(gw_request *r, unsigned status, const char *content_type, char *body,
-                size_t len)
+void gw_respond(gw_request *r, unsigned status, const char *content_type, char *body, size_t len)
 {
     if (r->answered) {
         free(body);
@@ -527,8 +527,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *dst, size_t max)
     return 0;
 }
 
-void gw_respond_stream(gw_request *r, unsigned status, const char *content_type,
-                       gw_pull_fn pull, gw_closed_fn closed, void *ud)
+void gw_respond_stream(gw_request *r, unsigned status, const char *content_type, gw_pull_fn pull,
+                       gw_closed_fn closed, void *ud)
 {
     r->streaming = true;
     r->pull = pull;

@@ -57,9 +57,9 @@ void gateway_stop(gateway *gw);
 const char *gw_method(const gw_request *req);
 const char *gw_path(const gw_request *req);
 const char *gw_request_id(const gw_request *req);
-const char *gw_header(gw_request *req, const char *name);  /* case-insensitive */
-const char *gw_query(gw_request *req, const char *name);   /* decoded, or NULL */
-const void *gw_body(const gw_request *req, size_t *len);    /* NUL-terminated */
+const char *gw_header(gw_request *req, const char *name); /* case-insensitive */
+const char *gw_query(gw_request *req, const char *name);  /* decoded, or NULL */
+const void *gw_body(const gw_request *req, size_t *len);  /* NUL-terminated */
 /* True when the body exceeded its limit (the handler should answer 413). */
 bool gw_body_too_large(const gw_request *req);
 
@@ -74,8 +74,7 @@ void gw_add_header(gw_request *req, const char *name, const char *value);
 
 /* Answers with `body` (malloc'd; ownership passes to the gateway, which
  * frees it — also on failure). `content_type` may be NULL. */
-void gw_respond(gw_request *req, unsigned status, const char *content_type, char *body,
-                size_t len);
+void gw_respond(gw_request *req, unsigned status, const char *content_type, char *body, size_t len);
 
 /* Answers with `json` (reference stolen). */
 void gw_respond_json(gw_request *req, unsigned status, json_t *json);
@@ -91,8 +90,8 @@ void gw_respond_error(gw_request *req, unsigned status, const char *code, const 
  * daemon stopping); after it `req` must not be used. */
 typedef ssize_t (*gw_pull_fn)(void *ud, char *dst, size_t max);
 typedef void (*gw_closed_fn)(void *ud);
-void gw_respond_stream(gw_request *req, unsigned status, const char *content_type,
-                       gw_pull_fn pull, gw_closed_fn closed, void *ud);
+void gw_respond_stream(gw_request *req, unsigned status, const char *content_type, gw_pull_fn pull,
+                       gw_closed_fn closed, void *ud);
 /* Tells a waiting stream that pull has data (or wants to end). */
 void gw_stream_wake(gw_request *req);
 

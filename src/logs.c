@@ -206,9 +206,9 @@ static ssize_t follower_pull(void *ud, char *dst, size_t max)
     follower *f = ud;
     if (f->backlog.len == 0 && f->dropped) {
         char note[128];
-        int n = snprintf(note, sizeof note,
-                         "hearth: %zu log lines dropped: this follower reads too slowly\n",
-                         f->dropped);
+        int n =
+            snprintf(note, sizeof note,
+                     "hearth: %zu log lines dropped: this follower reads too slowly\n", f->dropped);
         f->dropped = 0;
         buf_append(&f->backlog, note, (size_t)n);
     }
@@ -259,8 +259,7 @@ void logs_follow(logs *lg, gw_request *req, const char *function, const log_quer
     f->next = lg->followers;
     lg->followers = f;
     gw_respond_stream(req, 200,
-                      format == LOGS_NDJSON ? "application/x-ndjson"
-                                            : "text/plain; charset=utf-8",
+                      format == LOGS_NDJSON ? "application/x-ndjson" : "text/plain; charset=utf-8",
                       follower_pull, follower_closed, f);
 }
 

@@ -28,10 +28,10 @@
 #include "runtimes.h"
 #include "timefmt.h"
 
-#define HEARTH_VERSION "0.1.0"
-#define SHUTDOWN_TICK_MS 20
+#define HEARTH_VERSION    "0.1.0"
+#define SHUTDOWN_TICK_MS  20
 #define SHUTDOWN_DRAIN_MS 3000 /* after the grace: for workers to be reaped */
-#define LOG_FLUSH_MS 1000
+#define LOG_FLUSH_MS      1000
 
 static const char usage[] =
     "usage: hearthd [options]\n"
@@ -108,8 +108,22 @@ static void die_usage(const char *opt, const char *val)
 
 static void parse_args(int argc, char **argv, hearth_settings *set)
 {
-    enum { O_LISTEN = 256, O_DATA, O_LEVEL, O_BODY, O_RESP, O_RET, O_WORKERS, O_QUEUE,
-           O_KEEP, O_GRACE, O_USER, O_RTDIR, O_VERSION, O_HELP };
+    enum {
+        O_LISTEN = 256,
+        O_DATA,
+        O_LEVEL,
+        O_BODY,
+        O_RESP,
+        O_RET,
+        O_WORKERS,
+        O_QUEUE,
+        O_KEEP,
+        O_GRACE,
+        O_USER,
+        O_RTDIR,
+        O_VERSION,
+        O_HELP
+    };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"data-dir", required_argument, 0, O_DATA},
@@ -132,8 +146,12 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         const char *name = c >= O_LISTEN && c <= O_HELP ? opts[c - O_LISTEN].name : "?";
         switch (c) {
-        case O_LISTEN: set->listen = optarg; break;
-        case O_DATA: set->data_dir = optarg; break;
+        case O_LISTEN:
+            set->listen = optarg;
+            break;
+        case O_DATA:
+            set->data_dir = optarg;
+            break;
         case O_LEVEL:
             if ((set->log_level = dlog_parse_level(optarg)) < 0)
                 die_usage(name, optarg);
@@ -143,8 +161,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
                 die_usage(name, optarg);
             break;
         case O_RESP:
-            if (parse_size(optarg, &set->max_response) ||
-                set->max_response > HEARTH_FRAME_MAX_BODY)
+            if (parse_size(optarg, &set->max_response) || set->max_response > HEARTH_FRAME_MAX_BODY)
                 die_usage(name, optarg);
             break;
         case O_RET:
@@ -171,11 +188,21 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
                 die_usage(name, optarg);
             set->shutdown_grace_s = (unsigned)n;
             break;
-        case O_USER: set->worker_user = optarg; break;
-        case O_RTDIR: set->runtimes_dir = optarg; break;
-        case O_VERSION: printf("hearthd %s\n", HEARTH_VERSION); exit(0);
-        case O_HELP: fputs(usage, stdout); exit(0);
-        default: fputs(usage, stderr); exit(2);
+        case O_USER:
+            set->worker_user = optarg;
+            break;
+        case O_RTDIR:
+            set->runtimes_dir = optarg;
+            break;
+        case O_VERSION:
+            printf("hearthd %s\n", HEARTH_VERSION);
+            exit(0);
+        case O_HELP:
+            fputs(usage, stdout);
+            exit(0);
+        default:
+            fputs(usage, stderr);
+            exit(2);
         }
     }
     if (optind < argc) {
@@ -380,20 +407,21 @@ static void close_all(hearth *h)
 int main(int argc, char **argv)
 {
     static daemon_state d = {
-        .h.set = {
-            .listen = "127.0.0.1:8080",
-            .data_dir = "./hearth-data",
-            .runtimes_dir = HEARTH_SOURCE_RUNTIMES,
-            .worker_user = "nobody",
-            .max_body = 6u << 20,
-            .max_response = 6u << 20,
-            .log_retention = 32u << 20,
-            .max_workers = 64,
-            .max_queue = 1000,
-            .shutdown_grace_s = 10,
-            .keep_alive_ms = 600 * 1000,
-            .log_level = DLOG_INFO,
-        },
+        .h.set =
+            {
+                .listen = "127.0.0.1:8080",
+                .data_dir = "./hearth-data",
+                .runtimes_dir = HEARTH_SOURCE_RUNTIMES,
+                .worker_user = "nobody",
+                .max_body = 6u << 20,
+                .max_response = 6u << 20,
+                .log_retention = 32u << 20,
+                .max_workers = 64,
+                .max_queue = 1000,
+                .shutdown_grace_s = 10,
+                .keep_alive_ms = 600 * 1000,
+                .log_level = DLOG_INFO,
+            },
     };
     hearth *h = &d.h;
     parse_args(argc, argv, &h->set);

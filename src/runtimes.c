@@ -29,7 +29,7 @@ struct runtime_def {
     const char *version_argv[6]; /* prints the version on stdout */
     const char *program;         /* file under runtimes/<name>/ */
     int (*check_handler)(const char *handler, char *err, size_t errlen);
-    char *program_text;          /* loaded at init */
+    char *program_text; /* loaded at init */
     const char *argv[8];
 };
 
@@ -121,8 +121,7 @@ static void probe(struct runtime_def *rt, const char *dir)
         return;
     }
     if (probe_version(rt->version_argv, in->version, sizeof in->version) < 0) {
-        snprintf(in->reason, sizeof in->reason, "%s did not report its version",
-                 rt->interpreter);
+        snprintf(in->reason, sizeof in->reason, "%s did not report its version", rt->interpreter);
         return;
     }
     char path[PATH_MAX];

@@ -16,17 +16,17 @@ typedef struct sandbox_spec {
     const char *code_dir;    /* the function's code; becomes the cwd */
     uid_t uid;               /* identity the process runs as when we are root */
     gid_t gid;
-    uint64_t memory_bytes;  /* address-space ceiling (RLIMIT_AS); 0 = none */
-    uint64_t max_file_size; /* RLIMIT_FSIZE; 0 = none */
+    uint64_t memory_bytes;   /* address-space ceiling (RLIMIT_AS); 0 = none */
+    uint64_t max_file_size;  /* RLIMIT_FSIZE; 0 = none */
     uint64_t max_open_files; /* RLIMIT_NOFILE */
 } sandbox_spec;
 
 typedef struct sandbox_proc {
-    pid_t pid;   /* also its process group and session id */
-    int pidfd;   /* readable once the process has exited */
-    int ctl_fd;  /* our end of the socket the process has as fd 3 */
-    int out_fd;  /* read end of its stdout */
-    int err_fd;  /* read end of its stderr */
+    pid_t pid;  /* also its process group and session id */
+    int pidfd;  /* readable once the process has exited */
+    int ctl_fd; /* our end of the socket the process has as fd 3 */
+    int out_fd; /* read end of its stdout */
+    int err_fd; /* read end of its stderr */
 } sandbox_proc;
 
 /*

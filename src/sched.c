@@ -259,13 +259,11 @@ static void dispatch(sched *s, worker *w, sched_call *c)
     c->impl->w = w;
     size_t meta_len = 0;
     char *meta = invoke_meta(p, c, &meta_len);
-    int rc = meta ? worker_invoke(w, c->request_id, meta, meta_len, c->body, c->body_len)
-                  : -ENOMEM;
+    int rc = meta ? worker_invoke(w, c->request_id, meta, meta_len, c->body, c->body_len) : -ENOMEM;
     free(meta);
     if (rc < 0) {
         /* The worker died under us; its exit fails the call as a crash. */
-        dlog_warn("could not send a request to worker %d: %s", (int)worker_pid(w),
-                  strerror(-rc));
+        dlog_warn("could not send a request to worker %d: %s", (int)worker_pid(w), strerror(-rc));
         worker_kill(w);
     }
 }
@@ -311,8 +309,8 @@ static void answer_result(sched_call *c, worker *w, json_t *meta, char *body, si
     bool http = strcmp(c->trigger, "http") == 0;
     json_t *st = json_object_get(meta, "status");
     if (!header_safe(ct) || strlen(ct) >= sizeof res.content_type ||
-        (http && st && (!json_is_integer(st) || json_integer_value(st) < 100 ||
-                        json_integer_value(st) > 599))) {
+        (http && st &&
+         (!json_is_integer(st) || json_integer_value(st) < 100 || json_integer_value(st) > 599))) {
         res.body = NULL;
         free(body);
         res.status = 502;
@@ -367,8 +365,8 @@ static void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t l
         return;
     }
     free(body);
-    dlog_warn("worker %d of %s sent an unexpected frame (type %u); killing it",
-              (int)worker_pid(w), p->cfg.name, type);
+    dlog_warn("worker %d of %s sent an unexpected frame (type %u); killing it", (int)worker_pid(w),
+              p->cfg.name, type);
     worker_kill(w);
 }
 
@@ -401,8 +399,7 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     sched *s = p->s;
     char how[128];
     describe_exit(wstatus, how, sizeof how);
-    dlog_debug("worker %d of %s v%" PRId64 " %s", (int)worker_pid(w), p->cfg.name, w->version,
-               how);
+    dlog_debug("worker %d of %s v%" PRId64 " %s", (int)worker_pid(w), p->cfg.name, w->version, how);
     idle_remove(s, w);
     pool_unlink(p, w);
     s->nworkers--;
@@ -493,8 +490,8 @@ static int spawn_worker(sched *s, pool *p)
         .max_open_files = 1024,
     };
     worker *w;
-    int rc = worker_spawn(s->o.loop, s->o.lg, &spec, p->cfg.name, p->cfg.version,
-                          s->o.max_response, &worker_ev, &w);
+    int rc = worker_spawn(s->o.loop, s->o.lg, &spec, p->cfg.name, p->cfg.version, s->o.max_response,
+                          &worker_ev, &w);
     free_env(env);
     if (rc < 0)
         return rc;
@@ -542,8 +539,7 @@ static void pool_fill(sched *s, pool *p)
         int rc = spawn_worker(s, p);
         if (rc < 0) {
             dlog_error("could not start a worker for %s: %s", p->cfg.name, strerror(-rc));
-            fail(p->qhead, 500, "internal_error", "could not start a worker: %s",
-                 strerror(-rc));
+            fail(p->qhead, 500, "internal_error", "could not start a worker: %s", strerror(-rc));
             continue;
         }
         starting++;

@@ -22,8 +22,8 @@ typedef struct sched_opts {
     uv_loop_t *loop;
     registry *reg;
     logs *lg;
-    const char *code_root;  /* <data>/code: versions live at <code_root>/<name>/<version> */
-    uid_t uid;              /* workers' identity when we are root */
+    const char *code_root; /* <data>/code: versions live at <code_root>/<name>/<version> */
+    uid_t uid;             /* workers' identity when we are root */
     gid_t gid;
     unsigned max_workers;   /* live workers across all functions */
     unsigned max_queue;     /* calls waiting per function before 503 */
@@ -53,10 +53,10 @@ typedef void (*sched_done_fn)(sched_call *c, sched_result *res, void *ud);
 struct sched_call {
     char function[FN_NAME_MAX + 1];
     char request_id[REQID_LEN + 1];
-    const char *trigger;      /* "invoke" or "http" (static strings) */
-    char content_type[256];   /* "" when the request had none */
-    json_t *http;             /* http trigger: owned by the call */
-    const void *body;         /* borrowed until done */
+    const char *trigger;    /* "invoke" or "http" (static strings) */
+    char content_type[256]; /* "" when the request had none */
+    json_t *http;           /* http trigger: owned by the call */
+    const void *body;       /* borrowed until done */
     size_t body_len;
     sched_done_fn done;
     void *ud;

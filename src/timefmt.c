@@ -23,9 +23,8 @@ int timefmt_iso_ms(int64_t ms, char out[TIMEFMT_ISO_LEN])
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    return snprintf(out, TIMEFMT_ISO_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                    tm.tm_sec, (int)(ms % 1000));
+    return snprintf(out, TIMEFMT_ISO_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 static int parse_digits(const char **p, int n, int *out)
@@ -79,14 +78,14 @@ static int parse_rfc3339(const char *p, int64_t *ms)
 {
     struct tm tm = {0};
     int y, mo, d, h, mi, s;
-    if (parse_digits(&p, 4, &y) || expect(&p, '-') || parse_digits(&p, 2, &mo) ||
-        expect(&p, '-') || parse_digits(&p, 2, &d))
+    if (parse_digits(&p, 4, &y) || expect(&p, '-') || parse_digits(&p, 2, &mo) || expect(&p, '-') ||
+        parse_digits(&p, 2, &d))
         return -EINVAL;
     if (*p != 'T' && *p != 't' && *p != ' ')
         return -EINVAL;
     p++;
-    if (parse_digits(&p, 2, &h) || expect(&p, ':') || parse_digits(&p, 2, &mi) ||
-        expect(&p, ':') || parse_digits(&p, 2, &s))
+    if (parse_digits(&p, 2, &h) || expect(&p, ':') || parse_digits(&p, 2, &mi) || expect(&p, ':') ||
+        parse_digits(&p, 2, &s))
         return -EINVAL;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
         return -EINVAL;

@@ -129,9 +129,8 @@ static void drain_output(struct worker_impl *im)
 static void deliver_frame(struct worker_impl *im)
 {
     json_error_t jerr;
-    json_t *meta = im->h.meta_len
-                       ? json_loadb(im->payload, im->h.meta_len, JSON_ALLOW_NUL, &jerr)
-                       : json_object();
+    json_t *meta = im->h.meta_len ? json_loadb(im->payload, im->h.meta_len, JSON_ALLOW_NUL, &jerr)
+                                  : json_object();
     if (!json_is_object(meta)) {
         json_decref(meta);
         kill_for_protocol(im, "frame metadata is not a JSON object");
@@ -178,8 +177,8 @@ static int receive(struct worker_impl *im)
         }
         size_t want = (size_t)im->h.meta_len + im->h.body_len;
         if (im->payload_got < want) {
-            ssize_t n = read(im->proc.ctl_fd, im->payload + im->payload_got,
-                             want - im->payload_got);
+            ssize_t n =
+                read(im->proc.ctl_fd, im->payload + im->payload_got, want - im->payload_got);
             if (n <= 0)
                 return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
             im->payload_got += (size_t)n;
@@ -211,8 +210,7 @@ static int send_pending(struct worker_impl *im)
         if (im->head_off < im->head_len)
             iov[n++] = (struct iovec){im->head + im->head_off, im->head_len - im->head_off};
         if (im->body_off < im->body_len)
-            iov[n++] = (struct iovec){(char *)im->body + im->body_off,
-                                      im->body_len - im->body_off};
+            iov[n++] = (struct iovec){(char *)im->body + im->body_off, im->body_len - im->body_off};
         ssize_t w = writev(im->proc.ctl_fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)

@@ -39,13 +39,13 @@ struct worker {
     /* Owned by the scheduler. */
     worker_state state;
     int64_t version;
-    uint64_t served;      /* requests answered */
+    uint64_t served; /* requests answered */
     uint64_t last_used_ms;
-    void *pool;           /* the scheduler's pool */
-    void *call;           /* the scheduler's call in flight */
-    bool stopping;        /* killed on purpose: its exit fails no request */
-    json_t *init_error;   /* what INIT_ERROR said, until the exit */
-    worker *prev, *next;  /* the pool's list */
+    void *pool;                    /* the scheduler's pool */
+    void *call;                    /* the scheduler's call in flight */
+    bool stopping;                 /* killed on purpose: its exit fails no request */
+    json_t *init_error;            /* what INIT_ERROR said, until the exit */
+    worker *prev, *next;           /* the pool's list */
     worker *idle_prev, *idle_next; /* the scheduler's idle list, oldest first */
     /* Owned by worker.c. */
     struct worker_impl *impl;

@@ -23,7 +23,7 @@
 #define HEARTH_FRAME_HEADER_SIZE 12
 
 /* Ceilings every receiver enforces before allocating. */
-#define HEARTH_FRAME_MAX_META (1u << 20)         /* 1 MiB of JSON metadata */
+#define HEARTH_FRAME_MAX_META (1u << 20)          /* 1 MiB of JSON metadata */
 #define HEARTH_FRAME_MAX_BODY (64u * 1024 * 1024) /* absolute cap; the daemon's is lower */
 
 enum hearth_frame_type {
@@ -57,9 +57,8 @@ static inline void hearth_frame_encode(const hearth_frame_header *h,
 
 /* Parses a wire header. Returns 0, or -1 when the magic or flags are wrong
  * or a length exceeds the given ceilings; the caller must then drop the peer. */
-static inline int hearth_frame_decode(const uint8_t in[HEARTH_FRAME_HEADER_SIZE],
-                                      uint32_t max_meta, uint32_t max_body,
-                                      hearth_frame_header *h)
+static inline int hearth_frame_decode(const uint8_t in[HEARTH_FRAME_HEADER_SIZE], uint32_t max_meta,
+                                      uint32_t max_body, hearth_frame_header *h)
 {
     if (in[0] != HEARTH_FRAME_MAGIC)
         return -1;

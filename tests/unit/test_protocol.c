@@ -45,7 +45,7 @@ static void test_decode_refuses_what_a_peer_must_not_send(void **state)
     assert_int_equal(hearth_frame_decode(bad, 1 << 20, 1 << 20, &out), -1); /* type */
     assert_int_equal(hearth_frame_decode(w, 1 << 20, 99, &out), -1);        /* body cap */
     assert_int_equal(hearth_frame_decode(w, 9, 1 << 20, &out), -1);         /* meta cap */
-    assert_int_equal(hearth_frame_decode(w, 10, 100, &out), 0);              /* at the caps */
+    assert_int_equal(hearth_frame_decode(w, 10, 100, &out), 0);             /* at the caps */
 }
 
 int main(void)
