@@ -20,11 +20,15 @@ int64_t timefmt_now_ms(void)
 
 int timefmt_iso_ms(int64_t ms, char out[TIMEFMT_ISO_LEN])
 {
-    time_t secs = (time_t)(ms / 1000);
+    /* Floor division: times before 1970 keep a positive millisecond part. */
+    int64_t rem = ms % 1000;
+    if (rem < 0)
+        rem += 1000;
+    time_t secs = (time_t)((ms - rem) / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
     return snprintf(out, TIMEFMT_ISO_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
 }
 
 static int parse_digits(const char **p, int n, int *out)

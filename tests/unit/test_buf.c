@@ -68,6 +68,8 @@ static void test_timefmt_round_trip_and_parse(void **state)
     char s[TIMEFMT_ISO_LEN];
     timefmt_iso_ms(1795748701234, s);
     assert_string_equal(s, "2026-11-27T03:05:01.234Z");
+    timefmt_iso_ms(-1, s);
+    assert_string_equal(s, "1969-12-31T23:59:59.999Z");
     int64_t ms;
     assert_int_equal(timefmt_parse("2026-11-27T03:05:01.234Z", &ms), 0);
     assert_int_equal(ms, 1795748701234);
