@@ -419,18 +419,29 @@ static void deploy_after(uv_work_t *w, int status)
 
 /* --- entry points --- */
 
+static bool type_in(const char *ct, const char *const *types, size_t ntypes)
+{
+    size_t n = strcspn(ct, "; ");
+    for (size_t i = 0; i < ntypes; i++)
+        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0)
+            return true;
+    return false;
+}
+
 static bool is_archive_type(const char *ct)
 {
     static const char *const types[] = {"application/gzip", "application/x-gzip",
                                         "application/x-tar", "application/zip",
                                         "application/x-zip-compressed"};
-    if (!ct)
-        return false;
-    size_t n = strcspn(ct, "; ");
-    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
-        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0)
-            return true;
-    return false;
+    return ct && type_in(ct, types, sizeof types / sizeof *types);
+}
+
+/* JSON, or what curl -d sends when nobody says: the settings document. */
+static bool is_json_body_type(const char *ct)
+{
+    static const char *const types[] = {"application/json",
+                                        "application/x-www-form-urlencoded"};
+    return !ct || !*ct || type_in(ct, types, sizeof types / sizeof *types);
 }
 
 static void note_query(const char *name, const char *value, void *ud)
@@ -460,8 +471,16 @@ void deploy_start(hearth *h, gw_request *req, const char *name)
     j->h = h;
     j->req = req;
     snprintf(j->name, sizeof j->name, "%s", name);
+    const char *ct = gw_header(req, "Content-Type");
+    if (!is_archive_type(ct) && !is_json_body_type(ct)) {
+        gw_respond_error(req, 415, "unsupported_media_type",
+                         "send the settings as application/json, or a package as "
+                         "application/gzip, application/x-tar or application/zip");
+        free(j);
+        return;
+    }
     j->body = gw_body(req, &j->len);
-    j->raw = is_archive_type(gw_header(req, "Content-Type"));
+    j->raw = is_archive_type(ct);
     if (j->raw)
         gw_each_query(req, note_query, j);
     j->work.data = j;

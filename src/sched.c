@@ -417,6 +417,7 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     }
     json_decref(w->init_error);
     w->init_error = NULL;
+    w->state = WORKER_DEAD;
     if (p->deleted) {
         if (p->nworkers == 0)
             pool_free(p);

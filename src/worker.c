@@ -292,7 +292,6 @@ static void on_pidfd(uv_poll_t *p, int status, int events)
     sandbox_kill(&im->proc);
     drain_output(im);
     logs_source_flush(&im->src);
-    im->w->state = WORKER_DEAD;
     im->ev.on_exit(im->w, wstatus, im->protocol_error);
     close_handles(im);
 }
