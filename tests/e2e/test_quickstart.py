@@ -1,0 +1,109 @@
+"""docs/quickstart.md works as pasted: every ```bash block runs, in order, in
+bash against a test daemon (127.0.0.1:8080 replaced by its port).
+
+Blocks that start the daemon (`make run`, `./build/hearthd`) are skipped: the
+test started one. A block that follows logs (`follow=1`) runs in the
+background; the test invokes the function and checks the follower shows the
+print. `curl` is wrapped with --fail-with-body so an HTTP error fails the block.
+"""
+
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+DOC = REPO / "docs" / "quickstart.md"
+DOC_ADDR = "127.0.0.1:8080"
+STARTS_DAEMON = re.compile(r"(^|\s)(make run|\./build/hearthd --listen)")
+
+
+def bash_blocks():
+    text = DOC.read_text()
+    return re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M)
+
+
+@pytest.fixture
+def shell_env():
+    work = Path(tempfile.mkdtemp(prefix="hearth-e2e-quickstart-"))
+    shim = work / "bin"
+    shim.mkdir()
+    curl = shim / "curl"
+    real = shutil.which("curl")
+    assert real, "curl is needed for the quickstart"
+    curl.write_text("#!/bin/sh\nexec %s --fail-with-body \"$@\"\n" % real)
+    curl.chmod(curl.stat().st_mode | stat.S_IXUSR)
+    env = dict(os.environ, PATH="%s:%s" % (shim, os.environ.get("PATH", "/usr/bin:/bin")))
+    yield work, env
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_quickstart_blocks_work_as_pasted(hearth, shell_env):
+    work, env = shell_env
+    blocks = bash_blocks()
+    assert len(blocks) >= 8, "quickstart lost its commands?"
+    addr = "127.0.0.1:%d" % hearth.port
+    outputs, follower, ran = [], None, 0
+    try:
+        for block in blocks:
+            if STARTS_DAEMON.search(block):
+                continue
+            assert "localhost" not in block, "use 127.0.0.1 in the quickstart"
+            script = block.replace(DOC_ADDR, addr)
+            if "follow=1" in script:
+                follower = subprocess.Popen(
+                    ["bash", "-c", script], cwd=work, env=env, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, start_new_session=True)
+                _check_follower(hearth, follower)
+                continue
+            p = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=work, env=env,
+                               capture_output=True, timeout=60)
+            out = p.stdout.decode(errors="replace")
+            assert p.returncode == 0, "block failed (exit %d):\n%s\nstdout:\n%s\nstderr:\n%s" % (
+                p.returncode, block, out, p.stderr.decode(errors="replace"))
+            outputs.append((block, out))
+            ran += 1
+    finally:
+        if follower is not None and follower.poll() is None:
+            os.killpg(follower.pid, signal.SIGKILL)
+            follower.wait()
+
+    def output_of(pattern):
+        hits = [out for block, out in outputs if re.search(pattern, block)]
+        assert hits, "no block matching %r" % pattern
+        return hits
+
+    assert any('"version"' in out for out in output_of(r'"files"')), outputs
+    assert any("Hello, Ada!" in out for out in output_of(r'"Ada"')), outputs
+    assert any("GET /some/path" in out and "'x': '1'" in out for out in output_of(r"/fn/hello"))
+    assert any("hello from request" in out for out in output_of(r"logs\?tail"))
+    assert any('"version"' in out for out in output_of(r"tar czf")), outputs
+    assert any("Hello from a package, Grace!" in out for out in output_of(r'"Grace"')), outputs
+    assert follower is not None, "the quickstart no longer shows `curl -N ...follow=1`"
+    # the last block deleted the function
+    assert hearth.show("hello").status_code == 404
+    assert ran >= 8
+
+
+def _check_follower(hearth, follower):
+    """The follow block shows the print of an invocation made elsewhere."""
+    assert follower.poll() is None, "the follow command exited: %s" % follower.stdout.read()
+    r = hearth.invoke_ok("hello", json={"name": "follower"})
+    rid = r.headers["X-Request-Id"]
+    os.set_blocking(follower.stdout.fileno(), False)
+    seen, deadline = b"", time.monotonic() + 5
+    while ("hello from request " + rid).encode() not in seen:
+        assert time.monotonic() < deadline, "curl -N follow did not show the line:\n%s" % seen
+        chunk = follower.stdout.read()
+        if chunk:
+            seen += chunk
+        else:
+            time.sleep(0.05)

@@ -1,0 +1,91 @@
+"""Issue point 10 (Sandbox seam), as seen from inside a worker: own session and
+process group, only fds 0-3, exactly the environment of the spec, an
+unprivileged identity when hearthd runs as root, rlimits; and a worker's
+children die with it."""
+
+import os
+import uuid
+
+import pytest
+
+from conftest import LEAK_NAME, procs_with_env, py, wait_until
+
+INSPECT = py("""
+    import os, resource, subprocess, sys
+    def handler(event, context):
+        if event == "spawn":
+            subprocess.Popen(["/bin/sleep", "1000"])
+            return "spawned"
+        if event == "spawn-and-hang":
+            subprocess.Popen(["/bin/sleep", "1000"])
+            import time
+            time.sleep(30)
+        open_fds = []
+        for fd in range(0, 1024):
+            try:
+                os.fstat(fd)
+                open_fds.append(fd)
+            except OSError:
+                pass
+        return {
+            "pid": os.getpid(), "sid": os.getsid(0), "pgid": os.getpgid(0),
+            "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
+            "groups": os.getgroups(), "fds": open_fds, "env": dict(os.environ),
+            "core": resource.getrlimit(resource.RLIMIT_CORE),
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+            "cwd_listing": sorted(os.listdir(".")),
+        }
+""")
+
+
+@pytest.fixture(scope="module")
+def inside(hearth):
+    mark = "sb-" + uuid.uuid4().hex
+    hearth.deploy_ok("sb-inspect", INSPECT, env={"E2E_MARK": mark, "MY_SETTING": "x"},
+                     timeout_ms=1000)
+    return mark, hearth.invoke_ok("sb-inspect", json={}).json()
+
+
+def test_own_session_and_process_group(inside):
+    info = inside[1]
+    assert info["sid"] == info["pid"] and info["pgid"] == info["pid"], info
+
+
+def test_only_fds_0_to_3(inside):
+    assert inside[1]["fds"] == [0, 1, 2, 3], inside[1]["fds"]
+
+
+def test_environment_is_only_what_the_spec_gives(inside):
+    env = inside[1]["env"]
+    assert env.get("MY_SETTING") == "x"
+    assert LEAK_NAME not in env, "daemon environment leaked into the worker: %s" % sorted(env)
+    for name in ("PYTEST_CURRENT_TEST", "SSH_AUTH_SOCK", "HEARTHD"):
+        assert name not in env, "%s leaked into the worker: %s" % (name, sorted(env))
+
+
+def test_unprivileged_identity(inside):
+    info = inside[1]
+    assert os.geteuid() == 0, "the suite runs as root"
+    assert info["uid"] != 0 and info["euid"] != 0 and info["gid"] != 0, info
+    assert 0 not in info["groups"], info
+
+
+def test_rlimits(inside):
+    assert tuple(inside[1]["core"]) == (0, 0), inside[1]["core"]
+    assert inside[1]["nofile"][1] > 0 and inside[1]["nofile"][1] < 1 << 20, inside[1]["nofile"]
+
+
+def test_cwd_is_the_code(inside):
+    assert "main.py" in inside[1]["cwd_listing"]
+
+
+def test_worker_children_die_with_it(hearth, inside):
+    mark = inside[0]
+    assert hearth.invoke_ok("sb-inspect", body="spawn",
+                            headers={"Content-Type": "text/plain"}).text == "spawned"
+    assert len(procs_with_env(mark)) >= 2  # the worker and its sleep
+    r = hearth.invoke("sb-inspect", body="spawn-and-hang", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 504, r.text
+    assert hearth.delete("sb-inspect").status_code == 204
+    assert wait_until(lambda: not procs_with_env(mark), 3.0), \
+        "processes started by the function outlived it: %s" % procs_with_env(mark)

@@ -1,0 +1,54 @@
+"""Issue point 1 (Start): --help, the 'listening' line, /healthz, service routes."""
+
+import re
+import subprocess
+
+from conftest import HEARTHD, assert_error
+
+
+def test_healthz_answers_ok_once_serving(hearth):
+    r = hearth.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+    assert r.headers.get("X-Request-Id")
+
+
+def test_help_documents_the_flags():
+    p = subprocess.run([HEARTHD, "--help"], capture_output=True, timeout=10)
+    text = (p.stdout + p.stderr).decode(errors="replace")
+    assert p.returncode == 0, text
+    for flag in ("--listen", "--data-dir", "--log-level"):
+        assert flag in text, "--help does not mention %s:\n%s" % (flag, text)
+    assert "HOST:PORT" in text.upper(), "--help does not say --listen takes HOST:PORT:\n" + text
+
+
+def test_bad_flag_fails_with_usage():
+    p = subprocess.run([HEARTHD, "--no-such-flag"], capture_output=True, timeout=10)
+    assert p.returncode != 0
+    assert (p.stdout + p.stderr).strip(), "a bad flag must say why"
+
+
+def test_logs_one_line_saying_where_it_listens(hearth):
+    text = hearth.stderr_text()
+    addr = "127.0.0.1:%d" % hearth.port
+    lines = [l for l in text.splitlines() if re.search("listen", l, re.I) and addr in l]
+    assert lines, "no line saying hearthd listens on %s in:\n%s" % (addr, hearth.stderr_tail())
+
+
+def test_unknown_route_is_404_not_found(hearth):
+    assert_error(hearth.get("/nope"), 404, "not_found")
+    assert_error(hearth.get("/v1/nope"), 404, "not_found")
+
+
+def test_wrong_method_is_405(hearth):
+    assert_error(hearth.request("POST", "/healthz"), 405, "method_not_allowed")
+    assert_error(hearth.request("PATCH", "/v1/functions/some-fn"), 405, "method_not_allowed")
+
+
+def test_runtimes_lists_usable_python3(hearth):
+    r = hearth.get("/v1/runtimes")
+    assert r.status_code == 200, r.text
+    runtimes = {rt["name"]: rt for rt in r.json()["runtimes"]}
+    assert "python3" in runtimes, r.text
+    assert runtimes["python3"]["usable"] is True, r.text
+    assert re.match(r"^3\.\d+\.\d+$", runtimes["python3"]["version"]), r.text
