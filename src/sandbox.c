@@ -84,8 +84,20 @@ static int step_reset_signals(struct child_ctx *c)
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &dfl, NULL); /* EINVAL for libc-reserved signals is fine */
+            sigaction(sig, &dfl, NULL);
     }
+    /* glibc refuses sigaction() on the two real-time signals it reserves
+     * (32, 33), yet an ignored disposition of theirs inherited from whoever
+     * started the daemon would survive exec: reset them with the syscall. */
+    struct kernel_sigaction {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } kdfl = {.handler = SIG_DFL};
+    for (int sig = SIGRTMIN - 2; sig < SIGRTMIN; sig++)
+        if (sig >= 32)
+            syscall(SYS_rt_sigaction, sig, &kdfl, NULL, sizeof kdfl.mask);
     sigset_t none;
     sigemptyset(&none);
     return sigprocmask(SIG_SETMASK, &none, NULL);
