@@ -49,6 +49,16 @@ class Context:
         return max(0, self.deadline_ms - int(time.time() * 1000))
 
 
+def _advance(views, n):
+    """Drops the first n bytes from a list of memoryviews (after a partial read or write)."""
+    while n:
+        if n >= len(views[0]):
+            n -= len(views.pop(0))
+        else:
+            views[0] = views[0][n:]
+            n = 0
+
+
 def die(code, why):
     """Reports a protocol failure on stderr and exits without unwinding user code."""
     sys.__stderr__.write("hearth-python3: %s\n" % why)
@@ -80,12 +90,7 @@ def read_exact(bufs):
                 die(2, "protocol error: EOF inside a frame")
             return False
         started = True
-        while n:
-            if n >= len(views[0]):
-                n -= len(views.pop(0))
-            else:
-                views[0] = views[0][n:]
-                n = 0
+        _advance(views, n)
     return True
 
 
@@ -126,13 +131,7 @@ def send(ftype, meta, body=b""):
     views = [v for v in views if len(v)]
     try:
         while views:
-            n = os.writev(FD, views)
-            while n:
-                if n >= len(views[0]):
-                    n -= len(views.pop(0))
-                else:
-                    views[0] = views[0][n:]
-                    n = 0
+            _advance(views, os.writev(FD, views))
     except (BrokenPipeError, ConnectionResetError):
         os._exit(0)  # the daemon is gone: same as EOF
 
