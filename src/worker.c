@@ -37,6 +37,7 @@ struct worker_impl {
     uv_poll_t ctl, out, err, pid;
     int handles_open;
     bool out_open, err_open, ctl_open;
+    int ctl_events; /* what the ctl poll watches now */
     bool exited;
     bool protocol_error;
     /* receiving */
@@ -186,8 +187,9 @@ static int receive(struct worker_impl *im)
                 continue;
         }
         deliver_frame(im);
-        if (im->protocol_error || im->exited || !im->ctl_open)
-            return -1;
+        /* One answer per request: return without the read that would only
+         * say EAGAIN. Level-triggered polling brings us back for more. */
+        return im->protocol_error || im->exited || !im->ctl_open ? -1 : 0;
     }
 }
 
@@ -198,7 +200,12 @@ static void update_ctl_events(struct worker_impl *im)
     if (!im->ctl_open)
         return;
     bool sending = im->head_off < im->head_len || im->body_off < im->body_len;
-    uv_poll_start(&im->ctl, UV_READABLE | (sending ? UV_WRITABLE : 0), on_ctl);
+    int events = UV_READABLE | (sending ? UV_WRITABLE : 0);
+    /* uv_poll_start re-registers the fd with epoll: only when it changes. */
+    if (events != im->ctl_events) {
+        im->ctl_events = events;
+        uv_poll_start(&im->ctl, events, on_ctl);
+    }
 }
 
 /* Writes what the socket takes now. Returns 0, or -1 when the peer is gone. */
@@ -329,6 +336,7 @@ int worker_spawn(uv_loop_t *loop, logs *lg, const sandbox_spec *spec, const char
     uv_poll_init(loop, &im->pid, im->proc.pidfd);
     im->ctl.data = im->out.data = im->err.data = im->pid.data = im;
     im->handles_open = WORKER_HANDLES;
+    im->ctl_events = UV_READABLE;
     uv_poll_start(&im->ctl, UV_READABLE, on_ctl);
     uv_poll_start(&im->out, UV_READABLE, on_output);
     uv_poll_start(&im->err, UV_READABLE, on_output);
