@@ -439,8 +439,7 @@ static bool is_archive_type(const char *ct)
 /* JSON, or what curl -d sends when nobody says: the settings document. */
 static bool is_json_body_type(const char *ct)
 {
-    static const char *const types[] = {"application/json",
-                                        "application/x-www-form-urlencoded"};
+    static const char *const types[] = {"application/json", "application/x-www-form-urlencoded"};
     return !ct || !*ct || type_in(ct, types, sizeof types / sizeof *types);
 }
 
