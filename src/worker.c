@@ -78,11 +78,27 @@ static void close_handles(struct worker_impl *im)
     uv_close((uv_handle_t *)&im->pid, on_handle_closed);
 }
 
+/* Forgets the frame being sent. The body is borrowed from a request that
+ * may be answered and freed as soon as this worker is given up on, so no
+ * byte of it may be written after that. */
+static void drop_pending_send(struct worker_impl *im)
+{
+    im->head_len = im->head_off = 0;
+    im->body = NULL;
+    im->body_len = im->body_off = 0;
+}
+
+static void stop_process(struct worker_impl *im)
+{
+    drop_pending_send(im);
+    sandbox_kill(&im->proc);
+}
+
 static void kill_for_protocol(struct worker_impl *im, const char *why)
 {
     dlog_warn("worker %d of %s: %s; killing it", (int)im->proc.pid, im->src.function, why);
     im->protocol_error = true;
-    sandbox_kill(&im->proc);
+    stop_process(im);
 }
 
 /* --- output --- */
@@ -129,6 +145,10 @@ static void drain_output(struct worker_impl *im)
 
 static void deliver_frame(struct worker_impl *im)
 {
+    if (im->head_off < im->head_len || im->body_off < im->body_len) {
+        kill_for_protocol(im, "answered before reading the whole request");
+        return;
+    }
     json_error_t jerr;
     json_t *meta = im->h.meta_len ? json_loadb(im->payload, im->h.meta_len, JSON_ALLOW_NUL, &jerr)
                                   : json_object();
@@ -248,7 +268,7 @@ static void on_ctl(uv_poll_t *p, int status, int events)
             im->ctl_open = false;
             uv_poll_stop(&im->ctl);
         }
-        sandbox_kill(&im->proc);
+        stop_process(im);
         return;
     }
     update_ctl_events(im);
@@ -296,7 +316,7 @@ static void on_pidfd(uv_poll_t *p, int status, int events)
     uv_poll_stop(&im->pid);
     /* Take down anything it left in its process group, then collect its
      * last words: they belong to the request it was serving. */
-    sandbox_kill(&im->proc);
+    stop_process(im);
     drain_output(im);
     logs_source_flush(&im->src);
     im->ev.on_exit(im->w, wstatus, im->protocol_error);
@@ -347,7 +367,7 @@ int worker_spawn(uv_loop_t *loop, logs *lg, const sandbox_spec *spec, const char
 
 void worker_kill(worker *w)
 {
-    sandbox_kill(&w->impl->proc);
+    stop_process(w->impl);
 }
 
 pid_t worker_pid(const worker *w)

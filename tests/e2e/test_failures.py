@@ -180,3 +180,34 @@ def test_many_failures_in_a_row_leave_daemon_serving(hearth, failing):
     codes = sorted(c.result(timeout=30).status_code for c in calls)
     assert codes == [500, 500, 500, 502, 502, 502], codes
     hearth.invoke_ok("fl-main", json={})
+
+
+# A hostile function can reach the runtime's own code (`import __main__`) and
+# answer an INVOKE before reading its body. The daemon is then still writing
+# a body that belongs to a request it is about to answer; it must treat the
+# early answer as a protocol violation (502) and never keep writing that
+# request's memory to the worker.
+EARLY_ANSWER = py("""
+    import __main__, os
+
+    def early_answer():
+        header = os.read(3, 12)
+        if not header:
+            os._exit(0)
+        __main__.send(__main__.RESULT, b'{"content_type":"text/plain"}', b"early")
+        os.read(3, 1)  # then stall with the rest of the body unread
+        os._exit(0)
+
+    __main__.read_invoke = early_answer
+
+    def handler(event, context):
+        return "unreachable"
+""")
+
+
+def test_answer_before_reading_the_request_is_a_protocol_violation(hearth, failing):
+    hearth.deploy_ok("fl-early", EARLY_ANSWER)
+    r = hearth.invoke("fl-early", data=b"x" * (4 << 20))
+    assert_error(r, 502, "invalid_response")
+    # a neighbour is unaffected and the daemon keeps serving
+    assert hearth.invoke_ok("fl-main", json={}).json()["ok"] is True
