@@ -310,7 +310,7 @@ static void answer_result(sched_call *c, worker *w, json_t *meta, char *body, si
     json_t *st = json_object_get(meta, "status");
     if (!header_safe(ct) || strlen(ct) >= sizeof res.content_type ||
         (http && st &&
-         (!json_is_integer(st) || json_integer_value(st) < 100 || json_integer_value(st) > 599))) {
+         (!json_is_integer(st) || json_integer_value(st) < 200 || json_integer_value(st) > 599))) {
         res.body = NULL;
         free(body);
         res.status = 502;

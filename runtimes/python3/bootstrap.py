@@ -231,8 +231,8 @@ def encode_http(result):
         status = int(result["statusCode"])
     except (TypeError, ValueError) as exc:
         raise MarshalError("statusCode must be an integer: %s" % exc)
-    if not 100 <= status <= 599:
-        raise MarshalError("statusCode %d is outside 100-599" % status)
+    if not 200 <= status <= 599:
+        raise MarshalError("statusCode %d is outside 200-599" % status)
     raw_headers = result.get("headers") or {}
     if not isinstance(raw_headers, dict):
         raise MarshalError("headers must be an object")

@@ -236,3 +236,17 @@ def test_fn_other_return_answers_as_invoke(hearth, fns):
 
 def test_fn_unknown_function_is_404(hearth):
     assert_error(hearth.request("GET", "/fn/iv-missing/x"), 404, "function_not_found")
+
+
+def test_informational_status_is_not_a_final_answer(hearth):
+    """A 1xx (say 101 Switching Protocols) would leave the client's connection
+    in a state no function can honour: the runtime refuses it."""
+    hearth.deploy_ok("iv-status", py("""
+        def handler(event, context):
+            return {"statusCode": int(event["query"]["s"]), "body": "x"}
+    """))
+    r = hearth.get("/fn/iv-status?s=101")
+    err = assert_error(r, 500, "function_error")
+    assert err.get("type") == "MarshalError", err
+    r = hearth.get("/fn/iv-status?s=204")
+    assert r.status_code == 204

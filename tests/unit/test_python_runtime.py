@@ -399,7 +399,7 @@ def test_http_status_code_answer(start):
     assert rt.http(path="/empty")[:3:2] == (RESULT, b"")
     assert rt.http(path="/empty")[1]["status"] == 204
     assert rt.http(path="/bad")[:2] == (ERROR, {"error_type": "MarshalError",
-                                                "message": "statusCode 99 is outside 100-599"})
+                                                "message": "statusCode 99 is outside 200-599"})
     assert rt.http(path="/other") == (RESULT, {"content_type": "application/json"},
                                       b'{"plain":"dict"}')
 
