@@ -31,6 +31,7 @@ typedef struct hearth_settings {
     unsigned shutdown_grace_s;
     uint64_t keep_alive_ms;
     int log_level;
+    bool no_sandbox; /* debugging only: workers share the host's namespaces */
 } hearth_settings;
 
 /* Deploy bodies carry a 50 MiB package as base64 plus settings. */

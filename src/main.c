@@ -52,6 +52,8 @@ static const char usage[] =
     "  --shutdown-grace SECONDS  time requests get to finish on SIGTERM (default 10)\n"
     "  --worker-user USER      identity of workers when run as root (default nobody)\n"
     "  --runtimes-dir DIR      where runtime programs live (default: the source tree's)\n"
+    "  --no-sandbox            DEBUGGING ONLY: workers share the host's namespaces and\n"
+    "                          filesystem\n"
     "  --version               print the version and exit\n"
     "  --help                  print this help and exit\n"
     "\n"
@@ -121,6 +123,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_GRACE,
         O_USER,
         O_RTDIR,
+        O_NOSANDBOX,
         O_VERSION,
         O_HELP
     };
@@ -137,6 +140,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"shutdown-grace", required_argument, 0, O_GRACE},
         {"worker-user", required_argument, 0, O_USER},
         {"runtimes-dir", required_argument, 0, O_RTDIR},
+        {"no-sandbox", no_argument, 0, O_NOSANDBOX},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
@@ -193,6 +197,9 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
             break;
         case O_RTDIR:
             set->runtimes_dir = optarg;
+            break;
+        case O_NOSANDBOX:
+            set->no_sandbox = true;
             break;
         case O_VERSION:
             printf("hearthd %s\n", HEARTH_VERSION);
@@ -364,6 +371,7 @@ static int start_services(daemon_state *d)
         .max_queue = h->set.max_queue,
         .max_response = (uint32_t)h->set.max_response,
         .keep_alive_ms = h->set.keep_alive_ms,
+        .isolate = geteuid() == 0 && !h->set.no_sandbox,
     };
     if (sched_open(&so, &h->sch) < 0)
         return -1;
@@ -435,6 +443,11 @@ int main(int argc, char **argv)
         close_all(h);
         return 1;
     }
+    if (h->set.no_sandbox)
+        dlog_warn("--no-sandbox: FOR DEBUGGING ONLY. Workers share this machine's namespaces and "
+                  "filesystem; any function can read what the worker user can read.");
+    else if (geteuid() != 0)
+        dlog_warn("not root: workers run without namespaces or a private root");
     start_timers_and_signals(&d);
     dlog_info("hearthd %s listening on http://%s (data in %s)", HEARTH_VERSION, h->set.listen,
               h->set.data_dir);

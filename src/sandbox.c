@@ -25,6 +25,9 @@
  */
 #include "sandbox.h"
 
+#include <linux/capability.h>
+#include <sched.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +42,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "sandbox_root.h"
 
 #ifndef PIDFD_NONBLOCK
 #define PIDFD_NONBLOCK O_NONBLOCK
@@ -59,10 +64,15 @@ struct channels {
 /* What the child needs, all prepared before fork. */
 struct child_ctx {
     const sandbox_spec *spec;
+    const sandbox_root_plan *root; /* when isolated */
     int devnull, out_w, err_w, ctl, status_w;
     pid_t parent;
     bool drop_ids;
 };
+
+/* The namespaces an isolated worker gets; the user namespace is next. */
+#define ISOLATE_FLAGS                                                                              \
+    (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
 
 static void close_fd(int *fd)
 {
@@ -239,10 +249,47 @@ static int step_drop_identity(struct child_ctx *c)
 
 /* Before dropping identity: the data dir's ancestors (say /root/...) need
  * not be searchable by the worker uid; it reaches its code relative to
- * this cwd. The code dir itself is 0755. */
+ * this cwd. The code dir itself is 0755. Isolated, the root step already
+ * entered /var/task. */
 static int step_enter_code_dir(struct child_ctx *c)
 {
-    return chdir(c->spec->code_dir);
+    return c->root ? 0 : chdir(c->spec->code_dir);
+}
+
+/* Mount, pid, network, ipc, uts namespaces were made by clone(); this
+ * builds the filesystem inside them (sandbox_root.c). */
+static int step_enter_root(struct child_ctx *c)
+{
+    return c->root ? sandbox_root_enter(c->root) : 0;
+}
+
+/* While still root: empty the bounding and ambient sets, so nothing exec'd
+ * later can regain a capability (file caps, setuid-root binaries). */
+static int step_drop_bounding_caps(struct child_ctx *c)
+{
+    if (!c->drop_ids)
+        return 0;
+    for (int cap = 0; cap <= 63; cap++) {
+        if (prctl(PR_CAPBSET_DROP, (unsigned long)cap, 0L, 0L, 0L) == 0)
+            continue;
+        if (errno == EINVAL)
+            break; /* past the kernel's last capability */
+        return -1;
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0L, 0L, 0L) < 0 && errno != EINVAL)
+        return -1;
+    return 0;
+}
+
+/* After the identity change: effective, permitted and inheritable to zero
+ * (setuid cleared the first two already; this makes it explicit). */
+static int step_clear_caps(struct child_ctx *c)
+{
+    (void)c;
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    return (int)syscall(SYS_capset, &hdr, data);
 }
 
 static int step_forbid_new_privs(struct child_ctx *c)
@@ -252,9 +299,13 @@ static int step_forbid_new_privs(struct child_ctx *c)
 }
 
 /* Must follow the identity change, which clears the death signal. The
- * getppid check closes the race where the daemon died before prctl. */
+ * getppid check closes the race where the daemon died before prctl.
+ * Isolated, the runtime's parent is the sandbox init, whose death takes
+ * the whole pid namespace down. */
 static int step_die_with_parent(struct child_ctx *c)
 {
+    if (c->root)
+        return 0;
     if (prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L) < 0)
         return -1;
     if (getppid() != c->parent) {
@@ -271,33 +322,111 @@ static int step_exec(struct child_ctx *c)
     return -1;
 }
 
-/* The sandbox policy, in order; each step may rely on those above it. */
-static int (*const child_steps[])(struct child_ctx *) = {
-    step_reset_signals,    /* default dispositions, nothing blocked */
-    step_new_session,      /* own session and process group */
-    step_install_fds,      /* 0 /dev/null, 1-2 log pipes, 3 control socket */
-    step_close_other_fds,  /* nothing of the daemon's from fd 4 up */
-    step_set_rlimits,      /* CORE 0, AS, FSIZE, NOFILE */
-    step_enter_code_dir,   /* cwd = code_dir, entered while still root */
-    step_drop_identity,    /* no groups, spec gid/uid, root unrecoverable */
-    step_forbid_new_privs, /* no setuid binaries, no file capabilities */
-    step_die_with_parent,  /* SIGKILL when the daemon goes */
-    step_exec,             /* argv[0] as given, exactly spec->envp */
+typedef int (*child_step)(struct child_ctx *);
+
+/* The sandbox policy, in order; each step may rely on those above it.
+ * Isolated, the first table runs in the process that becomes the
+ * sandbox's init (pid 1 of its pid namespace), the second in the runtime
+ * it forks; otherwise one process runs both. */
+static const child_step setup_steps[] = {
+    step_reset_signals,   /* default dispositions, nothing blocked */
+    step_new_session,     /* own session and process group */
+    step_enter_root,      /* isolated: tmpfs root, binds, /proc, pivot_root */
+    step_install_fds,     /* 0 /dev/null, 1-2 log pipes, 3 control socket */
+    step_close_other_fds, /* nothing of the daemon's from fd 4 up */
 };
+
+static const child_step runtime_steps[] = {
+    step_set_rlimits,        /* CORE 0, AS, FSIZE, NOFILE */
+    step_enter_code_dir,     /* cwd = the code, entered while still root */
+    step_drop_bounding_caps, /* bounding and ambient sets emptied */
+    step_drop_identity,      /* no groups, spec gid/uid, root unrecoverable */
+    step_clear_caps,         /* effective, permitted, inheritable: none */
+    step_forbid_new_privs,   /* no setuid binaries, no file capabilities */
+    step_die_with_parent,    /* SIGKILL when the daemon goes */
+    step_exec,               /* argv[0] as given, exactly spec->envp */
+};
+
+static void report_errno(int fd, int err)
+{
+    ssize_t n;
+    do
+        n = write(fd, &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+}
+
+/* Runs steps until one fails; reports its errno on status_w. Returns -1
+ * on failure (exec, the last step, never returns on success). */
+static int run_steps(struct child_ctx *c, const child_step *steps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (steps[i](c) < 0) {
+            report_errno(c->status_w, errno ? errno : EIO);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define RUN_STEPS(c, table) run_steps((c), (table), sizeof(table) / sizeof((table)[0]))
+
+static _Noreturn void run_runtime(struct child_ctx *c)
+{
+    RUN_STEPS(c, runtime_steps);
+    _exit(127);
+}
+
+/* pid 1 of the sandbox: starts the runtime, tells the daemon whether its
+ * exec worked (0 or an errno on status_w), reaps every orphan the function
+ * leaves, and when the runtime ends reports its exact wait status on
+ * status_w and exits — which makes the kernel kill whatever is left. */
+static _Noreturn void run_init(struct child_ctx *c)
+{
+    int inner[2];
+    if (pipe2(inner, O_CLOEXEC) < 0) {
+        report_errno(c->status_w, errno);
+        _exit(127);
+    }
+    int outer = c->status_w;
+    pid_t rt = fork();
+    if (rt == 0) {
+        close(outer);
+        close(inner[0]);
+        c->status_w = inner[1];
+        run_runtime(c);
+    }
+    close(inner[1]);
+    for (int fd = CHILD_STDIN; fd <= CHILD_CTL; fd++)
+        close(fd); /* only the runtime holds the worker's channels */
+    int err = 0;
+    ssize_t n = rt < 0 ? -1 : read(inner[0], &err, sizeof err);
+    close(inner[0]);
+    if (rt < 0 || n != 0) {
+        report_errno(outer, rt < 0 ? errno : (n == (ssize_t)sizeof err ? err : EIO));
+        _exit(127);
+    }
+    report_errno(outer, 0);
+    for (;;) {
+        int st;
+        pid_t who = waitpid(-1, &st, 0);
+        if (who == rt) {
+            report_errno(outer, st);
+            _exit(0);
+        }
+        if (who < 0 && errno != EINTR)
+            _exit(0);
+    }
+}
 
 static _Noreturn void child_run(struct child_ctx *c)
 {
-    for (size_t i = 0; i < sizeof child_steps / sizeof child_steps[0]; i++) {
-        if (child_steps[i](c) < 0) {
-            int err = errno ? errno : EIO;
-            ssize_t n;
-            do
-                n = write(c->status_w, &err, sizeof err);
-            while (n < 0 && errno == EINTR);
-            break;
-        }
-    }
-    _exit(127);
+    if (c->root)
+        prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L);
+    if (RUN_STEPS(c, setup_steps) < 0)
+        _exit(127);
+    if (c->root)
+        run_init(c);
+    run_runtime(c);
 }
 
 /* ---- parent side ---- */
@@ -385,8 +514,8 @@ static int await_exec(int status_r, pid_t pid)
     do
         n = read(status_r, &err, sizeof err);
     while (n < 0 && errno == EINTR);
-    if (n == 0)
-        return 0;
+    if (n == 0 || (n == (ssize_t)sizeof err && err == 0))
+        return 0; /* EOF: exec closed the pipe; 0: the sandbox init says so */
     int rc = n == (ssize_t)sizeof err && err > 0 ? -err : -EIO;
     if (n != (ssize_t)sizeof err) {
         kill(pid, SIGKILL);
@@ -403,7 +532,10 @@ static int fork_child(struct child_ctx *ctx, pid_t *pid)
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    pid_t p = fork();
+    /* Isolated: clone with the namespace flags, so the child is pid 1 of
+     * its new pid namespace. Without a stack argument it forks like fork(). */
+    pid_t p = ctx->root ? (pid_t)syscall(SYS_clone, ISOLATE_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL)
+                        : fork();
     if (p == 0)
         child_run(ctx);
     int err = errno;
@@ -432,18 +564,26 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
 {
     if (!out)
         return -EINVAL;
-    *out = (sandbox_proc){.pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1};
+    *out = (sandbox_proc){
+        .pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
     bool root = geteuid() == 0;
     int rc = check_spec(spec, root);
     if (rc < 0)
         return rc;
+    if (spec->isolate && !root)
+        return -EPERM;
 
+    sandbox_root_plan plan;
+    if (spec->isolate)
+        sandbox_root_plan_init(&plan, spec->code_dir, spec->hostname ? spec->hostname : "hearth",
+                               spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid);
     struct channels ch;
     rc = channels_open(&ch);
     if (rc < 0)
         return rc;
     struct child_ctx ctx = {
         .spec = spec,
+        .root = spec->isolate ? &plan : NULL,
         .devnull = ch.devnull,
         .out_w = ch.out[1],
         .err_w = ch.err[1],
@@ -466,13 +606,21 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
             reap_blocking(pid);
         }
     }
-    close_fd(&ch.status[0]);
+    if (rc == 0 && spec->isolate)
+        rc = set_nonblock(ch.status[0]);
+    if (rc < 0 || !spec->isolate)
+        close_fd(&ch.status[0]);
     if (rc < 0) {
+        close_fd(&pidfd);
         channels_close(&ch);
         return rc;
     }
-    *out = (sandbox_proc){
-        .pid = pid, .pidfd = pidfd, .ctl_fd = ch.ctl[0], .out_fd = ch.out[0], .err_fd = ch.err[0]};
+    *out = (sandbox_proc){.pid = pid,
+                          .pidfd = pidfd,
+                          .ctl_fd = ch.ctl[0],
+                          .out_fd = ch.out[0],
+                          .err_fd = ch.err[0],
+                          .status_fd = ch.status[0]};
     return 0;
 }
 
@@ -518,8 +666,14 @@ int sandbox_reap(sandbox_proc *proc, int *wstatus)
         return errno == EAGAIN ? 0 : -errno;
     if (si.si_pid == 0)
         return 0;
+    int runtime_status;
     if (wstatus)
         *wstatus = wstatus_from_siginfo(&si);
+    /* Isolated: the init wrote the runtime's own status before exiting. */
+    if (wstatus && proc->status_fd >= 0 &&
+        read(proc->status_fd, &runtime_status, sizeof runtime_status) ==
+            (ssize_t)sizeof runtime_status)
+        *wstatus = runtime_status;
     return 1;
 }
 
@@ -531,4 +685,5 @@ void sandbox_release(sandbox_proc *proc)
     close_fd(&proc->ctl_fd);
     close_fd(&proc->out_fd);
     close_fd(&proc->err_fd);
+    close_fd(&proc->status_fd);
 }

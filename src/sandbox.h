@@ -7,6 +7,7 @@
 #ifndef HEARTH_SANDBOX_H
 #define HEARTH_SANDBOX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,14 +20,20 @@ typedef struct sandbox_spec {
     uint64_t memory_bytes;   /* address-space ceiling (RLIMIT_AS); 0 = none */
     uint64_t max_file_size;  /* RLIMIT_FSIZE; 0 = none */
     uint64_t max_open_files; /* RLIMIT_NOFILE */
+    /* Namespaces and a minimal root (needs root): new mount, pid, network,
+     * ipc, uts and cgroup namespaces; the code at /var/task, read-only. */
+    bool isolate;
+    const char *hostname; /* the uts name when isolated */
+    uint64_t tmp_bytes;   /* size of the private /tmp when isolated */
 } sandbox_spec;
 
 typedef struct sandbox_proc {
-    pid_t pid;  /* also its process group and session id */
-    int pidfd;  /* readable once the process has exited */
-    int ctl_fd; /* our end of the socket the process has as fd 3 */
-    int out_fd; /* read end of its stdout */
-    int err_fd; /* read end of its stderr */
+    pid_t pid;     /* also its process group and session id */
+    int pidfd;     /* readable once the process has exited */
+    int ctl_fd;    /* our end of the socket the process has as fd 3 */
+    int out_fd;    /* read end of its stdout */
+    int err_fd;    /* read end of its stderr */
+    int status_fd; /* isolated: the sandbox init reports the runtime's wait status here */
 } sandbox_proc;
 
 /*
@@ -47,7 +54,9 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out);
 void sandbox_kill(const sandbox_proc *proc);
 
 /* Collects the exit status once pidfd is readable. Returns 1 and sets
- * *wstatus when reaped, 0 if still running, negative errno on error. */
+ * *wstatus when reaped, 0 if still running, negative errno on error. When
+ * isolated, *wstatus is the runtime's own (not its init's) whenever the
+ * init could report it. */
 int sandbox_reap(sandbox_proc *proc, int *wstatus);
 
 /* Closes every fd in *proc (not the process). Fds already -1 are skipped. */

@@ -489,6 +489,9 @@ static int spawn_worker(sched *s, pool *p)
         .memory_bytes = (uint64_t)p->cfg.memory_mb << 20,
         .max_file_size = 512ull << 20,
         .max_open_files = 1024,
+        .isolate = s->o.isolate,
+        .hostname = p->cfg.name,
+        .tmp_bytes = 64ull << 20,
     };
     worker *w;
     int rc = worker_spawn(s->o.loop, s->o.lg, &spec, p->cfg.name, p->cfg.version, s->o.max_response,

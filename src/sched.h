@@ -29,6 +29,7 @@ typedef struct sched_opts {
     unsigned max_queue;     /* calls waiting per function before 503 */
     uint32_t max_response;  /* response body ceiling */
     uint64_t keep_alive_ms; /* idle time before a worker stops */
+    bool isolate;           /* namespaces + minimal root for every worker */
 } sched_opts;
 
 /* How a call ended: either an answer from the function (code == NULL) or

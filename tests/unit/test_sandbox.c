@@ -550,6 +550,140 @@ static void test_release_returns_every_fd(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* ---- isolated workers (namespaces and a minimal root; root only) ---- */
+
+static sandbox_spec isolated_spec(const struct fixture *f, const char *const *argv)
+{
+    sandbox_spec spec = make_spec(f, argv);
+    spec.isolate = true;
+    spec.hostname = "fn-under-test";
+    spec.tmp_bytes = 1 << 20;
+    return spec;
+}
+
+static void test_isolated_worker_sees_only_its_own_world(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    const char *argv[] = {
+        "/bin/sh", "-c",
+        "echo host:$(cat /proc/sys/kernel/hostname 2>/dev/null || hostname); "
+        "echo cwd:$(pwd); echo root:$(ls / | tr '\\n' ' '); "
+        "echo procs:$(ls /proc | grep -c '^[0-9]'); "
+        "echo net:$(ls /sys/class/net 2>/dev/null | wc -l)/$(grep -c : /proc/net/dev); "
+        "touch /var/task/x 2>/dev/null && echo task:writable || echo task:readonly; "
+        "touch /tmp/x && echo tmp:writable; "
+        "touch /x 2>/dev/null && echo slash:writable || echo slash:readonly",
+        NULL};
+    sandbox_spec spec = isolated_spec(f, argv);
+    char out[OUT_CAP], v[256];
+    run_capture(&spec, out, sizeof out);
+    field(out, "cwd", v, sizeof v);
+    assert_string_equal(v, "/var/task");
+    field(out, "root", v, sizeof v);
+    strcat(v, " ");
+    for (const char *want = "dev etc proc tmp usr var "; *want; want = strchr(want, ' ') + 1) {
+        char word[16];
+        snprintf(word, sizeof word, " %.*s ", (int)(strchr(want, ' ') - want), want);
+        char padded[300];
+        snprintf(padded, sizeof padded, " %s", v);
+        assert_non_null(strstr(padded, word));
+    }
+    for (const char *host_only = "root home work opt srv mnt boot sys run "; *host_only;
+         host_only = strchr(host_only, ' ') + 1) {
+        char word[16];
+        snprintf(word, sizeof word, " %.*s ", (int)(strchr(host_only, ' ') - host_only), host_only);
+        char padded[300];
+        snprintf(padded, sizeof padded, " %s", v);
+        assert_null(strstr(padded, word));
+    }
+    field(out, "procs", v, sizeof v);
+    assert_true(atoi(v) < 10); /* init, sh and its pipeline: no host process */
+    field(out, "net", v, sizeof v);
+    assert_string_equal(v, "0/1"); /* no /sys; in /proc/net/dev only lo has a colon */
+    field(out, "task", v, sizeof v);
+    assert_string_equal(v, "readonly");
+    field(out, "tmp", v, sizeof v);
+    assert_string_equal(v, "writable");
+    field(out, "slash", v, sizeof v);
+    assert_string_equal(v, "readonly");
+}
+
+static void test_isolated_hostname_is_the_function(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    const char *argv[] = {"/bin/hostname", NULL};
+    sandbox_spec spec = isolated_spec(f, argv);
+    char out[OUT_CAP];
+    run_capture(&spec, out, sizeof out);
+    assert_string_equal(out, "fn-under-test\n");
+}
+
+/* The daemon learns the runtime's own exit status, not its init's. */
+static void test_isolated_exit_status_is_the_runtimes(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    const char *exit3[] = {"/bin/sh", "-c", "exit 3", NULL};
+    sandbox_spec spec = isolated_spec(f, exit3);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn(&spec, &p), 0);
+    int status = wait_exit(&p);
+    sandbox_release(&p);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 3);
+    const char *segv[] = {"/bin/sh", "-c", "kill -SEGV $$", NULL};
+    spec = isolated_spec(f, segv);
+    assert_int_equal(sandbox_spawn(&spec, &p), 0);
+    status = wait_exit(&p);
+    sandbox_release(&p);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSEGV);
+}
+
+/* Killing the sandbox's init takes the whole pid namespace down. */
+static void test_isolated_kill_leaves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    const char *argv[] = {"/bin/sh", "-c", "setsid sleep 100 & sleep 100", NULL};
+    sandbox_spec spec = isolated_spec(f, argv);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn(&spec, &p), 0);
+    usleep(100 * 1000);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)p.pid, (int)p.pid);
+    sandbox_kill(&p);
+    int status = wait_exit(&p);
+    sandbox_release(&p);
+    assert_true(WIFSIGNALED(status));
+    /* every process whose cwd is the sandbox's /var/task is gone */
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int left = 0;
+    while ((e = readdir(d))) {
+        char link[300], target[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/%s/root", e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            struct stat st;
+            snprintf(link, sizeof link, "/proc/%s/cwd", e->d_name);
+            n = readlink(link, target, sizeof target - 1);
+            if (n > 0 && (target[n] = '\0', strcmp(target, "/var/task") == 0) &&
+                stat(link, &st) == 0)
+                left++;
+        }
+    }
+    closedir(d);
+    assert_int_equal(left, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +704,10 @@ int main(void)
         T(test_pidfd_signals_exit_and_reap_returns_code),
         T(test_worker_dies_with_the_daemon),
         T(test_release_returns_every_fd),
+        T(test_isolated_worker_sees_only_its_own_world),
+        T(test_isolated_hostname_is_the_function),
+        T(test_isolated_exit_status_is_the_runtimes),
+        T(test_isolated_kill_leaves_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

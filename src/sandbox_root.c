@@ -1,0 +1,286 @@
+/*
+ * sandbox_root.c — builds a worker's root filesystem, bubblewrap-style.
+ *
+ * In the worker's own mount namespace (propagation private, so nothing
+ * leaks back to the host): a small tmpfs becomes the new root; /usr and
+ * the host's top-level library folders are bound read-only (merged-/usr
+ * symlinks are recreated); /etc holds only the loader cache and generated
+ * passwd/group/hosts; the function's code is bound read-only at /var/task;
+ * /dev has null, zero, full, random and urandom; /tmp is a size-limited
+ * tmpfs; /proc is a fresh procfs of the worker's pid namespace with the
+ * kernel's knobs masked. pivot_root then detaches the host's root: no
+ * path in the sandbox leads back to it. There is no /sys.
+ *
+ * Must never: allocate or format in the child (sandbox_root_enter runs
+ * between fork and exec), or bind anything writable but /tmp.
+ */
+#include "sandbox_root.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Where the new root is assembled inside the worker's mount namespace. Any
+ * existing folder works: the mount is private to the worker. The code
+ * folder is reached through code_fd, so it may live below this path. */
+#define NEWROOT "/tmp"
+
+#define RO_BIND_FLAGS (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+static const char *const top_level_candidates[] = {"bin",   "sbin",  "lib",
+                                                   "lib32", "lib64", "libx32"};
+
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom"};
+
+/* Kernel knobs a worker has no business reading (masked as Docker does). */
+static const char *const proc_masked_files[] = {"/proc/kcore",       "/proc/keys",
+                                                "/proc/timer_list",  "/proc/sysrq-trigger",
+                                                "/proc/sched_debug", "/proc/kallsyms"};
+static const char *const proc_masked_dirs[] = {"/proc/sys", "/proc/acpi", "/proc/scsi",
+                                               "/proc/bus", "/proc/fs",   "/proc/irq"};
+
+void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
+                            uint64_t tmp_bytes, uid_t uid, gid_t gid)
+{
+    memset(plan, 0, sizeof *plan);
+    plan->code_dir = code_dir;
+    snprintf(plan->tmp_opts, sizeof plan->tmp_opts, "size=%llu,mode=1777",
+             (unsigned long long)tmp_bytes);
+    plan->hostname = hostname;
+    for (size_t i = 0; i < sizeof top_level_candidates / sizeof *top_level_candidates; i++) {
+        const char *name = top_level_candidates[i];
+        char host[32];
+        snprintf(host, sizeof host, "/%s", name);
+        struct stat st;
+        if (lstat(host, &st) < 0)
+            continue;
+        if (S_ISLNK(st.st_mode)) {
+            ssize_t n =
+                readlink(host, plan->link_target[plan->nlinks], sizeof plan->link_target[0] - 1);
+            if (n <= 0)
+                continue;
+            plan->link_target[plan->nlinks][n] = '\0';
+            snprintf(plan->link_name[plan->nlinks++], sizeof plan->link_name[0], "%s", name);
+        } else if (S_ISDIR(st.st_mode)) {
+            snprintf(plan->dir_name[plan->ndirs++], sizeof plan->dir_name[0], "%s", name);
+        }
+    }
+    snprintf(plan->passwd, sizeof plan->passwd,
+             "root:x:0:0:root:/:/usr/sbin/nologin\nsbx_user:x:%u:%u:function:/tmp:/usr/sbin/"
+             "nologin\n",
+             (unsigned)uid, (unsigned)gid);
+    snprintf(plan->group, sizeof plan->group, "root:x:0:\nsbx_user:x:%u:\n", (unsigned)gid);
+    snprintf(plan->hosts, sizeof plan->hosts, "127.0.0.1 localhost %s\n::1 localhost\n", hostname);
+}
+
+/* ---- child side: async-signal-safe, -1 with errno on failure ---- */
+
+static int bind_ro(const char *src, const char *dst)
+{
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return -1;
+    return mount(NULL, dst, NULL, RO_BIND_FLAGS, NULL);
+}
+
+/* Joins NEWROOT, "/" and name into out (cap 64); no snprintf in the child. */
+static const char *under_root(char out[64], const char *name)
+{
+    size_t a = sizeof NEWROOT - 1, b = strlen(name);
+    if (a + 1 + b >= 64)
+        b = 63 - a - 1;
+    memcpy(out, NEWROOT, a);
+    out[a] = '/';
+    memcpy(out + a + 1, name, b);
+    out[a + 1 + b] = '\0';
+    return out;
+}
+
+static int touch(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (fd < 0)
+        return -1;
+    size_t n = strlen(text);
+    ssize_t w = write(fd, text, n);
+    close(fd);
+    return w == (ssize_t)n ? 0 : -1;
+}
+
+static int make_dirs(void)
+{
+    static const char *const dirs[] = {NEWROOT "/usr",      NEWROOT "/etc", NEWROOT "/var",
+                                       NEWROOT "/var/task", NEWROOT "/tmp", NEWROOT "/dev",
+                                       NEWROOT "/proc"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
+        if (mkdir(dirs[i], 0755) < 0)
+            return -1;
+    return 0;
+}
+
+static int bind_system(const sandbox_root_plan *p)
+{
+    char dst[64], src[64];
+    if (bind_ro("/usr", NEWROOT "/usr") < 0)
+        return -1;
+    for (int i = 0; i < p->nlinks; i++)
+        if (symlink(p->link_target[i], under_root(dst, p->link_name[i])) < 0)
+            return -1;
+    for (int i = 0; i < p->ndirs; i++) {
+        src[0] = '/';
+        memcpy(src + 1, p->dir_name[i], strlen(p->dir_name[i]) + 1);
+        if (mkdir(under_root(dst, p->dir_name[i]), 0755) < 0 || bind_ro(src, dst) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int make_etc(const sandbox_root_plan *p)
+{
+    if (write_file(NEWROOT "/etc/passwd", p->passwd) < 0 ||
+        write_file(NEWROOT "/etc/group", p->group) < 0 ||
+        write_file(NEWROOT "/etc/hosts", p->hosts) < 0 ||
+        write_file(NEWROOT "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n") < 0)
+        return -1;
+    if (access("/etc/ld.so.cache", R_OK) == 0 &&
+        (touch(NEWROOT "/etc/ld.so.cache") < 0 ||
+         bind_ro("/etc/ld.so.cache", NEWROOT "/etc/ld.so.cache") < 0))
+        return -1;
+    return 0;
+}
+
+static int make_dev(void)
+{
+    char dst[64], src[32];
+    if (mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755") < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof dev_nodes / sizeof *dev_nodes; i++) {
+        size_t n = strlen(dev_nodes[i]);
+        memcpy(src, "/dev/", 5);
+        memcpy(src + 5, dev_nodes[i], n + 1);
+        memcpy(dst, NEWROOT "/dev/", sizeof NEWROOT + 4);
+        memcpy(dst + sizeof NEWROOT + 4, dev_nodes[i], n + 1);
+        if (touch(dst) < 0 || mount(src, dst, NULL, MS_BIND, NULL) < 0)
+            return -1;
+    }
+    if (symlink("/proc/self/fd", NEWROOT "/dev/fd") < 0 ||
+        symlink("/proc/self/fd/0", NEWROOT "/dev/stdin") < 0 ||
+        symlink("/proc/self/fd/1", NEWROOT "/dev/stdout") < 0 ||
+        symlink("/proc/self/fd/2", NEWROOT "/dev/stderr") < 0)
+        return -1;
+    return mount(NULL, NEWROOT "/dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+                 "size=64k,mode=0755");
+}
+
+/* Only loopback, and up: a function may talk to itself, to nothing else. */
+static int loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    close(s);
+    return rc;
+}
+
+static int pivot(void)
+{
+    if (chdir(NEWROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+        return -1;
+    /* The old root is stacked under the new one at "/": detach it. */
+    if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        return -1;
+    return 0;
+}
+
+static int mount_proc(void)
+{
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof proc_masked_files / sizeof *proc_masked_files; i++)
+        if (mount("/dev/null", proc_masked_files[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
+            return -1;
+    for (size_t i = 0; i < sizeof proc_masked_dirs / sizeof *proc_masked_dirs; i++)
+        if (mount("tmpfs", proc_masked_dirs[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                  "size=0") < 0 &&
+            errno != ENOENT)
+            return -1;
+    return 0;
+}
+
+/* "/proc/self/fd/<fd>" without snprintf (not async-signal-safe). */
+static void fd_path(char out[32], int fd)
+{
+    char digits[12];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + fd % 10);
+    while ((fd /= 10) > 0);
+    memcpy(out, "/proc/self/fd/", 14);
+    for (int i = 0; i < n; i++)
+        out[14 + i] = digits[n - 1 - i];
+    out[14 + n] = '\0';
+}
+
+/* The code folder may lie below NEWROOT, which the root tmpfs is about to
+ * cover, and a bind source must be a mount of this namespace: so it is
+ * opened here, in the new namespace, before anything is mounted. */
+static int bind_code(int code_fd)
+{
+    char src[32];
+    fd_path(src, code_fd);
+    int rc = bind_ro(src, NEWROOT SANDBOX_ROOT_TASK);
+    close(code_fd);
+    return rc;
+}
+
+int sandbox_root_enter(const sandbox_root_plan *p)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return -1;
+    int code_fd = open(p->code_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (code_fd < 0)
+        return -1;
+    if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0) {
+        close(code_fd);
+        return -1;
+    }
+    if (make_dirs() < 0 || bind_code(code_fd) < 0)
+        return -1;
+    if (bind_system(p) < 0 || make_etc(p) < 0 || make_dev() < 0)
+        return -1;
+    if (sethostname(p->hostname, strlen(p->hostname)) < 0 || loopback_up() < 0)
+        return -1;
+    if (pivot() < 0)
+        return -1;
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts) < 0)
+        return -1;
+    if (mount_proc() < 0)
+        return -1;
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+        return -1;
+    return chdir(SANDBOX_ROOT_TASK);
+}

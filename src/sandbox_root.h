@@ -1,0 +1,46 @@
+/*
+ * sandbox_root.h — the worker's filesystem: a fresh tmpfs root holding only
+ * read-only binds of what a runtime needs, the function's code at
+ * /var/task, a private /tmp, a minimal /dev and a fresh /proc.
+ *
+ * The plan is prepared in the parent (it allocates and formats); the
+ * child only executes it between fork and exec (async-signal-safe calls).
+ */
+#ifndef HEARTH_SANDBOX_ROOT_H
+#define HEARTH_SANDBOX_ROOT_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SANDBOX_ROOT_MAX_LINKS 8
+#define SANDBOX_ROOT_TASK      "/var/task"
+
+typedef struct sandbox_root_plan {
+    const char *code_dir; /* the function's code on the host (borrowed) */
+    char tmp_opts[64];    /* tmpfs options of the worker's /tmp */
+    const char *hostname;
+    /* top-level names that are symlinks on the host (merged /usr): recreated */
+    char link_name[SANDBOX_ROOT_MAX_LINKS][16];
+    char link_target[SANDBOX_ROOT_MAX_LINKS][64];
+    int nlinks;
+    /* top-level library folders that are real folders on the host: bound */
+    char dir_name[SANDBOX_ROOT_MAX_LINKS][16];
+    int ndirs;
+    char passwd[256];
+    char group[128];
+    char hosts[256];
+} sandbox_root_plan;
+
+/* Prepares the plan for a worker running as uid/gid whose code is in
+ * `code_dir` (borrowed: it must outlive the spawn). */
+void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
+                            uint64_t tmp_bytes, uid_t uid, gid_t gid);
+
+/* Child side, as root in fresh mount, pid (as its pid 1), uts and network
+ * namespaces: builds the root, pivots into it, detaches the old one,
+ * mounts /proc, makes / read-only and enters /var/task. Returns 0, or -1
+ * with errno set. */
+int sandbox_root_enter(const sandbox_root_plan *plan);
+
+#endif
