@@ -32,6 +32,8 @@ typedef struct hearth_settings {
     uint64_t keep_alive_ms;
     int log_level;
     bool no_sandbox; /* debugging only: workers share the host's namespaces */
+    uid_t uid_base;  /* as root: worker uids (= gids) come from [base, base + count) */
+    unsigned uid_count;
 } hearth_settings;
 
 /* Deploy bodies carry a 50 MiB package as base64 plus settings. */

@@ -52,6 +52,8 @@ static const char usage[] =
     "  --shutdown-grace SECONDS  time requests get to finish on SIGTERM (default 10)\n"
     "  --worker-user USER      identity of workers when run as root (default nobody)\n"
     "  --runtimes-dir DIR      where runtime programs live (default: the source tree's)\n"
+    "  --uid-range BASE:COUNT  as root, each worker runs as its own uid (= gid) from\n"
+    "                          this range (default 400000:4096)\n"
     "  --no-sandbox            DEBUGGING ONLY: workers share the host's namespaces and\n"
     "                          filesystem\n"
     "  --version               print the version and exit\n"
@@ -102,6 +104,22 @@ static int parse_count(const char *s, unsigned long max, unsigned long *out)
     return 0;
 }
 
+/* "BASE:COUNT", kept clear of root and of the 32-bit overflow ids. */
+static int parse_uid_range(const char *s, hearth_settings *set)
+{
+    char *end;
+    errno = 0;
+    unsigned long base = strtoul(s, &end, 10);
+    if (errno || end == s || *end != ':' || base == 0)
+        return -EINVAL;
+    unsigned long count;
+    if (parse_count(end + 1, 65536, &count) < 0 || count == 0 || base + count >= 0xfffffffeUL)
+        return -EINVAL;
+    set->uid_base = (uid_t)base;
+    set->uid_count = (unsigned)count;
+    return 0;
+}
+
 static void die_usage(const char *opt, const char *val)
 {
     fprintf(stderr, "hearthd: invalid value '%s' for --%s\n(see hearthd --help)\n", val, opt);
@@ -124,6 +142,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_USER,
         O_RTDIR,
         O_NOSANDBOX,
+        O_UIDRANGE,
         O_VERSION,
         O_HELP
     };
@@ -141,6 +160,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"worker-user", required_argument, 0, O_USER},
         {"runtimes-dir", required_argument, 0, O_RTDIR},
         {"no-sandbox", no_argument, 0, O_NOSANDBOX},
+        {"uid-range", required_argument, 0, O_UIDRANGE},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
@@ -200,6 +220,10 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
             break;
         case O_NOSANDBOX:
             set->no_sandbox = true;
+            break;
+        case O_UIDRANGE:
+            if (parse_uid_range(optarg, set) < 0)
+                die_usage(name, optarg);
             break;
         case O_VERSION:
             printf("hearthd %s\n", HEARTH_VERSION);
@@ -372,6 +396,8 @@ static int start_services(daemon_state *d)
         .max_response = (uint32_t)h->set.max_response,
         .keep_alive_ms = h->set.keep_alive_ms,
         .isolate = geteuid() == 0 && !h->set.no_sandbox,
+        .uid_base = h->set.uid_base,
+        .uid_count = geteuid() == 0 ? h->set.uid_count : 0,
     };
     if (sched_open(&so, &h->sch) < 0)
         return -1;

@@ -281,6 +281,14 @@ static int step_drop_bounding_caps(struct child_ctx *c)
     return 0;
 }
 
+/* A new user namespace starts with a full bounding set: empty it again. */
+static int step_enter_user_ns(struct child_ctx *c)
+{
+    if (!c->root)
+        return 0;
+    return sandbox_root_enter_user_ns(c->root) < 0 ? -1 : step_drop_bounding_caps(c);
+}
+
 /* After the identity change: effective, permitted and inheritable to zero
  * (setuid cleared the first two already; this makes it explicit). */
 static int step_clear_caps(struct child_ctx *c)
@@ -341,6 +349,7 @@ static const child_step runtime_steps[] = {
     step_enter_code_dir,     /* cwd = the code, entered while still root */
     step_drop_bounding_caps, /* bounding and ambient sets emptied */
     step_drop_identity,      /* no groups, spec gid/uid, root unrecoverable */
+    step_enter_user_ns,      /* isolated: a user namespace mapping only that uid */
     step_clear_caps,         /* effective, permitted, inheritable: none */
     step_forbid_new_privs,   /* no setuid binaries, no file capabilities */
     step_die_with_parent,    /* SIGKILL when the daemon goes */

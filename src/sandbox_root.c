@@ -17,12 +17,14 @@
 #include "sandbox_root.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -77,6 +79,8 @@ void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const
              "root:x:0:0:root:/:/usr/sbin/nologin\nsbx_user:x:%u:%u:function:/tmp:/usr/sbin/"
              "nologin\n",
              (unsigned)uid, (unsigned)gid);
+    snprintf(plan->uid_map, sizeof plan->uid_map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+    snprintf(plan->gid_map, sizeof plan->gid_map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
     snprintf(plan->group, sizeof plan->group, "root:x:0:\nsbx_user:x:%u:\n", (unsigned)gid);
     snprintf(plan->hosts, sizeof plan->hosts, "127.0.0.1 localhost %s\n::1 localhost\n", hostname);
 }
@@ -255,6 +259,19 @@ static int bind_code(int code_fd)
     int rc = bind_ro(src, NEWROOT SANDBOX_ROOT_TASK);
     close(code_fd);
     return rc;
+}
+
+int sandbox_root_enter_user_ns(const sandbox_root_plan *p)
+{
+    /* The uid change made us non-dumpable, which hands /proc/self to root:
+     * become dumpable again to write our own maps (exec resets it anyway). */
+    if (prctl(PR_SET_DUMPABLE, 1L, 0L, 0L, 0L) < 0 || unshare(CLONE_NEWUSER) < 0)
+        return -1;
+    if (write_file("/proc/self/uid_map", p->uid_map) < 0 ||
+        write_file("/proc/self/setgroups", "deny") < 0 ||
+        write_file("/proc/self/gid_map", p->gid_map) < 0)
+        return -1;
+    return 0;
 }
 
 int sandbox_root_enter(const sandbox_root_plan *p)

@@ -27,6 +27,8 @@ typedef struct sandbox_root_plan {
     /* top-level library folders that are real folders on the host: bound */
     char dir_name[SANDBOX_ROOT_MAX_LINKS][16];
     int ndirs;
+    char uid_map[32]; /* "<uid> <uid> 1": the runtime's own id, and no other */
+    char gid_map[32];
     char passwd[256];
     char group[128];
     char hosts[256];
@@ -42,5 +44,11 @@ void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const
  * mounts /proc, makes / read-only and enters /var/task. Returns 0, or -1
  * with errno set. */
 int sandbox_root_enter(const sandbox_root_plan *plan);
+
+/* Child side, after the identity change and before exec: moves the
+ * runtime into a user namespace of its own that maps only its uid and gid
+ * (setgroups denied). It owns none of the other namespaces, so whatever
+ * capabilities it holds there reach nothing. Returns 0 or -1 with errno. */
+int sandbox_root_enter_user_ns(const sandbox_root_plan *p);
 
 #endif

@@ -66,12 +66,14 @@ struct sched {
     unsigned nworkers; /* spawned and not yet reaped */
     unsigned ndying;   /* of those, killed on purpose */
     worker *idle_head, *idle_tail;
+    bool *uid_used; /* uid_count slots */
     uv_timer_t sweep;
     bool shutting_down;
 };
 
 static void pool_fill(sched *s, pool *p);
 static void feed_waiting_pools(sched *s);
+static void give_back_uid_slot(sched *s, worker *w);
 
 /* --- calls --- */
 
@@ -402,6 +404,7 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     dlog_debug("worker %d of %s v%" PRId64 " %s", (int)worker_pid(w), p->cfg.name, w->version, how);
     idle_remove(s, w);
     pool_unlink(p, w);
+    give_back_uid_slot(s, w);
     s->nworkers--;
     if (w->stopping)
         s->ndying--;
@@ -468,6 +471,26 @@ static void free_env(char **env)
     free(env);
 }
 
+/* A uid no live worker has, so workers cannot signal or ptrace each other
+ * even if a namespace were to fail. -1 when the range is exhausted or off. */
+static int take_uid_slot(sched *s)
+{
+    for (unsigned i = 0; i < s->o.uid_count; i++) {
+        if (!s->uid_used[i]) {
+            s->uid_used[i] = true;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void give_back_uid_slot(sched *s, worker *w)
+{
+    if (w->uid_slot >= 0)
+        s->uid_used[w->uid_slot] = false;
+    w->uid_slot = -1;
+}
+
 static int spawn_worker(sched *s, pool *p)
 {
     const char *const *argv = runtimes_argv(p->cfg.runtime);
@@ -480,12 +503,19 @@ static int spawn_worker(sched *s, pool *p)
     char **env = build_env(&p->cfg);
     if (!env)
         return -ENOMEM;
+    int slot = take_uid_slot(s);
+    if (s->o.uid_count && slot < 0) {
+        free_env(env);
+        return -EAGAIN;
+    }
+    uid_t uid = slot >= 0 ? s->o.uid_base + (uid_t)slot : s->o.uid;
+    gid_t gid = slot >= 0 ? (gid_t)uid : s->o.gid;
     sandbox_spec spec = {
         .argv = argv,
         .envp = (const char *const *)env,
         .code_dir = code_dir,
-        .uid = s->o.uid,
-        .gid = s->o.gid,
+        .uid = uid,
+        .gid = gid,
         .memory_bytes = (uint64_t)p->cfg.memory_mb << 20,
         .max_file_size = 512ull << 20,
         .max_open_files = 1024,
@@ -497,8 +527,12 @@ static int spawn_worker(sched *s, pool *p)
     int rc = worker_spawn(s->o.loop, s->o.lg, &spec, p->cfg.name, p->cfg.version, s->o.max_response,
                           &worker_ev, &w);
     free_env(env);
-    if (rc < 0)
+    if (rc < 0) {
+        if (slot >= 0)
+            s->uid_used[slot] = false;
         return rc;
+    }
+    w->uid_slot = slot;
     pool_link(p, w);
     s->nworkers++;
     dlog_debug("started worker %d for %s v%" PRId64, (int)worker_pid(w), p->cfg.name,
@@ -752,6 +786,10 @@ int sched_open(const sched_opts *opts, sched **out)
     if (!s)
         return -ENOMEM;
     s->o = *opts;
+    if (opts->uid_count && !(s->uid_used = calloc(opts->uid_count, sizeof *s->uid_used))) {
+        free(s);
+        return -ENOMEM;
+    }
     strmap_init(&s->pools);
     uv_timer_init(opts->loop, &s->sweep);
     s->sweep.data = s;
@@ -764,7 +802,9 @@ int sched_open(const sched_opts *opts, sched **out)
 
 static void on_sweep_closed(uv_handle_t *h)
 {
-    free(h->data);
+    sched *s = h->data;
+    free(s->uid_used);
+    free(s);
 }
 
 void sched_close(sched *s)

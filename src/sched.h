@@ -23,8 +23,10 @@ typedef struct sched_opts {
     registry *reg;
     logs *lg;
     const char *code_root; /* <data>/code: versions live at <code_root>/<name>/<version> */
-    uid_t uid;             /* workers' identity when we are root */
+    uid_t uid;             /* workers' identity when we are root and no range is set */
     gid_t gid;
+    uid_t uid_base;         /* as root: each worker runs as uid = gid = base + a free slot */
+    unsigned uid_count;     /* size of that range (0 = uid/gid for every worker) */
     unsigned max_workers;   /* live workers across all functions */
     unsigned max_queue;     /* calls waiting per function before 503 */
     uint32_t max_response;  /* response body ceiling */

@@ -44,6 +44,7 @@ struct worker {
     void *pool;                    /* the scheduler's pool */
     void *call;                    /* the scheduler's call in flight */
     bool stopping;                 /* killed on purpose: its exit fails no request */
+    int uid_slot;                  /* its own uid from the range, or -1 */
     json_t *init_error;            /* what INIT_ERROR said, until the exit */
     worker *prev, *next;           /* the pool's list */
     worker *idle_prev, *idle_next; /* the scheduler's idle list, oldest first */

@@ -188,15 +188,14 @@ def test_many_failures_in_a_row_leave_daemon_serving(hearth, failing):
 # early answer as a protocol violation (502) and never keep writing that
 # request's memory to the worker.
 EARLY_ANSWER = py("""
-    import __main__, os
+    import __main__, os, time
 
     def early_answer():
         header = os.read(3, 12)
         if not header:
             os._exit(0)
         __main__.send(__main__.RESULT, b'{"content_type":"text/plain"}', b"early")
-        os.read(3, 1)  # then stall with the rest of the body unread
-        os._exit(0)
+        time.sleep(60)  # then stall with the rest of the body unread
 
     __main__.read_invoke = early_answer
 
