@@ -16,6 +16,7 @@
 #include "logs.h"
 #include "logstore.h"
 #include "registry.h"
+#include "sandbox_cgroup.h"
 #include "sched.h"
 
 typedef struct hearth_settings {
@@ -52,6 +53,9 @@ typedef struct hearth {
     logs *lg;
     sched *sch;
     gateway *gw;
+    sandbox_cgroups *cgroups; /* NULL when not root or none usable */
+    sandbox_filter filter;    /* workers' seccomp allowlist, built once */
+    bool have_filter;
     bool stopping;
 } hearth;
 

@@ -398,6 +398,10 @@ static int start_services(daemon_state *d)
         .isolate = geteuid() == 0 && !h->set.no_sandbox,
         .uid_base = h->set.uid_base,
         .uid_count = geteuid() == 0 ? h->set.uid_count : 0,
+        .cgroups = h->cgroups,
+        .pids_max = 64,
+        .cpu_millis = 1000,
+        .filter = h->have_filter ? &h->filter : NULL,
     };
     if (sched_open(&so, &h->sch) < 0)
         return -1;
@@ -430,11 +434,44 @@ static void start_timers_and_signals(daemon_state *d)
     uv_signal_start(&d->sigint, on_signal, SIGINT);
 }
 
+/* As root, finds the cgroup controllers and logs one line per protection. */
+static void open_cgroups(hearth *h)
+{
+    if (geteuid() != 0 || h->set.no_sandbox)
+        return;
+    char report[1024] = "";
+    int rc = sandbox_cgroup_open(&h->cgroups, report, sizeof report);
+    if (rc < 0) {
+        dlog_warn("cgroups: unusable (%s): no memory, pids or cpu limits", strerror(-rc));
+        return;
+    }
+    for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n"))
+        dlog_info("cgroups: %s", line);
+}
+
+/* Built once: every spawn installs the same precompiled BPF program. */
+static int build_filter(hearth *h)
+{
+    if (geteuid() != 0 || h->set.no_sandbox)
+        return 0;
+    int rc = sandbox_seccomp_build(&h->filter);
+    if (rc < 0) {
+        dlog_error("seccomp: cannot build the workers' syscall filter: %s", strerror(-rc));
+        return -1;
+    }
+    h->have_filter = true;
+    dlog_info("seccomp: syscall allowlist for workers (%u instructions)", h->filter.len);
+    return 0;
+}
+
 static void close_all(hearth *h)
 {
     logs_close(h->lg);
     logstore_close(h->store);
     registry_close(h->reg);
+    sandbox_cgroup_close(h->cgroups);
+    if (h->have_filter)
+        sandbox_seccomp_release(&h->filter);
     runtimes_release();
 }
 
@@ -464,7 +501,8 @@ int main(int argc, char **argv)
     raise_fd_limit();
     json_object_seed(0); /* before the threadpool parses JSON */
     h->loop = uv_default_loop();
-    if (resolve_worker_user(h) < 0 || prepare_data_dir(h) < 0 ||
+    open_cgroups(h);
+    if (build_filter(h) < 0 || resolve_worker_user(h) < 0 || prepare_data_dir(h) < 0 ||
         runtimes_init(h->set.runtimes_dir) < 0 || start_services(&d) < 0) {
         close_all(h);
         return 1;

@@ -35,6 +35,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -68,11 +69,11 @@ struct child_ctx {
     int devnull, out_w, err_w, ctl, status_w;
     pid_t parent;
     bool drop_ids;
+    const sandbox_cgroup *cgroup; /* NULL = no cgroup limits */
 };
 
 /* The namespaces an isolated worker gets; the user namespace is next. */
-#define ISOLATE_FLAGS                                                                              \
-    (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+#define ISOLATE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
 static void close_fd(int *fd)
 {
@@ -111,6 +112,21 @@ static int step_reset_signals(struct child_ctx *c)
     sigset_t none;
     sigemptyset(&none);
     return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Into the worker's cgroup leaf first, so everything after is counted;
+ * then, isolated, a cgroup namespace rooted at that leaf (created here,
+ * not by clone, so that its root is the leaf and not the daemon's). */
+static int step_enter_cgroup(struct child_ctx *c)
+{
+    if (c->cgroup) {
+        int rc = sandbox_cgroup_enter(c->cgroup);
+        if (rc < 0) {
+            errno = -rc;
+            return -1;
+        }
+    }
+    return c->root ? unshare(CLONE_NEWCGROUP) : 0;
 }
 
 /* Own session and process group, so sandbox_kill reaches everything it forks. */
@@ -221,7 +237,10 @@ static int step_set_rlimits(struct child_ctx *c)
     const sandbox_spec *s = c->spec;
     if (set_limit(RLIMIT_CORE, 0) < 0)
         return -1;
-    if (s->memory_bytes && set_limit(RLIMIT_AS, s->memory_bytes) < 0)
+    /* A memory cgroup counts what is used; the address-space cap is only
+     * the fallback without one (it also trips runtimes that reserve). */
+    if (s->memory_bytes && !(c->cgroup && c->cgroup->path[SANDBOX_CGROUP_MEMORY][0]) &&
+        set_limit(RLIMIT_AS, s->memory_bytes) < 0)
         return -1;
     if (s->max_file_size && set_limit(RLIMIT_FSIZE, s->max_file_size) < 0)
         return -1;
@@ -323,6 +342,20 @@ static int step_die_with_parent(struct child_ctx *c)
     return 0;
 }
 
+/* Last before exec: from here on the allowlist decides (sandbox_seccomp.c);
+ * everything above may still mount, unshare and setuid. */
+static int step_install_seccomp(struct child_ctx *c)
+{
+    if (!c->spec->filter)
+        return 0;
+    int rc = sandbox_seccomp_install(c->spec->filter);
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return 0;
+}
+
 /* Returns only on failure. */
 static int step_exec(struct child_ctx *c)
 {
@@ -338,6 +371,7 @@ typedef int (*child_step)(struct child_ctx *);
  * it forks; otherwise one process runs both. */
 static const child_step setup_steps[] = {
     step_reset_signals,   /* default dispositions, nothing blocked */
+    step_enter_cgroup,    /* memory, pids, cpu limits; isolated: cgroup namespace */
     step_new_session,     /* own session and process group */
     step_enter_root,      /* isolated: tmpfs root, binds, /proc, pivot_root */
     step_install_fds,     /* 0 /dev/null, 1-2 log pipes, 3 control socket */
@@ -353,6 +387,7 @@ static const child_step runtime_steps[] = {
     step_clear_caps,         /* effective, permitted, inheritable: none */
     step_forbid_new_privs,   /* no setuid binaries, no file capabilities */
     step_die_with_parent,    /* SIGKILL when the daemon goes */
+    step_install_seccomp,    /* the syscall allowlist */
     step_exec,               /* argv[0] as given, exactly spec->envp */
 };
 
@@ -586,11 +621,24 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
     if (spec->isolate)
         sandbox_root_plan_init(&plan, spec->code_dir, spec->hostname ? spec->hostname : "hearth",
                                spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid);
+    if (spec->cgroups) {
+        static unsigned long leaves;
+        char name[32];
+        snprintf(name, sizeof name, "w-%lu", ++leaves);
+        rc = sandbox_cgroup_create(spec->cgroups, name, spec->memory_bytes, spec->pids_max,
+                                   spec->cpu_millis, &out->cgroup);
+        if (rc < 0)
+            return rc;
+        out->has_cgroup = true;
+    }
     struct channels ch;
     rc = channels_open(&ch);
-    if (rc < 0)
+    if (rc < 0) {
+        sandbox_release(out);
         return rc;
+    }
     struct child_ctx ctx = {
+        .cgroup = out->has_cgroup ? &out->cgroup : NULL,
         .spec = spec,
         .root = spec->isolate ? &plan : NULL,
         .devnull = ch.devnull,
@@ -622,14 +670,15 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
     if (rc < 0) {
         close_fd(&pidfd);
         channels_close(&ch);
+        sandbox_release(out);
         return rc;
     }
-    *out = (sandbox_proc){.pid = pid,
-                          .pidfd = pidfd,
-                          .ctl_fd = ch.ctl[0],
-                          .out_fd = ch.out[0],
-                          .err_fd = ch.err[0],
-                          .status_fd = ch.status[0]};
+    out->pid = pid;
+    out->pidfd = pidfd;
+    out->ctl_fd = ch.ctl[0];
+    out->out_fd = ch.out[0];
+    out->err_fd = ch.err[0];
+    out->status_fd = ch.status[0];
     return 0;
 }
 
@@ -695,4 +744,13 @@ void sandbox_release(sandbox_proc *proc)
     close_fd(&proc->out_fd);
     close_fd(&proc->err_fd);
     close_fd(&proc->status_fd);
+    if (proc->has_cgroup) {
+        sandbox_cgroup_destroy(&proc->cgroup);
+        proc->has_cgroup = false;
+    }
+}
+
+bool sandbox_oom_killed(const sandbox_proc *proc)
+{
+    return proc->has_cgroup && sandbox_cgroup_oom_killed(&proc->cgroup);
 }

@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sandbox_cgroup.h"
+#include "sandbox_seccomp.h"
+
 typedef struct sandbox_spec {
     const char *const *argv; /* argv[0] is an absolute path; NULL-terminated */
     const char *const *envp; /* the complete environment; NULL-terminated */
@@ -25,6 +28,13 @@ typedef struct sandbox_spec {
     bool isolate;
     const char *hostname; /* the uts name when isolated */
     uint64_t tmp_bytes;   /* size of the private /tmp when isolated */
+    /* Resource limits through cgroups (NULL = none): memory_bytes with swap
+     * off, pids_max processes, cpu_millis thousandths of a CPU. */
+    sandbox_cgroups *cgroups;
+    uint32_t pids_max;
+    uint32_t cpu_millis;
+    /* The syscall allowlist, installed last before exec (NULL = none). */
+    const sandbox_filter *filter;
 } sandbox_spec;
 
 typedef struct sandbox_proc {
@@ -34,6 +44,8 @@ typedef struct sandbox_proc {
     int out_fd;    /* read end of its stdout */
     int err_fd;    /* read end of its stderr */
     int status_fd; /* isolated: the sandbox init reports the runtime's wait status here */
+    bool has_cgroup;
+    sandbox_cgroup cgroup; /* its leaf, removed by sandbox_release */
 } sandbox_proc;
 
 /*
@@ -59,7 +71,11 @@ void sandbox_kill(const sandbox_proc *proc);
  * init could report it. */
 int sandbox_reap(sandbox_proc *proc, int *wstatus);
 
-/* Closes every fd in *proc (not the process). Fds already -1 are skipped. */
+/* True when the kernel's OOM killer struck inside the worker's cgroup. */
+bool sandbox_oom_killed(const sandbox_proc *proc);
+
+/* Closes every fd in *proc and removes its cgroup leaf, killing anything
+ * still in it (call after the reap). Fds already -1 are skipped. */
 void sandbox_release(sandbox_proc *proc);
 
 #endif

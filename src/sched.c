@@ -409,7 +409,22 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     if (w->stopping)
         s->ndying--;
     sched_call *c = w->call;
-    if (c && protocol_error)
+    bool oom = worker_oom_killed(w);
+    if (oom)
+        logs_note(s->o.lg, p->cfg.name, w->version, c ? c->request_id : "",
+                  "hearth: out of memory: the worker used more than its %" PRId64 " MB",
+                  p->cfg.memory_mb);
+    bool violation = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGSYS;
+    if (violation)
+        logs_note(s->o.lg, p->cfg.name, w->version, c ? c->request_id : "",
+                  "hearth: sandbox violation: the worker made a forbidden system call and was "
+                  "killed (see docs/security.md)");
+    if (c && oom)
+        fail(c, 502, "out_of_memory", "the function used more than its %" PRId64 " MB of memory",
+             p->cfg.memory_mb);
+    else if (c && violation)
+        fail(c, 502, "sandbox_violation", "the function made a forbidden system call");
+    else if (c && protocol_error)
         fail(c, 502, "invalid_response", "the worker broke the protocol and was stopped");
     else if (c) {
         logs_note(s->o.lg, p->cfg.name, w->version, c->request_id, "hearth: worker %s", how);
@@ -522,6 +537,10 @@ static int spawn_worker(sched *s, pool *p)
         .isolate = s->o.isolate,
         .hostname = p->cfg.name,
         .tmp_bytes = 64ull << 20,
+        .cgroups = s->o.cgroups,
+        .pids_max = s->o.pids_max,
+        .cpu_millis = s->o.cpu_millis,
+        .filter = s->o.filter,
     };
     worker *w;
     int rc = worker_spawn(s->o.loop, s->o.lg, &spec, p->cfg.name, p->cfg.version, s->o.max_response,

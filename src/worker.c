@@ -374,3 +374,8 @@ pid_t worker_pid(const worker *w)
 {
     return w->impl->proc.pid;
 }
+
+bool worker_oom_killed(const worker *w)
+{
+    return sandbox_oom_killed(&w->impl->proc);
+}

@@ -68,4 +68,8 @@ void worker_kill(worker *w);
 
 pid_t worker_pid(const worker *w);
 
+/* True when the kernel's OOM killer struck in the worker's cgroup. Valid
+ * until on_exit returns. */
+bool worker_oom_killed(const worker *w);
+
 #endif

@@ -13,6 +13,7 @@ inspection, HEARTH_E2E_LOG_LEVEL to change the daemon's --log-level.
 
 import base64
 import io
+import glob
 import os
 import shutil
 import signal
@@ -196,6 +197,21 @@ def procs_with_env(marker):
     return found
 
 
+def remove_cgroups_of(pid):
+    """A daemon killed with -9 cannot remove its cgroup folders (the next
+    daemon sweeps them at start); the suite leaves none behind either."""
+    for base in glob.glob("/sys/fs/cgroup/*/**/hearth-%d" % pid, recursive=True):
+        for leaf in sorted(glob.glob(base + "/*/"), reverse=True):
+            try:
+                os.rmdir(leaf)
+            except OSError:
+                pass
+        try:
+            os.rmdir(base)
+        except OSError:
+            pass
+
+
 def wait_until(pred, timeout, interval=0.05):
     """Polls `pred` until it is truthy or `timeout` passes; returns its last value."""
     deadline = time.monotonic() + timeout
@@ -321,11 +337,13 @@ class Hearth:
         procs = descendants(self.proc.pid)
         self.proc.kill()
         self.proc.wait()
+        pid = self.proc.pid
         self.proc = None
         self._log.close()
         # Workers see EOF on fd 3 and exit by themselves; give them a moment,
         # then make sure nothing we caused stays behind.
         self._leftovers(procs, wait=3.0)
+        remove_cgroups_of(pid)
 
     def restart(self, *extra):
         self.stop()
