@@ -32,8 +32,9 @@ typedef struct hearth_settings {
     unsigned shutdown_grace_s;
     uint64_t keep_alive_ms;
     int log_level;
-    bool no_sandbox; /* debugging only: workers share the host's namespaces */
-    uid_t uid_base;  /* as root: worker uids (= gids) come from [base, base + count) */
+    bool no_sandbox;           /* debugging only: workers share the host's namespaces */
+    bool allow_weaker_sandbox; /* start even when a protection is missing */
+    uid_t uid_base;            /* as root: worker uids (= gids) come from [base, base + count) */
     unsigned uid_count;
 } hearth_settings;
 
@@ -56,6 +57,7 @@ typedef struct hearth {
     sandbox_cgroups *cgroups; /* NULL when not root or none usable */
     sandbox_filter filter;    /* workers' seccomp allowlist, built once */
     bool have_filter;
+    bool isolate; /* workers get namespaces and a private root */
     bool stopping;
 } hearth;
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <hearth/protocol.h>
@@ -26,6 +28,7 @@
 #include "package.h"
 #include "paths.h"
 #include "runtimes.h"
+#include "sandbox.h"
 #include "timefmt.h"
 
 #define HEARTH_VERSION    "0.1.0"
@@ -54,6 +57,8 @@ static const char usage[] =
     "  --runtimes-dir DIR      where runtime programs live (default: the source tree's)\n"
     "  --uid-range BASE:COUNT  as root, each worker runs as its own uid (= gid) from\n"
     "                          this range (default 400000:4096)\n"
+    "  --allow-weaker-sandbox  start even when the kernel refuses a protection\n"
+    "                          (each is logged at start)\n"
     "  --no-sandbox            DEBUGGING ONLY: workers share the host's namespaces and\n"
     "                          filesystem\n"
     "  --version               print the version and exit\n"
@@ -143,6 +148,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_RTDIR,
         O_NOSANDBOX,
         O_UIDRANGE,
+        O_WEAKER,
         O_VERSION,
         O_HELP
     };
@@ -161,6 +167,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"runtimes-dir", required_argument, 0, O_RTDIR},
         {"no-sandbox", no_argument, 0, O_NOSANDBOX},
         {"uid-range", required_argument, 0, O_UIDRANGE},
+        {"allow-weaker-sandbox", no_argument, 0, O_WEAKER},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
@@ -220,6 +227,9 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
             break;
         case O_NOSANDBOX:
             set->no_sandbox = true;
+            break;
+        case O_WEAKER:
+            set->allow_weaker_sandbox = true;
             break;
         case O_UIDRANGE:
             if (parse_uid_range(optarg, set) < 0)
@@ -395,7 +405,7 @@ static int start_services(daemon_state *d)
         .max_queue = h->set.max_queue,
         .max_response = (uint32_t)h->set.max_response,
         .keep_alive_ms = h->set.keep_alive_ms,
-        .isolate = geteuid() == 0 && !h->set.no_sandbox,
+        .isolate = h->isolate,
         .uid_base = h->set.uid_base,
         .uid_count = geteuid() == 0 ? h->set.uid_count : 0,
         .cgroups = h->cgroups,
@@ -464,6 +474,79 @@ static int build_filter(hearth *h)
     return 0;
 }
 
+/* Starts /bin/true once through the whole sandbox (namespaces, root,
+ * identity, user namespace, cgroups, seccomp): the kernel's answer is the
+ * only reliable probe of what it allows. Returns 0 or a negative errno. */
+static int probe_sandbox(hearth *h)
+{
+    char dir[PATH_MAX];
+    if (path_format(dir, sizeof dir, "%s/probe-XXXXXX", h->staging_root) || !mkdtemp(dir) ||
+        chmod(dir, 0755) < 0)
+        return -errno;
+    const char *argv[] = {"/bin/true", NULL}, *envp[] = {NULL};
+    sandbox_spec spec = {.argv = argv,
+                         .envp = envp,
+                         .code_dir = dir,
+                         .uid = h->set.uid_base,
+                         .gid = h->set.uid_base,
+                         .memory_bytes = 64u << 20,
+                         .isolate = true,
+                         .hostname = "probe",
+                         .tmp_bytes = 1u << 20,
+                         .cgroups = h->cgroups,
+                         .pids_max = 8,
+                         .cpu_millis = 1000,
+                         .filter = h->have_filter ? &h->filter : NULL};
+    sandbox_proc p;
+    int rc = sandbox_spawn(&spec, &p), st = 0;
+    if (rc == 0) {
+        struct pollfd pfd = {.fd = p.pidfd, .events = POLLIN};
+        if (poll(&pfd, 1, 5000) != 1)
+            sandbox_kill(&p);
+        while (sandbox_reap(&p, &st) == 0)
+            poll(&pfd, 1, 100);
+        sandbox_release(&p);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = -ECHILD;
+    }
+    rmdir(dir);
+    return rc;
+}
+
+/* Logs one line per protection and decides whether hearthd may start. */
+static int check_sandbox(hearth *h)
+{
+    if (geteuid() != 0 || h->set.no_sandbox)
+        return 0;
+    bool weaker = false;
+    for (int c = 0; c < SANDBOX_CGROUP_COUNT; c++) {
+        static const char *const names[] = {"memory", "pids", "cpu"};
+        if (!sandbox_cgroup_has(h->cgroups, names[c])) {
+            dlog_warn("sandbox: no %s cgroup: that limit is not enforced", names[c]);
+            weaker = true;
+        }
+    }
+    int rc = probe_sandbox(h);
+    if (rc == 0) {
+        h->isolate = true;
+        dlog_info("sandbox: namespaces (mount, pid, network, ipc, uts, cgroup, user), private "
+                  "root, own uid from %u, no capabilities, no_new_privs: ok",
+                  (unsigned)h->set.uid_base);
+    } else {
+        dlog_warn("sandbox: a sandboxed worker cannot start here: %s", strerror(-rc));
+        weaker = true;
+    }
+    if (!weaker)
+        return 0;
+    if (!h->set.allow_weaker_sandbox) {
+        dlog_error("sandbox: refusing to start with weaker isolation; --allow-weaker-sandbox "
+                   "overrides");
+        return -1;
+    }
+    dlog_warn("sandbox: --allow-weaker-sandbox: starting with the protections above missing");
+    return 0;
+}
+
 static void close_all(hearth *h)
 {
     logs_close(h->lg);
@@ -492,6 +575,8 @@ int main(int argc, char **argv)
                 .shutdown_grace_s = 10,
                 .keep_alive_ms = 600 * 1000,
                 .log_level = DLOG_INFO,
+                .uid_base = 400000,
+                .uid_count = 4096,
             },
     };
     hearth *h = &d.h;
@@ -503,7 +588,7 @@ int main(int argc, char **argv)
     h->loop = uv_default_loop();
     open_cgroups(h);
     if (build_filter(h) < 0 || resolve_worker_user(h) < 0 || prepare_data_dir(h) < 0 ||
-        runtimes_init(h->set.runtimes_dir) < 0 || start_services(&d) < 0) {
+        runtimes_init(h->set.runtimes_dir) < 0 || check_sandbox(h) < 0 || start_services(&d) < 0) {
         close_all(h);
         return 1;
     }

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import LEAK_NAME, procs_with_env, py, wait_until
+from conftest import LEAK_NAME, Background, procs_with_env, py, wait_until
 
 INSPECT = py("""
     import os, resource, subprocess, sys
@@ -92,3 +92,20 @@ def test_worker_children_die_with_it(hearth, inside):
     assert hearth.delete("sb-inspect").status_code == 204
     assert wait_until(lambda: not procs_with_env(mark), 3.0), \
         "processes started by the function outlived it: %s" % procs_with_env(mark)
+
+
+def test_concurrent_workers_have_distinct_uids(hearth):
+    """Each worker runs as a uid of its own (--uid-range), so even a broken
+    namespace would leave workers unable to signal or ptrace each other."""
+    if os.geteuid() != 0:
+        pytest.skip("per-worker uids need root")
+    hearth.deploy_ok("sb-uids", py("""
+        import os, time
+        def handler(event, context):
+            time.sleep(0.5)
+            return os.getuid()
+    """))
+    calls = [Background(hearth.invoke, "sb-uids", json={}) for _ in range(3)]
+    uids = [c.result(timeout=30).json() for c in calls]
+    assert len(set(uids)) == 3, uids
+    assert all(u >= 400000 for u in uids), uids
