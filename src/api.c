@@ -106,12 +106,13 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     sched_pool_state ps;
     sched_pool_state_of(h->sch, cfg->name, &ps);
     json_t *env = cfg->env ? json_deep_copy(cfg->env) : json_object();
-    return json_pack("{s:s,s:I,s:s,s:s,s:o,s:I,s:I,s:s,s:s,s:{s:i,s:i,s:i,s:i}}", "name", cfg->name,
-                     "version", (json_int_t)cfg->version, "runtime", cfg->runtime, "handler",
-                     cfg->handler, "env", env, "timeout_ms", (json_int_t)cfg->timeout_ms,
-                     "memory_mb", (json_int_t)cfg->memory_mb, "created_at", created, "updated_at",
-                     updated, "pool", "starting", (int)ps.starting, "idle", (int)ps.idle, "busy",
-                     (int)ps.busy, "queued", (int)ps.queued);
+    const char *network = cfg->host_network ? "host" : "isolated";
+    return json_pack("{s:s,s:I,s:s,s:s,s:o,s:I,s:I,s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i}}", "name",
+                     cfg->name, "version", (json_int_t)cfg->version, "runtime", cfg->runtime,
+                     "handler", cfg->handler, "env", env, "timeout_ms", (json_int_t)cfg->timeout_ms,
+                     "memory_mb", (json_int_t)cfg->memory_mb, "network", network, "created_at",
+                     created, "updated_at", updated, "pool", "starting", (int)ps.starting, "idle",
+                     (int)ps.idle, "busy", (int)ps.busy, "queued", (int)ps.queued);
 }
 
 /* --- service routes --- */

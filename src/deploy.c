@@ -47,7 +47,7 @@ typedef struct deploy_job {
     size_t len;
     bool raw;
     /* raw-body settings, copied from the query on the loop */
-    char *q_runtime, *q_handler, *q_timeout, *q_memory;
+    char *q_runtime, *q_handler, *q_timeout, *q_memory, *q_network;
     char unknown_query[64];
     /* results */
     fn_config cfg;
@@ -185,6 +185,25 @@ static int check_query_int(deploy_job *j, const char *s, const char *field, json
     return check_range(j, field, v, lo, hi, out);
 }
 
+/* "isolated" (the default: loopback only) or "host". */
+static int check_network_value(deploy_job *j, const char *v)
+{
+    if (strcmp(v, "host") == 0)
+        j->cfg.host_network = true;
+    else if (strcmp(v, "isolated") != 0)
+        return refuse(j, 400, "invalid_field", "network must be \"isolated\" or \"host\"");
+    return 0;
+}
+
+static int check_network(deploy_job *j, json_t *v)
+{
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return refuse(j, 400, "invalid_field", "network must be \"isolated\" or \"host\"");
+    return check_network_value(j, json_string_value(v));
+}
+
 /* --- packages --- */
 
 static int make_staging(deploy_job *j)
@@ -254,8 +273,8 @@ static int unpack_json_package(deploy_job *j, json_t *files, json_t *archive)
 
 static int parse_json_body(deploy_job *j)
 {
-    static const char *const known[] = {"runtime", "handler",    "files",    "archive",
-                                        "env",     "timeout_ms", "memory_mb"};
+    static const char *const known[] = {"runtime", "handler",    "files",     "archive",
+                                        "env",     "timeout_ms", "memory_mb", "network"};
     json_error_t jerr;
     json_t *doc = json_loadb(j->body, j->len, 0, &jerr);
     if (!json_is_object(doc)) {
@@ -283,6 +302,8 @@ static int parse_json_body(deploy_job *j)
     if (rc == 0)
         rc = check_int_field(j, json_object_get(doc, "memory_mb"), "memory_mb", MEMORY_MB_MIN,
                              MEMORY_MB_MAX, &j->cfg.memory_mb);
+    if (rc == 0)
+        rc = check_network(j, json_object_get(doc, "network"));
     json_t *env = json_object_get(doc, "env");
     if (rc == 0 && env) {
         char err[256] = "";
@@ -308,6 +329,8 @@ static int parse_raw_body(deploy_job *j)
     if (rc == 0)
         rc = check_query_int(j, j->q_memory, "memory_mb", MEMORY_MB_MIN, MEMORY_MB_MAX,
                              &j->cfg.memory_mb);
+    if (rc == 0 && j->q_network)
+        rc = check_network_value(j, j->q_network);
     if (rc == 0)
         rc = unpack_bytes(j, j->body, j->len);
     return rc;
@@ -398,6 +421,7 @@ static void job_free(deploy_job *j)
     free(j->q_handler);
     free(j->q_timeout);
     free(j->q_memory);
+    free(j->q_network);
     free(j);
 }
 
@@ -450,6 +474,7 @@ static void note_query(const char *name, const char *value, void *ud)
                   : strcmp(name, "handler") == 0    ? &j->q_handler
                   : strcmp(name, "timeout_ms") == 0 ? &j->q_timeout
                   : strcmp(name, "memory_mb") == 0  ? &j->q_memory
+                  : strcmp(name, "network") == 0    ? &j->q_network
                                                     : NULL;
     if (!slot) {
         if (!j->unknown_query[0])

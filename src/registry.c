@@ -345,6 +345,10 @@ static int decode_settings(sqlite3_stmt *st, fn_config *cfg)
     json_t *env = json_object_get(settings, "env");
     if (rc == 0 && env && !json_is_object(env))
         rc = -EIO;
+    json_t *net = json_object_get(settings, "network");
+    if (rc == 0 && net && !json_is_string(net))
+        rc = -EIO;
+    cfg->host_network = net && strcmp(json_string_value(net), "host") == 0;
     if (rc == 0)
         cfg->env = env ? json_incref(env) : json_object();
     if (rc == 0 && !cfg->env)
@@ -469,9 +473,9 @@ static int check_config(const fn_config *cfg)
 static char *encode_settings(const fn_config *cfg)
 {
     json_t *env = cfg->env ? json_incref(cfg->env) : json_object();
-    json_t *settings =
-        json_pack("{s:O, s:I, s:I}", "env", env, "timeout_ms", (json_int_t)cfg->timeout_ms,
-                  "memory_mb", (json_int_t)cfg->memory_mb);
+    json_t *settings = json_pack(
+        "{s:O, s:I, s:I, s:s}", "env", env, "timeout_ms", (json_int_t)cfg->timeout_ms, "memory_mb",
+        (json_int_t)cfg->memory_mb, "network", cfg->host_network ? "host" : "isolated");
     json_decref(env);
     char *text = settings ? json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(settings);

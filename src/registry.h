@@ -6,6 +6,7 @@
 #ifndef HEARTH_REGISTRY_H
 #define HEARTH_REGISTRY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -25,6 +26,7 @@ typedef struct fn_config {
     json_t *env;
     int64_t timeout_ms;
     int64_t memory_mb;
+    bool host_network;  /* "network": "host" — the worker shares the host's network */
     int64_t created_ms; /* when the function was first created */
     int64_t updated_ms; /* when this version was deployed */
 } fn_config;

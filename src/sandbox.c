@@ -73,7 +73,8 @@ struct child_ctx {
 };
 
 /* The namespaces an isolated worker gets; the user namespace is next. */
-#define ISOLATE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+/* Every isolated worker gets these; CLONE_NEWNET too unless it opted out. */
+#define ISOLATE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
 
 static void close_fd(int *fd)
 {
@@ -245,6 +246,11 @@ static int step_set_rlimits(struct child_ctx *c)
     if (s->max_file_size && set_limit(RLIMIT_FSIZE, s->max_file_size) < 0)
         return -1;
     if (s->max_open_files && set_limit(RLIMIT_NOFILE, s->max_open_files) < 0)
+        return -1;
+    /* The second wall behind the pids cgroup: the uid is the worker's own. */
+    if (s->pids_max && c->drop_ids && set_limit(RLIMIT_NPROC, s->pids_max) < 0)
+        return -1;
+    if (set_limit(RLIMIT_MEMLOCK, 64 * 1024) < 0 || set_limit(RLIMIT_MSGQUEUE, 64 * 1024) < 0)
         return -1;
     return 0;
 }
@@ -578,8 +584,9 @@ static int fork_child(struct child_ctx *ctx, pid_t *pid)
     sigprocmask(SIG_SETMASK, &all, &old);
     /* Isolated: clone with the namespace flags, so the child is pid 1 of
      * its new pid namespace. Without a stack argument it forks like fork(). */
-    pid_t p = ctx->root ? (pid_t)syscall(SYS_clone, ISOLATE_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL)
-                        : fork();
+    unsigned long flags = ISOLATE_FLAGS | (ctx->spec->host_network ? 0 : CLONE_NEWNET);
+    pid_t p =
+        ctx->root ? (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL) : fork();
     if (p == 0)
         child_run(ctx);
     int err = errno;
@@ -620,7 +627,8 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
     sandbox_root_plan plan;
     if (spec->isolate)
         sandbox_root_plan_init(&plan, spec->code_dir, spec->hostname ? spec->hostname : "hearth",
-                               spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid);
+                               spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid,
+                               spec->host_network);
     if (spec->cgroups) {
         static unsigned long leaves;
         char name[32];

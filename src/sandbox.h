@@ -27,6 +27,7 @@ typedef struct sandbox_spec {
      * ipc, uts and cgroup namespaces; the code at /var/task, read-only. */
     bool isolate;
     const char *hostname; /* the uts name when isolated */
+    bool host_network;    /* isolated but sharing the host's network (opt-in) */
     uint64_t tmp_bytes;   /* size of the private /tmp when isolated */
     /* Resource limits through cgroups (NULL = none): memory_bytes with swap
      * off, pids_max processes, cpu_millis thousandths of a CPU. */

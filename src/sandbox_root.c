@@ -50,9 +50,10 @@ static const char *const proc_masked_dirs[] = {"/proc/sys", "/proc/acpi", "/proc
                                                "/proc/bus", "/proc/fs",   "/proc/irq"};
 
 void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
-                            uint64_t tmp_bytes, uid_t uid, gid_t gid)
+                            uint64_t tmp_bytes, uid_t uid, gid_t gid, bool host_network)
 {
     memset(plan, 0, sizeof *plan);
+    plan->host_network = host_network;
     plan->code_dir = code_dir;
     snprintf(plan->tmp_opts, sizeof plan->tmp_opts, "size=%llu,mode=1777",
              (unsigned long long)tmp_bytes);
@@ -289,7 +290,8 @@ int sandbox_root_enter(const sandbox_root_plan *p)
         return -1;
     if (bind_system(p) < 0 || make_etc(p) < 0 || make_dev() < 0)
         return -1;
-    if (sethostname(p->hostname, strlen(p->hostname)) < 0 || loopback_up() < 0)
+    if (sethostname(p->hostname, strlen(p->hostname)) < 0 ||
+        (!p->host_network && loopback_up() < 0))
         return -1;
     if (pivot() < 0)
         return -1;

@@ -10,6 +10,7 @@
 #define HEARTH_SANDBOX_ROOT_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,6 +21,7 @@ typedef struct sandbox_root_plan {
     const char *code_dir; /* the function's code on the host (borrowed) */
     char tmp_opts[64];    /* tmpfs options of the worker's /tmp */
     const char *hostname;
+    bool host_network; /* leave the network alone (no loopback to raise) */
     /* top-level names that are symlinks on the host (merged /usr): recreated */
     char link_name[SANDBOX_ROOT_MAX_LINKS][16];
     char link_target[SANDBOX_ROOT_MAX_LINKS][64];
@@ -37,7 +39,7 @@ typedef struct sandbox_root_plan {
 /* Prepares the plan for a worker running as uid/gid whose code is in
  * `code_dir` (borrowed: it must outlive the spawn). */
 void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
-                            uint64_t tmp_bytes, uid_t uid, gid_t gid);
+                            uint64_t tmp_bytes, uid_t uid, gid_t gid, bool host_network);
 
 /* Child side, as root in fresh mount, pid (as its pid 1), uts and network
  * namespaces: builds the root, pivots into it, detaches the old one,

@@ -536,6 +536,7 @@ static int spawn_worker(sched *s, pool *p)
         .max_open_files = 1024,
         .isolate = s->o.isolate,
         .hostname = p->cfg.name,
+        .host_network = p->cfg.host_network,
         .tmp_bytes = 64ull << 20,
         .cgroups = s->o.cgroups,
         .pids_max = s->o.pids_max,

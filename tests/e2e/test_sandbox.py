@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import LEAK_NAME, Background, procs_with_env, py, wait_until
+from conftest import LEAK_NAME, Background, assert_error, procs_with_env, py, wait_until
 
 INSPECT = py("""
     import os, resource, subprocess, sys
@@ -109,3 +109,34 @@ def test_concurrent_workers_have_distinct_uids(hearth):
     uids = [c.result(timeout=30).json() for c in calls]
     assert len(set(uids)) == 3, uids
     assert all(u >= 400000 for u in uids), uids
+
+
+NET_PROBE = py("""
+    import socket
+    def handler(event, context):
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", event["port"]))
+            s.sendall(b"GET /healthz HTTP/1.0\\r\\n\\r\\n")
+            return s.recv(12).decode()
+        except OSError as e:
+            return type(e).__name__
+        finally:
+            s.close()
+""")
+
+
+def test_network_is_isolated_unless_the_function_opts_into_host(hearth):
+    """A worker has its own network namespace with only loopback: the daemon's
+    port on the host's 127.0.0.1 is not reachable. "network": "host" opts out."""
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    hearth.deploy_ok("sb-net", NET_PROBE)
+    assert hearth.invoke_ok("sb-net", json={"port": hearth.port}).text == \
+        "ConnectionRefusedError"
+    r = hearth.deploy("sb-net", {"main.py": NET_PROBE}, network="host")
+    assert r.status_code == 200 and r.json()["network"] == "host", r.text
+    assert hearth.invoke_ok("sb-net", json={"port": hearth.port}).text == "HTTP/1.1 200"
+    r = hearth.deploy("sb-net", {"main.py": NET_PROBE}, network="bridge")
+    assert_error(r, 400, "invalid_field")
