@@ -57,6 +57,7 @@ typedef struct hearth {
     sandbox_cgroups *cgroups; /* NULL when not root or none usable */
     sandbox_filter filter;    /* workers' seccomp allowlist, built once */
     bool have_filter;
+    int kmsg_fd;  /* /dev/kmsg for naming seccomp kills, or -1 */
     bool isolate; /* workers get namespaces and a private root */
     bool stopping;
 } hearth;

@@ -412,6 +412,7 @@ static int start_services(daemon_state *d)
         .pids_max = 64,
         .cpu_millis = 1000,
         .filter = h->have_filter ? &h->filter : NULL,
+        .kmsg_fd = h->kmsg_fd,
     };
     if (sched_open(&so, &h->sch) < 0)
         return -1;
@@ -470,6 +471,7 @@ static int build_filter(hearth *h)
         return -1;
     }
     h->have_filter = true;
+    h->kmsg_fd = sandbox_seccomp_audit_open();
     dlog_info("seccomp: syscall allowlist for workers (%u instructions)", h->filter.len);
     return 0;
 }
@@ -555,6 +557,8 @@ static void close_all(hearth *h)
     sandbox_cgroup_close(h->cgroups);
     if (h->have_filter)
         sandbox_seccomp_release(&h->filter);
+    if (h->kmsg_fd >= 0)
+        close(h->kmsg_fd);
     runtimes_release();
 }
 
@@ -580,6 +584,7 @@ int main(int argc, char **argv)
             },
     };
     hearth *h = &d.h;
+    h->kmsg_fd = -1;
     parse_args(argc, argv, &h->set);
     dlog_set_level(h->set.log_level);
     signal(SIGPIPE, SIG_IGN);

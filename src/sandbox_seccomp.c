@@ -18,6 +18,8 @@
  */
 #include "sandbox_seccomp.h"
 
+#include <fcntl.h>
+
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -469,4 +471,42 @@ const char *sandbox_seccomp_syscall_name(int nr, char *buf, size_t cap)
         snprintf(buf, cap, "syscall %d", nr);
     free(name);
     return buf;
+}
+
+/* ---- naming the syscall of a kill, from the kernel's audit record ---- */
+
+int sandbox_seccomp_audit_open(void)
+{
+    int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    lseek(fd, 0, SEEK_END);
+    return fd;
+}
+
+/* The number after " key=" in a record, or -1. */
+static long audit_field(const char *rec, const char *key)
+{
+    const char *p = strstr(rec, key);
+    if (!p)
+        return -1;
+    char *end;
+    long v = strtol(p + strlen(key), &end, 10);
+    return end == p + strlen(key) ? -1 : v;
+}
+
+void sandbox_seccomp_audit_read(int kmsg_fd, sandbox_audit_fn seen, void *ud)
+{
+    char rec[2048];
+    for (int records = 0; kmsg_fd >= 0 && records < 4096; records++) {
+        ssize_t n = read(kmsg_fd, rec, sizeof rec - 1);
+        if (n < 0 && errno == EPIPE)
+            continue; /* records were overwritten before we read them */
+        if (n <= 0)
+            break;
+        rec[n] = '\0';
+        long uid = audit_field(rec, " uid="), nr = audit_field(rec, " syscall=");
+        if (strstr(rec, "type=1326") && uid >= 0 && nr >= 0)
+            seen((uid_t)uid, (int)nr, ud);
+    }
 }

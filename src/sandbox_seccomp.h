@@ -31,6 +31,7 @@
 #define HEARTH_SANDBOX_SECCOMP_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct sock_filter;
 
@@ -59,5 +60,17 @@ void sandbox_seccomp_release(sandbox_filter *f);
  * and returns buf; returns "?" if buf is NULL or cap is 0. Allocates
  * (not for use between fork and exec). */
 const char *sandbox_seccomp_syscall_name(int nr, char *buf, size_t cap);
+
+/*
+ * Naming the call that got a worker killed: the kernel writes an audit
+ * record ("type=1326 ... uid=U ... syscall=N") to its log for every
+ * seccomp kill, asynchronously. sandbox_seccomp_audit_open() opens
+ * /dev/kmsg positioned at its end (root only; -errno otherwise).
+ * sandbox_seccomp_audit_read() hands each seccomp kill recorded since the
+ * last read to `seen`, oldest first. Never blocks.
+ */
+int sandbox_seccomp_audit_open(void);
+typedef void (*sandbox_audit_fn)(uid_t uid, int syscall_nr, void *ud);
+void sandbox_seccomp_audit_read(int kmsg_fd, sandbox_audit_fn seen, void *ud);
 
 #endif

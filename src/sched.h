@@ -38,6 +38,7 @@ typedef struct sched_opts {
     uint32_t pids_max;            /* processes per worker */
     uint32_t cpu_millis;          /* CPU per worker, in thousandths of a CPU */
     const sandbox_filter *filter; /* seccomp allowlist for workers (NULL = none) */
+    int kmsg_fd;                  /* /dev/kmsg, to name a killed worker's syscall (-1 = none) */
 } sched_opts;
 
 /* How a call ended: either an answer from the function (code == NULL) or

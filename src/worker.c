@@ -263,12 +263,15 @@ static void on_ctl(uv_poll_t *p, int status, int events)
     if (rc == 0 && (events & (UV_READABLE | UV_DISCONNECT)))
         rc = receive(im);
     if (rc < 0) {
-        /* The runtime closed its end or broke the protocol: it is done. */
+        /* The runtime closed its end (it is exiting, or broke the protocol,
+         * and kill_for_protocol already struck). No kill here: the sandbox's
+         * init must live to report how the runtime ended. A runtime that
+         * closes fd 3 and lingers is stopped by its call's deadline, or by
+         * the failed send of the next call. */
         if (im->ctl_open) {
             im->ctl_open = false;
             uv_poll_stop(&im->ctl);
         }
-        stop_process(im);
         return;
     }
     update_ctl_events(im);
