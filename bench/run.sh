@@ -352,6 +352,7 @@ echo
 echo "ratios: hearthd / baseline at the same connection count. cold start and deploy: curl" \
     "time_total; cold burst: simultaneous first invocations of a fresh function; python3:" \
     "wall clock from bash (includes bash's fork+exec)."
+if [ "$(id -u)" = 0 ]; then echo; "$REPO/bench/sandbox_cost.sh" || echo "bench: sandbox_cost.sh failed" >&2; fi
 if [ "$FAILED" != 0 ]; then
     echo "bench: some cases had errors (see the notes column)" >&2
     exit 1

@@ -426,6 +426,17 @@ static _Noreturn void run_runtime(struct child_ctx *c)
     _exit(127);
 }
 
+/* The init only reaps and reports from here on: it needs no privilege.
+ * nobody (not the worker's uid) keeps it out of the runtime's sight
+ * (/proc is hidepid) and out of its reach. Best effort: it already holds
+ * nothing the runtime could use. */
+static void drop_init_privileges(void)
+{
+    const uid_t nobody = 65534;
+    if (setgroups(0, NULL) == 0 && setresgid(nobody, nobody, nobody) == 0)
+        setresuid(nobody, nobody, nobody);
+}
+
 /* pid 1 of the sandbox: starts the runtime, tells the daemon whether its
  * exec worked (0 or an errno on status_w), reaps every orphan the function
  * leaves, and when the runtime ends reports its exact wait status on
@@ -456,6 +467,7 @@ static _Noreturn void run_init(struct child_ctx *c)
         _exit(127);
     }
     report_errno(outer, 0);
+    drop_init_privileges();
     for (;;) {
         int st;
         pid_t who = waitpid(-1, &st, 0);

@@ -223,7 +223,9 @@ static int pivot(void)
 
 static int mount_proc(void)
 {
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    /* hidepid=invisible: the runtime sees only processes of its own uid, not
+     * the sandbox's init (which is a copy of the daemon, arguments and all). */
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") < 0)
         return -1;
     for (size_t i = 0; i < sizeof proc_masked_files / sizeof *proc_masked_files; i++)
         if (mount("/dev/null", proc_masked_files[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)

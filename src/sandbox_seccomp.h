@@ -70,6 +70,8 @@ const char *sandbox_seccomp_syscall_name(int nr, char *buf, size_t cap);
  * last read to `seen`, oldest first. Never blocks.
  */
 int sandbox_seccomp_audit_open(void);
+/* syscall_nr is -1 when the record is of another architecture (an i386
+ * or x32 entry point, whose numbers mean other calls). */
 typedef void (*sandbox_audit_fn)(uid_t uid, int syscall_nr, void *ud);
 void sandbox_seccomp_audit_read(int kmsg_fd, sandbox_audit_fn seen, void *ud);
 
