@@ -161,19 +161,26 @@ static void note_own_cgroup(struct discovery *d, char *line)
     }
 }
 
-static int read_own_cgroups(struct discovery *d)
+/* Calls `note` for each line of `path`; a missing file has no lines. */
+static int each_line(const char *path, void (*note)(struct discovery *, char *),
+                     struct discovery *d)
 {
-    FILE *f = fopen("/proc/self/cgroup", "re");
+    FILE *f = fopen(path, "re");
     if (!f)
         return errno == ENOENT ? 0 : -errno;
     char line[LINE_CAP];
     int r;
     while ((r = read_line(f, line, sizeof line)) != 0) {
         if (r > 0)
-            note_own_cgroup(d, line);
+            note(d, line);
     }
     fclose(f);
     return 0;
+}
+
+static int read_own_cgroups(struct discovery *d)
+{
+    return each_line("/proc/self/cgroup", note_own_cgroup, d);
 }
 
 /* Decodes mountinfo's \ooo escapes in place. */
@@ -240,17 +247,7 @@ static void note_mount(struct discovery *d, char *line)
 
 static int read_mounts(struct discovery *d)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return errno == ENOENT ? 0 : -errno;
-    char line[LINE_CAP];
-    int r;
-    while ((r = read_line(f, line, sizeof line)) != 0) {
-        if (r > 0)
-            note_mount(d, line);
-    }
-    fclose(f);
-    return 0;
+    return each_line("/proc/self/mountinfo", note_mount, d);
 }
 
 /* Makes controller i usable by the daemon cgroup's children on v2: it must
