@@ -57,8 +57,9 @@ typedef struct hearth {
     sandbox_cgroups *cgroups; /* NULL when not root or none usable */
     sandbox_filter filter;    /* workers' seccomp allowlist, built once */
     bool have_filter;
-    int kmsg_fd;  /* /dev/kmsg for naming seccomp kills, or -1 */
-    bool isolate; /* workers get namespaces and a private root */
+    int kmsg_fd;                   /* /dev/kmsg for naming seccomp kills, or -1 */
+    struct violations *violations; /* built on it once the loop exists */
+    bool isolate;                  /* workers get namespaces and a private root */
     bool stopping;
 } hearth;
 

@@ -30,6 +30,7 @@
 #include "runtimes.h"
 #include "sandbox.h"
 #include "timefmt.h"
+#include "violations.h"
 
 #define HEARTH_VERSION    "0.1.0"
 #define SHUTDOWN_TICK_MS  20
@@ -394,6 +395,8 @@ static int start_services(daemon_state *d)
     hearth *h = &d->h;
     if (logs_open(h->store, &h->lg) < 0)
         return -1;
+    h->violations = violations_open(h->loop, h->lg, h->kmsg_fd);
+    h->kmsg_fd = -1; /* owned by violations now */
     sched_opts so = {
         .loop = h->loop,
         .reg = h->reg,
@@ -412,7 +415,7 @@ static int start_services(daemon_state *d)
         .pids_max = 64,
         .cpu_millis = 1000,
         .filter = h->have_filter ? &h->filter : NULL,
-        .kmsg_fd = h->kmsg_fd,
+        .violations = h->violations,
     };
     if (sched_open(&so, &h->sch) < 0)
         return -1;
@@ -557,6 +560,7 @@ static void close_all(hearth *h)
     sandbox_cgroup_close(h->cgroups);
     if (h->have_filter)
         sandbox_seccomp_release(&h->filter);
+    violations_close(h->violations);
     if (h->kmsg_fd >= 0)
         close(h->kmsg_fd);
     runtimes_release();

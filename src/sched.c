@@ -32,6 +32,7 @@
 #include "runtimes.h"
 #include "strmap.h"
 #include "timefmt.h"
+#include "violations.h"
 #include "worker.h"
 
 #define IDLE_SWEEP_MS 1000
@@ -60,23 +61,13 @@ struct sched_call_impl {
     bool finished;
 };
 
-#define SCHED_KILLS_KEPT 32
-
-struct seccomp_kill {
-    uid_t uid;
-    int nr;
-    bool claimed;
-};
-
 struct sched {
     sched_opts o;
     strmap pools;
     unsigned nworkers; /* spawned and not yet reaped */
     unsigned ndying;   /* of those, killed on purpose */
     worker *idle_head, *idle_tail;
-    bool *uid_used;                              /* uid_count slots */
-    struct seccomp_kill kills[SCHED_KILLS_KEPT]; /* recent seccomp kills, a ring */
-    unsigned nkills;
+    bool *uid_used; /* uid_count slots */
     uv_timer_t sweep;
     bool shutting_down;
 };
@@ -405,85 +396,11 @@ static void fail_start(pool *p, worker *w, const char *how)
     fail(c, 502, "function_crashed", "the worker %s while starting", how);
 }
 
-/* A seccomp kill to put in the function's log once the kernel's audit
- * record, written asynchronously, can name the call. */
-typedef struct violation_note {
-    uv_timer_t timer;
-    sched *s;
-    char function[FN_NAME_MAX + 1];
-    int64_t version;
-    char request_id[REQID_LEN + 1];
-    uid_t uid;
-    bool have_uid;
-    int tries;
-} violation_note;
-
-#define VIOLATION_NOTE_DELAY_MS 100
-#define VIOLATION_NOTE_TRIES    5
-
-static void free_violation_note(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-/* Remembers kills the kernel recorded, so that a uid reused by a later
- * worker cannot make one note take another's record. */
-static void remember_kill(uid_t uid, int nr, void *ud)
-{
-    sched *s = ud;
-    struct seccomp_kill *k = &s->kills[s->nkills++ % SCHED_KILLS_KEPT];
-    k->uid = uid;
-    k->nr = nr;
-    k->claimed = false;
-}
-
-/* The oldest unclaimed kill of `uid`, or -1. */
-static int claim_kill(sched *s, uid_t uid)
-{
-    unsigned first = s->nkills > SCHED_KILLS_KEPT ? s->nkills - SCHED_KILLS_KEPT : 0;
-    for (unsigned i = first; i < s->nkills; i++) {
-        struct seccomp_kill *k = &s->kills[i % SCHED_KILLS_KEPT];
-        if (!k->claimed && k->uid == uid) {
-            k->claimed = true;
-            return k->nr;
-        }
-    }
-    return -1;
-}
-
-static void write_violation_note(uv_timer_t *t)
-{
-    violation_note *v = t->data;
-    sandbox_seccomp_audit_read(v->s->o.kmsg_fd, remember_kill, v->s);
-    int nr = v->have_uid ? claim_kill(v->s, v->uid) : -1;
-    if (nr < 0 && v->have_uid && ++v->tries < VIOLATION_NOTE_TRIES) {
-        uv_timer_start(t, write_violation_note, VIOLATION_NOTE_DELAY_MS, 0);
-        return;
-    }
-    char name[48] = "a forbidden system call";
-    if (nr >= 0)
-        sandbox_seccomp_syscall_name(nr, name, sizeof name);
-    logs_note(v->s->o.lg, v->function, v->version, v->request_id,
-              "hearth: sandbox violation: the worker called %s and was killed (see "
-              "docs/security.md)",
-              name);
-    uv_close((uv_handle_t *)t, free_violation_note);
-}
-
 static void note_violation(sched *s, pool *p, worker *w, sched_call *c)
 {
-    violation_note *v = calloc(1, sizeof *v);
-    if (!v)
-        return;
-    v->s = s;
-    snprintf(v->function, sizeof v->function, "%s", p->cfg.name);
-    v->version = w->version;
-    snprintf(v->request_id, sizeof v->request_id, "%s", c ? c->request_id : "");
-    v->have_uid = w->uid_slot >= 0;
-    v->uid = s->o.uid_base + (uid_t)(w->uid_slot >= 0 ? w->uid_slot : 0);
-    uv_timer_init(s->o.loop, &v->timer);
-    v->timer.data = v;
-    uv_timer_start(&v->timer, write_violation_note, VIOLATION_NOTE_DELAY_MS, 0);
+    violations_report(s->o.violations, p->cfg.name, w->version, c ? c->request_id : "",
+                      w->uid_slot >= 0,
+                      s->o.uid_base + (uid_t)(w->uid_slot >= 0 ? w->uid_slot : 0));
 }
 
 static void on_exit_worker(worker *w, int wstatus, bool protocol_error)

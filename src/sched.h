@@ -27,18 +27,18 @@ typedef struct sched_opts {
     const char *code_root; /* <data>/code: versions live at <code_root>/<name>/<version> */
     uid_t uid;             /* workers' identity when we are root and no range is set */
     gid_t gid;
-    uid_t uid_base;               /* as root: each worker runs as uid = gid = base + a free slot */
-    unsigned uid_count;           /* size of that range (0 = uid/gid for every worker) */
-    unsigned max_workers;         /* live workers across all functions */
-    unsigned max_queue;           /* calls waiting per function before 503 */
-    uint32_t max_response;        /* response body ceiling */
-    uint64_t keep_alive_ms;       /* idle time before a worker stops */
-    bool isolate;                 /* namespaces + minimal root for every worker */
-    sandbox_cgroups *cgroups;     /* memory, pids, cpu limits per worker (NULL = none) */
-    uint32_t pids_max;            /* processes per worker */
-    uint32_t cpu_millis;          /* CPU per worker, in thousandths of a CPU */
-    const sandbox_filter *filter; /* seccomp allowlist for workers (NULL = none) */
-    int kmsg_fd;                  /* /dev/kmsg, to name a killed worker's syscall (-1 = none) */
+    uid_t uid_base;                /* as root: each worker runs as uid = gid = base + a free slot */
+    unsigned uid_count;            /* size of that range (0 = uid/gid for every worker) */
+    unsigned max_workers;          /* live workers across all functions */
+    unsigned max_queue;            /* calls waiting per function before 503 */
+    uint32_t max_response;         /* response body ceiling */
+    uint64_t keep_alive_ms;        /* idle time before a worker stops */
+    bool isolate;                  /* namespaces + minimal root for every worker */
+    sandbox_cgroups *cgroups;      /* memory, pids, cpu limits per worker (NULL = none) */
+    uint32_t pids_max;             /* processes per worker */
+    uint32_t cpu_millis;           /* CPU per worker, in thousandths of a CPU */
+    const sandbox_filter *filter;  /* seccomp allowlist for workers (NULL = none) */
+    struct violations *violations; /* names seccomp kills in function logs (may be NULL) */
 } sched_opts;
 
 /* How a call ended: either an answer from the function (code == NULL) or
