@@ -24,6 +24,7 @@ typedef struct hearth_settings {
     const char *data_dir;
     const char *runtimes_dir;
     const char *worker_user; /* who workers run as when we are root */
+    const char *user;        /* who the daemon becomes once the spawner runs */
     size_t max_body;         /* invoke request bodies */
     size_t max_response;     /* function answers */
     size_t log_retention;    /* bytes of log lines per function */
@@ -59,6 +60,7 @@ typedef struct hearth {
     bool have_filter;
     int kmsg_fd;                   /* /dev/kmsg for naming seccomp kills, or -1 */
     struct violations *violations; /* built on it once the loop exists */
+    struct spawner *spawner;       /* the privileged half, when started as root */
     bool isolate;                  /* workers get namespaces and a private root */
     bool stopping;
 } hearth;

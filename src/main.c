@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <poll.h>
 #include <grp.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,6 +31,7 @@
 #include "paths.h"
 #include "runtimes.h"
 #include "sandbox.h"
+#include "spawner.h"
 #include "timefmt.h"
 #include "violations.h"
 
@@ -58,6 +61,8 @@ static const char usage[] =
     "  --runtimes-dir DIR      where runtime programs live (default: the source tree's)\n"
     "  --uid-range BASE:COUNT  as root, each worker runs as its own uid (= gid) from\n"
     "                          this range (default 400000:4096)\n"
+    "  --user USER             started as root, the daemon drops to USER once its\n"
+    "                          privileged spawner runs (default nobody)\n"
     "  --allow-weaker-sandbox  start even when the kernel refuses a protection\n"
     "                          (each is logged at start)\n"
     "  --no-sandbox            DEBUGGING ONLY: workers share the host's namespaces and\n"
@@ -150,6 +155,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_NOSANDBOX,
         O_UIDRANGE,
         O_WEAKER,
+        O_DUSER,
         O_VERSION,
         O_HELP
     };
@@ -169,6 +175,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"no-sandbox", no_argument, 0, O_NOSANDBOX},
         {"uid-range", required_argument, 0, O_UIDRANGE},
         {"allow-weaker-sandbox", no_argument, 0, O_WEAKER},
+        {"user", required_argument, 0, O_DUSER},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
@@ -229,6 +236,9 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         case O_NOSANDBOX:
             set->no_sandbox = true;
             break;
+        case O_DUSER:
+            set->user = optarg;
+            break;
         case O_WEAKER:
             set->allow_weaker_sandbox = true;
             break;
@@ -283,30 +293,31 @@ static int resolve_worker_user(hearth *h)
     return 0;
 }
 
+/* Works from inside the data dir, with relative paths: once the daemon
+ * has dropped to --user, the data dir's parents (say /root) need not be
+ * searchable by it. The spawner, forked later, shares this cwd. */
 static int prepare_data_dir(hearth *h)
 {
-    char path[PATH_MAX];
     if (make_dir(h->set.data_dir, 0700) < 0)
         return -1;
-    if (path_format(h->code_root, sizeof h->code_root, "%s/code", h->set.data_dir) ||
-        path_format(h->staging_root, sizeof h->staging_root, "%s/staging", h->set.data_dir) ||
-        path_format(path, sizeof path, "%s/hearth.db", h->set.data_dir)) {
-        dlog_error("--data-dir %s: path too long", h->set.data_dir);
+    if (chdir(h->set.data_dir) < 0) {
+        dlog_error("cannot enter --data-dir %s: %s", h->set.data_dir, strerror(errno));
         return -1;
     }
+    snprintf(h->code_root, sizeof h->code_root, "code");
+    snprintf(h->staging_root, sizeof h->staging_root, "staging");
     /* Half-finished deploys and deletions of an earlier run. */
     package_remove_tree(h->staging_root);
     if (make_dir(h->code_root, 0711) < 0 || make_dir(h->staging_root, 0700) < 0)
         return -1;
-    int rc = registry_open(path, &h->reg);
+    int rc = registry_open("hearth.db", &h->reg);
     if (rc < 0) {
-        dlog_error("cannot open the registry %s: %s", path, strerror(-rc));
+        dlog_error("cannot open the registry %s/hearth.db: %s", h->set.data_dir, strerror(-rc));
         return -1;
     }
-    path_format(path, sizeof path, "%s/logs", h->set.data_dir);
-    rc = logstore_open(path, h->set.log_retention, &h->store);
+    rc = logstore_open("logs", h->set.log_retention, &h->store);
     if (rc < 0) {
-        dlog_error("cannot open the log store %s: %s", path, strerror(-rc));
+        dlog_error("cannot open the log store %s/logs: %s", h->set.data_dir, strerror(-rc));
         return -1;
     }
     return 0;
@@ -410,12 +421,13 @@ static int start_services(daemon_state *d)
         .keep_alive_ms = h->set.keep_alive_ms,
         .isolate = h->isolate,
         .uid_base = h->set.uid_base,
-        .uid_count = geteuid() == 0 ? h->set.uid_count : 0,
+        .uid_count = h->spawner || geteuid() == 0 ? h->set.uid_count : 0,
         .cgroups = h->cgroups,
         .pids_max = 64,
         .cpu_millis = 1000,
         .filter = h->have_filter ? &h->filter : NULL,
         .violations = h->violations,
+        .spawner = h->spawner,
     };
     if (sched_open(&so, &h->sch) < 0)
         return -1;
@@ -552,6 +564,66 @@ static int check_sandbox(hearth *h)
     return 0;
 }
 
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    lchown(path, chown_uid, chown_gid);
+    return 0;
+}
+
+/* As root: forks the spawner, which alone keeps root, hands the data dir to
+ * --user and becomes that user, with no capabilities and no way back.
+ * From here on, what parses HTTP and JSON is unprivileged. */
+static int separate_privileges(hearth *h)
+{
+    if (geteuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam(h->set.user);
+    if (!pw || pw->pw_uid == 0) {
+        dlog_error("--user %s: no such unprivileged user", h->set.user);
+        return -1;
+    }
+    spawner_policy pol = {
+        .code_root = h->code_root,
+        .uid_base = h->set.uid_base,
+        .uid_count = h->set.uid_count,
+        .isolate = h->isolate,
+        .cgroups = h->cgroups,
+        .filter = h->have_filter ? &h->filter : NULL,
+        .interpreters = runtimes_interpreters(),
+    };
+    char real_root[PATH_MAX];
+    if (realpath(h->code_root, real_root))
+        pol.code_root = real_root;
+    int rc = spawner_start(&pol, &h->spawner);
+    if (rc < 0) {
+        dlog_error("cannot start the privileged spawner: %s", strerror(-rc));
+        return -1;
+    }
+    h->cgroups = NULL; /* the spawner's now */
+    chown_uid = pw->pw_uid;
+    chown_gid = pw->pw_gid;
+    nftw(".", chown_entry, 32, FTW_PHYS); /* the data dir: our cwd */
+    if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+        setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 || setuid(0) == 0 ||
+        prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0) {
+        dlog_error("cannot drop to --user %s: %s", h->set.user, strerror(errno));
+        return -1;
+    }
+    rc = sandbox_seccomp_lock_daemon();
+    if (rc < 0) {
+        dlog_error("cannot install the daemon's own seccomp filter: %s", strerror(-rc));
+        return -1;
+    }
+    dlog_info("privileges: a spawner keeps root for sandboxes; the daemon runs as %s (uid %d) "
+              "without capabilities, under a seccomp filter of its own",
+              h->set.user, (int)pw->pw_uid);
+    return 0;
+}
+
 static void close_all(hearth *h)
 {
     logs_close(h->lg);
@@ -560,6 +632,7 @@ static void close_all(hearth *h)
     sandbox_cgroup_close(h->cgroups);
     if (h->have_filter)
         sandbox_seccomp_release(&h->filter);
+    spawner_stop(h->spawner); /* it removes the cgroups it made */
     violations_close(h->violations);
     if (h->kmsg_fd >= 0)
         close(h->kmsg_fd);
@@ -584,6 +657,7 @@ int main(int argc, char **argv)
                 .keep_alive_ms = 600 * 1000,
                 .log_level = DLOG_INFO,
                 .uid_base = 400000,
+                .user = "nobody",
                 .uid_count = 4096,
             },
     };
@@ -595,17 +669,21 @@ int main(int argc, char **argv)
     raise_fd_limit();
     json_object_seed(0); /* before the threadpool parses JSON */
     h->loop = uv_default_loop();
+    static char runtimes_dir[PATH_MAX];
+    if (realpath(h->set.runtimes_dir, runtimes_dir)) /* it is read after the chdir */
+        h->set.runtimes_dir = runtimes_dir;
     open_cgroups(h);
     if (build_filter(h) < 0 || resolve_worker_user(h) < 0 || prepare_data_dir(h) < 0 ||
-        runtimes_init(h->set.runtimes_dir) < 0 || check_sandbox(h) < 0 || start_services(&d) < 0) {
+        runtimes_init(h->set.runtimes_dir) < 0 || check_sandbox(h) < 0 ||
+        separate_privileges(h) < 0 || start_services(&d) < 0) {
         close_all(h);
         return 1;
     }
     if (h->set.no_sandbox)
         dlog_warn("--no-sandbox: FOR DEBUGGING ONLY. Workers share this machine's namespaces and "
                   "filesystem; any function can read what the worker user can read.");
-    else if (geteuid() != 0)
-        dlog_warn("not root: workers run without namespaces or a private root");
+    else if (!h->isolate)
+        dlog_warn("workers run without namespaces or a private root (hearthd is not root)");
     start_timers_and_signals(&d);
     dlog_info("hearthd %s listening on http://%s (data in %s)", HEARTH_VERSION, h->set.listen,
               h->set.data_dir);

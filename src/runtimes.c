@@ -199,3 +199,14 @@ const char *const *runtimes_argv(const char *runtime)
     struct runtime_def *rt = find(runtime);
     return rt && rt->info.usable ? rt->argv : NULL;
 }
+
+const char *const *runtimes_interpreters(void)
+{
+    static const char *list[NRUNTIMES + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < NRUNTIMES; i++)
+        if (table[i].info.usable)
+            list[n++] = table[i].interpreter;
+    list[n] = NULL;
+    return list;
+}

@@ -32,4 +32,8 @@ int runtimes_check_handler(const char *runtime, const char *handler, char *err, 
  * runtimes_release). NULL for an unknown or unusable runtime. */
 const char *const *runtimes_argv(const char *runtime);
 
+/* The interpreters of the usable runtimes, NULL-terminated (borrowed):
+ * the only programs the spawner will start. */
+const char *const *runtimes_interpreters(void);
+
 #endif

@@ -39,12 +39,13 @@ typedef struct sandbox_spec {
 } sandbox_spec;
 
 typedef struct sandbox_proc {
-    pid_t pid;     /* also its process group and session id */
-    int pidfd;     /* readable once the process has exited */
-    int ctl_fd;    /* our end of the socket the process has as fd 3 */
-    int out_fd;    /* read end of its stdout */
-    int err_fd;    /* read end of its stderr */
-    int status_fd; /* isolated: the sandbox init reports the runtime's wait status here */
+    pid_t pid;      /* also its process group and session id */
+    int pidfd;      /* readable once the process has exited */
+    int ctl_fd;     /* our end of the socket the process has as fd 3 */
+    int out_fd;     /* read end of its stdout */
+    int err_fd;     /* read end of its stderr */
+    int status_fd;  /* isolated: the sandbox init reports the runtime's wait status here */
+    int spawner_id; /* the privileged spawner's name for it (spawner.c) */
     bool has_cgroup;
     sandbox_cgroup cgroup; /* its leaf, removed by sandbox_release */
 } sandbox_proc;

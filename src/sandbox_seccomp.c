@@ -512,3 +512,71 @@ void sandbox_seccomp_audit_read(int kmsg_fd, sandbox_audit_fn seen, void *ud)
         seen((uid_t)uid, strstr(rec, " arch=c000003e ") ? (int)nr : -1, ud);
     }
 }
+
+/* ---- the daemon's own filter ---- */
+
+static const int daemon_denied[] = {
+    __NR_mount,
+    __NR_umount2,
+    __NR_pivot_root,
+    __NR_chroot,
+    __NR_ptrace,
+    __NR_process_vm_readv,
+    __NR_process_vm_writev,
+    __NR_kexec_load,
+    __NR_kexec_file_load,
+    __NR_init_module,
+    __NR_finit_module,
+    __NR_delete_module,
+    __NR_bpf,
+    __NR_unshare,
+    __NR_setns,
+    __NR_keyctl,
+    __NR_add_key,
+    __NR_request_key,
+    __NR_reboot,
+    __NR_swapon,
+    __NR_swapoff,
+    __NR_perf_event_open,
+    __NR_userfaultfd,
+    __NR_iopl,
+    __NR_ioperm,
+    __NR_acct,
+    __NR_settimeofday,
+    __NR_clock_settime,
+    __NR_open_by_handle_at,
+    __NR_fsopen,
+    __NR_fsmount,
+    __NR_fsconfig,
+    __NR_fspick,
+    __NR_move_mount,
+    __NR_open_tree,
+    __NR_io_uring_setup,
+    __NR_io_uring_enter,
+    __NR_io_uring_register,
+    __NR_kcmp,
+    __NR_pidfd_getfd,
+    __NR_personality,
+    __NR_syslog,
+    __NR_vhangup,
+};
+
+int sandbox_seccomp_lock_daemon(void)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx)
+        return -ENOMEM;
+    static const uint64_t ns_flags[] = {CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+                                        CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET};
+    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+    if (rc == 0)
+        rc = add_each(ctx, SCMP_ACT_ERRNO(EPERM), daemon_denied, COUNT(daemon_denied));
+    /* New namespaces through clone() too; threads (no CLONE_NEW*) stay allowed. */
+    for (size_t i = 0; rc == 0 && i < COUNT(ns_flags); i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), __NR_clone, 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+    if (rc == 0)
+        rc = seccomp_load(ctx);
+    seccomp_release(ctx);
+    return rc;
+}

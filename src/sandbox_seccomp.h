@@ -70,6 +70,13 @@ const char *sandbox_seccomp_syscall_name(int nr, char *buf, size_t cap);
  * last read to `seen`, oldest first. Never blocks.
  */
 int sandbox_seccomp_audit_open(void);
+
+/* The daemon's own filter, once it has dropped to --user: everything it
+ * does stays allowed; what only an attacker who took over the HTTP side
+ * would call (mount, ptrace, namespaces, bpf, modules, kexec, keyrings,
+ * io_uring, ...) fails with EPERM. Applies to the calling process's
+ * threads (TSYNC). Returns 0 or a negative errno. */
+int sandbox_seccomp_lock_daemon(void);
 /* syscall_nr is -1 when the record is of another architecture (an i386
  * or x32 entry point, whose numbers mean other calls). */
 typedef void (*sandbox_audit_fn)(uid_t uid, int syscall_nr, void *ud);

@@ -550,8 +550,8 @@ static int spawn_worker(sched *s, pool *p)
         .filter = s->o.filter,
     };
     worker *w;
-    int rc = worker_spawn(s->o.loop, s->o.lg, &spec, p->cfg.name, p->cfg.version, s->o.max_response,
-                          &worker_ev, &w);
+    int rc = worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p->cfg.name, p->cfg.version,
+                          s->o.max_response, &worker_ev, &w);
     free_env(env);
     if (rc < 0) {
         if (slot >= 0)

@@ -19,6 +19,8 @@
 #include "sandbox_seccomp.h"
 
 typedef struct sched sched;
+struct spawner;
+struct violations;
 
 typedef struct sched_opts {
     uv_loop_t *loop;
@@ -39,6 +41,7 @@ typedef struct sched_opts {
     uint32_t cpu_millis;           /* CPU per worker, in thousandths of a CPU */
     const sandbox_filter *filter;  /* seccomp allowlist for workers (NULL = none) */
     struct violations *violations; /* names seccomp kills in function logs (may be NULL) */
+    struct spawner *spawner;       /* starts sandboxes when we are not root (NULL: directly) */
 } sched_opts;
 
 /* How a call ended: either an answer from the function (code == NULL) or

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dlog.h"
+#include "spawner.h"
 
 #define READ_CHUNK     (64 * 1024)
 #define DRAIN_MAX      (1024 * 1024) /* bound on output drained before a frame */
@@ -31,6 +32,8 @@ struct worker_impl {
     worker *w;
     uv_loop_t *loop;
     sandbox_proc proc;
+    struct spawner *sp;
+    bool oom; /* the reap said the OOM killer struck */
     worker_events ev;
     log_source src;
     uint32_t max_body;
@@ -62,7 +65,7 @@ static void on_handle_closed(uv_handle_t *h)
     struct worker_impl *im = h->data;
     if (--im->handles_open > 0)
         return;
-    sandbox_release(&im->proc);
+    spawner_release(im->sp, &im->proc);
     logs_source_release(&im->src);
     free(im->payload);
     free(im->head);
@@ -91,7 +94,7 @@ static void drop_pending_send(struct worker_impl *im)
 static void stop_process(struct worker_impl *im)
 {
     drop_pending_send(im);
-    sandbox_kill(&im->proc);
+    spawner_kill(im->sp, &im->proc);
 }
 
 static void kill_for_protocol(struct worker_impl *im, const char *why)
@@ -313,8 +316,14 @@ static void on_pidfd(uv_poll_t *p, int status, int events)
     (void)events;
     struct worker_impl *im = p->data;
     int wstatus = 0;
-    if (sandbox_reap(&im->proc, &wstatus) == 0)
+    int rc = spawner_reap(im->sp, &im->proc, &wstatus, &im->oom);
+    if (rc == 0)
         return;
+    if (rc < 0) {
+        dlog_error("worker %d of %s: cannot reap: %s", (int)im->proc.pid, im->src.function,
+                   strerror(-rc));
+        wstatus = W_EXITCODE(0, SIGKILL);
+    }
     im->exited = true;
     uv_poll_stop(&im->pid);
     /* Take down anything it left in its process group, then collect its
@@ -328,8 +337,9 @@ static void on_pidfd(uv_poll_t *p, int status, int events)
 
 /* --- creation --- */
 
-int worker_spawn(uv_loop_t *loop, logs *lg, const sandbox_spec *spec, const char *function,
-                 int64_t version, uint32_t max_body, const worker_events *ev, worker **out)
+int worker_spawn(uv_loop_t *loop, struct spawner *sp, logs *lg, const sandbox_spec *spec,
+                 const char *function, int64_t version, uint32_t max_body, const worker_events *ev,
+                 worker **out)
 {
     worker *w = calloc(1, sizeof *w);
     struct worker_impl *im = calloc(1, sizeof *im);
@@ -338,7 +348,7 @@ int worker_spawn(uv_loop_t *loop, logs *lg, const sandbox_spec *spec, const char
         free(im);
         return -ENOMEM;
     }
-    int rc = sandbox_spawn(spec, &im->proc);
+    int rc = spawner_spawn(sp, spec, &im->proc);
     if (rc < 0) {
         free(w);
         free(im);
@@ -348,6 +358,7 @@ int worker_spawn(uv_loop_t *loop, logs *lg, const sandbox_spec *spec, const char
     w->state = WORKER_STARTING;
     w->version = version;
     im->w = w;
+    im->sp = sp;
     im->loop = loop;
     im->ev = *ev;
     im->max_body = max_body;
@@ -380,5 +391,5 @@ pid_t worker_pid(const worker *w)
 
 bool worker_oom_killed(const worker *w)
 {
-    return sandbox_oom_killed(&w->impl->proc);
+    return w->impl->oom;
 }

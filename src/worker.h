@@ -24,6 +24,7 @@ typedef enum worker_state {
 } worker_state;
 
 typedef struct worker worker;
+struct spawner;
 
 typedef struct worker_events {
     /* A frame from the runtime. `meta` is borrowed; `body` (malloc'd,
@@ -52,10 +53,12 @@ struct worker {
     struct worker_impl *impl;
 };
 
-/* Starts a worker for `function`/`version`. Frames from it carry at most
+/* Starts a worker for `function`/`version`, through the privileged spawner
+ * `sp` (NULL: directly). Frames from it carry at most
  * `max_body` body bytes. Returns 0 or a negative errno from the sandbox. */
-int worker_spawn(uv_loop_t *loop, logs *lg, const sandbox_spec *spec, const char *function,
-                 int64_t version, uint32_t max_body, const worker_events *ev, worker **out);
+int worker_spawn(uv_loop_t *loop, struct spawner *sp, logs *lg, const sandbox_spec *spec,
+                 const char *function, int64_t version, uint32_t max_body, const worker_events *ev,
+                 worker **out);
 
 /* Sends one INVOKE frame. `meta` is JSON text; `body` is borrowed and must
  * stay valid until the worker answers or dies. Output the worker writes

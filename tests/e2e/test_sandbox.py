@@ -140,3 +140,25 @@ def test_network_is_isolated_unless_the_function_opts_into_host(hearth):
     assert hearth.invoke_ok("sb-net", json={"port": hearth.port}).text == "HTTP/1.1 200"
     r = hearth.deploy("sb-net", {"main.py": NET_PROBE}, network="bridge")
     assert_error(r, 400, "invalid_field")
+
+
+def _status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def test_http_side_runs_unprivileged_beside_a_root_spawner(hearth):
+    """Privilege separation: the process that parses HTTP and JSON dropped to
+    --user with no capabilities, no_new_privs and a seccomp filter of its
+    own; only its spawner child keeps root to build sandboxes."""
+    if os.geteuid() != 0:
+        pytest.skip("privilege separation happens when started as root")
+    daemon = _status(hearth.proc.pid)
+    assert daemon["Uid"].split()[0] != "0", daemon["Uid"]
+    assert int(daemon["CapEff"], 16) == 0 and int(daemon["CapPrm"], 16) == 0, daemon
+    assert daemon["NoNewPrivs"] == "1" and daemon["Seccomp"] == "2", daemon
+    with open("/proc/%d/task/%d/children" % (hearth.proc.pid, hearth.proc.pid)) as f:
+        children = [int(p) for p in f.read().split()]
+    spawners = [p for p in children if _status(p)["Name"] == "hearth-spawner"]
+    assert len(spawners) == 1, children
+    assert _status(spawners[0])["Uid"].split()[0] == "0"
