@@ -434,6 +434,11 @@ bool sandbox_cgroup_has(const sandbox_cgroups *cg, const char *controller)
 
 /* Removes the hearth-<pid> folders; a v2 folder shared by several
  * controllers is removed once (later rmdirs see ENOENT). */
+void sandbox_cgroup_forget(sandbox_cgroups *cg)
+{
+    free(cg);
+}
+
 void sandbox_cgroup_close(sandbox_cgroups *cg)
 {
     if (!cg)

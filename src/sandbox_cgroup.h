@@ -76,4 +76,8 @@ int sandbox_cgroup_destroy(sandbox_cgroup *leaf);
 /* Removes the hearth-<pid> folders (after every leaf is gone) and frees. Accepts NULL. */
 void sandbox_cgroup_close(sandbox_cgroups *cg);
 
+/* Frees the handle but leaves the folders: for a process that handed them
+ * to another (the daemon, to its spawner). Accepts NULL. */
+void sandbox_cgroup_forget(sandbox_cgroups *cg);
+
 #endif
