@@ -45,11 +45,6 @@ int buf_append(buf *b, const void *p, size_t n)
     return 0;
 }
 
-int buf_append_str(buf *b, const char *s)
-{
-    return buf_append(b, s, strlen(s));
-}
-
 void buf_consume(buf *b, size_t n)
 {
     if (n >= b->len) {

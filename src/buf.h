@@ -21,7 +21,6 @@ void buf_init(buf *b, size_t max);
 /* Appends n bytes. Returns 0, -E2BIG past the ceiling (nothing appended),
  * or -ENOMEM. */
 int buf_append(buf *b, const void *p, size_t n);
-int buf_append_str(buf *b, const char *s);
 
 /* Drops the first n bytes (n <= len). */
 void buf_consume(buf *b, size_t n);

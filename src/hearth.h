@@ -23,11 +23,10 @@ typedef struct hearth_settings {
     const char *listen; /* HOST:PORT */
     const char *data_dir;
     const char *runtimes_dir;
-    const char *worker_user; /* who workers run as when we are root */
-    const char *user;        /* who the daemon becomes once the spawner runs */
-    size_t max_body;         /* invoke request bodies */
-    size_t max_response;     /* function answers */
-    size_t log_retention;    /* bytes of log lines per function */
+    const char *user;     /* who the daemon becomes once the spawner runs */
+    size_t max_body;      /* invoke request bodies */
+    size_t max_response;  /* function answers */
+    size_t log_retention; /* bytes of log lines per function */
     unsigned max_workers;
     unsigned max_queue;
     unsigned shutdown_grace_s;

@@ -57,7 +57,6 @@ static const char usage[] =
     "  --max-queue N           requests waiting per function before 503 (default 1000)\n"
     "  --keep-alive SECONDS    idle time before a worker stops (default 600)\n"
     "  --shutdown-grace SECONDS  time requests get to finish on SIGTERM (default 10)\n"
-    "  --worker-user USER      identity of workers when run as root (default nobody)\n"
     "  --runtimes-dir DIR      where runtime programs live (default: the source tree's)\n"
     "  --uid-range BASE:COUNT  as root, each worker runs as its own uid (= gid) from\n"
     "                          this range (default 400000:4096)\n"
@@ -150,7 +149,6 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_QUEUE,
         O_KEEP,
         O_GRACE,
-        O_USER,
         O_RTDIR,
         O_NOSANDBOX,
         O_UIDRANGE,
@@ -170,7 +168,6 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"max-queue", required_argument, 0, O_QUEUE},
         {"keep-alive", required_argument, 0, O_KEEP},
         {"shutdown-grace", required_argument, 0, O_GRACE},
-        {"worker-user", required_argument, 0, O_USER},
         {"runtimes-dir", required_argument, 0, O_RTDIR},
         {"no-sandbox", no_argument, 0, O_NOSANDBOX},
         {"uid-range", required_argument, 0, O_UIDRANGE},
@@ -227,9 +224,6 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
                 die_usage(name, optarg);
             set->shutdown_grace_s = (unsigned)n;
             break;
-        case O_USER:
-            set->worker_user = optarg;
-            break;
         case O_RTDIR:
             set->runtimes_dir = optarg;
             break;
@@ -274,22 +268,14 @@ static int make_dir(const char *path, mode_t mode)
     return 0;
 }
 
+/* Not root: workers run as we do (the uid range needs root). */
 static int resolve_worker_user(hearth *h)
 {
-    if (geteuid() != 0) {
-        h->worker_uid = geteuid();
-        h->worker_gid = getegid();
+    h->worker_uid = geteuid();
+    h->worker_gid = getegid();
+    if (geteuid() != 0)
         dlog_warn("not running as root: workers run as uid %d without an identity of their own",
                   (int)h->worker_uid);
-        return 0;
-    }
-    struct passwd *pw = getpwnam(h->set.worker_user);
-    if (!pw || pw->pw_uid == 0) {
-        dlog_error("--worker-user %s: no such unprivileged user", h->set.worker_user);
-        return -1;
-    }
-    h->worker_uid = pw->pw_uid;
-    h->worker_gid = pw->pw_gid;
     return 0;
 }
 
@@ -653,7 +639,6 @@ int main(int argc, char **argv)
                 .listen = "127.0.0.1:8080",
                 .data_dir = "./hearth-data",
                 .runtimes_dir = HEARTH_SOURCE_RUNTIMES,
-                .worker_user = "nobody",
                 .max_body = 6u << 20,
                 .max_response = 6u << 20,
                 .log_retention = 32u << 20,

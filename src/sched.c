@@ -610,18 +610,14 @@ static void pool_fill(sched *s, pool *p)
     }
 }
 
-struct feed_ctx {
-    sched *s;
-};
-
 static int feed_one(const char *name, void *value, void *ud)
 {
     (void)name;
     pool *p = value;
-    struct feed_ctx *fc = ud;
+    sched *s = ud;
     if (p->qlen > 0)
-        pool_fill(fc->s, p);
-    return fc->s->nworkers >= fc->s->o.max_workers;
+        pool_fill(s, p);
+    return s->nworkers >= s->o.max_workers;
 }
 
 /* A worker slot may have freed: let pools with waiting calls use it. */
@@ -629,8 +625,7 @@ static void feed_waiting_pools(sched *s)
 {
     if (s->nworkers >= s->o.max_workers || s->shutting_down)
         return;
-    struct feed_ctx fc = {s};
-    strmap_each(&s->pools, feed_one, &fc);
+    strmap_each(&s->pools, feed_one, s);
 }
 
 /* --- the public operations --- */
