@@ -2,18 +2,21 @@
  * sandbox_cgroup.c — cgroup limits for workers: memory (swap off), pids and
  * CPU, one leaf per worker under a "hearth-<pid>" folder that sits in the
  * daemon's own cgroup of each controller, v2 where the controller is on the
- * unified hierarchy and enabled, v1 otherwise.
+ * unified hierarchy and enabled, v1 otherwise. On v2 the daemon may first
+ * have to step into a "hearthd" leaf of its own cgroup (see
+ * move_self_aside).
  *
  * Owns discovery (/proc/self/cgroup + /proc/self/mountinfo), the folders
  * it creates, and the leaves' lifetime: create, enter (child side), kill
  * everything left, remove.
  *
- * Must never: create anything outside its hearth-<pid> folders or at a
- * hierarchy root it was not placed in; signal a process it has not just
- * seen inside a leaf (pids are recycled: each kill goes through a pidfd
- * whose process is re-checked against the leaf); run anything but write()
- * in sandbox_cgroup_enter (it runs between fork and exec); leave a
- * directory or fd behind when an operation fails.
+ * Must never: create anything outside its hearth-<pid> folders (and the
+ * v2 "hearthd" leaf) or at a hierarchy root it was not placed in; signal
+ * a process it has not just seen inside a leaf (pids are recycled: each
+ * kill goes through a pidfd whose process is re-checked against the
+ * leaf); run anything but write() in sandbox_cgroup_enter (it runs
+ * between fork and exec); leave a directory or fd behind when an
+ * operation fails.
  */
 #include "sandbox_cgroup.h"
 
@@ -272,12 +275,43 @@ static int enable_v2(const char *dir, int i)
     return write_in(dir, "cgroup.subtree_control", cmd);
 }
 
+/* cgroup v2 lets a non-root cgroup hand controllers to its children only
+ * while it holds no process itself, and a service manager puts the daemon
+ * straight into its own cgroup: so the daemon moves into a leaf of that
+ * cgroup ("hearthd", kept for the next start) and the workers' folder
+ * becomes its sibling. Returns 0 or -errno; on failure we stay put. */
+static int move_self_aside(const char *dir)
+{
+    char leaf[PATH_MAX];
+    int len = snprintf(leaf, sizeof leaf, "%s/hearthd", dir);
+    if (len < 0 || (size_t)len >= sizeof leaf)
+        return -ENAMETOOLONG;
+    if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return write_in(leaf, "cgroup.procs", "0"); /* "0": the writer */
+}
+
+/* enable_v2, stepping out of the daemon's cgroup when v2 requires it. */
+static int enable_v2_for_children(const char *dir, int i)
+{
+    int rc = enable_v2(dir, i);
+    if (rc != -EBUSY)
+        return rc;
+    rc = move_self_aside(dir);
+    if (rc < 0)
+        return rc;
+    rc = enable_v2(dir, i);
+    if (rc < 0) /* others share the cgroup: go back where we were */
+        write_in(dir, "cgroup.procs", "0");
+    return rc;
+}
+
 /* Picks v2 or v1 for controller i and notes where the daemon's cgroup is. */
 static void choose_version(struct ctrl *c, const struct discovery *d, int i, const char **dir)
 {
     *dir = NULL;
     if (d->v2_dir[0]) {
-        int rc = enable_v2(d->v2_dir, i);
+        int rc = enable_v2_for_children(d->v2_dir, i);
         if (rc == 0) {
             c->version = 2;
             *dir = d->v2_dir;
