@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # bench/sandbox_cost.sh — what each piece of the worker sandbox costs.
 #
-# Builds bench/sandbox_cost.c against the hearthcore library and runs it (as
-# root): N spawns of /bin/true from sandbox_spawn() to reaped and released,
-# for the full sandbox, each piece off in turn, no sandbox, and posix_spawn /
-# fork+exec floors; then PY_N Python cold starts with and without the sandbox.
-# Prints one plain-text report on stdout. Takes ~15 s to build and ~15 s to run.
+# Builds bench/sandbox_cost.c against the hearthcore library and runs it as
+# root, then again rootless as nobody: N spawns of /bin/true from
+# sandbox_spawn() to reaped and released, for the full sandbox, each piece
+# off in turn, no sandbox, and posix_spawn / fork+exec floors; then PY_N
+# Python cold starts with and without the sandbox. Prints one plain-text
+# report on stdout. Takes ~15 s to build and ~30 s to run.
 #
 # Environment:
 #   HEARTHCORE    a built libhearthcore.a (default: configure and build one
@@ -21,7 +22,7 @@ N=${SANDBOX_N:-200}
 PY_N=${SANDBOX_PY_N:-30}
 
 if [ "$(id -u)" != 0 ]; then
-    echo "sandbox_cost: needs root (namespaces, cgroups, worker uids)" >&2
+    echo "sandbox_cost: needs root (it runs as root, then rootless as nobody)" >&2
     exit 2
 fi
 
@@ -51,4 +52,13 @@ gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -iquote "$REPO/src" -I"$REPO/includ
 
 status=0
 "$TMP/sandbox_cost" "$N" "$PY_N" || status=$?
+# Rootless: the same cases as nobody (cgroups not delegated here, so the
+# cgroup rows equal their neighbours).
+if command -v setpriv >/dev/null; then
+    echo
+    echo "=== rootless (as nobody) ==="
+    chmod 755 "$TMP"
+    (cd /tmp && setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        "$TMP/sandbox_cost" "$N" "$PY_N") || status=$?
+fi
 exit "$status"

@@ -274,7 +274,8 @@ static int resolve_worker_user(hearth *h)
     h->worker_uid = geteuid();
     h->worker_gid = getegid();
     if (geteuid() != 0)
-        dlog_warn("not running as root: workers run as uid %d without an identity of their own",
+        dlog_warn("rootless: every worker runs as uid %d, like the daemon (a uid of its own per "
+                  "worker needs root)",
                   (int)h->worker_uid);
     return 0;
 }
@@ -446,10 +447,11 @@ static void start_timers_and_signals(daemon_state *d)
     uv_signal_start(&d->sigint, on_signal, SIGINT);
 }
 
-/* As root, finds the cgroup controllers and logs one line per protection. */
+/* Finds the cgroup controllers (rootless, only those delegated to us can
+ * be used) and logs one line per protection. */
 static void open_cgroups(hearth *h)
 {
-    if (geteuid() != 0 || h->set.no_sandbox)
+    if (h->set.no_sandbox)
         return;
     char report[1024] = "";
     int rc = sandbox_cgroup_open(&h->cgroups, report, sizeof report);
@@ -464,7 +466,7 @@ static void open_cgroups(hearth *h)
 /* Built once: every spawn installs the same precompiled BPF program. */
 static int build_filter(hearth *h)
 {
-    if (geteuid() != 0 || h->set.no_sandbox)
+    if (h->set.no_sandbox)
         return 0;
     int rc = sandbox_seccomp_build(&h->filter);
     if (rc < 0) {
@@ -490,8 +492,8 @@ static int probe_sandbox(hearth *h)
     sandbox_spec spec = {.argv = argv,
                          .envp = envp,
                          .code_dir = dir,
-                         .uid = h->set.uid_base,
-                         .gid = h->set.uid_base,
+                         .uid = geteuid() == 0 ? h->set.uid_base : h->worker_uid,
+                         .gid = geteuid() == 0 ? h->set.uid_base : h->worker_gid,
                          .memory_bytes = 64u << 20,
                          .isolate = true,
                          .hostname = "probe",
@@ -516,25 +518,53 @@ static int probe_sandbox(hearth *h)
     return rc;
 }
 
-/* Logs one line per protection and decides whether hearthd may start. */
-static int check_sandbox(hearth *h)
+/* Says which cgroup limits cannot be enforced. As root a missing one
+ * makes the sandbox weaker than promised; rootless, cgroups are only
+ * there when delegated, and the rlimits stand in. Returns true for the
+ * former. */
+static bool report_missing_cgroups(const hearth *h)
 {
-    if (geteuid() != 0 || h->set.no_sandbox)
-        return 0;
-    bool weaker = false;
+    static const char *const names[] = {"memory", "pids", "cpu"};
+    static const char *const rootless_fallback[] = {"an address-space rlimit stands in",
+                                                    "a per-namespace process rlimit stands in",
+                                                    "only the timeout bounds CPU use"};
+    bool missing = false;
     for (int c = 0; c < SANDBOX_CGROUP_COUNT; c++) {
-        static const char *const names[] = {"memory", "pids", "cpu"};
-        if (!sandbox_cgroup_has(h->cgroups, names[c])) {
+        if (sandbox_cgroup_has(h->cgroups, names[c]))
+            continue;
+        missing = true;
+        if (geteuid() == 0)
             dlog_warn("sandbox: no %s cgroup: that limit is not enforced", names[c]);
-            weaker = true;
-        }
+        else
+            dlog_warn("sandbox: rootless, no delegated %s cgroup: %s", names[c],
+                      rootless_fallback[c]);
     }
-    int rc = probe_sandbox(h);
-    if (rc == 0) {
-        h->isolate = true;
+    return missing && geteuid() == 0;
+}
+
+static void report_isolation(const hearth *h)
+{
+    if (geteuid() == 0)
         dlog_info("sandbox: namespaces (mount, pid, network, ipc, uts, cgroup, user), private "
                   "root, own uid from %u, no capabilities, no_new_privs: ok",
                   (unsigned)h->set.uid_base);
+    else
+        dlog_info("sandbox: rootless: unprivileged user namespace (uid %d mapped to itself), "
+                  "mount, pid, network, ipc, uts, cgroup namespaces, private root, no "
+                  "capabilities, no_new_privs: ok",
+                  (int)h->worker_uid);
+}
+
+/* Logs one line per protection and decides whether hearthd may start. */
+static int check_sandbox(hearth *h)
+{
+    if (h->set.no_sandbox)
+        return 0;
+    bool weaker = report_missing_cgroups(h);
+    int rc = probe_sandbox(h);
+    if (rc == 0) {
+        h->isolate = true;
+        report_isolation(h);
     } else {
         dlog_warn("sandbox: a sandboxed worker cannot start here: %s", strerror(-rc));
         weaker = true;
@@ -674,7 +704,7 @@ int main(int argc, char **argv)
         dlog_warn("--no-sandbox: FOR DEBUGGING ONLY. Workers share this machine's namespaces and "
                   "filesystem; any function can read what the worker user can read.");
     else if (!h->isolate)
-        dlog_warn("workers run without namespaces or a private root (hearthd is not root)");
+        dlog_warn("workers run without namespaces or a private root (--allow-weaker-sandbox)");
     start_timers_and_signals(&d);
     dlog_info("hearthd %s listening on http://%s (data in %s)", HEARTH_VERSION, h->set.listen,
               h->set.data_dir);

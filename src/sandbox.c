@@ -68,12 +68,13 @@ struct child_ctx {
     const sandbox_root_plan *root; /* when isolated */
     int devnull, out_w, err_w, ctl, status_w;
     pid_t parent;
-    bool drop_ids;
+    bool drop_ids;                /* root: the worker gets spec->uid/gid */
+    bool rootless;                /* isolated without root: clone made a user namespace too */
     const sandbox_cgroup *cgroup; /* NULL = no cgroup limits */
 };
 
-/* The namespaces an isolated worker gets; the user namespace is next. */
-/* Every isolated worker gets these; CLONE_NEWNET too unless it opted out. */
+/* Every isolated worker gets these; CLONE_NEWNET too unless it opted out,
+ * and CLONE_NEWUSER when we are not root (rootless). */
 #define ISOLATE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
 
 static void close_fd(int *fd)
@@ -85,6 +86,15 @@ static void close_fd(int *fd)
 }
 
 /* ---- child side: async-signal-safe only, each step returns -1 with errno set ---- */
+
+/* Effective, permitted and inheritable sets to zero. */
+static int clear_all_caps(void)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct none[2];
+    memset(none, 0, sizeof none);
+    return (int)syscall(SYS_capset, &hdr, none);
+}
 
 /* Exec keeps SIG_IGN and the signal mask, so the daemon's (e.g. ignored
  * SIGPIPE, and the all-blocked mask set around fork) must not leak in. */
@@ -113,6 +123,14 @@ static int step_reset_signals(struct child_ctx *c)
     sigset_t none;
     sigemptyset(&none);
     return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Rootless: clone made a user namespace owning all the others, and in it
+ * we hold every capability; mapping our one outer uid and gid (to the
+ * same numbers) is all an unprivileged process may do, and all we need. */
+static int step_map_own_ids(struct child_ctx *c)
+{
+    return c->rootless ? sandbox_root_map_ids(c->root) : 0;
 }
 
 /* Into the worker's cgroup leaf first, so everything after is counted;
@@ -248,7 +266,8 @@ static int step_set_rlimits(struct child_ctx *c)
     if (s->max_open_files && set_limit(RLIMIT_NOFILE, s->max_open_files) < 0)
         return -1;
     /* The second wall behind the pids cgroup: the uid is the worker's own. */
-    if (s->pids_max && c->drop_ids && set_limit(RLIMIT_NPROC, s->pids_max) < 0)
+    /* Rootless, the count is per user namespace: the worker's own. */
+    if (s->pids_max && (c->drop_ids || c->rootless) && set_limit(RLIMIT_NPROC, s->pids_max) < 0)
         return -1;
     if (set_limit(RLIMIT_MEMLOCK, 64 * 1024) < 0 || set_limit(RLIMIT_MSGQUEUE, 64 * 1024) < 0)
         return -1;
@@ -288,11 +307,12 @@ static int step_enter_root(struct child_ctx *c)
     return c->root ? sandbox_root_enter(c->root) : 0;
 }
 
-/* While still root: empty the bounding and ambient sets, so nothing exec'd
- * later can regain a capability (file caps, setuid-root binaries). */
+/* While still root (or, rootless, capable in our user namespace): empty
+ * the bounding and ambient sets, so nothing exec'd later can regain a
+ * capability (file caps, setuid-root binaries). */
 static int step_drop_bounding_caps(struct child_ctx *c)
 {
-    if (!c->drop_ids)
+    if (!c->drop_ids && !c->rootless)
         return 0;
     for (int cap = 0; cap <= 63; cap++) {
         if (prctl(PR_CAPBSET_DROP, (unsigned long)cap, 0L, 0L, 0L) == 0)
@@ -319,10 +339,7 @@ static int step_enter_user_ns(struct child_ctx *c)
 static int step_clear_caps(struct child_ctx *c)
 {
     (void)c;
-    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct data[2];
-    memset(data, 0, sizeof data);
-    return (int)syscall(SYS_capset, &hdr, data);
+    return clear_all_caps();
 }
 
 static int step_forbid_new_privs(struct child_ctx *c)
@@ -377,6 +394,7 @@ typedef int (*child_step)(struct child_ctx *);
  * it forks; otherwise one process runs both. */
 static const child_step setup_steps[] = {
     step_reset_signals,   /* default dispositions, nothing blocked */
+    step_map_own_ids,     /* rootless: our uid and gid mapped in our user ns */
     step_enter_cgroup,    /* memory, pids, cpu limits; isolated: cgroup namespace */
     step_new_session,     /* own session and process group */
     step_enter_root,      /* isolated: tmpfs root, binds, /proc, pivot_root */
@@ -428,13 +446,17 @@ static _Noreturn void run_runtime(struct child_ctx *c)
 
 /* The init only reaps and reports from here on: it needs no privilege.
  * nobody (not the worker's uid) keeps it out of the runtime's sight
- * (/proc is hidepid) and out of its reach. Best effort: it already holds
- * nothing the runtime could use. */
+ * (/proc is hidepid) and out of its reach. Rootless, nobody is not mapped
+ * and the init keeps the worker's uid: then no capabilities and not
+ * dumpable keep the runtime from ptracing it or opening its /proc files.
+ * Best effort: it already holds nothing the runtime could use. */
 static void drop_init_privileges(void)
 {
     const uid_t nobody = 65534;
     if (setgroups(0, NULL) == 0 && setresgid(nobody, nobody, nobody) == 0)
         setresuid(nobody, nobody, nobody);
+    clear_all_caps();
+    prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
 }
 
 /* pid 1 of the sandbox: starts the runtime, tells the daemon whether its
@@ -596,7 +618,8 @@ static int fork_child(struct child_ctx *ctx, pid_t *pid)
     sigprocmask(SIG_SETMASK, &all, &old);
     /* Isolated: clone with the namespace flags, so the child is pid 1 of
      * its new pid namespace. Without a stack argument it forks like fork(). */
-    unsigned long flags = ISOLATE_FLAGS | (ctx->spec->host_network ? 0 : CLONE_NEWNET);
+    unsigned long flags = ISOLATE_FLAGS | (ctx->spec->host_network ? 0 : CLONE_NEWNET) |
+                          (ctx->rootless ? CLONE_NEWUSER : 0);
     pid_t p =
         ctx->root ? (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL) : fork();
     if (p == 0)
@@ -633,8 +656,6 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
     int rc = check_spec(spec, root);
     if (rc < 0)
         return rc;
-    if (spec->isolate && !root)
-        return -EPERM;
 
     sandbox_root_plan plan;
     if (spec->isolate)
@@ -668,6 +689,7 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
         .status_w = ch.status[1],
         .parent = getpid(),
         .drop_ids = root,
+        .rootless = spec->isolate && !root,
     };
     pid_t pid = -1;
     rc = fork_child(&ctx, &pid);

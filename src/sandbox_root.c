@@ -43,11 +43,12 @@ static const char *const top_level_candidates[] = {"bin",   "sbin",  "lib",
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom"};
 
 /* Kernel knobs a worker has no business reading (masked as Docker does). */
-static const char *const proc_masked_files[] = {"/proc/kcore",       "/proc/keys",
-                                                "/proc/timer_list",  "/proc/sysrq-trigger",
-                                                "/proc/sched_debug", "/proc/kallsyms"};
-static const char *const proc_masked_dirs[] = {"/proc/sys", "/proc/acpi", "/proc/scsi",
-                                               "/proc/bus", "/proc/fs",   "/proc/irq"};
+#define NEWPROC NEWROOT "/proc"
+static const char *const proc_masked_files[] = {NEWPROC "/kcore",       NEWPROC "/keys",
+                                                NEWPROC "/timer_list",  NEWPROC "/sysrq-trigger",
+                                                NEWPROC "/sched_debug", NEWPROC "/kallsyms"};
+static const char *const proc_masked_dirs[] = {NEWPROC "/sys", NEWPROC "/acpi", NEWPROC "/scsi",
+                                               NEWPROC "/bus", NEWPROC "/fs",   NEWPROC "/irq"};
 
 void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
                             uint64_t tmp_bytes, uid_t uid, gid_t gid, bool host_network)
@@ -221,11 +222,14 @@ static int pivot(void)
     return 0;
 }
 
+/* Before pivot_root: without root, the kernel mounts a new procfs only
+ * while a fully visible one is in the mount namespace (the host's, about
+ * to be detached). */
 static int mount_proc(void)
 {
     /* hidepid=invisible: the runtime sees only processes of its own uid, not
      * the sandbox's init (which is a copy of the daemon, arguments and all). */
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") < 0)
+    if (mount("proc", NEWPROC, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") < 0)
         return -1;
     for (size_t i = 0; i < sizeof proc_masked_files / sizeof *proc_masked_files; i++)
         if (mount("/dev/null", proc_masked_files[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
@@ -264,17 +268,22 @@ static int bind_code(int code_fd)
     return rc;
 }
 
+int sandbox_root_map_ids(const sandbox_root_plan *p)
+{
+    if (write_file("/proc/self/uid_map", p->uid_map) < 0 ||
+        write_file("/proc/self/setgroups", "deny") < 0 ||
+        write_file("/proc/self/gid_map", p->gid_map) < 0)
+        return -1;
+    return 0;
+}
+
 int sandbox_root_enter_user_ns(const sandbox_root_plan *p)
 {
     /* The uid change made us non-dumpable, which hands /proc/self to root:
      * become dumpable again to write our own maps (exec resets it anyway). */
     if (prctl(PR_SET_DUMPABLE, 1L, 0L, 0L, 0L) < 0 || unshare(CLONE_NEWUSER) < 0)
         return -1;
-    if (write_file("/proc/self/uid_map", p->uid_map) < 0 ||
-        write_file("/proc/self/setgroups", "deny") < 0 ||
-        write_file("/proc/self/gid_map", p->gid_map) < 0)
-        return -1;
-    return 0;
+    return sandbox_root_map_ids(p);
 }
 
 int sandbox_root_enter(const sandbox_root_plan *p)
@@ -295,11 +304,9 @@ int sandbox_root_enter(const sandbox_root_plan *p)
     if (sethostname(p->hostname, strlen(p->hostname)) < 0 ||
         (!p->host_network && loopback_up() < 0))
         return -1;
-    if (pivot() < 0)
+    if (mount_proc() < 0 || pivot() < 0)
         return -1;
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts) < 0)
-        return -1;
-    if (mount_proc() < 0)
         return -1;
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
         return -1;

@@ -41,8 +41,14 @@ typedef struct sandbox_root_plan {
 void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
                             uint64_t tmp_bytes, uid_t uid, gid_t gid, bool host_network);
 
-/* Child side, as root in fresh mount, pid (as its pid 1), uts and network
- * namespaces: builds the root, pivots into it, detaches the old one,
+/* Child side, in a user namespace just made by clone (rootless): maps
+ * the plan's uid and gid, our own outer ids, to themselves, with
+ * setgroups denied. Returns 0 or -1 with errno. */
+int sandbox_root_map_ids(const sandbox_root_plan *plan);
+
+/* Child side, as root (or, rootless, with every capability of the user
+ * namespace that owns them) in fresh mount, pid (as its pid 1), uts and
+ * network namespaces: builds the root, pivots into it, detaches the old one,
  * mounts /proc, makes / read-only and enters /var/task. Returns 0, or -1
  * with errno set. */
 int sandbox_root_enter(const sandbox_root_plan *plan);

@@ -8,13 +8,16 @@ Must never: talk to anything but 127.0.0.1, signal a process it did not start
 
 The binary is $HEARTHD, else <repo>/build/hearthd.
 Set HEARTH_E2E_KEEP=1 to keep the temp dirs (data dir, daemon stderr) for
-inspection, HEARTH_E2E_LOG_LEVEL to change the daemon's --log-level.
+inspection, HEARTH_E2E_LOG_LEVEL to change the daemon's --log-level, and
+HEARTH_E2E_ROOTLESS=<user> to start every daemon as that unprivileged user
+(rootless mode; needs root and setpriv to switch).
 """
 
 import base64
 import io
 import glob
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -40,6 +43,26 @@ START_TIMEOUT = 10.0
 LEAK_NAME, LEAK_VALUE = "HEARTH_E2E_LEAK", "daemon-env-must-not-leak"
 
 SETPRIV = shutil.which("setpriv")  # util-linux; optional
+ROOTLESS_USER = os.environ.get("HEARTH_E2E_ROOTLESS") or None
+ROOTLESS = ROOTLESS_USER is not None
+
+
+def rootful_only(why):
+    """Marks a test whose protection needs hearthd to run as root (`why`
+    names it); rootless runs skip it with that reason."""
+    return pytest.mark.skipif(ROOTLESS, reason="rootless: " + why)
+
+
+def _as_user(cmd, base, user):
+    """Hands `base` to `user` and prefixes `cmd` to run as that user."""
+    if not SETPRIV or os.geteuid() != 0:
+        pytest.fail("a rootless daemon needs root and setpriv (util-linux) to start")
+    pw = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(base):
+        for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+            os.lchown(name, pw.pw_uid, pw.pw_gid)
+    return [SETPRIV, "--reuid", str(pw.pw_uid), "--regid", str(pw.pw_gid),
+            "--clear-groups"] + cmd
 
 _LIVE = []  # Hearth instances not yet closed, for failure reports
 
@@ -248,8 +271,9 @@ def dir_bytes(path):
 class Hearth:
     """One hearthd process on 127.0.0.1:<free port> with data in <base>/data."""
 
-    def __init__(self, base, args=(), env=None):
+    def __init__(self, base, args=(), env=None, user=None):
         self.base = Path(base)
+        self.user = user or ROOTLESS_USER  # run unprivileged (rootless) as this user
         self.extra_env = dict(env or {})
         self.data_dir = self.base / "data"
         self.stderr_path = self.base / "hearthd.stderr"
@@ -274,6 +298,8 @@ class Hearth:
         env = dict(os.environ)
         env[LEAK_NAME] = LEAK_VALUE
         env.update(self.extra_env)
+        if self.user:
+            cmd = _as_user(cmd, self.base, self.user)
         if SETPRIV:
             # If pytest dies (killed by a timeout), the daemon gets SIGTERM and
             # stops its workers instead of running on. setpriv execs: same pid.
@@ -506,12 +532,13 @@ def hearth():
 
 @pytest.fixture
 def hearth_factory():
-    """make(*args, env=None) -> a started daemon with extra command-line args (and
-    environment); all closed after the test."""
+    """make(*args, start=True, env=None, user=None) -> a started daemon with extra
+    command-line args (and environment; run as `user` for rootless mode); all
+    closed after the test."""
     made = []
 
-    def make(*args, start=True, env=None):
-        h = Hearth(_new_base(), args, env)
+    def make(*args, start=True, env=None, user=None):
+        h = Hearth(_new_base(), args, env, user)
         made.append(h)
         if start:
             h.start()

@@ -4,11 +4,13 @@ unprivileged identity when hearthd runs as root, rlimits; and a worker's
 children die with it."""
 
 import os
+import shutil
 import uuid
 
 import pytest
 
-from conftest import LEAK_NAME, Background, assert_error, procs_with_env, py, wait_until
+from conftest import (LEAK_NAME, Background, assert_error, procs_with_env, py, rootful_only,
+                      wait_until)
 
 INSPECT = py("""
     import os, resource, subprocess, sys
@@ -94,6 +96,7 @@ def test_worker_children_die_with_it(hearth, inside):
         "processes started by the function outlived it: %s" % procs_with_env(mark)
 
 
+@rootful_only("one uid per worker needs root")
 def test_concurrent_workers_have_distinct_uids(hearth):
     """Each worker runs as a uid of its own (--uid-range), so even a broken
     namespace would leave workers unable to signal or ptrace each other."""
@@ -147,6 +150,7 @@ def _status(pid):
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
+@rootful_only("the daemon is unprivileged already: no spawner")
 def test_http_side_runs_unprivileged_beside_a_root_spawner(hearth):
     """Privilege separation: the process that parses HTTP and JSON dropped to
     --user with no capabilities, no_new_privs and a seccomp filter of its

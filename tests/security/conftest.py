@@ -42,6 +42,8 @@ procs_with_env = e2e_conftest.procs_with_env
 wait_until = e2e_conftest.wait_until
 LEAK_NAME = e2e_conftest.LEAK_NAME
 LEAK_VALUE = e2e_conftest.LEAK_VALUE
+ROOTLESS = e2e_conftest.ROOTLESS
+rootful_only = e2e_conftest.rootful_only
 
 # Shipped next to every attacker's main.py. x86_64 numbers; errno values
 # come back as names so the tests read like the checklist.

@@ -10,7 +10,8 @@ answers and this module's neighbour still serves.
 
 import uuid
 
-from conftest import (assert_error, attack, attack_ok, procs_with_env, survived,
+from conftest import (ROOTLESS, assert_error, attack, attack_ok, procs_with_env, rootful_only,
+                      survived,
                       wait_until)
 
 
@@ -60,14 +61,19 @@ def test_memory_bomb(hearth, neighbour):
     """Attack: allocate and touch memory until the host swaps or its OOM
     killer picks a victim. Stopped by: the worker's memory cgroup
     (memory_mb, swap off): the kernel kills the worker alone and the API
-    answers 502 out_of_memory."""
+    answers 502 out_of_memory. Rootless, without a delegated memory cgroup:
+    the address-space rlimit (memory_mb) makes the allocation fail."""
     r = attack(hearth, "proc-membomb", '''
         def handler(event, context):
             hog = []
             while True:
                 hog.append(bytearray(16 << 20))  # zero-filled: every page is touched
     ''', memory_mb=64, timeout_ms=20000)
-    assert_error(r, 502, "out_of_memory")
+    if ROOTLESS:
+        assert_error(r, 500, "function_error")
+        assert r.json()["error"]["type"] == "MemoryError", r.text
+    else:
+        assert_error(r, 502, "out_of_memory")
     survived(hearth, neighbour)
 
 
@@ -120,7 +126,9 @@ def test_signal_other_processes(hearth, neighbour):
     and everything it can reach with kill(-1, SIGKILL). Stopped by: the pid
     namespace — the daemon's pid does not exist there (ESRCH), the init
     belongs to another uid and ignores SIGKILL from inside its namespace,
-    and kill(-1) reaches only the function's own processes."""
+    and kill(-1) reaches only the function's own processes. Rootless, the
+    init shares the worker's uid, so kill() is allowed, and the kernel
+    drops the signal: a pid namespace's init has no handler for it."""
     out = attack_ok(hearth, "proc-signal", '''
         import os, signal, hostile
         def handler(event, context):
@@ -133,7 +141,8 @@ def test_signal_other_processes(hearth, neighbour):
             r["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
             return r
     ''', {"daemon": hearth.pid})
-    assert out["init"][0] == "EPERM" and out["init_term"][0] == "EPERM", out
+    allowed = ("EPERM", "ok") if ROOTLESS else ("EPERM",)
+    assert out["init"][0] in allowed and out["init_term"][0] in allowed, out
     assert out["daemon"][0] == "ESRCH" and out["daemon_group"][0] == "ESRCH", out
     assert out["all"][0] in ("ESRCH", "ok"), out  # nothing but itself and its init to see
     assert out["pids"] == [2], out
@@ -143,6 +152,7 @@ def test_signal_other_processes(hearth, neighbour):
     survived(hearth, neighbour)
 
 
+@rootful_only("one uid per worker needs root; every rootless worker runs as the daemon's uid")
 def test_workers_do_not_share_a_uid(hearth, neighbour):
     """Attack (for when a namespace breaks): signal, ptrace or read the
     /proc files of another function's worker, which a shared uid would
