@@ -2,6 +2,10 @@
 # Installs the Debian packages Hearth needs to build, run and test, when
 # any is missing. As root it runs apt-get; otherwise it prints the line to
 # run and fails.
+#
+# --test also fetches a Debian kernel image for tests/vm (cgroup v2 in a
+# VM) into /var/cache/hearth/vmlinuz: only the vmlinuz is taken out of the
+# package, nothing is installed into /boot.
 set -euo pipefail
 
 packages=(
@@ -10,24 +14,53 @@ packages=(
   python3
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libcmocka-dev python3-pytest python3-requests)
+  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static)
 fi
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk)
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
+VM_KERNEL=/var/cache/hearth/vmlinuz
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "hearth: missing Debian packages; install them with:" >&2
-  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-  exit 1
+install_missing() {
+  local missing=() p
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "hearth: missing Debian packages; install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "hearth: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The kernel that linux-image-amd64 points at, its vmlinuz extracted from
+# the downloaded package (installing it would pull in systemd and an initrd).
+fetch_vm_kernel() {
+  [ -r "$VM_KERNEL" ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "hearth: no $VM_KERNEL: tests/vm will skip (run scripts/deps.sh --test as root)" >&2
+    return 0
+  fi
+  local pkg tmp
+  pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$pkg" ] || { echo "hearth: cannot tell which kernel linux-image-amd64 means" >&2; exit 1; }
+  echo "hearth: fetching the vmlinuz of $pkg for tests/vm" >&2
+  tmp=$(mktemp -d)
+  chown _apt "$tmp" 2>/dev/null || true # apt downloads as _apt where it can
+  (cd "$tmp" && apt-get download -qq "$pkg" >/dev/null &&
+    dpkg-deb --fsys-tarfile ./*.deb | tar -x --wildcards './boot/vmlinuz-*')
+  mkdir -p "$(dirname "$VM_KERNEL")"
+  install -m 0644 "$tmp"/boot/vmlinuz-* "$VM_KERNEL"
+  rm -rf "$tmp"
+}
+
+install_missing
+if [ "${1:-}" = "--test" ]; then
+  fetch_vm_kernel
 fi
-echo "hearth: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -253,33 +253,40 @@ static int read_mounts(struct discovery *d)
     return each_line("/proc/self/mountinfo", note_mount, d);
 }
 
-/* Makes controller i usable by the daemon cgroup's children on v2: it must
- * be in cgroup.controllers and then in cgroup.subtree_control. */
-static int enable_v2(const char *dir, int i)
+/* Our controllers (bit i = ctrl_names[i]) listed in dir's `file`. */
+static unsigned v2_listed(const char *dir, const char *file)
 {
     char buf[SMALL_FILE_CAP];
-    int rc = read_in(dir, "cgroup.controllers", buf, sizeof buf);
-    if (rc < 0)
-        return rc;
-    buf[strcspn(buf, "\n")] = '\0';
-    if (!list_has(buf, ' ', ctrl_names[i]))
-        return -ENOENT;
-    rc = read_in(dir, "cgroup.subtree_control", buf, sizeof buf);
-    if (rc < 0)
-        return rc;
-    buf[strcspn(buf, "\n")] = '\0';
-    if (list_has(buf, ' ', ctrl_names[i]))
+    if (read_in(dir, file, buf, sizeof buf) < 0)
         return 0;
-    char cmd[16];
-    snprintf(cmd, sizeof cmd, "+%s", ctrl_names[i]);
+    buf[strcspn(buf, "\n")] = '\0';
+    unsigned mask = 0;
+    for (int i = 0; i < SANDBOX_CGROUP_COUNT; i++)
+        if (list_has(buf, ' ', ctrl_names[i]))
+            mask |= 1u << i;
+    return mask;
+}
+
+/* "+memory +pids +cpu" for the controllers in mask, in one write: the
+ * kernel applies a write to subtree_control whole or not at all. */
+static int enable_for_children(const char *dir, unsigned mask)
+{
+    char cmd[64] = "";
+    size_t used = 0;
+    for (int i = 0; i < SANDBOX_CGROUP_COUNT; i++)
+        if (mask & (1u << i))
+            used += (size_t)snprintf(cmd + used, sizeof cmd - used, "%s+%s", used ? " " : "",
+                                     ctrl_names[i]);
     return write_in(dir, "cgroup.subtree_control", cmd);
 }
 
 /* cgroup v2 lets a non-root cgroup hand controllers to its children only
- * while it holds no process itself, and a service manager puts the daemon
- * straight into its own cgroup: so the daemon moves into a leaf of that
- * cgroup ("hearthd", kept for the next start) and the workers' folder
- * becomes its sibling. Returns 0 or -errno; on failure we stay put. */
+ * while it holds no process itself (memory refuses with EBUSY; pids and
+ * cpu would instead turn it "threaded", which breaks its children), and a
+ * service manager puts the daemon straight into its own cgroup. So before
+ * enabling anything the daemon moves into a leaf of that cgroup
+ * ("hearthd", kept for the next start) and the workers' folder becomes
+ * its sibling. Returns 0 or -errno; on failure we stay put. */
 static int move_self_aside(const char *dir)
 {
     char leaf[PATH_MAX];
@@ -291,45 +298,51 @@ static int move_self_aside(const char *dir)
     return write_in(leaf, "cgroup.procs", "0"); /* "0": the writer */
 }
 
-/* enable_v2, stepping out of the daemon's cgroup when v2 requires it. */
-static int enable_v2_for_children(const char *dir, int i)
+/* Hands every controller of ours that v2 offers in the daemon's cgroup to
+ * that cgroup's children, all or none. Returns the mask now usable there;
+ * on failure *err says why and nothing has changed (we moved back). */
+static unsigned enable_v2(const struct discovery *d, int *err)
 {
-    int rc = enable_v2(dir, i);
-    if (rc != -EBUSY)
-        return rc;
-    rc = move_self_aside(dir);
-    if (rc < 0)
-        return rc;
-    rc = enable_v2(dir, i);
-    if (rc < 0) /* others share the cgroup: go back where we were */
-        write_in(dir, "cgroup.procs", "0");
-    return rc;
+    unsigned offered = v2_listed(d->v2_dir, "cgroup.controllers");
+    unsigned enabled = v2_listed(d->v2_dir, "cgroup.subtree_control");
+    *err = 0;
+    if (!offered || (offered & ~enabled) == 0)
+        return offered;                        /* nothing v2, or already handed down (delegated) */
+    bool at_root = strcmp(d->v2_cg, "/") == 0; /* the root may hold processes */
+    if (!at_root && (*err = move_self_aside(d->v2_dir)) < 0)
+        return 0;
+    *err = enable_for_children(d->v2_dir, offered);
+    if (*err == 0)
+        return offered;
+    if (!at_root) /* others share the cgroup: go back where we were */
+        write_in(d->v2_dir, "cgroup.procs", "0");
+    return 0;
 }
 
-/* Picks v2 or v1 for controller i and notes where the daemon's cgroup is. */
-static void choose_version(struct ctrl *c, const struct discovery *d, int i, const char **dir)
+/* Picks v2 or v1 for controller i and notes where the daemon's cgroup is.
+ * v2_mask/v2_err: what enable_v2 made of the unified hierarchy. */
+static void choose_version(struct ctrl *c, const struct discovery *d, int i, unsigned v2_mask,
+                           int v2_err, const char **dir)
 {
     *dir = NULL;
-    if (d->v2_dir[0]) {
-        int rc = enable_v2_for_children(d->v2_dir, i);
-        if (rc == 0) {
-            c->version = 2;
-            *dir = d->v2_dir;
-            return;
-        }
-        if (rc != -ENOENT) {
-            /* On the unified hierarchy it cannot also be on v1. */
-            snprintf(c->note, sizeof c->note, "cannot enable in v2 subtree_control: %s",
-                     strerror(-rc));
-            return;
-        }
+    if (v2_mask & (1u << i)) {
+        c->version = 2;
+        *dir = d->v2_dir;
+        return;
     }
     if (d->v1_dir[i][0]) {
         c->version = 1;
         *dir = d->v1_dir[i];
         return;
     }
-    snprintf(c->note, sizeof c->note, "no v2 controller and no v1 hierarchy");
+    if (v2_err < 0)
+        snprintf(c->note, sizeof c->note,
+                 "cgroup v2: cannot hand it to the children of the daemon's cgroup: %s (that "
+                 "cgroup must hold no other process: run hearthd in one of its own, such as a "
+                 "systemd service's)",
+                 strerror(-v2_err));
+    else
+        snprintf(c->note, sizeof c->note, "no v2 controller and no v1 hierarchy");
 }
 
 /* Settings leaves inherit at creation (v1 copies swappiness and
@@ -441,9 +454,11 @@ int sandbox_cgroup_open(sandbox_cgroups **out, char *report, size_t cap)
         rc = read_own_cgroups(d);
     if (rc == 0)
         rc = read_mounts(d);
+    int v2_err = 0;
+    unsigned v2_mask = rc == 0 && d->v2_dir[0] ? enable_v2(d, &v2_err) : 0;
     for (int i = 0; rc == 0 && i < SANDBOX_CGROUP_COUNT; i++) {
         const char *dir;
-        choose_version(&cg->c[i], d, i, &dir);
+        choose_version(&cg->c[i], d, i, v2_mask, v2_err, &dir);
         if (dir)
             rc = make_base(cg, i, dir);
     }

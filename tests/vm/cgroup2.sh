@@ -8,7 +8,8 @@
 # Usage: tests/vm/cgroup2.sh path/to/test_cgroup
 # Exit: the test's status; 77 (skip) when qemu, a kernel or a static busybox
 # is missing; 1 when the VM did not finish or v2 was not actually used.
-# Environment: HEARTH_VM_KERNEL (a vmlinuz, default newest /boot/vmlinuz-*),
+# Environment: HEARTH_VM_KERNEL (a vmlinuz; default /var/cache/hearth/vmlinuz,
+#   else the newest /boot/vmlinuz-*),
 # HEARTH_VM_TIMEOUT (seconds, default 300).
 #
 # Never installs anything, never touches the host's cgroups; everything it
@@ -37,10 +38,13 @@ qemu="$(command -v qemu-system-x86_64 || true)"
 [[ -n "$qemu" ]] || skip "qemu-system-x86_64 not found (Debian package qemu-system-x86)"
 
 kernel="${HEARTH_VM_KERNEL:-}"
+if [[ -z "$kernel" && -r /var/cache/hearth/vmlinuz ]]; then
+    kernel=/var/cache/hearth/vmlinuz # scripts/deps.sh --test puts it there
+fi
 if [[ -z "$kernel" ]]; then
     kernel="$(find /boot -maxdepth 1 -name 'vmlinuz-*' 2>/dev/null | sort -V | tail -n 1 || true)"
 fi
-[[ -n "$kernel" ]] || skip "no /boot/vmlinuz-* (Debian package linux-image-amd64)"
+[[ -n "$kernel" ]] || skip "no kernel: run scripts/deps.sh --test as root, or set HEARTH_VM_KERNEL"
 [[ -r "$kernel" ]] || skip "$kernel is not readable"
 
 busybox="$(command -v busybox || true)"
