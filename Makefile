@@ -41,7 +41,7 @@ test-asan: deps-test
 
 unit: deps-test $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
-	cd $(BUILD) && ctest --output-on-failure -E e2e
+	cd $(BUILD) && ctest --output-on-failure -R "^unit_"
 
 bench: build
 	@scripts/deps.sh --bench
