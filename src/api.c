@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "deploy.h"
+#include "fn_settings.h"
 #include "dlog.h"
 #include "runtimes.h"
 #include "timefmt.h"
@@ -98,21 +99,48 @@ static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
+/* A setting's value as the daemon applies it: inherited ones resolved. */
+static int64_t effective_setting(const hearth *h, const fn_config *cfg, const fnset_int *s)
+{
+    int64_t v = fnset_value(cfg, s);
+    if (v != FNSET_INHERIT)
+        return v;
+    if (strcmp(s->name, "max_queue") == 0)
+        return (int64_t)h->set.max_queue;
+    return (int64_t)(h->set.keep_alive_ms / 1000); /* keep_alive_s */
+}
+
+static json_t *pool_json(hearth *h, const char *name)
+{
+    sched_pool_state ps;
+    sched_pool_state_of(h->sch, name, &ps);
+    return json_pack("{s:i,s:i,s:i,s:i,s:I,s:I}", "starting", (int)ps.starting, "idle",
+                     (int)ps.idle, "busy", (int)ps.busy, "queued", (int)ps.queued, "cold_starts",
+                     (json_int_t)ps.cold_starts, "warm_starts", (json_int_t)ps.warm_starts);
+}
+
 json_t *api_function_json(hearth *h, const fn_config *cfg)
 {
     char created[TIMEFMT_ISO_LEN], updated[TIMEFMT_ISO_LEN];
     timefmt_iso_ms(cfg->created_ms, created);
     timefmt_iso_ms(cfg->updated_ms, updated);
-    sched_pool_state ps;
-    sched_pool_state_of(h->sch, cfg->name, &ps);
     json_t *env = cfg->env ? json_deep_copy(cfg->env) : json_object();
     const char *network = cfg->host_network ? "host" : "isolated";
-    return json_pack("{s:s,s:I,s:s,s:s,s:o,s:I,s:I,s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i}}", "name",
-                     cfg->name, "version", (json_int_t)cfg->version, "runtime", cfg->runtime,
-                     "handler", cfg->handler, "env", env, "timeout_ms", (json_int_t)cfg->timeout_ms,
-                     "memory_mb", (json_int_t)cfg->memory_mb, "network", network, "created_at",
-                     created, "updated_at", updated, "pool", "starting", (int)ps.starting, "idle",
-                     (int)ps.idle, "busy", (int)ps.busy, "queued", (int)ps.queued);
+    json_t *o =
+        json_pack("{s:s,s:I,s:s,s:s,s:o}", "name", cfg->name, "version", (json_int_t)cfg->version,
+                  "runtime", cfg->runtime, "handler", cfg->handler, "env", env);
+    size_t n;
+    const fnset_int *t = fnset_ints(&n);
+    for (size_t i = 0; o && i < n; i++)
+        json_object_set_new(o, t[i].name, json_integer(effective_setting(h, cfg, &t[i])));
+    json_t *rest = json_pack("{s:s,s:s,s:s,s:o}", "network", network, "created_at", created,
+                             "updated_at", updated, "pool", pool_json(h, cfg->name));
+    if (!o || json_object_update(o, rest) < 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    json_decref(rest);
+    return o;
 }
 
 /* --- service routes --- */
@@ -254,6 +282,10 @@ static void on_call_done(sched_call *c, sched_result *res, void *ud)
     }
     if (res->cold)
         gw_add_header(req, "X-Hearth-Cold-Start", "1");
+    if (res->retry_after_s) {
+        snprintf(v, sizeof v, "%u", res->retry_after_s);
+        gw_add_header(req, "Retry-After", v);
+    }
     if (res->code) {
         json_t *err = json_pack("{s:s,s:s}", "code", res->code, "message", res->message);
         if (res->error_type[0])

@@ -27,16 +27,11 @@
 #include "api.h"
 #include "dlog.h"
 #include "package.h"
+#include "fn_settings.h"
 #include "paths.h"
 #include "runtimes.h"
 #include "timefmt.h"
 #include "validate.h"
-
-#define TIMEOUT_MS_MAX  900000
-#define MEMORY_MB_MIN   64
-#define MEMORY_MB_MAX   10240
-#define TIMEOUT_DEFAULT 30000
-#define MEMORY_DEFAULT  128
 
 typedef struct deploy_job {
     uv_work_t work;
@@ -47,7 +42,8 @@ typedef struct deploy_job {
     size_t len;
     bool raw;
     /* raw-body settings, copied from the query on the loop */
-    char *q_runtime, *q_handler, *q_timeout, *q_memory, *q_network;
+    char *q_runtime, *q_handler, *q_network;
+    char *q_int[FNSET_INT_COUNT]; /* the whole-number settings, by table index */
     char unknown_query[64];
     /* results */
     fn_config cfg;
@@ -271,10 +267,30 @@ static int unpack_json_package(deploy_job *j, json_t *files, json_t *archive)
     return rc;
 }
 
+/* Every whole-number setting the body gives, checked against its range;
+ * then the settings against each other. */
+static int check_int_fields(deploy_job *j, json_t *doc)
+{
+    size_t n;
+    const fnset_int *t = fnset_ints(&n);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = t[i].name;
+        int rc = doc ? check_int_field(j, json_object_get(doc, name), name, t[i].min, t[i].max,
+                                       fnset_field(&j->cfg, &t[i]))
+                     : check_query_int(j, j->q_int[i], name, t[i].min, t[i].max,
+                                       fnset_field(&j->cfg, &t[i]));
+        if (rc < 0)
+            return rc;
+    }
+    char err[160];
+    if (fnset_check_together(&j->cfg, err, sizeof err) < 0)
+        return refuse(j, 400, "invalid_field", "%s", err);
+    return 0;
+}
+
 static int parse_json_body(deploy_job *j)
 {
-    static const char *const known[] = {"runtime", "handler",    "files",     "archive",
-                                        "env",     "timeout_ms", "memory_mb", "network"};
+    static const char *const known[] = {"runtime", "handler", "files", "archive", "env", "network"};
     json_error_t jerr;
     json_t *doc = json_loadb(j->body, j->len, 0, &jerr);
     if (!json_is_object(doc)) {
@@ -289,6 +305,7 @@ static int parse_json_body(deploy_job *j)
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof *known; i++)
             ok = ok || strcmp(key, known[i]) == 0;
+        ok = ok || fnset_find(key);
         if (!ok) {
             rc = refuse(j, 400, "unknown_field", "unknown field '%.60s'", key);
             goto out;
@@ -297,11 +314,7 @@ static int parse_json_body(deploy_job *j)
     rc = check_runtime(j, json_string_value(json_object_get(doc, "runtime")),
                        json_string_value(json_object_get(doc, "handler")));
     if (rc == 0)
-        rc = check_int_field(j, json_object_get(doc, "timeout_ms"), "timeout_ms", 1, TIMEOUT_MS_MAX,
-                             &j->cfg.timeout_ms);
-    if (rc == 0)
-        rc = check_int_field(j, json_object_get(doc, "memory_mb"), "memory_mb", MEMORY_MB_MIN,
-                             MEMORY_MB_MAX, &j->cfg.memory_mb);
+        rc = check_int_fields(j, doc);
     if (rc == 0)
         rc = check_network(j, json_object_get(doc, "network"));
     json_t *env = json_object_get(doc, "env");
@@ -325,10 +338,7 @@ static int parse_raw_body(deploy_job *j)
         return refuse(j, 400, "unknown_field", "unknown query parameter '%s'", j->unknown_query);
     int rc = check_runtime(j, j->q_runtime, j->q_handler);
     if (rc == 0)
-        rc = check_query_int(j, j->q_timeout, "timeout_ms", 1, TIMEOUT_MS_MAX, &j->cfg.timeout_ms);
-    if (rc == 0)
-        rc = check_query_int(j, j->q_memory, "memory_mb", MEMORY_MB_MIN, MEMORY_MB_MAX,
-                             &j->cfg.memory_mb);
+        rc = check_int_fields(j, NULL);
     if (rc == 0 && j->q_network)
         rc = check_network_value(j, j->q_network);
     if (rc == 0)
@@ -355,8 +365,7 @@ static int seal_staging(deploy_job *j)
 static void deploy_work(uv_work_t *w)
 {
     deploy_job *j = w->data;
-    j->cfg.timeout_ms = TIMEOUT_DEFAULT;
-    j->cfg.memory_mb = MEMORY_DEFAULT;
+    fnset_defaults(&j->cfg);
     int rc = j->raw ? parse_raw_body(j) : parse_json_body(j);
     if (rc == 0)
         rc = seal_staging(j);
@@ -419,9 +428,9 @@ static void job_free(deploy_job *j)
     fn_config_release(&j->cfg);
     free(j->q_runtime);
     free(j->q_handler);
-    free(j->q_timeout);
-    free(j->q_memory);
     free(j->q_network);
+    for (size_t i = 0; i < FNSET_INT_COUNT; i++)
+        free(j->q_int[i]);
     free(j);
 }
 
@@ -470,12 +479,14 @@ static bool is_json_body_type(const char *ct)
 static void note_query(const char *name, const char *value, void *ud)
 {
     deploy_job *j = ud;
-    char **slot = strcmp(name, "runtime") == 0      ? &j->q_runtime
-                  : strcmp(name, "handler") == 0    ? &j->q_handler
-                  : strcmp(name, "timeout_ms") == 0 ? &j->q_timeout
-                  : strcmp(name, "memory_mb") == 0  ? &j->q_memory
-                  : strcmp(name, "network") == 0    ? &j->q_network
-                                                    : NULL;
+    size_t n;
+    const fnset_int *t = fnset_ints(&n), *s = fnset_find(name);
+    char **slot = strcmp(name, "runtime") == 0   ? &j->q_runtime
+                  : strcmp(name, "handler") == 0 ? &j->q_handler
+                  : strcmp(name, "network") == 0 ? &j->q_network
+                  : s                            ? &j->q_int[s - t]
+                                                 : NULL;
+    (void)n;
     if (!slot) {
         if (!j->unknown_query[0])
             snprintf(j->unknown_query, sizeof j->unknown_query, "%s", name);

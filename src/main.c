@@ -54,8 +54,12 @@ static const char usage[] =
     "  --max-response SIZE     largest function answer (default 6M)\n"
     "  --log-retention SIZE    log bytes kept per function (default 32M)\n"
     "  --max-workers N         live workers across all functions (default 64)\n"
-    "  --max-queue N           requests waiting per function before 503 (default 1000)\n"
-    "  --keep-alive SECONDS    idle time before a worker stops (default 600)\n"
+    "  --memory-budget SIZE    the memory_mb of all live workers, summed, stays\n"
+    "                          under this (default 3/4 of the machine's memory)\n"
+    "  --max-queue N           default max_queue of a function: requests waiting\n"
+    "                          beyond its capacity before 429 (default 100)\n"
+    "  --keep-alive SECONDS    default keep_alive_s of a function: idle time\n"
+    "                          before a worker stops (default 600)\n"
     "  --shutdown-grace SECONDS  time requests get to finish on SIGTERM (default 10)\n"
     "  --runtimes-dir DIR      where runtime programs live (default: the source tree's)\n"
     "  --uid-range BASE:COUNT  as root, each worker runs as its own uid (= gid) from\n"
@@ -146,6 +150,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_RESP,
         O_RET,
         O_WORKERS,
+        O_BUDGET,
         O_QUEUE,
         O_KEEP,
         O_GRACE,
@@ -165,6 +170,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"max-response", required_argument, 0, O_RESP},
         {"log-retention", required_argument, 0, O_RET},
         {"max-workers", required_argument, 0, O_WORKERS},
+        {"memory-budget", required_argument, 0, O_BUDGET},
         {"max-queue", required_argument, 0, O_QUEUE},
         {"keep-alive", required_argument, 0, O_KEEP},
         {"shutdown-grace", required_argument, 0, O_GRACE},
@@ -209,8 +215,12 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
                 die_usage(name, optarg);
             set->max_workers = (unsigned)n;
             break;
+        case O_BUDGET:
+            if (parse_size(optarg, &set->memory_budget) || set->memory_budget < (64u << 20))
+                die_usage(name, optarg);
+            break;
         case O_QUEUE:
-            if (parse_count(optarg, 1000000, &n) || n == 0)
+            if (parse_count(optarg, 10000, &n))
                 die_usage(name, optarg);
             set->max_queue = (unsigned)n;
             break;
@@ -388,6 +398,16 @@ static void on_flush(uv_timer_t *t)
 
 /* --- main --- */
 
+/* --memory-budget, or three quarters of the machine's memory. */
+static uint64_t memory_budget_mb(const hearth_settings *set)
+{
+    if (set->memory_budget)
+        return set->memory_budget >> 20;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t total = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    return total / 4 * 3 >> 20;
+}
+
 static int start_services(daemon_state *d)
 {
     hearth *h = &d->h;
@@ -403,6 +423,7 @@ static int start_services(daemon_state *d)
         .uid = h->worker_uid,
         .gid = h->worker_gid,
         .max_workers = h->set.max_workers,
+        .memory_budget_mb = memory_budget_mb(&h->set),
         .max_queue = h->set.max_queue,
         .max_response = (uint32_t)h->set.max_response,
         .keep_alive_ms = h->set.keep_alive_ms,
@@ -418,6 +439,8 @@ static int start_services(daemon_state *d)
     };
     if (sched_open(&so, &h->sch) < 0)
         return -1;
+    dlog_info("scheduler: at most %u workers, whose memory_mb sum to at most %llu MB",
+              so.max_workers, (unsigned long long)so.memory_budget_mb);
     gateway_opts go = {
         .listen = h->set.listen,
         .handler = api_handle,
@@ -673,7 +696,7 @@ int main(int argc, char **argv)
                 .max_response = 6u << 20,
                 .log_retention = 32u << 20,
                 .max_workers = 64,
-                .max_queue = 1000,
+                .max_queue = 100,
                 .shutdown_grace_s = 10,
                 .keep_alive_ms = 600 * 1000,
                 .log_level = DLOG_INFO,

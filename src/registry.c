@@ -11,6 +11,7 @@
 #include "registry.h"
 
 #include "dlog.h"
+#include "fn_settings.h"
 #include "validate.h"
 
 #include <errno.h>
@@ -21,10 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define DEFAULT_TIMEOUT_MS 30000
-#define DEFAULT_MEMORY_MB  128
-#define BUSY_TIMEOUT_MS    5000
-#define SETTINGS_MAX       (64 * 1024) /* a settings column larger than this is corrupt */
+#define BUSY_TIMEOUT_MS 5000
+#define SETTINGS_MAX    (64 * 1024) /* a settings column larger than this is corrupt */
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -326,8 +325,22 @@ static int settings_int(json_t *settings, const char *key, int64_t def, int64_t 
     return 0;
 }
 
-/* Fills env, timeout_ms and memory_mb of `cfg` from a settings column.
- * env is always an object (empty when none was stored), owned by cfg. */
+/* Every whole-number setting of fn_settings.c from the settings object. */
+static int decode_ints(json_t *settings, fn_config *cfg)
+{
+    size_t n;
+    const fnset_int *t = fnset_ints(&n);
+    for (size_t i = 0; i < n; i++) {
+        int rc = settings_int(settings, t[i].name, t[i].dflt, fnset_field(cfg, &t[i]));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Fills env, network and the whole-number settings of `cfg` from a
+ * settings column. env is always an object (empty when none was stored),
+ * owned by cfg. */
 static int decode_settings(sqlite3_stmt *st, fn_config *cfg)
 {
     const char *text = (const char *)sqlite3_column_text(st, COL_SETTINGS);
@@ -339,9 +352,7 @@ static int decode_settings(sqlite3_stmt *st, fn_config *cfg)
         json_decref(settings);
         return -EIO;
     }
-    int rc = settings_int(settings, "timeout_ms", DEFAULT_TIMEOUT_MS, &cfg->timeout_ms);
-    if (rc == 0)
-        rc = settings_int(settings, "memory_mb", DEFAULT_MEMORY_MB, &cfg->memory_mb);
+    int rc = decode_ints(settings, cfg);
     json_t *env = json_object_get(settings, "env");
     if (rc == 0 && env && !json_is_object(env))
         rc = -EIO;
@@ -461,7 +472,14 @@ static int check_config(const fn_config *cfg)
     size_t rlen = strnlen(cfg->runtime, sizeof cfg->runtime);
     if (rlen == 0 || rlen == sizeof cfg->runtime)
         return -EINVAL;
-    if (cfg->version < 1 || cfg->timeout_ms < 1 || cfg->memory_mb < 1)
+    if (cfg->version < 1)
+        return -EINVAL;
+    size_t n;
+    const fnset_int *t = fnset_ints(&n);
+    for (size_t i = 0; i < n; i++)
+        if (!fnset_storable(&t[i], fnset_value(cfg, &t[i])))
+            return -EINVAL;
+    if (fnset_check_together(cfg, NULL, 0) < 0)
         return -EINVAL;
     if (cfg->env && validate_env(cfg->env, NULL, 0) != 0)
         return -EINVAL;
@@ -473,10 +491,18 @@ static int check_config(const fn_config *cfg)
 static char *encode_settings(const fn_config *cfg)
 {
     json_t *env = cfg->env ? json_incref(cfg->env) : json_object();
-    json_t *settings = json_pack(
-        "{s:O, s:I, s:I, s:s}", "env", env, "timeout_ms", (json_int_t)cfg->timeout_ms, "memory_mb",
-        (json_int_t)cfg->memory_mb, "network", cfg->host_network ? "host" : "isolated");
+    json_t *settings =
+        json_pack("{s:O, s:s}", "env", env, "network", cfg->host_network ? "host" : "isolated");
     json_decref(env);
+    size_t n;
+    const fnset_int *t = fnset_ints(&n);
+    for (size_t i = 0; settings && i < n; i++) {
+        if (json_object_set_new(settings, t[i].name,
+                                json_integer((json_int_t)fnset_value(cfg, &t[i]))) < 0) {
+            json_decref(settings);
+            settings = NULL;
+        }
+    }
     char *text = settings ? json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(settings);
     return text;

@@ -24,11 +24,17 @@ typedef struct fn_config {
     char runtime[FN_RUNTIME_MAX + 1];
     char handler[FN_HANDLER_MAX + 1];
     json_t *env;
+    /* whole-number settings: fn_settings.c has their ranges and defaults */
     int64_t timeout_ms;
     int64_t memory_mb;
-    bool host_network;  /* "network": "host" — the worker shares the host's network */
-    int64_t created_ms; /* when the function was first created */
-    int64_t updated_ms; /* when this version was deployed */
+    int64_t max_concurrency;  /* workers of the current version at once */
+    int64_t min_instances;    /* workers kept started, never reaped for idleness */
+    int64_t max_queue;        /* calls waiting beyond capacity; FNSET_INHERIT = --max-queue */
+    int64_t queue_timeout_ms; /* longest wait for a worker */
+    int64_t keep_alive_s;     /* idle time before a worker stops; FNSET_INHERIT = --keep-alive */
+    bool host_network;        /* "network": "host" — the worker shares the host's network */
+    int64_t created_ms;       /* when the function was first created */
+    int64_t updated_ms;       /* when this version was deployed */
 } fn_config;
 
 void fn_config_release(fn_config *cfg);

@@ -10,8 +10,22 @@
  * takes the oldest call. A worker that fails to start fails one waiting
  * call — the one it was started for — so a broken function cannot spin.
  *
+ * Each pool runs at most max_concurrency workers of its current version
+ * and keeps min_instances of them started whatever the traffic (restarted
+ * with a backoff when they fail to start). A call that finds no idle
+ * worker waits; past max_queue calls beyond capacity it is refused (429).
+ *
+ * Workers of all functions share --max-workers and --memory-budget (the
+ * sum of their memory_mb). When a new worker does not fit, idle workers of
+ * other functions are evicted in Greedy-Dual order (FaasCache): each idle
+ * worker's priority is clock + calls × cold-start cost / memory, the
+ * lowest goes first and the clock rises to its priority, so functions
+ * called often, slow to start or small stay warm, and a worker that has
+ * waited long enough loses to newer ones. If nothing can go, calls wait.
+ *
  * Every call has a deadline timer from the moment it arrives; past it the
- * call answers 504 and its worker, if it had one, is killed.
+ * call answers 504 and its worker, if it had one, is killed. While it
+ * waits for a worker the timer is the shorter queue_timeout_ms (503).
  *
  * Owns: pools, calls, the idle list. Must never: block, parse HTTP, or
  * touch a worker's fds (worker.c does).
@@ -28,6 +42,7 @@
 #include <sys/wait.h>
 
 #include "dlog.h"
+#include "fn_settings.h"
 #include "paths.h"
 #include "runtimes.h"
 #include "strmap.h"
@@ -35,7 +50,10 @@
 #include "violations.h"
 #include "worker.h"
 
-#define IDLE_SWEEP_MS 1000
+#define IDLE_SWEEP_MS       1000
+#define PREWARM_BACKOFF_MS  1000 /* first wait after a pre-warmed worker fails to start */
+#define PREWARM_BACKOFF_MAX 60000
+#define COLD_COST_GUESS_MS  50.0 /* a pool's cold-start cost before one was measured */
 
 typedef struct pool pool;
 
@@ -47,6 +65,10 @@ struct pool {
     unsigned qlen;
     unsigned nworkers;
     bool deleted;
+    uint64_t cold_starts, warm_starts;
+    uint64_t prewarm_not_before; /* loop time; a failing start pushes it back */
+    uint64_t prewarm_backoff_ms;
+    double cold_cost_ms; /* moving average of spawn → READY, 0 = none measured */
 };
 
 struct sched_call_impl {
@@ -57,6 +79,9 @@ struct sched_call_impl {
     sched_call *qnext;
     uv_timer_t timer;
     int64_t deadline_ms;
+    uint64_t arrived; /* loop time */
+    bool cold;        /* waited for a worker that became ready after it arrived */
+    bool queue_timer; /* the timer is armed for queue_timeout_ms, not the deadline */
     bool queued;
     bool finished;
 };
@@ -64,8 +89,11 @@ struct sched_call_impl {
 struct sched {
     sched_opts o;
     strmap pools;
-    unsigned nworkers; /* spawned and not yet reaped */
-    unsigned ndying;   /* of those, killed on purpose */
+    unsigned nworkers;  /* spawned and not yet reaped */
+    unsigned ndying;    /* of those, killed on purpose */
+    uint64_t memory_mb; /* their memory_mb, summed */
+    uint64_t dying_mb;  /* of that, the killed ones' */
+    double clock;       /* Greedy-Dual: the priority of the last eviction */
     worker *idle_head, *idle_tail;
     bool *uid_used; /* uid_count slots */
     uv_timer_t sweep;
@@ -201,6 +229,7 @@ static void stop_worker(sched *s, worker *w)
         return;
     w->stopping = true;
     s->ndying++;
+    s->dying_mb += (uint64_t)w->memory_mb;
     idle_remove(s, w);
     worker_kill(w);
 }
@@ -233,6 +262,55 @@ static void pool_free(pool *p)
     free(p);
 }
 
+static uint64_t pool_keep_alive_ms(const sched *s, const pool *p)
+{
+    return p->cfg.keep_alive_s == FNSET_INHERIT ? s->o.keep_alive_ms
+                                                : (uint64_t)p->cfg.keep_alive_s * 1000;
+}
+
+static unsigned pool_max_queue(const sched *s, const pool *p)
+{
+    return p->cfg.max_queue == FNSET_INHERIT ? s->o.max_queue : (unsigned)p->cfg.max_queue;
+}
+
+/* Workers of the current version not on their way out; `state` < 0: any. */
+static unsigned count_current(const pool *p, int state)
+{
+    unsigned n = 0;
+    for (worker *w = p->workers; w; w = w->next)
+        if (w->version == p->cfg.version && !w->stopping && (state < 0 || (int)w->state == state))
+            n++;
+    return n;
+}
+
+/* True for a worker the pool must keep to have min_instances started. */
+static bool kept_for_min(const pool *p, const worker *w)
+{
+    return !p->deleted && w->version == p->cfg.version &&
+           count_current(p, -1) <= (unsigned)p->cfg.min_instances;
+}
+
+/* A pre-warmed start failed: wait before the next, doubling up to a minute,
+ * so a function that cannot start does not spin. */
+static void delay_prewarm(sched *s, pool *p)
+{
+    uint64_t b = p->prewarm_backoff_ms;
+    p->prewarm_backoff_ms =
+        b ? (b * 2 < PREWARM_BACKOFF_MAX ? b * 2 : PREWARM_BACKOFF_MAX) : PREWARM_BACKOFF_MS;
+    p->prewarm_not_before = uv_now(s->o.loop) + p->prewarm_backoff_ms;
+}
+
+/* Cold-start cost for Greedy-Dual: a moving average, new starts weigh 1/4. */
+static void note_cold_cost(pool *p, double ms)
+{
+    p->cold_cost_ms = p->cold_cost_ms > 0 ? p->cold_cost_ms * 0.75 + ms * 0.25 : ms;
+}
+
+static bool wants_prewarm(const sched *s, const pool *p, unsigned live)
+{
+    return live < (unsigned)p->cfg.min_instances && uv_now(s->o.loop) >= p->prewarm_not_before;
+}
+
 /* Builds the INVOKE metadata for `c` on pool `p`. Caller frees. */
 static char *invoke_meta(pool *p, sched_call *c, size_t *len)
 {
@@ -253,9 +331,26 @@ static char *invoke_meta(pool *p, sched_call *c, size_t *len)
     return text;
 }
 
+static void on_deadline(uv_timer_t *t);
+
+/* From here on only the call's own deadline counts, not the queue's. */
+static void arm_deadline(sched_call *c)
+{
+    struct sched_call_impl *im = c->impl;
+    int64_t left = im->deadline_ms - timefmt_now_ms();
+    im->queue_timer = false;
+    uv_timer_start(&im->timer, on_deadline, left > 0 ? (uint64_t)left : 1, 0);
+}
+
 static void dispatch(sched *s, worker *w, sched_call *c)
 {
     pool *p = w->pool;
+    c->impl->cold = w->served == 0 && w->ready_ms >= c->impl->arrived;
+    if (c->impl->cold)
+        p->cold_starts++;
+    else
+        p->warm_starts++;
+    arm_deadline(c);
     idle_remove(s, w);
     w->state = WORKER_BUSY;
     w->call = c;
@@ -287,6 +382,9 @@ static void worker_free_now(sched *s, worker *w)
         dispatch(s, w, c);
         return;
     }
+    w->priority = s->clock + (double)(p->cold_starts + p->warm_starts) *
+                                 (p->cold_cost_ms > 0 ? p->cold_cost_ms : COLD_COST_GUESS_MS) /
+                                 (double)(w->memory_mb > 0 ? w->memory_mb : 1);
     idle_push(s, w);
     feed_waiting_pools(s);
 }
@@ -307,7 +405,7 @@ static bool header_safe(const char *v)
 static void answer_result(sched_call *c, worker *w, json_t *meta, char *body, size_t len)
 {
     sched_result res = {.status = 200, .body = body, .len = len, .version = w->version};
-    res.cold = w->served == 0;
+    res.cold = c->impl->cold;
     const char *ct = meta_str(meta, "content_type", "application/octet-stream");
     bool http = strcmp(c->trigger, "http") == 0;
     json_t *st = json_object_get(meta, "status");
@@ -334,7 +432,7 @@ static void answer_result(sched_call *c, worker *w, json_t *meta, char *body, si
 static void answer_error(sched_call *c, worker *w, json_t *meta)
 {
     sched_result res = {.status = 500, .code = "function_error", .version = w->version};
-    res.cold = w->served == 0;
+    res.cold = c->impl->cold;
     const char *type = meta_str(meta, "error_type", "Error");
     snprintf(res.error_type, sizeof res.error_type, "%s", type);
     snprintf(res.message, sizeof res.message, "%s: %s", type, meta_str(meta, "message", ""));
@@ -347,6 +445,9 @@ static void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t l
     sched_call *c = w->call;
     if (type == HEARTH_FRAME_READY && w->state == WORKER_STARTING) {
         free(body);
+        w->ready_ms = uv_now(p->s->o.loop);
+        p->prewarm_backoff_ms = 0;
+        note_cold_cost(p, (double)(w->ready_ms - w->spawned_ms));
         worker_free_now(p->s, w);
         return;
     }
@@ -413,8 +514,11 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     idle_remove(s, w);
     pool_unlink(p, w);
     s->nworkers--;
-    if (w->stopping)
+    s->memory_mb -= (uint64_t)w->memory_mb;
+    if (w->stopping) {
         s->ndying--;
+        s->dying_mb -= (uint64_t)w->memory_mb;
+    }
     sched_call *c = w->call;
     bool oom = worker_oom_killed(w);
     if (oom)
@@ -437,6 +541,7 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     } else if (w->state == WORKER_STARTING && !w->stopping) {
         logs_note(s->o.lg, p->cfg.name, w->version, "", "hearth: worker %s while starting", how);
         fail_start(p, w, how);
+        delay_prewarm(s, p);
     }
     json_decref(w->init_error);
     w->init_error = NULL;
@@ -559,54 +664,96 @@ static int spawn_worker(sched *s, pool *p)
         return rc;
     }
     w->uid_slot = slot;
+    w->spawned_ms = uv_now(s->o.loop);
+    w->memory_mb = p->cfg.memory_mb;
     pool_link(p, w);
     s->nworkers++;
+    s->memory_mb += (uint64_t)w->memory_mb;
     dlog_debug("started worker %d for %s v%" PRId64, (int)worker_pid(w), p->cfg.name,
                p->cfg.version);
     return 0;
 }
 
-static unsigned starting_current(const pool *p)
+/* The idle worker of another function with the lowest Greedy-Dual
+ * priority, never one kept for min_instances; NULL when there is none. */
+static worker *pick_victim(sched *s, const pool *for_pool)
 {
-    unsigned n = 0;
-    for (worker *w = p->workers; w; w = w->next)
-        if (w->state == WORKER_STARTING && w->version == p->cfg.version && !w->stopping)
-            n++;
-    return n;
+    worker *best = NULL;
+    for (worker *w = s->idle_head; w; w = w->idle_next)
+        if (w->pool != for_pool && !kept_for_min(w->pool, w) &&
+            (!best || w->priority < best->priority))
+            best = w;
+    return best;
 }
 
-/* Makes room under max_workers by stopping the longest-idle worker of
- * another function. Returns true if one is on its way out. */
+/* Stops the victim, if any, and raises the clock to its priority, which
+ * ages every worker that was idle beside it. Returns true if one goes. */
 static bool evict_one(sched *s, pool *for_pool)
 {
-    for (worker *w = s->idle_head; w; w = w->idle_next) {
-        if (w->pool != for_pool) {
-            stop_worker(s, w);
-            return true;
-        }
-    }
-    return false;
+    worker *w = pick_victim(s, for_pool);
+    if (!w)
+        return false;
+    if (w->priority > s->clock)
+        s->clock = w->priority;
+    dlog_debug("evicting idle worker %d of %s (priority %.1f) for %s", (int)worker_pid(w),
+               ((pool *)w->pool)->cfg.name, w->priority, for_pool->cfg.name);
+    stop_worker(s, w);
+    return true;
 }
 
-/* Starts workers until every waiting call of `p` has one starting. */
+/* True when a worker of `p` fits under --memory-budget once the workers
+ * already stopping are gone; evicts idle ones until it does, if it can. */
+static bool memory_fits(sched *s, pool *p)
+{
+    uint64_t budget = s->o.memory_budget_mb, need = (uint64_t)p->cfg.memory_mb;
+    while (budget && s->memory_mb - s->dying_mb + need > budget)
+        if (!evict_one(s, p))
+            break;
+    return !budget || s->memory_mb + need <= budget;
+}
+
+/* A function bigger than the whole budget can never start: say so. */
+static void fail_too_big(sched *s, pool *p)
+{
+    while (p->qhead)
+        fail(p->qhead, 503, "overloaded",
+             "memory_mb %" PRId64 " of '%s' is more than the daemon's --memory-budget of %" PRIu64
+             " MB",
+             p->cfg.memory_mb, p->cfg.name, s->o.memory_budget_mb);
+}
+
+/* Starts workers until every waiting call of `p` has one starting, and
+ * min_instances are up, within max_concurrency and --max-workers. */
 static void pool_fill(sched *s, pool *p)
 {
     if (p->deleted || s->shutting_down)
         return;
-    unsigned starting = starting_current(p);
-    while (p->qlen > starting) {
+    unsigned live = count_current(p, -1), starting = count_current(p, WORKER_STARTING);
+    while (live < (unsigned)p->cfg.max_concurrency &&
+           (p->qlen > starting || wants_prewarm(s, p, live))) {
+        if (s->o.memory_budget_mb && (uint64_t)p->cfg.memory_mb > s->o.memory_budget_mb) {
+            fail_too_big(s, p);
+            return;
+        }
         if (s->nworkers >= s->o.max_workers) {
             if (s->ndying == 0)
                 evict_one(s, p);
             return; /* a slot frees when a worker exits */
         }
+        if (!memory_fits(s, p))
+            return; /* memory frees when a worker exits */
         int rc = spawn_worker(s, p);
         if (rc < 0) {
             dlog_error("could not start a worker for %s: %s", p->cfg.name, strerror(-rc));
+            if (!p->qhead) {
+                delay_prewarm(s, p);
+                return;
+            }
             fail(p->qhead, 500, "internal_error", "could not start a worker: %s", strerror(-rc));
             continue;
         }
         starting++;
+        live++;
     }
 }
 
@@ -635,6 +782,11 @@ static void on_deadline(uv_timer_t *t)
     struct sched_call_impl *im = t->data;
     sched_call *c = im->call;
     worker *w = im->w;
+    if (im->queue_timer) {
+        fail(c, 503, "queue_timeout", "no worker of '%s' was free within %" PRId64 " ms",
+             im->p->cfg.name, im->p->cfg.queue_timeout_ms);
+        return;
+    }
     if (w) {
         w->call = NULL;
         im->w = NULL;
@@ -646,20 +798,33 @@ static void on_deadline(uv_timer_t *t)
          im->p->cfg.timeout_ms);
 }
 
+/* A new pool for cfg (copied; env shared). NULL on ENOMEM. */
+static pool *pool_add(sched *s, const fn_config *cfg)
+{
+    pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->cfg = *cfg;
+    p->cfg.env = json_incref(cfg->env);
+    p->s = s;
+    if (strmap_put(&s->pools, cfg->name, p) != 0) {
+        pool_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* The pool of `name`, made from the registry on first use. */
 static pool *pool_get(sched *s, const char *name)
 {
     pool *p = strmap_get(&s->pools, name);
     if (p)
         return p;
-    p = calloc(1, sizeof *p);
-    if (!p)
+    fn_config cfg;
+    if (registry_get(s->o.reg, name, &cfg) != 0)
         return NULL;
-    if (registry_get(s->o.reg, name, &p->cfg) != 0 || strmap_put(&s->pools, name, p) != 0) {
-        fn_config_release(&p->cfg);
-        free(p);
-        return NULL;
-    }
-    p->s = s;
+    p = pool_add(s, &cfg);
+    fn_config_release(&cfg);
     return p;
 }
 
@@ -673,6 +838,22 @@ static worker *idle_worker(pool *p)
     return best;
 }
 
+/* Workers the pool may still add for calls: max_concurrency minus busy. */
+static unsigned spare_capacity(const pool *p)
+{
+    unsigned busy = count_current(p, WORKER_BUSY), cap = (unsigned)p->cfg.max_concurrency;
+    return busy < cap ? cap - busy : 0;
+}
+
+static void refuse_queue_full(sched_call *c, const pool *p)
+{
+    sched_result res = {.status = 429, .code = "queue_full", .retry_after_s = 1};
+    snprintf(res.message, sizeof res.message,
+             "the queue of '%s' is full (max_queue %u requests wait for its busy workers)",
+             p->cfg.name, pool_max_queue(p->s, p));
+    finish(c, &res);
+}
+
 void sched_invoke(sched *s, sched_call *c)
 {
     if (s->shutting_down) {
@@ -684,22 +865,25 @@ void sched_invoke(sched *s, sched_call *c)
         fail(c, 404, "function_not_found", "no function named '%s'", c->function);
         return;
     }
-    if (p->qlen >= s->o.max_queue) {
-        fail(c, 503, "overloaded", "too many requests are waiting for '%s'", c->function);
+    worker *w = idle_worker(p);
+    if (!w && p->qlen >= pool_max_queue(s, p) + spare_capacity(p)) {
+        refuse_queue_full(c, p);
         return;
     }
     struct sched_call_impl *im = c->impl;
     im->s = s;
     im->p = p;
     im->deadline_ms = timefmt_now_ms() + p->cfg.timeout_ms;
+    im->arrived = uv_now(s->o.loop);
     uv_timer_init(s->o.loop, &im->timer);
     im->timer.data = im;
-    uv_timer_start(&im->timer, on_deadline, (uint64_t)p->cfg.timeout_ms, 0);
-    worker *w = idle_worker(p);
     if (w) {
         dispatch(s, w, c);
         return;
     }
+    im->queue_timer = p->cfg.queue_timeout_ms < p->cfg.timeout_ms;
+    uv_timer_start(&im->timer, on_deadline,
+                   (uint64_t)(im->queue_timer ? p->cfg.queue_timeout_ms : p->cfg.timeout_ms), 0);
     im->queued = true;
     if (p->qtail)
         p->qtail->impl->qnext = c;
@@ -713,11 +897,16 @@ void sched_invoke(sched *s, sched_call *c)
 void sched_update(sched *s, const fn_config *cfg)
 {
     pool *p = strmap_get(&s->pools, cfg->name);
-    if (!p)
-        return; /* loaded from the registry on first call */
+    if (!p) {
+        /* Otherwise made from the registry on first call. */
+        if (cfg->min_instances > 0 && (p = pool_add(s, cfg)))
+            pool_fill(s, p);
+        return;
+    }
     fn_config_release(&p->cfg);
     p->cfg = *cfg;
     p->cfg.env = json_incref(cfg->env);
+    p->prewarm_backoff_ms = p->prewarm_not_before = 0; /* the new code may start */
     for (worker *w = p->workers; w; w = w->next)
         if (w->version != cfg->version && w->state != WORKER_BUSY)
             stop_worker(s, w);
@@ -767,6 +956,8 @@ void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out)
             out->busy++;
     }
     out->queued = p->qlen;
+    out->cold_starts = p->cold_starts;
+    out->warm_starts = p->warm_starts;
 }
 
 static int end_pool(const char *name, void *value, void *ud)
@@ -789,16 +980,45 @@ unsigned sched_live(const sched *s)
     return s->nworkers;
 }
 
-static void on_sweep(uv_timer_t *t)
+/* Scale to zero: each pool's keep_alive_s, min_instances excepted. */
+static void stop_expired_idle(sched *s)
 {
-    sched *s = t->data;
     uint64_t now = (uint64_t)timefmt_now_ms();
-    while (s->idle_head && now - s->idle_head->last_used_ms >= s->o.keep_alive_ms) {
-        worker *w = s->idle_head;
+    worker *next;
+    for (worker *w = s->idle_head; w; w = next) {
+        next = w->idle_next;
+        if (now - w->last_used_ms < pool_keep_alive_ms(s, w->pool) || kept_for_min(w->pool, w))
+            continue;
         dlog_debug("worker %d idle for %" PRIu64 " ms; stopping it", (int)worker_pid(w),
                    now - w->last_used_ms);
         stop_worker(s, w);
     }
+}
+
+static int top_up(const char *name, void *value, void *ud)
+{
+    (void)name;
+    pool *p = value;
+    if (p->cfg.min_instances > 0)
+        pool_fill(ud, p);
+    return 0;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    sched *s = t->data;
+    stop_expired_idle(s);
+    strmap_each(&s->pools, top_up, s); /* pre-warms held back by a failed start */
+}
+
+/* After a restart: the pre-warmed workers of every function that has them. */
+static int prewarm_from_registry(const fn_config *cfg, void *ud)
+{
+    sched *s = ud;
+    pool *p;
+    if (cfg->min_instances > 0 && !strmap_get(&s->pools, cfg->name) && (p = pool_add(s, cfg)))
+        pool_fill(s, p);
+    return 0;
 }
 
 int sched_open(const sched_opts *opts, sched **out)
@@ -817,6 +1037,7 @@ int sched_open(const sched_opts *opts, sched **out)
     uint64_t every = opts->keep_alive_ms < IDLE_SWEEP_MS ? opts->keep_alive_ms : IDLE_SWEEP_MS;
     uv_timer_start(&s->sweep, on_sweep, every ? every : 1, every ? every : 1);
     uv_unref((uv_handle_t *)&s->sweep);
+    registry_list(opts->reg, prewarm_from_registry, s);
     *out = s;
     return 0;
 }

@@ -32,9 +32,10 @@ typedef struct sched_opts {
     uid_t uid_base;                /* as root: each worker runs as uid = gid = base + a free slot */
     unsigned uid_count;            /* size of that range (0 = uid/gid for every worker) */
     unsigned max_workers;          /* live workers across all functions */
-    unsigned max_queue;            /* calls waiting per function before 503 */
+    uint64_t memory_budget_mb;     /* sum of live workers' memory_mb (0 = no limit) */
+    unsigned max_queue;            /* calls waiting beyond capacity, for functions not choosing */
     uint32_t max_response;         /* response body ceiling */
-    uint64_t keep_alive_ms;        /* idle time before a worker stops */
+    uint64_t keep_alive_ms;        /* idle time before a worker stops, for functions not choosing */
     bool isolate;                  /* namespaces + minimal root for every worker */
     sandbox_cgroups *cgroups;      /* memory, pids, cpu limits per worker (NULL = none) */
     uint32_t pids_max;             /* processes per worker */
@@ -54,9 +55,10 @@ typedef struct sched_result {
     char *body;           /* the function's answer; take it by setting NULL */
     size_t len;
     char content_type[256];
-    json_t *headers; /* http trigger: extra headers (borrowed) */
-    bool cold;       /* this call started its worker */
-    int64_t version; /* the version that served it (0 if none) */
+    json_t *headers;        /* http trigger: extra headers (borrowed) */
+    bool cold;              /* this call waited for a worker started after it came */
+    unsigned retry_after_s; /* 429: when to try again (Retry-After), 0 = no header */
+    int64_t version;        /* the version that served it (0 if none) */
 } sched_result;
 
 typedef struct sched_call sched_call;
@@ -94,7 +96,8 @@ void sched_update(sched *s, const fn_config *cfg);
 void sched_remove(sched *s, const char *name);
 
 typedef struct sched_pool_state {
-    unsigned starting, idle, busy, queued;
+    unsigned starting, idle, busy, queued; /* workers of the current version; waiting calls */
+    uint64_t cold_starts, warm_starts; /* calls since the daemon started (see sched_result.cold) */
 } sched_pool_state;
 void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out);
 

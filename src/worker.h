@@ -42,6 +42,10 @@ struct worker {
     int64_t version;
     uint64_t served; /* requests answered */
     uint64_t last_used_ms;
+    uint64_t ready_ms;             /* loop time of its READY frame (0 while starting) */
+    uint64_t spawned_ms;           /* loop time it was started */
+    int64_t memory_mb;             /* what it counts against --memory-budget */
+    double priority;               /* Greedy-Dual: the lowest idle one is evicted first */
     void *pool;                    /* the scheduler's pool */
     void *call;                    /* the scheduler's call in flight */
     bool stopping;                 /* killed on purpose: its exit fails no request */

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fn_settings.h"
 #include "registry.h"
 
 struct fixture {
@@ -74,6 +75,7 @@ static void make_cfg(fn_config *c, const char *name, int64_t version, const char
                      int64_t updated_ms, const char *env_json)
 {
     memset(c, 0, sizeof *c);
+    fnset_defaults(c);
     snprintf(c->name, sizeof c->name, "%s", name);
     c->version = version;
     snprintf(c->runtime, sizeof c->runtime, "python3");
@@ -482,6 +484,7 @@ static void test_put_survives_process_exit(void **state)
         registry *reg;
         fn_config c;
         memset(&c, 0, sizeof c);
+        fnset_defaults(&c);
         snprintf(c.name, sizeof c.name, "durable");
         snprintf(c.runtime, sizeof c.runtime, "python3");
         snprintf(c.handler, sizeof c.handler, "main.handler");
@@ -557,6 +560,43 @@ static void test_newer_schema_is_refused(void **state)
 /* Settings are JSON so later issues can add keys without a migration:
  * older rows lacking a key read as its default, unknown keys are kept out
  * of the way, and a row that is not JSON is an error, not a crash. */
+static void test_scheduling_settings_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    fn_config c;
+    make_cfg(&c, "tuned", 1, "main.handler", 1000, NULL);
+    c.max_concurrency = 8;
+    c.min_instances = 2;
+    c.max_queue = 500;
+    c.queue_timeout_ms = 250;
+    assert_int_equal(c.keep_alive_s, FNSET_INHERIT); /* the daemon's --keep-alive */
+    assert_int_equal(registry_put(f->reg, &c), 0);
+    fn_config got;
+    assert_int_equal(registry_get(f->reg, "tuned", &got), 0);
+    assert_int_equal(got.max_concurrency, 8);
+    assert_int_equal(got.min_instances, 2);
+    assert_int_equal(got.max_queue, 500);
+    assert_int_equal(got.queue_timeout_ms, 250);
+    assert_int_equal(got.keep_alive_s, FNSET_INHERIT);
+    fn_config_release(&got);
+
+    /* The registry is the last gate: out of range, or at odds, is refused. */
+    c.version = 2;
+    c.min_instances = 9; /* more than max_concurrency */
+    assert_int_equal(registry_put(f->reg, &c), -EINVAL);
+    c.min_instances = 0;
+    c.max_concurrency = 0;
+    assert_int_equal(registry_put(f->reg, &c), -EINVAL);
+    c.max_concurrency = 1;
+    c.max_queue = FNSET_INHERIT - 1;
+    assert_int_equal(registry_put(f->reg, &c), -EINVAL);
+    c.max_queue = FNSET_INHERIT;
+    c.queue_timeout_ms = FNSET_INHERIT; /* only some settings inherit */
+    assert_int_equal(registry_put(f->reg, &c), -EINVAL);
+    assert_int_equal(latest(f->reg, "tuned"), 1);
+    fn_config_release(&c);
+}
+
 static void test_settings_defaults_and_corruption(void **state)
 {
     struct fixture *f = *state;
@@ -570,6 +610,9 @@ static void test_settings_defaults_and_corruption(void **state)
     assert_int_equal(registry_get(f->reg, "old", &got), 0);
     assert_int_equal(got.timeout_ms, 30000);
     assert_int_equal(got.memory_mb, 128);
+    assert_int_equal(got.max_concurrency, 10); /* rows older than a setting take its default */
+    assert_int_equal(got.min_instances, 0);
+    assert_int_equal(got.max_queue, FNSET_INHERIT);
     assert_true(json_is_object(got.env));
     assert_int_equal(json_object_size(got.env), 0);
     fn_config_release(&got);
@@ -607,6 +650,7 @@ int main(void)
         T(test_put_survives_process_exit),
         T(test_unusable_database_is_an_error),
         T(test_newer_schema_is_refused),
+        T(test_scheduling_settings_round_trip),
         T(test_settings_defaults_and_corruption),
     };
 #undef T

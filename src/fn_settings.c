@@ -1,0 +1,70 @@
+/*
+ * fn_settings.c — the table of a function's whole-number settings.
+ *
+ * Owns the names, ranges and defaults (docs/api.md lists the same). Must
+ * never hold state: the table is read-only and every caller shares it.
+ */
+#include "fn_settings.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define FIELD(f) offsetof(fn_config, f)
+
+static const fnset_int table[] = {
+    {"timeout_ms", 1, 900000, 30000, FIELD(timeout_ms)},
+    {"memory_mb", 64, 10240, 128, FIELD(memory_mb)},
+    {"max_concurrency", 1, 1000, 10, FIELD(max_concurrency)},
+    {"min_instances", 0, 100, 0, FIELD(min_instances)},
+    {"max_queue", 0, 10000, FNSET_INHERIT, FIELD(max_queue)},
+    {"queue_timeout_ms", 1, 900000, 10000, FIELD(queue_timeout_ms)},
+    {"keep_alive_s", 0, 86400, FNSET_INHERIT, FIELD(keep_alive_s)},
+};
+
+_Static_assert(sizeof table / sizeof *table == FNSET_INT_COUNT, "FNSET_INT_COUNT is stale");
+
+const fnset_int *fnset_ints(size_t *count)
+{
+    *count = sizeof table / sizeof *table;
+    return table;
+}
+
+const fnset_int *fnset_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+int64_t *fnset_field(fn_config *cfg, const fnset_int *s)
+{
+    return (int64_t *)(void *)((char *)cfg + s->offset);
+}
+
+int64_t fnset_value(const fn_config *cfg, const fnset_int *s)
+{
+    return *(const int64_t *)(const void *)((const char *)cfg + s->offset);
+}
+
+void fnset_defaults(fn_config *cfg)
+{
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+        *fnset_field(cfg, &table[i]) = table[i].dflt;
+}
+
+bool fnset_storable(const fnset_int *s, int64_t v)
+{
+    return (v >= s->min && v <= s->max) || (v == FNSET_INHERIT && s->dflt == FNSET_INHERIT);
+}
+
+int fnset_check_together(const fn_config *cfg, char *err, size_t cap)
+{
+    if (cfg->min_instances > cfg->max_concurrency) {
+        if (err)
+            snprintf(err, cap, "min_instances (%lld) must not exceed max_concurrency (%lld)",
+                     (long long)cfg->min_instances, (long long)cfg->max_concurrency);
+        return -1;
+    }
+    return 0;
+}

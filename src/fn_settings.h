@@ -1,0 +1,51 @@
+/*
+ * fn_settings.h — the whole-number settings of a function (timeout_ms,
+ * memory_mb, max_concurrency, …): name, range and default of each, in one
+ * table that deploy (validation), the registry (storage) and the API
+ * (display) all walk, so that a new setting is one line of fn_settings.c.
+ */
+#ifndef HEARTH_FN_SETTINGS_H
+#define HEARTH_FN_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+
+/* A default that the daemon's command line decides (--max-queue,
+ * --keep-alive), stored as this value so a later change of the option
+ * reaches functions that never chose. */
+#define FNSET_INHERIT (-1)
+
+typedef struct fnset_int {
+    const char *name;
+    int64_t min, max;
+    int64_t dflt;  /* or FNSET_INHERIT */
+    size_t offset; /* of its int64_t field in fn_config */
+} fnset_int;
+
+#define FNSET_INT_COUNT 7 /* entries in the table */
+
+/* The table, and its length (FNSET_INT_COUNT) in *count. */
+const fnset_int *fnset_ints(size_t *count);
+
+/* The setting called `name`, or NULL. */
+const fnset_int *fnset_find(const char *name);
+
+/* Its field in cfg. */
+int64_t *fnset_field(fn_config *cfg, const fnset_int *s);
+int64_t fnset_value(const fn_config *cfg, const fnset_int *s);
+
+/* Every whole-number setting of cfg to its default. */
+void fnset_defaults(fn_config *cfg);
+
+/* True when v may be stored for s: in range, or FNSET_INHERIT where s
+ * inherits. */
+bool fnset_storable(const fnset_int *s, int64_t v);
+
+/* Checks the settings against each other (min_instances <= max_concurrency).
+ * Returns 0, or -1 with a sentence in err (which may be NULL). */
+int fnset_check_together(const fn_config *cfg, char *err, size_t cap);
+
+#endif
