@@ -34,6 +34,7 @@ typedef struct hearth_settings {
     uint64_t keep_alive_ms;
     int log_level;
     bool no_sandbox;           /* debugging only: workers share the host's namespaces */
+    bool no_templates;         /* exec the interpreter for every worker (no zygotes) */
     bool allow_weaker_sandbox; /* start even when a protection is missing */
     uid_t uid_base;            /* as root: worker uids (= gids) come from [base, base + count) */
     unsigned uid_count;

@@ -32,6 +32,7 @@
 #include "runtimes.h"
 #include "sandbox.h"
 #include "spawner.h"
+#include "zygote.h"
 #include "timefmt.h"
 #include "violations.h"
 
@@ -68,6 +69,8 @@ static const char usage[] =
     "                          privileged spawner runs (default nobody)\n"
     "  --allow-weaker-sandbox  start even when the kernel refuses a protection\n"
     "                          (each is logged at start)\n"
+    "  --no-templates          start every worker by exec'ing its interpreter, not\n"
+    "                          by cloning the runtime's pre-loaded template\n"
     "  --no-sandbox            DEBUGGING ONLY: workers share the host's namespaces and\n"
     "                          filesystem\n"
     "  --version               print the version and exit\n"
@@ -156,6 +159,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_GRACE,
         O_RTDIR,
         O_NOSANDBOX,
+        O_NOTEMPLATES,
         O_UIDRANGE,
         O_WEAKER,
         O_DUSER,
@@ -176,6 +180,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"shutdown-grace", required_argument, 0, O_GRACE},
         {"runtimes-dir", required_argument, 0, O_RTDIR},
         {"no-sandbox", no_argument, 0, O_NOSANDBOX},
+        {"no-templates", no_argument, 0, O_NOTEMPLATES},
         {"uid-range", required_argument, 0, O_UIDRANGE},
         {"allow-weaker-sandbox", no_argument, 0, O_WEAKER},
         {"user", required_argument, 0, O_DUSER},
@@ -236,6 +241,9 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
             break;
         case O_RTDIR:
             set->runtimes_dir = optarg;
+            break;
+        case O_NOTEMPLATES:
+            set->no_templates = true;
             break;
         case O_NOSANDBOX:
             set->no_sandbox = true;
@@ -633,6 +641,7 @@ static int separate_privileges(hearth *h)
         .cgroups = h->cgroups,
         .filter = h->have_filter ? &h->filter : NULL,
         .interpreters = runtimes_interpreters(),
+        .templates = !h->set.no_templates,
     };
     char real_root[PATH_MAX];
     if (realpath(h->code_root, real_root))
@@ -669,6 +678,15 @@ static int separate_privileges(hearth *h)
     return 0;
 }
 
+/* Rootless, the daemon spawns, so it keeps the templates itself; as root
+ * the spawner started them. */
+static int start_templates(hearth *h)
+{
+    if (!h->spawner && !h->set.no_templates)
+        zygote_start_runtimes();
+    return 0;
+}
+
 static void close_all(hearth *h)
 {
     logs_close(h->lg);
@@ -681,6 +699,7 @@ static void close_all(hearth *h)
     violations_close(h->violations);
     if (h->kmsg_fd >= 0)
         close(h->kmsg_fd);
+    zygote_stop_all();
     runtimes_release();
 }
 
@@ -719,7 +738,7 @@ int main(int argc, char **argv)
     open_cgroups(h);
     if (build_filter(h) < 0 || resolve_worker_user(h) < 0 || prepare_data_dir(h) < 0 ||
         runtimes_init(h->set.runtimes_dir) < 0 || check_sandbox(h) < 0 ||
-        separate_privileges(h) < 0 || start_services(&d) < 0) {
+        separate_privileges(h) < 0 || start_templates(h) < 0 || start_services(&d) < 0) {
         close_all(h);
         return 1;
     }

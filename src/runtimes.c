@@ -28,9 +28,12 @@ struct runtime_def {
     const char *interpreter;     /* absolute path */
     const char *version_argv[6]; /* prints the version on stdout */
     const char *program;         /* file under runtimes/<name>/ */
+    const char *template;        /* its template program (zygote.c), or NULL */
     int (*check_handler)(const char *handler, char *err, size_t errlen);
-    char *program_text; /* loaded at init */
+    char *program_text;  /* loaded at init */
+    char *template_text; /* loaded at init when there is a template and its library */
     const char *argv[8];
+    const char *template_argv[8];
 };
 
 extern char **environ;
@@ -62,6 +65,7 @@ static struct runtime_def table[] = {
         .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
                          "import platform; print(platform.python_version())", NULL},
         .program = "python3/bootstrap.py",
+        .template = "python3/zygote.py",
         .check_handler = python_handler,
     },
 };
@@ -113,6 +117,20 @@ static char *read_program(const char *path)
     return text;
 }
 
+/* The template's argv: its program, the library it loads and the runtime
+ * program it keeps loaded. Without the library (not built) there is none. */
+static void prepare_template(struct runtime_def *rt, const char *dir)
+{
+    char path[PATH_MAX];
+    if (!rt->template || access(HEARTH_ZYGOTE_LIB, R_OK) != 0 ||
+        path_format(path, sizeof path, "%s/%s", dir, rt->template) ||
+        !(rt->template_text = read_program(path)))
+        return;
+    const char *argv[] = {rt->interpreter,  "-I", "-B", "-c", rt->template_text, HEARTH_ZYGOTE_LIB,
+                          rt->program_text, NULL};
+    memcpy(rt->template_argv, argv, sizeof argv);
+}
+
 static void probe(struct runtime_def *rt, const char *dir)
 {
     runtime_info *in = &rt->info;
@@ -137,6 +155,7 @@ static void probe(struct runtime_def *rt, const char *dir)
     const char *argv[] = {rt->interpreter, "-I", "-B", "-c", rt->program_text, NULL};
     memcpy(rt->argv, argv, sizeof argv);
     in->usable = true;
+    prepare_template(rt, dir);
 }
 
 int runtimes_init(const char *dir)
@@ -155,7 +174,8 @@ void runtimes_release(void)
 {
     for (size_t i = 0; i < NRUNTIMES; i++) {
         free(table[i].program_text);
-        table[i].program_text = NULL;
+        free(table[i].template_text);
+        table[i].program_text = table[i].template_text = NULL;
         table[i].info.usable = false;
     }
 }
@@ -198,6 +218,12 @@ const char *const *runtimes_argv(const char *runtime)
 {
     struct runtime_def *rt = find(runtime);
     return rt && rt->info.usable ? rt->argv : NULL;
+}
+
+const char *const *runtimes_template_argv(const char *runtime)
+{
+    struct runtime_def *rt = find(runtime);
+    return rt && rt->info.usable && rt->template_text ? rt->template_argv : NULL;
 }
 
 const char *const *runtimes_interpreters(void)

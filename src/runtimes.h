@@ -32,6 +32,10 @@ int runtimes_check_handler(const char *runtime, const char *handler, char *err, 
  * runtimes_release). NULL for an unknown or unusable runtime. */
 const char *const *runtimes_argv(const char *runtime);
 
+/* The argv of `runtime`'s template (zygote.c): a process that loads it
+ * once and clones workers. NULL when it has none or it is not built. */
+const char *const *runtimes_template_argv(const char *runtime);
+
 /* The interpreters of the usable runtimes, NULL-terminated (borrowed):
  * the only programs the spawner will start. */
 const char *const *runtimes_interpreters(void);

@@ -26,6 +26,7 @@
 #include "sandbox.h"
 
 #include <linux/capability.h>
+#include <linux/prctl.h>
 #include <sched.h>
 
 #include <dirent.h>
@@ -70,6 +71,8 @@ struct child_ctx {
     pid_t parent;
     bool drop_ids;                /* root: the worker gets spec->uid/gid */
     bool rootless;                /* isolated without root: clone made a user namespace too */
+    bool from_template;           /* cloned from a zygote: the runtime returns instead of exec */
+    bool memory_cgroup;           /* a memory cgroup counts its memory (no RLIMIT_AS then) */
     const sandbox_cgroup *cgroup; /* NULL = no cgroup limits */
 };
 
@@ -258,8 +261,7 @@ static int step_set_rlimits(struct child_ctx *c)
         return -1;
     /* A memory cgroup counts what is used; the address-space cap is only
      * the fallback without one (it also trips runtimes that reserve). */
-    if (s->memory_bytes && !(c->cgroup && c->cgroup->path[SANDBOX_CGROUP_MEMORY][0]) &&
-        set_limit(RLIMIT_AS, s->memory_bytes) < 0)
+    if (s->memory_bytes && !c->memory_cgroup && set_limit(RLIMIT_AS, s->memory_bytes) < 0)
         return -1;
     if (s->max_file_size && set_limit(RLIMIT_FSIZE, s->max_file_size) < 0)
         return -1;
@@ -365,6 +367,82 @@ static int step_die_with_parent(struct child_ctx *c)
     return 0;
 }
 
+/* Field `n` (1-based, as proc(5) numbers them) of /proc/self/stat. */
+static unsigned long stat_field(const char *stat, int n)
+{
+    const char *p = stat, *close = NULL;
+    for (const char *q = stat; *q; q++)
+        if (*q == ')')
+            close = q; /* the name may hold ')' itself */
+    if (!close)
+        return 0;
+    p = close + 2; /* field 3 */
+    for (int f = 3; f < n && *p; p++)
+        if (*p == ' ')
+            f++;
+    unsigned long v = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        v = v * 10 + (unsigned long)(*p - '0');
+    return v;
+}
+
+/* [first string, end of the last one) when the strings of v lie one after
+ * another; false otherwise. */
+static bool contiguous(const char *const *v, unsigned long *start, unsigned long *end)
+{
+    if (!v[0])
+        return false;
+    const char *next = v[0];
+    for (size_t i = 0; v[i]; i++) {
+        if (v[i] != next)
+            return false;
+        next = v[i] + strlen(v[i]) + 1;
+    }
+    *start = (unsigned long)v[0];
+    *end = (unsigned long)next;
+    return true;
+}
+
+/* A worker cloned from a template would show the template's command line
+ * and environment in /proc/<pid>/cmdline and environ, which name the
+ * memory exec once filled: point both at the spec's strings instead (the
+ * template keeps each vector contiguous, in anonymous memory, as the
+ * kernel requires). PR_SET_MM_MAP wants the whole map, read back here. */
+static int step_show_spec_strings(struct child_ctx *c)
+{
+    if (!c->from_template)
+        return 0;
+    char stat[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, stat, sizeof stat - 1);
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return -1;
+    stat[n] = '\0';
+    struct prctl_mm_map map = {
+        .start_code = stat_field(stat, 26),
+        .end_code = stat_field(stat, 27),
+        .start_stack = stat_field(stat, 28),
+        .start_data = stat_field(stat, 45),
+        .end_data = stat_field(stat, 46),
+        .start_brk = stat_field(stat, 47),
+        .brk = (unsigned long)syscall(SYS_brk, 0L),
+        .exe_fd = (unsigned)-1,
+    };
+    unsigned long arg_start, arg_end, env_start, env_end;
+    if (!contiguous(c->spec->argv, &arg_start, &arg_end) ||
+        !contiguous(c->spec->envp, &env_start, &env_end)) {
+        errno = EINVAL;
+        return -1;
+    }
+    map.arg_start = arg_start;
+    map.arg_end = arg_end;
+    map.env_start = env_start;
+    map.env_end = env_end;
+    return prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&map, sizeof map, 0L);
+}
+
 /* Last before exec: from here on the allowlist decides (sandbox_seccomp.c);
  * everything above may still mount, unshare and setuid. */
 static int step_install_seccomp(struct child_ctx *c)
@@ -379,9 +457,20 @@ static int step_install_seccomp(struct child_ctx *c)
     return 0;
 }
 
-/* Returns only on failure. */
+extern char **environ;
+
+/* Returns only on failure; or, in a worker cloned from a template (a
+ * zygote), once every step above has run: that process goes on as the
+ * runtime, so the status pipe closes here as exec would have closed it,
+ * and the environment becomes the spec's. */
 static int step_exec(struct child_ctx *c)
 {
+    if (c->from_template) {
+        environ = (char **)c->spec->envp;
+        close(c->status_w);
+        c->status_w = -1;
+        return 0;
+    }
     execve(c->spec->argv[0], (char *const *)c->spec->argv, (char *const *)c->spec->envp);
     return -1;
 }
@@ -411,6 +500,7 @@ static const child_step runtime_steps[] = {
     step_clear_caps,         /* effective, permitted, inheritable: none */
     step_forbid_new_privs,   /* no setuid binaries, no file capabilities */
     step_die_with_parent,    /* SIGKILL when the daemon goes */
+    step_show_spec_strings,  /* from a template: /proc shows the spec's argv and env */
     step_install_seccomp,    /* the syscall allowlist */
     step_exec,               /* argv[0] as given, exactly spec->envp */
 };
@@ -438,10 +528,11 @@ static int run_steps(struct child_ctx *c, const child_step *steps, size_t n)
 
 #define RUN_STEPS(c, table) run_steps((c), (table), sizeof(table) / sizeof((table)[0]))
 
-static _Noreturn void run_runtime(struct child_ctx *c)
+/* Returns only in a worker cloned from a template, ready to serve. */
+static void run_runtime(struct child_ctx *c)
 {
-    RUN_STEPS(c, runtime_steps);
-    _exit(127);
+    if (RUN_STEPS(c, runtime_steps) < 0 || !c->from_template)
+        _exit(127);
 }
 
 /* The init only reaps and reports from here on: it needs no privilege.
@@ -462,8 +553,9 @@ static void drop_init_privileges(void)
 /* pid 1 of the sandbox: starts the runtime, tells the daemon whether its
  * exec worked (0 or an errno on status_w), reaps every orphan the function
  * leaves, and when the runtime ends reports its exact wait status on
- * status_w and exits — which makes the kernel kill whatever is left. */
-static _Noreturn void run_init(struct child_ctx *c)
+ * status_w and exits — which makes the kernel kill whatever is left.
+ * Returns only in the runtime of a worker cloned from a template. */
+static void run_init(struct child_ctx *c)
 {
     int inner[2];
     if (pipe2(inner, O_CLOEXEC) < 0) {
@@ -477,6 +569,7 @@ static _Noreturn void run_init(struct child_ctx *c)
         close(inner[0]);
         c->status_w = inner[1];
         run_runtime(c);
+        return;
     }
     close(inner[1]);
     for (int fd = CHILD_STDIN; fd <= CHILD_CTL; fd++)
@@ -502,7 +595,8 @@ static _Noreturn void run_init(struct child_ctx *c)
     }
 }
 
-static _Noreturn void child_run(struct child_ctx *c)
+/* Returns only in the runtime of a worker cloned from a template. */
+static void child_run(struct child_ctx *c)
 {
     if (c->root)
         prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L);
@@ -510,7 +604,8 @@ static _Noreturn void child_run(struct child_ctx *c)
         _exit(127);
     if (c->root)
         run_init(c);
-    run_runtime(c);
+    else
+        run_runtime(c);
 }
 
 /* ---- parent side ---- */
@@ -610,7 +705,10 @@ static int await_exec(int status_r, pid_t pid)
 }
 
 /* Forks with every signal blocked, so no daemon handler (libuv's signal
- * pipe) can run in the child before it resets dispositions. */
+ * pipe) can run in the child before it resets dispositions. From a
+ * template, CLONE_PARENT makes the worker a child of the template's parent
+ * (the spawner), which reaps it as one of its own. *pid is 0 in the
+ * runtime of a template worker, the only child that returns. */
 static int fork_child(struct child_ctx *ctx, pid_t *pid)
 {
     sigset_t all, old;
@@ -618,12 +716,16 @@ static int fork_child(struct child_ctx *ctx, pid_t *pid)
     sigprocmask(SIG_SETMASK, &all, &old);
     /* Isolated: clone with the namespace flags, so the child is pid 1 of
      * its new pid namespace. Without a stack argument it forks like fork(). */
-    unsigned long flags = ISOLATE_FLAGS | (ctx->spec->host_network ? 0 : CLONE_NEWNET) |
-                          (ctx->rootless ? CLONE_NEWUSER : 0);
-    pid_t p =
-        ctx->root ? (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL) : fork();
-    if (p == 0)
+    unsigned long flags = ctx->root ? ISOLATE_FLAGS | (ctx->spec->host_network ? 0 : CLONE_NEWNET) |
+                                          (ctx->rootless ? CLONE_NEWUSER : 0)
+                                    : 0;
+    flags |= ctx->from_template ? CLONE_PARENT : 0;
+    pid_t p = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (p == 0) {
         child_run(ctx);
+        *pid = 0;
+        return 0;
+    }
     int err = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (p < 0)
@@ -646,22 +748,82 @@ static int open_pidfd(pid_t pid)
     return fd < 0 ? -errno : fd;
 }
 
-int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
+static void plan_for(const sandbox_spec *spec, sandbox_root_plan *plan)
+{
+    sandbox_root_plan_init(plan, spec->code_dir, spec->hostname ? spec->hostname : "hearth",
+                           spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid,
+                           spec->host_network);
+}
+
+/* What the child needs, from the spec and the fds it is to get. `leaf`
+ * holds the cgroup.procs fds for the child to enter. */
+static void ctx_init(struct child_ctx *ctx, const sandbox_spec *spec, const sandbox_root_plan *plan,
+                     const sandbox_child_fds *fds, sandbox_cgroup *leaf)
+{
+    bool root = geteuid() == 0, any_cgroup = false;
+    for (int i = 0; i < SANDBOX_CGROUP_COUNT; i++) {
+        leaf->procs_fd[i] = fds->cgroup_procs[i];
+        leaf->path[i][0] = '\0';
+        any_cgroup |= fds->cgroup_procs[i] >= 0;
+    }
+    *ctx = (struct child_ctx){
+        .cgroup = any_cgroup ? leaf : NULL,
+        .memory_cgroup = fds->memory_cgroup,
+        .spec = spec,
+        .root = spec->isolate ? plan : NULL,
+        .devnull = fds->devnull,
+        .out_w = fds->out,
+        .err_w = fds->err,
+        .ctl = fds->ctl,
+        .status_w = fds->status,
+        .parent = getpid(),
+        .drop_ids = root,
+        .rootless = spec->isolate && !root,
+    };
+}
+
+static sandbox_child_fds child_fds_of(const struct channels *ch, const sandbox_proc *out)
+{
+    sandbox_child_fds fds = {.devnull = ch->devnull,
+                             .out = ch->out[1],
+                             .err = ch->err[1],
+                             .ctl = ch->ctl[1],
+                             .status = ch->status[1],
+                             .memory_cgroup =
+                                 out->has_cgroup && out->cgroup.path[SANDBOX_CGROUP_MEMORY][0]};
+    for (int i = 0; i < SANDBOX_CGROUP_COUNT; i++)
+        fds.cgroup_procs[i] = out->has_cgroup ? out->cgroup.procs_fd[i] : -1;
+    return fds;
+}
+
+/* Clones here, or has `start` clone (a template). 0 with *pid, or -errno. */
+static int start_child(const sandbox_spec *spec, const struct channels *ch, const sandbox_proc *out,
+                       sandbox_starter start, void *ud, pid_t *pid)
+{
+    sandbox_child_fds fds = child_fds_of(ch, out);
+    if (start)
+        return start(spec, &fds, pid, ud);
+    sandbox_root_plan plan;
+    if (spec->isolate)
+        plan_for(spec, &plan);
+    struct child_ctx ctx;
+    sandbox_cgroup leaf;
+    ctx_init(&ctx, spec, &plan, &fds, &leaf);
+    int rc = fork_child(&ctx, pid);
+    if (rc == 0 && *pid == 0)
+        _exit(127); /* only a template's runtime returns, and this is none */
+    return rc;
+}
+
+int sandbox_spawn_via(const sandbox_spec *spec, sandbox_proc *out, sandbox_starter start, void *ud)
 {
     if (!out)
         return -EINVAL;
     *out = (sandbox_proc){
         .pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
-    bool root = geteuid() == 0;
-    int rc = check_spec(spec, root);
+    int rc = check_spec(spec, geteuid() == 0);
     if (rc < 0)
         return rc;
-
-    sandbox_root_plan plan;
-    if (spec->isolate)
-        sandbox_root_plan_init(&plan, spec->code_dir, spec->hostname ? spec->hostname : "hearth",
-                               spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid,
-                               spec->host_network);
     if (spec->cgroups) {
         static unsigned long leaves;
         char name[32];
@@ -678,21 +840,8 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
         sandbox_release(out);
         return rc;
     }
-    struct child_ctx ctx = {
-        .cgroup = out->has_cgroup ? &out->cgroup : NULL,
-        .spec = spec,
-        .root = spec->isolate ? &plan : NULL,
-        .devnull = ch.devnull,
-        .out_w = ch.out[1],
-        .err_w = ch.err[1],
-        .ctl = ch.ctl[1],
-        .status_w = ch.status[1],
-        .parent = getpid(),
-        .drop_ids = root,
-        .rootless = spec->isolate && !root,
-    };
     pid_t pid = -1;
-    rc = fork_child(&ctx, &pid);
+    rc = start_child(spec, &ch, out, start, ud, &pid);
     channels_close_child_ends(&ch);
     if (rc == 0)
         rc = await_exec(ch.status[0], pid);
@@ -722,6 +871,29 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
     out->err_fd = ch.err[0];
     out->status_fd = ch.status[0];
     return 0;
+}
+
+int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
+{
+    return sandbox_spawn_via(spec, out, NULL, NULL);
+}
+
+pid_t sandbox_clone_template(const sandbox_spec *spec, const sandbox_child_fds *fds)
+{
+    int rc = check_spec(spec, geteuid() == 0);
+    if (rc < 0)
+        return rc;
+    static sandbox_root_plan plan; /* the runtime returns with pointers into it */
+    static sandbox_cgroup leaf;
+    static struct child_ctx ctx;
+    if (spec->isolate)
+        plan_for(spec, &plan);
+    ctx_init(&ctx, spec, &plan, fds, &leaf);
+    ctx.from_template = true;
+    ctx.parent = getppid(); /* CLONE_PARENT: the worker is our parent's child */
+    pid_t pid = -1;
+    rc = fork_child(&ctx, &pid);
+    return rc < 0 ? rc : pid;
 }
 
 /* The group id cannot be recycled while any member lives, so after the

@@ -64,6 +64,34 @@ typedef struct sandbox_proc {
  */
 int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out);
 
+/* The child's ends of a spawn's channels, and its cgroup leaf's
+ * cgroup.procs fds (-1 = none), as handed to whoever clones the worker. */
+typedef struct sandbox_child_fds {
+    int devnull, out, err, ctl, status;
+    int cgroup_procs[SANDBOX_CGROUP_COUNT];
+    bool memory_cgroup; /* a memory cgroup limits it (so no RLIMIT_AS) */
+} sandbox_child_fds;
+
+/* Clones the worker for sandbox_spawn_via, elsewhere (a zygote): the new
+ * process must be a child of the caller (CLONE_PARENT). 0 with *pid, or
+ * -errno. The fds stay the caller's to close. */
+typedef int (*sandbox_starter)(const sandbox_spec *spec, const sandbox_child_fds *fds, pid_t *pid,
+                               void *ud);
+
+/* sandbox_spawn, with the clone done by `start` (NULL: here, then exec). */
+int sandbox_spawn_via(const sandbox_spec *spec, sandbox_proc *out, sandbox_starter start, void *ud);
+
+/*
+ * Template (zygote) side: clones the calling process into a worker with
+ * every isolation step of sandbox_spawn, except that the runtime does not
+ * exec spec->argv: it returns 0 from this call once sandboxed, with fds
+ * 0-3 installed, every other fd but those closed, and environ =
+ * spec->envp (pointing into spec, which must stay valid). In the caller
+ * it returns the worker's pid, a child of the caller's parent
+ * (CLONE_PARENT), or -errno; the caller then closes `fds`.
+ */
+pid_t sandbox_clone_template(const sandbox_spec *spec, const sandbox_child_fds *fds);
+
 /* SIGKILLs the process's whole process group. Safe to call repeatedly. */
 void sandbox_kill(const sandbox_proc *proc);
 

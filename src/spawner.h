@@ -29,6 +29,7 @@ typedef struct spawner_policy {
     sandbox_cgroups *cgroups;
     const sandbox_filter *filter;
     const char *const *interpreters; /* NULL-terminated */
+    bool templates;                  /* clone workers from the runtimes' templates (zygote.c) */
 } spawner_policy;
 
 /* Forks the spawner (which keeps running as root until the daemon's end

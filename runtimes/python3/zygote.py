@@ -1,0 +1,70 @@
+"""Hearth python3 template ("zygote"): the interpreter with the runtime loaded
+once, cloning sandboxed workers on request instead of starting Python again.
+
+Owns: the loop that asks libhearth_zygote.so (src/zygote_child.c) for the
+next worker, and, in each worker, handing over to the runtime's main().
+Must never: run user code, import anything a worker would not (a worker is
+a copy of this process), or keep going once the spawner that started it
+is gone. Runs as `python3 -I -B -c <this> <library> <bootstrap.py text>`
+with its socket on fd 3. Standard library only.
+"""
+
+import ctypes
+import os
+import sys
+import types
+
+SOCKET_FD = 3
+
+
+def load_runtime(text):
+    """The runtime program as a module, imported but not started."""
+    module = types.ModuleType("hearth_bootstrap")
+    exec(compile(text, "bootstrap.py", "exec"), module.__dict__)
+    return module
+
+
+def adopt_environment(lib):
+    """The clone set the C environment to the function's; make os.environ agree."""
+    env = {}
+    i = 0
+    while True:
+        item = lib.hz_env(i)
+        if item is None:
+            break
+        key, _, value = os.fsdecode(item).partition("=")
+        env[key] = value
+        i += 1
+    os.environ.clear()
+    os.environ.update(env)
+
+
+def main():
+    library, runtime_text = sys.argv[1], sys.argv[2]
+    runtime = load_runtime(runtime_text)
+    # PyDLL: the GIL stays held across the calls, so the one thread that
+    # exists is the one that clones, as os.fork() would have it.
+    lib = ctypes.PyDLL(library)
+    lib.hz_env.restype = ctypes.c_char_p
+    lib.hz_env.argtypes = [ctypes.c_int]
+    api = ctypes.pythonapi
+    if lib.hz_init(SOCKET_FD) != 0:
+        sys.exit(1)
+    while True:
+        api.PyOS_BeforeFork()
+        got = lib.hz_next()
+        if got == 1:
+            api.PyOS_AfterFork_Child()
+            break
+        api.PyOS_AfterFork_Parent()
+        if got < 0:
+            os._exit(0)
+    adopt_environment(lib)
+    del lib, api
+    # As when exec'd (-c), the runtime is __main__ to the code it loads.
+    runtime.__name__ = "__main__"
+    sys.modules["__main__"] = runtime
+    runtime.main()
+
+
+main()
