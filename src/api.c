@@ -114,9 +114,16 @@ static json_t *pool_json(hearth *h, const char *name)
 {
     sched_pool_state ps;
     sched_pool_state_of(h->sch, name, &ps);
-    return json_pack("{s:i,s:i,s:i,s:i,s:I,s:I}", "starting", (int)ps.starting, "idle",
-                     (int)ps.idle, "busy", (int)ps.busy, "queued", (int)ps.queued, "cold_starts",
-                     (json_int_t)ps.cold_starts, "warm_starts", (json_int_t)ps.warm_starts);
+    json_t *o =
+        json_pack("{s:i,s:i,s:i,s:i,s:I,s:I}", "starting", (int)ps.starting, "idle", (int)ps.idle,
+                  "busy", (int)ps.busy, "queued", (int)ps.queued, "cold_starts",
+                  (json_int_t)ps.cold_starts, "warm_starts", (json_int_t)ps.warm_starts);
+    if (o && ps.adaptive_reason)
+        json_object_set_new(o, "adaptive",
+                            json_pack("{s:s,s:I,s:I}", "decided_by", ps.adaptive_reason,
+                                      "prewarm_after_ms", (json_int_t)ps.prewarm_after_ms,
+                                      "window_ms", (json_int_t)ps.window_ms));
+    return o;
 }
 
 json_t *api_function_json(hearth *h, const fn_config *cfg)
@@ -125,7 +132,6 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     timefmt_iso_ms(cfg->created_ms, created);
     timefmt_iso_ms(cfg->updated_ms, updated);
     json_t *env = cfg->env ? json_deep_copy(cfg->env) : json_object();
-    const char *network = cfg->host_network ? "host" : "isolated";
     json_t *o =
         json_pack("{s:s,s:I,s:s,s:s,s:o}", "name", cfg->name, "version", (json_int_t)cfg->version,
                   "runtime", cfg->runtime, "handler", cfg->handler, "env", env);
@@ -133,8 +139,11 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     const fnset_int *t = fnset_ints(&n);
     for (size_t i = 0; o && i < n; i++)
         json_object_set_new(o, t[i].name, json_integer(effective_setting(h, cfg, &t[i])));
-    json_t *rest = json_pack("{s:s,s:s,s:s,s:o}", "network", network, "created_at", created,
-                             "updated_at", updated, "pool", pool_json(h, cfg->name));
+    const fnset_choice *c = fnset_choices(&n);
+    for (size_t i = 0; o && i < n; i++)
+        json_object_set_new(o, c[i].name, json_string(fnset_word(cfg, &c[i])));
+    json_t *rest = json_pack("{s:s,s:s,s:o}", "created_at", created, "updated_at", updated, "pool",
+                             pool_json(h, cfg->name));
     if (!o || json_object_update(o, rest) < 0) {
         json_decref(o);
         o = NULL;

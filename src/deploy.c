@@ -42,8 +42,9 @@ typedef struct deploy_job {
     size_t len;
     bool raw;
     /* raw-body settings, copied from the query on the loop */
-    char *q_runtime, *q_handler, *q_network;
-    char *q_int[FNSET_INT_COUNT]; /* the whole-number settings, by table index */
+    char *q_runtime, *q_handler;
+    char *q_choice[FNSET_CHOICE_COUNT]; /* the two-word settings, by table index */
+    char *q_int[FNSET_INT_COUNT];       /* the whole-number settings, by table index */
     char unknown_query[64];
     /* results */
     fn_config cfg;
@@ -182,22 +183,22 @@ static int check_query_int(deploy_job *j, const char *s, const char *field, json
 }
 
 /* "isolated" (the default: loopback only) or "host". */
-static int check_network_value(deploy_job *j, const char *v)
+/* Every two-word setting given (network, keep_alive), from the JSON body
+ * or, without one, the query. */
+static int check_choices(deploy_job *j, json_t *doc)
 {
-    if (strcmp(v, "host") == 0)
-        j->cfg.host_network = true;
-    else if (strcmp(v, "isolated") != 0)
-        return refuse(j, 400, "invalid_field", "network must be \"isolated\" or \"host\"");
+    size_t n;
+    const fnset_choice *t = fnset_choices(&n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = doc ? json_object_get(doc, t[i].name) : NULL;
+        const char *word = doc ? json_string_value(v) : j->q_choice[i];
+        if ((doc && !v) || (!doc && !word))
+            continue;
+        if (!word || fnset_choose(&j->cfg, &t[i], word) < 0)
+            return refuse(j, 400, "invalid_field", "%s must be \"%s\" or \"%s\"", t[i].name,
+                          t[i].no, t[i].yes);
+    }
     return 0;
-}
-
-static int check_network(deploy_job *j, json_t *v)
-{
-    if (!v)
-        return 0;
-    if (!json_is_string(v))
-        return refuse(j, 400, "invalid_field", "network must be \"isolated\" or \"host\"");
-    return check_network_value(j, json_string_value(v));
 }
 
 /* --- packages --- */
@@ -290,7 +291,7 @@ static int check_int_fields(deploy_job *j, json_t *doc)
 
 static int parse_json_body(deploy_job *j)
 {
-    static const char *const known[] = {"runtime", "handler", "files", "archive", "env", "network"};
+    static const char *const known[] = {"runtime", "handler", "files", "archive", "env"};
     json_error_t jerr;
     json_t *doc = json_loadb(j->body, j->len, 0, &jerr);
     if (!json_is_object(doc)) {
@@ -305,7 +306,7 @@ static int parse_json_body(deploy_job *j)
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof *known; i++)
             ok = ok || strcmp(key, known[i]) == 0;
-        ok = ok || fnset_find(key);
+        ok = ok || fnset_find(key) || fnset_find_choice(key);
         if (!ok) {
             rc = refuse(j, 400, "unknown_field", "unknown field '%.60s'", key);
             goto out;
@@ -316,7 +317,7 @@ static int parse_json_body(deploy_job *j)
     if (rc == 0)
         rc = check_int_fields(j, doc);
     if (rc == 0)
-        rc = check_network(j, json_object_get(doc, "network"));
+        rc = check_choices(j, doc);
     json_t *env = json_object_get(doc, "env");
     if (rc == 0 && env) {
         char err[256] = "";
@@ -339,8 +340,8 @@ static int parse_raw_body(deploy_job *j)
     int rc = check_runtime(j, j->q_runtime, j->q_handler);
     if (rc == 0)
         rc = check_int_fields(j, NULL);
-    if (rc == 0 && j->q_network)
-        rc = check_network_value(j, j->q_network);
+    if (rc == 0)
+        rc = check_choices(j, NULL);
     if (rc == 0)
         rc = unpack_bytes(j, j->body, j->len);
     return rc;
@@ -428,7 +429,8 @@ static void job_free(deploy_job *j)
     fn_config_release(&j->cfg);
     free(j->q_runtime);
     free(j->q_handler);
-    free(j->q_network);
+    for (size_t i = 0; i < FNSET_CHOICE_COUNT; i++)
+        free(j->q_choice[i]);
     for (size_t i = 0; i < FNSET_INT_COUNT; i++)
         free(j->q_int[i]);
     free(j);
@@ -479,14 +481,14 @@ static bool is_json_body_type(const char *ct)
 static void note_query(const char *name, const char *value, void *ud)
 {
     deploy_job *j = ud;
-    size_t n;
+    size_t n, m;
     const fnset_int *t = fnset_ints(&n), *s = fnset_find(name);
+    const fnset_choice *ct = fnset_choices(&m), *c = fnset_find_choice(name);
     char **slot = strcmp(name, "runtime") == 0   ? &j->q_runtime
                   : strcmp(name, "handler") == 0 ? &j->q_handler
-                  : strcmp(name, "network") == 0 ? &j->q_network
                   : s                            ? &j->q_int[s - t]
+                  : c                            ? &j->q_choice[c - ct]
                                                  : NULL;
-    (void)n;
     if (!slot) {
         if (!j->unknown_query[0])
             snprintf(j->unknown_query, sizeof j->unknown_query, "%s", name);

@@ -23,6 +23,45 @@ static const fnset_int table[] = {
 
 _Static_assert(sizeof table / sizeof *table == FNSET_INT_COUNT, "FNSET_INT_COUNT is stale");
 
+static const fnset_choice choices[] = {
+    {"network", "isolated", "host", FIELD(host_network)},
+    {"keep_alive", "fixed", "adaptive", FIELD(adaptive_keep_alive)},
+};
+
+_Static_assert(sizeof choices / sizeof *choices == FNSET_CHOICE_COUNT, "FNSET_CHOICE_COUNT stale");
+
+const fnset_choice *fnset_choices(size_t *count)
+{
+    *count = FNSET_CHOICE_COUNT;
+    return choices;
+}
+
+const fnset_choice *fnset_find_choice(const char *name)
+{
+    for (size_t i = 0; i < FNSET_CHOICE_COUNT; i++)
+        if (strcmp(choices[i].name, name) == 0)
+            return &choices[i];
+    return NULL;
+}
+
+static bool *flag_of(fn_config *cfg, const fnset_choice *c)
+{
+    return (bool *)(void *)((char *)cfg + c->offset);
+}
+
+const char *fnset_word(const fn_config *cfg, const fnset_choice *c)
+{
+    return *(const bool *)(const void *)((const char *)cfg + c->offset) ? c->yes : c->no;
+}
+
+int fnset_choose(fn_config *cfg, const fnset_choice *c, const char *word)
+{
+    if (strcmp(word, c->yes) != 0 && strcmp(word, c->no) != 0)
+        return -1;
+    *flag_of(cfg, c) = strcmp(word, c->yes) == 0;
+    return 0;
+}
+
 const fnset_int *fnset_ints(size_t *count)
 {
     *count = sizeof table / sizeof *table;

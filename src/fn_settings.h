@@ -27,6 +27,26 @@ typedef struct fnset_int {
 
 #define FNSET_INT_COUNT 7 /* entries in the table */
 
+/* A setting with two words for values, kept as a bool of fn_config (the
+ * first word, false, is the default). */
+typedef struct fnset_choice {
+    const char *name;
+    const char *no, *yes; /* the value for false (the default), and for true */
+    size_t offset;        /* of its bool field in fn_config */
+} fnset_choice;
+
+#define FNSET_CHOICE_COUNT 2
+
+/* The two-word settings ("network", "keep_alive"), FNSET_CHOICE_COUNT of them. */
+const fnset_choice *fnset_choices(size_t *count);
+const fnset_choice *fnset_find_choice(const char *name);
+
+/* The word for the choice's value in cfg. */
+const char *fnset_word(const fn_config *cfg, const fnset_choice *c);
+
+/* Sets the choice from its word: 0, or -1 for any other word. */
+int fnset_choose(fn_config *cfg, const fnset_choice *c, const char *word);
+
 /* The table, and its length (FNSET_INT_COUNT) in *count. */
 const fnset_int *fnset_ints(size_t *count);
 

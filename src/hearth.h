@@ -33,10 +33,11 @@ typedef struct hearth_settings {
     unsigned shutdown_grace_s;
     uint64_t keep_alive_ms;
     int log_level;
-    bool no_sandbox;           /* debugging only: workers share the host's namespaces */
-    bool no_templates;         /* exec the interpreter for every worker (no zygotes) */
-    bool allow_weaker_sandbox; /* start even when a protection is missing */
-    uid_t uid_base;            /* as root: worker uids (= gids) come from [base, base + count) */
+    bool no_sandbox;               /* debugging only: workers share the host's namespaces */
+    unsigned long adaptive_bin_ms; /* keepalive.c's histogram bin; 0 = its default */
+    bool no_templates;             /* exec the interpreter for every worker (no zygotes) */
+    bool allow_weaker_sandbox;     /* start even when a protection is missing */
+    uid_t uid_base; /* as root: worker uids (= gids) come from [base, base + count) */
     unsigned uid_count;
 } hearth_settings;
 

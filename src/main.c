@@ -69,6 +69,8 @@ static const char usage[] =
     "                          privileged spawner runs (default nobody)\n"
     "  --allow-weaker-sandbox  start even when the kernel refuses a protection\n"
     "                          (each is logged at start)\n"
+    "  --adaptive-bin-ms MS    histogram bin of \"keep_alive\": \"adaptive\"\n"
+    "                          (default 60000; 240 bins)\n"
     "  --no-templates          start every worker by exec'ing its interpreter, not\n"
     "                          by cloning the runtime's pre-loaded template\n"
     "  --no-sandbox            DEBUGGING ONLY: workers share the host's namespaces and\n"
@@ -160,6 +162,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_RTDIR,
         O_NOSANDBOX,
         O_NOTEMPLATES,
+        O_BINMS,
         O_UIDRANGE,
         O_WEAKER,
         O_DUSER,
@@ -181,6 +184,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"runtimes-dir", required_argument, 0, O_RTDIR},
         {"no-sandbox", no_argument, 0, O_NOSANDBOX},
         {"no-templates", no_argument, 0, O_NOTEMPLATES},
+        {"adaptive-bin-ms", required_argument, 0, O_BINMS},
         {"uid-range", required_argument, 0, O_UIDRANGE},
         {"allow-weaker-sandbox", no_argument, 0, O_WEAKER},
         {"user", required_argument, 0, O_DUSER},
@@ -241,6 +245,11 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
             break;
         case O_RTDIR:
             set->runtimes_dir = optarg;
+            break;
+        case O_BINMS:
+            if (parse_count(optarg, 3600000, &n) || n < 10)
+                die_usage(name, optarg);
+            set->adaptive_bin_ms = n;
             break;
         case O_NOTEMPLATES:
             set->no_templates = true;
@@ -435,6 +444,7 @@ static int start_services(daemon_state *d)
         .max_queue = h->set.max_queue,
         .max_response = (uint32_t)h->set.max_response,
         .keep_alive_ms = h->set.keep_alive_ms,
+        .adaptive_bin_ms = h->set.adaptive_bin_ms,
         .isolate = h->isolate,
         .uid_base = h->set.uid_base,
         .uid_count = h->spawner || geteuid() == 0 ? h->set.uid_count : 0,

@@ -325,6 +325,20 @@ static int settings_int(json_t *settings, const char *key, int64_t def, int64_t 
     return 0;
 }
 
+/* Every two-word setting: a missing one is its default, an unknown word
+ * corruption. */
+static int decode_choices(json_t *settings, fn_config *cfg)
+{
+    size_t n;
+    const fnset_choice *t = fnset_choices(&n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(settings, t[i].name);
+        if (v && (!json_is_string(v) || fnset_choose(cfg, &t[i], json_string_value(v)) < 0))
+            return -EIO;
+    }
+    return 0;
+}
+
 /* Every whole-number setting of fn_settings.c from the settings object. */
 static int decode_ints(json_t *settings, fn_config *cfg)
 {
@@ -356,10 +370,8 @@ static int decode_settings(sqlite3_stmt *st, fn_config *cfg)
     json_t *env = json_object_get(settings, "env");
     if (rc == 0 && env && !json_is_object(env))
         rc = -EIO;
-    json_t *net = json_object_get(settings, "network");
-    if (rc == 0 && net && !json_is_string(net))
-        rc = -EIO;
-    cfg->host_network = net && strcmp(json_string_value(net), "host") == 0;
+    if (rc == 0)
+        rc = decode_choices(settings, cfg);
     if (rc == 0)
         cfg->env = env ? json_incref(env) : json_object();
     if (rc == 0 && !cfg->env)
@@ -486,23 +498,32 @@ static int check_config(const fn_config *cfg)
     return 0;
 }
 
+/* Adds key: value (taken) to *obj; a failure drops *obj to NULL. */
+static void put_or_drop(json_t **obj, const char *key, json_t *value)
+{
+    if (!*obj) {
+        json_decref(value);
+        return;
+    }
+    if (json_object_set_new(*obj, key, value) < 0) { /* it took value anyway */
+        json_decref(*obj);
+        *obj = NULL;
+    }
+}
+
 /* The settings column for `cfg`, as a malloc'd string the caller frees;
  * NULL when out of memory. Keys are sorted so equal settings are equal text. */
 static char *encode_settings(const fn_config *cfg)
 {
-    json_t *env = cfg->env ? json_incref(cfg->env) : json_object();
-    json_t *settings =
-        json_pack("{s:O, s:s}", "env", env, "network", cfg->host_network ? "host" : "isolated");
-    json_decref(env);
+    json_t *settings = json_object();
+    put_or_drop(&settings, "env", cfg->env ? json_incref(cfg->env) : json_object());
     size_t n;
     const fnset_int *t = fnset_ints(&n);
-    for (size_t i = 0; settings && i < n; i++) {
-        if (json_object_set_new(settings, t[i].name,
-                                json_integer((json_int_t)fnset_value(cfg, &t[i]))) < 0) {
-            json_decref(settings);
-            settings = NULL;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        put_or_drop(&settings, t[i].name, json_integer((json_int_t)fnset_value(cfg, &t[i])));
+    const fnset_choice *c = fnset_choices(&n);
+    for (size_t i = 0; i < n; i++)
+        put_or_drop(&settings, c[i].name, json_string(fnset_word(cfg, &c[i])));
     char *text = settings ? json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(settings);
     return text;

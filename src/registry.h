@@ -33,6 +33,7 @@ typedef struct fn_config {
     int64_t queue_timeout_ms; /* longest wait for a worker */
     int64_t keep_alive_s;     /* idle time before a worker stops; FNSET_INHERIT = --keep-alive */
     bool host_network;        /* "network": "host" — the worker shares the host's network */
+    bool adaptive_keep_alive; /* "keep_alive": "adaptive" — keepalive.c decides */
     int64_t created_ms;       /* when the function was first created */
     int64_t updated_ms;       /* when this version was deployed */
 } fn_config;

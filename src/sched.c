@@ -43,6 +43,7 @@
 
 #include "dlog.h"
 #include "fn_settings.h"
+#include "keepalive.h"
 #include "paths.h"
 #include "runtimes.h"
 #include "strmap.h"
@@ -69,6 +70,13 @@ struct pool {
     uint64_t prewarm_not_before; /* loop time; a failing start pushes it back */
     uint64_t prewarm_backoff_ms;
     double cold_cost_ms; /* moving average of spawn → READY, 0 = none measured */
+    /* "keep_alive": "adaptive": idle times, and the decision after the last call */
+    ka_state ka;
+    ka_decision ka_dec;
+    uint64_t ka_last; /* wall-clock ms of the last call, 0 = none yet */
+    /* on the scheduler's list of pools waiting for a slot or memory */
+    bool hungry;
+    pool *hungry_prev, *hungry_next;
 };
 
 struct sched_call_impl {
@@ -89,11 +97,15 @@ struct sched_call_impl {
 struct sched {
     sched_opts o;
     strmap pools;
-    unsigned nworkers;  /* spawned and not yet reaped */
-    unsigned ndying;    /* of those, killed on purpose */
-    uint64_t memory_mb; /* their memory_mb, summed */
-    uint64_t dying_mb;  /* of that, the killed ones' */
-    double clock;       /* Greedy-Dual: the priority of the last eviction */
+    unsigned nworkers;               /* spawned and not yet reaped */
+    unsigned ndying;                 /* of those, killed on purpose */
+    uint64_t memory_mb;              /* their memory_mb, summed */
+    uint64_t dying_mb;               /* of that, the killed ones' */
+    double clock;                    /* Greedy-Dual: the priority of the last eviction */
+    ka_params ka;                    /* the adaptive keep-alive's parameters, shared by all pools */
+    pool *hungry_head, *hungry_tail; /* pools that need a worker --max-workers or
+                                        --memory-budget holds back, oldest first */
+    unsigned nhungry;
     worker *idle_head, *idle_tail;
     bool *uid_used; /* uid_count slots */
     uv_timer_t sweep;
@@ -306,9 +318,37 @@ static void note_cold_cost(pool *p, double ms)
     p->cold_cost_ms = p->cold_cost_ms > 0 ? p->cold_cost_ms * 0.75 + ms * 0.25 : ms;
 }
 
+/* Adaptive keep-alive: a call arrived; learn its idle time, decide anew. */
+static void note_arrival(sched *s, pool *p)
+{
+    if (!p->cfg.adaptive_keep_alive)
+        return;
+    uint64_t now = (uint64_t)timefmt_now_ms();
+    ka_record(&p->ka, &s->ka, now);
+    p->ka_dec = ka_decide(&p->ka, &s->ka, pool_keep_alive_ms(s, p));
+    p->ka_last = now;
+}
+
+/* True while the adaptive policy wants a worker of `p` alive. */
+static bool ka_window_open(const pool *p, uint64_t now)
+{
+    return p->ka_last && ka_wants_worker(&p->ka_dec, p->ka_last, now);
+}
+
+/* Workers to keep started whatever the calls: min_instances, or one
+ * while the adaptive policy has a pre-warm window open. */
+static unsigned prewarm_target(const pool *p)
+{
+    unsigned n = (unsigned)p->cfg.min_instances;
+    if (p->cfg.adaptive_keep_alive && p->ka_dec.prewarm_after_ms > 0 && n < 1 &&
+        ka_window_open(p, (uint64_t)timefmt_now_ms()))
+        n = 1;
+    return n;
+}
+
 static bool wants_prewarm(const sched *s, const pool *p, unsigned live)
 {
-    return live < (unsigned)p->cfg.min_instances && uv_now(s->o.loop) >= p->prewarm_not_before;
+    return live < prewarm_target(p) && uv_now(s->o.loop) >= p->prewarm_not_before;
 }
 
 /* Builds the INVOKE metadata for `c` on pool `p`. Caller frees. */
@@ -722,26 +762,58 @@ static void fail_too_big(sched *s, pool *p)
              p->cfg.memory_mb, p->cfg.name, s->o.memory_budget_mb);
 }
 
+/* Puts `p` on the list of pools held back by the global limits (at the
+ * tail), or takes it off. */
+static void set_hungry(sched *s, pool *p, bool hungry)
+{
+    if (p->hungry == hungry)
+        return;
+    p->hungry = hungry;
+    if (hungry) {
+        p->hungry_prev = s->hungry_tail;
+        p->hungry_next = NULL;
+        if (s->hungry_tail)
+            s->hungry_tail->hungry_next = p;
+        else
+            s->hungry_head = p;
+        s->hungry_tail = p;
+        s->nhungry++;
+        return;
+    }
+    if (p->hungry_prev)
+        p->hungry_prev->hungry_next = p->hungry_next;
+    else
+        s->hungry_head = p->hungry_next;
+    if (p->hungry_next)
+        p->hungry_next->hungry_prev = p->hungry_prev;
+    else
+        s->hungry_tail = p->hungry_prev;
+    p->hungry_prev = p->hungry_next = NULL;
+    s->nhungry--;
+}
+
 /* Starts workers until every waiting call of `p` has one starting, and
- * min_instances are up, within max_concurrency and --max-workers. */
+ * min_instances are up, within max_concurrency and --max-workers. Held
+ * back by the global limits, the pool waits on the hungry list, and one
+ * idle worker of another function is evicted for each pool waiting
+ * there, so no pool starves while others take every freed slot. */
 static void pool_fill(sched *s, pool *p)
 {
-    if (p->deleted || s->shutting_down)
+    if (p->deleted || s->shutting_down) {
+        set_hungry(s, p, false);
         return;
+    }
     unsigned live = count_current(p, -1), starting = count_current(p, WORKER_STARTING);
+    bool held_back = false;
     while (live < (unsigned)p->cfg.max_concurrency &&
            (p->qlen > starting || wants_prewarm(s, p, live))) {
         if (s->o.memory_budget_mb && (uint64_t)p->cfg.memory_mb > s->o.memory_budget_mb) {
             fail_too_big(s, p);
-            return;
+            break;
         }
-        if (s->nworkers >= s->o.max_workers) {
-            if (s->ndying == 0)
-                evict_one(s, p);
-            return; /* a slot frees when a worker exits */
-        }
-        if (!memory_fits(s, p))
-            return; /* memory frees when a worker exits */
+        held_back = s->nworkers >= s->o.max_workers || !memory_fits(s, p);
+        if (held_back)
+            break; /* a slot or memory frees when a worker exits */
         int rc = spawn_worker(s, p);
         if (rc < 0) {
             dlog_error("could not start a worker for %s: %s", p->cfg.name, strerror(-rc));
@@ -755,24 +827,21 @@ static void pool_fill(sched *s, pool *p)
         starting++;
         live++;
     }
+    set_hungry(s, p, held_back);
+    if (held_back && s->nworkers >= s->o.max_workers && s->ndying < s->nhungry)
+        evict_one(s, p);
 }
 
-static int feed_one(const char *name, void *value, void *ud)
-{
-    (void)name;
-    pool *p = value;
-    sched *s = ud;
-    if (p->qlen > 0)
-        pool_fill(s, p);
-    return s->nworkers >= s->o.max_workers;
-}
-
-/* A worker slot may have freed: let pools with waiting calls use it. */
+/* A slot or memory may have freed, or an idle worker become evictable:
+ * each pool waiting for one tries again, oldest first (a pool still held
+ * back goes to the tail). */
 static void feed_waiting_pools(sched *s)
 {
-    if (s->nworkers >= s->o.max_workers || s->shutting_down)
-        return;
-    strmap_each(&s->pools, feed_one, s);
+    for (unsigned n = s->nhungry; n > 0 && s->hungry_head && !s->shutting_down; n--) {
+        pool *p = s->hungry_head;
+        set_hungry(s, p, false);
+        pool_fill(s, p);
+    }
 }
 
 /* --- the public operations --- */
@@ -865,6 +934,7 @@ void sched_invoke(sched *s, sched_call *c)
         fail(c, 404, "function_not_found", "no function named '%s'", c->function);
         return;
     }
+    note_arrival(s, p);
     worker *w = idle_worker(p);
     if (!w && p->qlen >= pool_max_queue(s, p) + spare_capacity(p)) {
         refuse_queue_full(c, p);
@@ -919,6 +989,7 @@ void sched_update(sched *s, const fn_config *cfg)
 static void pool_end(sched *s, pool *p, unsigned status, const char *code, const char *why)
 {
     p->deleted = true;
+    set_hungry(s, p, false);
     sched_call *c;
     while ((c = queue_pop(p)))
         fail(c, status, code, "%s", why);
@@ -958,6 +1029,11 @@ void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out)
     out->queued = p->qlen;
     out->cold_starts = p->cold_starts;
     out->warm_starts = p->warm_starts;
+    if (p->cfg.adaptive_keep_alive && p->ka_last) {
+        out->adaptive_reason = ka_reason_name(p->ka_dec.reason);
+        out->prewarm_after_ms = p->ka_dec.prewarm_after_ms;
+        out->window_ms = p->ka_dec.keep_alive_ms;
+    }
 }
 
 static int end_pool(const char *name, void *value, void *ud)
@@ -980,14 +1056,23 @@ unsigned sched_live(const sched *s)
     return s->nworkers;
 }
 
-/* Scale to zero: each pool's keep_alive_s, min_instances excepted. */
+/* An idle worker's time is up: keep_alive_s since its last call, or,
+ * adaptive, outside the window the policy predicts for the next call. */
+static bool idle_expired(const sched *s, const pool *p, const worker *w, uint64_t now)
+{
+    if (p->cfg.adaptive_keep_alive && p->ka_last)
+        return !ka_window_open(p, now);
+    return now - w->last_used_ms >= pool_keep_alive_ms(s, p);
+}
+
+/* Scale to zero: each pool's keep-alive, min_instances excepted. */
 static void stop_expired_idle(sched *s)
 {
     uint64_t now = (uint64_t)timefmt_now_ms();
     worker *next;
     for (worker *w = s->idle_head; w; w = next) {
         next = w->idle_next;
-        if (now - w->last_used_ms < pool_keep_alive_ms(s, w->pool) || kept_for_min(w->pool, w))
+        if (!idle_expired(s, w->pool, w, now) || kept_for_min(w->pool, w))
             continue;
         dlog_debug("worker %d idle for %" PRIu64 " ms; stopping it", (int)worker_pid(w),
                    now - w->last_used_ms);
@@ -999,7 +1084,7 @@ static int top_up(const char *name, void *value, void *ud)
 {
     (void)name;
     pool *p = value;
-    if (p->cfg.min_instances > 0)
+    if (p->cfg.min_instances > 0 || p->cfg.adaptive_keep_alive)
         pool_fill(ud, p);
     return 0;
 }
@@ -1031,10 +1116,19 @@ int sched_open(const sched_opts *opts, sched **out)
         free(s);
         return -ENOMEM;
     }
+    ka_params_default(&s->ka);
+    if (opts->adaptive_bin_ms)
+        s->ka.bin_ms = opts->adaptive_bin_ms;
     strmap_init(&s->pools);
     uv_timer_init(opts->loop, &s->sweep);
     s->sweep.data = s;
-    uint64_t every = opts->keep_alive_ms < IDLE_SWEEP_MS ? opts->keep_alive_ms : IDLE_SWEEP_MS;
+    /* Often enough for the shortest keep-alive and for the adaptive
+     * policy's windows, which are whole bins. */
+    uint64_t every = IDLE_SWEEP_MS;
+    if (opts->keep_alive_ms && opts->keep_alive_ms < every)
+        every = opts->keep_alive_ms;
+    if (s->ka.bin_ms < every)
+        every = s->ka.bin_ms;
     uv_timer_start(&s->sweep, on_sweep, every ? every : 1, every ? every : 1);
     uv_unref((uv_handle_t *)&s->sweep);
     registry_list(opts->reg, prewarm_from_registry, s);

@@ -36,6 +36,7 @@ typedef struct sched_opts {
     unsigned max_queue;            /* calls waiting beyond capacity, for functions not choosing */
     uint32_t max_response;         /* response body ceiling */
     uint64_t keep_alive_ms;        /* idle time before a worker stops, for functions not choosing */
+    uint64_t adaptive_bin_ms;      /* "keep_alive": "adaptive": histogram bin width (0 = 60 s) */
     bool isolate;                  /* namespaces + minimal root for every worker */
     sandbox_cgroups *cgroups;      /* memory, pids, cpu limits per worker (NULL = none) */
     uint32_t pids_max;             /* processes per worker */
@@ -98,6 +99,9 @@ void sched_remove(sched *s, const char *name);
 typedef struct sched_pool_state {
     unsigned starting, idle, busy, queued; /* workers of the current version; waiting calls */
     uint64_t cold_starts, warm_starts; /* calls since the daemon started (see sched_result.cold) */
+    /* "keep_alive": "adaptive": the policy's last decision (keepalive.h) */
+    const char *adaptive_reason; /* NULL when the function is not adaptive or not called yet */
+    uint64_t prewarm_after_ms, window_ms;
 } sched_pool_state;
 void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out);
 

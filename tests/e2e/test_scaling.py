@@ -412,3 +412,21 @@ def test_cold_and_warm_starts_are_counted(hearth):
     assert all("X-Hearth-Cold-Start" not in a.headers for a in answers[1:])
     p = pool(hearth, "sc-count")
     assert p["cold_starts"] == 1 and p["warm_starts"] == 2, p
+
+
+def test_no_function_starves_at_the_max_workers_cap(hearth_factory):
+    """With every worker slot taken by idle workers of other functions, each
+    waiting function gets one evicted for it in turn: with --max-workers 1,
+    two functions called at once behind a third's idle worker both answer,
+    neither waits out its queue_timeout_ms."""
+    h = hearth_factory("--max-workers", "1")
+    hello = py("""
+        def handler(event, context):
+            return "ok"
+    """)
+    for name in ("cap-a", "cap-b", "cap-c"):
+        h.deploy_ok(name, hello, queue_timeout_ms=5000)
+    h.invoke_ok("cap-a", json={})  # its idle worker holds the only slot
+    calls = [Background(h.invoke, name, json={}) for name in ("cap-b", "cap-c")]
+    answers = [c.result(timeout=30) for c in calls]
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
