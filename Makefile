@@ -46,6 +46,8 @@ unit: deps-test $(BUILD)/CMakeCache.txt
 bench: build
 	@scripts/deps.sh --bench
 	bench/run.sh
+	bench/sched.sh
+	bench/keepalive_sim.sh
 
 format:
 	clang-format -i src/*.c src/*.h include/hearth/*.h tests/unit/*.c bench/*.c

@@ -412,6 +412,11 @@ static int step_show_spec_strings(struct child_ctx *c)
 {
     if (!c->from_template)
         return 0;
+    /* The uid change cleared "dumpable", which hands /proc/self to root;
+     * exec would have set it again (isolated, entering the user namespace
+     * already did). */
+    if (prctl(PR_SET_DUMPABLE, 1L, 0L, 0L, 0L) < 0)
+        return -1;
     char stat[1024];
     int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     ssize_t n = fd < 0 ? -1 : read(fd, stat, sizeof stat - 1);

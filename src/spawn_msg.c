@@ -87,7 +87,7 @@ int spawnmsg_decode(char *buf, size_t len, sandbox_spec *spec, const char **argv
     if (len < sizeof req)
         return -EPROTO;
     memcpy(&req, buf, sizeof req);
-    if (req.argc == 0 || req.argc >= SPAWNMSG_MAX_STRINGS || req.envc >= SPAWNMSG_MAX_STRINGS)
+    if (req.argc == 0 || req.argc > SPAWNMSG_MAX_STRINGS || req.envc > SPAWNMSG_MAX_STRINGS)
         return -EPROTO;
     char *p = buf + sizeof req, *end = buf + len;
     const char *strs[2 * SPAWNMSG_MAX_STRINGS + 2];

@@ -88,8 +88,11 @@ static _Noreturn void exec_template(int sock, const char *const *argv)
 {
     static const char *const envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL};
     prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L);
+    /* dup2 onto itself would keep close-on-exec: the socket may be 3 already.
+     * Placed first, so that /dev/null cannot land on 3 and be overwritten. */
+    int onto3 = sock == 3 ? fcntl(3, F_SETFD, 0) : dup2(sock, 3);
     int null = open("/dev/null", O_RDONLY);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(sock, 3) < 0 ||
+    if (null < 0 || onto3 < 0 || (null != 0 && dup2(null, 0) < 0) ||
         syscall(SYS_close_range, 4U, ~0U, 0) < 0)
         _exit(127);
     execve(argv[0], (char *const *)argv, (char *const *)envp);

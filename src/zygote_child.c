@@ -49,7 +49,10 @@ int hz_init(int fd)
     msg = mmap(NULL, SPAWNMSG_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (msg == MAP_FAILED)
         return -errno;
-    have_filter = sandbox_seccomp_build(&filter) == 0;
+    int rc = sandbox_seccomp_build(&filter);
+    if (rc < 0)
+        return rc; /* no "R": the spawner execs this runtime's workers instead */
+    have_filter = true;
     char ready = 'R';
     return spawnmsg_send(sock, &ready, 1, NULL, 0);
 }
