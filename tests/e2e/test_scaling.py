@@ -227,9 +227,9 @@ def test_500_concurrent_calls_are_each_answered_once(hearth):
     def one(i):
         try:
             gate.wait()
-            # 50 ms each: 8 workers need >= 3 s for all, so the requests pile
-            # up even when a busy machine is slow to send them
-            results[i] = hearth.invoke("sc-load", json={"id": ids[i], "sleep": 0.05},
+            # 200 ms each: 8 workers need 12.5 s for all, so the requests pile
+            # up even when the client takes seconds to send them (it did in CI)
+            results[i] = hearth.invoke("sc-load", json={"id": ids[i], "sleep": 0.2},
                                        timeout=120)
         except BaseException as exc:  # reported below
             results[i] = exc
