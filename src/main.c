@@ -55,6 +55,8 @@ static const char usage[] =
     "  --max-response SIZE     largest function answer (default 6M)\n"
     "  --log-retention SIZE    log bytes kept per function (default 32M)\n"
     "  --max-workers N         live workers across all functions (default 64)\n"
+    "  --max-starting N        workers starting at once, across all functions\n"
+    "                          (default twice the CPUs, at least 4)\n"
     "  --memory-budget SIZE    the memory_mb of all live workers, summed, stays\n"
     "                          under this (default 3/4 of the machine's memory)\n"
     "  --max-queue N           default max_queue of a function: requests waiting\n"
@@ -156,6 +158,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_RET,
         O_WORKERS,
         O_BUDGET,
+        O_STARTING,
         O_QUEUE,
         O_KEEP,
         O_GRACE,
@@ -178,6 +181,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"log-retention", required_argument, 0, O_RET},
         {"max-workers", required_argument, 0, O_WORKERS},
         {"memory-budget", required_argument, 0, O_BUDGET},
+        {"max-starting", required_argument, 0, O_STARTING},
         {"max-queue", required_argument, 0, O_QUEUE},
         {"keep-alive", required_argument, 0, O_KEEP},
         {"shutdown-grace", required_argument, 0, O_GRACE},
@@ -223,6 +227,11 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
             if (parse_count(optarg, 100000, &n) || n == 0)
                 die_usage(name, optarg);
             set->max_workers = (unsigned)n;
+            break;
+        case O_STARTING:
+            if (parse_count(optarg, 10000, &n) || n == 0)
+                die_usage(name, optarg);
+            set->max_starting = (unsigned)n;
             break;
         case O_BUDGET:
             if (parse_size(optarg, &set->memory_budget) || set->memory_budget < (64u << 20))
@@ -415,6 +424,16 @@ static void on_flush(uv_timer_t *t)
 
 /* --- main --- */
 
+/* --max-starting, or twice the CPUs (at least 4): a start is mostly CPU
+ * (the runtime's imports), so more at once only makes each slower. */
+static unsigned max_starting(const hearth_settings *set)
+{
+    if (set->max_starting)
+        return set->max_starting;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 2 ? (unsigned)cpus * 2 : 4;
+}
+
 /* --memory-budget, or three quarters of the machine's memory. */
 static uint64_t memory_budget_mb(const hearth_settings *set)
 {
@@ -441,6 +460,7 @@ static int start_services(daemon_state *d)
         .gid = h->worker_gid,
         .max_workers = h->set.max_workers,
         .memory_budget_mb = memory_budget_mb(&h->set),
+        .max_starting = max_starting(&h->set),
         .max_queue = h->set.max_queue,
         .max_response = (uint32_t)h->set.max_response,
         .keep_alive_ms = h->set.keep_alive_ms,
@@ -457,8 +477,9 @@ static int start_services(daemon_state *d)
     };
     if (sched_open(&so, &h->sch) < 0)
         return -1;
-    dlog_info("scheduler: at most %u workers, whose memory_mb sum to at most %llu MB",
-              so.max_workers, (unsigned long long)so.memory_budget_mb);
+    dlog_info("scheduler: at most %u workers (%u starting at once), whose memory_mb sum to at "
+              "most %llu MB",
+              so.max_workers, so.max_starting, (unsigned long long)so.memory_budget_mb);
     gateway_opts go = {
         .listen = h->set.listen,
         .handler = api_handle,

@@ -15,6 +15,9 @@
  * with a backoff when they fail to start). A call that finds no idle
  * worker waits; past max_queue calls beyond capacity it is refused (429).
  *
+ * At most --max-starting workers start at once: starts are CPU-bound, and
+ * a few started first answer a burst sooner than many sharing the CPUs.
+ *
  * Workers of all functions share --max-workers and --memory-budget (the
  * sum of their memory_mb). When a new worker does not fit, idle workers of
  * other functions are evicted in Greedy-Dual order (FaasCache): each idle
@@ -98,6 +101,7 @@ struct sched {
     sched_opts o;
     strmap pools;
     unsigned nworkers;               /* spawned and not yet reaped */
+    unsigned nstarting;              /* of those, not READY yet (--max-starting) */
     unsigned ndying;                 /* of those, killed on purpose */
     uint64_t memory_mb;              /* their memory_mb, summed */
     uint64_t dying_mb;               /* of that, the killed ones' */
@@ -488,7 +492,9 @@ static void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t l
         w->ready_ms = uv_now(p->s->o.loop);
         p->prewarm_backoff_ms = 0;
         note_cold_cost(p, (double)(w->ready_ms - w->spawned_ms));
+        p->s->nstarting--;
         worker_free_now(p->s, w);
+        feed_waiting_pools(p->s); /* a start may have been held back for this one */
         return;
     }
     if (type == HEARTH_FRAME_INIT_ERROR && w->state == WORKER_STARTING) {
@@ -554,6 +560,8 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     idle_remove(s, w);
     pool_unlink(p, w);
     s->nworkers--;
+    if (w->state == WORKER_STARTING)
+        s->nstarting--;
     s->memory_mb -= (uint64_t)w->memory_mb;
     if (w->stopping) {
         s->ndying--;
@@ -708,6 +716,7 @@ static int spawn_worker(sched *s, pool *p)
     w->memory_mb = p->cfg.memory_mb;
     pool_link(p, w);
     s->nworkers++;
+    s->nstarting++;
     s->memory_mb += (uint64_t)w->memory_mb;
     dlog_debug("started worker %d for %s v%" PRId64, (int)worker_pid(w), p->cfg.name,
                p->cfg.version);
@@ -811,7 +820,8 @@ static void pool_fill(sched *s, pool *p)
             fail_too_big(s, p);
             break;
         }
-        held_back = s->nworkers >= s->o.max_workers || !memory_fits(s, p);
+        held_back = s->nworkers >= s->o.max_workers || s->nstarting >= s->o.max_starting ||
+                    !memory_fits(s, p);
         if (held_back)
             break; /* a slot or memory frees when a worker exits */
         int rc = spawn_worker(s, p);

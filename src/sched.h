@@ -32,6 +32,7 @@ typedef struct sched_opts {
     uid_t uid_base;                /* as root: each worker runs as uid = gid = base + a free slot */
     unsigned uid_count;            /* size of that range (0 = uid/gid for every worker) */
     unsigned max_workers;          /* live workers across all functions */
+    unsigned max_starting;         /* of those, starting at once (at least 1) */
     uint64_t memory_budget_mb;     /* sum of live workers' memory_mb (0 = no limit) */
     unsigned max_queue;            /* calls waiting beyond capacity, for functions not choosing */
     uint32_t max_response;         /* response body ceiling */

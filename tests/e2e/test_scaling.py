@@ -432,3 +432,26 @@ def test_no_function_starves_at_the_max_workers_cap(hearth_factory):
     calls = [Background(h.invoke, name, json={}) for name in ("cap-b", "cap-c")]
     answers = [c.result(timeout=30) for c in calls]
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+
+
+def test_starts_are_capped_by_max_starting(hearth_factory):
+    """--max-starting 2: a burst of 6 calls to a function that may have 6
+    workers never has more than 2 starting at once (starts share the CPUs;
+    the first ones ready answer sooner), and all 6 calls are answered, by
+    workers started as earlier ones became ready."""
+    h = hearth_factory("--max-starting", "2")
+    assert "(2 starting at once)" in h.stderr_text()
+    h.deploy_ok("cap-start", py("""
+        import time, uuid
+        time.sleep(0.4)  # a slow import
+        WORKER = uuid.uuid4().hex
+        def handler(event, context):
+            time.sleep(1.0)
+            return WORKER
+    """), max_concurrency=6)
+    calls = [Background(h.invoke, "cap-start", json={}) for _ in range(6)]
+    samples = watch_pool(h, "cap-start", calls)
+    answers = [c.result(timeout=60) for c in calls]
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert max(s["starting"] for s in samples) == 2, samples
+    assert len({a.text for a in answers}) >= 3, "later calls should get workers of their own"
