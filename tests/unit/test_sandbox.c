@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_helpers.h"
 #include "sandbox.h"
 
 #define NOBODY     65534
@@ -38,25 +39,6 @@ struct fixture {
     int fds_before;
 };
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
-static int no_children(void)
-{
-    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
@@ -67,7 +49,7 @@ static int setup(void **state)
         free(f);
         return -1;
     }
-    f->fds_before = count_fds();
+    f->fds_before = proc_count_fds(0);
     *state = f;
     return 0;
 }
@@ -76,7 +58,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int leaked = count_fds() != f->fds_before || !no_children();
+    int leaked = proc_count_fds(0) != f->fds_before || !proc_no_children();
     while (waitpid(-1, NULL, WNOHANG) > 0) /* keep one failure from failing the rest */
         ;
     rmdir(f->code_dir);
@@ -365,7 +347,7 @@ static void assert_spawn_fails(const sandbox_spec *spec, int want)
     assert_int_equal(p.ctl_fd, -1);
     assert_int_equal(p.out_fd, -1);
     assert_int_equal(p.err_fd, -1);
-    assert_true(no_children()); /* the failed child was reaped: no zombie */
+    assert_true(proc_no_children()); /* the failed child was reaped: no zombie */
 }
 
 static void test_exec_of_missing_program_fails_with_enoent(void **state)
@@ -538,14 +520,14 @@ static void test_worker_dies_with_the_daemon(void **state)
 static void test_release_returns_every_fd(void **state)
 {
     struct fixture *f = *state;
-    int before = count_fds();
+    int before = proc_count_fds(0);
     const char *argv[] = {"/bin/true", NULL};
     sandbox_spec spec = make_spec(f, argv);
     for (int i = 0; i < 3; i++) {
         char out[16];
         run_capture(&spec, out, sizeof out);
     }
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(proc_count_fds(0), before);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_helpers.h"
 #include "sandbox.h"
 #include "sandbox_cgroup.h"
 #include "sandbox_seccomp.h"
@@ -67,25 +68,6 @@ struct fixture {
 };
 
 /* ---- helpers ---- */
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
-static bool no_children(void)
-{
-    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
-}
 
 static sandbox_spec make_spec(const struct fixture *f, const char *const *envp)
 {
@@ -351,7 +333,7 @@ static int setup(void **state)
     strcpy(f->code_dir, "/tmp/hearth-zygote-XXXXXX");
     if (!mkdtemp(f->code_dir) || chmod(f->code_dir, 0755) < 0)
         return -1;
-    f->fds_before = count_fds();
+    f->fds_before = proc_count_fds(0);
     int rc = zygote_start(worker_argv, template_argv);
     if (rc < 0) {
         print_error("zygote_start %s: %s\n", ZYGOTE_TEMPLATE, strerror(-rc));
@@ -378,7 +360,7 @@ static int teardown(void **state)
         sandbox_release(p);
     }
     zygote_stop_all();
-    bool leaked = geteuid() == 0 && (count_fds() != f->fds_before || !no_children());
+    bool leaked = geteuid() == 0 && (proc_count_fds(0) != f->fds_before || !proc_no_children());
     while (waitpid(-1, NULL, WNOHANG) > 0) /* keep one failure from failing the rest */
         ;
     if (f->code_dir[0])

@@ -21,6 +21,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "proc_helpers.h"
+
 #define CTL_FD     3
 #define PROC_CAP   200 /* bytes of /proc/self/environ and cmdline reported */
 #define LINE_CAP   4096
@@ -93,21 +95,6 @@ static void add_status_field(const char *key, const char *name)
     add(key, "(missing)");
 }
 
-/* Open fds numbered 4 and up, not counting the one reading the list. */
-static int count_high_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.' && atoi(e->d_name) >= 4 && atoi(e->d_name) != dirfd(d))
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* hz_env's view of the environment, entries joined by '|'. */
 static void add_hz_env(void)
 {
@@ -176,7 +163,7 @@ static void report(void)
     add_proc_strings("environ", "/proc/self/environ");
     add_proc_strings("cmdline", "/proc/self/cmdline");
     add_hz_env();
-    add("highfds", "%d", count_high_fds());
+    add("highfds", "%d", proc_count_fds(4));
     add("cwd", "%s", getcwd(cwd, sizeof cwd) ? cwd : "(error)");
     add_status_field("capeff", "CapEff");
     add_status_field("nnp", "NoNewPrivs");
