@@ -27,7 +27,7 @@ struct runtime_def {
     runtime_info info;
     const char *interpreter;     /* absolute path */
     const char *version_argv[6]; /* prints the version on stdout */
-    const char *program;         /* file under runtimes/<name>/ */
+    const char *program[3];      /* files under runtimes/, joined in order (NULL-ended) */
     const char *template;        /* its template program (zygote.c), or NULL */
     int (*check_handler)(const char *handler, char *err, size_t errlen);
     char *program_text;  /* loaded at init */
@@ -58,15 +58,44 @@ static int python_handler(const char *h, char *err, size_t errlen)
     return 0;
 }
 
+/* exec: a path inside the package, e.g. "bin/hello" or "run.sh". */
+static int exec_handler(const char *h, char *err, size_t errlen)
+{
+    bool ok = h[0] != '\0' && h[0] != '/';
+    for (const char *p = h; ok && *p; p++) {
+        char c = *p;
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.' || c == '/' || c == '-';
+    }
+    for (const char *p = h; ok && (p = strstr(p, "..")); p += 2)
+        ok = !((p == h || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'));
+    if (!ok) {
+        snprintf(err, errlen, "handler '%s' must be a relative path inside the package", h);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static struct runtime_def table[] = {
     {
         .info = {.name = "python3"},
         .interpreter = "/usr/bin/python3",
         .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
                          "import platform; print(platform.python_version())", NULL},
-        .program = "python3/bootstrap.py",
+        .program = {"python3/bootstrap.py"},
         .template = "python3/zygote.py",
         .check_handler = python_handler,
+    },
+    {
+        /* Any executable, a process per request; the python3 runtime's
+         * protocol loop runs it (runtimes/exec/runner.py). */
+        .info = {.name = "exec"},
+        .interpreter = "/usr/bin/python3",
+        .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
+                         "import platform; print(platform.python_version())", NULL},
+        .program = {"python3/bootstrap.py", "exec/runner.py"},
+        .template = "python3/zygote.py",
+        .check_handler = exec_handler,
     },
 };
 
@@ -117,6 +146,30 @@ static char *read_program(const char *path)
     return text;
 }
 
+/* The runtime's program: its files joined, in order. A program built on
+ * another runtime's (exec on python3's bootstrap) is told so first, so
+ * that the base does not start its own loop. NULL with the missing file
+ * in *missing. */
+static char *read_programs(const struct runtime_def *rt, const char *dir, const char **missing)
+{
+    static const char library_line[] = "HEARTH_RUNTIME_LIBRARY = True\n";
+    char *joined = strdup(rt->program[1] ? library_line : "");
+    for (size_t i = 0; joined && i < sizeof rt->program / sizeof *rt->program && rt->program[i];
+         i++) {
+        char path[PATH_MAX], *text = NULL, *both = NULL;
+        if (path_format(path, sizeof path, "%s/%s", dir, rt->program[i]) == 0)
+            text = read_program(path);
+        if (text && asprintf(&both, "%s%s\n", joined, text) < 0)
+            both = NULL;
+        if (!text)
+            *missing = rt->program[i];
+        free(text);
+        free(joined);
+        joined = both;
+    }
+    return joined;
+}
+
 /* The template's argv: its program, the library it loads and the runtime
  * program it keeps loaded. Without the library (not built) there is none. */
 static void prepare_template(struct runtime_def *rt, const char *dir)
@@ -142,12 +195,11 @@ static void probe(struct runtime_def *rt, const char *dir)
         snprintf(in->reason, sizeof in->reason, "%s did not report its version", rt->interpreter);
         return;
     }
-    char path[PATH_MAX];
-    if (path_format(path, sizeof path, "%s/%s", dir, rt->program) == 0)
-        rt->program_text = read_program(path);
+    const char *missing = "(out of memory)";
+    rt->program_text = read_programs(rt, dir, &missing);
     if (!rt->program_text) {
-        snprintf(in->reason, sizeof in->reason, "runtime program %s is missing in %.80s",
-                 rt->program, dir);
+        snprintf(in->reason, sizeof in->reason, "runtime program %s is missing in %.80s", missing,
+                 dir);
         return;
     }
     /* The program travels in argv (-c): it need not be readable by the

@@ -275,6 +275,12 @@ def answer(meta, body, handler):
         print_traceback(exc, skip_frames=1)
         return ERROR, encode_meta({"error_type": type(exc).__name__,
                                    "message": exc_message(exc)}), b""
+    return result_frame(meta, result)
+
+
+def result_frame(meta, result):
+    """The RESULT frame for a handler's return value, or an ERROR frame when
+    it cannot be one."""
     try:
         out_meta, data = encode_result(meta, result)
         out_meta = encode_meta(out_meta)
@@ -289,7 +295,10 @@ def answer(meta, body, handler):
                                    "message": exc_message(exc)}), b""
 
 
-def main():
+def serve(runtime, load, respond):
+    """The protocol loop, for this runtime and for those built on it (exec):
+    load(HEARTH_HANDLER) once, READY, then respond(meta, body, loaded) ->
+    (frame type, meta, body) per INVOKE, until fd 3 closes."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.reconfigure(line_buffering=True)
@@ -301,19 +310,25 @@ def main():
     # ancestors of the code folder may not be searchable by this uid. The
     # magic link /proc/self/cwd reaches the folder without walking them.
     sys.path.insert(0, "/proc/self/cwd" if os.path.isdir("/proc/self/cwd") else ".")
-    handler = load_handler(os.environ.get("HEARTH_HANDLER", ""))
+    loaded = load(os.environ.get("HEARTH_HANDLER", ""))
     version = "%d.%d.%d" % sys.version_info[:3]
     flush_output()
-    send(READY, encode_meta({"runtime": "python3", "runtime_version": version}))
+    send(READY, encode_meta({"runtime": runtime, "runtime_version": version}))
     while True:
         frame = read_invoke()
         if frame is None:
             flush_output()
             os._exit(0)  # skip interpreter teardown: nothing left to do
-        ftype, out_meta, data = answer(frame[0], frame[1], handler)
+        ftype, out_meta, data = respond(frame[0], frame[1], loaded)
         flush_output()
         send(ftype, out_meta, data)
 
 
-if __name__ == "__main__":
+def main():
+    serve("python3", load_handler, answer)
+
+
+# A runtime built on this one (runtimes.c puts its program after this one,
+# with HEARTH_RUNTIME_LIBRARY set) starts the loop itself.
+if __name__ == "__main__" and not globals().get("HEARTH_RUNTIME_LIBRARY"):
     main()
