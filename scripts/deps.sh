@@ -14,7 +14,7 @@ packages=(
   python3
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static)
+  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs)
 fi
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk)

@@ -28,6 +28,8 @@ struct runtime_def {
     const char *interpreter;     /* absolute path */
     const char *version_argv[6]; /* prints the version on stdout */
     const char *program[3];      /* files under runtimes/, joined in order (NULL-ended) */
+    const char *flags[4];        /* between the interpreter and the program text */
+    uint64_t vm_reserve;         /* see runtimes_vm_reserve */
     const char *template;        /* its template program (zygote.c), or NULL */
     int (*check_handler)(const char *handler, char *err, size_t errlen);
     char *program_text;  /* loaded at init */
@@ -76,6 +78,17 @@ static int exec_handler(const char *h, char *err, size_t errlen)
     return 0;
 }
 
+/* node: "file.function", the file (.js, .mjs or .cjs) a path in the package. */
+static int node_handler(const char *h, char *err, size_t errlen)
+{
+    const char *dot = strrchr(h, '.');
+    if (!dot || dot == h || dot[1] == '\0' || exec_handler(h, err, errlen) < 0) {
+        snprintf(err, errlen, "handler '%s' must look like file.function", h);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static struct runtime_def table[] = {
     {
         .info = {.name = "python3"},
@@ -83,6 +96,7 @@ static struct runtime_def table[] = {
         .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
                          "import platform; print(platform.python_version())", NULL},
         .program = {"python3/bootstrap.py"},
+        .flags = {"-I", "-B", "-c"},
         .template = "python3/zygote.py",
         .check_handler = python_handler,
     },
@@ -94,8 +108,21 @@ static struct runtime_def table[] = {
         .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
                          "import platform; print(platform.python_version())", NULL},
         .program = {"python3/bootstrap.py", "exec/runner.py"},
+        .flags = {"-I", "-B", "-c"},
         .template = "python3/zygote.py",
         .check_handler = exec_handler,
+    },
+    {
+        /* Node.js from Debian's package (or NodeSource's), never a version
+         * manager's shim on PATH. No template: a clone of node is not safe
+         * to take (V8 runs threads). */
+        .info = {.name = "node"},
+        .interpreter = "/usr/bin/node",
+        .version_argv = {"/usr/bin/node", "-p", "process.versions.node", NULL},
+        .program = {"node/bootstrap.js"},
+        .flags = {"--preserve-symlinks", "-e"},
+        .vm_reserve = 1024ull << 20, /* V8 does not start under ~750 MiB of address space */
+        .check_handler = node_handler,
     },
 };
 
@@ -204,8 +231,12 @@ static void probe(struct runtime_def *rt, const char *dir)
     }
     /* The program travels in argv (-c): it need not be readable by the
      * worker's uid, wherever the checkout lives. */
-    const char *argv[] = {rt->interpreter, "-I", "-B", "-c", rt->program_text, NULL};
-    memcpy(rt->argv, argv, sizeof argv);
+    size_t n = 0;
+    rt->argv[n++] = rt->interpreter;
+    for (size_t i = 0; i < sizeof rt->flags / sizeof *rt->flags && rt->flags[i]; i++)
+        rt->argv[n++] = rt->flags[i];
+    rt->argv[n++] = rt->program_text;
+    rt->argv[n] = NULL;
     in->usable = true;
     prepare_template(rt, dir);
 }
@@ -276,6 +307,12 @@ const char *const *runtimes_template_argv(const char *runtime)
 {
     struct runtime_def *rt = find(runtime);
     return rt && rt->info.usable && rt->template_text ? rt->template_argv : NULL;
+}
+
+uint64_t runtimes_vm_reserve(const char *runtime)
+{
+    struct runtime_def *rt = find(runtime);
+    return rt ? rt->vm_reserve : 0;
 }
 
 const char *const *runtimes_interpreters(void)

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct runtime_info {
     const char *name;
@@ -35,6 +36,10 @@ const char *const *runtimes_argv(const char *runtime);
 /* The argv of `runtime`'s template (zygote.c): a process that loads it
  * once and clones workers. NULL when it has none or it is not built. */
 const char *const *runtimes_template_argv(const char *runtime);
+
+/* Address space `runtime` reserves beyond what it uses (bytes): added to
+ * memory_mb where an address-space limit stands in for a memory cgroup. */
+uint64_t runtimes_vm_reserve(const char *runtime);
 
 /* The interpreters of the usable runtimes, NULL-terminated (borrowed):
  * the only programs the spawner will start. */

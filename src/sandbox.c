@@ -261,7 +261,8 @@ static int step_set_rlimits(struct child_ctx *c)
         return -1;
     /* A memory cgroup counts what is used; the address-space cap is only
      * the fallback without one (it also trips runtimes that reserve). */
-    if (s->memory_bytes && !c->memory_cgroup && set_limit(RLIMIT_AS, s->memory_bytes) < 0)
+    if (s->memory_bytes && !c->memory_cgroup &&
+        set_limit(RLIMIT_AS, s->memory_bytes + s->vm_reserve) < 0)
         return -1;
     if (s->max_file_size && set_limit(RLIMIT_FSIZE, s->max_file_size) < 0)
         return -1;

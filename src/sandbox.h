@@ -20,7 +20,9 @@ typedef struct sandbox_spec {
     const char *code_dir;    /* the function's code; becomes the cwd */
     uid_t uid;               /* identity the process runs as when we are root */
     gid_t gid;
-    uint64_t memory_bytes;   /* address-space ceiling (RLIMIT_AS); 0 = none */
+    uint64_t memory_bytes;   /* the memory cgroup's limit, or else RLIMIT_AS; 0 = none */
+    uint64_t vm_reserve;     /* address space the runtime reserves beyond what it uses
+                                (V8's), added to memory_bytes for RLIMIT_AS */
     uint64_t max_file_size;  /* RLIMIT_FSIZE; 0 = none */
     uint64_t max_open_files; /* RLIMIT_NOFILE */
     /* Namespaces and a minimal root (needs root): new mount, pid, network,

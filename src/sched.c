@@ -691,6 +691,7 @@ static int spawn_worker(sched *s, pool *p)
         .uid = uid,
         .gid = gid,
         .memory_bytes = (uint64_t)p->cfg.memory_mb << 20,
+        .vm_reserve = runtimes_vm_reserve(p->cfg.runtime),
         .max_file_size = 512ull << 20,
         .max_open_files = 1024,
         .isolate = s->o.isolate,

@@ -18,7 +18,7 @@
 struct spawn_req {
     uint32_t type;
     uint32_t uid, gid;
-    uint64_t memory_bytes, max_file_size, max_open_files, tmp_bytes;
+    uint64_t memory_bytes, vm_reserve, max_file_size, max_open_files, tmp_bytes;
     uint32_t pids_max, cpu_millis;
     uint8_t host_network;
     uint8_t isolate, use_filter; /* said by the spawner to its zygote; the daemon's are ignored */
@@ -52,6 +52,7 @@ int spawnmsg_encode(const sandbox_spec *spec, uint8_t cgroup_bits, char *buf, si
         .uid = (uint32_t)spec->uid,
         .gid = (uint32_t)spec->gid,
         .memory_bytes = spec->memory_bytes,
+        .vm_reserve = spec->vm_reserve,
         .max_file_size = spec->max_file_size,
         .max_open_files = spec->max_open_files,
         .tmp_bytes = spec->tmp_bytes,
@@ -115,6 +116,7 @@ int spawnmsg_decode(char *buf, size_t len, sandbox_spec *spec, const char **argv
         .uid = (uid_t)req.uid,
         .gid = (gid_t)req.gid,
         .memory_bytes = req.memory_bytes,
+        .vm_reserve = req.vm_reserve,
         .max_file_size = req.max_file_size,
         .max_open_files = req.max_open_files,
         .tmp_bytes = req.tmp_bytes,

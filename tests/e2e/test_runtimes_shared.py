@@ -1,0 +1,93 @@
+"""One behaviour, every runtime: prints land in the log under the request's
+id, a handler's error is 500 function_error, a worker that dies mid-call
+is 502 function_crashed, a call past timeout_ms is 504 and the next one
+works. Each runtime gets the same function, written in its language."""
+
+import pytest
+
+from conftest import assert_error, py
+
+# Each function reads {"do": ...}: "print" prints a marker (to stdout, or
+# stderr for exec, whose stdout is the answer) and answers "ok"; "raise"
+# fails; "crash" ends the worker's process; "sleep" outlasts the timeout.
+FUNCTIONS = {
+    "python3": ("main.handler", {"main.py": py("""
+        import os, time
+        def handler(event, context):
+            do = event.get("do")
+            if do == "print":
+                print("marker-" + context.request_id)
+            elif do == "raise":
+                raise ValueError("asked to fail")
+            elif do == "crash":
+                os._exit(9)
+            elif do == "sleep":
+                time.sleep(30)
+            return "ok"
+    """)}),
+    "node": ("index.handler", {"index.js": (
+        "exports.handler = async (event, context) => {\n"
+        "  if (event.do === 'print') console.log('marker-' + context.awsRequestId);\n"
+        "  else if (event.do === 'raise') throw new RangeError('asked to fail');\n"
+        "  else if (event.do === 'crash') process.exit(9);\n"
+        "  else if (event.do === 'sleep') await new Promise((r) => setTimeout(r, 30000));\n"
+        "  return 'ok';\n"
+        "};\n")}),
+    "exec": ("run.sh", {"run.sh": (
+        "#!/bin/sh\n"
+        "case \"$(cat)\" in\n"
+        "  *print*) echo \"marker-$HEARTH_REQUEST_ID\" >&2 ;;\n"
+        "  *raise*) echo 'asked to fail' >&2; exit 1 ;;\n"
+        "  *crash*) kill -9 $PPID ;;\n"  # the runner: the worker itself dies
+        "  *sleep*) sleep 30 ;;\n"
+        "esac\n"
+        "printf ok\n")}),
+}
+
+ERROR_TYPE = {"python3": "ValueError", "node": "RangeError", "exec": "ExitStatus"}
+
+
+def usable(hearth, runtime):
+    return any(r["name"] == runtime and r["usable"]
+               for r in hearth.get("/v1/runtimes").json()["runtimes"])
+
+
+@pytest.fixture(params=sorted(FUNCTIONS))
+def fn(request, hearth):
+    runtime = request.param
+    if not usable(hearth, runtime):
+        pytest.skip("runtime %s is not usable on this machine" % runtime)
+    handler, files = FUNCTIONS[runtime]
+    name = "sh-" + runtime.replace("3", "")
+    hearth.deploy_ok(name, files=files, handler=handler, runtime=runtime, timeout_ms=1500)
+    return runtime, name
+
+
+def test_prints_land_in_the_log_under_the_request_id(hearth, fn):
+    runtime, name = fn
+    r = hearth.invoke(name, json={"do": "print"})
+    assert r.status_code == 200 and r.text == "ok", r.text
+    rid = r.headers["X-Request-Id"]
+    recs = [x for x in hearth.log_records(name) if x["message"] == "marker-" + rid]
+    assert len(recs) == 1 and recs[0]["request_id"] == rid, hearth.log_records(name)
+
+
+def test_a_handler_error_is_500_function_error(hearth, fn):
+    runtime, name = fn
+    err = assert_error(hearth.invoke(name, json={"do": "raise"}), 500, "function_error")
+    assert err["type"] == ERROR_TYPE[runtime], err
+    assert "asked to fail" in err["message"], err
+    assert hearth.invoke(name, json={}).text == "ok"
+
+
+def test_a_dying_worker_is_502_function_crashed(hearth, fn):
+    runtime, name = fn
+    assert_error(hearth.invoke(name, json={"do": "crash"}), 502, "function_crashed")
+    r = hearth.invoke(name, json={})
+    assert r.status_code == 200 and r.headers.get("X-Hearth-Cold-Start") == "1", r.text
+
+
+def test_past_the_timeout_is_504_and_the_next_call_works(hearth, fn):
+    runtime, name = fn
+    assert_error(hearth.invoke(name, json={"do": "sleep"}), 504, "timeout")
+    assert hearth.invoke(name, json={}).text == "ok"
