@@ -27,7 +27,7 @@ struct runtime_def {
     runtime_info info;
     const char *interpreter;     /* absolute path */
     const char *version_argv[6]; /* prints the version on stdout */
-    const char *program[3];      /* files under runtimes/, joined in order (NULL-ended) */
+    const char *program[4];      /* files under runtimes/, joined in order (NULL-ended) */
     const char *flags[4];        /* between the interpreter and the program text */
     uint64_t vm_reserve;         /* see runtimes_vm_reserve */
     const char *template;        /* its template program (zygote.c), or NULL */
@@ -78,6 +78,19 @@ static int exec_handler(const char *h, char *err, size_t errlen)
     return 0;
 }
 
+/* lambda: passed to the bootstrap as _HANDLER, whatever it means there;
+ * printable, and short. */
+static int lambda_handler(const char *h, char *err, size_t errlen)
+{
+    for (const char *p = h; *p; p++) {
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+            snprintf(err, errlen, "handler must be printable ASCII without spaces");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 /* node: "file.function", the file (.js, .mjs or .cjs) a path in the package. */
 static int node_handler(const char *h, char *err, size_t errlen)
 {
@@ -111,6 +124,18 @@ static struct runtime_def table[] = {
         .flags = {"-I", "-B", "-c"},
         .template = "python3/zygote.py",
         .check_handler = exec_handler,
+    },
+    {
+        /* The AWS Lambda Runtime API for a function's own bootstrap
+         * (runtimes/lambda/runner.py), on exec's and python3's programs. */
+        .info = {.name = "lambda"},
+        .interpreter = "/usr/bin/python3",
+        .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
+                         "import platform; print(platform.python_version())", NULL},
+        .program = {"python3/bootstrap.py", "exec/runner.py", "lambda/runner.py"},
+        .flags = {"-I", "-B", "-c"},
+        .template = "python3/zygote.py",
+        .check_handler = lambda_handler,
     },
     {
         /* Node.js from Debian's package (or NodeSource's), never a version
@@ -173,14 +198,15 @@ static char *read_program(const char *path)
     return text;
 }
 
-/* The runtime's program: its files joined, in order. A program built on
- * another runtime's (exec on python3's bootstrap) is told so first, so
- * that the base does not start its own loop. NULL with the missing file
- * in *missing. */
+/* The runtime's program: its files joined, in order, after a line naming
+ * the runtime, so that in a program built on another runtime's (exec on
+ * python3's bootstrap) only the last file starts its loop. NULL with the
+ * missing file in *missing. */
 static char *read_programs(const struct runtime_def *rt, const char *dir, const char **missing)
 {
-    static const char library_line[] = "HEARTH_RUNTIME_LIBRARY = True\n";
-    char *joined = strdup(rt->program[1] ? library_line : "");
+    char *joined = NULL;
+    if (asprintf(&joined, "HEARTH_RUNTIME = \"%s\"\n", rt->info.name) < 0)
+        joined = NULL;
     for (size_t i = 0; joined && i < sizeof rt->program / sizeof *rt->program && rt->program[i];
          i++) {
         char path[PATH_MAX], *text = NULL, *both = NULL;

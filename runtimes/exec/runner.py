@@ -105,5 +105,5 @@ def main():
     serve("exec", load_executable, answer_exec)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and globals().get("HEARTH_RUNTIME") == "exec":
     main()

@@ -329,6 +329,6 @@ def main():
 
 
 # A runtime built on this one (runtimes.c puts its program after this one,
-# with HEARTH_RUNTIME_LIBRARY set) starts the loop itself.
-if __name__ == "__main__" and not globals().get("HEARTH_RUNTIME_LIBRARY"):
+# and names it in HEARTH_RUNTIME) starts the loop itself.
+if __name__ == "__main__" and globals().get("HEARTH_RUNTIME", "python3") == "python3":
     main()

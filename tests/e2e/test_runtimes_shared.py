@@ -42,9 +42,25 @@ FUNCTIONS = {
         "  *sleep*) sleep 30 ;;\n"
         "esac\n"
         "printf ok\n")}),
+    "lambda": ("function.handler", {"bootstrap": (
+        "#!/bin/sh\n"
+        "API=\"http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation\"\n"
+        "while true; do\n"
+        "  H=$(mktemp); E=$(curl -sS -D \"$H\" \"$API/next\")\n"
+        "  ID=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' \"$H\" | tr -d '\\r' | cut -d' ' -f2)\n"
+        "  case \"$E\" in\n"
+        "    *print*) echo \"marker-$ID\" >&2 ;;\n"
+        "    *raise*) curl -sS -X POST -H 'Lambda-Runtime-Function-Error-Type: Custom.Fail'"
+        " \"$API/$ID/error\" -d '{\"errorMessage\": \"asked to fail\"}' >/dev/null; continue ;;\n"
+        "    *crash*) kill -9 $PPID ;;\n"  # the Runtime API's server: the worker itself dies
+        "    *sleep*) sleep 30 ;;\n"
+        "  esac\n"
+        "  curl -sS -X POST \"$API/$ID/response\" -H 'Content-Type: text/plain' -d ok >/dev/null\n"
+        "done\n")}),
 }
 
-ERROR_TYPE = {"python3": "ValueError", "node": "RangeError", "exec": "ExitStatus"}
+ERROR_TYPE = {"python3": "ValueError", "node": "RangeError", "exec": "ExitStatus",
+              "lambda": "Custom.Fail"}
 
 
 def usable(hearth, runtime):
