@@ -91,6 +91,17 @@ static int lambda_handler(const char *h, char *err, size_t errlen)
     return 0;
 }
 
+/* c: the shared object's path in the package, e.g. "libhello.so". */
+static int c_handler(const char *h, char *err, size_t errlen)
+{
+    size_t n = strlen(h);
+    if (n < 4 || strcmp(h + n - 3, ".so") != 0 || exec_handler(h, err, errlen) < 0) {
+        snprintf(err, errlen, "handler '%s' must be the path of a .so in the package", h);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* node: "file.function", the file (.js, .mjs or .cjs) a path in the package. */
 static int node_handler(const char *h, char *err, size_t errlen)
 {
@@ -136,6 +147,14 @@ static struct runtime_def table[] = {
         .flags = {"-I", "-B", "-c"},
         .template = "python3/zygote.py",
         .check_handler = lambda_handler,
+    },
+    {
+        /* Native C: the function is a shared object, loaded once by a small
+         * runner built with hearthd (runtimes/c/runner.c); no program text. */
+        .info = {.name = "c"},
+        .interpreter = HEARTH_C_RUNNER,
+        .version_argv = {HEARTH_C_RUNNER, "--version", NULL},
+        .check_handler = c_handler,
     },
     {
         /* Node.js from Debian's package (or NodeSource's), never a version
@@ -249,8 +268,8 @@ static void probe(struct runtime_def *rt, const char *dir)
         return;
     }
     const char *missing = "(out of memory)";
-    rt->program_text = read_programs(rt, dir, &missing);
-    if (!rt->program_text) {
+    rt->program_text = rt->program[0] ? read_programs(rt, dir, &missing) : NULL;
+    if (rt->program[0] && !rt->program_text) {
         snprintf(in->reason, sizeof in->reason, "runtime program %s is missing in %.80s", missing,
                  dir);
         return;
@@ -261,7 +280,8 @@ static void probe(struct runtime_def *rt, const char *dir)
     rt->argv[n++] = rt->interpreter;
     for (size_t i = 0; i < sizeof rt->flags / sizeof *rt->flags && rt->flags[i]; i++)
         rt->argv[n++] = rt->flags[i];
-    rt->argv[n++] = rt->program_text;
+    if (rt->program_text)
+        rt->argv[n++] = rt->program_text;
     rt->argv[n] = NULL;
     in->usable = true;
     prepare_template(rt, dir);

@@ -477,7 +477,9 @@ static int step_exec(struct child_ctx *c)
         c->status_w = -1;
         return 0;
     }
-    execve(c->spec->argv[0], (char *const *)c->spec->argv, (char *const *)c->spec->envp);
+    /* Isolated, argv[0] may be bound elsewhere (sandbox_root_plan_program). */
+    const char *path = c->root ? c->root->program_in : c->spec->argv[0];
+    execve(path, (char *const *)c->spec->argv, (char *const *)c->spec->envp);
     return -1;
 }
 
@@ -759,6 +761,7 @@ static void plan_for(const sandbox_spec *spec, sandbox_root_plan *plan)
     sandbox_root_plan_init(plan, spec->code_dir, spec->hostname ? spec->hostname : "hearth",
                            spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid,
                            spec->host_network);
+    sandbox_root_plan_program(plan, spec->argv[0]);
 }
 
 /* What the child needs, from the spec and the fds it is to get. `leaf`

@@ -87,6 +87,29 @@ void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const
     snprintf(plan->hosts, sizeof plan->hosts, "127.0.0.1 localhost %s\n::1 localhost\n", hostname);
 }
 
+/* True when `path` lies in a folder the sandbox binds anyway. */
+static bool under_bound_folder(const char *path)
+{
+    static const char *const folders[] = {"/usr/",   "/bin/",   "/sbin/",  "/lib/",
+                                          "/lib64/", "/lib32/", "/libx32/"};
+    for (size_t i = 0; i < sizeof folders / sizeof *folders; i++)
+        if (strncmp(path, folders[i], strlen(folders[i])) == 0)
+            return true;
+    return false;
+}
+
+void sandbox_root_plan_program(sandbox_root_plan *plan, const char *program)
+{
+    const char *base = strrchr(program, '/');
+    if (under_bound_folder(program) || !base ||
+        snprintf(plan->program_in, sizeof plan->program_in, "%s%s", SANDBOX_ROOT_RUNTIME, base) >=
+            (int)sizeof plan->program_in ||
+        snprintf(plan->program, sizeof plan->program, "%s", program) >= (int)sizeof plan->program) {
+        plan->program[0] = '\0';
+        snprintf(plan->program_in, sizeof plan->program_in, "%s", program);
+    }
+}
+
 /* ---- child side: async-signal-safe, -1 with errno on failure ---- */
 
 static int bind_ro(const char *src, const char *dst)
@@ -155,6 +178,20 @@ static int bind_system(const sandbox_root_plan *p)
             return -1;
     }
     return 0;
+}
+
+/* The runtime program from outside the bound folders, read-only. */
+static int bind_program(const sandbox_root_plan *p)
+{
+    if (!p->program[0])
+        return 0;
+    char dst[sizeof NEWROOT + PATH_MAX];
+    size_t a = sizeof NEWROOT - 1, b = strlen(p->program_in);
+    memcpy(dst, NEWROOT, a);
+    memcpy(dst + a, p->program_in, b + 1);
+    if (mkdir(NEWROOT SANDBOX_ROOT_RUNTIME, 0755) < 0 || touch(dst) < 0)
+        return -1;
+    return bind_ro(p->program, dst);
 }
 
 static int make_etc(const sandbox_root_plan *p)
@@ -299,7 +336,7 @@ int sandbox_root_enter(const sandbox_root_plan *p)
     }
     if (make_dirs() < 0 || bind_code(code_fd) < 0)
         return -1;
-    if (bind_system(p) < 0 || make_etc(p) < 0 || make_dev() < 0)
+    if (bind_system(p) < 0 || bind_program(p) < 0 || make_etc(p) < 0 || make_dev() < 0)
         return -1;
     if (sethostname(p->hostname, strlen(p->hostname)) < 0 ||
         (!p->host_network && loopback_up() < 0))

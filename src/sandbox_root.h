@@ -16,6 +16,7 @@
 
 #define SANDBOX_ROOT_MAX_LINKS 8
 #define SANDBOX_ROOT_TASK      "/var/task"
+#define SANDBOX_ROOT_RUNTIME   "/var/runtime" /* a runtime binary from outside /usr */
 
 typedef struct sandbox_root_plan {
     const char *code_dir; /* the function's code on the host (borrowed) */
@@ -29,7 +30,11 @@ typedef struct sandbox_root_plan {
     /* top-level library folders that are real folders on the host: bound */
     char dir_name[SANDBOX_ROOT_MAX_LINKS][16];
     int ndirs;
-    char uid_map[32]; /* "<uid> <uid> 1": the runtime's own id, and no other */
+    /* A program outside the folders bound above (a runtime built with
+     * hearthd): bound read-only as SANDBOX_ROOT_RUNTIME "/<basename>". */
+    char program[PATH_MAX];    /* its host path, "" when it is under /usr or /lib* */
+    char program_in[PATH_MAX]; /* where the sandbox sees it (what to exec) */
+    char uid_map[32];          /* "<uid> <uid> 1": the runtime's own id, and no other */
     char gid_map[32];
     char passwd[256];
     char group[128];
@@ -40,6 +45,11 @@ typedef struct sandbox_root_plan {
  * `code_dir` (borrowed: it must outlive the spawn). */
 void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
                             uint64_t tmp_bytes, uid_t uid, gid_t gid, bool host_network);
+
+/* The program the worker execs (argv[0]): unless /usr or a library folder
+ * already holds it, it is bound into the sandbox, and program_in says
+ * where. */
+void sandbox_root_plan_program(sandbox_root_plan *plan, const char *program);
 
 /* Child side, in a user namespace just made by clone (rootless): maps
  * the plan's uid and gid, our own outer ids, to themselves, with

@@ -3,8 +3,11 @@ id, a handler's error is 500 function_error, a worker that dies mid-call
 is 502 function_crashed, a call past timeout_ms is 504 and the next one
 works. Each runtime gets the same function, written in its language."""
 
+import textwrap
+
 import pytest
 
+from c_build import deploy_c
 from conftest import assert_error, py
 
 # Each function reads {"do": ...}: "print" prints a marker (to stdout, or
@@ -57,10 +60,35 @@ FUNCTIONS = {
         "  esac\n"
         "  curl -sS -X POST \"$API/$ID/response\" -H 'Content-Type: text/plain' -d ok >/dev/null\n"
         "done\n")}),
+    # Built with the system's C compiler at deploy (tests/e2e/c_build.py).
+    "c": ("libfn.so", r"""
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <unistd.h>
+        #include "hearth/function.h"
+        int hearth_handler(const hearth_request *req, hearth_response *resp)
+        {
+            const char *e = req->body_len ? (const char *)req->body : "";
+            if (strstr(e, "print")) printf("marker-%s\n", req->request_id);
+            if (strstr(e, "raise")) {
+                resp->error_type = "Custom.Fail";
+                resp->body = "asked to fail";
+                resp->body_len = 13;
+                return 0;
+            }
+            if (strstr(e, "crash")) _exit(9);
+            if (strstr(e, "sleep")) sleep(30);
+            resp->body = "ok";
+            resp->body_len = 2;
+            resp->content_type = "text/plain";
+            return 0;
+        }
+    """),
 }
 
 ERROR_TYPE = {"python3": "ValueError", "node": "RangeError", "exec": "ExitStatus",
-              "lambda": "Custom.Fail"}
+              "lambda": "Custom.Fail", "c": "Custom.Fail"}
 
 
 def usable(hearth, runtime):
@@ -75,7 +103,10 @@ def fn(request, hearth):
         pytest.skip("runtime %s is not usable on this machine" % runtime)
     handler, files = FUNCTIONS[runtime]
     name = "sh-" + runtime.replace("3", "")
-    hearth.deploy_ok(name, files=files, handler=handler, runtime=runtime, timeout_ms=1500)
+    if runtime == "c":
+        deploy_c(hearth, name, textwrap.dedent(files), timeout_ms=1500)
+    else:
+        hearth.deploy_ok(name, files=files, handler=handler, runtime=runtime, timeout_ms=1500)
     return runtime, name
 
 
