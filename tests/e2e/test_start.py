@@ -52,3 +52,21 @@ def test_runtimes_lists_usable_python3(hearth):
     assert "python3" in runtimes, r.text
     assert runtimes["python3"]["usable"] is True, r.text
     assert re.match(r"^3\.\d+\.\d+$", runtimes["python3"]["version"]), r.text
+
+
+def test_unusable_runtime_is_listed_and_refused_with_the_reason(hearth_factory, tmp_path):
+    """A runtime hearthd cannot run here (its program is missing) is listed
+    with usable false and why, and a deploy to it is 400
+    unsupported_runtime saying why."""
+    import shutil as _shutil
+    from conftest import REPO
+    rt_dir = tmp_path / "runtimes"
+    _shutil.copytree(REPO / "runtimes", rt_dir)
+    _shutil.rmtree(rt_dir / "exec")
+    h = hearth_factory("--runtimes-dir", str(rt_dir))
+    ex = {r["name"]: r for r in h.get("/v1/runtimes").json()["runtimes"]}["exec"]
+    assert ex["usable"] is False and "exec/runner.py" in ex["reason"], ex
+    r = h.deploy("rt-exec", files={"run.sh": "#!/bin/sh\necho hi\n"}, handler="run.sh",
+                 runtime="exec")
+    err = assert_error(r, 400, "unsupported_runtime")
+    assert "exec/runner.py" in err["message"], err
