@@ -180,18 +180,24 @@ static int bind_system(const sandbox_root_plan *p)
     return 0;
 }
 
-/* The runtime program from outside the bound folders, read-only. */
-static int bind_program(const sandbox_root_plan *p)
+static void fd_path(char out[32], int fd);
+
+/* The runtime program from outside the bound folders, read-only, from
+ * the fd opened before the root tmpfs hid its path (it may lie below
+ * NEWROOT, as a build in /tmp does). */
+static int bind_program(const sandbox_root_plan *p, int program_fd)
 {
-    if (!p->program[0])
+    if (program_fd < 0)
         return 0;
-    char dst[sizeof NEWROOT + PATH_MAX];
+    char src[32], dst[sizeof NEWROOT + PATH_MAX];
+    fd_path(src, program_fd);
     size_t a = sizeof NEWROOT - 1, b = strlen(p->program_in);
     memcpy(dst, NEWROOT, a);
     memcpy(dst + a, p->program_in, b + 1);
-    if (mkdir(NEWROOT SANDBOX_ROOT_RUNTIME, 0755) < 0 || touch(dst) < 0)
-        return -1;
-    return bind_ro(p->program, dst);
+    int rc =
+        mkdir(NEWROOT SANDBOX_ROOT_RUNTIME, 0755) < 0 || touch(dst) < 0 ? -1 : bind_ro(src, dst);
+    close(program_fd);
+    return rc;
 }
 
 static int make_etc(const sandbox_root_plan *p)
@@ -328,15 +334,13 @@ int sandbox_root_enter(const sandbox_root_plan *p)
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return -1;
     int code_fd = open(p->code_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (code_fd < 0)
-        return -1;
-    if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0) {
-        close(code_fd);
-        return -1;
-    }
+    int program_fd = p->program[0] ? open(p->program, O_PATH | O_CLOEXEC) : -1;
+    if (code_fd < 0 || (p->program[0] && program_fd < 0) ||
+        mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
+        return -1; /* the fds close with the process, which ends here */
     if (make_dirs() < 0 || bind_code(code_fd) < 0)
         return -1;
-    if (bind_system(p) < 0 || bind_program(p) < 0 || make_etc(p) < 0 || make_dev() < 0)
+    if (bind_system(p) < 0 || bind_program(p, program_fd) < 0 || make_etc(p) < 0 || make_dev() < 0)
         return -1;
     if (sethostname(p->hostname, strlen(p->hostname)) < 0 ||
         (!p->host_network && loopback_up() < 0))

@@ -11,6 +11,7 @@ with its socket on fd 3. Standard library only.
 
 import ctypes
 import os
+import signal
 import sys
 import types
 
@@ -39,6 +40,16 @@ def adopt_environment(lib):
     os.environ.update(env)
 
 
+def restore_python_signals():
+    """The clone reset every signal to its default, as exec would have; an
+    interpreter starting up then ignores SIGPIPE and SIGXFSZ (so a closed
+    pipe is an exception, not death) and turns SIGINT into
+    KeyboardInterrupt. Do the same."""
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main():
     library, runtime_text = sys.argv[1], sys.argv[2]
     runtime = load_runtime(runtime_text)
@@ -60,6 +71,7 @@ def main():
         if got < 0:
             os._exit(0)
     adopt_environment(lib)
+    restore_python_signals()
     del lib, api
     # As when exec'd (-c), the runtime is __main__ to the code it loads.
     runtime.__name__ = "__main__"
