@@ -47,6 +47,7 @@ bench: build
 	@scripts/deps.sh --bench
 	bench/run.sh
 	bench/sched.sh
+	bench/runtimes.sh
 	bench/keepalive_sim.sh
 
 format:
