@@ -54,16 +54,18 @@ def test_runtimes_lists_usable_python3(hearth):
     assert re.match(r"^3\.\d+\.\d+$", runtimes["python3"]["version"]), r.text
 
 
-def test_unusable_runtime_is_listed_and_refused_with_the_reason(hearth_factory, tmp_path):
+def test_unusable_runtime_is_listed_and_refused_with_the_reason(hearth_factory):
     """A runtime hearthd cannot run here (its program is missing) is listed
     with usable false and why, and a deploy to it is 400
     unsupported_runtime saying why."""
     import shutil as _shutil
     from conftest import REPO
-    rt_dir = tmp_path / "runtimes"
+    h = hearth_factory(start=False)
+    rt_dir = h.base / "runtimes"  # inside the daemon's own dir: readable rootless too
     _shutil.copytree(REPO / "runtimes", rt_dir)
     _shutil.rmtree(rt_dir / "exec")
-    h = hearth_factory("--runtimes-dir", str(rt_dir))
+    h.args += ["--runtimes-dir", str(rt_dir)]
+    h.start()
     ex = {r["name"]: r for r in h.get("/v1/runtimes").json()["runtimes"]}["exec"]
     assert ex["usable"] is False and "exec/runner.py" in ex["reason"], ex
     r = h.deploy("rt-exec", files={"run.sh": "#!/bin/sh\necho hi\n"}, handler="run.sh",
