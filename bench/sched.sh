@@ -22,34 +22,6 @@
 # interrupted. Everything it starts is stopped and its temp dir removed.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PY=/usr/bin/python3 # the real interpreter, as the runtime uses (not a PATH shim)
-
-die() {
-    echo "sched: $*" >&2
-    exit 2
-}
-
-[ -x "$PY" ] || die "$PY is missing"
-if [ -z "${HEARTHD:-}" ]; then
-    HEARTHD=$REPO/build/hearthd
-    if [ ! -x "$HEARTHD" ]; then
-        echo "sched: building hearthd in $REPO/build" >&2
-        cmake -S "$REPO" -B "$REPO/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null ||
-            die "cmake configure failed"
-        cmake --build "$REPO/build" -j "$(nproc)" >/dev/null || die "build failed"
-    fi
-fi
-[ -x "$HEARTHD" ] || die "no hearthd at $HEARTHD"
-export HEARTHD
-
-if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "needs root (the worker sandbox does), and sudo is missing"
-    # sudo drops the environment: hand the settings over explicitly.
-    vars=(HEARTHD="$HEARTHD")
-    while IFS= read -r name; do
-        vars+=("$name=${!name}")
-    done < <(compgen -e | grep '^SCHED_' || true)
-    exec sudo -- env "${vars[@]}" "$PY" "$REPO/bench/sched.py"
-fi
-exec "$PY" "$REPO/bench/sched.py"
+# shellcheck source=bench/python_bench.sh
+. "$(dirname "${BASH_SOURCE[0]}")/python_bench.sh"
+run_python_bench sched SCHED_ bench/sched.py
