@@ -19,6 +19,7 @@ static const fnset_int table[] = {
     {"max_queue", 0, 10000, FNSET_INHERIT, FIELD(max_queue)},
     {"queue_timeout_ms", 1, 900000, 10000, FIELD(queue_timeout_ms)},
     {"keep_alive_s", 0, 86400, FNSET_INHERIT, FIELD(keep_alive_s)},
+    {"init_timeout_ms", 1, 900000, 10000, FIELD(init_timeout_ms)},
 };
 
 _Static_assert(sizeof table / sizeof *table == FNSET_INT_COUNT, "FNSET_INT_COUNT is stale");

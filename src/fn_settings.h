@@ -25,7 +25,7 @@ typedef struct fnset_int {
     size_t offset; /* of its int64_t field in fn_config */
 } fnset_int;
 
-#define FNSET_INT_COUNT 7 /* entries in the table */
+#define FNSET_INT_COUNT 8 /* entries in the table */
 
 /* A setting with two words for values, kept as a bool of fn_config (the
  * first word, false, is the default). */

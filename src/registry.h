@@ -31,6 +31,7 @@ typedef struct fn_config {
     int64_t min_instances;    /* workers kept started, never reaped for idleness */
     int64_t max_queue;        /* calls waiting beyond capacity; FNSET_INHERIT = --max-queue */
     int64_t queue_timeout_ms; /* longest wait for a worker */
+    int64_t init_timeout_ms;  /* longest start: spawn to READY */
     int64_t keep_alive_s;     /* idle time before a worker stops; FNSET_INHERIT = --keep-alive */
     bool host_network;        /* "network": "host" — the worker shares the host's network */
     bool adaptive_keep_alive; /* "keep_alive": "adaptive" — keepalive.c decides */

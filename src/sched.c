@@ -17,6 +17,12 @@
  *
  * At most --max-starting workers start at once: starts are CPU-bound, and
  * a few started first answer a burst sooner than many sharing the CPUs.
+ * Each function holds at most its fair share of those slots (all of them
+ * while no other function wants one); a function over its share gives
+ * back its youngest start when another needs a slot. Every start has a
+ * deadline, init_timeout_ms: past it the worker is stopped, its slot
+ * freed, and the calls that were waiting for it answer 504, so code that
+ * never finishes loading cannot hold the slots of every function.
  *
  * Workers of all functions share --max-workers and --memory-budget (the
  * sum of their memory_mb). When a new worker does not fit, idle workers of
@@ -68,6 +74,7 @@ struct pool {
     sched_call *qhead, *qtail;
     unsigned qlen;
     unsigned nworkers;
+    unsigned nstarting; /* its workers holding a start slot, any version */
     bool deleted;
     uint64_t cold_starts, warm_starts;
     uint64_t prewarm_not_before; /* loop time; a failing start pushes it back */
@@ -101,7 +108,11 @@ struct sched {
     sched_opts o;
     strmap pools;
     unsigned nworkers;               /* spawned and not yet reaped */
-    unsigned nstarting;              /* of those, not READY yet (--max-starting) */
+    unsigned nstarting;              /* of those, holding a start slot (--max-starting) */
+    worker *starting;                /* the slot holders (worker.start_next) */
+    unsigned ndemand;                /* pools starting workers or waiting to */
+    uv_timer_t init_timer;           /* the earliest init_timeout_ms deadline */
+    int open_handles;                /* sweep and init_timer, until closed */
     unsigned ndying;                 /* of those, killed on purpose */
     uint64_t memory_mb;              /* their memory_mb, summed */
     uint64_t dying_mb;               /* of that, the killed ones' */
@@ -119,6 +130,7 @@ struct sched {
 static void pool_fill(sched *s, pool *p);
 static void feed_waiting_pools(sched *s);
 static void give_back_uid_slot(sched *s, worker *w);
+static void release_start_slot(sched *s, worker *w);
 
 /* --- calls --- */
 
@@ -247,6 +259,7 @@ static void stop_worker(sched *s, worker *w)
     s->ndying++;
     s->dying_mb += (uint64_t)w->memory_mb;
     idle_remove(s, w);
+    release_start_slot(s, w); /* a killed start spends no more CPU */
     worker_kill(w);
 }
 
@@ -489,10 +502,12 @@ static void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t l
     sched_call *c = w->call;
     if (type == HEARTH_FRAME_READY && w->state == WORKER_STARTING) {
         free(body);
+        if (w->stopping)
+            return; /* stopped while starting: it must take no call */
         w->ready_ms = uv_now(p->s->o.loop);
         p->prewarm_backoff_ms = 0;
         note_cold_cost(p, (double)(w->ready_ms - w->spawned_ms));
-        p->s->nstarting--;
+        release_start_slot(p->s, w);
         worker_free_now(p->s, w);
         feed_waiting_pools(p->s); /* a start may have been held back for this one */
         return;
@@ -560,8 +575,7 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     idle_remove(s, w);
     pool_unlink(p, w);
     s->nworkers--;
-    if (w->state == WORKER_STARTING)
-        s->nstarting--;
+    release_start_slot(s, w);
     s->memory_mb -= (uint64_t)w->memory_mb;
     if (w->stopping) {
         s->ndying--;
@@ -665,6 +679,176 @@ static void give_back_uid_slot(sched *s, worker *w)
     w->uid_slot = -1;
 }
 
+/* --- start slots: --max-starting, each pool's fair share, init_timeout_ms --- */
+
+static bool wants_start_slots(const pool *p)
+{
+    return p->nstarting > 0 || p->hungry;
+}
+
+/* Keeps s->ndemand in step after `p` changed; `before` is what
+ * wants_start_slots said before the change. */
+static void note_demand(sched *s, const pool *p, bool before)
+{
+    bool now = wants_start_slots(p);
+    if (now && !before)
+        s->ndemand++;
+    else if (before && !now)
+        s->ndemand--;
+}
+
+/* The slots each pool may hold: --max-starting shared among the pools that
+ * want some, `joining` included, rounded up (one pool alone takes them
+ * all). */
+static unsigned start_share(const sched *s, const pool *joining)
+{
+    unsigned n = s->ndemand + (wants_start_slots(joining) ? 0 : 1);
+    return (s->o.max_starting + n - 1) / n;
+}
+
+static uint64_t start_deadline(const worker *w)
+{
+    const pool *p = w->pool;
+    return w->spawned_ms + (uint64_t)p->cfg.init_timeout_ms;
+}
+
+static void on_init_timer(uv_timer_t *t);
+
+/* One timer for every start: it fires at the earliest deadline. The list
+ * holds at most --max-starting workers, so a scan is cheap. */
+static void arm_init_timer(sched *s)
+{
+    if (!s->starting) {
+        uv_timer_stop(&s->init_timer);
+        return;
+    }
+    uint64_t first = UINT64_MAX, now = uv_now(s->o.loop);
+    for (worker *w = s->starting; w; w = w->start_next)
+        if (start_deadline(w) < first)
+            first = start_deadline(w);
+    uv_timer_start(&s->init_timer, on_init_timer, first > now ? first - now : 0, 0);
+}
+
+static void take_start_slot(sched *s, worker *w)
+{
+    pool *p = w->pool;
+    bool before = wants_start_slots(p);
+    w->start_slot = true;
+    w->start_prev = NULL;
+    w->start_next = s->starting;
+    if (s->starting)
+        s->starting->start_prev = w;
+    s->starting = w;
+    s->nstarting++;
+    p->nstarting++;
+    note_demand(s, p, before);
+    arm_init_timer(s);
+}
+
+/* Gives back the slot `w` holds, if any: it became ready, stopped or died. */
+static void release_start_slot(sched *s, worker *w)
+{
+    if (!w->start_slot)
+        return;
+    pool *p = w->pool;
+    bool before = wants_start_slots(p);
+    w->start_slot = false;
+    if (w->start_prev)
+        w->start_prev->start_next = w->start_next;
+    else
+        s->starting = w->start_next;
+    if (w->start_next)
+        w->start_next->start_prev = w->start_prev;
+    w->start_prev = w->start_next = NULL;
+    s->nstarting--;
+    p->nstarting--;
+    note_demand(s, p, before);
+    arm_init_timer(s);
+}
+
+/* Frees a slot for `for_pool` from a pool holding more than its share: its
+ * youngest start, which has the least work to lose, stops (the calls it
+ * was for keep waiting). Returns true if one stopped. */
+static bool reclaim_start_slot(sched *s, const pool *for_pool)
+{
+    worker *victim = NULL;
+    for (worker *w = s->starting; w; w = w->start_next) {
+        const pool *q = w->pool;
+        if (q != for_pool && q->nstarting > start_share(s, for_pool) &&
+            (!victim || w->spawned_ms > victim->spawned_ms))
+            victim = w;
+    }
+    if (!victim)
+        return false;
+    dlog_debug("stopping a start of %s (over its share of --max-starting) for %s",
+               ((pool *)victim->pool)->cfg.name, for_pool->cfg.name);
+    stop_worker(s, victim);
+    return true;
+}
+
+/* True when `p` may start one more worker now, reclaiming a slot from a
+ * pool over its share if that is what it takes. */
+static bool start_slot_free(sched *s, pool *p)
+{
+    if (p->nstarting >= start_share(s, p))
+        return false;
+    if (s->nstarting >= s->o.max_starting)
+        reclaim_start_slot(s, p);
+    return s->nstarting < s->o.max_starting;
+}
+
+/* The calls that waited for `w`: the oldest, and every other that had
+ * arrived when it began to start. Later ones get a start of their own. */
+static void fail_init_timeout(pool *p, const worker *w)
+{
+    sched_call *next;
+    for (sched_call *c = p->qhead; c; c = next) {
+        next = c->impl->qnext;
+        if (c == p->qhead || c->impl->arrived <= w->spawned_ms)
+            fail(c, 504, "init_timeout",
+                 "the function did not finish starting within its init_timeout_ms of %" PRId64
+                 " ms",
+                 p->cfg.init_timeout_ms);
+    }
+}
+
+static void stop_late_start(sched *s, worker *w)
+{
+    pool *p = w->pool;
+    logs_note(s->o.lg, p->cfg.name, w->version, "",
+              "hearth: the worker did not finish starting within init_timeout_ms (%" PRId64
+              " ms); stopped",
+              p->cfg.init_timeout_ms);
+    stop_worker(s, w);
+    if (w->version == p->cfg.version)
+        fail_init_timeout(p, w);
+    delay_prewarm(s, p);
+}
+
+/* Stops every start whose deadline has come, at loop time. */
+static void expire_starts(sched *s)
+{
+    uint64_t now = uv_now(s->o.loop);
+    bool any = false;
+    worker *next;
+    for (worker *w = s->starting; w; w = next) {
+        next = w->start_next;
+        if (start_deadline(w) <= now) {
+            stop_late_start(s, w);
+            any = true;
+        }
+    }
+    if (any)
+        feed_waiting_pools(s); /* the freed slots */
+}
+
+static void on_init_timer(uv_timer_t *t)
+{
+    sched *s = t->data;
+    expire_starts(s);
+    arm_init_timer(s);
+}
+
 static int spawn_worker(sched *s, pool *p)
 {
     const char *const *argv = runtimes_argv(p->cfg.runtime);
@@ -717,7 +901,7 @@ static int spawn_worker(sched *s, pool *p)
     w->memory_mb = p->cfg.memory_mb;
     pool_link(p, w);
     s->nworkers++;
-    s->nstarting++;
+    take_start_slot(s, w);
     s->memory_mb += (uint64_t)w->memory_mb;
     dlog_debug("started worker %d for %s v%" PRId64, (int)worker_pid(w), p->cfg.name,
                p->cfg.version);
@@ -774,10 +958,8 @@ static void fail_too_big(sched *s, pool *p)
 
 /* Puts `p` on the list of pools held back by the global limits (at the
  * tail), or takes it off. */
-static void set_hungry(sched *s, pool *p, bool hungry)
+static void link_hungry(sched *s, pool *p, bool hungry)
 {
-    if (p->hungry == hungry)
-        return;
     p->hungry = hungry;
     if (hungry) {
         p->hungry_prev = s->hungry_tail;
@@ -802,6 +984,15 @@ static void set_hungry(sched *s, pool *p, bool hungry)
     s->nhungry--;
 }
 
+static void set_hungry(sched *s, pool *p, bool hungry)
+{
+    if (p->hungry == hungry)
+        return;
+    bool before = wants_start_slots(p);
+    link_hungry(s, p, hungry);
+    note_demand(s, p, before);
+}
+
 /* Starts workers until every waiting call of `p` has one starting, and
  * min_instances are up, within max_concurrency and --max-workers. Held
  * back by the global limits, the pool waits on the hungry list, and one
@@ -821,7 +1012,7 @@ static void pool_fill(sched *s, pool *p)
             fail_too_big(s, p);
             break;
         }
-        held_back = s->nworkers >= s->o.max_workers || s->nstarting >= s->o.max_starting ||
+        held_back = s->nworkers >= s->o.max_workers || !start_slot_free(s, p) ||
                     !memory_fits(s, p);
         if (held_back)
             break; /* a slot or memory frees when a worker exits */
@@ -863,6 +1054,11 @@ static void on_deadline(uv_timer_t *t)
     sched_call *c = im->call;
     worker *w = im->w;
     if (im->queue_timer) {
+        /* A start whose deadline falls due with this one goes first, so the
+         * calls that waited for it learn why (504 init_timeout). */
+        expire_starts(im->s);
+        if (im->finished)
+            return;
         fail(c, 503, "queue_timeout", "no worker of '%s' was free within %" PRId64 " ms",
              im->p->cfg.name, im->p->cfg.queue_timeout_ms);
         return;
@@ -1058,6 +1254,7 @@ void sched_shutdown(sched *s)
 {
     s->shutting_down = true;
     uv_timer_stop(&s->sweep);
+    uv_timer_stop(&s->init_timer);
     strmap_each(&s->pools, end_pool, s);
     strmap_release(&s->pools);
 }
@@ -1142,14 +1339,20 @@ int sched_open(const sched_opts *opts, sched **out)
         every = s->ka.bin_ms;
     uv_timer_start(&s->sweep, on_sweep, every ? every : 1, every ? every : 1);
     uv_unref((uv_handle_t *)&s->sweep);
+    uv_timer_init(opts->loop, &s->init_timer);
+    s->init_timer.data = s;
+    uv_unref((uv_handle_t *)&s->init_timer);
+    s->open_handles = 2;
     registry_list(opts->reg, prewarm_from_registry, s);
     *out = s;
     return 0;
 }
 
-static void on_sweep_closed(uv_handle_t *h)
+static void on_timer_closed(uv_handle_t *h)
 {
     sched *s = h->data;
+    if (--s->open_handles > 0)
+        return;
     free(s->uid_used);
     free(s);
 }
@@ -1159,5 +1362,6 @@ void sched_close(sched *s)
     if (!s)
         return;
     strmap_release(&s->pools);
-    uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
+    uv_close((uv_handle_t *)&s->sweep, on_timer_closed);
+    uv_close((uv_handle_t *)&s->init_timer, on_timer_closed);
 }

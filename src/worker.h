@@ -49,10 +49,12 @@ struct worker {
     void *pool;                    /* the scheduler's pool */
     void *call;                    /* the scheduler's call in flight */
     bool stopping;                 /* killed on purpose: its exit fails no request */
+    bool start_slot;               /* holds one of --max-starting's slots */
     int uid_slot;                  /* its own uid from the range, or -1 */
     json_t *init_error;            /* what INIT_ERROR said, until the exit */
     worker *prev, *next;           /* the pool's list */
     worker *idle_prev, *idle_next; /* the scheduler's idle list, oldest first */
+    worker *start_prev, *start_next; /* the scheduler's list of slot holders */
     /* Owned by worker.c. */
     struct worker_impl *impl;
 };

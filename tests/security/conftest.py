@@ -32,10 +32,12 @@ _spec.loader.exec_module(e2e_conftest)
 # Fixtures and hooks are found by name in this module, so binding them here
 # is what registers them for tests/security.
 hearth = e2e_conftest.hearth
+hearth_factory = e2e_conftest.hearth_factory
 pytest_configure = e2e_conftest.pytest_configure
 pytest_runtest_makereport = e2e_conftest.pytest_runtest_makereport
 
 Hearth = e2e_conftest.Hearth
+Background = e2e_conftest.Background
 py = e2e_conftest.py
 assert_error = e2e_conftest.assert_error
 procs_with_env = e2e_conftest.procs_with_env
