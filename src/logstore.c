@@ -897,26 +897,63 @@ static bool utf8_next(const unsigned char *s, size_t n, size_t *len)
     return i == need + 1;
 }
 
+/* The code point of a well-formed sequence of `len` bytes. */
+static uint32_t utf8_decode(const unsigned char *s, size_t len)
+{
+    static const unsigned char lead_mask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+    uint32_t cp = s[0] & lead_mask[len];
+    for (size_t i = 1; i < len; i++)
+        cp = cp << 6 | (s[i] & 0x3F);
+    return cp;
+}
+
+/* Code points that end a line for many readers, or reorder what a terminal
+ * shows, though they are not ASCII controls: C1 controls (U+0085 is NEXT
+ * LINE, and a UTF-8 terminal may still act on CSI, U+009B), the line and
+ * paragraph separators, and the bidi overrides and isolates. A function
+ * that prints one could forge a line with another request's id. */
+static bool breaks_lines(uint32_t cp)
+{
+    return (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
+           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 static const char *stream_name(int stream)
 {
     return stream == LOG_STDERR ? "stderr" : "stdout";
 }
 
+static char *json_put_escape(char *o, uint32_t cp)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    memcpy(o, "\\u", 2);
+    o[2] = hex[cp >> 12 & 15];
+    o[3] = hex[cp >> 8 & 15];
+    o[4] = hex[cp >> 4 & 15];
+    o[5] = hex[cp & 15];
+    return o + 6;
+}
+
 /* Writes s[0..n) as the inside of a JSON string at o, which has room for
  * 6 * n bytes, and returns the new end. Ill-formed UTF-8 becomes U+FFFD;
  * quote, backslash and control bytes are escaped exactly as jansson's
- * compact dump does, so lines read the same whoever wrote them. Written by
+ * compact dump does, so lines read the same whoever wrote them, and so are
+ * the code points of breaks_lines(): valid JSON may hold them raw, but a
+ * tool that splits NDJSON at them would cut a record in two. Written by
  * hand because this runs once per log line: jansson's object building cost
  * a flooding function's daemon most of its time. */
 static char *json_put_string(char *o, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;
     while (i < n) {
         unsigned char c = u[i];
         if (c >= 0x80) {
-            if (utf8_next(u + i, n - i, &k)) {
+            bool ok = utf8_next(u + i, n - i, &k);
+            uint32_t cp = ok ? utf8_decode(u + i, k) : 0;
+            if (ok && breaks_lines(cp)) {
+                o = json_put_escape(o, cp);
+            } else if (ok) {
                 memcpy(o, s + i, k);
                 o += k;
             } else {
@@ -955,10 +992,7 @@ static char *json_put_string(char *o, const char *s, size_t n)
             *o++ = 't';
             break;
         default:
-            memcpy(o, "u00", 3);
-            o[3] = hex[c >> 4];
-            o[4] = hex[c & 15];
-            o += 5;
+            o = json_put_escape(o - 1, c);
         }
     }
     return o;
@@ -1005,24 +1039,38 @@ static void text_put(struct text_out *t, const char *s, size_t n)
     t->room -= n;
 }
 
-/* Copies bytes as they are (UTF-8 or not), except that C0 control bytes
- * other than tab, and DEL, become '?': a function's output must not be able
- * to move a reader's cursor, clear their screen or retitle their terminal
- * (an '\r' would also let one line overwrite another). C1 controls
- * (U+0080..U+009F) are left alone: UTF-8 terminals do not act on them. A cut
- * never splits a UTF-8 sequence. */
+/* Copies well-formed UTF-8 as it is, except that C0 control bytes other
+ * than tab, DEL and the code points of breaks_lines() become '?': a
+ * function's output must not be able to move a reader's cursor, clear
+ * their screen, retitle their terminal or start a line of its own (an
+ * '\r' would let one line overwrite another, a U+2028 forge a new one).
+ * Ill-formed UTF-8 becomes U+FFFD, as in the NDJSON, so a line followed
+ * live reads byte for byte as the same line read back from the store. A
+ * character that does not fit is left out whole. */
 static void text_put_sanitized(struct text_out *t, const char *s, size_t n)
 {
-    if (n > t->room) {
-        n = t->room;
-        for (int back = 0; back < 3 && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; back++)
-            n--;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k;
+    for (size_t i = 0; i < n; i += k) {
+        const char *out = s + i;
+        size_t len;
+        if (u[i] < 0x80) {
+            k = len = 1;
+            if ((u[i] < 0x20 && u[i] != '\t') || u[i] == 0x7F)
+                out = "?";
+        } else if (utf8_next(u + i, n - i, &k)) {
+            len = breaks_lines(utf8_decode(u + i, k)) ? 1 : k;
+            out = len == 1 ? "?" : out;
+        } else {
+            out = "\xEF\xBF\xBD";
+            len = 3;
+        }
+        if (len > t->room)
+            break;
+        memcpy(t->p + t->len, out, len);
+        t->len += len;
+        t->room -= len;
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        t->p[t->len++] = (c < 0x20 && c != '\t') || c == 0x7F ? '?' : (char)c;
-    }
-    t->room -= n;
 }
 
 /* The result always ends in '\n' (cap >= 1); a NUL follows only when it

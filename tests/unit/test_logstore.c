@@ -17,6 +17,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,90 @@ static void test_invalid_utf8_replaced(void **state)
         char *got = ndjson_roundtrip((const char *)msg, n, &len);
         assert_true(len >= n);
         free(got);
+    }
+}
+
+/* True when `s` holds a byte or code point that some reader takes for the
+ * end of a line: the ASCII ones, NEL (U+0085), U+2028 and U+2029. */
+static bool has_line_break(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 0x0A && c <= 0x0D) || (c >= 0x1C && c <= 0x1E))
+            return true;
+        if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0x85)
+            return true;
+        if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+            ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9))
+            return true;
+    }
+    return false;
+}
+
+/* A function printing Unicode line breaks, C1 controls or bidi overrides
+ * must not start a line of its own in either format (issue 9, point 7). */
+static void test_unicode_line_breaks_escaped(void **state)
+{
+    (void)state;
+    struct {
+        const char *in, *json;
+    } cases[] = {
+        {"a\xe2\x80\xa8"
+         "2026-01-01T00:00:00.000Z forged",
+         "a\\u2028"
+         "2026-01-01T00:00:00.000Z forged"},
+        {"b\xe2\x80\xa9z", "b\\u2029z"},
+        {"c\xc2\x85z", "c\\u0085z"},
+        {"d\xc2\x9b"
+         "31mz",
+         "d\\u009B31mz"},
+        {"e\xe2\x80\xaez", "e\\u202Ez"},
+        {"f\xe2\x81\xa6z", "f\\u2066z"},
+        {"g\xc2\xa0\xe2\x80\xa7z", "g\xc2\xa0\xe2\x80\xa7z"}, /* NBSP, U+2027: harmless, kept */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        log_record r = {0, LOG_STDOUT, 1, "", cases[i].in, strlen(cases[i].in)};
+        size_t len;
+        char *line = logstore_format_ndjson(&r, &len);
+        assert_non_null(line);
+        assert_non_null(strstr(line, cases[i].json));
+        assert_false(has_line_break(line, len - 1));
+        free(line);
+        char text[256];
+        size_t n = logstore_format_text(&r, text, sizeof text);
+        assert_false(has_line_break(text, n - 1));
+    }
+}
+
+/* Text of the raw bytes (a follower's path) equals text of the stored
+ * NDJSON read back (a query's path), whatever the bytes: 0x9B, U+2028 and
+ * ill-formed UTF-8 read the same both ways. */
+static void test_text_same_live_and_stored(void **state)
+{
+    (void)state;
+    uint32_t seed = 777;
+    for (int round = 0; round < 2000; round++) {
+        unsigned char msg[48];
+        size_t n = (size_t)round % sizeof msg;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned char b = (unsigned char)(seed >> 16);
+            /* Lean on the interesting lead bytes. */
+            msg[i] = (seed >> 8) % 4 == 0 ? (unsigned char)(0xC2 + b % 0x33) : b;
+        }
+        if (round % 7 == 0 && n >= 3)
+            memcpy(msg + n - 3, "\xe2\x80\xa8", 3);
+        log_record live = {42, LOG_STDOUT, 3, "", (const char *)msg, n};
+        size_t stored_len;
+        char *stored = ndjson_roundtrip((const char *)msg, n, &stored_len);
+        log_record back = {42, LOG_STDOUT, 3, "", stored, stored_len};
+        char a[512], b[512];
+        size_t na = logstore_format_text(&live, a, sizeof a);
+        size_t nb = logstore_format_text(&back, b, sizeof b);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na);
+        assert_false(has_line_break(a, na - 1));
+        free(stored);
     }
 }
 
@@ -791,6 +876,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip_preserves_fields, setup, teardown),
         cmocka_unit_test(test_ndjson_exact),
         cmocka_unit_test(test_invalid_utf8_replaced),
+        cmocka_unit_test(test_unicode_line_breaks_escaped),
+        cmocka_unit_test(test_text_same_live_and_stored),
         cmocka_unit_test_setup_teardown(test_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_visitor_stops_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_id_filter, setup, teardown),
