@@ -145,6 +145,7 @@ void logs_source_init(log_source *src, logs *lg, const char *function, int64_t v
     snprintf(src->function, sizeof src->function, "%s", function);
     src->version = version;
     src->request_id[0] = '\0';
+    src->muted = false;
     buf_init(&src->partial[0], LOGS_MAX_LINE);
     buf_init(&src->partial[1], LOGS_MAX_LINE);
 }
@@ -156,6 +157,8 @@ void logs_source_set_request(log_source *src, const char *request_id)
 
 void logs_source_feed(log_source *src, int stream, const char *data, size_t n)
 {
+    if (src->muted)
+        return;
     buf *pb = &src->partial[stream == LOG_STDERR];
     while (n) {
         const char *nl = memchr(data, '\n', n);
@@ -191,6 +194,13 @@ void logs_source_flush(log_source *src)
             buf_reset(pb);
         }
     }
+}
+
+void logs_source_mute(log_source *src)
+{
+    src->muted = true;
+    buf_reset(&src->partial[0]);
+    buf_reset(&src->partial[1]);
 }
 
 void logs_source_release(log_source *src)

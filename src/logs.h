@@ -7,6 +7,7 @@
 #ifndef HEARTH_LOGS_H
 #define HEARTH_LOGS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -27,6 +28,7 @@ typedef struct log_source {
     int64_t version;
     char request_id[REQID_LEN + 1]; /* "" outside a request */
     buf partial[2];                 /* stdout, stderr */
+    bool muted;                     /* its function was deleted: output is dropped */
 } log_source;
 
 /* Creates the collector over `store` (borrowed; must outlive it). */
@@ -42,6 +44,10 @@ void logs_source_set_request(log_source *src, const char *request_id);
 void logs_source_feed(log_source *src, int stream, const char *data, size_t n);
 /* Emits any unterminated line as a line of its own. */
 void logs_source_flush(log_source *src);
+/* Drops everything the source is fed from now on, and its partial lines:
+ * its function was deleted, and a later function of the same name must
+ * never show this worker's output as its own. */
+void logs_source_mute(log_source *src);
 void logs_source_release(log_source *src);
 
 /* Adds one line that Hearth itself records for a function (e.g. why a

@@ -76,6 +76,7 @@ struct pool {
     unsigned nworkers;
     unsigned nstarting; /* its workers holding a start slot, any version */
     bool deleted;
+    bool removed; /* deleted through the API: nothing more reaches its log */
     uint64_t cold_starts, warm_starts;
     uint64_t prewarm_not_before; /* loop time; a failing start pushes it back */
     uint64_t prewarm_backoff_ms;
@@ -583,12 +584,12 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     }
     sched_call *c = w->call;
     bool oom = worker_oom_killed(w);
-    if (oom)
+    if (oom && !p->removed)
         logs_note(s->o.lg, p->cfg.name, w->version, c ? c->request_id : "",
                   "hearth: out of memory: the worker used more than its %" PRId64 " MB",
                   p->cfg.memory_mb);
     bool violation = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGSYS;
-    if (violation)
+    if (violation && !p->removed)
         note_violation(s, p, w, c);
     if (c && oom)
         fail(c, 502, "out_of_memory", "the function used more than its %" PRId64 " MB of memory",
@@ -1012,8 +1013,7 @@ static void pool_fill(sched *s, pool *p)
             fail_too_big(s, p);
             break;
         }
-        held_back = s->nworkers >= s->o.max_workers || !start_slot_free(s, p) ||
-                    !memory_fits(s, p);
+        held_back = s->nworkers >= s->o.max_workers || !start_slot_free(s, p) || !memory_fits(s, p);
         if (held_back)
             break; /* a slot or memory frees when a worker exits */
         int rc = spawn_worker(s, p);
@@ -1213,8 +1213,15 @@ static void pool_end(sched *s, pool *p, unsigned status, const char *code, const
 void sched_remove(sched *s, const char *name)
 {
     pool *p = strmap_remove(&s->pools, name);
-    if (p)
-        pool_end(s, p, 404, "function_not_found", "the function was deleted");
+    if (!p)
+        return;
+    /* Its logs are deleted with it; what its workers still print, even
+     * drained at their exit, must not bring them back under a new
+     * function of the same name. */
+    p->removed = true;
+    for (worker *w = p->workers; w; w = w->next)
+        worker_mute_logs(w);
+    pool_end(s, p, 404, "function_not_found", "the function was deleted");
 }
 
 void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out)

@@ -379,6 +379,11 @@ int worker_spawn(uv_loop_t *loop, struct spawner *sp, logs *lg, const sandbox_sp
     return 0;
 }
 
+void worker_mute_logs(worker *w)
+{
+    logs_source_mute(&w->impl->src);
+}
+
 void worker_kill(worker *w)
 {
     stop_process(w->impl);

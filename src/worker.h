@@ -42,18 +42,18 @@ struct worker {
     int64_t version;
     uint64_t served; /* requests answered */
     uint64_t last_used_ms;
-    uint64_t ready_ms;             /* loop time of its READY frame (0 while starting) */
-    uint64_t spawned_ms;           /* loop time it was started */
-    int64_t memory_mb;             /* what it counts against --memory-budget */
-    double priority;               /* Greedy-Dual: the lowest idle one is evicted first */
-    void *pool;                    /* the scheduler's pool */
-    void *call;                    /* the scheduler's call in flight */
-    bool stopping;                 /* killed on purpose: its exit fails no request */
-    bool start_slot;               /* holds one of --max-starting's slots */
-    int uid_slot;                  /* its own uid from the range, or -1 */
-    json_t *init_error;            /* what INIT_ERROR said, until the exit */
-    worker *prev, *next;           /* the pool's list */
-    worker *idle_prev, *idle_next; /* the scheduler's idle list, oldest first */
+    uint64_t ready_ms;               /* loop time of its READY frame (0 while starting) */
+    uint64_t spawned_ms;             /* loop time it was started */
+    int64_t memory_mb;               /* what it counts against --memory-budget */
+    double priority;                 /* Greedy-Dual: the lowest idle one is evicted first */
+    void *pool;                      /* the scheduler's pool */
+    void *call;                      /* the scheduler's call in flight */
+    bool stopping;                   /* killed on purpose: its exit fails no request */
+    bool start_slot;                 /* holds one of --max-starting's slots */
+    int uid_slot;                    /* its own uid from the range, or -1 */
+    json_t *init_error;              /* what INIT_ERROR said, until the exit */
+    worker *prev, *next;             /* the pool's list */
+    worker *idle_prev, *idle_next;   /* the scheduler's idle list, oldest first */
     worker *start_prev, *start_next; /* the scheduler's list of slot holders */
     /* Owned by worker.c. */
     struct worker_impl *impl;
@@ -71,6 +71,9 @@ int worker_spawn(uv_loop_t *loop, struct spawner *sp, logs *lg, const sandbox_sp
  * from now on is attributed to `request_id`. Returns 0 or -EPIPE. */
 int worker_invoke(worker *w, const char *request_id, const char *meta, size_t meta_len,
                   const void *body, size_t body_len);
+
+/* From now on the worker's output is read and dropped, never logged. */
+void worker_mute_logs(worker *w);
 
 /* Kills the process (its whole group). on_exit follows. */
 void worker_kill(worker *w);

@@ -354,3 +354,33 @@ def test_flood_does_not_grow_daemon_or_slow_others(hearth_factory):
     assert dir_bytes(h.data_dir) < 64 << 20, "default retention (32 MiB) not applied"
     print("flood: %.1f s, %d pings, worst %.3f s, RSS %d -> %d KiB" % (
         elapsed, pings, worst, rss_start, peak))
+
+
+def test_a_deleted_functions_output_never_reaches_its_successor(hearth):
+    """Issue 9, point 5: a worker still printing when its function is
+    deleted is drained at its exit; those lines must not recreate the log
+    folder and show up under the next function of that name."""
+    chatty = py("""
+        import os, threading
+
+        def chatter():
+            line = b"OLD-FUNCTION-LINE\\n" * 2000
+            while True:
+                os.write(1, line)
+
+        def handler(event, context):
+            threading.Thread(target=chatter, daemon=True).start()
+            return "chatting"
+    """)
+    hearth.deploy_ok("lg-reborn", chatty)
+    assert hearth.invoke_ok("lg-reborn", json={}).text == "chatting"
+    assert "OLD-FUNCTION-LINE" in hearth.logs("lg-reborn", tail=5).text
+    assert hearth.delete("lg-reborn").status_code == 204
+    time.sleep(0.5)  # the old worker's exit, and its last output drained
+    hearth.deploy_ok("lg-reborn", "def handler(e, c):\n    print('new-function')\n    return 1\n")
+    hearth.invoke_ok("lg-reborn", json={})
+    time.sleep(0.3)
+    text = hearth.logs("lg-reborn").text
+    assert "new-function" in text, text[-500:]
+    assert "OLD-FUNCTION-LINE" not in text, "the deleted function's output came back:\n" + \
+        text[:500]
