@@ -4,8 +4,10 @@ that brings its own `bootstrap` (as on AWS's provided.* runtimes).
 It is appended to the python3 runtime's bootstrap.py (the worker protocol)
 and to exec/runner.py (finding and readying an executable). It starts the
 package's `bootstrap` with AWS_LAMBDA_RUNTIME_API pointing at an HTTP/1.1
-server on 127.0.0.1, inside the worker's own network namespace, and turns
-the documented calls into frames on fd 3:
+server on 127.0.0.1 (the worker's own loopback, or with "network": "host"
+the host's, where every local user can connect: so a connection is served
+only when a process of this sandbox made it, see peer_in_sandbox), and
+turns the documented calls into frames on fd 3:
   GET  /2018-06-01/runtime/invocation/next           -> READY (first time), then waits for INVOKE
   POST /2018-06-01/runtime/invocation/{id}/response  -> RESULT
   POST /2018-06-01/runtime/invocation/{id}/error     -> ERROR
@@ -13,11 +15,14 @@ the documented calls into frames on fd 3:
 
 Owns: that server, the bootstrap process, and the reserved environment
 variables AWS documents for a function. Must never: listen anywhere but
-127.0.0.1, answer an invocation that is not the one in flight, or outlive
-the bootstrap (when it exits, so does the worker). Standard library only.
+127.0.0.1, read a request from a connection that no process of this
+sandbox made, answer an invocation that is not the one in flight, or
+outlive the bootstrap (when it exits, so does the worker). Standard
+library only.
 """
 
 import http.server
+import socket
 import threading
 import time
 
@@ -79,6 +84,93 @@ def error_frame(handler, body):
                   or doc.get("errorType") or "Unhandled")
     message = doc.get("errorMessage") or body.decode("utf-8", "replace")
     return encode_meta({"error_type": str(error_type)[:256], "message": str(message)[:MAX_MESSAGE]})
+
+
+def tcp_hex(host, port):
+    """An address as /proc/net/tcp{,6} prints it: the address's 32-bit words
+    in host byte order, then the port."""
+    try:
+        raw = socket.inet_pton(socket.AF_INET, host)
+    except OSError:
+        raw = socket.inet_pton(socket.AF_INET6, host)
+    words = struct.unpack("=%dI" % (len(raw) // 4), raw)
+    return "".join("%08X" % w for w in words) + ":%04X" % port
+
+
+def client_inode(peer, server):
+    """The inode of the client's end of the connection peer -> server, from
+    the kernel's socket tables, or None; None too when the socket's owner is
+    not this process's uid. An IPv6 client reaches 127.0.0.1 as
+    ::ffff:127.0.0.1 and is listed in tcp6."""
+    for table, wrap in (("/proc/net/tcp", ""), ("/proc/net/tcp6", "::ffff:")):
+        want = " %s %s " % (tcp_hex(wrap + peer[0], peer[1]), tcp_hex(wrap + server[0], server[1]))
+        try:
+            with open(table) as f:
+                text = f.read()  # with the host's network, the host's table: search it whole
+        except OSError:
+            continue
+        at = text.find(want)
+        if at < 0:
+            continue
+        # local, remote, state, queues, timers, retransmits, uid, timeout, inode
+        fields = text[at:text.find("\n", at)].split()
+        # Socket inode numbers come from a 32-bit counter that wraps: a
+        # user who churns sockets could land on the number of one the
+        # bootstrap holds. Its socket shows another uid (an unmapped one
+        # shows as the overflow uid), unless both are nobody.
+        if len(fields) > 8 and fields[8] != "0" and fields[6] == str(os.getuid()):
+            return fields[8]
+        return None
+    return None
+
+
+def peer_in_sandbox(peer, server):
+    """Whether a process of this sandbox holds the client end of the
+    connection. /proc is this pid namespace's, so a host process, another
+    worker or another user never shows up in it, whatever the network; the
+    kernel names the socket's holders, so there is no secret to steal. A
+    bootstrap process that made itself non-dumpable hides its fds and is
+    refused too."""
+    inode = client_inode(peer, server)
+    if inode is None:
+        return False
+    target = "socket:[%s]" % inode
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        try:
+            fds = os.listdir("/proc/%s/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%s/fd/%s" % (pid, fd)) == target:
+                    return True
+            except OSError:
+                pass
+    return False
+
+
+REFUSED_BODY = json.dumps({"errorMessage": "the Runtime API answers only the processes of "
+                                           "this function's sandbox",
+                           "errorType": "AccessDenied"}).encode()
+REFUSED = (b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(REFUSED_BODY)) + REFUSED_BODY
+
+
+class RuntimeServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def verify_request(self, request, client_address):
+        """Runs on accept, before a byte of the request is read."""
+        if peer_in_sandbox(client_address, self.server_address):
+            return True
+        try:
+            request.send(REFUSED, socket.MSG_DONTWAIT)  # a hint for a refused bootstrap; best effort
+        except OSError:
+            pass
+        return False
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -196,8 +288,7 @@ def main_lambda():
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)
     path = load_executable("bootstrap")  # init_error when the package has none
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = RuntimeServer(("127.0.0.1", 0), Handler)
     proc = subprocess.Popen([path], env=lambda_env(server.server_address[1]),
                             cwd="/proc/self/cwd", stdin=subprocess.DEVNULL)
     threading.Thread(target=watch, args=(proc,), daemon=True).start()
