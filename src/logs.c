@@ -9,8 +9,16 @@
  * counted and reported instead of growing memory (a slow reader must not
  * make a flooding function cost the daemon memory).
  *
- * Owns: partial lines, followers. Must never: block on a follower or on
- * a worker.
+ * Storing a line costs about a microsecond, so a function printing short
+ * lines could make one loop turn store tens of thousands of them. Each
+ * turn has a budget of LOGS_TURN_LINES, and a source takes at most
+ * LOGS_SLICE_LINES at a time; a source that runs out waits for the next
+ * turn (the worker stops reading its pipes meanwhile, so the kernel pipe
+ * holds the flooder back) and the sources that waited go first then,
+ * oldest first. A flooding function slows itself, not the loop.
+ *
+ * Owns: partial lines, followers, the turn's budget and the sources
+ * waiting for the next. Must never: block on a follower or on a worker.
  */
 #include "logs.h"
 
@@ -40,16 +48,102 @@ typedef struct follower {
 struct logs {
     logstore *store;
     follower *followers;
+    uv_idle_t turn;  /* active while sources wait: the loop must not sleep */
+    unsigned budget; /* lines left in this turn */
+    log_source *waiting_head, *waiting_tail;
+    bool stopped; /* the handle is closing: no more turns */
 };
 
-int logs_open(logstore *store, logs **out)
+/* A new turn: a fresh budget, and the sources that waited for it, oldest
+ * first. Those the budget does not reach keep their place at the head, so
+ * every source gets its turn; those that run out again queue behind. */
+static void on_turn(uv_idle_t *h)
+{
+    logs *lg = h->data;
+    lg->budget = LOGS_TURN_LINES;
+    log_source *src = lg->waiting_head, *kept_tail = NULL;
+    lg->waiting_head = lg->waiting_tail = NULL;
+    while (src && lg->budget) {
+        log_source *next = src->turn_next;
+        src->turn_next = NULL;
+        src->turn_waiting = false;
+        src->on_turn(src);
+        src = next;
+    }
+    for (log_source *s = src; s; s = s->turn_next)
+        kept_tail = s;
+    if (src) {
+        kept_tail->turn_next = lg->waiting_head;
+        lg->waiting_head = src;
+        if (!lg->waiting_tail)
+            lg->waiting_tail = kept_tail;
+    }
+    if (!lg->waiting_head)
+        uv_idle_stop(&lg->turn);
+}
+
+int logs_open(uv_loop_t *loop, logstore *store, logs **out)
 {
     logs *lg = calloc(1, sizeof *lg);
     if (!lg)
         return -ENOMEM;
     lg->store = store;
+    lg->budget = LOGS_TURN_LINES;
+    uv_idle_init(loop, &lg->turn);
+    lg->turn.data = lg;
     *out = lg;
     return 0;
+}
+
+void logs_stop(logs *lg)
+{
+    if (!lg)
+        return;
+    lg->stopped = true;
+    uv_close((uv_handle_t *)&lg->turn, NULL);
+}
+
+unsigned logs_allowance(const logs *lg)
+{
+    return lg->budget < LOGS_SLICE_LINES ? lg->budget : LOGS_SLICE_LINES;
+}
+
+void logs_source_wait_turn(log_source *src, void (*on_turn_cb)(log_source *src))
+{
+    logs *lg = src->lg;
+    if (src->turn_waiting)
+        return;
+    src->on_turn = on_turn_cb;
+    src->turn_waiting = true;
+    src->turn_next = NULL;
+    if (lg->waiting_tail)
+        lg->waiting_tail->turn_next = src;
+    else
+        lg->waiting_head = src;
+    lg->waiting_tail = src;
+    if (!lg->stopped)
+        uv_idle_start(&lg->turn, on_turn);
+}
+
+void logs_source_cancel_turn(log_source *src)
+{
+    logs *lg = src->lg;
+    if (!src->turn_waiting)
+        return;
+    log_source *prev = NULL;
+    for (log_source *s = lg->waiting_head; s; prev = s, s = s->turn_next) {
+        if (s != src)
+            continue;
+        if (prev)
+            prev->turn_next = s->turn_next;
+        else
+            lg->waiting_head = s->turn_next;
+        if (lg->waiting_tail == s)
+            lg->waiting_tail = prev;
+        break;
+    }
+    src->turn_waiting = false;
+    src->turn_next = NULL;
 }
 
 void logs_close(logs *lg)
@@ -146,6 +240,9 @@ void logs_source_init(log_source *src, logs *lg, const char *function, int64_t v
     src->version = version;
     src->request_id[0] = '\0';
     src->muted = false;
+    src->on_turn = NULL;
+    src->turn_next = NULL;
+    src->turn_waiting = false;
     buf_init(&src->partial[0], LOGS_MAX_LINE);
     buf_init(&src->partial[1], LOGS_MAX_LINE);
 }
@@ -155,12 +252,22 @@ void logs_source_set_request(log_source *src, const char *request_id)
     snprintf(src->request_id, sizeof src->request_id, "%s", request_id);
 }
 
-void logs_source_feed(log_source *src, int stream, const char *data, size_t n)
+/* One line stored: the allowance and the turn's budget go down by one. */
+static void charge_line(log_source *src, unsigned *allowance)
+{
+    (*allowance)--;
+    if (src->lg->budget)
+        src->lg->budget--;
+}
+
+size_t logs_source_feed(log_source *src, int stream, const char *data, size_t n,
+                        unsigned *allowance)
 {
     if (src->muted)
-        return;
+        return n;
     buf *pb = &src->partial[stream == LOG_STDERR];
-    while (n) {
+    size_t total = n;
+    while (n && *allowance) {
         const char *nl = memchr(data, '\n', n);
         size_t take = nl ? (size_t)(nl - data) : n;
         size_t room = LOGS_MAX_LINE - pb->len;
@@ -179,10 +286,13 @@ void logs_source_feed(log_source *src, int stream, const char *data, size_t n)
                 buf_reset(pb);
             }
         }
+        if (complete)
+            charge_line(src, allowance);
         size_t used = take + (nl ? 1 : 0);
         data += used;
         n -= used;
     }
+    return total - n;
 }
 
 void logs_source_flush(log_source *src)
@@ -205,6 +315,7 @@ void logs_source_mute(log_source *src)
 
 void logs_source_release(log_source *src)
 {
+    logs_source_cancel_turn(src);
     buf_release(&src->partial[0]);
     buf_release(&src->partial[1]);
 }

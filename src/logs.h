@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "buf.h"
 #include "gateway.h"
@@ -16,38 +17,64 @@
 #include "registry.h"
 
 #define LOGS_MAX_LINE (16 * 1024) /* longer lines are split */
+/* Lines stored in one loop turn, all workers together, and by one source at
+ * one wake-up: a function printing short lines as fast as it can slows
+ * itself, not the loop. */
+#define LOGS_TURN_LINES  2048
+#define LOGS_SLICE_LINES 256
 
 typedef struct logs logs;
 
 enum logs_format { LOGS_TEXT = 0, LOGS_NDJSON = 1 };
 
 /* What one worker writes: its partial lines and who is printing now. */
-typedef struct log_source {
+typedef struct log_source log_source;
+struct log_source {
     logs *lg;
     char function[FN_NAME_MAX + 1];
     int64_t version;
     char request_id[REQID_LEN + 1]; /* "" outside a request */
     buf partial[2];                 /* stdout, stderr */
     bool muted;                     /* its function was deleted: output is dropped */
-} log_source;
+    /* waiting for the next loop turn's lines (logs_source_wait_turn) */
+    void (*on_turn)(log_source *src);
+    log_source *turn_next;
+    bool turn_waiting;
+};
 
-/* Creates the collector over `store` (borrowed; must outlive it). */
-int logs_open(logstore *store, logs **out);
+/* Creates the collector over `store` (borrowed; must outlive it), with a
+ * handle on `loop` that starts each turn's line budget. */
+int logs_open(uv_loop_t *loop, logstore *store, logs **out);
+/* Closes the loop handle; the loop must run once more before logs_close. */
+void logs_stop(logs *lg);
 /* Ends every follower and frees the collector. Accepts NULL. */
 void logs_close(logs *lg);
+
+/* Lines a source may store at this wake-up: LOGS_SLICE_LINES, or what is
+ * left of this turn's LOGS_TURN_LINES. 0 means wait for the next turn. */
+unsigned logs_allowance(const logs *lg);
+/* Calls src->on_turn once at the start of the next loop turn, when the
+ * budget is fresh (`on_turn` set by the caller). Waiting twice is once. */
+void logs_source_wait_turn(log_source *src, void (*on_turn)(log_source *src));
+/* Forgets a wait: on_turn will not be called. */
+void logs_source_cancel_turn(log_source *src);
 
 void logs_source_init(log_source *src, logs *lg, const char *function, int64_t version);
 /* Attributes what follows to `request_id` ("" for none). */
 void logs_source_set_request(log_source *src, const char *request_id);
 /* Feeds raw bytes of `stream` (LOG_STDOUT/LOG_STDERR); complete lines are
- * stored and sent to followers at once. */
-void logs_source_feed(log_source *src, int stream, const char *data, size_t n);
+ * stored and sent to followers at once, at most *allowance of them (it is
+ * decreased, and so is the turn's budget). Returns the bytes consumed: less
+ * than `n` when the allowance ran out, and the rest must be fed again. */
+size_t logs_source_feed(log_source *src, int stream, const char *data, size_t n,
+                        unsigned *allowance);
 /* Emits any unterminated line as a line of its own. */
 void logs_source_flush(log_source *src);
 /* Drops everything the source is fed from now on, and its partial lines:
  * its function was deleted, and a later function of the same name must
  * never show this worker's output as its own. */
 void logs_source_mute(log_source *src);
+/* Frees its buffers and cancels a wait for the next turn. */
 void logs_source_release(log_source *src);
 
 /* Adds one line that Hearth itself records for a function (e.g. why a

@@ -373,6 +373,7 @@ static void finish_shutdown(daemon_state *d)
     uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
     sched_close(h->sch);
     h->sch = NULL;
+    logs_stop(h->lg);
 }
 
 static void on_shutdown_tick(uv_timer_t *t)
@@ -447,7 +448,7 @@ static uint64_t memory_budget_mb(const hearth_settings *set)
 static int start_services(daemon_state *d)
 {
     hearth *h = &d->h;
-    if (logs_open(h->store, &h->lg) < 0)
+    if (logs_open(h->loop, h->store, &h->lg) < 0)
         return -1;
     h->violations = violations_open(h->loop, h->lg, h->kmsg_fd);
     h->kmsg_fd = -1; /* owned by violations now */

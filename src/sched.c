@@ -501,10 +501,12 @@ static void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t l
 {
     pool *p = w->pool;
     sched_call *c = w->call;
+    if (w->stopping) {
+        free(body); /* on its way out: it has no call, and must take none */
+        return;
+    }
     if (type == HEARTH_FRAME_READY && w->state == WORKER_STARTING) {
         free(body);
-        if (w->stopping)
-            return; /* stopped while starting: it must take no call */
         w->ready_ms = uv_now(p->s->o.loop);
         p->prewarm_backoff_ms = 0;
         note_cold_cost(p, (double)(w->ready_ms - w->spawned_ms));

@@ -5,9 +5,13 @@
  * blocking, and feeds output to the log collector.
  *
  * Output is attributed exactly: a runtime flushes stdout/stderr before it
- * writes an answer frame, so when a frame arrives we drain both pipes
- * before delivering it and everything printed during the request lands
- * under its id.
+ * writes an answer frame, so a frame that has arrived waits until both
+ * pipes are drained (or DRAIN_MAX read) and everything printed during the
+ * request lands under its id; the exit waits the same way for the last
+ * words. Draining keeps to the log collector's budget of lines per loop
+ * turn: when it runs out, the worker stops reading its pipes (the kernel
+ * holds the function back), keeps the bytes it could not store yet, and
+ * goes on at the next turn.
  *
  * Owns: the process's fds and handles. Must never: decide what a frame
  * means for a request (that is the scheduler's), or block.
@@ -15,6 +19,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -43,6 +48,16 @@ struct worker_impl {
     int ctl_events; /* what the ctl poll watches now */
     bool exited;
     bool protocol_error;
+    /* output: bytes read but not stored yet (the turn's budget ran out) */
+    struct pending_output {
+        char *data;
+        size_t off, len;
+    } pend[2];          /* stdout, stderr */
+    bool throttled;     /* waiting for the next turn; pipe polls stopped */
+    bool frame_waiting; /* a whole frame waits for the output before it */
+    bool exit_waiting;  /* reaped; on_exit waits for the last output */
+    int wstatus;        /* the reaped status, while exit_waiting */
+    size_t drained;     /* bytes read since a frame or the exit began to wait */
     /* receiving */
     uint8_t hdr[HEARTH_FRAME_HEADER_SIZE];
     size_t hdr_got;
@@ -57,6 +72,8 @@ struct worker_impl {
 };
 
 static void on_ctl(uv_poll_t *p, int status, int events);
+static void on_output(uv_poll_t *p, int status, int events);
+static void update_ctl_events(struct worker_impl *im);
 
 /* --- teardown --- */
 
@@ -67,6 +84,8 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     spawner_release(im->sp, &im->proc);
     logs_source_release(&im->src);
+    free(im->pend[0].data);
+    free(im->pend[1].data);
     free(im->payload);
     free(im->head);
     free(im->w);
@@ -106,57 +125,130 @@ static void kill_for_protocol(struct worker_impl *im, const char *why)
 
 /* --- output --- */
 
-/* Reads what is in the pipe now, at most `budget` bytes. Returns the bytes
- * read; marks the stream closed on EOF or error. */
-static size_t read_output(struct worker_impl *im, int stream, size_t budget)
+static void step(struct worker_impl *im);
+
+static void on_turn(log_source *src)
 {
+    struct worker_impl *im =
+        (struct worker_impl *)((char *)src - offsetof(struct worker_impl, src));
+    im->throttled = false;
+    step(im);
+}
+
+/* Out of lines for this turn: stop reading the pipes until the next. */
+static void throttle(struct worker_impl *im)
+{
+    if (im->throttled)
+        return;
+    im->throttled = true;
+    uv_poll_stop(&im->out);
+    uv_poll_stop(&im->err);
+    logs_source_wait_turn(&im->src, on_turn);
+}
+
+static void resume_polls(struct worker_impl *im)
+{
+    if (im->out_open && !uv_is_active((uv_handle_t *)&im->out))
+        uv_poll_start(&im->out, UV_READABLE, on_output);
+    if (im->err_open && !uv_is_active((uv_handle_t *)&im->err))
+        uv_poll_start(&im->err, UV_READABLE, on_output);
+}
+
+/* Stores what the allowance lets through of `len` bytes; keeps the rest
+ * in `p` (which then holds only it). Returns false when some is left. */
+static bool feed_or_keep(struct worker_impl *im, int stream, struct pending_output *p,
+                         const char *data, size_t len, unsigned *allow)
+{
+    size_t used = logs_source_feed(&im->src, stream, data, len, allow);
+    if (used == len)
+        return true;
+    if (data != p->data) {
+        char *copy = malloc(len - used);
+        if (!copy)
+            return true; /* out of memory: those bytes are lost, not the loop */
+        memcpy(copy, data + used, len - used);
+        p->data = copy;
+        p->off = 0;
+        p->len = len - used;
+        return false;
+    }
+    p->off += used;
+    return false;
+}
+
+/* Stores `stream`'s pending bytes, then reads and stores more, while the
+ * allowance lasts and at most READ_CHUNK new bytes. Returns true when the
+ * stream has nothing left to give now (empty pipe or closed). The pending
+ * bytes are at most one chunk: the pipe keeps the rest. */
+static bool pump_stream(struct worker_impl *im, int stream, unsigned *allow)
+{
+    struct pending_output *p = &im->pend[stream == LOG_STDERR];
+    if (p->data) {
+        if (!feed_or_keep(im, stream, p, p->data + p->off, p->len - p->off, allow))
+            return false;
+        free(p->data);
+        p->data = NULL;
+    }
     int fd = stream == LOG_STDOUT ? im->proc.out_fd : im->proc.err_fd;
     bool *open = stream == LOG_STDOUT ? &im->out_open : &im->err_open;
     char chunk[READ_CHUNK];
-    size_t total = 0;
-    while (*open && total < budget) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
+    size_t got = 0;
+    /* Out of allowance, one read still tells an empty pipe from a full one
+     * (what it brings is kept): a worker with nothing to say never waits a
+     * turn to hand over its answer. */
+    while (*open && got < READ_CHUNK && (*allow || !got)) {
+        ssize_t n = read(fd, chunk, sizeof chunk - got);
         if (n > 0) {
-            logs_source_feed(&im->src, stream, chunk, (size_t)n);
-            total += (size_t)n;
+            got += (size_t)n;
+            im->drained += (size_t)n;
+            if (!feed_or_keep(im, stream, p, chunk, (size_t)n, allow))
+                return false;
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            break;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return true;
         *open = false;
         uv_poll_stop(stream == LOG_STDOUT ? &im->out : &im->err);
     }
-    return total;
+    return !*open;
+}
+
+/* Moves output along within this wake-up's allowance. Returns true when
+ * both pipes are drained for now; otherwise the worker waits a turn. */
+static bool pump_output(struct worker_impl *im)
+{
+    unsigned allow = logs_allowance(im->src.lg);
+    bool out_done = pump_stream(im, LOG_STDOUT, &allow);
+    bool err_done = pump_stream(im, LOG_STDERR, &allow);
+    if (out_done && err_done)
+        return true;
+    throttle(im);
+    return false;
 }
 
 static void on_output(uv_poll_t *p, int status, int events)
 {
     (void)status;
     (void)events;
-    struct worker_impl *im = p->data;
-    /* One chunk per wake-up: a flooding function gets its turn, not the loop. */
-    read_output(im, p == &im->out ? LOG_STDOUT : LOG_STDERR, READ_CHUNK);
-}
-
-static void drain_output(struct worker_impl *im)
-{
-    read_output(im, LOG_STDOUT, DRAIN_MAX);
-    read_output(im, LOG_STDERR, DRAIN_MAX);
+    step(p->data);
 }
 
 /* --- receiving frames --- */
 
+/* The frame read last, now that the output before it is stored. */
 static void deliver_frame(struct worker_impl *im)
 {
-    if (im->head_off < im->head_len || im->body_off < im->body_len) {
-        kill_for_protocol(im, "answered before reading the whole request");
-        return;
-    }
+    im->frame_waiting = false;
     json_error_t jerr;
     json_t *meta = im->h.meta_len ? json_loadb(im->payload, im->h.meta_len, JSON_ALLOW_NUL, &jerr)
                                   : json_object();
     if (!json_is_object(meta)) {
         json_decref(meta);
+        free(im->payload);
+        im->payload = NULL;
+        im->hdr_got = im->payload_got = 0;
         kill_for_protocol(im, "frame metadata is not a JSON object");
         return;
     }
@@ -168,11 +260,56 @@ static void deliver_frame(struct worker_impl *im)
     im->payload = NULL;
     im->hdr_got = im->payload_got = 0;
 
-    drain_output(im);
     logs_source_flush(&im->src);
     logs_source_set_request(&im->src, "");
     im->ev.on_frame(im->w, im->h.type, meta, body, len);
     json_decref(meta);
+}
+
+static void finish_exit(struct worker_impl *im)
+{
+    im->exit_waiting = false;
+    logs_source_cancel_turn(&im->src);
+    im->throttled = false;
+    logs_source_flush(&im->src);
+    im->ev.on_exit(im->w, im->wstatus, im->protocol_error);
+    close_handles(im);
+}
+
+/* Reads output, then hands over what waited for it: a frame once its
+ * output is stored (or DRAIN_MAX read), the exit once the pipes are empty
+ * (or DRAIN_MAX read: what is left is lost with the worker). */
+static void step(struct worker_impl *im)
+{
+    if (im->throttled)
+        return; /* the next turn calls again */
+    bool drained = pump_output(im);
+    bool enough = drained || im->drained >= DRAIN_MAX;
+    if (im->frame_waiting && enough) {
+        deliver_frame(im);
+        if (!im->exit_waiting)
+            update_ctl_events(im); /* read the next frame */
+    }
+    if (im->exit_waiting && !im->frame_waiting && enough) {
+        finish_exit(im);
+        return;
+    }
+    if (!im->throttled)
+        resume_polls(im);
+}
+
+/* A whole frame is in: it waits for the output written before it. */
+static void frame_complete(struct worker_impl *im)
+{
+    if (im->head_off < im->head_len || im->body_off < im->body_len) {
+        kill_for_protocol(im, "answered before reading the whole request");
+        return;
+    }
+    im->frame_waiting = true;
+    im->drained = 0;
+    step(im);
+    if (im->frame_waiting)
+        update_ctl_events(im); /* no next frame until this one is delivered */
 }
 
 /* Reads until EAGAIN, delivering each complete frame. Returns -1 when the
@@ -209,7 +346,7 @@ static int receive(struct worker_impl *im)
             if (im->payload_got < want)
                 continue;
         }
-        deliver_frame(im);
+        frame_complete(im);
         /* One answer per request: return without the read that would only
          * say EAGAIN. Level-triggered polling brings us back for more. */
         return im->protocol_error || im->exited || !im->ctl_open ? -1 : 0;
@@ -223,11 +360,14 @@ static void update_ctl_events(struct worker_impl *im)
     if (!im->ctl_open)
         return;
     bool sending = im->head_off < im->head_len || im->body_off < im->body_len;
-    int events = UV_READABLE | (sending ? UV_WRITABLE : 0);
+    int events = (im->frame_waiting ? 0 : UV_READABLE) | (sending ? UV_WRITABLE : 0);
     /* uv_poll_start re-registers the fd with epoll: only when it changes. */
     if (events != im->ctl_events) {
         im->ctl_events = events;
-        uv_poll_start(&im->ctl, events, on_ctl);
+        if (events)
+            uv_poll_start(&im->ctl, events, on_ctl);
+        else
+            uv_poll_stop(&im->ctl);
     }
 }
 
@@ -329,10 +469,10 @@ static void on_pidfd(uv_poll_t *p, int status, int events)
     /* Take down anything it left in its process group, then collect its
      * last words: they belong to the request it was serving. */
     stop_process(im);
-    drain_output(im);
-    logs_source_flush(&im->src);
-    im->ev.on_exit(im->w, wstatus, im->protocol_error);
-    close_handles(im);
+    im->wstatus = wstatus;
+    im->exit_waiting = true;
+    im->drained = 0;
+    step(im);
 }
 
 /* --- creation --- */
