@@ -18,6 +18,7 @@
 #include "registry.h"
 #include "sandbox_cgroup.h"
 #include "sched.h"
+#include "spawner.h"
 
 typedef struct hearth_settings {
     const char *listen; /* HOST:PORT */
@@ -38,6 +39,7 @@ typedef struct hearth_settings {
     unsigned long adaptive_bin_ms; /* keepalive.c's histogram bin; 0 = its default */
     bool no_templates;             /* exec the interpreter for every worker (no zygotes) */
     bool allow_weaker_sandbox;     /* start even when a protection is missing */
+    bool no_host_network;          /* no worker may share the host's network */
     uid_t uid_base; /* as root: worker uids (= gids) come from [base, base + count) */
     unsigned uid_count;
 } hearth_settings;
@@ -63,9 +65,12 @@ typedef struct hearth {
     bool have_filter;
     int kmsg_fd;                   /* /dev/kmsg for naming seccomp kills, or -1 */
     struct violations *violations; /* built on it once the loop exists */
-    struct spawner *spawner;       /* the privileged half, when started as root */
+    struct spawner *spawner;       /* the privileged half as root; a local one rootless */
     bool isolate;                  /* workers get namespaces and a private root */
     bool stopping;
+
+    spawner_policy policy;           /* what every worker may get: built once, at start */
+    char policy_code_root[PATH_MAX]; /* policy.code_root, resolved */
 } hearth;
 
 #endif

@@ -26,6 +26,7 @@
 
 #include "api.h"
 #include "dlog.h"
+#include "fn_settings.h"
 #include "hearth.h"
 #include "package.h"
 #include "paths.h"
@@ -71,6 +72,8 @@ static const char usage[] =
     "                          privileged spawner runs (default nobody)\n"
     "  --allow-weaker-sandbox  start even when the kernel refuses a protection\n"
     "                          (each is logged at start)\n"
+    "  --no-host-network       refuse to start workers of functions deployed with\n"
+    "                          \"network\": \"host\"\n"
     "  --adaptive-bin-ms MS    histogram bin of \"keep_alive\": \"adaptive\"\n"
     "                          (default 60000; 240 bins)\n"
     "  --no-templates          start every worker by exec'ing its interpreter, not\n"
@@ -168,6 +171,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_BINMS,
         O_UIDRANGE,
         O_WEAKER,
+        O_NOHOSTNET,
         O_DUSER,
         O_VERSION,
         O_HELP
@@ -191,6 +195,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"adaptive-bin-ms", required_argument, 0, O_BINMS},
         {"uid-range", required_argument, 0, O_UIDRANGE},
         {"allow-weaker-sandbox", no_argument, 0, O_WEAKER},
+        {"no-host-network", no_argument, 0, O_NOHOSTNET},
         {"user", required_argument, 0, O_DUSER},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -271,6 +276,9 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
             break;
         case O_WEAKER:
             set->allow_weaker_sandbox = true;
+            break;
+        case O_NOHOSTNET:
+            set->no_host_network = true;
             break;
         case O_UIDRANGE:
             if (parse_uid_range(optarg, set) < 0)
@@ -468,10 +476,9 @@ static int start_services(daemon_state *d)
         .adaptive_bin_ms = h->set.adaptive_bin_ms,
         .isolate = h->isolate,
         .uid_base = h->set.uid_base,
-        .uid_count = h->spawner || geteuid() == 0 ? h->set.uid_count : 0,
+        .uid_count = h->policy.uid_count,
         .cgroups = h->cgroups,
-        .pids_max = 64,
-        .cpu_millis = 1000,
+        .limits = &h->policy.limits,
         .filter = h->have_filter ? &h->filter : NULL,
         .violations = h->violations,
         .spawner = h->spawner,
@@ -659,38 +666,82 @@ static int chown_entry(const char *path, const struct stat *st, int flag, struct
     return 0;
 }
 
+/* The largest vm_reserve of any runtime (V8's). */
+static uint64_t most_vm_reserve(void)
+{
+    uint64_t most = 0;
+    for (size_t i = 0; i < runtimes_count(); i++) {
+        uint64_t r = runtimes_vm_reserve(runtimes_at(i)->name);
+        most = r > most ? r : most;
+    }
+    return most;
+}
+
+/* The one policy (spawner.h): what every worker may get, from the command
+ * line, before any privilege is dropped. The scheduler asks within it;
+ * the spawner holds every spec to it. */
+static int build_policy(hearth *h)
+{
+    uint64_t memory_mb = (uint64_t)fnset_find("memory_mb")->max;
+    if (memory_budget_mb(&h->set) < memory_mb)
+        memory_mb = memory_budget_mb(&h->set);
+    if (!realpath(h->code_root, h->policy_code_root)) {
+        dlog_error("cannot resolve %s/%s: %s", h->set.data_dir, h->code_root, strerror(errno));
+        return -1;
+    }
+    h->policy = (spawner_policy){
+        .code_root = h->policy_code_root,
+        .uid_base = h->set.uid_base,
+        .uid_count = geteuid() == 0 ? h->set.uid_count : 0, /* rootless: our own uid */
+        .isolate = h->isolate,
+        .cgroups = h->cgroups,
+        .filter = h->have_filter ? &h->filter : NULL,
+        .interpreters = runtimes_interpreters(),
+        .templates = !h->set.no_templates,
+        .limits =
+            {
+                .memory_bytes = memory_mb << 20,
+                .vm_reserve = most_vm_reserve(),
+                .max_file_size = 512ull << 20,
+                .max_open_files = 1024,
+                .tmp_bytes = 64ull << 20,
+                .pids_max = 64,
+                .cpu_millis = 1000,
+                .host_network = !h->set.no_host_network,
+            },
+    };
+    return 0;
+}
+
+/* Rootless: the daemon spawns itself, through a local spawner that holds
+ * every spec to the same policy. */
+static int open_local_spawner(hearth *h)
+{
+    int rc = spawner_open_local(&h->policy, &h->spawner);
+    if (rc < 0)
+        dlog_error("cannot set up spawning: %s", strerror(-rc));
+    return rc < 0 ? -1 : 0;
+}
+
 /* As root: forks the spawner, which alone keeps root, hands the data dir to
  * --user and becomes that user, with no capabilities and no way back.
  * From here on, what parses HTTP and JSON is unprivileged. */
 static int separate_privileges(hearth *h)
 {
     if (geteuid() != 0)
-        return 0;
+        return open_local_spawner(h);
     struct passwd *pw = getpwnam(h->set.user);
     if (!pw || pw->pw_uid == 0) {
         dlog_error("--user %s: no such unprivileged user", h->set.user);
         return -1;
     }
-    spawner_policy pol = {
-        .code_root = h->code_root,
-        .uid_base = h->set.uid_base,
-        .uid_count = h->set.uid_count,
-        .isolate = h->isolate,
-        .cgroups = h->cgroups,
-        .filter = h->have_filter ? &h->filter : NULL,
-        .interpreters = runtimes_interpreters(),
-        .templates = !h->set.no_templates,
-    };
-    char real_root[PATH_MAX];
-    if (realpath(h->code_root, real_root))
-        pol.code_root = real_root;
-    int rc = spawner_start(&pol, &h->spawner);
+    int rc = spawner_start(&h->policy, &h->spawner);
     if (rc < 0) {
         dlog_error("cannot start the privileged spawner: %s", strerror(-rc));
         return -1;
     }
     sandbox_cgroup_forget(h->cgroups); /* the spawner's now */
-    h->cgroups = NULL;
+    h->cgroups = h->policy.cgroups = NULL;
     chown_uid = pw->pw_uid;
     chown_gid = pw->pw_gid;
     nftw(".", chown_entry, 32, FTW_PHYS); /* the data dir: our cwd */
@@ -713,15 +764,6 @@ static int separate_privileges(hearth *h)
     dlog_info("privileges: a spawner keeps root for sandboxes; the daemon runs as %s (uid %d) "
               "without capabilities, under a seccomp filter of its own",
               h->set.user, (int)pw->pw_uid);
-    return 0;
-}
-
-/* Rootless, the daemon spawns, so it keeps the templates itself; as root
- * the spawner started them. */
-static int start_templates(hearth *h)
-{
-    if (!h->spawner && !h->set.no_templates)
-        zygote_start_runtimes();
     return 0;
 }
 
@@ -775,8 +817,8 @@ int main(int argc, char **argv)
         h->set.runtimes_dir = runtimes_dir;
     open_cgroups(h);
     if (build_filter(h) < 0 || resolve_worker_user(h) < 0 || prepare_data_dir(h) < 0 ||
-        runtimes_init(h->set.runtimes_dir) < 0 || check_sandbox(h) < 0 ||
-        separate_privileges(h) < 0 || start_templates(h) < 0 || start_services(&d) < 0) {
+        runtimes_init(h->set.runtimes_dir) < 0 || check_sandbox(h) < 0 || build_policy(h) < 0 ||
+        separate_privileges(h) < 0 || start_services(&d) < 0) {
         close_all(h);
         return 1;
     }

@@ -17,6 +17,7 @@
 #include "reqid.h"
 #include "sandbox_cgroup.h"
 #include "sandbox_seccomp.h"
+#include "spawner.h"
 
 typedef struct sched sched;
 struct spawner;
@@ -40,11 +41,10 @@ typedef struct sched_opts {
     uint64_t adaptive_bin_ms;      /* "keep_alive": "adaptive": histogram bin width (0 = 60 s) */
     bool isolate;                  /* namespaces + minimal root for every worker */
     sandbox_cgroups *cgroups;      /* memory, pids, cpu limits per worker (NULL = none) */
-    uint32_t pids_max;             /* processes per worker */
-    uint32_t cpu_millis;           /* CPU per worker, in thousandths of a CPU */
+    const spawner_limits *limits;  /* the policy's ceilings: what workers are started with */
     const sandbox_filter *filter;  /* seccomp allowlist for workers (NULL = none) */
     struct violations *violations; /* names seccomp kills in function logs (may be NULL) */
-    struct spawner *spawner;       /* starts sandboxes when we are not root (NULL: directly) */
+    struct spawner *spawner;       /* starts sandboxes, checked against the policy */
 } sched_opts;
 
 /* How a call ended: either an answer from the function (code == NULL) or

@@ -1,7 +1,7 @@
 /*
  * spawn_msg.h — a sandbox_spec as one flat message (for the privileged
- * spawner, and for a runtime's zygote), and sending/receiving a message
- * with up to SPAWNMSG_MAX_FDS fds.
+ * spawner, and for a runtime's zygote), the table of its fields, and
+ * sending/receiving a message with up to SPAWNMSG_MAX_FDS fds.
  */
 #ifndef HEARTH_SPAWN_MSG_H
 #define HEARTH_SPAWN_MSG_H
@@ -20,21 +20,51 @@
 #define SPAWNMSG_CG_MEMORY   0x80 /* cgroup_bits: a memory cgroup limits the worker */
 /* cgroup_bits bit i (i < SANDBOX_CGROUP_COUNT): a cgroup.procs fd of slot i is sent */
 
-/* Flattens spec (argv, envp, code_dir, hostname, ids, limits, the
- * host_network, isolate and filter flags) and cgroup_bits (0 but to a
- * zygote) into buf (SPAWNMSG_MAX bytes). Returns 0 or -E2BIG. */
+/* What the receiving spawner does with a field of the spec (spawner.c). */
+typedef enum spawnmsg_rule {
+    SPAWNMSG_LIMIT,  /* a ceiling, 0 = none: lowered to the policy's, 0 included */
+    SPAWNMSG_AMOUNT, /* an amount, 0 = nothing: lowered to the policy's */
+    SPAWNMSG_GRANT,  /* a permission: refused unless the policy grants it */
+    SPAWNMSG_ID,     /* uid, gid: checked against the policy's range */
+    SPAWNMSG_OWN,    /* the receiver's own: what the sender says is replaced */
+} spawnmsg_rule;
+
+/* One fixed-size field of a spawn message: a field of sandbox_spec, and
+ * (LIMIT, AMOUNT, GRANT) of spawner_limits. Bools are one byte, 0 or 1. */
+typedef struct spawnmsg_field {
+    const char *name;
+    size_t offset; /* in sandbox_spec */
+    size_t size;   /* 1 (bool), 4 or 8 bytes, native order */
+    spawnmsg_rule rule;
+    size_t limit_offset; /* in spawner_limits, same size */
+} spawnmsg_field;
+
+/* The fields, in wire order, and their number in *count. Encode, decode
+ * and the spawner's check all walk this one table. */
+const spawnmsg_field *spawnmsg_fields(size_t *count);
+
+/* A field's value in the struct at base, widened; and setting it. */
+uint64_t spawnmsg_get(const void *base, size_t offset, size_t size);
+void spawnmsg_set(void *base, size_t offset, size_t size, uint64_t v);
+
+/* Flattens spec (argv, envp, code_dir, hostname and the table's fields),
+ * whether it has a filter, and cgroup_bits (0 but to a zygote) into buf
+ * (SPAWNMSG_MAX bytes). Returns 0 or -E2BIG. */
 int spawnmsg_encode(const sandbox_spec *spec, uint8_t cgroup_bits, char *buf, size_t *len);
 
-/* Rebuilds a spec from a message, or -EPROTO. Strings point into buf;
- * argv and envp (SPAWNMSG_MAX_STRINGS + 1 each) hold the vectors. cgroups
- * and filter stay NULL: the receiver supplies its own; *use_filter says
- * whether the sender wanted one, *cgroup_bits what it said of cgroups
- * (both may be NULL). */
+/* Rebuilds a spec from a message, or -EPROTO: a wrong type, a count
+ * beyond SPAWNMSG_MAX_STRINGS (or no argv), a bool that is not 0 or 1,
+ * unknown cgroup_bits, a string without its NUL, or bytes past the last
+ * string. Strings point into buf; argv and envp (SPAWNMSG_MAX_STRINGS + 1
+ * each) hold the vectors. cgroups and filter stay NULL: the receiver
+ * supplies its own; *use_filter says whether the sender wanted one,
+ * *cgroup_bits what it said of cgroups (both may be NULL). */
 int spawnmsg_decode(char *buf, size_t len, sandbox_spec *spec, const char **argv, const char **envp,
                     bool *use_filter, uint8_t *cgroup_bits);
 
-/* One message and up to maxfds fds (close-on-exec; extra ones closed).
- * Returns its length, 0 at EOF, -EMSGSIZE when cut, or -errno. */
+/* One message and up to maxfds fds (close-on-exec). Returns its length,
+ * 0 at EOF, -EMSGSIZE when the message was cut or carried more fds than
+ * maxfds (then none are kept), or -errno. */
 ssize_t spawnmsg_recv(int fd, void *buf, size_t cap, int *fds, int maxfds, int *nfds);
 
 /* Sends one message with nfds (<= SPAWNMSG_MAX_FDS) fds. 0 or -errno. */

@@ -1,25 +1,33 @@
 /*
- * spawner.c — the privileged half of hearthd.
+ * spawner.c — the privileged half of hearthd, and the one check of a
+ * worker's spec against the policy.
  *
  * Forked at start while hearthd is still root, before it opens its
  * listening socket. It keeps root (namespaces, mounts, cgroups need it)
- * and does nothing but serve three requests from the unprivileged daemon:
- * SPAWN a sandbox (the spec is rebuilt from a flat message and checked
- * against a fixed policy, so a compromised daemon cannot ask for uid 0, a
- * code folder outside the data dir, another interpreter, or a weaker
- * sandbox), KILL one, and REAP one. Every message has a fixed header whose
- * sizes are checked before use (OpenBSD httpd's imsg discipline); replies
- * carry the worker's fds as SCM_RIGHTS.
+ * and does nothing but serve the requests of `requests` from the
+ * unprivileged daemon: SPAWN a sandbox (the spec is rebuilt from a flat
+ * message and held to a fixed policy by spawner_check, so a compromised
+ * daemon cannot ask for uid 0, a code folder outside the data dir,
+ * another interpreter, a weaker sandbox, more memory, processes, CPU,
+ * file size, open files or /tmp than the policy's ceilings, or the host's
+ * network when the operator forbade it), KILL one, and REAP one; KILL and
+ * REAP name the spawner's own ids, so no other process can be touched.
+ * Every message's type and size are checked before use (OpenBSD httpd's
+ * imsg discipline): a malformed one, or one that carries fds, ends the
+ * spawner and every sandbox it made; a spawn it refuses gets an errno.
+ * Replies carry the worker's fds as SCM_RIGHTS. Rootless, a local spawner
+ * runs the same check in the daemon before spawning there.
  *
- * Must never: parse anything but these messages, hold an fd it does not
- * need, or outlive the daemon (EOF on the socket ends it, after killing
- * every sandbox it made).
+ * Must never: parse anything but these messages, act on a spec before
+ * spawner_check passed it, hold an fd it does not need, or outlive the
+ * daemon (EOF on the socket ends it, after killing every sandbox it made).
  */
 #include "spawner.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +39,7 @@
 
 #include "dlog.h"
 #include "spawn_msg.h"
+#include "validate.h"
 #include "zygote.h"
 
 #define MAX_SANDBOXES 65536
@@ -55,18 +64,117 @@ struct reap_reply {
 };
 
 struct spawner {
-    int fd;
-    pid_t pid;
+    int fd;    /* -1: local (rootless), spawns here */
+    pid_t pid; /* the forked spawner, or -1 */
+    spawner_policy pol;
+    char code_root[PATH_MAX]; /* pol.code_root of a local one */
 };
+
+/* ---- the policy ---- */
+
+static int check_interpreter(const spawner_policy *pol, const sandbox_spec *spec)
+{
+    for (const char *const *i = pol->interpreters; spec->argv[0] && *i; i++)
+        if (strcmp(*i, spec->argv[0]) == 0)
+            return 0;
+    return -EPERM;
+}
+
+static int check_identity(const spawner_policy *pol, const sandbox_spec *spec)
+{
+    if (!pol->uid_count)
+        return 0; /* not root: the sandbox keeps our identity whatever is asked */
+    if (spec->uid < pol->uid_base || spec->uid - pol->uid_base >= pol->uid_count ||
+        spec->gid != spec->uid)
+        return -EPERM;
+    return 0;
+}
+
+static int check_code_dir(const spawner_policy *pol, const sandbox_spec *spec)
+{
+    char real[PATH_MAX];
+    size_t root_len = strlen(pol->code_root);
+    if (!realpath(spec->code_dir, real) || strncmp(real, pol->code_root, root_len) != 0 ||
+        real[root_len] != '/')
+        return -EPERM;
+    return 0;
+}
+
+/* It becomes the uts name and a line of the sandbox's /etc/hosts. */
+static int check_hostname(const sandbox_spec *spec)
+{
+    return !spec->hostname || validate_function_name(spec->hostname) ? 0 : -EPERM;
+}
+
+/* Walks the message's fields: each limit down to its ceiling, each grant
+ * refused unless the policy gives it. */
+static int hold_to_limits(const spawner_limits *lim, sandbox_spec *spec)
+{
+    size_t n;
+    const spawnmsg_field *f = spawnmsg_fields(&n);
+    for (size_t i = 0; i < n; i++, f++) {
+        if (f->rule != SPAWNMSG_LIMIT && f->rule != SPAWNMSG_AMOUNT && f->rule != SPAWNMSG_GRANT)
+            continue; /* ID: check_identity; OWN: replaced below */
+        uint64_t asked = spawnmsg_get(spec, f->offset, f->size);
+        uint64_t most = spawnmsg_get(lim, f->limit_offset, f->size);
+        if (f->rule == SPAWNMSG_GRANT && asked && !most)
+            return -EPERM;
+        if (f->rule != SPAWNMSG_GRANT && (asked > most || (f->rule == SPAWNMSG_LIMIT && !asked)))
+            spawnmsg_set(spec, f->offset, f->size, most);
+    }
+    return 0;
+}
+
+int spawner_check(const spawner_policy *pol, sandbox_spec *spec)
+{
+    int rc = check_interpreter(pol, spec);
+    if (rc == 0)
+        rc = check_identity(pol, spec);
+    if (rc == 0)
+        rc = check_code_dir(pol, spec);
+    if (rc == 0)
+        rc = check_hostname(spec);
+    if (rc == 0)
+        rc = hold_to_limits(&pol->limits, spec);
+    if (rc < 0)
+        return rc;
+    spec->isolate = pol->isolate;
+    spec->cgroups = pol->cgroups;
+    spec->filter = pol->filter;
+    return 0;
+}
+
+/* A ceiling of 0 would read as "no limit": a policy must name them all. */
+static bool policy_complete(const spawner_policy *pol)
+{
+    size_t n;
+    const spawnmsg_field *f = spawnmsg_fields(&n);
+    for (size_t i = 0; i < n; i++, f++)
+        if (f->rule == SPAWNMSG_LIMIT && !spawnmsg_get(&pol->limits, f->limit_offset, f->size))
+            return false;
+    return pol->code_root && pol->code_root[0] == '/' && pol->interpreters;
+}
 
 /* ---- the daemon's side ---- */
 
+static bool is_local(const spawner *sp)
+{
+    return sp->fd < 0;
+}
+
+static int spawn_local(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
+{
+    sandbox_spec held = *spec;
+    int rc = spawner_check(&sp->pol, &held);
+    return rc < 0 ? rc : zygote_spawn(&held, out);
+}
+
 int spawner_spawn(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
 {
-    if (!sp)
-        return zygote_spawn(spec, out);
     *out = (sandbox_proc){
         .pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
+    if (is_local(sp))
+        return spawn_local(sp, spec, out);
     char *buf = malloc(SPAWNMSG_MAX);
     if (!buf)
         return -ENOMEM;
@@ -98,7 +206,7 @@ int spawner_spawn(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
 
 void spawner_kill(spawner *sp, const sandbox_proc *proc)
 {
-    if (!sp) {
+    if (is_local(sp)) {
         sandbox_kill(proc);
         return;
     }
@@ -108,7 +216,7 @@ void spawner_kill(spawner *sp, const sandbox_proc *proc)
 
 int spawner_reap(spawner *sp, sandbox_proc *proc, int *wstatus, bool *oom)
 {
-    if (!sp) {
+    if (is_local(sp)) {
         int rc = sandbox_reap(proc, wstatus);
         *oom = rc == 1 && sandbox_oom_killed(proc);
         return rc;
@@ -128,7 +236,7 @@ int spawner_reap(spawner *sp, sandbox_proc *proc, int *wstatus, bool *oom)
 
 void spawner_release(spawner *sp, sandbox_proc *proc)
 {
-    if (!sp) {
+    if (is_local(sp)) {
         sandbox_release(proc);
         return;
     }
@@ -141,6 +249,11 @@ void spawner_release(spawner *sp, sandbox_proc *proc)
     }
 }
 
+int spawner_socket(const spawner *sp)
+{
+    return sp->fd;
+}
+
 /* ---- the spawner's side ---- */
 
 struct entry {
@@ -148,87 +261,97 @@ struct entry {
     sandbox_proc proc;
 };
 
-struct table {
-    struct entry *e;
+struct server {
+    int fd;
+    const spawner_policy *pol;
+    struct entry *e; /* the sandboxes we made and have not reaped */
     size_t n, cap;
     int next_id;
 };
 
-static struct entry *table_find(struct table *t, int id)
+static struct entry *find(struct server *s, int id)
 {
-    for (size_t i = 0; i < t->n; i++)
-        if (t->e[i].id == id)
-            return &t->e[i];
+    for (size_t i = 0; i < s->n; i++)
+        if (s->e[i].id == id)
+            return &s->e[i];
     return NULL;
 }
 
-static void table_remove(struct table *t, struct entry *e)
+static void forget(struct server *s, struct entry *e)
 {
-    *e = t->e[--t->n];
+    *e = s->e[--s->n];
 }
 
-/* The daemon is not trusted to ask for anything the policy does not allow. */
-static int check_policy(const spawner_policy *pol, sandbox_spec *spec)
+/* Room for one more entry: 0 or -ENOMEM. */
+static int reserve(struct server *s)
 {
-    bool known = false;
-    for (const char *const *i = pol->interpreters; *i; i++)
-        known = known || strcmp(*i, spec->argv[0]) == 0;
-    if (!known)
-        return -EPERM;
-    if (pol->uid_count && (spec->uid < pol->uid_base ||
-                           spec->uid >= pol->uid_base + pol->uid_count || spec->gid != spec->uid))
-        return -EPERM;
-    char real[PATH_MAX];
-    size_t root_len = strlen(pol->code_root);
-    if (!realpath(spec->code_dir, real) || strncmp(real, pol->code_root, root_len) != 0 ||
-        real[root_len] != '/')
-        return -EPERM;
-    spec->isolate = pol->isolate;
-    spec->cgroups = pol->cgroups;
-    spec->filter = pol->filter;
+    if (s->n < s->cap)
+        return 0;
+    size_t cap = s->cap ? s->cap * 2 : 64;
+    struct entry *e = cap <= MAX_SANDBOXES ? realloc(s->e, cap * sizeof *e) : NULL;
+    if (!e)
+        return -ENOMEM;
+    s->e = e;
+    s->cap = cap;
     return 0;
 }
 
-static void serve_spawn(int fd, const spawner_policy *pol, struct table *t, char *buf, size_t len)
+/* Positive, unused, and wrapping without overflow. */
+static int new_id(struct server *s)
+{
+    do
+        s->next_id = s->next_id == INT32_MAX ? 1 : s->next_id + 1;
+    while (find(s, s->next_id));
+    return s->next_id;
+}
+
+static void serve_spawn(struct server *s, char *msg, size_t len)
 {
     sandbox_spec spec;
     const char *argv[SPAWNMSG_MAX_STRINGS + 1], *envp[SPAWNMSG_MAX_STRINGS + 1];
-    struct spawn_reply reply = {.rc = spawnmsg_decode(buf, len, &spec, argv, envp, NULL, NULL)};
+    struct spawn_reply reply = {.rc = spawnmsg_decode(msg, len, &spec, argv, envp, NULL, NULL)};
     if (reply.rc == 0)
-        reply.rc = check_policy(pol, &spec);
-    if (reply.rc == 0 && t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        struct entry *e = cap <= MAX_SANDBOXES ? realloc(t->e, cap * sizeof *e) : NULL;
-        if (e) {
-            t->e = e;
-            t->cap = cap;
-        } else {
-            reply.rc = -ENOMEM;
-        }
-    }
+        reply.rc = spawner_check(s->pol, &spec);
+    if (reply.rc == 0)
+        reply.rc = reserve(s);
     sandbox_proc proc;
     if (reply.rc == 0)
         reply.rc = zygote_spawn(&spec, &proc);
     if (reply.rc < 0) {
-        spawnmsg_send(fd, &reply, sizeof reply, NULL, 0);
+        spawnmsg_send(s->fd, &reply, sizeof reply, NULL, 0);
         return;
     }
-    reply.id = ++t->next_id;
+    reply.id = new_id(s);
     reply.pid = proc.pid;
     int fds[4] = {proc.pidfd, proc.ctl_fd, proc.out_fd, proc.err_fd};
-    spawnmsg_send(fd, &reply, sizeof reply, fds, 4);
+    spawnmsg_send(s->fd, &reply, sizeof reply, fds, 4);
     /* The daemon owns the channels now; we keep the pidfd, status and cgroup. */
     close(proc.ctl_fd);
     close(proc.out_fd);
     close(proc.err_fd);
     proc.ctl_fd = proc.out_fd = proc.err_fd = -1;
-    t->e[t->n++] = (struct entry){.id = reply.id, .proc = proc};
+    s->e[s->n++] = (struct entry){.id = reply.id, .proc = proc};
 }
 
-static void serve_reap(int fd, struct table *t, int id)
+/* An id we did not give (or already reaped) names nothing: ignored, and
+ * there is no reply (the daemon does not wait on a kill). */
+static void serve_kill(struct server *s, char *msg, size_t len)
 {
+    struct id_req req;
+    (void)len; /* sizeof req: find_request saw to it */
+    memcpy(&req, msg, sizeof req);
+    struct entry *e = find(s, req.id);
+    if (e)
+        sandbox_kill(&e->proc);
+}
+
+static void serve_reap(struct server *s, char *msg, size_t len)
+{
+    struct id_req req;
+    (void)len; /* sizeof req: find_request saw to it */
+    memcpy(&req, msg, sizeof req);
     struct reap_reply reply = {.rc = -ESRCH};
-    struct entry *e = table_find(t, id);
+    struct entry *e = find(s, req.id);
     int wstatus = 0;
     if (e)
         reply.rc = sandbox_reap(&e->proc, &wstatus);
@@ -236,53 +359,68 @@ static void serve_reap(int fd, struct table *t, int id)
         reply.wstatus = wstatus;
         reply.oom = sandbox_oom_killed(&e->proc);
         sandbox_release(&e->proc);
-        table_remove(t, e);
+        forget(s, e);
     }
-    spawnmsg_send(fd, &reply, sizeof reply, NULL, 0);
+    spawnmsg_send(s->fd, &reply, sizeof reply, NULL, 0);
+}
+
+/* Every message the spawner accepts: its type and its size. */
+static const struct request {
+    uint32_t type;
+    size_t size; /* exactly, or 0: a spawn, whose decoder checks its size */
+    void (*serve)(struct server *s, char *msg, size_t len);
+} requests[] = {
+    {MSG_SPAWN, 0, serve_spawn},
+    {MSG_KILL, sizeof(struct id_req), serve_kill},
+    {MSG_REAP, sizeof(struct id_req), serve_reap},
+};
+
+static const struct request *find_request(const char *msg, ssize_t len)
+{
+    uint32_t type;
+    if (len < (ssize_t)sizeof type)
+        return NULL;
+    memcpy(&type, msg, sizeof type);
+    for (size_t i = 0; i < sizeof requests / sizeof *requests; i++)
+        if (requests[i].type == type && (!requests[i].size || (ssize_t)requests[i].size == len))
+            return &requests[i];
+    return NULL;
 }
 
 /* The daemon is gone: nothing it started may outlive it. */
-static void end_all(struct table *t)
+static void end_all(struct server *s)
 {
-    for (size_t i = 0; i < t->n; i++)
-        sandbox_kill(&t->e[i].proc);
-    for (size_t i = 0; i < t->n; i++) {
+    for (size_t i = 0; i < s->n; i++)
+        sandbox_kill(&s->e[i].proc);
+    for (size_t i = 0; i < s->n; i++) {
         int st;
-        while (waitpid(t->e[i].proc.pid, &st, 0) < 0 && errno == EINTR)
+        while (waitpid(s->e[i].proc.pid, &st, 0) < 0 && errno == EINTR)
             ;
-        sandbox_release(&t->e[i].proc);
+        sandbox_release(&s->e[i].proc);
     }
-    t->n = 0;
+    s->n = 0;
 }
 
+/* Until EOF, or a message that breaks the protocol: a daemon that sends
+ * one is not the daemon we started with, so it gets nothing more. */
 static _Noreturn void serve(int fd, const spawner_policy *pol)
 {
-    struct table t = {0};
+    struct server s = {.fd = fd, .pol = pol};
     char *buf = malloc(SPAWNMSG_MAX);
     for (;;) {
         ssize_t n = buf ? spawnmsg_recv(fd, buf, SPAWNMSG_MAX, NULL, 0, NULL) : 0;
-        if (n <= 0 && n != -EMSGSIZE)
+        if (n == 0)
             break;
-        uint32_t type = 0;
-        if (n >= (ssize_t)sizeof type)
-            memcpy(&type, buf, sizeof type);
-        struct id_req req = {0};
-        if ((type == MSG_KILL || type == MSG_REAP) && n == (ssize_t)sizeof req)
-            memcpy(&req, buf, sizeof req);
-        if (type == MSG_SPAWN && n > 0) {
-            serve_spawn(fd, pol, &t, buf, (size_t)n);
-        } else if (type == MSG_KILL && n == (ssize_t)sizeof req) {
-            struct entry *e = table_find(&t, req.id);
-            if (e)
-                sandbox_kill(&e->proc);
-        } else if (type == MSG_REAP && n == (ssize_t)sizeof req) {
-            serve_reap(fd, &t, req.id);
-        } else {
-            dlog_error("spawner: malformed message (type %u, %zd bytes); stopping", type, n);
+        const struct request *r = find_request(buf, n);
+        if (!r && n < 0)
+            dlog_error("spawner: unreadable message (%s); stopping", strerror((int)-n));
+        else if (!r)
+            dlog_error("spawner: malformed message (%zd bytes); stopping", n);
+        if (!r)
             break;
-        }
+        r->serve(&s, buf, (size_t)n);
     }
-    end_all(&t);
+    end_all(&s);
     zygote_stop_all();
     if (pol->cgroups)
         sandbox_cgroup_close(pol->cgroups);
@@ -291,6 +429,8 @@ static _Noreturn void serve(int fd, const spawner_policy *pol)
 
 int spawner_start(const spawner_policy *policy, spawner **out)
 {
+    if (!policy_complete(policy))
+        return -EINVAL;
     spawner *sp = calloc(1, sizeof *sp);
     if (!sp)
         return -ENOMEM;
@@ -332,10 +472,31 @@ int spawner_start(const spawner_policy *policy, spawner **out)
     return 0;
 }
 
+int spawner_open_local(const spawner_policy *policy, spawner **out)
+{
+    if (!policy_complete(policy) || strlen(policy->code_root) >= PATH_MAX)
+        return -EINVAL;
+    spawner *sp = calloc(1, sizeof *sp);
+    if (!sp)
+        return -ENOMEM;
+    *sp = (spawner){.fd = -1, .pid = -1, .pol = *policy};
+    snprintf(sp->code_root, sizeof sp->code_root, "%s", policy->code_root);
+    sp->pol.code_root = sp->code_root;
+    if (policy->templates)
+        zygote_start_runtimes();
+    *out = sp;
+    return 0;
+}
+
 void spawner_stop(spawner *sp)
 {
     if (!sp)
         return;
+    if (is_local(sp)) {
+        zygote_stop_all(); /* the templates are the spawner's, here too */
+        free(sp);
+        return;
+    }
     close(sp->fd);
     int st;
     while (waitpid(sp->pid, &st, 0) < 0 && errno == EINTR)
