@@ -74,6 +74,9 @@ int worker_invoke(worker *w, const char *request_id, const char *meta, size_t me
 void worker_kill(worker *w);
 
 pid_t worker_pid(const worker *w);
+/* The runtime's host pid, as the kernel's audit records show it; 0 when
+ * the sandbox could not tell. */
+pid_t worker_runtime_pid(const worker *w);
 
 /* True when the kernel's OOM killer struck in the worker's cgroup. Valid
  * until on_exit returns. */
