@@ -373,6 +373,7 @@ static void finish_shutdown(daemon_state *d)
     uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
     sched_close(h->sch);
     h->sch = NULL;
+    violations_stop(h->violations);
 }
 
 static void on_shutdown_tick(uv_timer_t *t)
