@@ -382,6 +382,7 @@ static void finish_shutdown(daemon_state *d)
     sched_close(h->sch);
     h->sch = NULL;
     logs_stop(h->lg);
+    violations_stop(h->violations);
 }
 
 static void on_shutdown_tick(uv_timer_t *t)

@@ -13,11 +13,13 @@
  * when a spawn fails; log or touch state owned by other modules.
  *
  * "Spawned" means "exec succeeded": the child reports a failing step's
- * errno over a close-on-exec pipe, so any failure before exec (chdir,
+ * errno over a close-on-exec socket, so any failure before exec (chdir,
  * setuid, execve itself…) is returned by sandbox_spawn as a negative errno
  * after the child has been reaped. Once exec succeeded, whatever the
  * program does (including dying at once) is the caller's to observe via
- * the pidfd and sandbox_reap.
+ * the pidfd and sandbox_reap. Isolated, the sandbox's init says "started"
+ * instead, naming the runtime's pid (the one the kernel's audit records
+ * show), and later reports the runtime's wait status on the same socket.
  *
  * Call sandbox_spawn from the daemon's long-lived loop thread: the
  * parent-death signal fires when the *thread* that forked exits. SIGCHLD
@@ -59,7 +61,8 @@ struct channels {
     int ctl[2];
     int out[2];
     int err[2];
-    int status[2]; /* child writes a failing step's errno; EOF means exec happened */
+    int status[2]; /* child writes a failing step's errno; EOF means exec happened.
+                    * A socket, so that an init's "started" carries its runtime's pid. */
     int devnull;
 };
 
@@ -233,7 +236,7 @@ static int close_fds_by_limit(int keep)
     return 0;
 }
 
-/* Closes everything from fd 4 up except the status pipe, which closes
+/* Closes everything from fd 4 up except the status socket, which closes
  * itself at exec: the parent's non-CLOEXEC fds must not reach the worker. */
 static int step_close_other_fds(struct child_ctx *c)
 {
@@ -467,7 +470,7 @@ extern char **environ;
 
 /* Returns only on failure; or, in a worker cloned from a template (a
  * zygote), once every step above has run: that process goes on as the
- * runtime, so the status pipe closes here as exec would have closed it,
+ * runtime, so the status socket closes here as exec would have closed it,
  * and the environment becomes the spec's. */
 static int step_exec(struct child_ctx *c)
 {
@@ -519,6 +522,36 @@ static void report_errno(int fd, int err)
     do
         n = write(fd, &err, sizeof err);
     while (n < 0 && errno == EINTR);
+}
+
+/* The init's "started" (0): SCM_CREDENTIALS carry the runtime's pid, which
+ * the kernel translates into the reader's pid namespace — the host pid the
+ * kernel's audit records show, which nobody outside could learn otherwise.
+ * Naming another process's pid needs CAP_SYS_ADMIN over our pid namespace:
+ * the init still has it here. Without it, a bare 0 (the pid unknown). */
+static void report_started(int fd, pid_t rt)
+{
+    int ok = 0;
+    struct iovec iov = {.iov_base = &ok, .iov_len = sizeof ok};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(struct ucred))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_CREDENTIALS;
+    c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+    struct ucred cred = {.pid = rt, .uid = getuid(), .gid = getgid()};
+    memcpy(CMSG_DATA(c), &cred, sizeof cred);
+    ssize_t n;
+    do
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        report_errno(fd, 0);
 }
 
 /* Runs steps until one fails; reports its errno on status_w. Returns -1
@@ -589,7 +622,7 @@ static void run_init(struct child_ctx *c)
         report_errno(outer, rt < 0 ? errno : (n == (ssize_t)sizeof err ? err : EIO));
         _exit(127);
     }
-    report_errno(outer, 0);
+    report_started(outer, rt);
     drop_init_privileges();
     for (;;) {
         int st;
@@ -659,8 +692,11 @@ static int channels_open(struct channels *ch)
     int rc = 0;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch->ctl) < 0 ||
         pipe2(ch->out, O_CLOEXEC) < 0 || pipe2(ch->err, O_CLOEXEC) < 0 ||
-        pipe2(ch->status, O_CLOEXEC) < 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch->status) < 0 ||
         (ch->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+        rc = -errno;
+    int on = 1;
+    if (rc == 0 && setsockopt(ch->status[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
         rc = -errno;
     if (rc == 0)
         rc = set_nonblock(ch->ctl[0]);
@@ -692,17 +728,44 @@ static void reap_blocking(pid_t pid)
         ;
 }
 
-/* Reads the status pipe until exec closes it (0) or a step's errno arrives
- * (-errno, after reaping the child). */
-static int await_exec(int status_r, pid_t pid)
+/* Reads one report from the status socket, with the sender's credentials
+ * (*from: its pid, or 0 when none came). Returns what read() would. */
+static ssize_t read_status(int status_r, int *err, pid_t *from)
 {
-    int err = 0;
+    struct iovec iov = {.iov_base = err, .iov_len = sizeof *err};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(struct ucred))];
+    } u;
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     ssize_t n;
     do
-        n = read(status_r, &err, sizeof err);
+        n = recvmsg(status_r, &msg, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
+    *from = 0;
+    struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+        c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+        struct ucred cred;
+        memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        *from = cred.pid;
+    }
+    return n;
+}
+
+/* Reads the status socket until exec closes it (0) or a step's errno
+ * arrives (-errno, after reaping the child). On success *runtime is the
+ * runtime's pid: the child's own once it exec'd, or the one a sandbox
+ * init named in its "started" (0 if it could not). */
+static int await_exec(int status_r, pid_t pid, pid_t *runtime)
+{
+    int err = 0;
+    pid_t from;
+    ssize_t n = read_status(status_r, &err, &from);
+    *runtime = n == 0 ? pid : (from != pid ? from : 0); /* the init's own: no name given */
     if (n == 0 || (n == (ssize_t)sizeof err && err == 0))
-        return 0; /* EOF: exec closed the pipe; 0: the sandbox init says so */
+        return 0; /* EOF: exec closed the socket; 0: the sandbox init says so */
     int rc = n == (ssize_t)sizeof err && err > 0 ? -err : -EIO;
     if (n != (ssize_t)sizeof err) {
         kill(pid, SIGKILL);
@@ -852,8 +915,9 @@ int sandbox_spawn_via(const sandbox_spec *spec, sandbox_proc *out, sandbox_start
     pid_t pid = -1;
     rc = start_child(spec, &ch, out, start, ud, &pid);
     channels_close_child_ends(&ch);
+    pid_t runtime = 0;
     if (rc == 0)
-        rc = await_exec(ch.status[0], pid);
+        rc = await_exec(ch.status[0], pid, &runtime);
     int pidfd = -1;
     if (rc == 0) {
         pidfd = open_pidfd(pid);
@@ -874,6 +938,7 @@ int sandbox_spawn_via(const sandbox_spec *spec, sandbox_proc *out, sandbox_start
         return rc;
     }
     out->pid = pid;
+    out->runtime = runtime;
     out->pidfd = pidfd;
     out->ctl_fd = ch.ctl[0];
     out->out_fd = ch.out[0];

@@ -42,6 +42,8 @@ typedef struct sandbox_spec {
 
 typedef struct sandbox_proc {
     pid_t pid;      /* also its process group and session id */
+    pid_t runtime;  /* the runtime's pid, as the kernel's audit records show it
+                     * (isolated: its sandbox init's child); 0 = unknown */
     int pidfd;      /* readable once the process has exited */
     int ctl_fd;     /* our end of the socket the process has as fd 3 */
     int out_fd;     /* read end of its stdout */

@@ -8,7 +8,7 @@
  * passwd/group/hosts; the function's code is bound read-only at /var/task;
  * /dev has null, zero, full, random and urandom; /tmp is a size-limited
  * tmpfs; /proc is a fresh procfs of the worker's pid namespace with the
- * kernel's knobs masked. pivot_root then detaches the host's root: no
+ * kernel's knobs and the host-wide counters masked. pivot_root then detaches the host's root: no
  * path in the sandbox leads back to it. There is no /sys.
  *
  * Must never: allocate or format in the child (sandbox_root_enter runs
@@ -42,13 +42,27 @@ static const char *const top_level_candidates[] = {"bin",   "sbin",  "lib",
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom"};
 
-/* Kernel knobs a worker has no business reading (masked as Docker does). */
+/* What of the fresh /proc a worker has no business reading. Files are
+ * covered by /dev/null, folders by an empty read-only tmpfs; an entry this
+ * kernel lacks is skipped. What stays visible, and why: docs/security.md. */
 #define NEWPROC NEWROOT "/proc"
-static const char *const proc_masked_files[] = {NEWPROC "/kcore",       NEWPROC "/keys",
-                                                NEWPROC "/timer_list",  NEWPROC "/sysrq-trigger",
-                                                NEWPROC "/sched_debug", NEWPROC "/kallsyms"};
-static const char *const proc_masked_dirs[] = {NEWPROC "/sys", NEWPROC "/acpi", NEWPROC "/scsi",
-                                               NEWPROC "/bus", NEWPROC "/fs",   NEWPROC "/irq"};
+static const char *const proc_masked_files[] = {
+    /* Kernel memory and knobs (as Docker masks them). */
+    NEWPROC "/kcore", NEWPROC "/keys", NEWPROC "/timer_list", NEWPROC "/sysrq-trigger",
+    NEWPROC "/sched_debug", NEWPROC "/kallsyms", NEWPROC "/latency_stats", NEWPROC "/timer_stats",
+    /* Host-wide counters that move with other tenants' work: forks, CPU
+     * time, load, run queues, interrupts, memory, paging, disk traffic,
+     * cgroups made, keys held per uid. */
+    NEWPROC "/stat", NEWPROC "/loadavg", NEWPROC "/uptime", NEWPROC "/schedstat",
+    NEWPROC "/interrupts", NEWPROC "/softirqs", NEWPROC "/meminfo", NEWPROC "/vmstat",
+    NEWPROC "/zoneinfo", NEWPROC "/buddyinfo", NEWPROC "/swaps", NEWPROC "/diskstats",
+    NEWPROC "/cgroups", NEWPROC "/key-users",
+    /* The host's boot line, kernel build and disks. */
+    NEWPROC "/cmdline", NEWPROC "/config.gz", NEWPROC "/partitions"};
+/* pressure: host-wide CPU, memory and I/O stall times. */
+static const char *const proc_masked_dirs[] = {
+    NEWPROC "/sys", NEWPROC "/acpi",   NEWPROC "/scsi",   NEWPROC "/bus",     NEWPROC "/fs",
+    NEWPROC "/irq", NEWPROC "/asound", NEWPROC "/driver", NEWPROC "/pressure"};
 
 void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
                             uint64_t tmp_bytes, uid_t uid, gid_t gid, bool host_network)

@@ -505,11 +505,12 @@ void sandbox_seccomp_audit_read(int kmsg_fd, sandbox_audit_fn seen, void *ud)
         if (n <= 0)
             break;
         rec[n] = '\0';
-        long uid = audit_field(rec, " uid="), nr = audit_field(rec, " syscall=");
-        if (!strstr(rec, "type=1326") || uid < 0 || nr < 0)
+        long uid = audit_field(rec, " uid="), pid = audit_field(rec, " pid="),
+             nr = audit_field(rec, " syscall=");
+        if (!strstr(rec, "type=1326") || uid < 0 || pid <= 0 || nr < 0)
             continue;
         /* Only x86_64 numbers name x86_64 calls. */
-        seen((uid_t)uid, strstr(rec, " arch=c000003e ") ? (int)nr : -1, ud);
+        seen((uid_t)uid, (pid_t)pid, strstr(rec, " arch=c000003e ") ? (int)nr : -1, ud);
     }
 }
 

@@ -63,7 +63,7 @@ const char *sandbox_seccomp_syscall_name(int nr, char *buf, size_t cap);
 
 /*
  * Naming the call that got a worker killed: the kernel writes an audit
- * record ("type=1326 ... uid=U ... syscall=N") to its log for every
+ * record ("type=1326 ... uid=U ... pid=P ... syscall=N") to its log for every
  * seccomp kill, asynchronously. sandbox_seccomp_audit_open() opens
  * /dev/kmsg positioned at its end (root only; -errno otherwise).
  * sandbox_seccomp_audit_read() hands each seccomp kill recorded since the
@@ -77,9 +77,11 @@ int sandbox_seccomp_audit_open(void);
  * io_uring, ...) fails with EPERM. Applies to the calling process's
  * threads (TSYNC). Returns 0 or a negative errno. */
 int sandbox_seccomp_lock_daemon(void);
-/* syscall_nr is -1 when the record is of another architecture (an i386
- * or x32 entry point, whose numbers mean other calls). */
-typedef void (*sandbox_audit_fn)(uid_t uid, int syscall_nr, void *ud);
+/* `pid` is the killed process's, in the initial pid namespace (the
+ * kernel's view, not the sandbox's); syscall_nr is -1 when the record is
+ * of another architecture (an i386 or x32 entry point, whose numbers mean
+ * other calls). */
+typedef void (*sandbox_audit_fn)(uid_t uid, pid_t pid, int syscall_nr, void *ud);
 void sandbox_seccomp_audit_read(int kmsg_fd, sandbox_audit_fn seen, void *ud);
 
 #endif

@@ -563,9 +563,13 @@ static void fail_start(pool *p, worker *w, const char *how)
 
 static void note_violation(sched *s, pool *p, worker *w, sched_call *c)
 {
-    violations_report(s->o.violations, p->cfg.name, w->version, c ? c->request_id : "",
-                      w->uid_slot >= 0,
-                      s->o.uid_base + (uid_t)(w->uid_slot >= 0 ? w->uid_slot : 0));
+    violations_worker who = {
+        .has_uid = w->uid_slot >= 0,
+        .uid = s->o.uid_base + (uid_t)(w->uid_slot >= 0 ? w->uid_slot : 0),
+        .pid = worker_runtime_pid(w),
+        .since_ms = w->spawned_ms,
+    };
+    violations_report(s->o.violations, p->cfg.name, w->version, c ? c->request_id : "", &who);
 }
 
 static void on_exit_worker(worker *w, int wstatus, bool protocol_error)

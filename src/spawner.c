@@ -55,6 +55,7 @@ struct spawn_reply {
     int32_t rc;
     int32_t id;
     int32_t pid;
+    int32_t runtime; /* the runtime's host pid (0 = unknown), for audit records */
 };
 
 struct reap_reply {
@@ -196,6 +197,7 @@ int spawner_spawn(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
     if (reply.rc < 0)
         return reply.rc;
     out->pid = reply.pid;
+    out->runtime = reply.runtime;
     out->spawner_id = reply.id;
     out->pidfd = fds[0];
     out->ctl_fd = fds[1];
@@ -323,6 +325,7 @@ static void serve_spawn(struct server *s, char *msg, size_t len)
     }
     reply.id = new_id(s);
     reply.pid = proc.pid;
+    reply.runtime = proc.runtime;
     int fds[4] = {proc.pidfd, proc.ctl_fd, proc.out_fd, proc.err_fd};
     spawnmsg_send(s->fd, &reply, sizeof reply, fds, 4);
     /* The daemon owns the channels now; we keep the pidfd, status and cgroup. */

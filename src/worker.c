@@ -534,6 +534,11 @@ pid_t worker_pid(const worker *w)
     return w->impl->proc.pid;
 }
 
+pid_t worker_runtime_pid(const worker *w)
+{
+    return w->impl->proc.runtime;
+}
+
 bool worker_oom_killed(const worker *w)
 {
     return w->impl->oom;

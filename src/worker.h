@@ -79,6 +79,9 @@ void worker_mute_logs(worker *w);
 void worker_kill(worker *w);
 
 pid_t worker_pid(const worker *w);
+/* The runtime's host pid, as the kernel's audit records show it; 0 when
+ * the sandbox could not tell. */
+pid_t worker_runtime_pid(const worker *w);
 
 /* True when the kernel's OOM killer struck in the worker's cgroup. Valid
  * until on_exit returns. */

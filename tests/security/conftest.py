@@ -3,7 +3,7 @@ attack test shares.
 
 Owns: loading tests/e2e/conftest.py under the name `e2e_conftest` (both
 files are called conftest.py, so a plain import would find this one) and
-re-exporting its `hearth` fixture, hooks and helpers; the `neighbour`
+re-exporting its `hearth` and `hearth_factory` fixtures, hooks and helpers; the `neighbour`
 fixture (one innocent function per module that must keep answering); the
 `attack` helper that deploys a hostile function and runs it; `survived`,
 which every test ends with; and HOSTILE, the small library of raw-syscall

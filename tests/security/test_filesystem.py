@@ -310,6 +310,45 @@ def test_read_kernel_files(hearth, neighbour):
     survived(hearth, neighbour)
 
 
+# Host-wide files of /proc a function has no need for (docs/security.md,
+# "What stays visible in /proc"): each reads empty or is refused.
+HOST_PROC_FILES = [
+    "/proc/stat", "/proc/loadavg", "/proc/uptime", "/proc/schedstat", "/proc/interrupts",
+    "/proc/softirqs", "/proc/meminfo", "/proc/vmstat", "/proc/zoneinfo", "/proc/buddyinfo",
+    "/proc/swaps", "/proc/diskstats", "/proc/cgroups", "/proc/key-users", "/proc/cmdline",
+    "/proc/config.gz", "/proc/partitions", "/proc/latency_stats", "/proc/timer_stats"]
+HOST_PROC_DIRS = ["/proc/pressure", "/proc/driver", "/proc/asound"]
+
+
+def test_read_host_counters(hearth, neighbour):
+    """Attack: watch other tenants through the host-wide counters of /proc —
+    the fork counter and CPU times in /proc/stat, /proc/loadavg (running
+    tasks, last pid), interrupts, memory, paging, disk traffic, stall
+    times, cgroups made — and learn the host from /proc/cmdline,
+    /proc/config.gz and /proc/partitions. Stopped by: those files are
+    covered by /dev/null and those folders by an empty read-only tmpfs on
+    the worker's own procfs. What a runtime needs still works: its own
+    /proc/self, /proc/cpuinfo, and os.cpu_count() (CPU affinity)."""
+    out = attack_ok(hearth, "fs-counters", '''
+        import os, hostile
+        def handler(event, context):
+            r = {p: hostile.err(hostile.read, p) for p in event["files"]}
+            for d in event["dirs"]:
+                r[d] = hostile.err(os.listdir, d)
+            r["cpuinfo"] = hostile.err(hostile.read, "/proc/cpuinfo")
+            r["self"] = hostile.err(hostile.read, "/proc/self/status")
+            r["cpu_count"] = ["ok", os.cpu_count()]
+            return r
+    ''', {"files": HOST_PROC_FILES, "dirs": HOST_PROC_DIRS})
+    assert "processor" in out.pop("cpuinfo")[1], out
+    assert "Uid:" in out.pop("self")[1], out
+    assert out.pop("cpu_count")[1] >= 1, out
+    for path, (result, detail) in out.items():
+        assert result in DENIED or (result == "ok" and not detail), \
+            "%s gave %r" % (path, detail[:200] if isinstance(detail, str) else detail)
+    survived(hearth, neighbour)
+
+
 def test_read_daemon_memory_through_init(hearth, neighbour):
     """Attack: the sandbox's pid 1 is a fork of hearthd, so its memory and
     environment are the daemon's: read them through /proc/1/environ,

@@ -10,9 +10,16 @@ API answers 502 sandbox_violation (assert_killed) — and ends with
 survived(): the daemon answers and this module's neighbour still serves.
 """
 
+import os
+import random
+import signal
 import subprocess
+import time
 
-from conftest import assert_error, attack, attack_ok, py, survived, wait_until
+import pytest
+
+from conftest import (assert_error, attack, attack_ok, py, rootful_only, survived,
+                      wait_until)
 
 
 def assert_killed(hearth, neighbour, name, r, syscall):
@@ -356,3 +363,84 @@ def test_open_by_handle_at(hearth, neighbour):
     for what, (ret, error) in out.items():
         assert ret == -1 and error == "EPERM", (what, ret, error)
     survived(hearth, neighbour)
+
+
+def _uid_procs(uid):
+    """Pids of the host's processes whose real uid is `uid`."""
+    out = []
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/status" % d) as f:
+                uids = [l for l in f if l.startswith("Uid:")]
+        except (OSError, ValueError):
+            continue
+        if uids and int(uids[0].split()[1]) == uid:
+            out.append(int(d))
+    return out
+
+
+def _kmsg_kill_seen(fd, uid, nr, timeout=3.0):
+    """Whether the kernel logged a seccomp kill of `nr` by `uid` on `fd`
+    (/dev/kmsg opened at its end): it drops records past its rate limit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            rec = os.read(fd, 8192).decode("latin-1")
+        except BlockingIOError:
+            time.sleep(0.05)
+            continue
+        except BrokenPipeError:
+            continue
+        if "type=1326" in rec and " uid=%d " % uid in rec and " syscall=%d " % nr in rec:
+            return True
+    return False
+
+
+@rootful_only("the audit records (/dev/kmsg) and the uid range need root")
+def test_planted_violation_note(hearth_factory):
+    """Attack: make another function's violation note name a call it never
+    made. The planter forks a child that the filter kills for ptrace: its
+    runtime lives on, so no report claims the kernel's audit record of that
+    kill. The planter is deleted; its uid (lowest free slot) goes to the
+    next function's worker, which the filter kills for bpf. Stopped by: a
+    report claims only the record of its own worker's runtime (the host pid
+    its sandbox init reported) read since that worker started; the
+    planter's record is left alone."""
+    # A uid range of its own: no other daemon's worker may hold the uid.
+    h = hearth_factory("--uid-range", "%d:8" % random.randrange(3000000, 4000000, 8))
+    kmsg = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        os.lseek(kmsg, 0, os.SEEK_END)
+        out = attack_ok(h, "sc-planter", '''
+            import os, hostile
+            def handler(event, context):
+                child = os.fork()
+                if child == 0:
+                    hostile.sys_call(101, 16, 1, 0, 0)  # ptrace: the filter kills this child
+                    os._exit(0)
+                _, st = os.waitpid(child, 0)
+                return {"uid": os.getuid(), "signal": os.WTERMSIG(st) if os.WIFSIGNALED(st) else 0}
+        ''')
+        assert out["signal"] == signal.SIGSYS, out
+        uid = out["uid"]
+        if not _kmsg_kill_seen(kmsg, uid, 101):
+            pytest.skip("the kernel logged no audit record of the planted kill (rate limit)")
+    finally:
+        os.close(kmsg)
+    assert h.delete("sc-planter").status_code in (200, 204)
+    assert wait_until(lambda: not _uid_procs(uid), 10.0), "the planter's worker lives on"
+    r = attack(h, "sc-victim", '''
+        import ctypes, os, hostile
+        def handler(event, context):
+            print("victim uid", os.getuid(), flush=True)
+            attr = ctypes.create_string_buffer(128)
+            return hostile.sys_call(321, 5, ctypes.addressof(attr), 128)  # BPF_PROG_LOAD
+    ''')
+    assert_error(r, 502, "sandbox_violation")
+    records = wait_until(lambda: [rec["message"] for rec in h.log_records("sc-victim")
+                                  if "sandbox violation" in rec["message"]], 3.0)
+    assert records, "no sandbox violation note in the victim's log"
+    uids = [rec["message"] for rec in h.log_records("sc-victim") if "victim uid" in rec["message"]]
+    assert uids and uids[0].split()[-1] == str(uid), ("the victim got another uid", uids, uid)
+    assert not any(" ptrace " in m for m in records), records
+    assert all(" bpf " in m or "a forbidden system call" in m for m in records), records

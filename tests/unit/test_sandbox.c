@@ -629,6 +629,50 @@ static void test_isolated_exit_status_is_the_runtimes(void **state)
     assert_int_equal(WTERMSIG(status), SIGSEGV);
 }
 
+/* The line of /proc/<pid>/status that starts with `key`, its value in out. */
+static void status_line(pid_t pid, const char *key, char *out, size_t cap)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    out[0] = '\0';
+    while (fgets(line, sizeof line, fp))
+        if (strncmp(line, key, strlen(key)) == 0)
+            snprintf(out, cap, "%s", line + strlen(key));
+    fclose(fp);
+}
+
+/* The host pid of the runtime (what the kernel's audit records show) is
+ * reported: the init's child, pid 2 of the sandbox. Unisolated, the
+ * process is the runtime. */
+static void test_runtime_pid_is_the_host_pid(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    const char *argv[] = {"/bin/sleep", "30", NULL};
+    sandbox_spec spec = isolated_spec(f, argv);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn(&spec, &p), 0);
+    assert_true(p.runtime > 0 && p.runtime != p.pid);
+    char v[128], want[64];
+    status_line(p.runtime, "PPid:", v, sizeof v);
+    assert_int_equal(atoi(v), p.pid);
+    status_line(p.runtime, "NSpid:", v, sizeof v);
+    snprintf(want, sizeof want, "\t%d\t2\n", (int)p.runtime);
+    assert_string_equal(v, want);
+    sandbox_kill(&p);
+    wait_exit(&p);
+    sandbox_release(&p);
+    spec.isolate = false;
+    assert_int_equal(sandbox_spawn(&spec, &p), 0);
+    assert_int_equal(p.runtime, p.pid);
+    sandbox_kill(&p);
+    wait_exit(&p);
+    sandbox_release(&p);
+}
+
 /* Appends the host pids of every descendant of `pid` to `out`. */
 static void collect_descendants(pid_t pid, pid_t *out, int *n, int cap)
 {
@@ -703,6 +747,7 @@ int main(void)
         T(test_isolated_worker_sees_only_its_own_world),
         T(test_isolated_hostname_is_the_function),
         T(test_isolated_exit_status_is_the_runtimes),
+        T(test_runtime_pid_is_the_host_pid),
         T(test_isolated_kill_leaves_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

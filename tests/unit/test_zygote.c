@@ -409,8 +409,11 @@ static void test_cloned_worker_is_sandboxed_and_ours(void **state)
     assert_int_equal(field_long(line, "seccomp"), 2);
     assert_int_equal(field_long(line, "dumpable"), 1); /* as after exec */
 
-    /* From outside: the sandbox init is our child, and in the leaf. */
+    /* From outside: the sandbox init is our child, and in the leaf; the
+     * runtime's host pid (for audit records) is the init's child. */
     assert_int_equal(stat_field(p->pid, 4), getpid());
+    assert_true(p->runtime > 0 && p->runtime != p->pid);
+    assert_int_equal(stat_field(p->runtime, 4), p->pid);
     if (p->has_cgroup) {
         for (int i = 0; i < SANDBOX_CGROUP_COUNT; i++)
             if (p->cgroup.path[i][0])
