@@ -1227,6 +1227,7 @@ void sched_remove(sched *s, const char *name)
     p->removed = true;
     for (worker *w = p->workers; w; w = w->next)
         worker_mute_logs(w);
+    violations_forget(s->o.violations, name);
     pool_end(s, p, 404, "function_not_found", "the function was deleted");
 }
 

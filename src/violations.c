@@ -27,6 +27,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "dlog.h"
@@ -54,11 +55,14 @@ struct violations {
     bool polling;
     struct kill_record kills[KILLS_KEPT];
     unsigned nkills;
+    struct report *reports; /* pending, newest first */
 };
 
 typedef struct report {
     uv_timer_t timer;
     violations *v;
+    struct report *next;
+    bool forgotten; /* its function was deleted: no line is written */
     char function[FN_NAME_MAX + 1];
     int64_t version;
     char request_id[REQID_LEN + 1];
@@ -168,7 +172,13 @@ bool violations_claim(violations *v, const violations_worker *w, int *nr)
 
 static void free_report(uv_handle_t *h)
 {
-    free(h->data);
+    report *r = h->data;
+    for (report **pp = &r->v->reports; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    free(r);
 }
 
 static void write_report(uv_timer_t *t)
@@ -179,6 +189,10 @@ static void write_report(uv_timer_t *t)
     int nr = -1;
     bool found = violations_claim(v, &r->who, &nr);
     bool may_come = r->who.has_uid && r->who.pid > 0 && v->kmsg_fd >= 0;
+    if (r->forgotten) {
+        uv_close((uv_handle_t *)t, free_report);
+        return;
+    }
     if (!found && may_come && ++r->tries < NOTE_TRIES) {
         uv_timer_start(t, write_report, NOTE_DELAY_MS, 0);
         return;
@@ -204,7 +218,16 @@ void violations_report(violations *v, const char *function, int64_t version, con
     r->version = version;
     snprintf(r->request_id, sizeof r->request_id, "%s", request_id);
     r->who = *w;
+    r->next = v->reports;
+    v->reports = r;
     uv_timer_init(v->loop, &r->timer);
     r->timer.data = r;
     uv_timer_start(&r->timer, write_report, NOTE_DELAY_MS, 0);
+}
+
+void violations_forget(violations *v, const char *function)
+{
+    for (report *r = v ? v->reports : NULL; r; r = r->next)
+        if (strcmp(r->function, function) == 0)
+            r->forgotten = true;
 }

@@ -42,6 +42,10 @@ void violations_close(violations *v);
 void violations_report(violations *v, const char *function, int64_t version, const char *request_id,
                        const violations_worker *w);
 
+/* `function` was deleted: its pending reports end without a line, so a
+ * later function of that name never gets one. Accepts v == NULL. */
+void violations_forget(violations *v, const char *function);
+
 /* The matching, apart from the kernel's log (also for tests). _seen keeps
  * a record read at loop time `seen_ms`; _claim takes the record of `w`'s
  * kill: true and *nr (-1: another architecture) when there is one. A
