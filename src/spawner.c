@@ -51,13 +51,6 @@ struct id_req {
     int32_t id;
 };
 
-struct spawn_reply {
-    int32_t rc;
-    int32_t id;
-    int32_t pid;
-    int32_t runtime; /* the runtime's host pid (0 = unknown), for audit records */
-};
-
 struct reap_reply {
     int32_t rc;
     int32_t wstatus;

@@ -353,9 +353,7 @@ static int send_spawn(spawner *sp, struct raw r)
 {
     assert_int_equal(spawnmsg_send(spawner_socket(sp), r.buf, r.len, NULL, 0), 0);
     free(r.buf);
-    struct {
-        int32_t rc, id, pid;
-    } reply;
+    struct spawn_reply reply;
     int fds[4], nfds = 0;
     assert_int_equal(spawnmsg_recv(spawner_socket(sp), &reply, sizeof reply, fds, 4, &nfds),
                      sizeof reply);
