@@ -36,6 +36,7 @@
 #include "safetext.h"
 
 #define GW_MAX_EXTRA_HEADERS 32
+#define GW_LINE_MAX          (128 * 1024) /* MHD's per-connection memory: no line is longer */
 /* The answer when no other can be built (out of memory): still the error shape. */
 #define GW_INTERNAL_ERROR                                                                          \
     "{\"error\":{\"code\":\"internal_error\",\"message\":\"the answer could not be built\"}}\n"
@@ -60,8 +61,11 @@ struct gw_request {
     gateway *gw;
     struct MHD_Connection *conn;
     char method[16];
-    char *path;   /* as sent: still percent-encoded, without the query */
-    bool started; /* on_access has seen it (method and body limit known) */
+    char *path;          /* as sent: still percent-encoded, without the query */
+    bool started;        /* on_access has seen it (method and body limit known) */
+    bool target_cut;     /* a raw NUL byte ended the target before its end */
+    uintptr_t target_at; /* where MHD holds the target, to find such a cut */
+    size_t target_len;   /* strlen of the target when MHD handed it over */
     char id[REQID_LEN + 1];
     buf body;
     bool too_big;
@@ -131,15 +135,30 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     r->gw = cls;
     r->conn = conn;
+    r->target_at = (uintptr_t)uri;
+    r->target_len = strlen(uri);
     return r;
 }
 
+/* MHD splits the request line on its length, so a raw NUL byte inside the
+ * target ends the C string it hands over while the rest of the line is
+ * still there: "/v1/functions/zz\0junk" would read as zz. In MHD's line
+ * buffer the version follows the target and one separator; when it starts
+ * further on, the target was cut. A layout this check does not recognise
+ * (version elsewhere) is left alone. */
+static bool target_was_cut(const gw_request *r, const char *version)
+{
+    uintptr_t v = (uintptr_t)version, end = r->target_at + r->target_len + 1;
+    return v > end && v - end < GW_LINE_MAX;
+}
+
 /* Completes `r` once the method and headers are known. */
-static void request_start(gw_request *r, const char *method)
+static void request_start(gw_request *r, const char *method, const char *version)
 {
     gateway *gw = r->gw;
     struct MHD_Connection *conn = r->conn;
     r->started = true;
+    r->target_cut = target_was_cut(r, version);
     snprintf(r->method, sizeof r->method, "%s", method);
     reqid_new(r->id);
     size_t limit = gw->opts.body_limit(r->method, r->path, gw->opts.ud);
@@ -160,14 +179,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **ctx)
 {
-    (void)cls, (void)url, (void)version; /* url is decoded and cut at a NUL: r->path is not */
+    (void)cls, (void)url; /* url is decoded and cut at a NUL: r->path is not */
     gw_request *r = *ctx;
     if (!r)
         return MHD_NO; /* on_uri ran out of memory */
     if (!r->started) {
-        request_start(r, method);
+        request_start(r, method, version);
+        if (r->target_cut)
+            gw_respond_error(r, 400, "bad_request", "the request target holds a NUL byte");
         /* An announced oversized body is refused before a byte of it is read. */
-        if (!r->too_big)
+        else if (!r->too_big)
             return MHD_YES;
     } else if (*upload_size) {
         if (!r->too_big && buf_append(&r->body, upload, *upload_size) != 0) {
@@ -177,7 +198,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_size = 0;
         return MHD_YES;
     }
-    if (!r->handled)
+    if (!r->handled && !r->answered)
         hand_to_handler(r);
     if (r->resp) {
         enum MHD_Result rc = MHD_queue_response(conn, r->status, r->resp);

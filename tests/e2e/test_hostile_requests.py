@@ -133,6 +133,13 @@ def test_hostile_names_are_400_invalid_name_on_every_route(fns, method, route, n
     assert fns.show("hx-echo").status_code == 200
 
 
+@pytest.mark.parametrize("target", ["/v1/functions/hx-zz\x00junk", "/v1/functions/hx-zz\x00",
+                                    "/v1/functions/hx-zz?x=1\x00junk"])
+def test_a_raw_nul_in_the_request_line_is_400_and_touches_nothing(fns, target):
+    assert_json_error(raw_request(fns, "DELETE", target), 400, "bad_request")
+    assert fns.show("hx-zz").status_code == 200
+
+
 def test_ff_fe_is_not_a_500_with_an_empty_body(fns):
     assert_json_error(raw_request(fns, "GET", "/v1/functions/%ff%fe"), 400, "invalid_name")
 
