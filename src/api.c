@@ -2,9 +2,12 @@
  * api.c — the routes of docs/api.md.
  *
  * A table maps method + path pattern to a handler; `*` matches one path
- * segment (a function name) and `**` the rest of the path. Handlers check
- * what the client sent, then answer directly or hand over to the
- * scheduler (invoke), the deployer, or the log collector.
+ * segment (a function name) and `**` the rest of the path. Routing works
+ * on the path as sent, so an encoded '/' (%2f) never splits a segment; the
+ * name segment is then percent-decoded with its true length and must be a
+ * valid name (400 invalid_name on every route) before any handler runs.
+ * Handlers check what the client sent, then answer directly or hand over
+ * to the scheduler (invoke), the deployer, or the log collector.
  *
  * Owns: the HTTP shape of everything. Must never: block (queries that
  * read logs are bounded by retention), or trust a header, a query value or
@@ -24,6 +27,7 @@
 #include "fn_settings.h"
 #include "dlog.h"
 #include "runtimes.h"
+#include "safetext.h"
 #include "timefmt.h"
 #include "validate.h"
 
@@ -32,6 +36,8 @@
 #define LOGS_TAIL_MAX            10000
 #define LOGS_RESPONSE_MAX        (64u * 1024 * 1024)
 
+/* `name` is a valid function name (or "" on routes without one); `rest`
+ * is what `**` covers, still percent-encoded. */
 typedef void (*route_fn)(hearth *h, gw_request *req, const char *name, const char *rest);
 
 struct route {
@@ -42,28 +48,33 @@ struct route {
 
 /* --- matching --- */
 
-/* Matches `path` against `pattern`; fills name (the `*` segment) and rest
- * (what `**` covers, with its leading '/'; "/" when empty). */
-static bool route_match(const char *pattern, const char *path, char *name, size_t name_cap,
-                        const char **rest)
+/* What a path matched: the `*` segment as sent (seg, seg_len; NULL when
+ * the pattern has none) and what `**` covers (with its leading '/'; "/"
+ * when empty). */
+struct route_match {
+    const char *seg;
+    size_t seg_len;
+    const char *rest;
+};
+
+/* Matches the path as sent against `pattern`. */
+static bool route_match(const char *pattern, const char *path, struct route_match *m)
 {
     const char *p = pattern, *s = path;
+    *m = (struct route_match){.rest = "/"};
     while (*p) {
         if (strcmp(p, "/**") == 0) {
             if (*s != '\0' && *s != '/')
                 return false;
-            *rest = *s ? s : "/";
+            m->rest = *s ? s : "/";
             return true;
         }
         if (*p == '*') {
-            /* An overlong name is kept cut to name_cap - 1 bytes: still too
-             * long to be valid, so the handler rejects it by name. */
             size_t n = strcspn(s, "/");
             if (n == 0)
                 return false;
-            size_t keep = n < name_cap - 1 ? n : name_cap - 1;
-            memcpy(name, s, keep);
-            name[keep] = '\0';
+            m->seg = s;
+            m->seg_len = n;
             s += n;
             p++;
             continue;
@@ -81,6 +92,36 @@ static bool route_match(const char *pattern, const char *path, char *name, size_
 static void respond_fn_not_found(gw_request *req, const char *name)
 {
     gw_respond_error(req, 404, "function_not_found", "no function named '%s'", name);
+}
+
+/* Decodes the name segment into `name`. Returns false, having answered 400
+ * invalid_name, unless every decoded byte (a %00 included: the check runs
+ * on the decoded length, not up to a NUL) makes a valid function name. */
+static bool decode_name(gw_request *req, const char *seg, size_t seg_len,
+                        char name[FN_NAME_MAX + 1])
+{
+    ssize_t n = gw_unescape(seg, seg_len, name, FN_NAME_MAX);
+    if (n >= 0) {
+        name[n] = '\0';
+        if (!memchr(name, '\0', (size_t)n) && validate_function_name(name))
+            return true;
+    }
+    char shown[96];
+    safetext_copy(shown, sizeof shown, seg, seg_len); /* as sent: what the client typed */
+    gw_respond_error(req, 400, "invalid_name",
+                     "function names match [a-z0-9][a-z0-9-]{0,62}; '%s' does not", shown);
+    return false;
+}
+
+/* Reads query parameter `key`: *v is its value, or NULL when absent.
+ * Returns false when the value decodes to a NUL byte or to bytes that are
+ * not UTF-8: no parameter takes either, and reading up to the NUL would
+ * take "5%00junk" for 5. */
+static bool query_text(gw_request *req, const char *key, const char **v)
+{
+    size_t len = 0;
+    *v = gw_query(req, key, &len);
+    return !*v || (!memchr(*v, '\0', len) && safetext_is_utf8(*v, len));
 }
 
 static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
@@ -201,7 +242,7 @@ static void route_list(hearth *h, gw_request *req, const char *name, const char 
  * none. Returns true when *cfg is loaded (caller releases it). */
 static bool load_function(hearth *h, gw_request *req, const char *name, fn_config *cfg)
 {
-    int rc = validate_function_name(name) ? registry_get(h->reg, name, cfg) : -ENOENT;
+    int rc = registry_get(h->reg, name, cfg);
     if (rc == -ENOENT)
         respond_fn_not_found(req, name);
     else if (rc < 0)
@@ -222,11 +263,6 @@ static void route_show(hearth *h, gw_request *req, const char *name, const char 
 static void route_put(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
-    if (!validate_function_name(name)) {
-        gw_respond_error(req, 400, "invalid_name",
-                         "function names match [a-z0-9][a-z0-9-]{0,62}; '%.80s' does not", name);
-        return;
-    }
     deploy_start(h, req, name);
 }
 
@@ -296,9 +332,14 @@ static void on_call_done(sched_call *c, sched_result *res, void *ud)
         gw_add_header(req, "Retry-After", v);
     }
     if (res->code) {
-        json_t *err = json_pack("{s:s,s:s}", "code", res->code, "message", res->message);
+        /* The message and type may quote the function: printable UTF-8 only. */
+        char msg[sizeof res->message], type[sizeof res->error_type];
+        safetext_copy(msg, sizeof msg, res->message, strlen(res->message));
+        json_t *err = json_pack("{s:s,s:s}", "code", res->code, "message", msg);
         if (res->error_type[0])
-            json_object_set_new(err, "type", json_string(res->error_type));
+            json_object_set_new(err, "type",
+                                json_string(safetext_copy(type, sizeof type, res->error_type,
+                                                          strlen(res->error_type))));
         gw_respond_json(req, res->status, json_pack("{s:o}", "error", err));
         return;
     }
@@ -315,44 +356,82 @@ static void on_call_done(sched_call *c, sched_result *res, void *ud)
     res->body = NULL;
 }
 
-/* Adds name: value to `obj`, joining a repeated name with ",". */
-static void add_joined(json_t *obj, const char *name, const char *value)
+/* Adds name: value (`len` bytes, NULs kept) to `obj`, joining a repeated
+ * name with ",". Bytes that are not UTF-8 are dropped by jansson. */
+static void add_joined(json_t *obj, const char *name, size_t name_len, const char *value,
+                       size_t len)
 {
-    json_t *old = json_object_get(obj, name);
+    json_t *old = json_object_getn(obj, name, name_len);
     if (!old) {
-        json_object_set_new(obj, name, json_string(value));
+        json_object_setn_new(obj, name, name_len, json_stringn(value, len));
         return;
     }
-    char *joined;
-    if (asprintf(&joined, "%s,%s", json_string_value(old), value) < 0)
+    size_t old_len = json_string_length(old);
+    char *joined = malloc(old_len + 1 + len);
+    if (!joined)
         return;
-    json_object_set_new(obj, name, json_string(joined));
+    memcpy(joined, json_string_value(old), old_len);
+    joined[old_len] = ',';
+    memcpy(joined + old_len + 1, value, len);
+    json_object_setn_new(obj, name, name_len, json_stringn(joined, old_len + 1 + len));
     free(joined);
 }
 
-static void collect_header(const char *name, const char *value, void *ud)
+static void collect_header(const gw_pair *p, void *ud)
 {
     char lower[256];
-    size_t n = strlen(name);
-    if (n >= sizeof lower)
+    if (p->name_len >= sizeof lower)
         return;
-    for (size_t i = 0; i <= n; i++)
-        lower[i] = (char)tolower((unsigned char)name[i]);
-    add_joined(ud, lower, value);
+    for (size_t i = 0; i < p->name_len; i++)
+        lower[i] = (char)tolower((unsigned char)p->name[i]);
+    add_joined(ud, lower, p->name_len, p->value, p->value_len);
 }
 
-static void collect_query(const char *name, const char *value, void *ud)
+struct query_event {
+    json_t *obj;
+    bool bad; /* a name or value that no JSON string can carry */
+};
+
+static void collect_query(const gw_pair *p, void *ud)
 {
-    add_joined(ud, name, value);
+    struct query_event *qe = ud;
+    if (!safetext_is_utf8(p->name, p->name_len) || !safetext_is_utf8(p->value, p->value_len)) {
+        qe->bad = true;
+        return;
+    }
+    add_joined(qe->obj, p->name, p->name_len, p->value, p->value_len);
 }
 
+/* The event of an HTTP call, or NULL having answered 400 when the path or
+ * the query does not decode to UTF-8 (a JSON string can carry any code
+ * point, NUL included, but not arbitrary bytes). */
 static json_t *http_event(gw_request *req, const char *rest)
 {
-    json_t *headers = json_object(), *query = json_object();
+    size_t raw = strlen(rest);
+    char *path = malloc(raw + 1);
+    ssize_t n = path ? gw_unescape(rest, raw, path, raw) : -1;
+    if (n < 0 || !safetext_is_utf8(path, (size_t)n)) {
+        free(path);
+        if (n < 0)
+            gw_respond_error(req, 500, "internal_error", "out of memory");
+        else
+            gw_respond_error(req, 400, "invalid_path", "the path must decode to UTF-8");
+        return NULL;
+    }
+    struct query_event qe = {.obj = json_object()};
+    gw_each_query(req, collect_query, &qe);
+    if (qe.bad) {
+        free(path);
+        json_decref(qe.obj);
+        gw_respond_error(req, 400, "invalid_query", "query names and values must decode to UTF-8");
+        return NULL;
+    }
+    json_t *headers = json_object();
     gw_each_header(req, collect_header, headers);
-    gw_each_query(req, collect_query, query);
-    return json_pack("{s:s,s:s,s:o,s:o}", "method", gw_method(req), "path", rest, "query", query,
-                     "headers", headers);
+    json_t *ev = json_pack("{s:s,s:s%,s:o,s:o}", "method", gw_method(req), "path", path, (size_t)n,
+                           "query", qe.obj, "headers", headers);
+    free(path);
+    return ev;
 }
 
 static void start_call(hearth *h, gw_request *req, const char *name, const char *trigger,
@@ -380,10 +459,6 @@ static void start_call(hearth *h, gw_request *req, const char *name, const char 
 static void route_invoke(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
-    if (!validate_function_name(name)) {
-        respond_fn_not_found(req, name);
-        return;
-    }
     size_t len;
     const char *body = gw_body(req, &len);
     if (is_json_type(gw_header(req, "Content-Type"))) {
@@ -403,11 +478,9 @@ static void route_invoke(hearth *h, gw_request *req, const char *name, const cha
 
 static void route_fn_http(hearth *h, gw_request *req, const char *name, const char *rest)
 {
-    if (!validate_function_name(name)) {
-        respond_fn_not_found(req, name);
-        return;
-    }
-    start_call(h, req, name, "http", http_event(req, rest));
+    json_t *event = http_event(req, rest);
+    if (event)
+        start_call(h, req, name, "http", event);
 }
 
 /* --- logs --- */
@@ -430,7 +503,7 @@ static int logs_visit(const log_record *rec, void *ud)
 
 static bool valid_request_id(const char *s)
 {
-    size_t n = strlen(s);
+    size_t n = strnlen(s, REQID_LEN + 1);
     if (n == 0 || n > REQID_LEN)
         return false;
     for (; *s; s++)
@@ -445,20 +518,25 @@ static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *fo
 {
     const char *v;
     *follow = false;
-    if ((v = gw_query(req, "follow"))) {
+    if (!query_text(req, "follow", &v))
+        goto bad_follow;
+    if (v) {
         if (strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "0") && strcmp(v, "false"))
             goto bad_follow;
         *follow = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
     }
     uint64_t tail = *follow ? LOGS_TAIL_FOLLOW_DEFAULT : LOGS_TAIL_DEFAULT;
-    if ((v = gw_query(req, "tail")) && (!parse_uint(v, LOGS_TAIL_MAX, &tail) || tail == 0)) {
+    if (!query_text(req, "tail", &v) ||
+        (v && (!parse_uint(v, LOGS_TAIL_MAX, &tail) || tail == 0))) {
         gw_respond_error(req, 400, "invalid_query", "tail must be a whole number from 1 to %d",
                          LOGS_TAIL_MAX);
         return false;
     }
     q->tail = (size_t)tail;
     *format = LOGS_TEXT;
-    if ((v = gw_query(req, "format"))) {
+    if (!query_text(req, "format", &v))
+        v = ""; /* held a NUL: refused below like any other unknown format */
+    if (v) {
         if (strcmp(v, "ndjson") == 0)
             *format = LOGS_NDJSON;
         else if (strcmp(v, "text") != 0) {
@@ -466,13 +544,13 @@ static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *fo
             return false;
         }
     }
-    q->request_id = gw_query(req, "request_id");
-    if (q->request_id && !valid_request_id(q->request_id)) {
+    if (!query_text(req, "request_id", &q->request_id) ||
+        (q->request_id && !valid_request_id(q->request_id))) {
         gw_respond_error(req, 400, "invalid_query", "request_id is not a request id");
         return false;
     }
     q->since_ms = 0;
-    if ((v = gw_query(req, "since")) && timefmt_parse(v, &q->since_ms) < 0) {
+    if (!query_text(req, "since", &v) || (v && timefmt_parse(v, &q->since_ms) < 0)) {
         gw_respond_error(req, 400, "invalid_query",
                          "since must be unix milliseconds or an RFC 3339 time");
         return false;
@@ -531,12 +609,12 @@ static const struct route routes[] = {
 
 /* The route for the request, or NULL; *path_known says whether the path
  * matched some route under another method. */
-static const struct route *find_route(const char *method, const char *path, char *name, size_t cap,
-                                      const char **rest, bool *path_known)
+static const struct route *find_route(const char *method, const char *path, struct route_match *m,
+                                      bool *path_known)
 {
     *path_known = false;
     for (size_t i = 0; i < NROUTES; i++) {
-        if (!route_match(routes[i].pattern, path, name, cap, rest))
+        if (!route_match(routes[i].pattern, path, m))
             continue;
         *path_known = true;
         if (!routes[i].method || strcmp(routes[i].method, method) == 0)
@@ -548,10 +626,9 @@ static const struct route *find_route(const char *method, const char *path, char
 size_t api_body_limit(const char *method, const char *path, void *ud)
 {
     hearth *h = ud;
-    char name[FN_NAME_MAX + 2];
-    const char *rest = NULL;
+    struct route_match m;
     bool known;
-    const struct route *r = find_route(method, path, name, sizeof name, &rest, &known);
+    const struct route *r = find_route(method, path, &m, &known);
     if (r && r->fn == route_put)
         return HEARTH_MAX_DEPLOY_BODY;
     if (r && (r->fn == route_invoke || r->fn == route_fn_http))
@@ -562,11 +639,9 @@ size_t api_body_limit(const char *method, const char *path, void *ud)
 void api_handle(gw_request *req, void *ud)
 {
     hearth *h = ud;
-    char name[FN_NAME_MAX + 2] = "";
-    const char *rest = "/";
+    struct route_match m;
     bool known;
-    const struct route *r =
-        find_route(gw_method(req), gw_path(req), name, sizeof name, &rest, &known);
+    const struct route *r = find_route(gw_method(req), gw_path(req), &m, &known);
     if (!r) {
         if (known)
             gw_respond_error(req, 405, "method_not_allowed", "%s is not allowed on %.200s",
@@ -584,6 +659,13 @@ void api_handle(gw_request *req, void *ud)
         gw_respond_error(req, 503, "overloaded", "the daemon is shutting down");
         return;
     }
-    dlog_debug("%s %s", gw_method(req), gw_path(req));
-    r->fn(h, req, name, rest);
+    char name[FN_NAME_MAX + 1] = "";
+    if (m.seg && !decode_name(req, m.seg, m.seg_len, name))
+        return;
+    if (dlog_enabled(DLOG_DEBUG)) {
+        char shown[512]; /* the path as sent may hold any byte: not raw into the log */
+        dlog_debug("%s %s", gw_method(req),
+                   safetext_copy(shown, sizeof shown, gw_path(req), strlen(gw_path(req))));
+    }
+    r->fn(h, req, name, m.rest);
 }

@@ -30,6 +30,7 @@
 #include "fn_settings.h"
 #include "paths.h"
 #include "runtimes.h"
+#include "safetext.h"
 #include "timefmt.h"
 #include "validate.h"
 
@@ -46,6 +47,7 @@ typedef struct deploy_job {
     char *q_choice[FNSET_CHOICE_COUNT]; /* the two-word settings, by table index */
     char *q_int[FNSET_INT_COUNT];       /* the whole-number settings, by table index */
     char unknown_query[64];
+    char bad_query[64]; /* a query parameter with a NUL byte, printable */
     /* results */
     fn_config cfg;
     char staging[PATH_MAX];
@@ -335,6 +337,9 @@ out:
 
 static int parse_raw_body(deploy_job *j)
 {
+    if (j->bad_query[0])
+        return refuse(j, 400, "invalid_query", "query parameter '%s' holds a NUL byte",
+                      j->bad_query);
     if (j->unknown_query[0])
         return refuse(j, 400, "unknown_field", "unknown query parameter '%s'", j->unknown_query);
     int rc = check_runtime(j, j->q_runtime, j->q_handler);
@@ -478,9 +483,16 @@ static bool is_json_body_type(const char *ct)
     return !ct || !*ct || type_in(ct, types, sizeof types / sizeof *types);
 }
 
-static void note_query(const char *name, const char *value, void *ud)
+static void note_query(const gw_pair *p, void *ud)
 {
     deploy_job *j = ud;
+    const char *name = p->name, *value = p->value;
+    /* Read up to a decoded %00, "python3%00junk" would pass for python3. */
+    if (memchr(name, '\0', p->name_len) || memchr(value, '\0', p->value_len)) {
+        if (!j->bad_query[0])
+            safetext_copy(j->bad_query, sizeof j->bad_query, name, p->name_len);
+        return;
+    }
     size_t n, m;
     const fnset_int *t = fnset_ints(&n), *s = fnset_find(name);
     const fnset_choice *ct = fnset_choices(&m), *c = fnset_find_choice(name);

@@ -8,8 +8,15 @@
  * internal epoll thread. A request waiting for a worker is suspended
  * (MHD_suspend_connection) and resumed when its answer is ready.
  *
- * Owns: connections, request bodies (bounded per route), answers, chunked
- * streams. Must never: block, interpret a route, or touch scheduler state.
+ * The request target is taken as sent (MHD_OPTION_URI_LOG_CALLBACK), before
+ * MHD decodes it in place and a %00 cuts it; gw_unescape decodes a piece
+ * of it with its true length. Query values come with their lengths too.
+ *
+ * Owns: connections, the request target and percent-decoding, request
+ * bodies (bounded per route), answers (every error it builds itself has
+ * the JSON error shape), chunked streams. Must never: block, interpret a
+ * route, touch scheduler state, or put a client's bytes into JSON or a
+ * log line without making them printable (safetext).
  */
 #include "gateway.h"
 
@@ -26,8 +33,13 @@
 
 #include "buf.h"
 #include "dlog.h"
+#include "safetext.h"
 
 #define GW_MAX_EXTRA_HEADERS 32
+#define GW_LINE_MAX          (128 * 1024) /* MHD's per-connection memory: no line is longer */
+/* The answer when no other can be built (out of memory): still the error shape. */
+#define GW_INTERNAL_ERROR                                                                          \
+    "{\"error\":{\"code\":\"internal_error\",\"message\":\"the answer could not be built\"}}\n"
 
 struct gateway {
     uv_loop_t *loop;
@@ -49,7 +61,11 @@ struct gw_request {
     gateway *gw;
     struct MHD_Connection *conn;
     char method[16];
-    char *path;
+    char *path;          /* as sent: still percent-encoded, without the query */
+    bool started;        /* on_access has seen it (method and body limit known) */
+    bool target_cut;     /* a raw NUL byte ended the target before its end */
+    uintptr_t target_at; /* where MHD holds the target, to find such a cut */
+    size_t target_len;   /* strlen of the target when MHD handed it over */
     char id[REQID_LEN + 1];
     buf body;
     bool too_big;
@@ -102,19 +118,47 @@ static void on_hup_closed(uv_handle_t *h)
     request_free(h->data);
 }
 
-static gw_request *request_new(gateway *gw, struct MHD_Connection *conn, const char *method,
-                               const char *url)
+/* MHD_OPTION_URI_LOG_CALLBACK: the one place that sees the request target
+ * before MHD percent-decodes it in place (and a %00 cuts it). The path is
+ * kept as sent, so that routing splits segments on real '/' and each
+ * segment is decoded with its true length (gw_unescape). The request is
+ * freed by on_completed even when MHD refuses it before on_access. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     gw_request *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->path = strdup(url);
+    r->path = strndup(uri, strcspn(uri, "?"));
     if (!r->path) {
         free(r);
         return NULL;
     }
-    r->gw = gw;
+    r->gw = cls;
     r->conn = conn;
+    r->target_at = (uintptr_t)uri;
+    r->target_len = strlen(uri);
+    return r;
+}
+
+/* MHD splits the request line on its length, so a raw NUL byte inside the
+ * target ends the C string it hands over while the rest of the line is
+ * still there: "/v1/functions/zz\0junk" would read as zz. In MHD's line
+ * buffer the version follows the target and one separator; when it starts
+ * further on, the target was cut. A layout this check does not recognise
+ * (version elsewhere) is left alone. */
+static bool target_was_cut(const gw_request *r, const char *version)
+{
+    uintptr_t v = (uintptr_t)version, end = r->target_at + r->target_len + 1;
+    return v > end && v - end < GW_LINE_MAX;
+}
+
+/* Completes `r` once the method and headers are known. */
+static void request_start(gw_request *r, const char *method, const char *version)
+{
+    gateway *gw = r->gw;
+    struct MHD_Connection *conn = r->conn;
+    r->started = true;
+    r->target_cut = target_was_cut(r, version);
     snprintf(r->method, sizeof r->method, "%s", method);
     reqid_new(r->id);
     size_t limit = gw->opts.body_limit(r->method, r->path, gw->opts.ud);
@@ -122,7 +166,6 @@ static gw_request *request_new(gateway *gw, struct MHD_Connection *conn, const c
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > limit)
         r->too_big = true;
-    return r;
 }
 
 static void hand_to_handler(gw_request *r)
@@ -136,16 +179,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **ctx)
 {
-    (void)version;
-    gateway *gw = cls;
+    (void)cls, (void)url; /* url is decoded and cut at a NUL: r->path is not */
     gw_request *r = *ctx;
-    if (!r) {
-        r = request_new(gw, conn, method, url);
-        if (!r)
-            return MHD_NO;
-        *ctx = r;
+    if (!r)
+        return MHD_NO; /* on_uri ran out of memory */
+    if (!r->started) {
+        request_start(r, method, version);
+        if (r->target_cut)
+            gw_respond_error(r, 400, "bad_request", "the request target holds a NUL byte");
         /* An announced oversized body is refused before a byte of it is read. */
-        if (!r->too_big)
+        else if (!r->too_big)
             return MHD_YES;
     } else if (*upload_size) {
         if (!r->too_big && buf_append(&r->body, upload, *upload_size) != 0) {
@@ -155,7 +198,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_size = 0;
         return MHD_YES;
     }
-    if (!r->handled)
+    if (!r->handled && !r->answered)
         hand_to_handler(r);
     if (r->resp) {
         enum MHD_Result rc = MHD_queue_response(conn, r->status, r->resp);
@@ -286,9 +329,9 @@ int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
     gw->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, gw, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)16384, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)1024, MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, gw, MHD_OPTION_CONNECTION_LIMIT, (unsigned)16384,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!gw->mhd) {
         int err = errno ? errno : EADDRINUSE;
         free(gw);
@@ -355,9 +398,41 @@ const char *gw_header(gw_request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-const char *gw_query(gw_request *r, const char *name)
+const char *gw_query(gw_request *r, const char *name, size_t *len)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = NULL;
+    size_t n = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v, &n) !=
+        MHD_YES)
+        return NULL;
+    *len = v ? n : 0;
+    return v ? v : "";
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+ssize_t gw_unescape(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++, o++) {
+        if (o == cap)
+            return -1;
+        int hi, lo;
+        if (in[i] == '%' && i + 2 < len && (hi = hex_digit(in[i + 1])) >= 0 &&
+            (lo = hex_digit(in[i + 2])) >= 0) {
+            out[o] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[o] = in[i];
+        }
+    }
+    return (ssize_t)o;
 }
 
 const void *gw_body(const gw_request *r, size_t *len)
@@ -376,25 +451,27 @@ struct pair_ctx {
     void *ud;
 };
 
+/* The _n iterator: MHD knows each decoded key's and value's true length. */
 static enum MHD_Result pair_visit(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value)
+                                  size_t key_len, const char *value, size_t value_len)
 {
     (void)kind;
     struct pair_ctx *pc = cls;
-    pc->fn(key, value ? value : "", pc->ud);
+    gw_pair pair = {key ? key : "", key ? key_len : 0, value ? value : "", value ? value_len : 0};
+    pc->fn(&pair, pc->ud);
     return MHD_YES;
 }
 
 void gw_each_header(gw_request *r, gw_pair_fn fn, void *ud)
 {
     struct pair_ctx pc = {fn, ud};
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pair_visit, &pc);
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, pair_visit, &pc);
 }
 
 void gw_each_query(gw_request *r, gw_pair_fn fn, void *ud)
 {
     struct pair_ctx pc = {fn, ud};
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, pair_visit, &pc);
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, pair_visit, &pc);
 }
 
 /* --- answers --- */
@@ -419,9 +496,10 @@ static void answer_with(gw_request *r, unsigned status, const char *content_type
                         struct MHD_Response *resp)
 {
     if (!resp) {
-        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(sizeof GW_INTERNAL_ERROR - 1,
+                                               (void *)GW_INTERNAL_ERROR, MHD_RESPMEM_PERSISTENT);
         status = 500;
-        content_type = NULL;
+        content_type = "application/json";
     }
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     if (content_type)
@@ -459,7 +537,9 @@ void gw_respond_json(gw_request *r, unsigned status, json_t *json)
     char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
     if (!text) {
-        gw_respond(r, 500, NULL, NULL, 0);
+        /* Out of memory, or a string jansson refused: still the error shape. */
+        if (!r->answered)
+            answer_with(r, 500, NULL, NULL);
         return;
     }
     size_t n = strlen(text);
@@ -476,12 +556,15 @@ void gw_respond_json(gw_request *r, unsigned status, json_t *json)
 
 void gw_respond_error(gw_request *r, unsigned status, const char *code, const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[1024], safe[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *err = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    /* Messages quote names and paths a client sent: printable UTF-8 only,
+     * or jansson refuses the string and the answer loses its body. */
+    safetext_copy(safe, sizeof safe, msg, strlen(msg));
+    json_t *err = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", safe);
     gw_respond_json(r, status, err);
 }
 

@@ -55,17 +55,35 @@ void gateway_stop(gateway *gw);
 
 /* --- the request --- */
 const char *gw_method(const gw_request *req);
+/* The path as the client sent it: percent-encoded, any bytes, no query.
+ * Split it on '/' before decoding a segment with gw_unescape. */
 const char *gw_path(const gw_request *req);
 const char *gw_request_id(const gw_request *req);
 const char *gw_header(gw_request *req, const char *name); /* case-insensitive */
-const char *gw_query(gw_request *req, const char *name);  /* decoded, or NULL */
-const void *gw_body(const gw_request *req, size_t *len);  /* NUL-terminated */
+/* The decoded value of query parameter `name`, or NULL when absent; *len is
+ * its true length (a %00 makes it longer than strlen). */
+const char *gw_query(gw_request *req, const char *name, size_t *len);
+const void *gw_body(const gw_request *req, size_t *len); /* NUL-terminated */
 /* True when the body exceeded its limit (the handler should answer 413). */
 bool gw_body_too_large(const gw_request *req);
 
-typedef void (*gw_pair_fn)(const char *name, const char *value, void *ud);
+/* A header or a decoded query parameter, with true lengths (NUL-terminated
+ * too, but a decoded %00 may come before the end). */
+typedef struct gw_pair {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} gw_pair;
+typedef void (*gw_pair_fn)(const gw_pair *pair, void *ud);
 void gw_each_header(gw_request *req, gw_pair_fn fn, void *ud);
 void gw_each_query(gw_request *req, gw_pair_fn fn, void *ud);
+
+/* Percent-decodes `len` bytes of `in` into `out` (at most `cap` bytes, not
+ * NUL-terminated); a '%' not followed by two hex digits stays as it is.
+ * Returns the decoded length (which may include NULs), or -1 when it
+ * exceeds `cap`. */
+ssize_t gw_unescape(const char *in, size_t len, char *out, size_t cap);
 
 /* --- answering (exactly one of these per request) --- */
 
@@ -79,7 +97,8 @@ void gw_respond(gw_request *req, unsigned status, const char *content_type, char
 /* Answers with `json` (reference stolen). */
 void gw_respond_json(gw_request *req, unsigned status, json_t *json);
 
-/* Answers {"error":{"code":…,"message":…}}. */
+/* Answers {"error":{"code":…,"message":…}}. The formatted message is made
+ * printable UTF-8 (safetext_copy), so it may quote what a client sent. */
 void gw_respond_error(gw_request *req, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -3,7 +3,8 @@
  *
  * Owns the tree <dir>/<function>/<20-digit seq>.ndjson: append-only segment
  * files holding one NDJSON record per line, in the order the lines were
- * appended. A function's newest segment is the only one ever written; once a
+ * appended; folders 0700 and files 0600, since a function may print its
+ * secrets. A function's newest segment is the only one ever written; once a
  * segment reaches retention/4 bytes the next one starts, and once the
  * function's bytes exceed its retention the oldest segments are deleted.
  *
@@ -44,8 +45,8 @@
 #define LS_MAX_NAME    255
 #define LS_SEQ_DIGITS  20
 #define LS_SEG_SUFFIX  ".ndjson"
-#define LS_DIR_MODE    0750
-#define LS_FILE_MODE   0640
+#define LS_DIR_MODE    0700 /* log lines may carry what a function prints: owner only */
+#define LS_FILE_MODE   0600
 
 struct ls_seg {
     uint64_t seq;
@@ -135,11 +136,14 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* An existing folder is made LS_DIR_MODE too: older versions made them 0750. */
 static int mkdir_exist_ok(const char *path)
 {
-    if (mkdir(path, LS_DIR_MODE) < 0 && errno != EEXIST)
+    if (mkdir(path, LS_DIR_MODE) == 0)
+        return 0;
+    if (errno != EEXIST)
         return -errno;
-    return 0;
+    return chmod(path, LS_DIR_MODE) < 0 ? -errno : 0;
 }
 
 /* ---- per-function state ---- */
@@ -389,6 +393,11 @@ static int fn_activate(logstore *ls, struct ls_fn *f)
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, LS_FILE_MODE);
         if (fd < 0)
             fd = -errno;
+        else if (fchmod(fd, LS_FILE_MODE) < 0) { /* an older version's 0640 segment */
+            int err = errno;
+            close(fd);
+            fd = -err;
+        }
     }
     if (fd < 0) {
         free(buf);

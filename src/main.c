@@ -324,6 +324,38 @@ static int resolve_worker_user(hearth *h)
     return 0;
 }
 
+/* The data dir holds functions' env values (in hearth.db and its WAL): no
+ * other local user may enter it. A folder made beforehand (mkdir, a
+ * service manager) is usually 0755: it is made 0700, as docs/security.md
+ * promises. One that other users may write to is refused instead: they
+ * could already have planted or linked files in it. Works on ".", the data
+ * dir just entered, so no path can be swapped between check and chmod. */
+static int restrict_data_dir(const char *shown)
+{
+    struct stat st;
+    if (stat(".", &st) < 0) {
+        dlog_error("cannot stat --data-dir %s: %s", shown, strerror(errno));
+        return -1;
+    }
+    mode_t mode = st.st_mode & 07777;
+    if (mode & (S_IWGRP | S_IWOTH)) {
+        dlog_error("--data-dir %s is writable by other users (mode %04o): it holds secrets, and "
+                   "files planted in it would be trusted; give hearthd a folder of its own "
+                   "(chmod 700 %s, if no one else uses it)",
+                   shown, (unsigned)mode, shown);
+        return -1;
+    }
+    if ((mode & 07077) == 0)
+        return 0;
+    if (chmod(".", 0700) < 0) {
+        dlog_error("cannot make --data-dir %s mode 0700: %s", shown, strerror(errno));
+        return -1;
+    }
+    dlog_warn("--data-dir %s was mode %04o; made it 0700 (it holds functions' secrets)", shown,
+              (unsigned)mode);
+    return 0;
+}
+
 /* Works from inside the data dir, with relative paths: once the daemon
  * has dropped to --user, the data dir's parents (say /root) need not be
  * searchable by it. The spawner, forked later, shares this cwd. */
@@ -335,6 +367,8 @@ static int prepare_data_dir(hearth *h)
         dlog_error("cannot enter --data-dir %s: %s", h->set.data_dir, strerror(errno));
         return -1;
     }
+    if (restrict_data_dir(h->set.data_dir) < 0)
+        return -1;
     snprintf(h->code_root, sizeof h->code_root, "code");
     snprintf(h->staging_root, sizeof h->staging_root, "staging");
     /* Half-finished deploys and deletions of an earlier run. */

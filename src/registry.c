@@ -7,6 +7,7 @@
  * is one transaction, rolled back on any failure), never store a config that
  * fails validate.h, and never be used from two threads or across fork():
  * the connection belongs to the loop thread of the process that opened it.
+ * The database holds functions' env values (secrets): its files are 0600.
  */
 #include "registry.h"
 
@@ -15,12 +16,15 @@
 #include "validate.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
 #define SETTINGS_MAX    (64 * 1024) /* a settings column larger than this is corrupt */
@@ -194,6 +198,39 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
     return rc;
 }
 
+#define DB_FILE_MODE 0600
+
+/* Makes the database file (creating it empty: sqlite takes an empty file for
+ * a new database) and any WAL, shared-memory or journal file left by an
+ * earlier run owner-only. sqlite gives the -wal and -shm files it creates
+ * the mode of the database file, whatever the umask: a database made 0644
+ * by an older hearthd or by hand would hand its WAL, and the env values in
+ * it, to every local user. Returns 0 or a negative errno. */
+static int restrict_db_files(const char *path)
+{
+    if (strcmp(path, ":memory:") == 0)
+        return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, DB_FILE_MODE);
+    if (fd < 0)
+        return -errno;
+    int rc = fchmod(fd, DB_FILE_MODE) < 0 ? -errno : 0;
+    close(fd);
+    static const char *const sidecars[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; rc == 0 && i < COUNT(sidecars); i++) {
+        char side[4096];
+        if ((size_t)snprintf(side, sizeof side, "%s%s", path, sidecars[i]) >= sizeof side)
+            return -ENAMETOOLONG;
+        fd = open(side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno != ENOENT)
+            return -errno;
+        if (fd >= 0) {
+            rc = fchmod(fd, DB_FILE_MODE) < 0 ? -errno : 0;
+            close(fd);
+        }
+    }
+    return rc;
+}
+
 /* A path that cannot be opened reports the OS's reason (-ENOENT, -EACCES,
  * ...) when sqlite knows it; everything else is -EIO. */
 static int open_db(registry *reg, const char *path)
@@ -271,7 +308,11 @@ int registry_open(const char *path, registry **out)
     registry *reg = calloc(1, sizeof *reg);
     if (!reg)
         return -ENOMEM;
-    int rc = open_db(reg, path);
+    int rc = restrict_db_files(path);
+    if (rc < 0)
+        dlog_error("registry: cannot make %s owner-only: %s", path, strerror(-rc));
+    if (rc == 0)
+        rc = open_db(reg, path);
     if (rc == 0)
         rc = configure(reg);
     if (rc == 0)

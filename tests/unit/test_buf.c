@@ -1,6 +1,7 @@
 /*
  * test_buf.c — the ceiling of buf, strmap's map behaviour, and timefmt's
- * parsing: the small utilities everything else leans on.
+ * parsing, safetext's printable copies: the small utilities everything
+ * else leans on.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "buf.h"
 #include "deploy.h"
 #include "reqid.h"
+#include "safetext.h"
 #include "strmap.h"
 #include "timefmt.h"
 
@@ -110,6 +112,37 @@ static void test_request_ids_are_uuid4_and_distinct(void **state)
     assert_string_not_equal(a, b);
 }
 
+static void test_safetext_escapes_what_is_not_printable_utf8(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_string_equal(safetext_copy(out, sizeof out, "zz\0junk", 7), "zz\\x00junk");
+    assert_string_equal(safetext_copy(out, sizeof out, "\xff\xfe", 2), "\\xff\\xfe");
+    assert_string_equal(safetext_copy(out, sizeof out, "a\r\nb\x7f", 5), "a\\x0d\\x0ab\\x7f");
+    /* overlong '/', a surrogate, a C1 control, a cut sequence: all escaped */
+    assert_string_equal(safetext_copy(out, sizeof out, "\xc0\xaf", 2), "\\xc0\\xaf");
+    assert_string_equal(safetext_copy(out, sizeof out, "\xed\xa0\x80", 3), "\\xed\\xa0\\x80");
+    assert_string_equal(safetext_copy(out, sizeof out, "\xc2\x85", 2), "\\xc2\\x85");
+    assert_string_equal(safetext_copy(out, sizeof out, "\xc3", 1), "\\xc3");
+    /* well-formed UTF-8 is kept as it is */
+    assert_string_equal(safetext_copy(out, sizeof out, "caf\xc3\xa9 \xf0\x9f\x94\xa5", 10),
+                        "caf\xc3\xa9 \xf0\x9f\x94\xa5");
+    assert_true(safetext_is_utf8("a\0\xc3\xa9", 4));
+    assert_false(safetext_is_utf8("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+    assert_false(safetext_is_utf8("\xe0\x80\xaf", 3));     /* overlong */
+}
+
+static void test_safetext_cuts_with_dots_and_never_mid_character(void **state)
+{
+    (void)state;
+    char out[8]; /* room for 4 bytes, "..." and the NUL */
+    assert_string_equal(safetext_copy(out, sizeof out, "abcd", 4), "abcd");
+    assert_string_equal(safetext_copy(out, sizeof out, "abcde", 5), "abcd...");
+    assert_string_equal(safetext_copy(out, sizeof out, "ab\xe2\x82\xac", 5), "ab...");
+    assert_string_equal(safetext_copy(out, sizeof out, "a\x01", 2), "a...");
+    assert_string_equal(safetext_copy(out, sizeof out, "\x01", 1), "\\x01");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +151,8 @@ int main(void)
         cmocka_unit_test(test_timefmt_round_trip_and_parse),
         cmocka_unit_test(test_base64_decodes_and_refuses_garbage),
         cmocka_unit_test(test_request_ids_are_uuid4_and_distinct),
+        cmocka_unit_test(test_safetext_escapes_what_is_not_printable_utf8),
+        cmocka_unit_test(test_safetext_cuts_with_dots_and_never_mid_character),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
