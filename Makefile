@@ -49,6 +49,7 @@ bench: build
 	bench/sched.sh
 	bench/runtimes.sh
 	bench/keepalive_sim.sh
+	bench/log_flood.sh
 
 format:
 	clang-format -i src/*.c src/*.h include/hearth/*.h tests/unit/*.c bench/*.c
