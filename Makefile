@@ -17,10 +17,16 @@ deps:
 deps-test:
 	@scripts/deps.sh --test
 
-$(BUILD)/CMakeCache.txt:
+# Keyed on the Makefile CMake writes last: a configure that stopped half-way
+# leaves a CMakeCache.txt but no Makefile, and the next run configures again.
+$(BUILD)/Makefile:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-build: deps $(BUILD)/CMakeCache.txt
+# The test targets configure every time, asking for the unit tests (a build
+# made by `make run` before cmocka was installed has none).
+CONFIGURE_TESTS = cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_TESTS=ON
+
+build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
@@ -28,18 +34,20 @@ run: build
 
 # Every test: unit (C and the Python runtime) and end to end, on the
 # normal build and then again under AddressSanitizer + UBSan.
-test: deps-test $(BUILD)/CMakeCache.txt
+test: deps-test
+	$(CONFIGURE_TESTS)
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure
 	$(MAKE) test-asan
 
 test-asan: deps-test
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHEARTH_SANITIZE=ON
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHEARTH_SANITIZE=ON -DHEARTH_TESTS=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
 
-unit: deps-test $(BUILD)/CMakeCache.txt
+unit: deps-test
+	$(CONFIGURE_TESTS)
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -R "^unit_"
 

@@ -132,6 +132,18 @@ static void collect(spawner *sp, sandbox_proc *p, char *out, size_t cap)
 
 /* ---- spawner_check, the one check both kinds of spawner run ---- */
 
+/* Every limit of spec at the policy's ceiling, vm_reserve at `vm_reserve`. */
+static void assert_at_ceilings(const sandbox_spec *spec, uint64_t vm_reserve)
+{
+    assert_int_equal(spec->memory_bytes, limits.memory_bytes);
+    assert_int_equal(spec->vm_reserve, vm_reserve);
+    assert_int_equal(spec->max_file_size, limits.max_file_size);
+    assert_int_equal(spec->max_open_files, limits.max_open_files);
+    assert_int_equal(spec->tmp_bytes, limits.tmp_bytes);
+    assert_int_equal(spec->pids_max, limits.pids_max);
+    assert_int_equal(spec->cpu_millis, limits.cpu_millis);
+}
+
 static void test_check_lowers_every_limit_to_its_ceiling(void **state)
 {
     struct fixture *f = *state;
@@ -141,13 +153,7 @@ static void test_check_lowers_every_limit_to_its_ceiling(void **state)
     spec.max_open_files = spec.tmp_bytes = UINT64_MAX;
     spec.pids_max = spec.cpu_millis = UINT32_MAX;
     assert_int_equal(spawner_check(&f->pol, &spec), 0);
-    assert_int_equal(spec.memory_bytes, limits.memory_bytes);
-    assert_int_equal(spec.vm_reserve, limits.vm_reserve);
-    assert_int_equal(spec.max_file_size, limits.max_file_size);
-    assert_int_equal(spec.max_open_files, limits.max_open_files);
-    assert_int_equal(spec.tmp_bytes, limits.tmp_bytes);
-    assert_int_equal(spec.pids_max, limits.pids_max);
-    assert_int_equal(spec.cpu_millis, limits.cpu_millis);
+    assert_at_ceilings(&spec, limits.vm_reserve);
 }
 
 static void test_check_reads_no_limit_as_the_ceiling(void **state)
@@ -159,13 +165,7 @@ static void test_check_reads_no_limit_as_the_ceiling(void **state)
     spec.max_open_files = spec.tmp_bytes = 0;
     spec.pids_max = spec.cpu_millis = 0;
     assert_int_equal(spawner_check(&f->pol, &spec), 0);
-    assert_int_equal(spec.memory_bytes, limits.memory_bytes);
-    assert_int_equal(spec.vm_reserve, 0); /* an amount: none is the least */
-    assert_int_equal(spec.max_file_size, limits.max_file_size);
-    assert_int_equal(spec.max_open_files, limits.max_open_files);
-    assert_int_equal(spec.tmp_bytes, limits.tmp_bytes);
-    assert_int_equal(spec.pids_max, limits.pids_max);
-    assert_int_equal(spec.cpu_millis, limits.cpu_millis);
+    assert_at_ceilings(&spec, 0); /* vm_reserve is an amount: none is the least */
 }
 
 static void test_check_keeps_what_is_within_the_policy(void **state)
