@@ -44,7 +44,9 @@ def test_concurrent_calls_get_separate_workers(hearth):
     hearth.deploy_ok("wm-conc", STATEFUL)
     hearth.invoke_ok("wm-conc", json={})  # one warm worker to start with
     started = time.monotonic()
-    calls = [Background(hearth.invoke, "wm-conc", json={"sleep": 0.5}) for _ in range(4)]
+    # Each call outlasts a cold start even on a loaded machine, so no worker
+    # frees before the others are ready.
+    calls = [Background(hearth.invoke, "wm-conc", json={"sleep": 3}) for _ in range(4)]
     answers = [c.result(timeout=30) for c in calls]
     elapsed = time.monotonic() - started
     assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
