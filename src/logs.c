@@ -23,6 +23,7 @@
 #include "logs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,8 @@ struct logs {
     uv_idle_t turn;  /* active while sources wait: the loop must not sleep */
     unsigned budget; /* lines left in this turn */
     log_source *waiting_head, *waiting_tail;
-    bool stopped; /* the handle is closing: no more turns */
+    bool stopped; /* shutting down: the handle closes once nobody waits */
+    bool closing; /* it is closing: no more turns */
 };
 
 /* A new turn: a fresh budget, and the sources that waited for it, oldest
@@ -80,6 +82,10 @@ static void on_turn(uv_idle_t *h)
     }
     if (!lg->waiting_head)
         uv_idle_stop(&lg->turn);
+    if (!lg->waiting_head && lg->stopped && !lg->closing) {
+        lg->closing = true;
+        uv_close((uv_handle_t *)&lg->turn, NULL);
+    }
 }
 
 int logs_open(uv_loop_t *loop, logstore *store, logs **out)
@@ -100,19 +106,26 @@ void logs_stop(logs *lg)
     if (!lg)
         return;
     lg->stopped = true;
-    uv_close((uv_handle_t *)&lg->turn, NULL);
+    if (!lg->waiting_head) {
+        lg->closing = true;
+        uv_close((uv_handle_t *)&lg->turn, NULL);
+    } /* else on_turn closes it once the last waiting source went on */
 }
 
 unsigned logs_allowance(const logs *lg)
 {
+    if (lg->closing)
+        return UINT_MAX; /* no turn will come: a worker's last words go as they are */
     return lg->budget < LOGS_SLICE_LINES ? lg->budget : LOGS_SLICE_LINES;
 }
 
-void logs_source_wait_turn(log_source *src, void (*on_turn_cb)(log_source *src))
+bool logs_source_wait_turn(log_source *src, void (*on_turn_cb)(log_source *src))
 {
     logs *lg = src->lg;
     if (src->turn_waiting)
-        return;
+        return true;
+    if (lg->closing)
+        return false;
     src->on_turn = on_turn_cb;
     src->turn_waiting = true;
     src->turn_next = NULL;
@@ -121,8 +134,8 @@ void logs_source_wait_turn(log_source *src, void (*on_turn_cb)(log_source *src))
     else
         lg->waiting_head = src;
     lg->waiting_tail = src;
-    if (!lg->stopped)
-        uv_idle_start(&lg->turn, on_turn);
+    uv_idle_start(&lg->turn, on_turn);
+    return true;
 }
 
 void logs_source_cancel_turn(log_source *src)

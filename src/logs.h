@@ -45,7 +45,9 @@ struct log_source {
 /* Creates the collector over `store` (borrowed; must outlive it), with a
  * handle on `loop` that starts each turn's line budget. */
 int logs_open(uv_loop_t *loop, logstore *store, logs **out);
-/* Closes the loop handle; the loop must run once more before logs_close. */
+/* Closes the loop handle once no source waits for a turn (sources that
+ * wait keep the loop running until they have gone on); the loop must run
+ * until then, before logs_close. */
 void logs_stop(logs *lg);
 /* Ends every follower and frees the collector. Accepts NULL. */
 void logs_close(logs *lg);
@@ -53,9 +55,11 @@ void logs_close(logs *lg);
 /* Lines a source may store at this wake-up: LOGS_SLICE_LINES, or what is
  * left of this turn's LOGS_TURN_LINES. 0 means wait for the next turn. */
 unsigned logs_allowance(const logs *lg);
-/* Calls src->on_turn once at the start of the next loop turn, when the
- * budget is fresh (`on_turn` set by the caller). Waiting twice is once. */
-void logs_source_wait_turn(log_source *src, void (*on_turn)(log_source *src));
+/* Calls `on_turn` once at the start of the next loop turn, when the
+ * budget is fresh. Waiting twice is once. Returns false when there will be
+ * no more turns (the collector is stopped and its handle closed): the
+ * caller then goes on without waiting. */
+bool logs_source_wait_turn(log_source *src, void (*on_turn)(log_source *src));
 /* Forgets a wait: on_turn will not be called. */
 void logs_source_cancel_turn(log_source *src);
 

@@ -138,12 +138,11 @@ static void on_turn(log_source *src)
 /* Out of lines for this turn: stop reading the pipes until the next. */
 static void throttle(struct worker_impl *im)
 {
-    if (im->throttled)
-        return;
+    if (im->throttled || !logs_source_wait_turn(&im->src, on_turn))
+        return; /* waiting already, or shutting down: no budget to wait for */
     im->throttled = true;
     uv_poll_stop(&im->out);
     uv_poll_stop(&im->err);
-    logs_source_wait_turn(&im->src, on_turn);
 }
 
 static void resume_polls(struct worker_impl *im)
