@@ -153,25 +153,33 @@ static void resume_polls(struct worker_impl *im)
         uv_poll_start(&im->err, UV_READABLE, on_output);
 }
 
-/* Stores what the allowance lets through of `len` bytes; keeps the rest
- * in `p` (which then holds only it). Returns false when some is left. */
+/* Stores what the allowance lets through of the bytes `p` keeps. Returns
+ * true when none is left (and frees them). */
+static bool feed_pending(struct worker_impl *im, int stream, struct pending_output *p,
+                         unsigned *allow)
+{
+    p->off += logs_source_feed(&im->src, stream, p->data + p->off, p->len - p->off, allow);
+    if (p->off < p->len)
+        return false;
+    free(p->data);
+    p->data = NULL;
+    return true;
+}
+
+/* Stores what the allowance lets through of `len` fresh bytes and keeps a
+ * copy of the rest in `p`, which holds nothing yet. Returns false when some
+ * is left. */
 static bool feed_or_keep(struct worker_impl *im, int stream, struct pending_output *p,
                          const char *data, size_t len, unsigned *allow)
 {
     size_t used = logs_source_feed(&im->src, stream, data, len, allow);
     if (used == len)
         return true;
-    if (data != p->data) {
-        char *copy = malloc(len - used);
-        if (!copy)
-            return true; /* out of memory: those bytes are lost, not the loop */
-        memcpy(copy, data + used, len - used);
-        p->data = copy;
-        p->off = 0;
-        p->len = len - used;
-        return false;
-    }
-    p->off += used;
+    char *copy = malloc(len - used);
+    if (!copy)
+        return true; /* out of memory: those bytes are lost, not the loop */
+    memcpy(copy, data + used, len - used);
+    *p = (struct pending_output){.data = copy, .off = 0, .len = len - used};
     return false;
 }
 
@@ -182,12 +190,8 @@ static bool feed_or_keep(struct worker_impl *im, int stream, struct pending_outp
 static bool pump_stream(struct worker_impl *im, int stream, unsigned *allow)
 {
     struct pending_output *p = &im->pend[stream == LOG_STDERR];
-    if (p->data) {
-        if (!feed_or_keep(im, stream, p, p->data + p->off, p->len - p->off, allow))
-            return false;
-        free(p->data);
-        p->data = NULL;
-    }
+    if (p->data && !feed_pending(im, stream, p, allow))
+        return false;
     int fd = stream == LOG_STDOUT ? im->proc.out_fd : im->proc.err_fd;
     bool *open = stream == LOG_STDOUT ? &im->out_open : &im->err_open;
     char chunk[READ_CHUNK];
