@@ -184,9 +184,9 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     const fnset_choice *c = fnset_choices(&n);
     for (size_t i = 0; o && i < n; i++)
         json_object_set_new(o, c[i].name, json_string(fnset_word(cfg, &c[i])));
-    json_t *rest = json_pack("{s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg),
-                             "created_at", created, "updated_at", updated, "pool",
-                             pool_json(h, cfg->name));
+    json_t *rest =
+        json_pack("{s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg), "created_at",
+                  created, "updated_at", updated, "pool", pool_json(h, cfg->name));
     if (!o || json_object_update(o, rest) < 0) {
         json_decref(o);
         o = NULL;
@@ -637,7 +637,8 @@ static void route_secret_put(hearth *h, gw_request *req, const char *name, const
     dlog_info("secret %s %s (%zu bytes)", name, created ? "created" : "updated", len);
     char at[TIMEFMT_ISO_LEN];
     timefmt_iso_ms(ms, at);
-    gw_respond_json(req, created ? 201 : 200, json_pack("{s:s,s:s}", "name", name, "updated_at", at));
+    gw_respond_json(req, created ? 201 : 200,
+                    json_pack("{s:s,s:s}", "name", name, "updated_at", at));
 }
 
 /* Collects the functions whose current version lists a secret. */

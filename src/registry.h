@@ -40,8 +40,8 @@ typedef struct fn_config {
     /* "secrets": the names its workers read at /run/secrets/<name> */
     char secrets[VALIDATE_SECRETS_MAX][VALIDATE_SECRET_NAME_MAX + 1];
     unsigned nsecrets;
-    int64_t created_ms;       /* when the function was first created */
-    int64_t updated_ms;       /* when this version was deployed */
+    int64_t created_ms; /* when the function was first created */
+    int64_t updated_ms; /* when this version was deployed */
 } fn_config;
 
 void fn_config_release(fn_config *cfg);

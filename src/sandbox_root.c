@@ -110,8 +110,8 @@ void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const
 void sandbox_root_plan_secrets(sandbox_root_plan *plan, int fd)
 {
     struct stat st;
-    unsigned long long size = fstat(fd, &st) == 0 && st.st_size > 0 ? (unsigned long long)st.st_size
-                                                                     : 0;
+    unsigned long long size =
+        fstat(fd, &st) == 0 && st.st_size > 0 ? (unsigned long long)st.st_size : 0;
     /* Each file rounds up to whole pages; the folder takes one too. */
     size += (VALIDATE_SECRETS_MAX + 1) * 4096ull;
     plan->secrets_fd = fd;

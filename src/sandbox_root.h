@@ -40,9 +40,9 @@ typedef struct sandbox_root_plan {
     char group[128];
     char hosts[256];
     /* /run/secrets: a tmpfs of the worker's own, filled from a bundle */
-    int secrets_fd;          /* the bundle (see below), or -1: no /run/secrets */
-    char secrets_opts[128];  /* its tmpfs options: size, inodes, owner, mode 0500 */
-    uid_t uid;               /* who owns the files there */
+    int secrets_fd;         /* the bundle (see below), or -1: no /run/secrets */
+    char secrets_opts[128]; /* its tmpfs options: size, inodes, owner, mode 0500 */
+    uid_t uid;              /* who owns the files there */
     gid_t gid;
 } sandbox_root_plan;
 

@@ -80,7 +80,7 @@ struct pool {
     uint64_t cold_starts, warm_starts;
     uint64_t prewarm_not_before; /* loop time; a failing start pushes it back */
     uint64_t prewarm_backoff_ms;
-    double cold_cost_ms; /* moving average of spawn → READY, 0 = none measured */
+    double cold_cost_ms;  /* moving average of spawn → READY, 0 = none measured */
     uint64_t secrets_gen; /* bumped when a secret it lists changes: older workers are stale */
     /* "keep_alive": "adaptive": idle times, and the decision after the last call */
     ka_state ka;

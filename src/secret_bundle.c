@@ -50,8 +50,8 @@ int secret_bundle_open(const char *dir, const char *key_file, secret_bundler **o
     int fd = open(key_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     int rc = b->dir < 0 || fd < 0 ? -errno : !b->sk ? -ENOMEM : 0;
-    if (rc == 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-                    st.st_size != crypto_box_SECRETKEYBYTES))
+    if (rc == 0 &&
+        (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != crypto_box_SECRETKEYBYTES))
         rc = -EINVAL;
     if (rc == 0 && read(fd, b->sk, crypto_box_SECRETKEYBYTES) != crypto_box_SECRETKEYBYTES)
         rc = -EIO;
@@ -102,15 +102,14 @@ static int read_sealed(secret_bundler *b, const char *name, unsigned char *c, si
 static int append_record(int fd, const char *name, const unsigned char *value, uint32_t len)
 {
     unsigned char nlen = (unsigned char)strlen(name);
-    struct iovec iov[] = {{&nlen, 1}, {(void *)name, nlen}, {&len, sizeof len},
-                          {(void *)value, len}};
+    struct iovec iov[] = {
+        {&nlen, 1}, {(void *)name, nlen}, {&len, sizeof len}, {(void *)value, len}};
     ssize_t want = 1 + nlen + (ssize_t)sizeof len + len;
     return writev(fd, iov, 4) == want ? 0 : -EIO;
 }
 
 /* Opens one secret and appends it. m is scratch of SEALED_MAX bytes. */
-static int add_one(secret_bundler *b, int fd, const char *name, unsigned char *c,
-                   unsigned char *m)
+static int add_one(secret_bundler *b, int fd, const char *name, unsigned char *c, unsigned char *m)
 {
     size_t clen, nlen = strlen(name);
     int rc = read_sealed(b, name, c, &clen);

@@ -33,8 +33,7 @@ struct spawn_head {
      * + nsecrets NUL-terminated strings */
 };
 
-#define CG_KNOWN_BITS                                                                              \
-    (SPAWNMSG_CG_MEMORY | SPAWNMSG_SECRETS | ((1u << SANDBOX_CGROUP_COUNT) - 1))
+#define CG_KNOWN_BITS (SPAWNMSG_CG_MEMORY | SPAWNMSG_SECRETS | ((1u << SANDBOX_CGROUP_COUNT) - 1))
 
 _Static_assert(sizeof(uid_t) == 4 && sizeof(gid_t) == 4 && sizeof(bool) == 1,
                "the table's sizes are 1, 4 or 8");
@@ -171,7 +170,8 @@ static bool head_ok(const struct spawn_head *h)
 {
     return h->type == SPAWNMSG_SPAWN && h->argc > 0 && h->argc <= SPAWNMSG_MAX_STRINGS &&
            h->envc <= SPAWNMSG_MAX_STRINGS && h->use_filter <= 1 &&
-           (h->cgroup_bits & ~CG_KNOWN_BITS) == 0 && h->nsecrets <= VALIDATE_SECRETS_MAX && h->zero == 0;
+           (h->cgroup_bits & ~CG_KNOWN_BITS) == 0 && h->nsecrets <= VALIDATE_SECRETS_MAX &&
+           h->zero == 0;
 }
 
 /* The table's fields from p into spec; a bool must be 0 or 1 (any other

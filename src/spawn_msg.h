@@ -15,7 +15,7 @@
 
 #define SPAWNMSG_MAX         (192 * 1024) /* argv (with the runtime program) + env */
 #define SPAWNMSG_MAX_STRINGS 512
-#define SPAWNMSG_MAX_FDS     9 /* to a zygote: 5 channels, 3 cgroups, a secrets bundle */
+#define SPAWNMSG_MAX_FDS     9    /* to a zygote: 5 channels, 3 cgroups, a secrets bundle */
 #define SPAWNMSG_SPAWN       1    /* the first uint32 of a spawn message */
 #define SPAWNMSG_CG_MEMORY   0x80 /* cgroup_bits: a memory cgroup limits the worker */
 #define SPAWNMSG_SECRETS     0x40 /* cgroup_bits: a secrets bundle fd is sent, last */

@@ -319,7 +319,7 @@ struct server {
     int fd;
     const spawner_policy *pol;
     secret_bundler *bundler; /* NULL: no secrets here */
-    struct entry *e; /* the sandboxes we made and have not reaped */
+    struct entry *e;         /* the sandboxes we made and have not reaped */
     size_t n, cap;
     int next_id;
 };

@@ -78,7 +78,8 @@ void spawner_stop(spawner *sp);
  * Returns 0, or -EPERM when it asks for what the policy does not grant
  * (an interpreter, code folder, uid or host network) or names an invalid
  * hostname or secret, or -EOPNOTSUPP for secrets without isolation. A
- * bundle of secrets is never the asker's: has_secrets is cleared. Both kinds of spawner call it on every spawn. */
+ * bundle of secrets is never the asker's: has_secrets is cleared. Both kinds of spawner call it on
+ * every spawn. */
 int spawner_check(const spawner_policy *policy, sandbox_spec *spec);
 
 /* The sandbox operations, through the spawner (forked or local: there

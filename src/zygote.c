@@ -131,8 +131,7 @@ int zygote_start(const char *const *worker_argv, const char *const *template_arg
 
 /* The child's fds in a fixed order, the cgroup ones flagged in *bits,
  * then the secrets bundle, if any. */
-static int pack_fds(const sandbox_spec *spec, const sandbox_child_fds *fds, int *out,
-                    uint8_t *bits)
+static int pack_fds(const sandbox_spec *spec, const sandbox_child_fds *fds, int *out, uint8_t *bits)
 {
     int n = 0;
     out[n++] = fds->devnull;

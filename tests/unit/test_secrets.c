@@ -263,8 +263,8 @@ static void test_spawn_message(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key_files),     cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_refusals),      cmocka_unit_test(test_list),
+        cmocka_unit_test(test_key_files),         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_list),
         cmocka_unit_test(test_secret_list_rules), cmocka_unit_test(test_spawn_message),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
