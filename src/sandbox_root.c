@@ -7,12 +7,15 @@
  * symlinks are recreated); /etc holds only the loader cache and generated
  * passwd/group/hosts; the function's code is bound read-only at /var/task;
  * /dev has null, zero, full, random and urandom; /tmp is a size-limited
- * tmpfs; /proc is a fresh procfs of the worker's pid namespace with the
+ * tmpfs; for a function that lists secrets, /run/secrets is a tmpfs of
+ * this worker alone, filled from the spawner's bundle and made read-only;
+ * /proc is a fresh procfs of the worker's pid namespace with the
  * kernel's knobs and the host-wide counters masked. pivot_root then detaches the host's root: no
  * path in the sandbox leads back to it. There is no /sys.
  *
  * Must never: allocate or format in the child (sandbox_root_enter runs
- * between fork and exec), or bind anything writable but /tmp.
+ * between fork and exec), bind anything writable but /tmp, or leave a
+ * secret's file writable, or readable by any uid but the worker's.
  */
 #include "sandbox_root.h"
 
