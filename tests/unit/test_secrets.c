@@ -229,7 +229,9 @@ static void test_secret_list_rules(void **state)
     }
     assert_int_equal(validate_secret_list(many, NULL, 0), -EINVAL);
     json_decref(many);
-    assert_int_equal(validate_secret_list(json_string("a"), NULL, 0), -EINVAL);
+    json_t *str = json_string("a");
+    assert_int_equal(validate_secret_list(str, NULL, 0), -EINVAL);
+    json_decref(str);
 }
 
 /* The names travel in the spawn message; values never do. */
