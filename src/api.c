@@ -28,6 +28,7 @@
 #include "dlog.h"
 #include "runtimes.h"
 #include "safetext.h"
+#include "secrets.h"
 #include "timefmt.h"
 #include "validate.h"
 
@@ -183,8 +184,9 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     const fnset_choice *c = fnset_choices(&n);
     for (size_t i = 0; o && i < n; i++)
         json_object_set_new(o, c[i].name, json_string(fnset_word(cfg, &c[i])));
-    json_t *rest = json_pack("{s:s,s:s,s:o}", "created_at", created, "updated_at", updated, "pool",
-                             pool_json(h, cfg->name));
+    json_t *rest =
+        json_pack("{s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg), "created_at",
+                  created, "updated_at", updated, "pool", pool_json(h, cfg->name));
     if (!o || json_object_update(o, rest) < 0) {
         json_decref(o);
         o = NULL;
@@ -591,6 +593,106 @@ static void route_logs(hearth *h, gw_request *req, const char *name, const char 
                len);
 }
 
+/* --- secrets: names and times out, values only in --- */
+
+static int secret_visit(const char *name, int64_t updated_ms, void *ud)
+{
+    char at[TIMEFMT_ISO_LEN];
+    timefmt_iso_ms(updated_ms, at);
+    return json_array_append_new(ud, json_pack("{s:s,s:s}", "name", name, "updated_at", at));
+}
+
+static void route_secrets_list(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)name, (void)rest;
+    json_t *list = json_array();
+    if (!list || secrets_list(h->secrets, secret_visit, list) != 0) {
+        json_decref(list);
+        gw_respond_error(req, 500, "internal_error", "could not read the secrets");
+        return;
+    }
+    gw_respond_json(req, 200, json_pack("{s:o}", "secrets", list));
+}
+
+static void route_secret_put(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)rest;
+    size_t len;
+    const char *value = gw_body(req, &len);
+    bool created;
+    int rc = secrets_put(h->secrets, name, value, len, &created);
+    int64_t ms = 0;
+    if (rc == -ENOSPC)
+        gw_respond_error(req, 429, "too_many_secrets", "the data dir holds %d secrets already",
+                         SECRETS_STORE_MAX);
+    else if (rc == -E2BIG)
+        gw_respond_error(req, 413, "payload_too_large", "a secret holds at most %u bytes",
+                         SECRETS_VALUE_MAX);
+    else if (rc < 0 || secrets_updated_ms(h->secrets, name, &ms) < 0)
+        gw_respond_error(req, 500, "internal_error", "could not store secret '%s': %s", name,
+                         strerror(rc < 0 ? -rc : EIO));
+    if (rc < 0 || ms == 0)
+        return;
+    sched_secret_changed(h->sch, name);
+    dlog_info("secret %s %s (%zu bytes)", name, created ? "created" : "updated", len);
+    char at[TIMEFMT_ISO_LEN];
+    timefmt_iso_ms(ms, at);
+    gw_respond_json(req, created ? 201 : 200,
+                    json_pack("{s:s,s:s}", "name", name, "updated_at", at));
+}
+
+/* Collects the functions whose current version lists a secret. */
+struct secret_users {
+    const char *secret;
+    char names[512];
+    unsigned count;
+};
+
+static int users_visit(const fn_config *cfg, void *ud)
+{
+    struct secret_users *u = ud;
+    if (!fn_config_lists_secret(cfg, u->secret))
+        return 0;
+    size_t at = strlen(u->names);
+    if (at + strlen(cfg->name) + 8 < sizeof u->names)
+        snprintf(u->names + at, sizeof u->names - at, "%s%s", u->count ? ", " : "", cfg->name);
+    u->count++;
+    return 0;
+}
+
+/* Refused (409) while a function lists the secret: its next worker could
+ * not start. Deploy it without the secret first. */
+static void route_secret_delete(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)rest;
+    struct secret_users u = {.secret = name};
+    int64_t ms;
+    if (secrets_updated_ms(h->secrets, name, &ms) < 0) {
+        gw_respond_error(req, 404, "secret_not_found", "no secret named '%s'", name);
+        return;
+    }
+    if (registry_list(h->reg, users_visit, &u) < 0) {
+        gw_respond_error(req, 500, "internal_error", "could not read the registry");
+        return;
+    }
+    if (u.count) {
+        gw_respond_error(req, 409, "secret_in_use",
+                         "secret '%s' is listed by %u function(s): %s; deploy them without it "
+                         "first",
+                         name, u.count, u.names);
+        return;
+    }
+    int rc = secrets_delete(h->secrets, name);
+    if (rc < 0) {
+        gw_respond_error(req, rc == -ENOENT ? 404 : 500,
+                         rc == -ENOENT ? "secret_not_found" : "internal_error",
+                         "could not delete secret '%s': %s", name, strerror(-rc));
+        return;
+    }
+    dlog_info("secret %s deleted", name);
+    gw_respond(req, 204, NULL, NULL, 0);
+}
+
 /* --- dispatch --- */
 
 static const struct route routes[] = {
@@ -602,6 +704,9 @@ static const struct route routes[] = {
     {"DELETE", "/v1/functions/*", route_delete},
     {"POST", "/v1/functions/*/invoke", route_invoke},
     {"GET", "/v1/functions/*/logs", route_logs},
+    {"GET", "/v1/secrets", route_secrets_list},
+    {"PUT", "/v1/secrets/*", route_secret_put},
+    {"DELETE", "/v1/secrets/*", route_secret_delete},
     {NULL, "/fn/*/**", route_fn_http},
 };
 
@@ -631,6 +736,8 @@ size_t api_body_limit(const char *method, const char *path, void *ud)
     const struct route *r = find_route(method, path, &m, &known);
     if (r && r->fn == route_put)
         return HEARTH_MAX_DEPLOY_BODY;
+    if (r && r->fn == route_secret_put)
+        return SECRETS_VALUE_MAX;
     if (r && (r->fn == route_invoke || r->fn == route_fn_http))
         return h->set.max_body;
     return HEARTH_MAX_OTHER_BODY;

@@ -31,6 +31,7 @@
 #include "paths.h"
 #include "runtimes.h"
 #include "safetext.h"
+#include "secrets.h"
 #include "timefmt.h"
 #include "validate.h"
 
@@ -43,7 +44,7 @@ typedef struct deploy_job {
     size_t len;
     bool raw;
     /* raw-body settings, copied from the query on the loop */
-    char *q_runtime, *q_handler;
+    char *q_runtime, *q_handler, *q_secrets;
     char *q_choice[FNSET_CHOICE_COUNT]; /* the two-word settings, by table index */
     char *q_int[FNSET_INT_COUNT];       /* the whole-number settings, by table index */
     char unknown_query[64];
@@ -291,9 +292,36 @@ static int check_int_fields(deploy_job *j, json_t *doc)
     return 0;
 }
 
+/* The "secrets" list, names only: whether each exists is checked on the
+ * loop, at the commit (secrets_missing), where DELETE cannot slip in. */
+static int take_secrets(deploy_job *j, const json_t *list)
+{
+    char err[160];
+    if (validate_secret_list(list, err, sizeof err) < 0)
+        return refuse(j, 400, "invalid_field", "%s", err);
+    fn_config_set_secrets(&j->cfg, list);
+    return 0;
+}
+
+/* ?secrets=a,b (the raw-archive form): the same list, comma-separated. */
+static int take_query_secrets(deploy_job *j)
+{
+    json_t *list = json_array();
+    char *copy = strdup(j->q_secrets), *save = NULL;
+    int rc = list && copy ? 0 : refuse(j, 500, "internal_error", "out of memory");
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; rc == 0 && t;
+         t = strtok_r(NULL, ",", &save))
+        json_array_append_new(list, json_string_nocheck(t));
+    if (rc == 0)
+        rc = take_secrets(j, list);
+    free(copy);
+    json_decref(list);
+    return rc;
+}
+
 static int parse_json_body(deploy_job *j)
 {
-    static const char *const known[] = {"runtime", "handler", "files", "archive", "env"};
+    static const char *const known[] = {"runtime", "handler", "files", "archive", "env", "secrets"};
     json_error_t jerr;
     json_t *doc = json_loadb(j->body, j->len, 0, &jerr);
     if (!json_is_object(doc)) {
@@ -328,6 +356,9 @@ static int parse_json_body(deploy_job *j)
         else
             j->cfg.env = json_deep_copy(env);
     }
+    json_t *secrets = json_object_get(doc, "secrets");
+    if (rc == 0 && secrets)
+        rc = take_secrets(j, secrets);
     if (rc == 0)
         rc = unpack_json_package(j, json_object_get(doc, "files"), json_object_get(doc, "archive"));
 out:
@@ -347,6 +378,8 @@ static int parse_raw_body(deploy_job *j)
         rc = check_int_fields(j, NULL);
     if (rc == 0)
         rc = check_choices(j, NULL);
+    if (rc == 0 && j->q_secrets)
+        rc = take_query_secrets(j);
     if (rc == 0)
         rc = unpack_bytes(j, j->body, j->len);
     return rc;
@@ -395,9 +428,24 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
+/* 400 naming the first secret the new version lists that does not exist:
+ * a worker could not start without it. */
+static int secrets_missing(deploy_job *j)
+{
+    int64_t ms;
+    for (unsigned i = 0; i < j->cfg.nsecrets; i++)
+        if (secrets_updated_ms(j->h->secrets, j->cfg.secrets[i], &ms) < 0)
+            return refuse(j, 400, "unknown_secret",
+                          "secret '%s' does not exist; create it first with PUT /v1/secrets/%s",
+                          j->cfg.secrets[i], j->cfg.secrets[i]);
+    return 0;
+}
+
 static int install(deploy_job *j, bool *created)
 {
     hearth *h = j->h;
+    if (secrets_missing(j) < 0)
+        return -1;
     int64_t latest;
     fn_config old;
     if (registry_latest_version(h->reg, j->name, &latest) < 0)
@@ -434,6 +482,7 @@ static void job_free(deploy_job *j)
     fn_config_release(&j->cfg);
     free(j->q_runtime);
     free(j->q_handler);
+    free(j->q_secrets);
     for (size_t i = 0; i < FNSET_CHOICE_COUNT; i++)
         free(j->q_choice[i]);
     for (size_t i = 0; i < FNSET_INT_COUNT; i++)
@@ -498,6 +547,7 @@ static void note_query(const gw_pair *p, void *ud)
     const fnset_choice *ct = fnset_choices(&m), *c = fnset_find_choice(name);
     char **slot = strcmp(name, "runtime") == 0   ? &j->q_runtime
                   : strcmp(name, "handler") == 0 ? &j->q_handler
+                  : strcmp(name, "secrets") == 0 ? &j->q_secrets
                   : s                            ? &j->q_int[s - t]
                   : c                            ? &j->q_choice[c - ct]
                                                  : NULL;

@@ -60,6 +60,7 @@ typedef struct hearth {
     logs *lg;
     sched *sch;
     gateway *gw;
+    struct secrets *secrets;  /* the sealed store: the public key, never the private one */
     sandbox_cgroups *cgroups; /* NULL when not root or none usable */
     sandbox_filter filter;    /* workers' seccomp allowlist, built once */
     bool have_filter;

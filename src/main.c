@@ -31,6 +31,7 @@
 #include "package.h"
 #include "paths.h"
 #include "runtimes.h"
+#include "secrets.h"
 #include "sandbox.h"
 #include "spawner.h"
 #include "zygote.h"
@@ -375,7 +376,15 @@ static int prepare_data_dir(hearth *h)
     package_remove_tree(h->staging_root);
     if (make_dir(h->code_root, 0711) < 0 || make_dir(h->staging_root, 0700) < 0)
         return -1;
-    int rc = registry_open("hearth.db", &h->reg);
+    int rc = secrets_prepare();
+    if (rc == 0)
+        rc = secrets_open(&h->secrets);
+    if (rc < 0) {
+        dlog_error("cannot prepare the secrets' key and folder in %s: %s", h->set.data_dir,
+                   strerror(-rc));
+        return -1;
+    }
+    rc = registry_open("hearth.db", &h->reg);
     if (rc < 0) {
         dlog_error("cannot open the registry %s/hearth.db: %s", h->set.data_dir, strerror(-rc));
         return -1;
@@ -694,10 +703,13 @@ static int check_sandbox(hearth *h)
 static uid_t chown_uid;
 static gid_t chown_gid;
 
+/* Everything but the secrets' private key, which stays root's: the
+ * daemon seals with the public key, only the spawner opens. */
 static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
-    lchown(path, chown_uid, chown_gid);
+    if (strcmp(path, "./" SECRETS_KEY_FILE) != 0)
+        lchown(path, chown_uid, chown_gid);
     return 0;
 }
 
@@ -733,6 +745,8 @@ static int build_policy(hearth *h)
         .filter = h->have_filter ? &h->filter : NULL,
         .interpreters = runtimes_interpreters(),
         .templates = !h->set.no_templates,
+        .secrets_dir = SECRETS_DIR,
+        .secrets_key = SECRETS_KEY_FILE,
         .limits =
             {
                 .memory_bytes = memory_mb << 20,
@@ -807,6 +821,7 @@ static void close_all(hearth *h)
     logs_close(h->lg);
     logstore_close(h->store);
     registry_close(h->reg);
+    secrets_close(h->secrets);
     sandbox_cgroup_close(h->cgroups);
     if (h->have_filter)
         sandbox_seccomp_release(&h->filter);

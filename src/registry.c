@@ -120,6 +120,34 @@ void fn_config_release(fn_config *cfg)
     cfg->env = NULL;
 }
 
+void fn_config_set_secrets(fn_config *cfg, const json_t *list)
+{
+    size_t n = json_array_size(list);
+    cfg->nsecrets = 0;
+    for (size_t i = 0; i < n && i < VALIDATE_SECRETS_MAX; i++)
+        snprintf(cfg->secrets[cfg->nsecrets++], sizeof cfg->secrets[0], "%s",
+                 json_string_value(json_array_get(list, i)));
+}
+
+json_t *fn_config_secrets_json(const fn_config *cfg)
+{
+    json_t *list = json_array();
+    for (unsigned i = 0; list && i < cfg->nsecrets; i++)
+        if (json_array_append_new(list, json_string(cfg->secrets[i])) < 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    return list;
+}
+
+bool fn_config_lists_secret(const fn_config *cfg, const char *name)
+{
+    for (unsigned i = 0; i < cfg->nsecrets; i++)
+        if (strcmp(cfg->secrets[i], name) == 0)
+            return true;
+    return false;
+}
+
 /* Logs sqlite's account of a failure and returns -EIO. */
 static int sql_fail(sqlite3 *db, const char *what)
 {
@@ -411,6 +439,11 @@ static int decode_settings(sqlite3_stmt *st, fn_config *cfg)
     json_t *env = json_object_get(settings, "env");
     if (rc == 0 && env && !json_is_object(env))
         rc = -EIO;
+    json_t *secrets = json_object_get(settings, "secrets"); /* absent before issue 10 */
+    if (rc == 0 && secrets && validate_secret_list(secrets, NULL, 0) < 0)
+        rc = -EIO;
+    if (rc == 0 && secrets)
+        fn_config_set_secrets(cfg, secrets);
     if (rc == 0)
         rc = decode_choices(settings, cfg);
     if (rc == 0)
@@ -536,6 +569,11 @@ static int check_config(const fn_config *cfg)
         return -EINVAL;
     if (cfg->env && validate_env(cfg->env, NULL, 0) != 0)
         return -EINVAL;
+    if (cfg->nsecrets > VALIDATE_SECRETS_MAX)
+        return -EINVAL;
+    for (unsigned i = 0; i < cfg->nsecrets; i++)
+        if (!validate_secret_name(cfg->secrets[i]))
+            return -EINVAL;
     return 0;
 }
 
@@ -558,6 +596,7 @@ static char *encode_settings(const fn_config *cfg)
 {
     json_t *settings = json_object();
     put_or_drop(&settings, "env", cfg->env ? json_incref(cfg->env) : json_object());
+    put_or_drop(&settings, "secrets", fn_config_secrets_json(cfg));
     size_t n;
     const fnset_int *t = fnset_ints(&n);
     for (size_t i = 0; i < n; i++)

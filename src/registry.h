@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "validate.h"
+
 typedef struct registry registry;
 
 #define FN_NAME_MAX    63
@@ -35,11 +37,23 @@ typedef struct fn_config {
     int64_t keep_alive_s;     /* idle time before a worker stops; FNSET_INHERIT = --keep-alive */
     bool host_network;        /* "network": "host" — the worker shares the host's network */
     bool adaptive_keep_alive; /* "keep_alive": "adaptive" — keepalive.c decides */
-    int64_t created_ms;       /* when the function was first created */
-    int64_t updated_ms;       /* when this version was deployed */
+    /* "secrets": the names its workers read at /run/secrets/<name> */
+    char secrets[VALIDATE_SECRETS_MAX][VALIDATE_SECRET_NAME_MAX + 1];
+    unsigned nsecrets;
+    int64_t created_ms; /* when the function was first created */
+    int64_t updated_ms; /* when this version was deployed */
 } fn_config;
 
 void fn_config_release(fn_config *cfg);
+
+/* Sets cfg's secrets from a list validate_secret_list accepted. */
+void fn_config_set_secrets(fn_config *cfg, const json_t *list);
+
+/* cfg's secrets as a new JSON array (NULL when out of memory). */
+json_t *fn_config_secrets_json(const fn_config *cfg);
+
+/* True when cfg lists the secret `name`. */
+bool fn_config_lists_secret(const fn_config *cfg, const char *name);
 
 /* Opens or creates the database at `path`, migrating its schema.
  * Returns 0 or a negative errno (-EIO for sqlite failures). */

@@ -714,6 +714,10 @@ static int check_spec(const sandbox_spec *spec, bool root)
     if (!spec || !spec->argv || !spec->argv[0] || spec->argv[0][0] != '/' || !spec->envp ||
         !spec->code_dir)
         return -EINVAL;
+    /* /run/secrets lives in the private root: without one there is no
+     * place for it that other processes could not read. */
+    if (spec->has_secrets && !spec->isolate)
+        return -EOPNOTSUPP;
     /* A worker never runs as root, nor with an id that setuid reads as "unchanged". */
     if (root &&
         (spec->uid == 0 || spec->gid == 0 || spec->uid == (uid_t)-1 || spec->gid == (gid_t)-1))
@@ -825,6 +829,8 @@ static void plan_for(const sandbox_spec *spec, sandbox_root_plan *plan)
                            spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid,
                            spec->host_network);
     sandbox_root_plan_program(plan, spec->argv[0]);
+    if (spec->has_secrets)
+        sandbox_root_plan_secrets(plan, spec->secrets_fd);
 }
 
 /* What the child needs, from the spec and the fds it is to get. `leaf`

@@ -38,6 +38,13 @@ typedef struct sandbox_spec {
     uint32_t cpu_millis;
     /* The syscall allowlist, installed last before exec (NULL = none). */
     const sandbox_filter *filter;
+    /* Isolated only: the secrets the worker reads at /run/secrets/<name>
+     * (NULL-terminated, or NULL = none), as the daemon asks for them; and
+     * the bundle of their values that the spawner made after its check
+     * (secret_bundle.h), when has_secrets. */
+    const char *const *secrets;
+    bool has_secrets;
+    int secrets_fd;
 } sandbox_spec;
 
 typedef struct sandbox_proc {

@@ -7,12 +7,15 @@
  * symlinks are recreated); /etc holds only the loader cache and generated
  * passwd/group/hosts; the function's code is bound read-only at /var/task;
  * /dev has null, zero, full, random and urandom; /tmp is a size-limited
- * tmpfs; /proc is a fresh procfs of the worker's pid namespace with the
+ * tmpfs; for a function that lists secrets, /run/secrets is a tmpfs of
+ * this worker alone, filled from the spawner's bundle and made read-only;
+ * /proc is a fresh procfs of the worker's pid namespace with the
  * kernel's knobs and the host-wide counters masked. pivot_root then detaches the host's root: no
  * path in the sandbox leads back to it. There is no /sys.
  *
  * Must never: allocate or format in the child (sandbox_root_enter runs
- * between fork and exec), or bind anything writable but /tmp.
+ * between fork and exec), bind anything writable but /tmp, or leave a
+ * secret's file writable, or readable by any uid but the worker's.
  */
 #include "sandbox_root.h"
 
@@ -29,6 +32,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "secrets.h"
+#include "validate.h"
 
 /* Where the new root is assembled inside the worker's mount namespace. Any
  * existing folder works: the mount is private to the worker. The code
@@ -68,6 +74,9 @@ void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const
                             uint64_t tmp_bytes, uid_t uid, gid_t gid, bool host_network)
 {
     memset(plan, 0, sizeof *plan);
+    plan->secrets_fd = -1;
+    plan->uid = uid;
+    plan->gid = gid;
     plan->host_network = host_network;
     plan->code_dir = code_dir;
     snprintf(plan->tmp_opts, sizeof plan->tmp_opts, "size=%llu,mode=1777",
@@ -99,6 +108,19 @@ void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const
     snprintf(plan->gid_map, sizeof plan->gid_map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
     snprintf(plan->group, sizeof plan->group, "root:x:0:\nsbx_user:x:%u:\n", (unsigned)gid);
     snprintf(plan->hosts, sizeof plan->hosts, "127.0.0.1 localhost %s\n::1 localhost\n", hostname);
+}
+
+void sandbox_root_plan_secrets(sandbox_root_plan *plan, int fd)
+{
+    struct stat st;
+    unsigned long long size =
+        fstat(fd, &st) == 0 && st.st_size > 0 ? (unsigned long long)st.st_size : 0;
+    /* Each file rounds up to whole pages; the folder takes one too. */
+    size += (VALIDATE_SECRETS_MAX + 1) * 4096ull;
+    plan->secrets_fd = fd;
+    snprintf(plan->secrets_opts, sizeof plan->secrets_opts,
+             "size=%llu,nr_inodes=%d,mode=0500,uid=%u,gid=%u", size, VALIDATE_SECRETS_MAX + 2,
+             (unsigned)plan->uid, (unsigned)plan->gid);
 }
 
 /* True when `path` lies in a folder the sandbox binds anyway. */
@@ -251,6 +273,88 @@ static int make_dev(void)
                  "size=64k,mode=0755");
 }
 
+#define SECRETS_IN NEWROOT SANDBOX_SECRETS_PATH "/"
+
+/* One file of /run/secrets: value_len bytes of the bundle from `off`,
+ * the worker's own, read-only. */
+static int write_secret(const sandbox_root_plan *p, const char *path, off_t off, uint32_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+    if (fd < 0)
+        return -1;
+    char buf[4096];
+    int rc = 0;
+    for (uint32_t done = 0; rc == 0 && done < len;) {
+        size_t want = len - done < sizeof buf ? len - done : sizeof buf;
+        ssize_t n = pread(p->secrets_fd, buf, want, off + (off_t)done);
+        rc = n > 0 && write(fd, buf, (size_t)n) == n ? 0 : -1;
+        done += n > 0 ? (uint32_t)n : 0;
+    }
+    explicit_bzero(buf, sizeof buf);
+    if (rc == 0)
+        rc = fchown(fd, p->uid, p->gid);
+    close(fd);
+    return rc;
+}
+
+/* A bundle's name: a valid secret name, so one path component. */
+static bool secret_name_ok(const char *name, size_t len)
+{
+    if (len == 0 || len > VALIDATE_SECRET_NAME_MAX || name[0] == '.' || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '-'))
+            return false;
+    return true;
+}
+
+/* Reads the record at *off into path (after SECRETS_IN) and *len. 1, 0
+ * at the end, -1 with errno for a malformed bundle. */
+static int next_record(const sandbox_root_plan *p, off_t *off, char *path, uint32_t *len)
+{
+    unsigned char nlen;
+    ssize_t n = pread(p->secrets_fd, &nlen, 1, *off);
+    if (n == 0)
+        return 0;
+    char *name = path + sizeof SECRETS_IN - 1;
+    errno = EPROTO;
+    if (n != 1 || nlen == 0 || nlen > VALIDATE_SECRET_NAME_MAX ||
+        pread(p->secrets_fd, name, nlen, *off + 1) != nlen || !secret_name_ok(name, nlen) ||
+        pread(p->secrets_fd, len, sizeof *len, *off + 1 + nlen) != (ssize_t)sizeof *len ||
+        *len > SECRETS_VALUE_MAX)
+        return -1;
+    name[nlen] = '\0';
+    *off += 1 + nlen + (off_t)sizeof *len;
+    return 1;
+}
+
+/* /run/secrets: a tmpfs of this worker alone (0500, its uid), one file
+ * per record of the bundle (0400, its uid), then read-only. */
+static int make_secrets(const sandbox_root_plan *p)
+{
+    if (p->secrets_fd < 0)
+        return 0;
+    if (mkdir(NEWROOT "/run", 0755) < 0 || mkdir(NEWROOT SANDBOX_SECRETS_PATH, 0500) < 0 ||
+        mount("tmpfs", NEWROOT SANDBOX_SECRETS_PATH, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              p->secrets_opts) < 0)
+        return -1;
+    char path[sizeof SECRETS_IN + VALIDATE_SECRET_NAME_MAX + 1];
+    memcpy(path, SECRETS_IN, sizeof SECRETS_IN);
+    off_t off = 0;
+    uint32_t len;
+    int more;
+    while ((more = next_record(p, &off, path, &len)) > 0) {
+        if (write_secret(p, path, off, len) < 0)
+            return -1;
+        off += len;
+    }
+    if (more < 0)
+        return -1;
+    return mount(NULL, NEWROOT SANDBOX_SECRETS_PATH, NULL,
+                 MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, p->secrets_opts);
+}
+
 /* Only loopback, and up: a function may talk to itself, to nothing else. */
 static int loopback_up(void)
 {
@@ -354,7 +458,8 @@ int sandbox_root_enter(const sandbox_root_plan *p)
         return -1; /* the fds close with the process, which ends here */
     if (make_dirs() < 0 || bind_code(code_fd) < 0)
         return -1;
-    if (bind_system(p) < 0 || bind_program(p, program_fd) < 0 || make_etc(p) < 0 || make_dev() < 0)
+    if (bind_system(p) < 0 || bind_program(p, program_fd) < 0 || make_etc(p) < 0 ||
+        make_dev() < 0 || make_secrets(p) < 0)
         return -1;
     if (sethostname(p->hostname, strlen(p->hostname)) < 0 ||
         (!p->host_network && loopback_up() < 0))

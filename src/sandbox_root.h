@@ -39,12 +39,28 @@ typedef struct sandbox_root_plan {
     char passwd[256];
     char group[128];
     char hosts[256];
+    /* /run/secrets: a tmpfs of the worker's own, filled from a bundle */
+    int secrets_fd;         /* the bundle (see below), or -1: no /run/secrets */
+    char secrets_opts[128]; /* its tmpfs options: size, inodes, owner, mode 0500 */
+    uid_t uid;              /* who owns the files there */
+    gid_t gid;
 } sandbox_root_plan;
+
+/* A bundle of secrets (made by the spawner, secret_bundle.c) is an fd
+ * whose bytes are records, one per file of /run/secrets: one byte of
+ * name length (1..VALIDATE_SECRET_NAME_MAX), the name (a valid secret
+ * name), a native uint32 of value length (<= SECRETS_VALUE_MAX), the
+ * value. */
+#define SANDBOX_SECRETS_PATH "/run/secrets"
 
 /* Prepares the plan for a worker running as uid/gid whose code is in
  * `code_dir` (borrowed: it must outlive the spawn). */
 void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
                             uint64_t tmp_bytes, uid_t uid, gid_t gid, bool host_network);
+
+/* Gives the worker a /run/secrets filled from the bundle `fd` (borrowed:
+ * it must stay open until the spawn returns). */
+void sandbox_root_plan_secrets(sandbox_root_plan *plan, int fd);
 
 /* The program the worker execs (argv[0]): unless /usr or a library folder
  * already holds it, it is bound into the sandbox, and program_in says

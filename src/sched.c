@@ -80,7 +80,8 @@ struct pool {
     uint64_t cold_starts, warm_starts;
     uint64_t prewarm_not_before; /* loop time; a failing start pushes it back */
     uint64_t prewarm_backoff_ms;
-    double cold_cost_ms; /* moving average of spawn → READY, 0 = none measured */
+    double cold_cost_ms;  /* moving average of spawn → READY, 0 = none measured */
+    uint64_t secrets_gen; /* bumped when a secret it lists changes: older workers are stale */
     /* "keep_alive": "adaptive": idle times, and the decision after the last call */
     ka_state ka;
     ka_decision ka_dec;
@@ -303,12 +304,19 @@ static unsigned pool_max_queue(const sched *s, const pool *p)
     return p->cfg.max_queue == FNSET_INHERIT ? s->o.max_queue : (unsigned)p->cfg.max_queue;
 }
 
+/* A worker of the current version holding the current secrets: one that
+ * may take new calls. */
+static bool is_current(const pool *p, const worker *w)
+{
+    return w->version == p->cfg.version && w->secrets_gen == p->secrets_gen;
+}
+
 /* Workers of the current version not on their way out; `state` < 0: any. */
 static unsigned count_current(const pool *p, int state)
 {
     unsigned n = 0;
     for (worker *w = p->workers; w; w = w->next)
-        if (w->version == p->cfg.version && !w->stopping && (state < 0 || (int)w->state == state))
+        if (is_current(p, w) && !w->stopping && (state < 0 || (int)w->state == state))
             n++;
     return n;
 }
@@ -316,7 +324,7 @@ static unsigned count_current(const pool *p, int state)
 /* True for a worker the pool must keep to have min_instances started. */
 static bool kept_for_min(const pool *p, const worker *w)
 {
-    return !p->deleted && w->version == p->cfg.version &&
+    return !p->deleted && is_current(p, w) &&
            count_current(p, -1) <= (unsigned)p->cfg.min_instances;
 }
 
@@ -430,7 +438,7 @@ static void worker_free_now(sched *s, worker *w)
     pool *p = w->pool;
     w->state = WORKER_IDLE;
     w->last_used_ms = (uint64_t)timefmt_now_ms();
-    if (p->deleted || s->shutting_down || w->version != p->cfg.version) {
+    if (p->deleted || s->shutting_down || !is_current(p, w)) {
         stop_worker(s, w);
         pool_fill(s, p);
         return;
@@ -827,7 +835,7 @@ static void stop_late_start(sched *s, worker *w)
               " ms); stopped",
               p->cfg.init_timeout_ms);
     stop_worker(s, w);
-    if (w->version == p->cfg.version)
+    if (is_current(p, w))
         fail_init_timeout(p, w);
     delay_prewarm(s, p);
 }
@@ -868,6 +876,9 @@ static int spawn_worker(sched *s, pool *p)
     char **env = build_env(&p->cfg);
     if (!env)
         return -ENOMEM;
+    const char *secrets[VALIDATE_SECRETS_MAX + 1];
+    for (unsigned i = 0; i <= p->cfg.nsecrets; i++)
+        secrets[i] = i < p->cfg.nsecrets ? p->cfg.secrets[i] : NULL;
     int slot = take_uid_slot(s);
     if (s->o.uid_count && slot < 0) {
         free_env(env);
@@ -893,6 +904,7 @@ static int spawn_worker(sched *s, pool *p)
         .pids_max = s->o.limits->pids_max,
         .cpu_millis = s->o.limits->cpu_millis,
         .filter = s->o.filter,
+        .secrets = p->cfg.nsecrets ? secrets : NULL,
     };
     worker *w;
     int rc = worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p->cfg.name, p->cfg.version,
@@ -904,6 +916,7 @@ static int spawn_worker(sched *s, pool *p)
         return rc;
     }
     w->uid_slot = slot;
+    w->secrets_gen = p->secrets_gen;
     w->spawned_ms = uv_now(s->o.loop);
     w->memory_mb = p->cfg.memory_mb;
     pool_link(p, w);
@@ -1114,7 +1127,7 @@ static worker *idle_worker(pool *p)
 {
     worker *best = NULL;
     for (worker *w = p->workers; w; w = w->next)
-        if (w->state == WORKER_IDLE && !w->stopping && w->version == p->cfg.version &&
+        if (w->state == WORKER_IDLE && !w->stopping && is_current(p, w) &&
             (!best || w->last_used_ms > best->last_used_ms))
             best = w;
     return best;
@@ -1194,6 +1207,30 @@ void sched_update(sched *s, const fn_config *cfg)
         if (w->version != cfg->version && w->state != WORKER_BUSY)
             stop_worker(s, w);
     pool_fill(s, p);
+}
+
+/* A pool whose function lists the secret: its workers started before
+ * now hold the old value. Idle and starting ones stop at once, busy ones
+ * after their call (worker_free_now), as on a deploy. */
+static int refresh_pool(const char *key, void *value, void *ud)
+{
+    (void)key;
+    pool *p = value;
+    const char *secret = ud;
+    if (p->deleted || !fn_config_lists_secret(&p->cfg, secret))
+        return 0;
+    p->secrets_gen++;
+    for (worker *w = p->workers; w; w = w->next)
+        if (!is_current(p, w) && w->state != WORKER_BUSY)
+            stop_worker(p->s, w);
+    p->prewarm_backoff_ms = p->prewarm_not_before = 0; /* a fixed secret may start */
+    pool_fill(p->s, p);
+    return 0;
+}
+
+void sched_secret_changed(sched *s, const char *secret)
+{
+    strmap_each(&s->pools, refresh_pool, (void *)secret);
 }
 
 /* Ends everything of `p`: waiting calls get `status`/`code`, calls in

@@ -94,6 +94,11 @@ void sched_invoke(sched *s, sched_call *c);
  * of older versions stop, busy ones stop when they finish. */
 void sched_update(sched *s, const fn_config *cfg);
 
+/* The secret `secret` has a new value: every function that lists it
+ * replaces its workers as on a new version (idle ones stop now, busy ones
+ * after their call), so the next call sees the new value. */
+void sched_secret_changed(sched *s, const char *secret);
+
 /* The function is gone: queued calls get 404, calls in flight 502. */
 void sched_remove(sched *s, const char *name);
 

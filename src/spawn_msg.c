@@ -5,7 +5,9 @@
  * Owns the layout: a fixed header whose counts are checked before use,
  * then the spec's fixed-size fields, one row each of `fields` (the table
  * that encode, decode and the spawner's policy check all walk), then
- * NUL-terminated strings that must fill the message exactly. Must never:
+ * NUL-terminated strings (argv, envp, code_dir, hostname, the names of
+ * the worker's secrets, never their values) that must fill the message
+ * exactly. Must never:
  * trust a count, a length or a bool from the peer before checking it,
  * allocate, or keep an fd it was sent but cannot hand back.
  */
@@ -18,18 +20,20 @@
 #include <unistd.h>
 
 #include "spawner.h"
+#include "validate.h"
 
 struct spawn_head {
     uint32_t type;
     uint32_t argc, envc;
     uint8_t use_filter;  /* said by the spawner to its zygote; the daemon's is ignored */
     uint8_t cgroup_bits; /* to a zygote: SPAWNMSG_CG_* */
-    uint8_t zero[2];
+    uint8_t nsecrets;    /* <= VALIDATE_SECRETS_MAX */
+    uint8_t zero;
     /* then each row of `fields`, then argc + envc + 2 (code_dir, hostname)
-     * NUL-terminated strings */
+     * + nsecrets NUL-terminated strings */
 };
 
-#define CG_KNOWN_BITS (SPAWNMSG_CG_MEMORY | ((1u << SANDBOX_CGROUP_COUNT) - 1))
+#define CG_KNOWN_BITS (SPAWNMSG_CG_MEMORY | SPAWNMSG_SECRETS | ((1u << SANDBOX_CGROUP_COUNT) - 1))
 
 _Static_assert(sizeof(uid_t) == 4 && sizeof(gid_t) == 4 && sizeof(bool) == 1,
                "the table's sizes are 1, 4 or 8");
@@ -136,8 +140,13 @@ int spawnmsg_encode(const sandbox_spec *spec, uint8_t cgroup_bits, char *buf, si
     int rc = count_strings(spec->argv, &head.argc);
     if (rc == 0)
         rc = count_strings(spec->envp, &head.envc);
+    uint32_t nsecrets = 0;
+    while (rc == 0 && spec->secrets && spec->secrets[nsecrets])
+        if (++nsecrets > VALIDATE_SECRETS_MAX)
+            rc = -E2BIG;
     if (rc < 0)
         return rc;
+    head.nsecrets = (uint8_t)nsecrets;
     memcpy(buf, &head, sizeof head);
     *len = sizeof head;
     for (size_t i = 0; i < NFIELDS; i++) {
@@ -152,6 +161,8 @@ int spawnmsg_encode(const sandbox_spec *spec, uint8_t cgroup_bits, char *buf, si
         rc = append_str(buf, len, spec->code_dir);
     if (rc == 0)
         rc = append_str(buf, len, spec->hostname ? spec->hostname : "hearth");
+    for (uint32_t i = 0; rc == 0 && i < nsecrets; i++)
+        rc = append_str(buf, len, spec->secrets[i]);
     return rc;
 }
 
@@ -159,7 +170,8 @@ static bool head_ok(const struct spawn_head *h)
 {
     return h->type == SPAWNMSG_SPAWN && h->argc > 0 && h->argc <= SPAWNMSG_MAX_STRINGS &&
            h->envc <= SPAWNMSG_MAX_STRINGS && h->use_filter <= 1 &&
-           (h->cgroup_bits & ~CG_KNOWN_BITS) == 0 && h->zero[0] == 0 && h->zero[1] == 0;
+           (h->cgroup_bits & ~CG_KNOWN_BITS) == 0 && h->nsecrets <= VALIDATE_SECRETS_MAX &&
+           h->zero == 0;
 }
 
 /* The table's fields from p into spec; a bool must be 0 or 1 (any other
@@ -193,7 +205,7 @@ static int split_strings(char *p, const char *end, uint32_t want, const char **s
 }
 
 int spawnmsg_decode(char *buf, size_t len, sandbox_spec *spec, const char **argv, const char **envp,
-                    bool *use_filter, uint8_t *cgroup_bits)
+                    const char **secrets, bool *use_filter, uint8_t *cgroup_bits)
 {
     struct spawn_head head;
     if (len < fixed_size())
@@ -202,8 +214,8 @@ int spawnmsg_decode(char *buf, size_t len, sandbox_spec *spec, const char **argv
     if (!head_ok(&head))
         return -EPROTO;
     *spec = (sandbox_spec){0};
-    const char *strs[2 * SPAWNMSG_MAX_STRINGS + 2];
-    uint32_t want = head.argc + head.envc + 2;
+    const char *strs[2 * SPAWNMSG_MAX_STRINGS + 2 + VALIDATE_SECRETS_MAX];
+    uint32_t want = head.argc + head.envc + 2 + head.nsecrets;
     if (read_fields(buf + sizeof head, spec) < 0 ||
         split_strings(buf + fixed_size(), buf + len, want, strs) < 0)
         return -EPROTO;
@@ -217,6 +229,11 @@ int spawnmsg_decode(char *buf, size_t len, sandbox_spec *spec, const char **argv
     spec->envp = envp;
     spec->code_dir = strs[head.argc + head.envc];
     spec->hostname = strs[head.argc + head.envc + 1];
+    for (uint32_t i = 0; i < head.nsecrets; i++)
+        secrets[i] = strs[head.argc + head.envc + 2 + i];
+    secrets[head.nsecrets] = NULL;
+    spec->secrets = head.nsecrets ? secrets : NULL;
+    spec->secrets_fd = -1;
     if (use_filter)
         *use_filter = head.use_filter != 0;
     if (cgroup_bits)

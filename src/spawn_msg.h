@@ -15,9 +15,10 @@
 
 #define SPAWNMSG_MAX         (192 * 1024) /* argv (with the runtime program) + env */
 #define SPAWNMSG_MAX_STRINGS 512
-#define SPAWNMSG_MAX_FDS     8
+#define SPAWNMSG_MAX_FDS     9    /* to a zygote: 5 channels, 3 cgroups, a secrets bundle */
 #define SPAWNMSG_SPAWN       1    /* the first uint32 of a spawn message */
 #define SPAWNMSG_CG_MEMORY   0x80 /* cgroup_bits: a memory cgroup limits the worker */
+#define SPAWNMSG_SECRETS     0x40 /* cgroup_bits: a secrets bundle fd is sent, last */
 /* cgroup_bits bit i (i < SANDBOX_CGROUP_COUNT): a cgroup.procs fd of slot i is sent */
 
 /* What the receiving spawner does with a field of the spec (spawner.c). */
@@ -47,20 +48,23 @@ const spawnmsg_field *spawnmsg_fields(size_t *count);
 uint64_t spawnmsg_get(const void *base, size_t offset, size_t size);
 void spawnmsg_set(void *base, size_t offset, size_t size, uint64_t v);
 
-/* Flattens spec (argv, envp, code_dir, hostname and the table's fields),
+/* Flattens spec (argv, envp, code_dir, hostname, the secrets' names and the table's fields),
  * whether it has a filter, and cgroup_bits (0 but to a zygote) into buf
  * (SPAWNMSG_MAX bytes). Returns 0 or -E2BIG. */
 int spawnmsg_encode(const sandbox_spec *spec, uint8_t cgroup_bits, char *buf, size_t *len);
 
 /* Rebuilds a spec from a message, or -EPROTO: a wrong type, a count
- * beyond SPAWNMSG_MAX_STRINGS (or no argv), a bool that is not 0 or 1,
+ * beyond SPAWNMSG_MAX_STRINGS (or no argv), more than
+ * VALIDATE_SECRETS_MAX secrets, a bool that is not 0 or 1,
  * unknown cgroup_bits, a string without its NUL, or bytes past the last
  * string. Strings point into buf; argv and envp (SPAWNMSG_MAX_STRINGS + 1
- * each) hold the vectors. cgroups and filter stay NULL: the receiver
+ * each) and secrets (VALIDATE_SECRETS_MAX + 1) hold the vectors; spec->secrets
+ * is NULL when there are none. has_secrets stays false: a bundle is the
+ * spawner's own. cgroups and filter stay NULL: the receiver
  * supplies its own; *use_filter says whether the sender wanted one,
  * *cgroup_bits what it said of cgroups (both may be NULL). */
 int spawnmsg_decode(char *buf, size_t len, sandbox_spec *spec, const char **argv, const char **envp,
-                    bool *use_filter, uint8_t *cgroup_bits);
+                    const char **secrets, bool *use_filter, uint8_t *cgroup_bits);
 
 /* One message and up to maxfds fds (close-on-exec). Returns its length,
  * 0 at EOF, -EMSGSIZE when the message was cut or carried more fds than

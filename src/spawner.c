@@ -10,13 +10,17 @@
  * daemon cannot ask for uid 0, a code folder outside the data dir,
  * another interpreter, a weaker sandbox, more memory, processes, CPU,
  * file size, open files or /tmp than the policy's ceilings, or the host's
- * network when the operator forbade it), KILL one, and REAP one; KILL and
+ * network when the operator forbade it, or a secret by a name that is not
+ * one), KILL one, and REAP one; KILL and
  * REAP name the spawner's own ids, so no other process can be touched.
  * Every message's type and size are checked before use (OpenBSD httpd's
  * imsg discipline): a malformed one, or one that carries fds, ends the
  * spawner and every sandbox it made; a spawn it refuses gets an errno.
- * Replies carry the worker's fds as SCM_RIGHTS. Rootless, a local spawner
- * runs the same check in the daemon before spawning there.
+ * Replies carry the worker's fds as SCM_RIGHTS. The spawner alone holds
+ * the secrets' private key (secret_bundle.c): the daemon sends a worker's
+ * secrets by name, and the values reach the sandbox from here, never
+ * through the daemon. Rootless, a local spawner runs the same check, and
+ * holds the key, in the daemon before spawning there.
  *
  * Must never: parse anything but these messages, act on a spec before
  * spawner_check passed it, hold an fd it does not need, or outlive the
@@ -38,6 +42,7 @@
 #include <unistd.h>
 
 #include "dlog.h"
+#include "secret_bundle.h"
 #include "spawn_msg.h"
 #include "validate.h"
 #include "zygote.h"
@@ -62,6 +67,7 @@ struct spawner {
     pid_t pid; /* the forked spawner, or -1 */
     spawner_policy pol;
     char code_root[PATH_MAX]; /* pol.code_root of a local one */
+    secret_bundler *bundler;  /* a local one's; NULL: no secrets here */
 };
 
 /* ---- the policy ---- */
@@ -100,6 +106,24 @@ static int check_hostname(const sandbox_spec *spec)
     return !spec->hostname || validate_function_name(spec->hostname) ? 0 : -EPERM;
 }
 
+/* Names only: the values are read here, from our own folder, by name.
+ * A worker outside a private root would have nowhere private to put them. */
+static int check_secrets(const spawner_policy *pol, sandbox_spec *spec)
+{
+    spec->has_secrets = false;
+    spec->secrets_fd = -1;
+    if (!spec->secrets || !spec->secrets[0]) {
+        spec->secrets = NULL;
+        return 0;
+    }
+    if (!pol->isolate)
+        return -EOPNOTSUPP;
+    for (size_t i = 0; spec->secrets[i]; i++)
+        if (i >= VALIDATE_SECRETS_MAX || !validate_secret_name(spec->secrets[i]))
+            return -EPERM;
+    return 0;
+}
+
 /* Walks the message's fields: each limit down to its ceiling, each grant
  * refused unless the policy gives it. */
 static int hold_to_limits(const spawner_limits *lim, sandbox_spec *spec)
@@ -129,6 +153,8 @@ int spawner_check(const spawner_policy *pol, sandbox_spec *spec)
     if (rc == 0)
         rc = check_hostname(spec);
     if (rc == 0)
+        rc = check_secrets(pol, spec);
+    if (rc == 0)
         rc = hold_to_limits(&pol->limits, spec);
     if (rc < 0)
         return rc;
@@ -156,11 +182,44 @@ static bool is_local(const spawner *sp)
     return sp->fd < 0;
 }
 
+/* A checked spec's secrets, opened into a bundle it carries to the
+ * sandbox; spawn_done closes it once the sandbox has its copy. */
+static int add_bundle(secret_bundler *b, sandbox_spec *spec)
+{
+    if (!spec->secrets)
+        return 0;
+    int fd = b ? secret_bundle_make(b, spec->secrets) : -EOPNOTSUPP;
+    if (fd < 0)
+        return fd;
+    spec->has_secrets = true;
+    spec->secrets_fd = fd;
+    return 0;
+}
+
+static void spawn_done(sandbox_spec *spec)
+{
+    if (spec->has_secrets)
+        close(spec->secrets_fd);
+    spec->has_secrets = false;
+}
+
+/* Checked, given its secrets, spawned. */
+static int spawn_held(const spawner_policy *pol, secret_bundler *b, sandbox_spec *spec,
+                      sandbox_proc *out)
+{
+    int rc = spawner_check(pol, spec);
+    if (rc == 0)
+        rc = add_bundle(b, spec);
+    if (rc == 0)
+        rc = zygote_spawn(spec, out);
+    spawn_done(spec);
+    return rc;
+}
+
 static int spawn_local(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
 {
     sandbox_spec held = *spec;
-    int rc = spawner_check(&sp->pol, &held);
-    return rc < 0 ? rc : zygote_spawn(&held, out);
+    return spawn_held(&sp->pol, sp->bundler, &held, out);
 }
 
 int spawner_spawn(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
@@ -259,7 +318,8 @@ struct entry {
 struct server {
     int fd;
     const spawner_policy *pol;
-    struct entry *e; /* the sandboxes we made and have not reaped */
+    secret_bundler *bundler; /* NULL: no secrets here */
+    struct entry *e;         /* the sandboxes we made and have not reaped */
     size_t n, cap;
     int next_id;
 };
@@ -304,14 +364,14 @@ static void serve_spawn(struct server *s, char *msg, size_t len)
 {
     sandbox_spec spec;
     const char *argv[SPAWNMSG_MAX_STRINGS + 1], *envp[SPAWNMSG_MAX_STRINGS + 1];
-    struct spawn_reply reply = {.rc = spawnmsg_decode(msg, len, &spec, argv, envp, NULL, NULL)};
-    if (reply.rc == 0)
-        reply.rc = spawner_check(s->pol, &spec);
+    const char *secrets[VALIDATE_SECRETS_MAX + 1];
+    struct spawn_reply reply = {
+        .rc = spawnmsg_decode(msg, len, &spec, argv, envp, secrets, NULL, NULL)};
     if (reply.rc == 0)
         reply.rc = reserve(s);
     sandbox_proc proc;
     if (reply.rc == 0)
-        reply.rc = zygote_spawn(&spec, &proc);
+        reply.rc = spawn_held(s->pol, s->bundler, &spec, &proc);
     if (reply.rc < 0) {
         spawnmsg_send(s->fd, &reply, sizeof reply, NULL, 0);
         return;
@@ -399,9 +459,22 @@ static void end_all(struct server *s)
 
 /* Until EOF, or a message that breaks the protocol: a daemon that sends
  * one is not the daemon we started with, so it gets nothing more. */
+/* Our own handle on the secrets, opened after the fork so that the
+ * daemon never holds the private key; without one, spawns that name
+ * secrets fail (and the log says why, once). */
+static secret_bundler *open_bundler(const spawner_policy *pol)
+{
+    secret_bundler *b = NULL;
+    int rc = pol->secrets_dir ? secret_bundle_open(pol->secrets_dir, pol->secrets_key, &b) : 0;
+    if (rc < 0)
+        dlog_error("spawner: cannot open the secrets (%s): workers that list one will not start",
+                   strerror(-rc));
+    return b;
+}
+
 static _Noreturn void serve(int fd, const spawner_policy *pol)
 {
-    struct server s = {.fd = fd, .pol = pol};
+    struct server s = {.fd = fd, .pol = pol, .bundler = open_bundler(pol)};
     char *buf = malloc(SPAWNMSG_MAX);
     for (;;) {
         ssize_t n = buf ? spawnmsg_recv(fd, buf, SPAWNMSG_MAX, NULL, 0, NULL) : 0;
@@ -417,6 +490,7 @@ static _Noreturn void serve(int fd, const spawner_policy *pol)
         r->serve(&s, buf, (size_t)n);
     }
     end_all(&s);
+    secret_bundle_close(s.bundler);
     zygote_stop_all();
     if (pol->cgroups)
         sandbox_cgroup_close(pol->cgroups);
@@ -478,6 +552,7 @@ int spawner_open_local(const spawner_policy *policy, spawner **out)
     *sp = (spawner){.fd = -1, .pid = -1, .pol = *policy};
     snprintf(sp->code_root, sizeof sp->code_root, "%s", policy->code_root);
     sp->pol.code_root = sp->code_root;
+    sp->bundler = open_bundler(policy);
     if (policy->templates)
         zygote_start_runtimes();
     *out = sp;
@@ -490,6 +565,7 @@ void spawner_stop(spawner *sp)
         return;
     if (is_local(sp)) {
         zygote_stop_all(); /* the templates are the spawner's, here too */
+        secret_bundle_close(sp->bundler);
         free(sp);
         return;
     }

@@ -51,6 +51,9 @@ typedef struct spawner_policy {
     const sandbox_filter *filter;
     const char *const *interpreters; /* NULL-terminated */
     bool templates;                  /* clone workers from the runtimes' templates (zygote.c) */
+    /* The data dir's secrets folder and private key file (secrets.h),
+     * relative to the cwd; NULL: no worker gets secrets. */
+    const char *secrets_dir, *secrets_key;
     spawner_limits limits;
 } spawner_policy;
 
@@ -74,7 +77,9 @@ void spawner_stop(spawner *sp);
  * ceilings, and isolation, cgroups and filter replaced by the policy's.
  * Returns 0, or -EPERM when it asks for what the policy does not grant
  * (an interpreter, code folder, uid or host network) or names an invalid
- * hostname. Both kinds of spawner call it on every spawn. */
+ * hostname or secret, or -EOPNOTSUPP for secrets without isolation. A
+ * bundle of secrets is never the asker's: has_secrets is cleared. Both kinds of spawner call it on
+ * every spawn. */
 int spawner_check(const spawner_policy *policy, sandbox_spec *spec);
 
 /* The sandbox operations, through the spawner (forked or local: there

@@ -45,6 +45,47 @@ bool validate_function_name(const char *name)
     return true;
 }
 
+bool validate_secret_name(const char *name)
+{
+    _Static_assert(VALIDATE_SECRET_NAME_MAX == NAME_MAX_LEN, "one rule for both names");
+    return validate_function_name(name);
+}
+
+static int list_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int list_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+int validate_secret_list(const json_t *list, char *err, size_t errlen)
+{
+    if (!json_is_array(list))
+        return list_fail(err, errlen, "secrets must be an array of secret names");
+    size_t n = json_array_size(list);
+    if (n > VALIDATE_SECRETS_MAX)
+        return list_fail(err, errlen, "a function lists at most %d secrets, not %zu",
+                         VALIDATE_SECRETS_MAX, n);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_array_get(list, i);
+        const char *name = json_string_value(v);
+        if (!name || strlen(name) != json_string_length(v) || !validate_secret_name(name))
+            return list_fail(err, errlen,
+                             "secrets[%zu] is not a secret name ([a-z0-9][a-z0-9-]{0,62})", i);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(name, json_string_value(json_array_get(list, k))) == 0)
+                return list_fail(err, errlen, "secret '%s' is listed twice", name);
+    }
+    return 0;
+}
+
 static int is_key_start(int c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';

@@ -12,6 +12,17 @@
 /* [a-z0-9][a-z0-9-]{0,62}: safe as a path component and a hostname. */
 bool validate_function_name(const char *name);
 
+/* Secret names follow the function names' rule, which makes them safe
+ * as one path component (no '/', no "." or "..", no NUL, no leading '.'). */
+#define VALIDATE_SECRET_NAME_MAX 63
+#define VALIDATE_SECRETS_MAX     16 /* secrets one function may list */
+bool validate_secret_name(const char *name);
+
+/* A function's "secrets": a JSON array of at most VALIDATE_SECRETS_MAX
+ * distinct valid secret names. Returns 0 or -EINVAL with a sentence in
+ * `err` (which may be NULL). */
+int validate_secret_list(const json_t *list, char *err, size_t errlen);
+
 /* env: a JSON object whose keys match [A-Za-z_][A-Za-z0-9_]{0,127}, are not
  * reserved (HEARTH_* and the variables the runtime sets), and whose values
  * are strings without NUL; at most 4 KiB of keys+values in all (Lambda's

@@ -40,7 +40,8 @@ struct worker {
     /* Owned by the scheduler. */
     worker_state state;
     int64_t version;
-    uint64_t served; /* requests answered */
+    uint64_t secrets_gen; /* its pool's secrets_gen when it started */
+    uint64_t served;      /* requests answered */
     uint64_t last_used_ms;
     uint64_t ready_ms;               /* loop time of its READY frame (0 while starting) */
     uint64_t spawned_ms;             /* loop time it was started */

@@ -129,8 +129,9 @@ int zygote_start(const char *const *worker_argv, const char *const *template_arg
     return rc;
 }
 
-/* The child's fds in a fixed order, the cgroup ones flagged in *bits. */
-static int pack_fds(const sandbox_child_fds *fds, int *out, uint8_t *bits)
+/* The child's fds in a fixed order, the cgroup ones flagged in *bits,
+ * then the secrets bundle, if any. */
+static int pack_fds(const sandbox_spec *spec, const sandbox_child_fds *fds, int *out, uint8_t *bits)
 {
     int n = 0;
     out[n++] = fds->devnull;
@@ -145,6 +146,10 @@ static int pack_fds(const sandbox_child_fds *fds, int *out, uint8_t *bits)
             out[n++] = fds->cgroup_procs[i];
         }
     }
+    if (spec->has_secrets) {
+        *bits |= SPAWNMSG_SECRETS;
+        out[n++] = spec->secrets_fd;
+    }
     return n;
 }
 
@@ -155,7 +160,7 @@ static int ask_template(struct zygote *z, const sandbox_spec *spec, const sandbo
     static char msg[SPAWNMSG_MAX];
     int sendfds[SPAWNMSG_MAX_FDS];
     uint8_t bits;
-    int nfds = pack_fds(fds, sendfds, &bits);
+    int nfds = pack_fds(spec, fds, sendfds, &bits);
     size_t len;
     int rc = spawnmsg_encode(spec, bits, msg, &len);
     if (rc < 0)

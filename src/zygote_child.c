@@ -25,6 +25,7 @@
 #include "sandbox.h"
 #include "sandbox_seccomp.h"
 #include "spawn_msg.h"
+#include "validate.h"
 
 #define BASE_FDS 5 /* devnull, out, err, ctl, status, then the cgroup.procs fds */
 
@@ -35,6 +36,7 @@ static sandbox_filter filter;
 static bool have_filter;
 static char *msg; /* SPAWNMSG_MAX bytes of anonymous memory: see step_show_spec_strings */
 static const char *argv[SPAWNMSG_MAX_STRINGS + 1], *envp[SPAWNMSG_MAX_STRINGS + 1];
+static const char *secrets[VALIDATE_SECRETS_MAX + 1];
 static sandbox_spec spec;
 
 /* The library's whole interface; everything else is hidden. */
@@ -57,9 +59,10 @@ int hz_init(int fd)
     return spawnmsg_send(sock, &ready, 1, NULL, 0);
 }
 
-/* The fds of a request, in zygote.c's order. -EPROTO when they do not
- * match what the message says. */
-static int unpack_fds(const int *fds, int nfds, uint8_t bits, sandbox_child_fds *out)
+/* The fds of a request, in zygote.c's order; a secrets bundle, last,
+ * goes to the spec. -EPROTO when they do not match what the message says. */
+static int unpack_fds(const int *fds, int nfds, uint8_t bits, sandbox_child_fds *out,
+                      sandbox_spec *sp)
 {
     if (nfds < BASE_FDS)
         return -EPROTO;
@@ -78,7 +81,11 @@ static int unpack_fds(const int *fds, int nfds, uint8_t bits, sandbox_child_fds 
             out->cgroup_procs[i] = fds[next++];
         }
     }
-    return next == nfds ? 0 : -EPROTO;
+    if ((bits & SPAWNMSG_SECRETS) && next < nfds) {
+        sp->has_secrets = true;
+        sp->secrets_fd = fds[next++];
+    }
+    return next == nfds && sp->has_secrets == ((bits & SPAWNMSG_SECRETS) != 0) ? 0 : -EPROTO;
 }
 
 /* Clones the worker a request describes. The pid, 0 in the worker, or -errno. */
@@ -87,9 +94,9 @@ static pid_t serve(ssize_t len, const int *fds, int nfds)
     bool use_filter = false;
     uint8_t bits = 0;
     sandbox_child_fds cf;
-    int rc = spawnmsg_decode(msg, (size_t)len, &spec, argv, envp, &use_filter, &bits);
+    int rc = spawnmsg_decode(msg, (size_t)len, &spec, argv, envp, secrets, &use_filter, &bits);
     if (rc == 0)
-        rc = unpack_fds(fds, nfds, bits, &cf);
+        rc = unpack_fds(fds, nfds, bits, &cf, &spec);
     if (rc == 0 && use_filter && !have_filter)
         rc = -ENOSYS;
     if (rc < 0)
