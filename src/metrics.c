@@ -227,15 +227,34 @@ static const struct family families[] = {
 
 /* --- writing --- */
 
+/* Text is staged in `stage` and appended to the buffer a few KiB at a
+ * time: one buf_append per piece would cost more than the formatting. */
 struct out {
     buf *b;
     int err; /* the first append that failed */
+    size_t n;
+    char stage[4096];
 };
+
+static void flush(struct out *o)
+{
+    if (!o->err && o->n)
+        o->err = buf_append(o->b, o->stage, o->n);
+    o->n = 0;
+}
 
 static void put(struct out *o, const char *s, size_t n)
 {
-    if (!o->err)
-        o->err = buf_append(o->b, s, n);
+    if (n > sizeof o->stage - o->n) {
+        flush(o);
+        if (n > sizeof o->stage) {
+            if (!o->err)
+                o->err = buf_append(o->b, s, n);
+            return;
+        }
+    }
+    memcpy(o->stage + o->n, s, n);
+    o->n += n;
 }
 
 static void puts_(struct out *o, const char *s)
@@ -271,26 +290,26 @@ static void put_value(struct out *o, uint64_t v, enum unit unit)
     put(o, frac, digits);
 }
 
-int metrics_escape_label(buf *out, const char *s)
+static void put_label_value(struct out *o, const char *s)
 {
-    struct out o = {.b = out};
     const char *run = s;
     for (; *s; s++) {
         const char *esc = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
         if (!esc)
             continue;
-        put(&o, run, (size_t)(s - run));
-        put(&o, esc, 2);
+        put(o, run, (size_t)(s - run));
+        put(o, esc, 2);
         run = s + 1;
     }
-    put(&o, run, (size_t)(s - run));
-    return o.err;
+    put(o, run, (size_t)(s - run));
 }
 
-static void put_label_value(struct out *o, const char *s)
+int metrics_escape_label(buf *out, const char *s)
 {
-    if (!o->err)
-        o->err = metrics_escape_label(o->b, s);
+    struct out o = {.b = out};
+    put_label_value(&o, s);
+    flush(&o);
+    return o.err;
 }
 
 static void put_header(struct out *o, const struct family *f)
@@ -474,6 +493,7 @@ int metrics_render(const metrics *m, metrics_scrape *sc, buf *out)
         for (size_t j = 0; j < sc->nfns && !o.err; j++)
             fn_renderers[f->kind](&o, f, &sc->fns[j]);
     }
+    flush(&o);
     return o.err;
 }
 
