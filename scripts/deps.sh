@@ -14,7 +14,8 @@ packages=(
   python3
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs)
+  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
+    prometheus) # promtool lints /metrics (tests/e2e/test_metrics.py)
 fi
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk)
