@@ -15,7 +15,8 @@ packages=(
   python3
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs)
+  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
+    prometheus) # promtool lints /metrics (tests/e2e/test_metrics.py)
 fi
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk)
@@ -38,6 +39,11 @@ install_missing() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The tests want promtool only: the Prometheus server the package
+  # enables (on :9090) is stopped and disabled, unless it was already here.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 }
 
 # The kernel that linux-image-amd64 points at, its vmlinuz extracted from

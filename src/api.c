@@ -26,6 +26,7 @@
 #include "deploy.h"
 #include "fn_settings.h"
 #include "dlog.h"
+#include "metrics.h"
 #include "runtimes.h"
 #include "safetext.h"
 #include "secrets.h"
@@ -216,6 +217,40 @@ static void route_runtimes(hearth *h, gw_request *req, const char *name, const c
         json_array_append_new(list, o);
     }
     gw_respond_json(req, 200, json_pack("{s:o}", "runtimes", list));
+}
+
+static int scrape_visit(const char *name, const metrics_fn *m, const sched_pool_state *st, void *ud)
+{
+    metrics_fn_view v = {.name = name,
+                         .m = m,
+                         .starting = st->starting,
+                         .idle = st->idle,
+                         .busy = st->busy,
+                         .queued = st->queued};
+    return metrics_scrape_add(ud, &v);
+}
+
+/* The Prometheus text: the pools' views, rendered by metrics.c, all
+ * within this loop turn (the views borrow the pools). */
+static void route_metrics(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)name, (void)rest;
+    metrics_scrape sc = {.open_connections = gateway_connections(h->gw)};
+    buf out;
+    buf_init(&out, METRICS_MAX_TEXT);
+    int rc = sched_each_pool(h->sch, scrape_visit, &sc);
+    if (rc == 0)
+        rc = metrics_render(h->metrics, &sc, &out);
+    metrics_scrape_release(&sc);
+    if (rc < 0) {
+        buf_release(&out);
+        gw_respond_error(req, 500, "internal_error", "could not render the metrics: %s",
+                         strerror(-rc));
+        return;
+    }
+    size_t len;
+    char *text = buf_detach(&out, &len);
+    gw_respond(req, 200, METRICS_CONTENT_TYPE, text, len);
 }
 
 /* --- function routes --- */
@@ -708,6 +743,7 @@ static const struct route routes[] = {
     {"PUT", "/v1/secrets/*", route_secret_put},
     {"DELETE", "/v1/secrets/*", route_secret_delete},
     {NULL, "/fn/*/**", route_fn_http},
+    {"GET", "/metrics", route_metrics}, /* Prometheus text, not JSON */
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

@@ -367,6 +367,14 @@ unsigned gateway_pending(const gateway *gw)
     return gw->pending;
 }
 
+/* MHD counts them; asking is safe because MHD_run() runs on this thread. */
+unsigned gateway_connections(const gateway *gw)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(gw->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
 void gateway_stop(gateway *gw)
 {
     if (!gw)

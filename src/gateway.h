@@ -49,6 +49,9 @@ void gateway_quiesce(gateway *gw);
 /* Requests received and not yet answered (streams excluded). */
 unsigned gateway_pending(const gateway *gw);
 
+/* Client connections open now (idle keep-alive ones included). */
+unsigned gateway_connections(const gateway *gw);
+
 /* Stops the daemon and frees everything; every suspended request must have
  * been answered first. Accepts NULL. */
 void gateway_stop(gateway *gw);

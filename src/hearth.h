@@ -15,10 +15,13 @@
 #include "gateway.h"
 #include "logs.h"
 #include "logstore.h"
+#include "metrics.h"
 #include "registry.h"
 #include "sandbox_cgroup.h"
 #include "sched.h"
 #include "spawner.h"
+
+#define HEARTH_VERSION "0.1.0"
 
 typedef struct hearth_settings {
     const char *listen; /* HOST:PORT */
@@ -67,6 +70,7 @@ typedef struct hearth {
     int kmsg_fd;                   /* /dev/kmsg for naming seccomp kills, or -1 */
     struct violations *violations; /* built on it once the loop exists */
     struct spawner *spawner;       /* the privileged half as root; a local one rootless */
+    metrics *metrics;              /* daemon-wide counters; per-function ones are the pools' */
     bool isolate;                  /* workers get namespaces and a private root */
     bool stopping;
 

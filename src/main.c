@@ -38,7 +38,6 @@
 #include "timefmt.h"
 #include "violations.h"
 
-#define HEARTH_VERSION    "0.1.0"
 #define SHUTDOWN_TICK_MS  20
 #define SHUTDOWN_DRAIN_MS 3000 /* after the grace: for workers to be reaped */
 #define LOG_FLUSH_MS      1000
@@ -502,6 +501,8 @@ static int start_services(daemon_state *d)
     hearth *h = &d->h;
     if (logs_open(h->loop, h->store, &h->lg) < 0)
         return -1;
+    if (!(h->metrics = metrics_new(HEARTH_VERSION)))
+        return -1;
     h->violations = violations_open(h->loop, h->lg, h->kmsg_fd);
     h->kmsg_fd = -1; /* owned by violations now */
     sched_opts so = {
@@ -526,6 +527,7 @@ static int start_services(daemon_state *d)
         .filter = h->have_filter ? &h->filter : NULL,
         .violations = h->violations,
         .spawner = h->spawner,
+        .metrics = h->metrics,
     };
     if (sched_open(&so, &h->sch) < 0)
         return -1;
@@ -831,6 +833,7 @@ static void close_all(hearth *h)
         close(h->kmsg_fd);
     zygote_stop_all();
     runtimes_release();
+    metrics_free(h->metrics);
 }
 
 int main(int argc, char **argv)

@@ -53,6 +53,7 @@
 #include "dlog.h"
 #include "fn_settings.h"
 #include "keepalive.h"
+#include "metrics.h"
 #include "paths.h"
 #include "runtimes.h"
 #include "strmap.h"
@@ -76,8 +77,8 @@ struct pool {
     unsigned nworkers;
     unsigned nstarting; /* its workers holding a start slot, any version */
     bool deleted;
-    bool removed; /* deleted through the API: nothing more reaches its log */
-    uint64_t cold_starts, warm_starts;
+    bool removed;                /* deleted through the API: nothing more reaches its log */
+    metrics_fn m;                /* its series for /metrics (cold and warm starts among them) */
     uint64_t prewarm_not_before; /* loop time; a failing start pushes it back */
     uint64_t prewarm_backoff_ms;
     double cold_cost_ms;  /* moving average of spawn → READY, 0 = none measured */
@@ -99,9 +100,10 @@ struct sched_call_impl {
     sched_call *qnext;
     uv_timer_t timer;
     int64_t deadline_ms;
-    uint64_t arrived; /* loop time */
-    bool cold;        /* waited for a worker that became ready after it arrived */
-    bool queue_timer; /* the timer is armed for queue_timeout_ms, not the deadline */
+    uint64_t arrived;    /* loop time */
+    uint64_t arrived_ns; /* uv_hrtime(), for the duration histogram */
+    bool cold;           /* waited for a worker that became ready after it arrived */
+    bool queue_timer;    /* the timer is armed for queue_timeout_ms, not the deadline */
     bool queued;
     bool finished;
 };
@@ -195,6 +197,9 @@ static void finish(sched_call *c, sched_result *res)
         im->w->call = NULL;
         im->w = NULL;
     }
+    if (im->p)
+        metrics_fn_call_done(&im->p->m, metrics_trigger_of(c->trigger), res->status, res->code,
+                             (uv_hrtime() - im->arrived_ns) / 1000);
     c->done(c, res, c->ud);
     free(res->body);
     res->body = NULL;
@@ -413,9 +418,9 @@ static void dispatch(sched *s, worker *w, sched_call *c)
     pool *p = w->pool;
     c->impl->cold = w->served == 0 && w->ready_ms >= c->impl->arrived;
     if (c->impl->cold)
-        p->cold_starts++;
+        metrics_fn_event(&p->m, METRICS_COLD_STARTS);
     else
-        p->warm_starts++;
+        p->m.warm_starts++;
     arm_deadline(c);
     idle_remove(s, w);
     w->state = WORKER_BUSY;
@@ -448,7 +453,7 @@ static void worker_free_now(sched *s, worker *w)
         dispatch(s, w, c);
         return;
     }
-    w->priority = s->clock + (double)(p->cold_starts + p->warm_starts) *
+    w->priority = s->clock + (double)(p->m.events[METRICS_COLD_STARTS] + p->m.warm_starts) *
                                  (p->cold_cost_ms > 0 ? p->cold_cost_ms : COLD_COST_GUESS_MS) /
                                  (double)(w->memory_mb > 0 ? w->memory_mb : 1);
     idle_push(s, w);
@@ -518,6 +523,7 @@ static void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t l
         w->ready_ms = uv_now(p->s->o.loop);
         p->prewarm_backoff_ms = 0;
         note_cold_cost(p, (double)(w->ready_ms - w->spawned_ms));
+        metrics_hist_observe(&p->m.init, (uv_hrtime() - w->spawned_ns) / 1000);
         release_start_slot(p->s, w);
         worker_free_now(p->s, w);
         feed_waiting_pools(p->s); /* a start may have been held back for this one */
@@ -598,11 +604,15 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     }
     sched_call *c = w->call;
     bool oom = worker_oom_killed(w);
+    if (oom)
+        metrics_fn_event(&p->m, METRICS_OOM_KILLS);
     if (oom && !p->removed)
         logs_note(s->o.lg, p->cfg.name, w->version, c ? c->request_id : "",
                   "hearth: out of memory: the worker used more than its %" PRId64 " MB",
                   p->cfg.memory_mb);
     bool violation = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGSYS;
+    if (violation)
+        metrics_fn_event(&p->m, METRICS_VIOLATIONS);
     if (violation && !p->removed)
         note_violation(s, p, w, c);
     if (c && oom)
@@ -918,6 +928,7 @@ static int spawn_worker(sched *s, pool *p)
     w->uid_slot = slot;
     w->secrets_gen = p->secrets_gen;
     w->spawned_ms = uv_now(s->o.loop);
+    w->spawned_ns = uv_hrtime();
     w->memory_mb = p->cfg.memory_mb;
     pool_link(p, w);
     s->nworkers++;
@@ -1036,6 +1047,7 @@ static void pool_fill(sched *s, pool *p)
         if (held_back)
             break; /* a slot or memory frees when a worker exits */
         int rc = spawn_worker(s, p);
+        metrics_spawned(s->o.metrics, rc == 0);
         if (rc < 0) {
             dlog_error("could not start a worker for %s: %s", p->cfg.name, strerror(-rc));
             if (!p->qhead) {
@@ -1160,15 +1172,16 @@ void sched_invoke(sched *s, sched_call *c)
         fail(c, 404, "function_not_found", "no function named '%s'", c->function);
         return;
     }
+    struct sched_call_impl *im = c->impl;
+    im->p = p; /* from here on the call counts in the pool's metrics */
+    im->arrived_ns = uv_hrtime();
     note_arrival(s, p);
     worker *w = idle_worker(p);
     if (!w && p->qlen >= pool_max_queue(s, p) + spare_capacity(p)) {
         refuse_queue_full(c, p);
         return;
     }
-    struct sched_call_impl *im = c->impl;
     im->s = s;
-    im->p = p;
     im->deadline_ms = timefmt_now_ms() + p->cfg.timeout_ms;
     im->arrived = uv_now(s->o.loop);
     uv_timer_init(s->o.loop, &im->timer);
@@ -1268,13 +1281,10 @@ void sched_remove(sched *s, const char *name)
     pool_end(s, p, 404, "function_not_found", "the function was deleted");
 }
 
-void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out)
+static void pool_state(const pool *p, sched_pool_state *out)
 {
     memset(out, 0, sizeof *out);
-    pool *p = strmap_get(&s->pools, name);
-    if (!p)
-        return;
-    for (worker *w = p->workers; w; w = w->next) {
+    for (const worker *w = p->workers; w; w = w->next) {
         if (w->stopping)
             continue;
         if (w->state == WORKER_STARTING)
@@ -1285,13 +1295,42 @@ void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out)
             out->busy++;
     }
     out->queued = p->qlen;
-    out->cold_starts = p->cold_starts;
-    out->warm_starts = p->warm_starts;
+    out->cold_starts = p->m.events[METRICS_COLD_STARTS];
+    out->warm_starts = p->m.warm_starts;
     if (p->cfg.adaptive_keep_alive && p->ka_last) {
         out->adaptive_reason = ka_reason_name(p->ka_dec.reason);
         out->prewarm_after_ms = p->ka_dec.prewarm_after_ms;
         out->window_ms = p->ka_dec.keep_alive_ms;
     }
+}
+
+void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out)
+{
+    pool *p = strmap_get(&s->pools, name);
+    if (p)
+        pool_state(p, out);
+    else
+        memset(out, 0, sizeof *out);
+}
+
+struct each_pool {
+    sched_pool_visit_fn fn;
+    void *ud;
+};
+
+static int visit_pool(const char *name, void *value, void *ud)
+{
+    struct each_pool *ep = ud;
+    const pool *p = value;
+    sched_pool_state st;
+    pool_state(p, &st);
+    return ep->fn(name, &p->m, &st, ep->ud);
+}
+
+int sched_each_pool(sched *s, sched_pool_visit_fn fn, void *ud)
+{
+    struct each_pool ep = {fn, ud};
+    return strmap_each(&s->pools, visit_pool, &ep);
 }
 
 static int end_pool(const char *name, void *value, void *ud)

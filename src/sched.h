@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "logs.h"
+#include "metrics.h"
 #include "registry.h"
 #include "reqid.h"
 #include "sandbox_cgroup.h"
@@ -45,6 +46,7 @@ typedef struct sched_opts {
     const sandbox_filter *filter;  /* seccomp allowlist for workers (NULL = none) */
     struct violations *violations; /* names seccomp kills in function logs (may be NULL) */
     struct spawner *spawner;       /* starts sandboxes, checked against the policy */
+    metrics *metrics;              /* daemon-wide counters: spawns (may be NULL) */
 } sched_opts;
 
 /* How a call ended: either an answer from the function (code == NULL) or
@@ -110,6 +112,14 @@ typedef struct sched_pool_state {
     uint64_t prewarm_after_ms, window_ms;
 } sched_pool_state;
 void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out);
+
+/* Visits every function with a pool: called or pre-warmed since the start,
+ * and not deleted. `name`, `m` and `st` are borrowed for the call; the
+ * visitor must not call into the scheduler. A non-zero return stops the
+ * walk and is returned. */
+typedef int (*sched_pool_visit_fn)(const char *name, const metrics_fn *m,
+                                   const sched_pool_state *st, void *ud);
+int sched_each_pool(sched *s, sched_pool_visit_fn fn, void *ud);
 
 /* Stops every worker and answers every call 503. */
 void sched_shutdown(sched *s);

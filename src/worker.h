@@ -45,6 +45,7 @@ struct worker {
     uint64_t last_used_ms;
     uint64_t ready_ms;               /* loop time of its READY frame (0 while starting) */
     uint64_t spawned_ms;             /* loop time it was started */
+    uint64_t spawned_ns;             /* uv_hrtime() then, for the init-duration histogram */
     int64_t memory_mb;               /* what it counts against --memory-budget */
     double priority;                 /* Greedy-Dual: the lowest idle one is evicted first */
     void *pool;                      /* the scheduler's pool */
