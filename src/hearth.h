@@ -20,8 +20,12 @@
 #include "sched.h"
 #include "spawner.h"
 
+#define HEARTH_VERSION "0.1.0"
+
 typedef struct hearth_settings {
-    const char *listen; /* HOST:PORT */
+    const char *listen;   /* HOST:PORT */
+    const char *tls_cert; /* PEM files: HTTPS when set (both or neither) */
+    const char *tls_key;
     const char *data_dir;
     const char *runtimes_dir;
     const char *user;     /* who the daemon becomes once the spawner runs */
@@ -66,8 +70,11 @@ typedef struct hearth {
     int kmsg_fd;                   /* /dev/kmsg for naming seccomp kills, or -1 */
     struct violations *violations; /* built on it once the loop exists */
     struct spawner *spawner;       /* the privileged half as root; a local one rootless */
+    struct tls_certs *tls;         /* HTTPS certificate (tls.h), NULL for plain HTTP */
     bool isolate;                  /* workers get namespaces and a private root */
     bool stopping;
+    const char *c_runner;   /* locate.h: the c runtime's program */
+    const char *zygote_lib; /* locate.h: what runtime templates load */
 
     spawner_policy policy;           /* what every worker may get: built once, at start */
     char policy_code_root[PATH_MAX]; /* policy.code_root, resolved */

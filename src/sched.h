@@ -106,6 +106,17 @@ typedef struct sched_pool_state {
 } sched_pool_state;
 void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out);
 
+/* The limits a reload may change (SIGHUP); each as in sched_opts. They
+ * apply from the next decision: nothing running is stopped for them. */
+typedef struct sched_limits {
+    unsigned max_workers;
+    unsigned max_starting;
+    uint64_t memory_budget_mb;
+    unsigned max_queue;
+    uint64_t keep_alive_ms;
+} sched_limits;
+void sched_set_limits(sched *s, const sched_limits *lim);
+
 /* Stops every worker and answers every call 503. */
 void sched_shutdown(sched *s);
 /* Workers not yet reaped. */
