@@ -11,10 +11,12 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libarchive-dev
+  libgnutls28-dev
   python3
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs)
+  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
+    openssl curl systemd)
 fi
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk)
