@@ -6,8 +6,10 @@ ASAN_BUILD ?= build-asan
 LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./hearth-data
 JOBS       ?= $(shell nproc)
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
-.PHONY: all build run test test-asan unit bench format clean deps deps-test
+.PHONY: all build run install test test-asan unit bench format clean deps deps-test
 
 all: build
 
@@ -21,6 +23,15 @@ deps-test:
 # leaves a CMakeCache.txt but no Makefile, and the next run configures again.
 $(BUILD)/Makefile:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# Installs under PREFIX (staged under DESTDIR when set): docs/operations.md.
+# PREFIX goes to the configure step: the systemd unit names the installed
+# hearthd's path. (An installed hearthd finds its own files relative to
+# itself.)
+install: deps $(BUILD)/Makefile
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
 # The test targets configure every time, asking for the unit tests (a build
 # made by `make run` before cmocka was installed has none).

@@ -12,11 +12,13 @@ packages=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libarchive-dev
   libsodium-dev
+  libgnutls28-dev
   python3
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
-    prometheus) # promtool lints /metrics (tests/e2e/test_metrics.py)
+    prometheus # promtool lints /metrics (tests/e2e/test_metrics.py)
+    openssl curl systemd)
 fi
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk)

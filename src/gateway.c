@@ -12,6 +12,11 @@
  * MHD decodes it in place and a %00 cuts it; gw_unescape decodes a piece
  * of it with its true length. Query values come with their lengths too.
  *
+ * HTTPS (opts.tls): the same mode with MHD_USE_TLS; GnuTLS asks tls.c for
+ * the certificate at each handshake (MHD_OPTION_HTTPS_CERT_CALLBACK), so a
+ * reload reaches the next connection and none is dropped. Without TLS
+ * none of this is set up: the plain path is unchanged.
+ *
  * Owns: connections, the request target and percent-decoding, request
  * bodies (bounded per route), answers (every error it builds itself has
  * the JSON error shape), chunked streams. Must never: block, interpret a
@@ -34,6 +39,7 @@
 #include "buf.h"
 #include "dlog.h"
 #include "safetext.h"
+#include "tls.h"
 
 #define GW_MAX_EXTRA_HEADERS 32
 #define GW_LINE_MAX          (128 * 1024) /* MHD's per-connection memory: no line is longer */
@@ -250,6 +256,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     dlog_debug("http: %s", msg);
 }
 
+/* HTTPS only: counts each connection against the certificate pair it may
+ * be handed, so that a reload frees an old pair only when unused. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)conn;
+    gateway *gw = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_ctx = tls_conn_open(gw->opts.tls);
+    else
+        tls_conn_close(gw->opts.tls, *socket_ctx);
+}
+
 /* --- the loop glue --- */
 
 static void on_timer(uv_timer_t *t)
@@ -326,12 +345,27 @@ int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_retrieve},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, gw},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (opts->tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
+            free(gw);
+            return -ENOTSUP;
+        }
+        flags |= MHD_USE_TLS;
+    } else {
+        tls_opts[0].option = MHD_OPTION_END;
+    }
     gw->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, gw, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, gw, MHD_OPTION_CONNECTION_LIMIT, (unsigned)16384,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+        (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_ARRAY,
+        tls_opts, MHD_OPTION_END);
     if (!gw->mhd) {
         int err = errno ? errno : EADDRINUSE;
         free(gw);

@@ -19,6 +19,7 @@
 #include "reqid.h"
 
 typedef struct gateway gateway;
+struct tls_certs;
 typedef struct gw_request gw_request;
 
 /* Called once per request when its body is complete (or refused). The
@@ -34,10 +35,12 @@ typedef struct gateway_opts {
     gw_handler_fn handler;
     gw_body_limit_fn body_limit;
     void *ud;
+    struct tls_certs *tls; /* HTTPS with these (tls.h), or NULL for plain HTTP */
 } gateway_opts;
 
 /* Binds and starts serving on `loop`. Returns 0 or a negative errno
- * (-EADDRINUSE, -EINVAL for a bad address). */
+ * (-EADDRINUSE, -EINVAL for a bad address, -ENOTSUP when opts->tls is set
+ * and libmicrohttpd was built without HTTPS). */
 int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out);
 
 /* The port actually bound (useful with port 0). */

@@ -24,7 +24,9 @@
 #define HEARTH_VERSION "0.1.0"
 
 typedef struct hearth_settings {
-    const char *listen; /* HOST:PORT */
+    const char *listen;   /* HOST:PORT */
+    const char *tls_cert; /* PEM files: HTTPS when set (both or neither) */
+    const char *tls_key;
     const char *data_dir;
     const char *runtimes_dir;
     const char *user;     /* who the daemon becomes once the spawner runs */
@@ -71,8 +73,11 @@ typedef struct hearth {
     struct violations *violations; /* built on it once the loop exists */
     struct spawner *spawner;       /* the privileged half as root; a local one rootless */
     metrics *metrics;              /* daemon-wide counters; per-function ones are the pools' */
+    struct tls_certs *tls;         /* HTTPS certificate (tls.h), NULL for plain HTTP */
     bool isolate;                  /* workers get namespaces and a private root */
     bool stopping;
+    const char *c_runner;   /* locate.h: the c runtime's program */
+    const char *zygote_lib; /* locate.h: what runtime templates load */
 
     spawner_policy policy;           /* what every worker may get: built once, at start */
     char policy_code_root[PATH_MAX]; /* policy.code_root, resolved */

@@ -456,6 +456,14 @@ static int fn_write_line(logstore *ls, struct ls_fn *f, const char *line, size_t
 
 /* ---- open / close / append / flush ---- */
 
+void logstore_set_retention(logstore *ls, size_t retention_bytes)
+{
+    if (!ls || !retention_bytes)
+        return;
+    ls->retention = retention_bytes;
+    ls->seg_max = retention_bytes / 4 < LS_MIN_SEGMENT ? LS_MIN_SEGMENT : retention_bytes / 4;
+}
+
 int logstore_open(const char *dir, size_t retention_bytes, logstore **out)
 {
     if (!dir || !dir[0] || !retention_bytes || !out)

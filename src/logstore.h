@@ -38,6 +38,10 @@ typedef int (*log_visit_fn)(const log_record *rec, void *ud);
  * freed with logstore_close(). */
 int logstore_open(const char *dir, size_t retention_bytes, logstore **out);
 
+/* A new retention (SIGHUP): each function's oldest lines go at its next
+ * write when it now holds more. */
+void logstore_set_retention(logstore *ls, size_t retention_bytes);
+
 /* Flushes every buffer and frees the store. Accepts NULL. */
 void logstore_close(logstore *ls);
 

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <poll.h>
 #include <grp.h>
 #include <pwd.h>
@@ -28,6 +27,8 @@
 #include "dlog.h"
 #include "fn_settings.h"
 #include "hearth.h"
+#include "locate.h"
+#include "options.h"
 #include "package.h"
 #include "paths.h"
 #include "runtimes.h"
@@ -36,270 +37,22 @@
 #include "spawner.h"
 #include "zygote.h"
 #include "timefmt.h"
+#include "tls.h"
 #include "violations.h"
 
 #define SHUTDOWN_TICK_MS  20
 #define SHUTDOWN_DRAIN_MS 3000 /* after the grace: for workers to be reaped */
 #define LOG_FLUSH_MS      1000
 
-static const char usage[] =
-    "usage: hearthd [options]\n"
-    "\n"
-    "Runs the Hearth function-as-a-service daemon.\n"
-    "\n"
-    "  --listen HOST:PORT      address to serve HTTP on (default 127.0.0.1:8080;\n"
-    "                          [::1]:PORT for IPv6, port 0 picks a free port)\n"
-    "  --data-dir DIR          where functions, code and logs are kept\n"
-    "                          (default ./hearth-data; created if missing)\n"
-    "  --log-level LEVEL       error, warn, info or debug (default info)\n"
-    "  --max-body SIZE         largest invoke request body (default 6M)\n"
-    "  --max-response SIZE     largest function answer (default 6M)\n"
-    "  --log-retention SIZE    log bytes kept per function (default 32M)\n"
-    "  --max-workers N         live workers across all functions (default 64)\n"
-    "  --max-starting N        workers starting at once, across all functions\n"
-    "                          (default twice the CPUs, at least 4)\n"
-    "  --memory-budget SIZE    the memory_mb of all live workers, summed, stays\n"
-    "                          under this (default 3/4 of the machine's memory)\n"
-    "  --max-queue N           default max_queue of a function: requests waiting\n"
-    "                          beyond its capacity before 429 (default 100)\n"
-    "  --keep-alive SECONDS    default keep_alive_s of a function: idle time\n"
-    "                          before a worker stops (default 600)\n"
-    "  --shutdown-grace SECONDS  time requests get to finish on SIGTERM (default 10)\n"
-    "  --runtimes-dir DIR      where runtime programs live (default: the source tree's)\n"
-    "  --uid-range BASE:COUNT  as root, each worker runs as its own uid (= gid) from\n"
-    "                          this range (default 400000:4096)\n"
-    "  --user USER             started as root, the daemon drops to USER once its\n"
-    "                          privileged spawner runs (default nobody)\n"
-    "  --allow-weaker-sandbox  start even when the kernel refuses a protection\n"
-    "                          (each is logged at start)\n"
-    "  --no-host-network       refuse to start workers of functions deployed with\n"
-    "                          \"network\": \"host\"\n"
-    "  --adaptive-bin-ms MS    histogram bin of \"keep_alive\": \"adaptive\"\n"
-    "                          (default 60000; 240 bins)\n"
-    "  --no-templates          start every worker by exec'ing its interpreter, not\n"
-    "                          by cloning the runtime's pre-loaded template\n"
-    "  --no-sandbox            DEBUGGING ONLY: workers share the host's namespaces and\n"
-    "                          filesystem\n"
-    "  --version               print the version and exit\n"
-    "  --help                  print this help and exit\n"
-    "\n"
-    "SIZE takes an optional K, M or G suffix (powers of 1024).\n";
-
 typedef struct daemon_state {
     hearth h;
-    uv_signal_t sigterm, sigint;
+    options *opts;
+    hearth_settings defaults; /* what a reload starts from */
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t shutdown_timer, flush_timer;
     uint64_t shutdown_started;
     bool workers_stopped;
 } daemon_state;
-
-/* --- options --- */
-
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || v == 0)
-        return -EINVAL;
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift)
-        end++;
-    if (*end || v > (1ull << (62 - shift)))
-        return -EINVAL;
-    *out = (size_t)(v << shift);
-    return 0;
-}
-
-static int parse_count(const char *s, unsigned long max, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v > max || s[0] == '-')
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-/* "BASE:COUNT", kept clear of root and of the 32-bit overflow ids. */
-static int parse_uid_range(const char *s, hearth_settings *set)
-{
-    char *end;
-    errno = 0;
-    unsigned long base = strtoul(s, &end, 10);
-    if (errno || end == s || *end != ':' || base == 0)
-        return -EINVAL;
-    unsigned long count;
-    if (parse_count(end + 1, 65536, &count) < 0 || count == 0 || base + count >= 0xfffffffeUL)
-        return -EINVAL;
-    set->uid_base = (uid_t)base;
-    set->uid_count = (unsigned)count;
-    return 0;
-}
-
-static void die_usage(const char *opt, const char *val)
-{
-    fprintf(stderr, "hearthd: invalid value '%s' for --%s\n(see hearthd --help)\n", val, opt);
-    exit(2);
-}
-
-static void parse_args(int argc, char **argv, hearth_settings *set)
-{
-    enum {
-        O_LISTEN = 256,
-        O_DATA,
-        O_LEVEL,
-        O_BODY,
-        O_RESP,
-        O_RET,
-        O_WORKERS,
-        O_BUDGET,
-        O_STARTING,
-        O_QUEUE,
-        O_KEEP,
-        O_GRACE,
-        O_RTDIR,
-        O_NOSANDBOX,
-        O_NOTEMPLATES,
-        O_BINMS,
-        O_UIDRANGE,
-        O_WEAKER,
-        O_NOHOSTNET,
-        O_DUSER,
-        O_VERSION,
-        O_HELP
-    };
-    static const struct option opts[] = {
-        {"listen", required_argument, 0, O_LISTEN},
-        {"data-dir", required_argument, 0, O_DATA},
-        {"log-level", required_argument, 0, O_LEVEL},
-        {"max-body", required_argument, 0, O_BODY},
-        {"max-response", required_argument, 0, O_RESP},
-        {"log-retention", required_argument, 0, O_RET},
-        {"max-workers", required_argument, 0, O_WORKERS},
-        {"memory-budget", required_argument, 0, O_BUDGET},
-        {"max-starting", required_argument, 0, O_STARTING},
-        {"max-queue", required_argument, 0, O_QUEUE},
-        {"keep-alive", required_argument, 0, O_KEEP},
-        {"shutdown-grace", required_argument, 0, O_GRACE},
-        {"runtimes-dir", required_argument, 0, O_RTDIR},
-        {"no-sandbox", no_argument, 0, O_NOSANDBOX},
-        {"no-templates", no_argument, 0, O_NOTEMPLATES},
-        {"adaptive-bin-ms", required_argument, 0, O_BINMS},
-        {"uid-range", required_argument, 0, O_UIDRANGE},
-        {"allow-weaker-sandbox", no_argument, 0, O_WEAKER},
-        {"no-host-network", no_argument, 0, O_NOHOSTNET},
-        {"user", required_argument, 0, O_DUSER},
-        {"version", no_argument, 0, O_VERSION},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0},
-    };
-    int c;
-    unsigned long n;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        const char *name = c >= O_LISTEN && c <= O_HELP ? opts[c - O_LISTEN].name : "?";
-        switch (c) {
-        case O_LISTEN:
-            set->listen = optarg;
-            break;
-        case O_DATA:
-            set->data_dir = optarg;
-            break;
-        case O_LEVEL:
-            if ((set->log_level = dlog_parse_level(optarg)) < 0)
-                die_usage(name, optarg);
-            break;
-        case O_BODY:
-            if (parse_size(optarg, &set->max_body) || set->max_body > HEARTH_FRAME_MAX_BODY)
-                die_usage(name, optarg);
-            break;
-        case O_RESP:
-            if (parse_size(optarg, &set->max_response) || set->max_response > HEARTH_FRAME_MAX_BODY)
-                die_usage(name, optarg);
-            break;
-        case O_RET:
-            if (parse_size(optarg, &set->log_retention) || set->log_retention < 65536)
-                die_usage(name, optarg);
-            break;
-        case O_WORKERS:
-            if (parse_count(optarg, 100000, &n) || n == 0)
-                die_usage(name, optarg);
-            set->max_workers = (unsigned)n;
-            break;
-        case O_STARTING:
-            if (parse_count(optarg, 10000, &n) || n == 0)
-                die_usage(name, optarg);
-            set->max_starting = (unsigned)n;
-            break;
-        case O_BUDGET:
-            if (parse_size(optarg, &set->memory_budget) || set->memory_budget < (64u << 20))
-                die_usage(name, optarg);
-            break;
-        case O_QUEUE:
-            if (parse_count(optarg, 10000, &n))
-                die_usage(name, optarg);
-            set->max_queue = (unsigned)n;
-            break;
-        case O_KEEP:
-            if (parse_count(optarg, 86400 * 365, &n) || n == 0)
-                die_usage(name, optarg);
-            set->keep_alive_ms = (uint64_t)n * 1000;
-            break;
-        case O_GRACE:
-            if (parse_count(optarg, 3600, &n))
-                die_usage(name, optarg);
-            set->shutdown_grace_s = (unsigned)n;
-            break;
-        case O_RTDIR:
-            set->runtimes_dir = optarg;
-            break;
-        case O_BINMS:
-            if (parse_count(optarg, 3600000, &n) || n < 10)
-                die_usage(name, optarg);
-            set->adaptive_bin_ms = n;
-            break;
-        case O_NOTEMPLATES:
-            set->no_templates = true;
-            break;
-        case O_NOSANDBOX:
-            set->no_sandbox = true;
-            break;
-        case O_DUSER:
-            set->user = optarg;
-            break;
-        case O_WEAKER:
-            set->allow_weaker_sandbox = true;
-            break;
-        case O_NOHOSTNET:
-            set->no_host_network = true;
-            break;
-        case O_UIDRANGE:
-            if (parse_uid_range(optarg, set) < 0)
-                die_usage(name, optarg);
-            break;
-        case O_VERSION:
-            printf("hearthd %s\n", HEARTH_VERSION);
-            exit(0);
-        case O_HELP:
-            fputs(usage, stdout);
-            exit(0);
-        default:
-            fputs(usage, stderr);
-            exit(2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "hearthd: unexpected argument '%s'\n", argv[optind]);
-        exit(2);
-    }
-}
 
 /* --- set-up --- */
 
@@ -421,6 +174,7 @@ static void finish_shutdown(daemon_state *d)
     uv_close((uv_handle_t *)&d->flush_timer, on_handle_closed);
     uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&d->sighup, on_handle_closed);
     sched_close(h->sch);
     h->sch = NULL;
     logs_stop(h->lg);
@@ -466,6 +220,95 @@ static void begin_shutdown(daemon_state *d, int signum)
 static void on_signal(uv_signal_t *s, int signum)
 {
     begin_shutdown(s->data, signum);
+}
+
+/* --- SIGHUP --- */
+
+static unsigned max_starting(const hearth_settings *set);
+static uint64_t memory_budget_mb(const hearth_settings *set);
+
+struct reload {
+    daemon_state *d;
+    const hearth_settings *next;
+    unsigned restart; /* changed keys left as they were */
+};
+
+/* One changed key: applied when it can be live, named when it cannot. */
+static void on_changed(const char *name, options_when when, void *ud)
+{
+    struct reload *r = ud;
+    bool tls_toggled = strncmp(name, "tls-", 4) == 0 && !r->d->h.set.tls_cert != !r->next->tls_cert;
+    if (when == OPTIONS_LIVE && !tls_toggled) {
+        dlog_info("config: %s changed: applied", name);
+        return;
+    }
+    r->restart++;
+    dlog_warn("config: %s changed but needs a restart: not applied", name);
+}
+
+/* The live keys of *next into the running daemon (see options.c's table). */
+static void apply_live(hearth *h, const hearth_settings *next)
+{
+    hearth_settings *set = &h->set;
+    set->log_level = next->log_level;
+    set->max_body = next->max_body;
+    set->log_retention = next->log_retention;
+    set->max_workers = next->max_workers;
+    set->max_starting = next->max_starting;
+    set->memory_budget = next->memory_budget;
+    set->max_queue = next->max_queue;
+    set->keep_alive_ms = next->keep_alive_ms;
+    set->shutdown_grace_s = next->shutdown_grace_s;
+    if (set->tls_cert && next->tls_cert) {
+        set->tls_cert = next->tls_cert;
+        set->tls_key = next->tls_key;
+    }
+    dlog_set_level(set->log_level);
+    logstore_set_retention(h->store, set->log_retention);
+    sched_limits lim = {
+        .max_workers = set->max_workers,
+        .max_starting = max_starting(set),
+        .memory_budget_mb = memory_budget_mb(set),
+        .max_queue = set->max_queue,
+        .keep_alive_ms = set->keep_alive_ms,
+    };
+    sched_set_limits(h->sch, &lim);
+}
+
+/* The certificate files are read again on every SIGHUP (renewed files
+ * keep their names); a bad pair leaves the served one in place. */
+static void reload_tls(hearth *h)
+{
+    if (!h->tls)
+        return;
+    char err[512];
+    if (tls_reload(h->tls, h->set.tls_cert, h->set.tls_key, err, sizeof err) < 0)
+        dlog_warn("tls: keeping the certificate served so far: %s", err);
+    else
+        dlog_info("tls: serving %s", tls_describe(h->tls));
+}
+
+static void on_reload(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    daemon_state *d = s->data;
+    hearth *h = &d->h;
+    if (h->stopping)
+        return;
+    const char *file = options_config_path(d->opts);
+    dlog_info("SIGHUP: reloading %s", file ? file : "(no config file: the command line)");
+    hearth_settings next;
+    char err[1024];
+    if (options_reload(d->opts, &d->defaults, &next, err, sizeof err) < 0) {
+        dlog_warn("config: %s; keeping the running configuration", err);
+        return;
+    }
+    struct reload r = {.d = d, .next = &next};
+    options_diff(&h->set, &next, on_changed, &r);
+    apply_live(h, &next);
+    reload_tls(h);
+    if (r.restart)
+        dlog_warn("config: %u changed key(s) wait for a restart", r.restart);
 }
 
 static void on_flush(uv_timer_t *t)
@@ -539,6 +382,7 @@ static int start_services(daemon_state *d)
         .handler = api_handle,
         .body_limit = api_body_limit,
         .ud = h,
+        .tls = h->tls,
     };
     int rc = gateway_start(h->loop, &go, &h->gw);
     if (rc < 0) {
@@ -561,6 +405,9 @@ static void start_timers_and_signals(daemon_state *d)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_init(h->loop, &d->sighup);
+    d->sighup.data = d;
+    uv_signal_start(&d->sighup, on_reload, SIGHUP);
 }
 
 /* Finds the cgroup controllers (rootless, only those delegated to us can
@@ -834,6 +681,54 @@ static void close_all(hearth *h)
     zygote_stop_all();
     runtimes_release();
     metrics_free(h->metrics);
+    tls_close(h->tls);
+    h->tls = NULL;
+}
+
+/* The TLS pair is read before privileges are dropped: a key readable by
+ * root alone works at start (a reload re-reads it as --user). */
+static int open_tls(hearth *h)
+{
+    if (!h->set.tls_cert)
+        return 0;
+    char err[1024];
+    if (tls_open(h->set.tls_cert, h->set.tls_key, &h->tls, err, sizeof err) < 0) {
+        dlog_error("tls: %s", err);
+        return -1;
+    }
+    dlog_info("tls: serving %s", tls_describe(h->tls));
+    return 0;
+}
+
+/* Options (defaults, config file, command line) and where our own files
+ * are; relative paths are resolved now, the data dir becomes our cwd. */
+static void configure(daemon_state *d, int argc, char **argv)
+{
+    hearth *h = &d->h;
+    static locations loc;
+    int rc = locate_init(&loc);
+    if (rc < 0) {
+        fprintf(stderr, "hearthd: cannot tell where hearthd is installed: %s\n", strerror(-rc));
+        exit(1);
+    }
+    h->set.runtimes_dir = loc.runtimes;
+    d->defaults = h->set;
+    d->opts = options_parse(argc, argv, loc.config, &h->set);
+    dlog_set_level(h->set.log_level);
+    static char runtimes_dir[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+    if (realpath(h->set.runtimes_dir, runtimes_dir)) /* it is read after the chdir */
+        h->set.runtimes_dir = runtimes_dir;
+    /* Read again on SIGHUP, after the chdir: absolute from here on. */
+    if (h->set.tls_cert && realpath(h->set.tls_cert, cert) && realpath(h->set.tls_key, key)) {
+        h->set.tls_cert = cert;
+        h->set.tls_key = key;
+    }
+    if (options_config_path(d->opts))
+        dlog_info("config: %s", options_config_path(d->opts));
+    dlog_info("runtimes from %s%s", h->set.runtimes_dir,
+              loc.build_tree ? " (a build tree: the source's)" : "");
+    h->c_runner = loc.c_runner;
+    h->zygote_lib = loc.zygote_lib;
 }
 
 int main(int argc, char **argv)
@@ -843,7 +738,6 @@ int main(int argc, char **argv)
             {
                 .listen = "127.0.0.1:8080",
                 .data_dir = "./hearth-data",
-                .runtimes_dir = HEARTH_SOURCE_RUNTIMES,
                 .max_body = 6u << 20,
                 .max_response = 6u << 20,
                 .log_retention = 32u << 20,
@@ -859,20 +753,19 @@ int main(int argc, char **argv)
     };
     hearth *h = &d.h;
     h->kmsg_fd = -1;
-    parse_args(argc, argv, &h->set);
-    dlog_set_level(h->set.log_level);
+    configure(&d, argc, argv);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     json_object_seed(0); /* before the threadpool parses JSON */
     h->loop = uv_default_loop();
-    static char runtimes_dir[PATH_MAX];
-    if (realpath(h->set.runtimes_dir, runtimes_dir)) /* it is read after the chdir */
-        h->set.runtimes_dir = runtimes_dir;
     open_cgroups(h);
-    if (build_filter(h) < 0 || resolve_worker_user(h) < 0 || prepare_data_dir(h) < 0 ||
-        runtimes_init(h->set.runtimes_dir) < 0 || check_sandbox(h) < 0 || build_policy(h) < 0 ||
-        separate_privileges(h) < 0 || start_services(&d) < 0) {
+    if (open_tls(h) < 0 || build_filter(h) < 0 || resolve_worker_user(h) < 0 ||
+        prepare_data_dir(h) < 0 ||
+        runtimes_init(h->set.runtimes_dir, h->c_runner, h->zygote_lib) < 0 ||
+        check_sandbox(h) < 0 || build_policy(h) < 0 || separate_privileges(h) < 0 ||
+        start_services(&d) < 0) {
         close_all(h);
+        options_free(d.opts);
         return 1;
     }
     if (h->set.no_sandbox)
@@ -881,11 +774,12 @@ int main(int argc, char **argv)
     else if (!h->isolate)
         dlog_warn("workers run without namespaces or a private root (--allow-weaker-sandbox)");
     start_timers_and_signals(&d);
-    dlog_info("hearthd %s listening on http://%s (data in %s)", HEARTH_VERSION, h->set.listen,
-              h->set.data_dir);
+    dlog_info("hearthd %s listening on %s://%s (data in %s)", HEARTH_VERSION,
+              h->tls ? "https" : "http", h->set.listen, h->set.data_dir);
     uv_run(h->loop, UV_RUN_DEFAULT);
     close_all(h);
     uv_loop_close(h->loop);
+    options_free(d.opts);
     dlog_info("stopped");
     return 0;
 }

@@ -152,8 +152,8 @@ static struct runtime_def table[] = {
         /* Native C: the function is a shared object, loaded once by a small
          * runner built with hearthd (runtimes/c/runner.c); no program text. */
         .info = {.name = "c"},
-        .interpreter = HEARTH_C_RUNNER,
-        .version_argv = {HEARTH_C_RUNNER, "--version", NULL},
+        .interpreter = NULL, /* runtimes_init: where the runner is installed */
+        .version_argv = {NULL, "--version", NULL},
         .check_handler = c_handler,
     },
     {
@@ -171,6 +171,9 @@ static struct runtime_def table[] = {
 };
 
 #define NRUNTIMES (sizeof table / sizeof table[0])
+
+static char c_runner[PATH_MAX];   /* the c row's interpreter */
+static char zygote_lib[PATH_MAX]; /* what templates load */
 
 /* Runs argv and captures the first line of its stdout into out. */
 static int probe_version(const char *const *argv, char *out, size_t cap)
@@ -247,11 +250,11 @@ static char *read_programs(const struct runtime_def *rt, const char *dir, const 
 static void prepare_template(struct runtime_def *rt, const char *dir)
 {
     char path[PATH_MAX];
-    if (!rt->template || access(HEARTH_ZYGOTE_LIB, R_OK) != 0 ||
+    if (!rt->template || access(zygote_lib, R_OK) != 0 ||
         path_format(path, sizeof path, "%s/%s", dir, rt->template) ||
         !(rt->template_text = read_program(path)))
         return;
-    const char *argv[] = {rt->interpreter,  "-I", "-B", "-c", rt->template_text, HEARTH_ZYGOTE_LIB,
+    const char *argv[] = {rt->interpreter,  "-I", "-B", "-c", rt->template_text, zygote_lib,
                           rt->program_text, NULL};
     memcpy(rt->template_argv, argv, sizeof argv);
 }
@@ -287,8 +290,22 @@ static void probe(struct runtime_def *rt, const char *dir)
     prepare_template(rt, dir);
 }
 
-int runtimes_init(const char *dir)
+/* The rows whose program is one of ours take its path from here. */
+static void place_helpers(const char *runner, const char *lib)
 {
+    snprintf(c_runner, sizeof c_runner, "%s", runner);
+    snprintf(zygote_lib, sizeof zygote_lib, "%s", lib);
+    for (size_t i = 0; i < NRUNTIMES; i++) {
+        if (table[i].interpreter && table[i].version_argv[0])
+            continue;
+        table[i].interpreter = c_runner;
+        table[i].version_argv[0] = c_runner;
+    }
+}
+
+int runtimes_init(const char *dir, const char *runner, const char *lib)
+{
+    place_helpers(runner, lib);
     for (size_t i = 0; i < NRUNTIMES; i++) {
         probe(&table[i], dir);
         if (table[i].info.usable)

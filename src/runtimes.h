@@ -17,9 +17,10 @@ typedef struct runtime_info {
 } runtime_info;
 
 /* Probes every runtime (interpreter present, version, runtime program
- * readable from `runtimes_dir`). Blocking; call once at start.
- * Returns 0 or a negative errno. */
-int runtimes_init(const char *runtimes_dir);
+ * readable from `runtimes_dir`); `c_runner` is the c runtime's program and
+ * `zygote_lib` the library templates load (locate.h finds both). Blocking;
+ * call once at start. Returns 0 or a negative errno. */
+int runtimes_init(const char *runtimes_dir, const char *c_runner, const char *zygote_lib);
 void runtimes_release(void);
 
 size_t runtimes_count(void);

@@ -1404,6 +1404,28 @@ static int prewarm_from_registry(const fn_config *cfg, void *ud)
     return 0;
 }
 
+/* Often enough for the shortest keep-alive and for the adaptive policy's
+ * windows, which are whole bins. */
+static void start_sweep(sched *s)
+{
+    uint64_t every = IDLE_SWEEP_MS;
+    if (s->o.keep_alive_ms && s->o.keep_alive_ms < every)
+        every = s->o.keep_alive_ms;
+    if (s->ka.bin_ms < every)
+        every = s->ka.bin_ms;
+    uv_timer_start(&s->sweep, on_sweep, every ? every : 1, every ? every : 1);
+}
+
+void sched_set_limits(sched *s, const sched_limits *lim)
+{
+    s->o.max_workers = lim->max_workers;
+    s->o.max_starting = lim->max_starting ? lim->max_starting : 1;
+    s->o.memory_budget_mb = lim->memory_budget_mb;
+    s->o.max_queue = lim->max_queue;
+    s->o.keep_alive_ms = lim->keep_alive_ms;
+    start_sweep(s);
+}
+
 int sched_open(const sched_opts *opts, sched **out)
 {
     sched *s = calloc(1, sizeof *s);
@@ -1420,14 +1442,7 @@ int sched_open(const sched_opts *opts, sched **out)
     strmap_init(&s->pools);
     uv_timer_init(opts->loop, &s->sweep);
     s->sweep.data = s;
-    /* Often enough for the shortest keep-alive and for the adaptive
-     * policy's windows, which are whole bins. */
-    uint64_t every = IDLE_SWEEP_MS;
-    if (opts->keep_alive_ms && opts->keep_alive_ms < every)
-        every = opts->keep_alive_ms;
-    if (s->ka.bin_ms < every)
-        every = s->ka.bin_ms;
-    uv_timer_start(&s->sweep, on_sweep, every ? every : 1, every ? every : 1);
+    start_sweep(s);
     uv_unref((uv_handle_t *)&s->sweep);
     uv_timer_init(opts->loop, &s->init_timer);
     s->init_timer.data = s;

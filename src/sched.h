@@ -121,6 +121,17 @@ typedef int (*sched_pool_visit_fn)(const char *name, const metrics_fn *m,
                                    const sched_pool_state *st, void *ud);
 int sched_each_pool(sched *s, sched_pool_visit_fn fn, void *ud);
 
+/* The limits a reload may change (SIGHUP); each as in sched_opts. They
+ * apply from the next decision: nothing running is stopped for them. */
+typedef struct sched_limits {
+    unsigned max_workers;
+    unsigned max_starting;
+    uint64_t memory_budget_mb;
+    unsigned max_queue;
+    uint64_t keep_alive_ms;
+} sched_limits;
+void sched_set_limits(sched *s, const sched_limits *lim);
+
 /* Stops every worker and answers every call 503. */
 void sched_shutdown(sched *s);
 /* Workers not yet reaped. */
