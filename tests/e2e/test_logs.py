@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import Background, assert_error, dir_bytes, py, vmrss_kib
+from conftest import Background, assert_error, dir_bytes, py, vmrss_kib, wait_until
 
 PRINTER = py("""
     import sys
@@ -374,7 +374,7 @@ def test_a_deleted_functions_output_never_reaches_its_successor(hearth):
     """)
     hearth.deploy_ok("lg-reborn", chatty)
     assert hearth.invoke_ok("lg-reborn", json={}).text == "chatting"
-    assert "OLD-FUNCTION-LINE" in hearth.logs("lg-reborn", tail=5).text
+    assert wait_until(lambda: "OLD-FUNCTION-LINE" in hearth.logs("lg-reborn", tail=5).text, 10.0)
     assert hearth.delete("lg-reborn").status_code == 204
     time.sleep(0.5)  # the old worker's exit, and its last output drained
     hearth.deploy_ok("lg-reborn", "def handler(e, c):\n    print('new-function')\n    return 1\n")
