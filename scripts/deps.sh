@@ -11,6 +11,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libarchive-dev
+  libsodium-dev
   python3
 )
 if [ "${1:-}" = "--test" ]; then

@@ -25,6 +25,7 @@
 #include <hearth/protocol.h>
 
 #include "api.h"
+#include "auth.h"
 #include "dlog.h"
 #include "fn_settings.h"
 #include "hearth.h"
@@ -33,6 +34,7 @@
 #include "runtimes.h"
 #include "sandbox.h"
 #include "spawner.h"
+#include "token_cli.h"
 #include "zygote.h"
 #include "timefmt.h"
 #include "violations.h"
@@ -80,10 +82,17 @@ static const char usage[] =
     "                          by cloning the runtime's pre-loaded template\n"
     "  --no-sandbox            DEBUGGING ONLY: workers share the host's namespaces and\n"
     "                          filesystem\n"
+    "  --no-auth               no bearer tokens: anyone who can connect may do\n"
+    "                          anything (refused unless --listen is loopback)\n"
     "  --version               print the version and exit\n"
     "  --help                  print this help and exit\n"
     "\n"
-    "SIZE takes an optional K, M or G suffix (powers of 1024).\n";
+    "SIZE takes an optional K, M or G suffix (powers of 1024).\n"
+    "\n"
+    "Every endpoint but GET /healthz needs Authorization: Bearer TOKEN. At the\n"
+    "first start hearthd writes an admin token to DIR/admin-token.\n"
+    "  hearthd token create|list|revoke --data-dir DIR ...   tokens offline\n"
+    "                                   (hearthd token --help)\n";
 
 typedef struct daemon_state {
     hearth h;
@@ -173,6 +182,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         O_WEAKER,
         O_NOHOSTNET,
         O_DUSER,
+        O_NOAUTH,
         O_VERSION,
         O_HELP
     };
@@ -197,6 +207,7 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         {"allow-weaker-sandbox", no_argument, 0, O_WEAKER},
         {"no-host-network", no_argument, 0, O_NOHOSTNET},
         {"user", required_argument, 0, O_DUSER},
+        {"no-auth", no_argument, 0, O_NOAUTH},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
@@ -280,6 +291,9 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
         case O_NOHOSTNET:
             set->no_host_network = true;
             break;
+        case O_NOAUTH:
+            set->no_auth = true;
+            break;
         case O_UIDRANGE:
             if (parse_uid_range(optarg, set) < 0)
                 die_usage(name, optarg);
@@ -297,6 +311,14 @@ static void parse_args(int argc, char **argv, hearth_settings *set)
     }
     if (optind < argc) {
         fprintf(stderr, "hearthd: unexpected argument '%s'\n", argv[optind]);
+        exit(2);
+    }
+    if (set->no_auth && !gateway_listen_is_loopback(set->listen)) {
+        fprintf(stderr,
+                "hearthd: --no-auth lets anyone who can connect deploy and run code, so it is "
+                "allowed only on a loopback address (--listen 127.0.0.1:PORT or [::1]:PORT); "
+                "%s is not one\n",
+                set->listen);
         exit(2);
     }
 }
@@ -356,6 +378,34 @@ static int restrict_data_dir(const char *shown)
     return 0;
 }
 
+#define ADMIN_TOKEN_FILE "admin-token"
+
+/* Loads the tokens and, at the first start (no live token), writes an
+ * admin token to <data-dir>/admin-token. Runs before any privilege is
+ * dropped, so as root the file belongs to root (separate_privileges
+ * leaves it so); rootless, to the daemon's user. */
+static int open_tokens(hearth *h)
+{
+    int rc = auth_open(h->reg, h->set.no_auth, &h->auth);
+    if (rc < 0) {
+        dlog_error("cannot read the tokens from %s/hearth.db: %s", h->set.data_dir, strerror(-rc));
+        return -1;
+    }
+    if (h->set.no_auth)
+        return 0;
+    rc = auth_bootstrap(h->auth, ADMIN_TOKEN_FILE);
+    if (rc < 0) {
+        dlog_error("cannot write the first admin token to %s/%s: %s", h->set.data_dir,
+                   ADMIN_TOKEN_FILE, strerror(-rc));
+        return -1;
+    }
+    if (rc == 1)
+        dlog_info("first start: wrote an admin token to %s/%s (mode 0600); use it as "
+                  "Authorization: Bearer $(cat %s/%s)",
+                  h->set.data_dir, ADMIN_TOKEN_FILE, h->set.data_dir, ADMIN_TOKEN_FILE);
+    return 0;
+}
+
 /* Works from inside the data dir, with relative paths: once the daemon
  * has dropped to --user, the data dir's parents (say /root) need not be
  * searchable by it. The spawner, forked later, shares this cwd. */
@@ -380,6 +430,8 @@ static int prepare_data_dir(hearth *h)
         dlog_error("cannot open the registry %s/hearth.db: %s", h->set.data_dir, strerror(-rc));
         return -1;
     }
+    if (open_tokens(h) < 0)
+        return -1;
     rc = logstore_open("logs", h->set.log_retention, &h->store);
     if (rc < 0) {
         dlog_error("cannot open the log store %s/logs: %s", h->set.data_dir, strerror(-rc));
@@ -464,6 +516,7 @@ static void on_flush(uv_timer_t *t)
 {
     hearth *h = t->data;
     logstore_flush(h->store);
+    auth_refresh(h->auth); /* tokens created or revoked offline */
 }
 
 /* --- main --- */
@@ -694,10 +747,13 @@ static int check_sandbox(hearth *h)
 static uid_t chown_uid;
 static gid_t chown_gid;
 
+/* Everything but the admin token goes to --user: that file stays with
+ * root, who started hearthd (the daemon never reads it back). */
 static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
-    lchown(path, chown_uid, chown_gid);
+    if (strcmp(path, "./" ADMIN_TOKEN_FILE) != 0)
+        lchown(path, chown_uid, chown_gid);
     return 0;
 }
 
@@ -804,6 +860,7 @@ static int separate_privileges(hearth *h)
 
 static void close_all(hearth *h)
 {
+    auth_free(h->auth);
     logs_close(h->lg);
     logstore_close(h->store);
     registry_close(h->reg);
@@ -839,6 +896,8 @@ int main(int argc, char **argv)
                 .uid_count = 4096,
             },
     };
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return token_cli_main(argc - 1, argv + 1);
     hearth *h = &d.h;
     h->kmsg_fd = -1;
     parse_args(argc, argv, &h->set);
@@ -857,6 +916,10 @@ int main(int argc, char **argv)
         close_all(h);
         return 1;
     }
+    if (h->set.no_auth)
+        dlog_warn("--no-auth: no tokens are checked; anyone who can connect to %s may deploy, "
+                  "invoke and delete functions",
+                  h->set.listen);
     if (h->set.no_sandbox)
         dlog_warn("--no-sandbox: FOR DEBUGGING ONLY. Workers share this machine's namespaces and "
                   "filesystem; any function can read what the worker user can read.");
