@@ -654,9 +654,9 @@ static json_t *scopes_json(const char *list)
  * and the hash is not shown either). */
 static json_t *token_json(const registry_token *t)
 {
-    const char *state = t->revoked_ms                                         ? "revoked"
+    const char *state = t->revoked_ms                                        ? "revoked"
                         : t->expires_ms && timefmt_now_ms() >= t->expires_ms ? "expired"
-                                                                              : "live";
+                                                                             : "live";
     return json_pack("{s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o}", "id", t->id, "name", t->name, "scopes",
                      scopes_json(t->scopes), "functions", t->functions, "state", state,
                      "created_at", time_or_null(t->created_ms), "expires_at",
@@ -674,8 +674,8 @@ static bool spec_scopes(gw_request *req, json_t *v, unsigned *out)
         goto bad;
     json_array_foreach(v, i, w)
     {
-        int s = json_is_string(w) ? auth_scope_parse(json_string_value(w), json_string_length(w))
-                                  : -1;
+        int s =
+            json_is_string(w) ? auth_scope_parse(json_string_value(w), json_string_length(w)) : -1;
         if (s < 0) {
             char shown[64] = "";
             if (json_is_string(w))
@@ -824,9 +824,8 @@ static int audit_visit(const registry_audit *a, void *ud)
     char at[TIMEFMT_ISO_LEN];
     timefmt_iso_ms(a->at_ms, at);
     json_array_append_new(ud, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)a->seq,
-                                        "at", at, "actor", a->actor,
-                                        "token_id", a->token_id, "action", a->action, "target",
-                                        a->target));
+                                        "at", at, "actor", a->actor, "token_id", a->token_id,
+                                        "action", a->action, "target", a->target));
     return 0;
 }
 

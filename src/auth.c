@@ -41,8 +41,9 @@
 #define HEADER_MAX   256 /* a longer Authorization value is no token of ours: not even hashed */
 #define HASH_HEX     (REG_TOKEN_HASH_LEN * 2 + 1)
 
-_Static_assert(sizeof AUTH_PREFIX - 1 + sodium_base64_ENCODED_LEN(
-                                             SECRET_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING) -
+_Static_assert(sizeof AUTH_PREFIX - 1 +
+                       sodium_base64_ENCODED_LEN(SECRET_BYTES,
+                                                 sodium_base64_VARIANT_URLSAFE_NO_PADDING) -
                        1 ==
                    AUTH_SECRET_LEN,
                "AUTH_SECRET_LEN does not match the encoding");
@@ -151,15 +152,18 @@ int auth_spec_check(const auth_spec *spec, char *err, size_t cap)
         snprintf(err, cap, "name must match [A-Za-z0-9][A-Za-z0-9._-]{0,%d}",
                  REG_TOKEN_NAME_MAX - 1);
     else if (spec->scopes == 0 || (spec->scopes & ~ALL_SCOPES))
-        snprintf(err, cap, "scopes must list one or more of admin, deploy, invoke, logs, read, "
-                           "metrics");
+        snprintf(err, cap,
+                 "scopes must list one or more of admin, deploy, invoke, logs, read, "
+                 "metrics");
     else if (!auth_glob_valid(fns))
-        snprintf(err, cap, "functions must be a glob over function names, at most %d characters "
-                           "of [a-z0-9-] and * ? [...] [!...]",
+        snprintf(err, cap,
+                 "functions must be a glob over function names, at most %d characters "
+                 "of [a-z0-9-] and * ? [...] [!...]",
                  REG_TOKEN_GLOB_MAX);
     else if ((spec->scopes & (1u << AUTH_SCOPE_ADMIN)) && strcmp(fns, AUTH_ALL) != 0)
-        snprintf(err, cap, "an admin token cannot be limited to some functions (it can make "
-                           "tokens for any): leave functions out");
+        snprintf(err, cap,
+                 "an admin token cannot be limited to some functions (it can make "
+                 "tokens for any): leave functions out");
     else if (spec->expires && (spec->expires_in_s < 1 || spec->expires_in_s > AUTH_EXPIRES_MAX_S))
         snprintf(err, cap, "expires_in_s must be a whole number of seconds from 1 to %lld",
                  (long long)AUTH_EXPIRES_MAX_S);
@@ -539,6 +543,5 @@ void auth_audit(auth *a, const char *actor, const char *token_id, const char *ac
     snprintf(r.target, sizeof r.target, "%s", target);
     int rc = registry_audit_add(a->reg, &r);
     if (rc < 0)
-        dlog_error("audit: could not record %s %s by %s: %s", action, target, actor,
-                   strerror(-rc));
+        dlog_error("audit: could not record %s %s by %s: %s", action, target, actor, strerror(-rc));
 }

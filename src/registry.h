@@ -75,11 +75,11 @@ int registry_delete(registry *reg, const char *name);
 
 /* --- tokens and audit (registry_auth.c) --- */
 
-#define REG_TOKEN_ID_LEN    16 /* hex */
-#define REG_TOKEN_NAME_MAX  64
-#define REG_TOKEN_HASH_LEN  32
+#define REG_TOKEN_ID_LEN     16 /* hex */
+#define REG_TOKEN_NAME_MAX   64
+#define REG_TOKEN_HASH_LEN   32
 #define REG_TOKEN_SCOPES_MAX 127 /* comma-separated scope words */
-#define REG_TOKEN_GLOB_MAX  128
+#define REG_TOKEN_GLOB_MAX   128
 
 /* A bearer token as stored: never its secret, only a hash of it. Times in
  * unix ms; expires_ms and revoked_ms are 0 for never / not revoked. */

@@ -50,24 +50,43 @@ static int fail_usage(const char *why)
 static int parse(int argc, char **argv, struct cli *c)
 {
     static const struct option opts[] = {
-        {"data-dir", required_argument, 0, 'd'}, {"name", required_argument, 0, 'n'},
-        {"scope", required_argument, 0, 's'},    {"scopes", required_argument, 0, 's'},
-        {"functions", required_argument, 0, 'f'}, {"expires-in", required_argument, 0, 'e'},
-        {"id", required_argument, 0, 'i'},       {"help", no_argument, 0, 'h'},
+        {"data-dir", required_argument, 0, 'd'},
+        {"name", required_argument, 0, 'n'},
+        {"scope", required_argument, 0, 's'},
+        {"scopes", required_argument, 0, 's'},
+        {"functions", required_argument, 0, 'f'},
+        {"expires-in", required_argument, 0, 'e'},
+        {"id", required_argument, 0, 'i'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'd': c->data_dir = optarg; break;
-        case 'n': c->name = optarg; break;
-        case 's': c->scopes = optarg; break;
-        case 'f': c->functions = optarg; break;
-        case 'e': c->expires = optarg; break;
-        case 'i': c->id = optarg; break;
-        case 'h': fputs(usage, stdout); exit(0);
-        default: return -1;
+        case 'd':
+            c->data_dir = optarg;
+            break;
+        case 'n':
+            c->name = optarg;
+            break;
+        case 's':
+            c->scopes = optarg;
+            break;
+        case 'f':
+            c->functions = optarg;
+            break;
+        case 'e':
+            c->expires = optarg;
+            break;
+        case 'i':
+            c->id = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        default:
+            return -1;
         }
     }
     return optind < argc ? -1 : 0;
@@ -93,8 +112,9 @@ static int open_registry(const char *dir, registry **reg)
 {
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "hearthd token: --data-dir %s is not a directory (start hearthd once, "
-                        "or mkdir -m 700 it)\n",
+        fprintf(stderr,
+                "hearthd token: --data-dir %s is not a directory (start hearthd once, "
+                "or mkdir -m 700 it)\n",
                 dir);
         return -1;
     }
@@ -134,8 +154,9 @@ static int cmd_create(auth *a, const struct cli *c)
     registry_token t;
     int rc = auth_create(a, &spec, secret, &t);
     if (rc == -EEXIST) {
-        fprintf(stderr, "hearthd token: a token named '%s' exists; revoke it or choose another "
-                        "name\n",
+        fprintf(stderr,
+                "hearthd token: a token named '%s' exists; revoke it or choose another "
+                "name\n",
                 c->name);
         return 1;
     }
@@ -158,9 +179,9 @@ static int list_visit(const registry_token *t, void *ud)
 {
     (void)ud;
     char created[TIMEFMT_ISO_LEN];
-    const char *state = t->revoked_ms                                         ? "revoked"
+    const char *state = t->revoked_ms                                        ? "revoked"
                         : t->expires_ms && timefmt_now_ms() >= t->expires_ms ? "expired"
-                                                                              : "live";
+                                                                             : "live";
     timefmt_iso_ms(t->created_ms, created);
     printf("%s  %-8s %-24s %-28s %-16s %s\n", t->id, state, t->name, t->scopes, t->functions,
            created);
