@@ -76,8 +76,7 @@ int main(int argc, char **argv)
     printf("  live token, functions \"team-a-*\" %7.0f ns\n", per_check(a, h_glob, n, AUTH_OK));
     printf("  unknown token (401)               %7.0f ns\n",
            per_check(a, h_bad, n / 10, AUTH_BAD_TOKEN));
-    printf("  no header (401)                   %7.0f ns\n",
-           per_check(a, NULL, n, AUTH_NO_TOKEN));
+    printf("  no header (401)                   %7.0f ns\n", per_check(a, NULL, n, AUTH_NO_TOKEN));
     auth_free(a);
     registry_close(reg);
     return system(cleanup) == 0 ? 0 : 1;
