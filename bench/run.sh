@@ -36,6 +36,7 @@ BASE_CONNS=${BASE_CONNS:-"1 16 64 128 256"}
 WARM_CONNS=${WARM_CONNS:-"1 16 64 128"}
 MAX_WORKERS=${MAX_WORKERS:-64}
 PY=/usr/bin/python3 # the real interpreter, as the runtime uses (not a PATH shim)
+unset HEARTH_TOKEN # set to the started daemon's admin token below
 
 TMP=$(mktemp -d /tmp/hearth-bench.XXXXXX)
 BASE_PID=
@@ -75,7 +76,9 @@ trap cleanup EXIT
 trap 'echo "bench: command failed at line $LINENO" >&2' ERR
 trap 'exit 130' INT TERM
 
-ccurl() { curl --noproxy '*' -sS "$@"; }
+# Every request to hearthd carries its admin token (HEARTH_TOKEN, set once
+# it has started; post.lua sends it too): the figures include the check.
+ccurl() { curl --noproxy '*' -sS ${HEARTH_TOKEN:+-H "Authorization: Bearer $HEARTH_TOKEN"} "$@"; }
 
 free_port() {
     "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -200,6 +203,8 @@ URL=http://127.0.0.1:$PORT
     --log-level warn --shutdown-grace 2 --max-workers "$MAX_WORKERS" >"$TMP/hearthd.log" 2>&1 &
 HEARTHD_PID=$!
 wait_http "$URL/healthz" || die "hearthd did not start: $(cat "$TMP/hearthd.log")"
+HEARTH_TOKEN=$(cat "$TMP/data/admin-token")
+export HEARTH_TOKEN
 echo "bench: $("$HEARTHD" --version 2>&1 | head -1) on $URL (max-workers $MAX_WORKERS)" >&2
 
 # deploy NAME TEXT: deploys a Python function answering TEXT; fails on

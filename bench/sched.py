@@ -626,7 +626,10 @@ class Daemon:
         self.port = free_port()
         self.cmd = [self.hearthd, "--listen", "127.0.0.1:%d" % self.port, "--data-dir",
                     str(self.data_dir), "--log-level", "warn", "--max-workers",
-                    str(self.max_workers), "--shutdown-grace", "2"]
+                    str(self.max_workers), "--shutdown-grace", "2",
+                    # loopback only: scheduling figures, without token checks
+                    # (bench/auth_cost.sh measures what those cost)
+                    "--no-auth"]
         cmd = list(self.cmd)
         setpriv = shutil.which("setpriv")
         if setpriv:  # if this process is killed outright, the daemon still gets SIGTERM

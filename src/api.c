@@ -6,8 +6,12 @@
  * on the path as sent, so an encoded '/' (%2f) never splits a segment; the
  * name segment is then percent-decoded with its true length and must be a
  * valid name (400 invalid_name on every route) before any handler runs.
- * Handlers check what the client sent, then answer directly or hand over
- * to the scheduler (invoke), the deployer, or the log collector.
+ * Each entry names the scope it needs; one check in front of every
+ * handler asks auth.c (401 without a live token, 403 naming the missing
+ * scope or function), and lets anyone through to a function deployed with
+ * "auth": "none" on the routes that invoke. Handlers check what the client
+ * sent, then answer directly or hand over to the scheduler (invoke), the
+ * deployer, or the log collector.
  *
  * Owns: the HTTP shape of everything. Must never: block (queries that
  * read logs are bounded by retention), or trust a header, a query value or
@@ -23,6 +27,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
+
+#include "auth.h"
 #include "deploy.h"
 #include "fn_settings.h"
 #include "dlog.h"
@@ -42,11 +49,26 @@
  * is what `**` covers, still percent-encoded. */
 typedef void (*route_fn)(hearth *h, gw_request *req, const char *name, const char *rest);
 
+/* What a route's `*` segment is, for the token's functions glob. */
+enum route_flags {
+    ROUTE_FN_SEGMENT = 0,         /* a function name: the glob applies */
+    ROUTE_OTHER_SEGMENT = 1 << 0, /* not a function (a token id): no glob */
+    ROUTE_PUBLIC_FN = 1 << 1,     /* open to anyone when the function is "auth": "none" */
+};
+
 struct route {
     const char *method; /* NULL = any */
     const char *pattern;
     route_fn fn;
+    auth_scope scope; /* left out: admin only (AUTH_SCOPE_ADMIN is 0) */
+    unsigned flags;
 };
+
+/* The token of the request being dispatched: set by api_handle around the
+ * handler call, so valid only while a handler runs synchronously (a revoke
+ * frees it; what outlives the call is the principal copied onto the
+ * request). NULL for --no-auth, public routes and "auth": "none" calls. */
+static const auth_token *caller;
 
 /* --- matching --- */
 
@@ -255,10 +277,12 @@ static void route_metrics(hearth *h, gw_request *req, const char *name, const ch
 
 /* --- function routes --- */
 
+/* A token limited to some functions sees only those in the list. */
 static int list_visit(const fn_config *cfg, void *ud)
 {
     void **ctx = ud;
-    json_array_append_new(ctx[1], api_function_json(ctx[0], cfg));
+    if (!caller || auth_function_allowed(caller, cfg->name))
+        json_array_append_new(ctx[1], api_function_json(ctx[0], cfg));
     return 0;
 }
 
@@ -321,6 +345,7 @@ static void route_delete(hearth *h, gw_request *req, const char *name, const cha
     if (rc < 0)
         dlog_warn("could not remove the code of %s: %s", name, strerror(-rc));
     dlog_info("deleted function %s", name);
+    api_audit(h, req, "delete", name);
     gw_respond(req, 204, NULL, NULL, 0);
 }
 
@@ -414,10 +439,15 @@ static void add_joined(json_t *obj, const char *name, size_t name_len, const cha
     free(joined);
 }
 
+/* Every header but one carrying a Hearth token (a function must never
+ * see its caller's token; a webhook's own Authorization passes). */
 static void collect_header(const gw_pair *p, void *ud)
 {
     char lower[256];
     if (p->name_len >= sizeof lower)
+        return;
+    if (p->name_len == 13 && strncasecmp(p->name, "Authorization", 13) == 0 &&
+        auth_is_token_header(p->value))
         return;
     for (size_t i = 0; i < p->name_len; i++)
         lower[i] = (char)tolower((unsigned char)p->name[i]);
@@ -669,6 +699,7 @@ static void route_secret_put(hearth *h, gw_request *req, const char *name, const
     if (rc < 0 || ms == 0)
         return;
     sched_secret_changed(h->sch, name);
+    api_audit(h, req, created ? "secret_create" : "secret_update", name);
     dlog_info("secret %s %s (%zu bytes)", name, created ? "created" : "updated", len);
     char at[TIMEFMT_ISO_LEN];
     timefmt_iso_ms(ms, at);
@@ -724,26 +755,259 @@ static void route_secret_delete(hearth *h, gw_request *req, const char *name, co
                          "could not delete secret '%s': %s", name, strerror(-rc));
         return;
     }
+    api_audit(h, req, "secret_delete", name);
     dlog_info("secret %s deleted", name);
     gw_respond(req, 204, NULL, NULL, 0);
+}
+
+/* --- tokens and audit --- */
+
+void api_audit(hearth *h, gw_request *req, const char *action, const char *target)
+{
+    const char *who = gw_principal(req);
+    auth_audit(h->auth, who[0] ? who : "-", gw_principal_id(req), action, target);
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+    char iso[TIMEFMT_ISO_LEN];
+    if (!ms)
+        return json_null();
+    timefmt_iso_ms(ms, iso);
+    return json_string(iso);
+}
+
+/* ["deploy","invoke"] from a stored "deploy,invoke". */
+static json_t *scopes_json(const char *list)
+{
+    json_t *a = json_array();
+    while (*list) {
+        size_t n = strcspn(list, ",");
+        json_array_append_new(a, json_stringn(list, n));
+        list += n + (list[n] == ',');
+    }
+    return a;
+}
+
+/* A token as listed: never its secret (the record has none, only a hash,
+ * and the hash is not shown either). */
+static json_t *token_json(const registry_token *t)
+{
+    const char *state = t->revoked_ms                                        ? "revoked"
+                        : t->expires_ms && timefmt_now_ms() >= t->expires_ms ? "expired"
+                                                                             : "live";
+    return json_pack("{s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o}", "id", t->id, "name", t->name, "scopes",
+                     scopes_json(t->scopes), "functions", t->functions, "state", state,
+                     "created_at", time_or_null(t->created_ms), "expires_at",
+                     time_or_null(t->expires_ms), "revoked_at", time_or_null(t->revoked_ms));
+}
+
+/* The scopes array of a token request into a bit set; answers 400 and
+ * returns false when it is not a non-empty array of known, distinct words. */
+static bool spec_scopes(gw_request *req, json_t *v, unsigned *out)
+{
+    size_t i;
+    json_t *w;
+    *out = 0;
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        goto bad;
+    json_array_foreach(v, i, w)
+    {
+        int s =
+            json_is_string(w) ? auth_scope_parse(json_string_value(w), json_string_length(w)) : -1;
+        if (s < 0) {
+            char shown[64] = "";
+            if (json_is_string(w))
+                safetext_copy(shown, sizeof shown, json_string_value(w), json_string_length(w));
+            gw_respond_error(req, 400, "invalid_field",
+                             "unknown scope '%s': scopes are admin, deploy, invoke, logs, read, "
+                             "metrics",
+                             shown);
+            return false;
+        }
+        if (*out & (1u << s)) {
+            gw_respond_error(req, 400, "invalid_field", "scope '%s' is listed twice",
+                             auth_scope_name(s));
+            return false;
+        }
+        *out |= 1u << s;
+    }
+    return true;
+bad:
+    gw_respond_error(req, 400, "invalid_field", "scopes must be a non-empty array of scope names");
+    return false;
+}
+
+/* The body of POST /v1/tokens into *spec (strings borrowed from doc).
+ * Answers 400 and returns false on any field that is wrong or unknown. */
+static bool token_spec(gw_request *req, json_t *doc, auth_spec *spec)
+{
+    static const char *const known[] = {"name", "scopes", "functions", "expires_in_s"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+            ok = ok || strcmp(key, known[i]) == 0;
+        if (!ok) {
+            gw_respond_error(req, 400, "unknown_field", "unknown field '%.60s'", key);
+            return false;
+        }
+    }
+    json_t *name = json_object_get(doc, "name"), *fns = json_object_get(doc, "functions"),
+           *exp = json_object_get(doc, "expires_in_s");
+    if (!json_is_string(name) || (fns && !json_is_string(fns)) || (exp && !json_is_integer(exp))) {
+        gw_respond_error(req, 400, "invalid_field",
+                         "name (a string) and scopes are required; functions is a string, "
+                         "expires_in_s a whole number of seconds");
+        return false;
+    }
+    *spec = (auth_spec){.name = json_string_value(name),
+                        .functions = fns ? json_string_value(fns) : NULL,
+                        .expires = exp != NULL,
+                        .expires_in_s = exp ? json_integer_value(exp) : 0};
+    if (!spec_scopes(req, json_object_get(doc, "scopes"), &spec->scopes))
+        return false;
+    char err[256];
+    /* A string with a NUL in it would be checked only up to the NUL. */
+    if ((json_string_length(name) != strlen(spec->name) ||
+         (fns && json_string_length(fns) != strlen(spec->functions)))) {
+        gw_respond_error(req, 400, "invalid_field", "name and functions may not hold a NUL");
+        return false;
+    }
+    if (auth_spec_check(spec, err, sizeof err) < 0) {
+        gw_respond_error(req, 400, "invalid_field", "%s", err);
+        return false;
+    }
+    return true;
+}
+
+static void route_token_create(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)name, (void)rest;
+    size_t len;
+    const char *body = gw_body(req, &len);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    auth_spec spec;
+    if (!json_is_object(doc)) {
+        gw_respond_error(req, 400, "invalid_json", "the body is not a JSON object: %s", jerr.text);
+    } else if (token_spec(req, doc, &spec)) {
+        char secret[AUTH_SECRET_LEN + 1];
+        registry_token t;
+        int rc = auth_create(h->auth, &spec, secret, &t);
+        if (rc == -EEXIST) {
+            gw_respond_error(req, 409, "token_exists",
+                             "a token named '%s' exists; revoke it or choose another name",
+                             spec.name);
+        } else if (rc < 0) {
+            gw_respond_error(req, 500, "internal_error", "could not store the token");
+        } else {
+            json_t *o = token_json(&t);
+            json_object_set_new(o, "token", json_string(secret));
+            sodium_memzero(secret, sizeof secret);
+            char target[REG_AUDIT_TARGET_MAX + 1];
+            snprintf(target, sizeof target, "%s (%s)", t.name, t.id);
+            api_audit(h, req, "token_create", target);
+            dlog_info("token %s (%s) created with scopes %s for functions %s by %s", t.name, t.id,
+                      t.scopes, t.functions, gw_principal(req));
+            gw_respond_json(req, 201, o);
+        }
+    }
+    json_decref(doc);
+}
+
+static int token_list_visit(const registry_token *t, void *ud)
+{
+    json_array_append_new(ud, token_json(t));
+    return 0;
+}
+
+static void route_token_list(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)name, (void)rest;
+    json_t *list = json_array();
+    if (registry_token_list(h->reg, false, token_list_visit, list) < 0) {
+        json_decref(list);
+        gw_respond_error(req, 500, "internal_error", "could not read the registry");
+        return;
+    }
+    gw_respond_json(req, 200, json_pack("{s:o}", "tokens", list));
+}
+
+static void route_token_revoke(hearth *h, gw_request *req, const char *id, const char *rest)
+{
+    (void)rest;
+    char target[REG_AUDIT_TARGET_MAX + 1];
+    snprintf(target, sizeof target, "%s", id);
+    int rc = auth_revoke(h->auth, id); /* the caller's own token may be gone from here on */
+    if (rc == -ENOENT) {
+        gw_respond_error(req, 404, "token_not_found", "no live token with id '%s'", id);
+        return;
+    }
+    if (rc < 0) {
+        gw_respond_error(req, 500, "internal_error", "could not revoke the token");
+        return;
+    }
+    api_audit(h, req, "token_revoke", target);
+    dlog_info("token %s revoked by %s", id, gw_principal(req));
+    gw_respond(req, 204, NULL, NULL, 0);
+}
+
+#define AUDIT_LIMIT_DEFAULT 100
+#define AUDIT_LIMIT_MAX     1000
+
+static int audit_visit(const registry_audit *a, void *ud)
+{
+    char at[TIMEFMT_ISO_LEN];
+    timefmt_iso_ms(a->at_ms, at);
+    json_array_append_new(ud, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)a->seq,
+                                        "at", at, "actor", a->actor, "token_id", a->token_id,
+                                        "action", a->action, "target", a->target));
+    return 0;
+}
+
+static void route_audit(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)name, (void)rest;
+    const char *v;
+    uint64_t limit = AUDIT_LIMIT_DEFAULT;
+    if (!query_text(req, "limit", &v) ||
+        (v && (!parse_uint(v, AUDIT_LIMIT_MAX, &limit) || limit == 0))) {
+        gw_respond_error(req, 400, "invalid_query", "limit must be a whole number from 1 to %d",
+                         AUDIT_LIMIT_MAX);
+        return;
+    }
+    json_t *list = json_array();
+    if (registry_audit_list(h->reg, (unsigned)limit, audit_visit, list) < 0) {
+        json_decref(list);
+        gw_respond_error(req, 500, "internal_error", "could not read the audit");
+        return;
+    }
+    gw_respond_json(req, 200, json_pack("{s:o}", "audit", list));
 }
 
 /* --- dispatch --- */
 
 static const struct route routes[] = {
-    {"GET", "/healthz", route_healthz},
-    {"GET", "/v1/runtimes", route_runtimes},
-    {"GET", "/v1/functions", route_list},
-    {"GET", "/v1/functions/*", route_show},
-    {"PUT", "/v1/functions/*", route_put},
-    {"DELETE", "/v1/functions/*", route_delete},
-    {"POST", "/v1/functions/*/invoke", route_invoke},
-    {"GET", "/v1/functions/*/logs", route_logs},
-    {"GET", "/v1/secrets", route_secrets_list},
-    {"PUT", "/v1/secrets/*", route_secret_put},
-    {"DELETE", "/v1/secrets/*", route_secret_delete},
-    {NULL, "/fn/*/**", route_fn_http},
-    {"GET", "/metrics", route_metrics}, /* Prometheus text, not JSON */
+    {"GET", "/healthz", route_healthz, AUTH_SCOPE_PUBLIC, 0},
+    {"GET", "/v1/runtimes", route_runtimes, AUTH_SCOPE_READ, 0},
+    {"GET", "/v1/functions", route_list, AUTH_SCOPE_READ, 0},
+    {"GET", "/v1/functions/*", route_show, AUTH_SCOPE_READ, 0},
+    {"PUT", "/v1/functions/*", route_put, AUTH_SCOPE_DEPLOY, 0},
+    {"DELETE", "/v1/functions/*", route_delete, AUTH_SCOPE_DEPLOY, 0},
+    {"POST", "/v1/functions/*/invoke", route_invoke, AUTH_SCOPE_INVOKE, ROUTE_PUBLIC_FN},
+    {"GET", "/v1/functions/*/logs", route_logs, AUTH_SCOPE_LOGS, 0},
+    {"GET", "/v1/secrets", route_secrets_list, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
+    {"PUT", "/v1/secrets/*", route_secret_put, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
+    {"DELETE", "/v1/secrets/*", route_secret_delete, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
+    {NULL, "/fn/*/**", route_fn_http, AUTH_SCOPE_INVOKE, ROUTE_PUBLIC_FN},
+    {"POST", "/v1/tokens", route_token_create, AUTH_SCOPE_ADMIN, 0},
+    {"GET", "/v1/tokens", route_token_list, AUTH_SCOPE_ADMIN, 0},
+    {"DELETE", "/v1/tokens/*", route_token_revoke, AUTH_SCOPE_ADMIN, ROUTE_OTHER_SEGMENT},
+    {"GET", "/v1/audit", route_audit, AUTH_SCOPE_ADMIN, 0},
+    {"GET", "/metrics", route_metrics, AUTH_SCOPE_METRICS, 0}, /* Prometheus text, not JSON */
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -764,19 +1028,102 @@ static const struct route *find_route(const char *method, const char *path, stru
     return NULL;
 }
 
-size_t api_body_limit(const char *method, const char *path, void *ud)
+/* A deploy body may be 70 MiB: only a token that may deploy gets that
+ * much buffered; anyone else is answered (401) after 64 KiB at most. */
+static bool may_send_deploy_body(hearth *h, gw_request *req)
+{
+    const auth_token *who;
+    auth_verdict v =
+        auth_check(h->auth, gw_header(req, "Authorization"), AUTH_SCOPE_DEPLOY, NULL, &who);
+    return v == AUTH_OK;
+}
+
+size_t api_body_limit(gw_request *req, void *ud)
 {
     hearth *h = ud;
     struct route_match m;
     bool known;
-    const struct route *r = find_route(method, path, &m, &known);
+    const struct route *r = find_route(gw_method(req), gw_path(req), &m, &known);
     if (r && r->fn == route_put)
-        return HEARTH_MAX_DEPLOY_BODY;
+        return may_send_deploy_body(h, req) ? HEARTH_MAX_DEPLOY_BODY : HEARTH_MAX_OTHER_BODY;
     if (r && r->fn == route_secret_put)
         return SECRETS_VALUE_MAX;
     if (r && (r->fn == route_invoke || r->fn == route_fn_http))
         return h->set.max_body;
     return HEARTH_MAX_OTHER_BODY;
+}
+
+/* The 401 and 403 answers: RFC 6750's WWW-Authenticate with the error
+ * shape; the message names what is missing, never the token sent. */
+static void refuse(gw_request *req, auth_verdict v, const auth_token *who, auth_scope need,
+                   const char *function)
+{
+    char www[160];
+    switch (v) {
+    case AUTH_NO_TOKEN:
+    case AUTH_BAD_TOKEN:
+        gw_add_header(req, "WWW-Authenticate",
+                      v == AUTH_NO_TOKEN ? "Bearer realm=\"hearth\""
+                                         : "Bearer realm=\"hearth\", error=\"invalid_token\"");
+        gw_respond_error(req, 401, "unauthorized", "%s",
+                         v == AUTH_NO_TOKEN
+                             ? "this needs a token: send Authorization: Bearer TOKEN (the first "
+                               "admin token is in <data-dir>/admin-token)"
+                             : "the bearer token is not valid: unknown, revoked, expired or "
+                               "malformed");
+        return;
+    case AUTH_NO_SCOPE:
+        snprintf(www, sizeof www,
+                 "Bearer realm=\"hearth\", error=\"insufficient_scope\", scope=\"%s\"",
+                 auth_scope_name(need));
+        gw_add_header(req, "WWW-Authenticate", www);
+        gw_respond_error(req, 403, "forbidden", "the token '%s' lacks the '%s' scope", who->name,
+                         auth_scope_name(need));
+        return;
+    case AUTH_NO_FUNCTION:
+        gw_respond_error(req, 403, "forbidden",
+                         "the token '%s' may only reach functions matching '%s'; '%s' does not",
+                         who->name, who->functions, function);
+        return;
+    case AUTH_OK:
+        return;
+    }
+}
+
+/* True when a function exists and was deployed with "auth": "none". */
+static bool function_is_public(hearth *h, const char *name)
+{
+    const fn_config *cfg = name[0] ? sched_config(h->sch, name) : NULL;
+    return cfg && cfg->public_invoke;
+}
+
+/* The one check in front of every handler. Returns true when the request
+ * may go on (caller and the principal set), false having answered it. A
+ * function deployed with "auth": "none" is asked about only when the token
+ * check fails, so a warm call with a token costs a hash and a lookup. */
+static bool authorize(hearth *h, gw_request *req, const struct route *r, const char *name)
+{
+    caller = NULL;
+    if (r->scope >= AUTH_SCOPE_PUBLIC)
+        return true;
+    if (auth_off(h->auth)) {
+        gw_set_principal(req, "no-auth", "");
+        return true;
+    }
+    const char *fn = (r->flags & ROUTE_OTHER_SEGMENT) || !name[0] ? NULL : name;
+    const auth_token *who;
+    auth_verdict v = auth_check(h->auth, gw_header(req, "Authorization"), r->scope, fn, &who);
+    if (v == AUTH_OK) {
+        caller = who;
+        gw_set_principal(req, who->name, who->id);
+        return true;
+    }
+    if ((r->flags & ROUTE_PUBLIC_FN) && function_is_public(h, name)) {
+        gw_set_principal(req, "public", "");
+        return true;
+    }
+    refuse(req, v, who, r->scope, fn);
+    return false;
 }
 
 void api_handle(gw_request *req, void *ud)
@@ -793,11 +1140,6 @@ void api_handle(gw_request *req, void *ud)
             gw_respond_error(req, 404, "not_found", "no route for %.200s", gw_path(req));
         return;
     }
-    if (gw_body_too_large(req)) {
-        gw_respond_error(req, 413, "payload_too_large", "the body is larger than %zu bytes",
-                         api_body_limit(gw_method(req), gw_path(req), h));
-        return;
-    }
     if (h->stopping && r->fn != route_healthz) {
         gw_respond_error(req, 503, "overloaded", "the daemon is shutting down");
         return;
@@ -805,10 +1147,18 @@ void api_handle(gw_request *req, void *ud)
     char name[FN_NAME_MAX + 1] = "";
     if (m.seg && !decode_name(req, m.seg, m.seg_len, name))
         return;
+    if (!authorize(h, req, r, name))
+        return;
+    if (gw_body_too_large(req)) {
+        gw_respond_error(req, 413, "payload_too_large", "the body is larger than %zu bytes",
+                         api_body_limit(req, h));
+        return;
+    }
     if (dlog_enabled(DLOG_DEBUG)) {
         char shown[512]; /* the path as sent may hold any byte: not raw into the log */
         dlog_debug("%s %s", gw_method(req),
                    safetext_copy(shown, sizeof shown, gw_path(req), strlen(gw_path(req))));
     }
     r->fn(h, req, name, m.rest);
+    caller = NULL;
 }

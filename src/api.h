@@ -16,7 +16,11 @@
 void api_handle(gw_request *req, void *ud);
 
 /* gw_body_limit_fn for the gateway; ud is the hearth. */
-size_t api_body_limit(const char *method, const char *path, void *ud);
+size_t api_body_limit(gw_request *req, void *ud);
+
+/* Records a management action (`action` on `target`) in the audit, in the
+ * name of the token that made `req` (gw_principal). */
+void api_audit(hearth *h, gw_request *req, const char *action, const char *target);
 
 /* The function object of docs/api.md, with live pool state. New reference. */
 json_t *api_function_json(hearth *h, const fn_config *cfg);

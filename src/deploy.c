@@ -499,6 +499,7 @@ static void deploy_after(uv_work_t *w, int status)
     if (!j->code && install(j, &created) == 0) {
         sched_update(j->h->sch, &j->cfg);
         dlog_info("deployed %s version %" PRId64, j->name, j->cfg.version);
+        api_audit(j->h, j->req, "deploy", j->name);
         gw_respond_json(j->req, created ? 201 : 200, api_function_json(j->h, &j->cfg));
     } else {
         gw_respond_error(j->req, j->status, j->code, "%s", j->message);

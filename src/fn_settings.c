@@ -27,6 +27,7 @@ _Static_assert(sizeof table / sizeof *table == FNSET_INT_COUNT, "FNSET_INT_COUNT
 static const fnset_choice choices[] = {
     {"network", "isolated", "host", FIELD(host_network)},
     {"keep_alive", "fixed", "adaptive", FIELD(adaptive_keep_alive)},
+    {"auth", "token", "none", FIELD(public_invoke)},
 };
 
 _Static_assert(sizeof choices / sizeof *choices == FNSET_CHOICE_COUNT, "FNSET_CHOICE_COUNT stale");

@@ -35,9 +35,9 @@ typedef struct fnset_choice {
     size_t offset;        /* of its bool field in fn_config */
 } fnset_choice;
 
-#define FNSET_CHOICE_COUNT 2
+#define FNSET_CHOICE_COUNT 3
 
-/* The two-word settings ("network", "keep_alive"), FNSET_CHOICE_COUNT of them. */
+/* The two-word settings ("network", "keep_alive", "auth"), FNSET_CHOICE_COUNT of them. */
 const fnset_choice *fnset_choices(size_t *count);
 const fnset_choice *fnset_find_choice(const char *name);
 

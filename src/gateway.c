@@ -73,6 +73,8 @@ struct gw_request {
     uintptr_t target_at; /* where MHD holds the target, to find such a cut */
     size_t target_len;   /* strlen of the target when MHD handed it over */
     char id[REQID_LEN + 1];
+    char principal[GW_PRINCIPAL_MAX + 1];
+    char principal_id[GW_PRINCIPAL_MAX + 1];
     buf body;
     bool too_big;
     bool handled;   /* given to the handler */
@@ -167,7 +169,7 @@ static void request_start(gw_request *r, const char *method, const char *version
     r->target_cut = target_was_cut(r, version);
     snprintf(r->method, sizeof r->method, "%s", method);
     reqid_new(r->id);
-    size_t limit = gw->opts.body_limit(r->method, r->path, gw->opts.ud);
+    size_t limit = gw->opts.body_limit(r, gw->opts.ud);
     buf_init(&r->body, limit);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > limit)
@@ -324,6 +326,29 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) ==
+               127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/* Judges the address the gateway would bind: the first one the host part
+ * resolves to, as gateway_start takes it. */
+bool gateway_listen_is_loopback(const char *listen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_listen(listen, &ss, &len) < 0)
+        return false;
+    return is_loopback((const struct sockaddr *)&ss);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     gateway *gw = h->data;
@@ -475,6 +500,22 @@ ssize_t gw_unescape(const char *in, size_t len, char *out, size_t cap)
         }
     }
     return (ssize_t)o;
+}
+
+void gw_set_principal(gw_request *r, const char *name, const char *id)
+{
+    snprintf(r->principal, sizeof r->principal, "%s", name);
+    snprintf(r->principal_id, sizeof r->principal_id, "%s", id);
+}
+
+const char *gw_principal(const gw_request *r)
+{
+    return r->principal;
+}
+
+const char *gw_principal_id(const gw_request *r)
+{
+    return r->principal_id;
 }
 
 const void *gw_body(const gw_request *r, size_t *len)

@@ -26,9 +26,9 @@ typedef struct gw_request gw_request;
  * handler answers with one of the gw_respond* calls, now or later. */
 typedef void (*gw_handler_fn)(gw_request *req, void *ud);
 
-/* The body ceiling for a request, chosen from its method and path before
- * any body byte is read. */
-typedef size_t (*gw_body_limit_fn)(const char *method, const char *path, void *ud);
+/* The body ceiling for a request, chosen from its method, path and headers
+ * before any body byte is read (gw_method, gw_path, gw_header work). */
+typedef size_t (*gw_body_limit_fn)(gw_request *req, void *ud);
 
 typedef struct gateway_opts {
     const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
@@ -90,6 +90,17 @@ void gw_each_query(gw_request *req, gw_pair_fn fn, void *ud);
  * Returns the decoded length (which may include NULs), or -1 when it
  * exceeds `cap`. */
 ssize_t gw_unescape(const char *in, size_t len, char *out, size_t cap);
+
+/* Who the handler decided the request comes from (a token's name and id,
+ * copied, truncated to fit), for those who act on it later (an audit
+ * record written when a deploy completes). "" until set. */
+#define GW_PRINCIPAL_MAX 64
+void gw_set_principal(gw_request *req, const char *name, const char *id);
+const char *gw_principal(const gw_request *req);
+const char *gw_principal_id(const gw_request *req);
+
+/* True when `listen` ("HOST:PORT") resolves only to loopback addresses. */
+bool gateway_listen_is_loopback(const char *listen);
 
 /* --- answering (exactly one of these per request) --- */
 

@@ -45,6 +45,7 @@ typedef struct hearth_settings {
     bool no_templates;             /* exec the interpreter for every worker (no zygotes) */
     bool allow_weaker_sandbox;     /* start even when a protection is missing */
     bool no_host_network;          /* no worker may share the host's network */
+    bool no_auth;                  /* --no-auth: no token checks (loopback only) */
     uid_t uid_base; /* as root: worker uids (= gids) come from [base, base + count) */
     unsigned uid_count;
 } hearth_settings;
@@ -61,6 +62,7 @@ typedef struct hearth {
     gid_t worker_gid;
     uv_loop_t *loop;
     registry *reg;
+    struct auth *auth; /* tokens: who may do what (auth.h) */
     logstore *store;
     logs *lg;
     sched *sch;

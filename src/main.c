@@ -24,6 +24,7 @@
 #include <hearth/protocol.h>
 
 #include "api.h"
+#include "auth.h"
 #include "dlog.h"
 #include "fn_settings.h"
 #include "hearth.h"
@@ -35,6 +36,7 @@
 #include "secrets.h"
 #include "sandbox.h"
 #include "spawner.h"
+#include "token_cli.h"
 #include "zygote.h"
 #include "timefmt.h"
 #include "tls.h"
@@ -109,6 +111,34 @@ static int restrict_data_dir(const char *shown)
     return 0;
 }
 
+#define ADMIN_TOKEN_FILE "admin-token"
+
+/* Loads the tokens and, at the first start (no live token), writes an
+ * admin token to <data-dir>/admin-token. Runs before any privilege is
+ * dropped, so as root the file belongs to root (separate_privileges
+ * leaves it so); rootless, to the daemon's user. */
+static int open_tokens(hearth *h)
+{
+    int rc = auth_open(h->reg, h->set.no_auth, &h->auth);
+    if (rc < 0) {
+        dlog_error("cannot read the tokens from %s/hearth.db: %s", h->set.data_dir, strerror(-rc));
+        return -1;
+    }
+    if (h->set.no_auth)
+        return 0;
+    rc = auth_bootstrap(h->auth, ADMIN_TOKEN_FILE);
+    if (rc < 0) {
+        dlog_error("cannot write the first admin token to %s/%s: %s", h->set.data_dir,
+                   ADMIN_TOKEN_FILE, strerror(-rc));
+        return -1;
+    }
+    if (rc == 1)
+        dlog_info("first start: wrote an admin token to %s/%s (mode 0600); use it as "
+                  "Authorization: Bearer $(cat %s/%s)",
+                  h->set.data_dir, ADMIN_TOKEN_FILE, h->set.data_dir, ADMIN_TOKEN_FILE);
+    return 0;
+}
+
 /* Works from inside the data dir, with relative paths: once the daemon
  * has dropped to --user, the data dir's parents (say /root) need not be
  * searchable by it. The spawner, forked later, shares this cwd. */
@@ -141,6 +171,8 @@ static int prepare_data_dir(hearth *h)
         dlog_error("cannot open the registry %s/hearth.db: %s", h->set.data_dir, strerror(-rc));
         return -1;
     }
+    if (open_tokens(h) < 0)
+        return -1;
     rc = logstore_open("logs", h->set.log_retention, &h->store);
     if (rc < 0) {
         dlog_error("cannot open the log store %s/logs: %s", h->set.data_dir, strerror(-rc));
@@ -315,6 +347,7 @@ static void on_flush(uv_timer_t *t)
 {
     hearth *h = t->data;
     logstore_flush(h->store);
+    auth_refresh(h->auth); /* tokens created or revoked offline */
 }
 
 /* --- main --- */
@@ -552,12 +585,13 @@ static int check_sandbox(hearth *h)
 static uid_t chown_uid;
 static gid_t chown_gid;
 
-/* Everything but the secrets' private key, which stays root's: the
- * daemon seals with the public key, only the spawner opens. */
+/* Everything but the files that stay root's: the secrets' private key
+ * (the daemon seals with the public key, only the spawner opens) and the
+ * admin token (root started hearthd; the daemon never reads it back). */
 static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
-    if (strcmp(path, "./" SECRETS_KEY_FILE) != 0)
+    if (strcmp(path, "./" SECRETS_KEY_FILE) != 0 && strcmp(path, "./" ADMIN_TOKEN_FILE) != 0)
         lchown(path, chown_uid, chown_gid);
     return 0;
 }
@@ -667,6 +701,7 @@ static int separate_privileges(hearth *h)
 
 static void close_all(hearth *h)
 {
+    auth_free(h->auth);
     logs_close(h->lg);
     logstore_close(h->store);
     registry_close(h->reg);
@@ -751,6 +786,8 @@ int main(int argc, char **argv)
                 .uid_count = 4096,
             },
     };
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return token_cli_main(argc - 1, argv + 1);
     hearth *h = &d.h;
     h->kmsg_fd = -1;
     configure(&d, argc, argv);
@@ -768,6 +805,10 @@ int main(int argc, char **argv)
         options_free(d.opts);
         return 1;
     }
+    if (h->set.no_auth)
+        dlog_warn("--no-auth: no tokens are checked; anyone who can connect to %s may deploy, "
+                  "invoke and delete functions",
+                  h->set.listen);
     if (h->set.no_sandbox)
         dlog_warn("--no-sandbox: FOR DEBUGGING ONLY. Workers share this machine's namespaces and "
                   "filesystem; any function can read what the worker user can read.");

@@ -28,6 +28,7 @@
 #include <hearth/protocol.h>
 
 #include "dlog.h"
+#include "gateway.h"
 
 #define CONF_LINE_MAX 4096
 #define CONF_FILE_MAX (1u << 20)
@@ -114,6 +115,9 @@ static const struct opt table[] = {
     {"no-templates", T_FLAG, OFF(no_templates), 0, 0, OPTIONS_RESTART, A_NONE, NULL,
      "start every worker by exec'ing its interpreter, not\n"
      "by cloning the runtime's pre-loaded template"},
+    {"no-auth", T_FLAG, OFF(no_auth), 0, 0, OPTIONS_RESTART, A_NONE, NULL,
+     "no bearer tokens: anyone who can connect may do\n"
+     "anything (refused unless --listen is loopback)"},
     {"no-sandbox", T_FLAG, OFF(no_sandbox), 0, 0, OPTIONS_RESTART, A_NONE, NULL,
      "DEBUGGING ONLY: workers share the host's namespaces and\nfilesystem"},
     {"check-config", T_ACTION, 0, 0, 0, OPTIONS_RESTART, A_CHECK, NULL,
@@ -436,7 +440,12 @@ static void print_usage(FILE *out)
     }
     fputs("\nSIZE takes an optional K, M or G suffix (powers of 1024). Every option but\n"
           "--config, --check-config, --version and --help can be set in the config file\n"
-          "as 'key = value' (the option without its dashes; flags as 'key = true').\n",
+          "as 'key = value' (the option without its dashes; flags as 'key = true').\n"
+          "\n"
+          "Every endpoint but GET /healthz needs Authorization: Bearer TOKEN. At the\n"
+          "first start hearthd writes an admin token to DIR/admin-token.\n"
+          "  hearthd token create|list|revoke --data-dir DIR ...   tokens offline\n"
+          "                                   (hearthd token --help)\n",
           out);
 }
 
@@ -528,6 +537,10 @@ options *options_parse(int argc, char **argv, const char *default_config, hearth
         die("--tls-cert needs --tls-key (and the other way round)");
     if (set->tls_key && !set->tls_cert)
         die("--tls-key needs --tls-cert (and the other way round)");
+    if (set->no_auth && !gateway_listen_is_loopback(set->listen))
+        die("--no-auth lets anyone who can connect deploy and run code, so it is allowed only "
+            "on a loopback address (--listen 127.0.0.1:PORT or [::1]:PORT); %s is not one",
+            set->listen);
     if (action == A_CHECK) {
         printf("%s: ok\n", o->config ? o->config : "(no config file)");
         exit(0);

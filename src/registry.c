@@ -10,6 +10,7 @@
  * The database holds functions' env values (secrets): its files are 0600.
  */
 #include "registry.h"
+#include "registry_internal.h"
 
 #include "dlog.h"
 #include "fn_settings.h"
@@ -50,6 +51,27 @@ static const char *const migrations[] = {
     "  settings TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (name, version));",
+    /* 2: bearer tokens (only a hash of each secret) and the audit trail of
+     * management actions. A revoked token keeps its row (revoked_ms != 0)
+     * so the list and the audit can still name it; names are unique among
+     * the tokens not revoked. */
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  scopes TEXT NOT NULL,"
+    "  functions TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  revoked_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX tokens_live_name ON tokens (name) WHERE revoked_ms = 0;"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  at_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  token_id TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT NOT NULL);",
 };
 
 /* Connection settings, applied in order at open. A non-NULL `expect` is the
@@ -353,6 +375,16 @@ int registry_open(const char *path, registry **out)
     }
     *out = reg;
     return 0;
+}
+
+sqlite3 *registry_sqlite(registry *reg)
+{
+    return reg->db;
+}
+
+bool registry_busy(const registry *reg)
+{
+    return reg->listing != 0;
 }
 
 void registry_close(registry *reg)

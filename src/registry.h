@@ -40,6 +40,7 @@ typedef struct fn_config {
     /* "secrets": the names its workers read at /run/secrets/<name> */
     char secrets[VALIDATE_SECRETS_MAX][VALIDATE_SECRET_NAME_MAX + 1];
     unsigned nsecrets;
+    bool public_invoke; /* "auth": "none" — anyone may invoke it, without a token */
     int64_t created_ms; /* when the function was first created */
     int64_t updated_ms; /* when this version was deployed */
 } fn_config;
@@ -85,5 +86,64 @@ int registry_list(registry *reg, registry_visit_fn visit, void *ud);
 
 /* Deletes `name` and all its versions. Returns 0, -ENOENT, -EIO. */
 int registry_delete(registry *reg, const char *name);
+
+/* --- tokens and audit (registry_auth.c) --- */
+
+#define REG_TOKEN_ID_LEN     16 /* hex */
+#define REG_TOKEN_NAME_MAX   64
+#define REG_TOKEN_HASH_LEN   32
+#define REG_TOKEN_SCOPES_MAX 127 /* comma-separated scope words */
+#define REG_TOKEN_GLOB_MAX   128
+
+/* A bearer token as stored: never its secret, only a hash of it. Times in
+ * unix ms; expires_ms and revoked_ms are 0 for never / not revoked. */
+typedef struct registry_token {
+    char id[REG_TOKEN_ID_LEN + 1];
+    char name[REG_TOKEN_NAME_MAX + 1];
+    unsigned char hash[REG_TOKEN_HASH_LEN];
+    char scopes[REG_TOKEN_SCOPES_MAX + 1];
+    char functions[REG_TOKEN_GLOB_MAX + 1];
+    int64_t created_ms, expires_ms, revoked_ms;
+} registry_token;
+
+/* Stores a new token durably. Returns 0, -EEXIST when a token not revoked
+ * already has its name (or its id or hash), -EBUSY, -EIO. */
+int registry_token_add(registry *reg, const registry_token *t);
+
+/* Marks token `id` revoked at `now_ms`. Returns 0, -ENOENT (unknown or
+ * already revoked), -EBUSY, -EIO. */
+int registry_token_revoke(registry *reg, const char *id, int64_t now_ms);
+
+typedef int (*registry_token_fn)(const registry_token *t, void *ud);
+
+/* Visits the tokens, oldest first (revoked ones too unless live_only).
+ * The record is borrowed for the call; non-zero from the visitor stops and
+ * is returned. */
+int registry_token_list(registry *reg, bool live_only, registry_token_fn visit, void *ud);
+
+#define REG_AUDIT_ACTION_MAX 31
+#define REG_AUDIT_TARGET_MAX 127
+
+/* One management action: who (a token's name and id), what, on what. */
+typedef struct registry_audit {
+    int64_t seq;   /* assigned when stored; grows with every record */
+    int64_t at_ms; /* wall clock */
+    char actor[REG_TOKEN_NAME_MAX + 1];
+    char token_id[REG_TOKEN_ID_LEN + 1]; /* "" when no token did it */
+    char action[REG_AUDIT_ACTION_MAX + 1];
+    char target[REG_AUDIT_TARGET_MAX + 1];
+} registry_audit;
+
+/* Appends a record durably. Returns 0, -EBUSY, -EIO. */
+int registry_audit_add(registry *reg, const registry_audit *a);
+
+typedef int (*registry_audit_fn)(const registry_audit *a, void *ud);
+
+/* Visits the `limit` newest records, newest first. */
+int registry_audit_list(registry *reg, unsigned limit, registry_audit_fn visit, void *ud);
+
+/* sqlite's PRAGMA data_version: changes when another connection (the
+ * offline `hearthd token create`) commits. */
+int registry_data_version(registry *reg, int64_t *out);
 
 #endif

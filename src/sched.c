@@ -1135,6 +1135,12 @@ static pool *pool_get(sched *s, const char *name)
     return p;
 }
 
+const fn_config *sched_config(sched *s, const char *name)
+{
+    pool *p = pool_get(s, name);
+    return p && !p->deleted ? &p->cfg : NULL;
+}
+
 static worker *idle_worker(pool *p)
 {
     worker *best = NULL;

@@ -132,6 +132,12 @@ typedef struct sched_limits {
 } sched_limits;
 void sched_set_limits(sched *s, const sched_limits *lim);
 
+/* The current config of `name` as the scheduler holds it (read from the
+ * registry on first use, then kept up to date by sched_update), or NULL
+ * when there is no such function. Borrowed until the next sched_update or
+ * sched_remove of that name. */
+const fn_config *sched_config(sched *s, const char *name);
+
 /* Stops every worker and answers every call 503. */
 void sched_shutdown(sched *s);
 /* Workers not yet reaped. */

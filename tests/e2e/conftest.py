@@ -280,6 +280,7 @@ class Hearth:
         self.args = [str(a) for a in args]
         self.proc = None
         self.port = None
+        self.token = None  # <data-dir>/admin-token, read at each start
         self._log = None
         self._procs = set()
 
@@ -316,6 +317,7 @@ class Hearth:
                 pytest.fail("hearthd exited with %d while starting:\n%s" % (rc, self.stderr_tail()))
             try:
                 if requests.get(self.url("/healthz"), timeout=1).status_code == 200:
+                    self.token = self.read_admin_token()
                     return self
             except requests.RequestException:
                 pass
@@ -443,12 +445,30 @@ class Hearth:
 
     # -- HTTP ------------------------------------------------------------------
 
+    def read_admin_token(self):
+        """The token hearthd wrote at its first start, or None (--no-auth)."""
+        try:
+            return (self.data_dir / "admin-token").read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def auth_header(self, token=None):
+        """{"Authorization": "Bearer <admin token>"} (or `token`'s), {} without one.
+        Every request made through this class's methods carries it; a test
+        that opens its own socket or calls requests directly adds it."""
+        token = token or self.token
+        return {"Authorization": "Bearer %s" % token} if token else {}
+
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
-    def request(self, method, path, **kw):
+    def request(self, method, path, token=Ellipsis, **kw):
+        """An HTTP request with the admin token; token=None sends none,
+        token="hth_..." sends that one instead (a header passed in wins)."""
         kw.setdefault("timeout", 30)
-        return requests.request(method, self.url(path), **kw)
+        headers = {} if token is None else self.auth_header(None if token is Ellipsis else token)
+        headers.update(kw.pop("headers", None) or {})
+        return requests.request(method, self.url(path), headers=headers, **kw)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

@@ -165,7 +165,8 @@ def test_slow_client_does_not_block_others(hearth, failing):
     import socket
     s = socket.create_connection(("127.0.0.1", hearth.port))
     try:
-        s.sendall(b"POST /v1/functions/fl-main/invoke HTTP/1.1\r\nHost: x\r\n"
+        auth = "".join("%s: %s\r\n" % kv for kv in hearth.auth_header().items()).encode()
+        s.sendall(b"POST /v1/functions/fl-main/invoke HTTP/1.1\r\nHost: x\r\n" + auth +
                   b"Content-Type: text/plain\r\nContent-Length: 100000\r\n\r\n" + b"a" * 1000)
         for _ in range(3):
             r = hearth.invoke("fl-main", json={}, timeout=5)

@@ -32,6 +32,7 @@ def raw_request(hearth, method, target, body=b"", headers=()):
         target = target.encode("latin-1")
     lines = [method + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1",
              b"Connection: close", b"Content-Length: %d" % len(body)]
+    lines += [("%s: %s" % kv).encode() for kv in hearth.auth_header().items()]
     lines += [h.encode() for h in headers]
     data = b"\r\n".join(lines) + b"\r\n\r\n" + body
     with socket.create_connection(("127.0.0.1", hearth.port), timeout=30) as s:

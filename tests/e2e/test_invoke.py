@@ -191,6 +191,8 @@ def test_fn_repeated_headers_and_query_are_joined(hearth, fns):
     conn = http.client.HTTPConnection("127.0.0.1", hearth.port, timeout=30)
     try:
         conn.putrequest("GET", "/fn/iv-http/r?a=1&a=3")
+        for k, v in hearth.auth_header().items():
+            conn.putheader(k, v)
         conn.putheader("X-Multi", "one")
         conn.putheader("X-Multi", "two")
         conn.endheaders()

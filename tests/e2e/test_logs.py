@@ -144,9 +144,12 @@ class Follower:
     """A raw HTTP/1.1 client for ?follow=1: reads the chunked body as it comes,
     with timeouts, and can hang up at any moment."""
 
-    def __init__(self, port, path):
+    def __init__(self, hearth, path):
+        port = hearth.port
+        auth = "".join("%s: %s\r\n" % kv for kv in hearth.auth_header().items())
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (path, port)).encode())
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n" % (
+            path, port, auth)).encode())
         self.raw = b""
         self.body = b""
         self.ended = False
@@ -208,7 +211,7 @@ class Follower:
 
 def test_follow_streams_new_lines_until_client_hangs_up(hearth, printer):
     hearth.invoke_ok("lg-print", json={"tag": "before-follow"})
-    f = Follower(hearth.port, "/v1/functions/lg-print/logs?follow=1")
+    f = Follower(hearth, "/v1/functions/lg-print/logs?follow=1")
     try:
         assert f.status == 200, f.body
         assert f.chunked, "follow must answer chunked: %s" % f.headers
@@ -228,7 +231,7 @@ def test_follow_streams_new_lines_until_client_hangs_up(hearth, printer):
 
 
 def test_follow_ndjson_and_filter(hearth, printer):
-    f = Follower(hearth.port, "/v1/functions/lg-print/logs?follow=1&format=ndjson&tail=1")
+    f = Follower(hearth, "/v1/functions/lg-print/logs?follow=1&format=ndjson&tail=1")
     try:
         assert f.status == 200
         tag = uuid.uuid4().hex[:8]
@@ -243,11 +246,11 @@ def test_follow_ndjson_and_filter(hearth, printer):
 
 def test_many_followers_hanging_up_do_not_wedge_the_daemon(hearth, printer):
     for i in range(40):
-        f = Follower(hearth.port, "/v1/functions/lg-print/logs?follow=1&tail=1")
+        f = Follower(hearth, "/v1/functions/lg-print/logs?follow=1&tail=1")
         assert f.status == 200
         f.close()
     # and some that hang up while lines are flowing
-    followers = [Follower(hearth.port, "/v1/functions/lg-print/logs?follow=1&tail=1")
+    followers = [Follower(hearth, "/v1/functions/lg-print/logs?follow=1&tail=1")
                  for _ in range(8)]
     for f in followers:
         f.close()
@@ -256,7 +259,7 @@ def test_many_followers_hanging_up_do_not_wedge_the_daemon(hearth, printer):
         hearth.invoke_ok("lg-print", json={"tag": "after-hangups", "n": 50}, timeout=5)
     assert time.monotonic() - t0 < 5
     # a new follower still works
-    f = Follower(hearth.port, "/v1/functions/lg-print/logs?follow=1&tail=1")
+    f = Follower(hearth, "/v1/functions/lg-print/logs?follow=1&tail=1")
     try:
         tag = uuid.uuid4().hex[:8]
         hearth.invoke_ok("lg-print", json={"tag": tag})
@@ -267,7 +270,7 @@ def test_many_followers_hanging_up_do_not_wedge_the_daemon(hearth, printer):
 
 
 def test_follow_of_unknown_function_is_404(hearth):
-    f = Follower(hearth.port, "/v1/functions/lg-nope/logs?follow=1")
+    f = Follower(hearth, "/v1/functions/lg-nope/logs?follow=1")
     try:
         assert f.status == 404
     finally:

@@ -48,8 +48,15 @@ def shell_env():
 
 def test_quickstart_blocks_work_as_pasted(hearth, shell_env):
     work, env = shell_env
+    # The quickstart's daemon keeps its data in ./hearth-data; this one's
+    # admin token goes where the `export HEARTH_TOKEN=$(cat ...)` block reads
+    # it, and into the environment of every block (each runs in its own bash).
+    (work / "hearth-data").mkdir(mode=0o700)
+    (work / "hearth-data" / "admin-token").write_text(hearth.token + "\n")
+    env["HEARTH_TOKEN"] = hearth.token
     blocks = bash_blocks()
     assert len(blocks) >= 8, "quickstart lost its commands?"
+    assert any("export HEARTH_TOKEN=$(cat hearth-data/admin-token)" in b for b in blocks)
     addr = "127.0.0.1:%d" % hearth.port
     outputs, follower, ran = [], None, 0
     try:

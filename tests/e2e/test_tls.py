@@ -77,7 +77,9 @@ def tls_hearth(monkeypatch):
 
 
 def curl(h, *args):
-    p = subprocess.run([CURL, "-sS", "--cacert", str(h.cert), *args], capture_output=True,
+    """curl trusting the test's certificate, with the admin token."""
+    auth = [a for kv in h.auth_header().items() for a in ("-H", "%s: %s" % kv)]
+    p = subprocess.run([CURL, "-sS", "--cacert", str(h.cert), *auth, *args], capture_output=True,
                        timeout=60)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 

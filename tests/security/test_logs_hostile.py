@@ -31,6 +31,7 @@ HELLO = "def handler(event, context):\n    return 'hello'\n"
 def warm_latencies(h, name, seconds):
     """Sequential warm calls for `seconds`; their latencies in ms."""
     s = requests.Session()
+    s.headers.update(h.auth_header())
     out, end = [], time.monotonic() + seconds
     while time.monotonic() < end:
         t0 = time.perf_counter()
@@ -92,7 +93,7 @@ FORGER = py('''
 def follow_until(h, path, needle, timeout=10.0):
     """Reads a ?follow=1 stream until `needle` (bytes) shows; returns the bytes."""
     body = b""
-    with requests.get(h.url(path), stream=True, timeout=timeout) as r:
+    with requests.get(h.url(path), stream=True, timeout=timeout, headers=h.auth_header()) as r:
         assert r.status_code == 200, r.text[:300]
         deadline = time.monotonic() + timeout
         for chunk in r.iter_content(chunk_size=None):

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# bench/auth_cost.sh — what checking tokens costs on the warm path.
+#
+# 1. bench/auth_check.c: one auth_check(), timed alone (live token, glob,
+#    unknown token, no header).
+# 2. Two hearthd on 127.0.0.1, the same build: one with tokens (every wrk
+#    request sends the admin token), one with --no-auth. The same trivial
+#    Python function is deployed and warmed on both; then wrk POSTs to its
+#    /invoke at 1 and 16 connections, alternating between the two daemons
+#    ROUNDS times (the idle one costs nothing), and the medians are compared
+#    as a ratio: tokens / no-auth. The issue's target: a warm call within 5%.
+#
+# Environment: HEARTHD [<repo>/build/hearthd], DURATION [5s], ROUNDS [3],
+#   CONNS ["1 16"], BUILD [a temp build of bench_auth_check, ~30 s].
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HEARTHD=${HEARTHD:-$REPO/build/hearthd}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-"1 16"}
+PY=/usr/bin/python3
+unset HEARTH_TOKEN
+
+command -v wrk >/dev/null || { echo "auth_cost: wrk is missing (apt-get install wrk)" >&2; exit 2; }
+[ -x "$HEARTHD" ] || { echo "auth_cost: no hearthd at $HEARTHD" >&2; exit 2; }
+TMP=$(mktemp -d /tmp/hearth-auth-cost.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# --- 1. one check alone ---
+build=${BUILD:-$TMP/build}
+if [ ! -x "$build/bench_auth_check" ]; then
+    echo "auth_cost: building bench_auth_check in $build..." >&2
+    cmake -S "$REPO" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_TESTS=OFF >"$TMP/cmake.log" 2>&1 &&
+        cmake --build "$build" --target bench_auth_check -j2 >>"$TMP/cmake.log" 2>&1 ||
+        { cat "$TMP/cmake.log" >&2; exit 2; }
+fi
+"$build/bench_auth_check"
+echo
+
+# --- 2. the warm path, with and without ---
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start NAME [ARGS...]: a daemon with data in $TMP/NAME; sets PORT_<NAME>.
+start() {
+    local name=$1 port
+    shift
+    port=$(free_port)
+    "$HEARTHD" --listen "127.0.0.1:$port" --data-dir "$TMP/$name" --log-level warn \
+        --runtimes-dir "$REPO/runtimes" "$@" >"$TMP/$name.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    printf -v "PORT_$name" %s "$port"
+}
+
+# token NAME: the admin token of daemon NAME ("" under --no-auth).
+token() { cat "$TMP/$1/admin-token" 2>/dev/null || true; }
+
+deploy_and_warm() {
+    local port=$1 tok=$2
+    curl -sf -X PUT "http://127.0.0.1:$port/v1/functions/hello" ${tok:+-H "Authorization: Bearer $tok"} \
+        -d '{"runtime":"python3","handler":"main.handler","files":{"main.py":"def handler(event, context):\n    return \"hello\"\n"}}' \
+        >/dev/null
+    HEARTH_TOKEN=$tok wrk -t2 -c16 -d1s -s "$REPO/bench/post.lua" \
+        "http://127.0.0.1:$port/v1/functions/hello/invoke" >/dev/null
+}
+
+start tokens
+start noauth --no-auth
+deploy_and_warm "$PORT_tokens" "$(token tokens)"
+deploy_and_warm "$PORT_noauth" ""
+
+# one_run NAME C: prints "req/s p50_us" of one wrk run.
+one_run() {
+    local name=$1 c=$2 t=2 port
+    port=PORT_$name
+    [ "$c" -lt 2 ] && t=1
+    HEARTH_TOKEN=$(token "$name") wrk -t"$t" -c"$c" -d"$DURATION" -s "$REPO/bench/post.lua" \
+        "http://127.0.0.1:${!port}/v1/functions/hello/invoke" >"$TMP/wrk.out" 2>&1 || true
+    local line
+    line=$(grep '^BENCH ' "$TMP/wrk.out") || { cat "$TMP/wrk.out" >&2; exit 1; }
+    local -A f
+    local kv
+    for kv in ${line#BENCH }; do f[${kv%%=*}]=${kv#*=}; done
+    [ "${f[non2xx]}" = 0 ] || { echo "auth_cost: $name answered ${f[non2xx]} non-2xx" >&2; exit 1; }
+    awk -v r="${f[requests]}" -v d="${f[duration_us]}" -v p="${f[p50_us]}" \
+        'BEGIN { printf "%.0f %d\n", r * 1e6 / d, p }'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+echo "warm POST /v1/functions/hello/invoke, $ROUNDS alternating rounds of $DURATION per case"
+printf '%-6s %14s %14s %8s %12s %12s %8s\n' conns "tokens req/s" "no-auth req/s" ratio \
+    "tokens p50" "no-auth p50" ratio
+for c in $CONNS; do
+    : >"$TMP/tokens.rps"; : >"$TMP/tokens.p50"; : >"$TMP/noauth.rps"; : >"$TMP/noauth.p50"
+    for _ in $(seq "$ROUNDS"); do
+        for name in tokens noauth; do
+            read -r rps p50 < <(one_run "$name" "$c")
+            echo "$rps" >>"$TMP/$name.rps"
+            echo "$p50" >>"$TMP/$name.p50"
+        done
+    done
+    tr=$(median <"$TMP/tokens.rps") nr=$(median <"$TMP/noauth.rps")
+    tp=$(median <"$TMP/tokens.p50") np=$(median <"$TMP/noauth.p50")
+    awk -v c="$c" -v tr="$tr" -v nr="$nr" -v tp="$tp" -v np="$np" 'BEGIN {
+        printf "%-6s %14d %14d %8.3f %9d us %9d us %8.3f\n", c, tr, nr, tr / nr, tp, np, tp / np }'
+done
+echo "ratio: with tokens / --no-auth (req/s: below 1 is slower; p50: above 1 is slower)"

@@ -1,0 +1,19 @@
+/*
+ * registry_internal.h — what the registry's own files share: the sqlite
+ * connection of a registry. Only registry*.c include this.
+ */
+#ifndef HEARTH_REGISTRY_INTERNAL_H
+#define HEARTH_REGISTRY_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "registry.h"
+
+/* The connection (owned by the registry). */
+sqlite3 *registry_sqlite(registry *reg);
+
+/* True inside a registry_list visitor: writes must answer -EBUSY. */
+bool registry_busy(const registry *reg);
+
+#endif
