@@ -10,8 +10,14 @@
 #    ROUNDS times (the idle one costs nothing), and the medians are compared
 #    as a ratio: tokens / no-auth. The issue's target: a warm call within 5%.
 #
+# 3. With BASELINE=<an older hearthd> (say a build of the commit before
+#    tokens and metrics), a third daemon of that build, called without a
+#    token, joins the rounds: the ratio tokens / before is what checking
+#    tokens and recording metrics cost together against that build.
+#
 # Environment: HEARTHD [<repo>/build/hearthd], DURATION [5s], ROUNDS [3],
-#   CONNS ["1 16"], BUILD [a temp build of bench_auth_check, ~30 s].
+#   CONNS ["1 16"], BUILD [a temp build of bench_auth_check, ~30 s],
+#   BASELINE [none].
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,13 +52,13 @@ echo
 # --- 2. the warm path, with and without ---
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start NAME [ARGS...]: a daemon with data in $TMP/NAME; sets PORT_<NAME>.
+# start NAME BINARY [ARGS...]: a daemon with data in $TMP/NAME; sets PORT_<NAME>.
 start() {
-    local name=$1 port
-    shift
+    local name=$1 bin=$2 port
+    shift 2
     port=$(free_port)
-    "$HEARTHD" --listen "127.0.0.1:$port" --data-dir "$TMP/$name" --log-level warn \
-        --runtimes-dir "$REPO/runtimes" "$@" >"$TMP/$name.log" 2>&1 &
+    "$bin" --listen "127.0.0.1:$port" --data-dir "$TMP/$name" --log-level warn \
+        "$@" >"$TMP/$name.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do
         curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
@@ -73,10 +79,17 @@ deploy_and_warm() {
         "http://127.0.0.1:$port/v1/functions/hello/invoke" >/dev/null
 }
 
-start tokens
-start noauth --no-auth
+NAMES="tokens noauth"
+start tokens "$HEARTHD" --runtimes-dir "$REPO/runtimes"
+start noauth "$HEARTHD" --runtimes-dir "$REPO/runtimes" --no-auth
 deploy_and_warm "$PORT_tokens" "$(token tokens)"
 deploy_and_warm "$PORT_noauth" ""
+if [ -n "${BASELINE:-}" ]; then
+    [ -x "$BASELINE" ] || { echo "auth_cost: no hearthd at BASELINE=$BASELINE" >&2; exit 2; }
+    NAMES="$NAMES before"
+    start before "$BASELINE" # its own runtimes, as built
+    deploy_and_warm "$PORT_before" ""
+fi
 
 # one_run NAME C: prints "req/s p50_us" of one wrk run.
 one_run() {
@@ -101,9 +114,9 @@ echo "warm POST /v1/functions/hello/invoke, $ROUNDS alternating rounds of $DURAT
 printf '%-6s %14s %14s %8s %12s %12s %8s\n' conns "tokens req/s" "no-auth req/s" ratio \
     "tokens p50" "no-auth p50" ratio
 for c in $CONNS; do
-    : >"$TMP/tokens.rps"; : >"$TMP/tokens.p50"; : >"$TMP/noauth.rps"; : >"$TMP/noauth.p50"
+    for name in $NAMES; do : >"$TMP/$name.rps"; : >"$TMP/$name.p50"; done
     for _ in $(seq "$ROUNDS"); do
-        for name in tokens noauth; do
+        for name in $NAMES; do
             read -r rps p50 < <(one_run "$name" "$c")
             echo "$rps" >>"$TMP/$name.rps"
             echo "$p50" >>"$TMP/$name.p50"
@@ -113,5 +126,11 @@ for c in $CONNS; do
     tp=$(median <"$TMP/tokens.p50") np=$(median <"$TMP/noauth.p50")
     awk -v c="$c" -v tr="$tr" -v nr="$nr" -v tp="$tp" -v np="$np" 'BEGIN {
         printf "%-6s %14d %14d %8.3f %9d us %9d us %8.3f\n", c, tr, nr, tr / nr, tp, np, tp / np }'
+    if [ -n "${BASELINE:-}" ]; then
+        br=$(median <"$TMP/before.rps") bp=$(median <"$TMP/before.p50")
+        awk -v c="$c" -v tr="$tr" -v br="$br" -v tp="$tp" -v bp="$bp" 'BEGIN {
+            printf "%-6s %14s %14d %8.3f %12s %9d us %8.3f   (vs BASELINE)\n", c, "", br,
+                tr / br, "", bp, tp / bp }'
+    fi
 done
-echo "ratio: with tokens / --no-auth (req/s: below 1 is slower; p50: above 1 is slower)"
+echo "ratio: with tokens / --no-auth, or / BASELINE (req/s: below 1 is slower; p50: above 1 is slower)"
