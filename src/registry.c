@@ -398,9 +398,7 @@ void registry_close(registry *reg)
     free(reg);
 }
 
-/* Copies a text column into a fixed field; text that does not fit is
- * corruption, not something to truncate. */
-static int copy_text(sqlite3_stmt *st, int col, char *dst, size_t size)
+int registry_copy_text(sqlite3_stmt *st, int col, char *dst, size_t size)
 {
     const unsigned char *p = sqlite3_column_text(st, col);
     size_t n = (size_t)sqlite3_column_bytes(st, col);
@@ -492,11 +490,11 @@ static int decode_config(sqlite3_stmt *st, fn_config *out)
 {
     fn_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    int rc = copy_text(st, COL_NAME, cfg.name, sizeof cfg.name);
+    int rc = registry_copy_text(st, COL_NAME, cfg.name, sizeof cfg.name);
     if (rc == 0)
-        rc = copy_text(st, COL_RUNTIME, cfg.runtime, sizeof cfg.runtime);
+        rc = registry_copy_text(st, COL_RUNTIME, cfg.runtime, sizeof cfg.runtime);
     if (rc == 0)
-        rc = copy_text(st, COL_HANDLER, cfg.handler, sizeof cfg.handler);
+        rc = registry_copy_text(st, COL_HANDLER, cfg.handler, sizeof cfg.handler);
     if (rc == 0)
         rc = decode_settings(st, &cfg);
     if (rc) {

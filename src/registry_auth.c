@@ -27,18 +27,6 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
     return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : fail(db, sql);
 }
 
-/* Copies a text column; one that does not fit is corruption. */
-static int column_text(sqlite3_stmt *st, int col, char *dst, size_t size)
-{
-    const unsigned char *p = sqlite3_column_text(st, col);
-    size_t n = (size_t)sqlite3_column_bytes(st, col);
-    if (!p || n >= size)
-        return -EIO;
-    memcpy(dst, p, n);
-    dst[n] = '\0';
-    return 0;
-}
-
 int registry_token_add(registry *reg, const registry_token *t)
 {
     if (registry_busy(reg))
@@ -90,9 +78,10 @@ int registry_token_revoke(registry *reg, const char *id, int64_t now_ms)
 static int decode_token(sqlite3_stmt *st, registry_token *t)
 {
     memset(t, 0, sizeof *t);
-    if (column_text(st, 0, t->id, sizeof t->id) || column_text(st, 1, t->name, sizeof t->name) ||
-        column_text(st, 3, t->scopes, sizeof t->scopes) ||
-        column_text(st, 4, t->functions, sizeof t->functions) ||
+    if (registry_copy_text(st, 0, t->id, sizeof t->id) ||
+        registry_copy_text(st, 1, t->name, sizeof t->name) ||
+        registry_copy_text(st, 3, t->scopes, sizeof t->scopes) ||
+        registry_copy_text(st, 4, t->functions, sizeof t->functions) ||
         sqlite3_column_bytes(st, 2) != REG_TOKEN_HASH_LEN)
         return -EIO;
     memcpy(t->hash, sqlite3_column_blob(st, 2), REG_TOKEN_HASH_LEN);
@@ -166,10 +155,10 @@ int registry_audit_list(registry *reg, unsigned limit, registry_audit_fn visit, 
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         registry_audit a = {.seq = sqlite3_column_int64(st, 0),
                             .at_ms = sqlite3_column_int64(st, 1)};
-        if (column_text(st, 2, a.actor, sizeof a.actor) ||
-            column_text(st, 3, a.token_id, sizeof a.token_id) ||
-            column_text(st, 4, a.action, sizeof a.action) ||
-            column_text(st, 5, a.target, sizeof a.target)) {
+        if (registry_copy_text(st, 2, a.actor, sizeof a.actor) ||
+            registry_copy_text(st, 3, a.token_id, sizeof a.token_id) ||
+            registry_copy_text(st, 4, a.action, sizeof a.action) ||
+            registry_copy_text(st, 5, a.target, sizeof a.target)) {
             dlog_error("registry: an audit record is unreadable");
             rc = -EIO;
             break;

@@ -51,10 +51,11 @@ bool validate_secret_name(const char *name)
     return validate_function_name(name);
 }
 
-static int list_fail(char *err, size_t errlen, const char *fmt, ...)
+/* Writes the sentence (when err is not NULL) and returns -EINVAL. */
+static int refuse_with(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int list_fail(char *err, size_t errlen, const char *fmt, ...)
+static int refuse_with(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -68,20 +69,20 @@ static int list_fail(char *err, size_t errlen, const char *fmt, ...)
 int validate_secret_list(const json_t *list, char *err, size_t errlen)
 {
     if (!json_is_array(list))
-        return list_fail(err, errlen, "secrets must be an array of secret names");
+        return refuse_with(err, errlen, "secrets must be an array of secret names");
     size_t n = json_array_size(list);
     if (n > VALIDATE_SECRETS_MAX)
-        return list_fail(err, errlen, "a function lists at most %d secrets, not %zu",
-                         VALIDATE_SECRETS_MAX, n);
+        return refuse_with(err, errlen, "a function lists at most %d secrets, not %zu",
+                           VALIDATE_SECRETS_MAX, n);
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(list, i);
         const char *name = json_string_value(v);
         if (!name || strlen(name) != json_string_length(v) || !validate_secret_name(name))
-            return list_fail(err, errlen,
-                             "secrets[%zu] is not a secret name ([a-z0-9][a-z0-9-]{0,62})", i);
+            return refuse_with(err, errlen,
+                               "secrets[%zu] is not a secret name ([a-z0-9][a-z0-9-]{0,62})", i);
         for (size_t k = 0; k < i; k++)
             if (strcmp(name, json_string_value(json_array_get(list, k))) == 0)
-                return list_fail(err, errlen, "secret '%s' is listed twice", name);
+                return refuse_with(err, errlen, "secret '%s' is listed twice", name);
     }
     return 0;
 }
@@ -135,20 +136,6 @@ static void quote_key(char out[QUOTED_KEY_MAX + 4], const char *key, size_t len)
     out[n] = '\0';
 }
 
-static int env_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int env_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
-
 /* Checks one entry; `key_len` and the value's length come from jansson, so
  * an embedded NUL shows up as a length longer than strlen(). */
 static int check_env_entry(const char *key, size_t key_len, const json_t *value, char *err,
@@ -157,14 +144,14 @@ static int check_env_entry(const char *key, size_t key_len, const json_t *value,
     char quoted[QUOTED_KEY_MAX + 4];
     quote_key(quoted, key, key_len);
     if (!env_key_well_formed(key, key_len))
-        return env_error(err, errlen, "env name '%s' must match [A-Za-z_][A-Za-z0-9_]{0,127}",
-                         quoted);
+        return refuse_with(err, errlen, "env name '%s' must match [A-Za-z_][A-Za-z0-9_]{0,127}",
+                           quoted);
     if (env_key_reserved(key))
-        return env_error(err, errlen, "env name '%s' is reserved for the runtime", quoted);
+        return refuse_with(err, errlen, "env name '%s' is reserved for the runtime", quoted);
     if (!json_is_string(value))
-        return env_error(err, errlen, "env value of '%s' must be a string", quoted);
+        return refuse_with(err, errlen, "env value of '%s' must be a string", quoted);
     if (memchr(json_string_value(value), '\0', json_string_length(value)))
-        return env_error(err, errlen, "env value of '%s' must not contain a NUL byte", quoted);
+        return refuse_with(err, errlen, "env value of '%s' must not contain a NUL byte", quoted);
     return 0;
 }
 
@@ -174,7 +161,7 @@ int validate_env(const json_t *env, char *err, size_t errlen)
     if (!env)
         return 0;
     if (!json_is_object(env))
-        return env_error(err, errlen, "env must be a JSON object of strings");
+        return refuse_with(err, errlen, "env must be a JSON object of strings");
     json_t *obj = (json_t *)env; /* jansson's iterators take non-const */
     size_t total = 0;
     for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
@@ -186,8 +173,8 @@ int validate_env(const json_t *env, char *err, size_t errlen)
             return rc;
         total += key_len + json_string_length(value);
         if (total > ENV_TOTAL_MAX)
-            return env_error(err, errlen, "env is larger than %d bytes of names and values",
-                             ENV_TOTAL_MAX);
+            return refuse_with(err, errlen, "env is larger than %d bytes of names and values",
+                               ENV_TOTAL_MAX);
     }
     return 0;
 }
