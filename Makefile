@@ -70,6 +70,7 @@ bench: build
 	bench/keepalive_sim.sh
 	bench/log_flood.sh
 	bench/metrics_cost.sh
+	bench/auth_cost.sh
 
 format:
 	clang-format -i src/*.c src/*.h include/hearth/*.h tests/unit/*.c bench/*.c
