@@ -441,10 +441,21 @@ static int secrets_missing(deploy_job *j)
     return 0;
 }
 
+/* 400 for "network": "host" on a daemon started with --no-host-network:
+ * the spawner would refuse its every worker, so say so at deploy. */
+static int host_network_refused(deploy_job *j)
+{
+    if (!j->cfg.host_network || !j->h->set.no_host_network)
+        return 0;
+    return refuse(j, 400, "invalid_field",
+                  "\"network\": \"host\" is not allowed: this daemon runs with "
+                  "--no-host-network");
+}
+
 static int install(deploy_job *j, bool *created)
 {
     hearth *h = j->h;
-    if (secrets_missing(j) < 0)
+    if (host_network_refused(j) < 0 || secrets_missing(j) < 0)
         return -1;
     int64_t latest;
     fn_config old;

@@ -72,3 +72,17 @@ def test_unusable_runtime_is_listed_and_refused_with_the_reason(hearth_factory):
                  runtime="exec")
     err = assert_error(r, 400, "unsupported_runtime")
     assert "exec/runner.py" in err["message"], err
+
+
+def test_no_host_network_refuses_a_host_network_deploy(hearth_factory):
+    """--no-host-network: the spawner would refuse every worker of a
+    "network": "host" function, so the deploy says so (400), and nothing
+    is stored; an isolated function still deploys and runs."""
+    h = hearth_factory("--no-host-network")
+    code = "def handler(e, c):\n    return 'ok'\n"
+    r = h.deploy("nh-host", files={"main.py": code}, network="host")
+    assert_error(r, 400, "invalid_field")
+    assert "--no-host-network" in r.json()["error"]["message"]
+    assert h.show("nh-host").status_code == 404
+    h.deploy_ok("nh-isolated", code)
+    assert h.invoke_ok("nh-isolated", json={}).text == "ok"
