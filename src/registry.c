@@ -170,8 +170,7 @@ bool fn_config_lists_secret(const fn_config *cfg, const char *name)
     return false;
 }
 
-/* Logs sqlite's account of a failure and returns -EIO. */
-static int sql_fail(sqlite3 *db, const char *what)
+int registry_sql_fail(sqlite3 *db, const char *what)
 {
     dlog_error("registry: %s: %s", what, sqlite3_errmsg(db));
     return -EIO;
@@ -189,7 +188,7 @@ static void stmt_done(sqlite3_stmt *st)
 static int stmt_exec(registry *reg, enum stmt_id id)
 {
     sqlite3_stmt *st = reg->stmt[id];
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_fail(reg->db, stmt_sql[id]);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : registry_sql_fail(reg->db, stmt_sql[id]);
     stmt_done(st);
     return rc;
 }
@@ -218,11 +217,11 @@ static int exec_expect(sqlite3 *db, const char *sql, const char *expect)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, sql);
+        return registry_sql_fail(db, sql);
     int step = sqlite3_step(st);
     int rc = 0;
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        rc = sql_fail(db, sql);
+        rc = registry_sql_fail(db, sql);
     } else if (expect) {
         const char *got = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
         if (!got || strcasecmp(got, expect) != 0) {
@@ -238,12 +237,12 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, sql);
+        return registry_sql_fail(db, sql);
     int rc = 0;
     if (sqlite3_step(st) == SQLITE_ROW)
         *out = sqlite3_column_int64(st, 0);
     else
-        rc = sql_fail(db, sql);
+        rc = registry_sql_fail(db, sql);
     sqlite3_finalize(st);
     return rc;
 }
@@ -347,7 +346,7 @@ static int prepare_statements(registry *reg)
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(reg->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &reg->stmt[i],
                                NULL) != SQLITE_OK)
-            return sql_fail(reg->db, stmt_sql[i]);
+            return registry_sql_fail(reg->db, stmt_sql[i]);
     }
     return 0;
 }
@@ -527,7 +526,7 @@ static int fetch_one(registry *reg, enum stmt_id id, fn_config *out)
     else if (step == SQLITE_DONE)
         rc = -ENOENT;
     else
-        rc = sql_fail(reg->db, stmt_sql[id]);
+        rc = registry_sql_fail(reg->db, stmt_sql[id]);
     stmt_done(st);
     return rc;
 }
@@ -563,7 +562,7 @@ static int read_latest(registry *reg, const char *name, int64_t *latest, int64_t
         *latest = sqlite3_column_int64(st, 0);
         *created_ms = sqlite3_column_int64(st, 1);
     } else if (step != SQLITE_DONE) {
-        rc = sql_fail(reg->db, stmt_sql[ST_LATEST]);
+        rc = registry_sql_fail(reg->db, stmt_sql[ST_LATEST]);
     }
     stmt_done(st);
     return rc;
@@ -716,7 +715,7 @@ int registry_list(registry *reg, registry_visit_fn visit, void *ud)
         }
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = sql_fail(reg->db, stmt_sql[ST_LIST]);
+        rc = registry_sql_fail(reg->db, stmt_sql[ST_LIST]);
     stmt_done(st);
     reg->listing = 0;
     return rc;

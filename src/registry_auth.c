@@ -16,15 +16,9 @@
 
 #include "dlog.h"
 
-static int fail(sqlite3 *db, const char *what)
-{
-    dlog_error("registry: %s: %s", what, sqlite3_errmsg(db));
-    return -EIO;
-}
-
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
-    return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : fail(db, sql);
+    return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : registry_sql_fail(db, sql);
 }
 
 int registry_token_add(registry *reg, const registry_token *t)
@@ -51,7 +45,7 @@ int registry_token_add(registry *reg, const registry_token *t)
     else if ((step & 0xff) == SQLITE_CONSTRAINT)
         rc = -EEXIST;
     else
-        rc = fail(db, "insert token");
+        rc = registry_sql_fail(db, "insert token");
     sqlite3_finalize(st);
     return rc;
 }
@@ -68,7 +62,7 @@ int registry_token_revoke(registry *reg, const char *id, int64_t now_ms)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now_ms > 0 ? now_ms : 1);
     if (sqlite3_step(st) != SQLITE_DONE)
-        rc = fail(db, "revoke token");
+        rc = registry_sql_fail(db, "revoke token");
     else if (sqlite3_changes(db) == 0)
         rc = -ENOENT;
     sqlite3_finalize(st);
@@ -112,7 +106,7 @@ int registry_token_list(registry *reg, bool live_only, registry_token_fn visit, 
             rc = visit(&t, ud);
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = fail(db, "list tokens");
+        rc = registry_sql_fail(db, "list tokens");
     sqlite3_finalize(st);
     return rc;
 }
@@ -135,7 +129,7 @@ int registry_audit_add(registry *reg, const registry_audit *a)
     sqlite3_bind_text(st, 4, a->action, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, a->target, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
-        rc = fail(db, "append to the audit");
+        rc = registry_sql_fail(db, "append to the audit");
     sqlite3_finalize(st);
     return rc;
 }
@@ -166,7 +160,7 @@ int registry_audit_list(registry *reg, unsigned limit, registry_audit_fn visit, 
         rc = visit(&a, ud);
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = fail(db, "read the audit");
+        rc = registry_sql_fail(db, "read the audit");
     sqlite3_finalize(st);
     return rc;
 }
@@ -181,7 +175,7 @@ int registry_data_version(registry *reg, int64_t *out)
     if (sqlite3_step(st) == SQLITE_ROW)
         *out = sqlite3_column_int64(st, 0);
     else
-        rc = fail(db, "PRAGMA data_version");
+        rc = registry_sql_fail(db, "PRAGMA data_version");
     sqlite3_finalize(st);
     return rc;
 }

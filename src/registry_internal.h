@@ -16,6 +16,9 @@ sqlite3 *registry_sqlite(registry *reg);
 /* True inside a registry_list visitor: writes must answer -EBUSY. */
 bool registry_busy(const registry *reg);
 
+/* Logs sqlite's account of a failure of `what` and returns -EIO. */
+int registry_sql_fail(sqlite3 *db, const char *what);
+
 /* Copies text column `col` into a fixed field of `size` bytes: 0, or -EIO
  * when it is NULL or does not fit (corruption, not something to cut). */
 int registry_copy_text(sqlite3_stmt *st, int col, char *dst, size_t size);
