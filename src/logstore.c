@@ -19,6 +19,7 @@
  */
 #include "logstore.h"
 
+#include "safetext.h"
 #include "strmap.h"
 #include "timefmt.h"
 
@@ -880,61 +881,6 @@ out:
 
 /* ---- formatting ---- */
 
-/* Measures the sequence at s (n >= 1 bytes left): returns true and its
- * length in *len when it is well-formed UTF-8, else false and the length of
- * its maximal ill-formed prefix (>= 1), which becomes one U+FFFD as Unicode
- * recommends. Overlongs, surrogates and code points past U+10FFFF are
- * ill-formed (jansson refuses them too). */
-static bool utf8_next(const unsigned char *s, size_t n, size_t *len)
-{
-    unsigned char b = s[0], lo = 0x80, hi = 0xBF;
-    size_t need;
-    *len = 1;
-    if (b < 0x80)
-        return true;
-    if (b >= 0xC2 && b <= 0xDF) {
-        need = 1;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        need = 2;
-        lo = b == 0xE0 ? 0xA0 : 0x80;
-        hi = b == 0xED ? 0x9F : 0xBF;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        need = 3;
-        lo = b == 0xF0 ? 0x90 : 0x80;
-        hi = b == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return false;
-    }
-    if (n < 2 || s[1] < lo || s[1] > hi)
-        return false;
-    size_t i = 2;
-    while (i <= need && i < n && s[i] >= 0x80 && s[i] <= 0xBF)
-        i++;
-    *len = i;
-    return i == need + 1;
-}
-
-/* The code point of a well-formed sequence of `len` bytes. */
-static uint32_t utf8_decode(const unsigned char *s, size_t len)
-{
-    static const unsigned char lead_mask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
-    uint32_t cp = s[0] & lead_mask[len];
-    for (size_t i = 1; i < len; i++)
-        cp = cp << 6 | (s[i] & 0x3F);
-    return cp;
-}
-
-/* Code points that end a line for many readers, or reorder what a terminal
- * shows, though they are not ASCII controls: C1 controls (U+0085 is NEXT
- * LINE, and a UTF-8 terminal may still act on CSI, U+009B), the line and
- * paragraph separators, and the bidi overrides and isolates. A function
- * that prints one could forge a line with another request's id. */
-static bool breaks_lines(uint32_t cp)
-{
-    return (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
-           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
-}
-
 static const char *stream_name(int stream)
 {
     return stream == LOG_STDERR ? "stderr" : "stdout";
@@ -955,7 +901,7 @@ static char *json_put_escape(char *o, uint32_t cp)
  * 6 * n bytes, and returns the new end. Ill-formed UTF-8 becomes U+FFFD;
  * quote, backslash and control bytes are escaped exactly as jansson's
  * compact dump does, so lines read the same whoever wrote them, and so are
- * the code points of breaks_lines(): valid JSON may hold them raw, but a
+ * the code points of safetext_breaks_lines(): valid JSON may hold them raw, but a
  * tool that splits NDJSON at them would cut a record in two. Written by
  * hand because this runs once per log line: jansson's object building cost
  * a flooding function's daemon most of its time. */
@@ -966,11 +912,11 @@ static char *json_put_string(char *o, const char *s, size_t n)
     while (i < n) {
         unsigned char c = u[i];
         if (c >= 0x80) {
-            bool ok = utf8_next(u + i, n - i, &k);
-            uint32_t cp = ok ? utf8_decode(u + i, k) : 0;
-            if (ok && breaks_lines(cp)) {
+            uint32_t cp;
+            k = safetext_utf8_next(u + i, n - i, &cp);
+            if (cp != SAFETEXT_ILL_FORMED && safetext_breaks_lines(cp)) {
                 o = json_put_escape(o, cp);
-            } else if (ok) {
+            } else if (cp != SAFETEXT_ILL_FORMED) {
                 memcpy(o, s + i, k);
                 o += k;
             } else {
@@ -1057,7 +1003,7 @@ static void text_put(struct text_out *t, const char *s, size_t n)
 }
 
 /* Copies well-formed UTF-8 as it is, except that C0 control bytes other
- * than tab, DEL and the code points of breaks_lines() become '?': a
+ * than tab, DEL and the code points of safetext_breaks_lines() become '?': a
  * function's output must not be able to move a reader's cursor, clear
  * their screen, retitle their terminal or start a line of its own (an
  * '\r' would let one line overwrite another, a U+2028 forge a new one).
@@ -1069,18 +1015,16 @@ static void text_put_sanitized(struct text_out *t, const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     size_t k;
     for (size_t i = 0; i < n; i += k) {
+        uint32_t cp;
+        k = safetext_utf8_next(u + i, n - i, &cp);
         const char *out = s + i;
-        size_t len;
-        if (u[i] < 0x80) {
-            k = len = 1;
-            if ((u[i] < 0x20 && u[i] != '\t') || u[i] == 0x7F)
-                out = "?";
-        } else if (utf8_next(u + i, n - i, &k)) {
-            len = breaks_lines(utf8_decode(u + i, k)) ? 1 : k;
-            out = len == 1 ? "?" : out;
-        } else {
+        size_t len = k;
+        if (cp == SAFETEXT_ILL_FORMED) {
             out = "\xEF\xBF\xBD";
             len = 3;
+        } else if ((cp < 0x20 && cp != '\t') || cp == 0x7F || safetext_breaks_lines(cp)) {
+            out = "?";
+            len = 1;
         }
         if (len > t->room)
             break;

@@ -6,7 +6,8 @@
  * string loses its body) and must not carry control bytes into a log line
  * or a header. Everything that quotes foreign bytes goes through here.
  *
- * Owns: the UTF-8 well-formedness rule and the \xHH escape. Must never:
+ * Owns: the UTF-8 well-formedness rule, the code points that break lines,
+ * and the \xHH escape. Must never:
  * allocate, or read past the length it is given.
  */
 #include "safetext.h"
@@ -15,62 +16,72 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The length (1..4) of the well-formed UTF-8 sequence at `s`, or 0 when the
- * bytes there are not one (Unicode 15, table 3-7: no overlong forms, no
- * surrogates, nothing above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t safetext_utf8_next(const void *src, size_t n, uint32_t *cp)
 {
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf; /* bounds for the second byte */
-    if (c < 0x80)
+    const unsigned char *s = src;
+    unsigned char b = s[0], lo = 0x80, hi = 0xbf; /* bounds for the second byte */
+    size_t need;
+    *cp = SAFETEXT_ILL_FORMED;
+    if (b < 0x80) {
+        *cp = b;
         return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
+    }
+    if (b >= 0xc2 && b <= 0xdf) {
+        need = 1;
+    } else if (b >= 0xe0 && b <= 0xef) {
+        need = 2;
+        lo = b == 0xe0 ? 0xa0 : 0x80;
+        hi = b == 0xed ? 0x9f : 0xbf;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        need = 3;
+        lo = b == 0xf0 ? 0x90 : 0x80;
+        hi = b == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        return 1;
+    }
+    if (n < 2 || s[1] < lo || s[1] > hi)
+        return 1;
+    size_t i = 2;
+    while (i <= need && i < n && s[i] >= 0x80 && s[i] <= 0xbf)
+        i++;
+    if (i != need + 1)
+        return i; /* the maximal ill-formed prefix */
+    static const unsigned char lead_mask[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    uint32_t v = b & lead_mask[i];
+    for (size_t k = 1; k < i; k++)
+        v = v << 6 | (s[k] & 0x3f);
+    *cp = v;
+    return i;
+}
+
+bool safetext_breaks_lines(uint32_t cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 bool safetext_is_utf8(const void *s, size_t len)
 {
     const unsigned char *p = s;
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq(p + i, len - i);
-        if (n == 0)
+        uint32_t cp;
+        i += safetext_utf8_next(p + i, len - i, &cp);
+        if (cp == SAFETEXT_ILL_FORMED)
             return false;
-        i += n;
     }
     return true;
 }
 
 /* How many bytes of `p` are kept as they are: 0 when the byte at `p` must
- * be escaped (a control byte, C1 controls U+0080..U+009F, ill-formed). */
+ * be escaped (a control byte, ill-formed UTF-8, or a code point of
+ * safetext_breaks_lines). */
 static size_t printable_seq(const unsigned char *p, size_t n)
 {
     if (p[0] < 0x80)
         return p[0] >= 0x20 && p[0] < 0x7f ? 1 : 0;
-    size_t k = utf8_seq(p, n);
-    if (k == 2 && p[0] == 0xc2 && p[1] < 0xa0)
-        return 0;
-    return k;
+    uint32_t cp;
+    size_t k = safetext_utf8_next(p, n, &cp);
+    return cp == SAFETEXT_ILL_FORMED || safetext_breaks_lines(cp) ? 0 : k;
 }
 
 char *safetext_copy(char *dst, size_t cap, const void *src, size_t len)
