@@ -47,18 +47,11 @@ int secret_bundle_open(const char *dir, const char *key_file, secret_bundler **o
         return -ENOMEM;
     b->dir = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     b->sk = sodium_malloc(crypto_box_SECRETKEYBYTES);
-    int fd = open(key_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    int rc = b->dir < 0 || fd < 0 ? -errno : !b->sk ? -ENOMEM : 0;
-    if (rc == 0 &&
-        (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != crypto_box_SECRETKEYBYTES))
-        rc = -EINVAL;
-    if (rc == 0 && read(fd, b->sk, crypto_box_SECRETKEYBYTES) != crypto_box_SECRETKEYBYTES)
-        rc = -EIO;
+    int rc = b->dir < 0 ? -errno : !b->sk ? -ENOMEM : 0;
+    if (rc == 0)
+        rc = secrets_read_file(AT_FDCWD, key_file, b->sk, crypto_box_SECRETKEYBYTES);
     if (rc == 0 && crypto_scalarmult_base(b->pk, b->sk) != 0)
         rc = -EINVAL;
-    if (fd >= 0)
-        close(fd);
     if (rc < 0) {
         secret_bundle_close(b);
         return rc;

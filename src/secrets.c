@@ -33,9 +33,7 @@ struct secrets {
     unsigned char pk[crypto_box_PUBLICKEYBYTES];
 };
 
-/* Reads exactly len bytes of a regular file (no symlink). 0 or -errno;
- * -EINVAL when its size is not len. */
-static int read_exact(int dirfd, const char *name, unsigned char *out, size_t len)
+int secrets_read_file(int dirfd, const char *name, void *out, size_t len)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -104,11 +102,11 @@ static int refresh_public_key(int cwd)
 {
     unsigned char sk[crypto_box_SECRETKEYBYTES], pk[crypto_box_PUBLICKEYBYTES];
     unsigned char on_disk[crypto_box_PUBLICKEYBYTES];
-    int rc = read_exact(cwd, SECRETS_KEY_FILE, sk, sizeof sk);
+    int rc = secrets_read_file(cwd, SECRETS_KEY_FILE, sk, sizeof sk);
     if (rc == 0 && crypto_scalarmult_base(pk, sk) != 0)
         rc = -EINVAL;
     sodium_memzero(sk, sizeof sk);
-    if (rc == 0 && (read_exact(cwd, SECRETS_PUB_FILE, on_disk, sizeof on_disk) < 0 ||
+    if (rc == 0 && (secrets_read_file(cwd, SECRETS_PUB_FILE, on_disk, sizeof on_disk) < 0 ||
                     sodium_memcmp(on_disk, pk, sizeof pk) != 0))
         rc = write_atomic(cwd, SECRETS_PUB_FILE, pk, sizeof pk, 0600);
     return rc;
@@ -143,7 +141,8 @@ int secrets_open(secrets **out)
     if (!s)
         return -ENOMEM;
     s->dir = open(SECRETS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int rc = s->dir < 0 ? -errno : read_exact(AT_FDCWD, SECRETS_PUB_FILE, s->pk, sizeof s->pk);
+    int rc =
+        s->dir < 0 ? -errno : secrets_read_file(AT_FDCWD, SECRETS_PUB_FILE, s->pk, sizeof s->pk);
     if (rc < 0) {
         secrets_close(s);
         return rc;

@@ -30,6 +30,10 @@
  * a key file of the wrong size). */
 int secrets_prepare(void);
 
+/* Reads exactly `len` bytes of the regular file dirfd/name (never through
+ * a symlink): a key. 0 or -errno; -EINVAL when its size is not `len`. */
+int secrets_read_file(int dirfd, const char *name, void *out, size_t len);
+
 typedef struct secrets secrets;
 
 /* Opens the store in the data dir (the cwd): the public key and the
