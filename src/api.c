@@ -843,17 +843,10 @@ bad:
 static bool token_spec(gw_request *req, json_t *doc, auth_spec *spec)
 {
     static const char *const known[] = {"name", "scopes", "functions", "expires_in_s"};
-    const char *key;
-    json_t *v;
-    json_object_foreach(doc, key, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-            ok = ok || strcmp(key, known[i]) == 0;
-        if (!ok) {
-            gw_respond_error(req, 400, "unknown_field", "unknown field '%.60s'", key);
-            return false;
-        }
+    const char *key = validate_unknown_key(doc, known, sizeof known / sizeof *known, NULL);
+    if (key) {
+        gw_respond_error(req, 400, "unknown_field", "unknown field '%.60s'", key);
+        return false;
     }
     json_t *name = json_object_get(doc, "name"), *fns = json_object_get(doc, "functions"),
            *exp = json_object_get(doc, "expires_in_s");

@@ -319,6 +319,11 @@ static int take_query_secrets(deploy_job *j)
     return rc;
 }
 
+static bool is_setting(const char *key)
+{
+    return fnset_find(key) || fnset_find_choice(key);
+}
+
 static int parse_json_body(deploy_job *j)
 {
     static const char *const known[] = {"runtime", "handler", "files", "archive", "env", "secrets"};
@@ -329,18 +334,10 @@ static int parse_json_body(deploy_job *j)
         return refuse(j, 400, "invalid_json", "the body is not a JSON object: %s", jerr.text);
     }
     int rc = 0;
-    const char *key;
-    json_t *val;
-    json_object_foreach(doc, key, val)
-    {
-        bool ok = false;
-        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-            ok = ok || strcmp(key, known[i]) == 0;
-        ok = ok || fnset_find(key) || fnset_find_choice(key);
-        if (!ok) {
-            rc = refuse(j, 400, "unknown_field", "unknown field '%.60s'", key);
-            goto out;
-        }
+    const char *key = validate_unknown_key(doc, known, sizeof known / sizeof *known, is_setting);
+    if (key) {
+        rc = refuse(j, 400, "unknown_field", "unknown field '%.60s'", key);
+        goto out;
     }
     rc = check_runtime(j, json_string_value(json_object_get(doc, "runtime")),
                        json_string_value(json_object_get(doc, "handler")));

@@ -207,3 +207,19 @@ bool validate_handler(const char *handler)
     }
     return !has_dotdot_component(handler, len);
 }
+
+const char *validate_unknown_key(json_t *doc, const char *const *known, size_t n,
+                                 bool (*also)(const char *key))
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v)
+    {
+        bool ok = also && also(key);
+        for (size_t i = 0; i < n && !ok; i++)
+            ok = strcmp(key, known[i]) == 0;
+        if (!ok)
+            return key;
+    }
+    return NULL;
+}

@@ -29,6 +29,12 @@ int validate_secret_list(const json_t *list, char *err, size_t errlen);
  * limit). Returns 0 or -EINVAL with a sentence in `err`. */
 int validate_env(const json_t *env, char *err, size_t errlen);
 
+/* The first key of object `doc` that is neither one of the `n` names of
+ * `known` nor accepted by `also` (which may be NULL), or NULL when every
+ * key is known. The key is borrowed from doc. */
+const char *validate_unknown_key(json_t *doc, const char *const *known, size_t n,
+                                 bool (*also)(const char *key));
+
 /* A handler: 1..255 printable ASCII bytes, no spaces, no leading '/', no
  * ".." component. Runtime-specific rules are checked by the runtime table. */
 bool validate_handler(const char *handler);
