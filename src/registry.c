@@ -13,6 +13,7 @@
 #include "registry_internal.h"
 
 #include "dlog.h"
+#include "sqlitedb.h"
 #include "fn_settings.h"
 #include "validate.h"
 
@@ -27,7 +28,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BUSY_TIMEOUT_MS 5000
 #define SETTINGS_MAX    (64 * 1024) /* a settings column larger than this is corrupt */
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -72,20 +72,6 @@ static const char *const migrations[] = {
     "  token_id TEXT NOT NULL,"
     "  action TEXT NOT NULL,"
     "  target TEXT NOT NULL);",
-};
-
-/* Connection settings, applied in order at open. A non-NULL `expect` is the
- * value the statement must return, so a pragma sqlite silently ignores (WAL
- * unavailable, foreign keys compiled out) fails the open instead. */
-static const struct {
-    const char *sql;
-    const char *expect;
-} connection_setup[] = {
-    {"PRAGMA journal_mode=WAL", "wal"}, /* readers never block the writer */
-    {"PRAGMA synchronous=FULL", NULL},  /* in WAL, only FULL survives power loss */
-    {"PRAGMA synchronous", "2"},
-    {"PRAGMA foreign_keys=ON", NULL}, /* registry_delete relies on ON DELETE CASCADE */
-    {"PRAGMA foreign_keys", "1"},
 };
 
 enum stmt_id {
@@ -172,8 +158,7 @@ bool fn_config_lists_secret(const fn_config *cfg, const char *name)
 
 int registry_sql_fail(sqlite3 *db, const char *what)
 {
-    dlog_error("registry: %s: %s", what, sqlite3_errmsg(db));
-    return -EIO;
+    return sqlitedb_fail(db, "registry", what);
 }
 
 /* Returns a cached statement to its idle state. Clearing the bindings
@@ -201,146 +186,6 @@ static void rollback(registry *reg)
         stmt_exec(reg, ST_ROLLBACK);
 }
 
-static int exec_sql(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
-        return 0;
-    dlog_error("registry: %.60s: %s", sql, msg ? msg : sqlite3_errmsg(db));
-    sqlite3_free(msg);
-    return -EIO;
-}
-
-/* Runs a one-row query and compares its first column, as text and ignoring
- * case, with `expect`; with `expect` NULL only success is required. */
-static int exec_expect(sqlite3 *db, const char *sql, const char *expect)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return registry_sql_fail(db, sql);
-    int step = sqlite3_step(st);
-    int rc = 0;
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        rc = registry_sql_fail(db, sql);
-    } else if (expect) {
-        const char *got = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-        if (!got || strcasecmp(got, expect) != 0) {
-            dlog_error("registry: %s gave '%s', need '%s'", sql, got ? got : "nothing", expect);
-            rc = -EIO;
-        }
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int query_int(sqlite3 *db, const char *sql, int64_t *out)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return registry_sql_fail(db, sql);
-    int rc = 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *out = sqlite3_column_int64(st, 0);
-    else
-        rc = registry_sql_fail(db, sql);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-#define DB_FILE_MODE 0600
-
-/* Makes the database file (creating it empty: sqlite takes an empty file for
- * a new database) and any WAL, shared-memory or journal file left by an
- * earlier run owner-only. sqlite gives the -wal and -shm files it creates
- * the mode of the database file, whatever the umask: a database made 0644
- * by an older hearthd or by hand would hand its WAL, and the env values in
- * it, to every local user. Returns 0 or a negative errno. */
-static int restrict_db_files(const char *path)
-{
-    if (strcmp(path, ":memory:") == 0)
-        return 0;
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, DB_FILE_MODE);
-    if (fd < 0)
-        return -errno;
-    int rc = fchmod(fd, DB_FILE_MODE) < 0 ? -errno : 0;
-    close(fd);
-    static const char *const sidecars[] = {"-wal", "-shm", "-journal"};
-    for (size_t i = 0; rc == 0 && i < COUNT(sidecars); i++) {
-        char side[4096];
-        if ((size_t)snprintf(side, sizeof side, "%s%s", path, sidecars[i]) >= sizeof side)
-            return -ENAMETOOLONG;
-        fd = open(side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 && errno != ENOENT)
-            return -errno;
-        if (fd >= 0) {
-            rc = fchmod(fd, DB_FILE_MODE) < 0 ? -errno : 0;
-            close(fd);
-        }
-    }
-    return rc;
-}
-
-/* A path that cannot be opened reports the OS's reason (-ENOENT, -EACCES,
- * ...) when sqlite knows it; everything else is -EIO. */
-static int open_db(registry *reg, const char *path)
-{
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-#ifdef SQLITE_OPEN_EXRESCODE
-    flags |= SQLITE_OPEN_EXRESCODE;
-#endif
-    int rc = sqlite3_open_v2(path, &reg->db, flags, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_extended_result_codes(reg->db, 1);
-        sqlite3_busy_timeout(reg->db, BUSY_TIMEOUT_MS);
-        return 0;
-    }
-    int sys = reg->db ? sqlite3_system_errno(reg->db) : 0;
-    dlog_error("registry: open %s: %s", path, reg->db ? sqlite3_errmsg(reg->db) : "out of memory");
-    if (!reg->db)
-        return -ENOMEM;
-    return (rc & 0xff) == SQLITE_CANTOPEN && sys > 0 ? -sys : -EIO;
-}
-
-static int configure(registry *reg)
-{
-    for (size_t i = 0; i < COUNT(connection_setup); i++) {
-        int rc = exec_expect(reg->db, connection_setup[i].sql, connection_setup[i].expect);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-/* Brings the schema to the newest version in one transaction, so two
- * processes opening a fresh file cannot both apply a migration. A schema
- * newer than this binary knows is -ENOTSUP: running on it could corrupt it. */
-static int migrate(registry *reg)
-{
-    const int64_t target = (int64_t)COUNT(migrations);
-    int rc = exec_sql(reg->db, "BEGIN IMMEDIATE");
-    if (rc)
-        return rc;
-    int64_t have = 0;
-    rc = query_int(reg->db, "PRAGMA user_version", &have);
-    if (rc == 0 && (have < 0 || have > target)) {
-        dlog_error("registry: schema version %lld is not one this build knows (up to %lld)",
-                   (long long)have, (long long)target);
-        rc = -ENOTSUP;
-    }
-    for (int64_t v = have; rc == 0 && v < target; v++)
-        rc = exec_sql(reg->db, migrations[v]);
-    if (rc == 0 && have < target) {
-        char sql[64];
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)target);
-        rc = exec_sql(reg->db, sql);
-    }
-    if (rc == 0)
-        rc = exec_sql(reg->db, "COMMIT");
-    if (rc && !sqlite3_get_autocommit(reg->db))
-        exec_sql(reg->db, "ROLLBACK");
-    return rc;
-}
-
 static int prepare_statements(registry *reg)
 {
     for (int i = 0; i < ST_COUNT; i++) {
@@ -357,15 +202,7 @@ int registry_open(const char *path, registry **out)
     registry *reg = calloc(1, sizeof *reg);
     if (!reg)
         return -ENOMEM;
-    int rc = restrict_db_files(path);
-    if (rc < 0)
-        dlog_error("registry: cannot make %s owner-only: %s", path, strerror(-rc));
-    if (rc == 0)
-        rc = open_db(reg, path);
-    if (rc == 0)
-        rc = configure(reg);
-    if (rc == 0)
-        rc = migrate(reg);
+    int rc = sqlitedb_open(path, "registry", migrations, COUNT(migrations), &reg->db);
     if (rc == 0)
         rc = prepare_statements(reg);
     if (rc) {
