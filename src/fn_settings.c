@@ -1,10 +1,14 @@
 /*
- * fn_settings.c — the table of a function's whole-number settings.
+ * fn_settings.c — the tables of a function's settings: whole numbers,
+ * two-word choices, and JSON values with their checks.
  *
  * Owns the names, ranges and defaults (docs/api.md lists the same). Must
  * never hold state: the table is read-only and every caller shares it.
  */
 #include "fn_settings.h"
+
+#include "events/topics.h"
+#include "validate.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +24,10 @@ static const fnset_int table[] = {
     {"queue_timeout_ms", 1, 900000, 10000, FIELD(queue_timeout_ms)},
     {"keep_alive_s", 0, 86400, FNSET_INHERIT, FIELD(keep_alive_s)},
     {"init_timeout_ms", 1, 900000, 10000, FIELD(init_timeout_ms)},
+    {"async_retries", 0, 10, 2, FIELD(async_retries)},
+    {"async_retry_base_ms", 1, 300000, 1000, FIELD(async_retry_base_ms)},
+    {"async_max_age_s", 1, 21600, 21600, FIELD(async_max_age_s)},
+    {"async_max_queue", 1, 100000, 10000, FIELD(async_max_queue)},
 };
 
 _Static_assert(sizeof table / sizeof *table == FNSET_INT_COUNT, "FNSET_INT_COUNT is stale");
@@ -108,4 +116,45 @@ int fnset_check_together(const fn_config *cfg, char *err, size_t cap)
         return -1;
     }
     return 0;
+}
+
+/* "on_success" / "on_failure": another function's name. Whether it exists
+ * is checked when a record is sent, as Lambda does (it may be deployed
+ * later, or deleted since). */
+static int check_destination(const json_t *v, char *err, size_t cap)
+{
+    const char *name = json_string_value(v);
+    if (name && validate_function_name(name))
+        return 0;
+    if (err)
+        snprintf(err, cap, "must be the name of a function (lowercase letters, digits, '-')");
+    return -1;
+}
+
+static const fnset_json json_table[] = {
+    {"on_success", check_destination},
+    {"on_failure", check_destination},
+    {"subscriptions", topics_check_subscriptions},
+};
+
+_Static_assert(sizeof json_table / sizeof *json_table <= FNSET_JSON_MAX, "FNSET_JSON_MAX too small");
+
+const fnset_json *fnset_jsons(size_t *count)
+{
+    *count = sizeof json_table / sizeof *json_table;
+    return json_table;
+}
+
+int fnset_json_index(const char *name)
+{
+    for (size_t i = 0; i < sizeof json_table / sizeof *json_table; i++)
+        if (strcmp(json_table[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+json_t *fnset_json_value(const fn_config *cfg, const char *name)
+{
+    int i = fnset_json_index(name);
+    return i < 0 ? NULL : cfg->json_settings[i];
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "registry.h"
 
 /* A default that the daemon's command line decides (--max-queue,
@@ -25,7 +27,7 @@ typedef struct fnset_int {
     size_t offset; /* of its int64_t field in fn_config */
 } fnset_int;
 
-#define FNSET_INT_COUNT 8 /* entries in the table */
+#define FNSET_INT_COUNT 12 /* entries in the table */
 
 /* A setting with two words for values, kept as a bool of fn_config (the
  * first word, false, is the default). */
@@ -56,6 +58,22 @@ const fnset_int *fnset_find(const char *name);
 /* Its field in cfg. */
 int64_t *fnset_field(fn_config *cfg, const fnset_int *s);
 int64_t fnset_value(const fn_config *cfg, const fnset_int *s);
+
+/* A setting whose value is JSON (a list, an object, a function's name),
+ * kept in fn_config.json_settings at its index in the table; NULL when the
+ * deploy did not set it. `check` returns 0, or -1 with a sentence in err
+ * (err may be NULL). */
+typedef struct fnset_json {
+    const char *name;
+    int (*check)(const json_t *v, char *err, size_t cap);
+} fnset_json;
+
+/* The JSON-valued settings, and their count in *count. */
+const fnset_json *fnset_jsons(size_t *count);
+/* Its index in the table, or -1. */
+int fnset_json_index(const char *name);
+/* The value of `name` in cfg (borrowed), or NULL when unset. */
+json_t *fnset_json_value(const fn_config *cfg, const char *name);
 
 /* Every whole-number setting of cfg to its default. */
 void fnset_defaults(fn_config *cfg);

@@ -126,6 +126,17 @@ void fn_config_release(fn_config *cfg)
         return;
     json_decref(cfg->env);
     cfg->env = NULL;
+    for (size_t i = 0; i < FNSET_JSON_MAX; i++) {
+        json_decref(cfg->json_settings[i]);
+        cfg->json_settings[i] = NULL;
+    }
+}
+
+void fn_config_retain(fn_config *cfg)
+{
+    json_incref(cfg->env);
+    for (size_t i = 0; i < FNSET_JSON_MAX; i++)
+        json_incref(cfg->json_settings[i]);
 }
 
 void fn_config_set_secrets(fn_config *cfg, const json_t *list)
@@ -262,6 +273,23 @@ static int settings_int(json_t *settings, const char *key, int64_t def, int64_t 
 
 /* Every two-word setting: a missing one is its default, an unknown word
  * corruption. */
+/* The JSON-valued settings; absent keys stay NULL (rows from before a
+ * setting existed), a stored value that fails its check is corruption. */
+static int decode_json_settings(json_t *settings, fn_config *cfg)
+{
+    size_t n;
+    const fnset_json *js = fnset_jsons(&n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(settings, js[i].name);
+        if (!v)
+            continue;
+        if (js[i].check(v, NULL, 0) < 0)
+            return -EIO;
+        cfg->json_settings[i] = json_incref(v);
+    }
+    return 0;
+}
+
 static int decode_choices(json_t *settings, fn_config *cfg)
 {
     size_t n;
@@ -312,6 +340,8 @@ static int decode_settings(sqlite3_stmt *st, fn_config *cfg)
         fn_config_set_secrets(cfg, secrets);
     if (rc == 0)
         rc = decode_choices(settings, cfg);
+    if (rc == 0)
+        rc = decode_json_settings(settings, cfg);
     if (rc == 0)
         cfg->env = env ? json_incref(env) : json_object();
     if (rc == 0 && !cfg->env)
@@ -470,6 +500,10 @@ static char *encode_settings(const fn_config *cfg)
     const fnset_choice *c = fnset_choices(&n);
     for (size_t i = 0; i < n; i++)
         put_or_drop(&settings, c[i].name, json_string(fnset_word(cfg, &c[i])));
+    const fnset_json *js = fnset_jsons(&n);
+    for (size_t i = 0; i < n; i++)
+        if (cfg->json_settings[i])
+            put_or_drop(&settings, js[i].name, json_incref(cfg->json_settings[i]));
     char *text = settings ? json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(settings);
     return text;

@@ -17,6 +17,7 @@ typedef struct registry registry;
 #define FN_NAME_MAX    63
 #define FN_RUNTIME_MAX 31
 #define FN_HANDLER_MAX 255
+#define FNSET_JSON_MAX 8 /* slots for JSON-valued settings (fn_settings.h) */
 
 /* One version of a function. `env` is an owned JSON object (string ->
  * string) or NULL; fn_config_release() drops it. */
@@ -41,11 +42,24 @@ typedef struct fn_config {
     char secrets[VALIDATE_SECRETS_MAX][VALIDATE_SECRET_NAME_MAX + 1];
     unsigned nsecrets;
     bool public_invoke; /* "auth": "none" — anyone may invoke it, without a token */
+    /* asynchronous invocations (src/events/): whole numbers in fn_settings.c */
+    int64_t async_retries;       /* attempts after the first */
+    int64_t async_retry_base_ms; /* first backoff bound */
+    int64_t async_max_age_s;     /* an event older than this is not tried again */
+    int64_t async_max_queue;     /* events waiting or running at once */
+    /* JSON-valued settings (fn_settings.c's fnset_json table), owned; NULL
+     * when not set: "on_success", "on_failure" (strings), "subscriptions"
+     * (array of topic names), "schedules" (array) */
+    json_t *json_settings[FNSET_JSON_MAX];
     int64_t created_ms; /* when the function was first created */
     int64_t updated_ms; /* when this version was deployed */
 } fn_config;
 
 void fn_config_release(fn_config *cfg);
+
+/* After a struct copy (*dst = *src): takes references of the JSON values,
+ * so dst and src are released apart. */
+void fn_config_retain(fn_config *cfg);
 
 /* Sets cfg's secrets from a list validate_secret_list accepted. */
 void fn_config_set_secrets(fn_config *cfg, const json_t *list);
