@@ -36,6 +36,12 @@
  * call answers 504 and its worker, if it had one, is killed. While it
  * waits for a worker the timer is the shorter queue_timeout_ms (503).
  *
+ * This file holds the pools, the calls and their queue, dispatch, the
+ * workers' frames and the public operations. sched_admit.c decides when
+ * a pool may start a worker (start slots, eviction, the memory budget,
+ * the pools held back); sched_launch.c starts one and handles its exit.
+ * They share sched_internal.h.
+ *
  * Owns: pools, calls, the idle list. Must never: block, parse HTTP, or
  * touch a worker's fds (worker.c does).
  */
@@ -43,19 +49,15 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "dlog.h"
 #include "fn_settings.h"
 #include "keepalive.h"
 #include "metrics.h"
-#include "paths.h"
-#include "runtimes.h"
+#include "sched_internal.h"
 #include "strmap.h"
 #include "timefmt.h"
 #include "violations.h"
@@ -65,76 +67,6 @@
 #define PREWARM_BACKOFF_MS  1000 /* first wait after a pre-warmed worker fails to start */
 #define PREWARM_BACKOFF_MAX 60000
 #define COLD_COST_GUESS_MS  50.0 /* a pool's cold-start cost before one was measured */
-
-typedef struct pool pool;
-
-struct pool {
-    sched *s;
-    fn_config cfg;
-    worker *workers; /* every live worker, any version */
-    sched_call *qhead, *qtail;
-    unsigned qlen;
-    unsigned nworkers;
-    unsigned nstarting; /* its workers holding a start slot, any version */
-    bool deleted;
-    bool removed;                /* deleted through the API: nothing more reaches its log */
-    metrics_fn m;                /* its series for /metrics (cold and warm starts among them) */
-    uint64_t prewarm_not_before; /* loop time; a failing start pushes it back */
-    uint64_t prewarm_backoff_ms;
-    double cold_cost_ms;  /* moving average of spawn → READY, 0 = none measured */
-    uint64_t secrets_gen; /* bumped when a secret it lists changes: older workers are stale */
-    /* "keep_alive": "adaptive": idle times, and the decision after the last call */
-    ka_state ka;
-    ka_decision ka_dec;
-    uint64_t ka_last; /* wall-clock ms of the last call, 0 = none yet */
-    /* on the scheduler's list of pools waiting for a slot or memory */
-    bool hungry;
-    pool *hungry_prev, *hungry_next;
-};
-
-struct sched_call_impl {
-    sched_call *call;
-    sched *s;
-    pool *p;
-    worker *w;
-    sched_call *qnext;
-    uv_timer_t timer;
-    int64_t deadline_ms;
-    uint64_t arrived;    /* loop time */
-    uint64_t arrived_ns; /* uv_hrtime(), for the duration histogram */
-    bool cold;           /* waited for a worker that became ready after it arrived */
-    bool queue_timer;    /* the timer is armed for queue_timeout_ms, not the deadline */
-    bool queued;
-    bool finished;
-};
-
-struct sched {
-    sched_opts o;
-    strmap pools;
-    unsigned nworkers;               /* spawned and not yet reaped */
-    unsigned nstarting;              /* of those, holding a start slot (--max-starting) */
-    worker *starting;                /* the slot holders (worker.start_next) */
-    unsigned ndemand;                /* pools starting workers or waiting to */
-    uv_timer_t init_timer;           /* the earliest init_timeout_ms deadline */
-    int open_handles;                /* sweep and init_timer, until closed */
-    unsigned ndying;                 /* of those, killed on purpose */
-    uint64_t memory_mb;              /* their memory_mb, summed */
-    uint64_t dying_mb;               /* of that, the killed ones' */
-    double clock;                    /* Greedy-Dual: the priority of the last eviction */
-    ka_params ka;                    /* the adaptive keep-alive's parameters, shared by all pools */
-    pool *hungry_head, *hungry_tail; /* pools that need a worker --max-workers or
-                                        --memory-budget holds back, oldest first */
-    unsigned nhungry;
-    worker *idle_head, *idle_tail;
-    bool *uid_used; /* uid_count slots */
-    uv_timer_t sweep;
-    bool shutting_down;
-};
-
-static void pool_fill(sched *s, pool *p);
-static void feed_waiting_pools(sched *s);
-static void give_back_uid_slot(sched *s, worker *w);
-static void release_start_slot(sched *s, worker *w);
 
 /* --- calls --- */
 
@@ -213,10 +145,7 @@ static void finish(sched_call *c, sched_result *res)
     }
 }
 
-static void fail(sched_call *c, unsigned status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void fail(sched_call *c, unsigned status, const char *code, const char *fmt, ...)
+void fail(sched_call *c, unsigned status, const char *code, const char *fmt, ...)
 {
     sched_result res = {.status = status, .code = code};
     if (c->impl->p)
@@ -241,7 +170,7 @@ static void idle_push(sched *s, worker *w)
     s->idle_tail = w;
 }
 
-static void idle_remove(sched *s, worker *w)
+void idle_remove(sched *s, worker *w)
 {
     if (w->idle_prev)
         w->idle_prev->idle_next = w->idle_next;
@@ -258,7 +187,7 @@ static void idle_remove(sched *s, worker *w)
 
 /* --- workers --- */
 
-static void stop_worker(sched *s, worker *w)
+void stop_worker(sched *s, worker *w)
 {
     if (w->stopping)
         return;
@@ -270,7 +199,7 @@ static void stop_worker(sched *s, worker *w)
     worker_kill(w);
 }
 
-static void pool_link(pool *p, worker *w)
+void pool_link(pool *p, worker *w)
 {
     w->pool = p;
     w->prev = NULL;
@@ -281,7 +210,7 @@ static void pool_link(pool *p, worker *w)
     p->nworkers++;
 }
 
-static void pool_unlink(pool *p, worker *w)
+void pool_unlink(pool *p, worker *w)
 {
     if (w->prev)
         w->prev->next = w->next;
@@ -292,7 +221,7 @@ static void pool_unlink(pool *p, worker *w)
     p->nworkers--;
 }
 
-static void pool_free(pool *p)
+void pool_free(pool *p)
 {
     fn_config_release(&p->cfg);
     free(p);
@@ -311,13 +240,13 @@ static unsigned pool_max_queue(const sched *s, const pool *p)
 
 /* A worker of the current version holding the current secrets: one that
  * may take new calls. */
-static bool is_current(const pool *p, const worker *w)
+bool is_current(const pool *p, const worker *w)
 {
     return w->version == p->cfg.version && w->secrets_gen == p->secrets_gen;
 }
 
 /* Workers of the current version not on their way out; `state` < 0: any. */
-static unsigned count_current(const pool *p, int state)
+unsigned count_current(const pool *p, int state)
 {
     unsigned n = 0;
     for (worker *w = p->workers; w; w = w->next)
@@ -327,7 +256,7 @@ static unsigned count_current(const pool *p, int state)
 }
 
 /* True for a worker the pool must keep to have min_instances started. */
-static bool kept_for_min(const pool *p, const worker *w)
+bool kept_for_min(const pool *p, const worker *w)
 {
     return !p->deleted && is_current(p, w) &&
            count_current(p, -1) <= (unsigned)p->cfg.min_instances;
@@ -335,7 +264,7 @@ static bool kept_for_min(const pool *p, const worker *w)
 
 /* A pre-warmed start failed: wait before the next, doubling up to a minute,
  * so a function that cannot start does not spin. */
-static void delay_prewarm(sched *s, pool *p)
+void delay_prewarm(sched *s, pool *p)
 {
     uint64_t b = p->prewarm_backoff_ms;
     p->prewarm_backoff_ms =
@@ -377,7 +306,7 @@ static unsigned prewarm_target(const pool *p)
     return n;
 }
 
-static bool wants_prewarm(const sched *s, const pool *p, unsigned live)
+bool wants_prewarm(const sched *s, const pool *p, unsigned live)
 {
     return live < prewarm_target(p) && uv_now(s->o.loop) >= p->prewarm_not_before;
 }
@@ -462,7 +391,7 @@ static void worker_free_now(sched *s, worker *w)
 
 /* --- frames --- */
 
-static const char *meta_str(json_t *meta, const char *key, const char *dflt)
+const char *meta_str(json_t *meta, const char *key, const char *dflt)
 {
     const char *v = json_string_value(json_object_get(meta, key));
     return v ? v : dflt;
@@ -510,7 +439,7 @@ static void answer_error(sched_call *c, worker *w, json_t *meta)
     finish(c, &res);
 }
 
-static void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t len)
+void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t len)
 {
     pool *p = w->pool;
     sched_call *c = w->call;
@@ -550,531 +479,6 @@ static void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t l
     dlog_warn("worker %d of %s sent an unexpected frame (type %u); killing it", (int)worker_pid(w),
               p->cfg.name, type);
     worker_kill(w);
-}
-
-static void describe_exit(int wstatus, char *out, size_t cap)
-{
-    if (WIFSIGNALED(wstatus))
-        snprintf(out, cap, "killed by signal %d (%s)", WTERMSIG(wstatus),
-                 strsignal(WTERMSIG(wstatus)));
-    else
-        snprintf(out, cap, "exited with status %d", WEXITSTATUS(wstatus));
-}
-
-/* A worker that died before READY fails the oldest call it was started for. */
-static void fail_start(pool *p, worker *w, const char *how)
-{
-    sched_call *c = p->qhead;
-    if (!c)
-        return;
-    if (w->init_error) {
-        const char *type = meta_str(w->init_error, "error_type", "InitError");
-        fail(c, 500, "init_error", "%s: %s", type, meta_str(w->init_error, "message", ""));
-        return;
-    }
-    fail(c, 502, "function_crashed", "the worker %s while starting", how);
-}
-
-static void note_violation(sched *s, pool *p, worker *w, sched_call *c)
-{
-    violations_worker who = {
-        .has_uid = w->uid_slot >= 0,
-        .uid = s->o.uid_base + (uid_t)(w->uid_slot >= 0 ? w->uid_slot : 0),
-        .pid = worker_runtime_pid(w),
-        .since_ms = w->spawned_ms,
-    };
-    violations_report(s->o.violations, p->cfg.name, w->version, c ? c->request_id : "", &who);
-}
-
-static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
-{
-    pool *p = w->pool;
-    sched *s = p->s;
-    char how[128];
-    describe_exit(wstatus, how, sizeof how);
-    dlog_debug("worker %d of %s v%" PRId64 " %s", (int)worker_pid(w), p->cfg.name, w->version, how);
-    idle_remove(s, w);
-    pool_unlink(p, w);
-    s->nworkers--;
-    release_start_slot(s, w);
-    s->memory_mb -= (uint64_t)w->memory_mb;
-    if (w->stopping) {
-        s->ndying--;
-        s->dying_mb -= (uint64_t)w->memory_mb;
-    }
-    sched_call *c = w->call;
-    bool oom = worker_oom_killed(w);
-    if (oom)
-        metrics_fn_event(&p->m, METRICS_OOM_KILLS);
-    if (oom && !p->removed)
-        logs_note(s->o.lg, p->cfg.name, w->version, c ? c->request_id : "",
-                  "hearth: out of memory: the worker used more than its %" PRId64 " MB",
-                  p->cfg.memory_mb);
-    bool violation = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGSYS;
-    if (violation)
-        metrics_fn_event(&p->m, METRICS_VIOLATIONS);
-    if (violation && !p->removed)
-        note_violation(s, p, w, c);
-    if (c && oom)
-        fail(c, 502, "out_of_memory", "the function used more than its %" PRId64 " MB of memory",
-             p->cfg.memory_mb);
-    else if (c && violation)
-        fail(c, 502, "sandbox_violation", "the function made a forbidden system call");
-    else if (c && protocol_error)
-        fail(c, 502, "invalid_response", "the worker broke the protocol and was stopped");
-    else if (c) {
-        logs_note(s->o.lg, p->cfg.name, w->version, c->request_id, "hearth: worker %s", how);
-        fail(c, 502, "function_crashed", "the worker %s during the request", how);
-    } else if (w->state == WORKER_STARTING && !w->stopping) {
-        logs_note(s->o.lg, p->cfg.name, w->version, "", "hearth: worker %s while starting", how);
-        fail_start(p, w, how);
-        delay_prewarm(s, p);
-    }
-    json_decref(w->init_error);
-    w->init_error = NULL;
-    give_back_uid_slot(s, w);
-    w->state = WORKER_DEAD;
-    if (p->deleted) {
-        if (p->nworkers == 0)
-            pool_free(p);
-    } else {
-        pool_fill(s, p);
-    }
-    feed_waiting_pools(s);
-}
-
-static const worker_events worker_ev = {.on_frame = on_frame, .on_exit = on_exit_worker};
-
-/* --- starting workers --- */
-
-/* "KEY=VALUE" strings for the worker; freed with free_env. */
-static char **build_env(const fn_config *cfg)
-{
-    size_t n = json_object_size(cfg->env) + 12, i = 0;
-    char **env = calloc(n, sizeof *env);
-    if (!env)
-        return NULL;
-    const char *k;
-    json_t *v;
-    json_object_foreach(cfg->env, k, v)
-    {
-        if (asprintf(&env[i], "%s=%s", k, json_string_value(v)) >= 0)
-            i++;
-    }
-    const char *fixed[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp",
-                           "TZ=UTC"};
-    for (size_t f = 0; f < sizeof fixed / sizeof *fixed; f++)
-        env[i++] = strdup(fixed[f]);
-    if (asprintf(&env[i], "HEARTH_HANDLER=%s", cfg->handler) >= 0)
-        i++;
-    if (asprintf(&env[i], "HEARTH_FUNCTION_NAME=%s", cfg->name) >= 0)
-        i++;
-    if (asprintf(&env[i], "HEARTH_FUNCTION_VERSION=%" PRId64, cfg->version) >= 0)
-        i++;
-    if (asprintf(&env[i], "HEARTH_MEMORY_MB=%" PRId64, cfg->memory_mb) >= 0)
-        i++;
-    env[i] = NULL;
-    return env;
-}
-
-static void free_env(char **env)
-{
-    for (size_t i = 0; env && env[i]; i++)
-        free(env[i]);
-    free(env);
-}
-
-/* A uid no live worker has, so workers cannot signal or ptrace each other
- * even if a namespace were to fail. -1 when the range is exhausted or off. */
-static int take_uid_slot(sched *s)
-{
-    for (unsigned i = 0; i < s->o.uid_count; i++) {
-        if (!s->uid_used[i]) {
-            s->uid_used[i] = true;
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-static void give_back_uid_slot(sched *s, worker *w)
-{
-    if (w->uid_slot >= 0)
-        s->uid_used[w->uid_slot] = false;
-    w->uid_slot = -1;
-}
-
-/* --- start slots: --max-starting, each pool's fair share, init_timeout_ms --- */
-
-static bool wants_start_slots(const pool *p)
-{
-    return p->nstarting > 0 || p->hungry;
-}
-
-/* Keeps s->ndemand in step after `p` changed; `before` is what
- * wants_start_slots said before the change. */
-static void note_demand(sched *s, const pool *p, bool before)
-{
-    bool now = wants_start_slots(p);
-    if (now && !before)
-        s->ndemand++;
-    else if (before && !now)
-        s->ndemand--;
-}
-
-/* The slots each pool may hold: --max-starting shared among the pools that
- * want some, `joining` included, rounded up (one pool alone takes them
- * all). */
-static unsigned start_share(const sched *s, const pool *joining)
-{
-    unsigned n = s->ndemand + (wants_start_slots(joining) ? 0 : 1);
-    return (s->o.max_starting + n - 1) / n;
-}
-
-static uint64_t start_deadline(const worker *w)
-{
-    const pool *p = w->pool;
-    return w->spawned_ms + (uint64_t)p->cfg.init_timeout_ms;
-}
-
-static void on_init_timer(uv_timer_t *t);
-
-/* One timer for every start: it fires at the earliest deadline. The list
- * holds at most --max-starting workers, so a scan is cheap. */
-static void arm_init_timer(sched *s)
-{
-    if (!s->starting) {
-        uv_timer_stop(&s->init_timer);
-        return;
-    }
-    uint64_t first = UINT64_MAX, now = uv_now(s->o.loop);
-    for (worker *w = s->starting; w; w = w->start_next)
-        if (start_deadline(w) < first)
-            first = start_deadline(w);
-    uv_timer_start(&s->init_timer, on_init_timer, first > now ? first - now : 0, 0);
-}
-
-static void take_start_slot(sched *s, worker *w)
-{
-    pool *p = w->pool;
-    bool before = wants_start_slots(p);
-    w->start_slot = true;
-    w->start_prev = NULL;
-    w->start_next = s->starting;
-    if (s->starting)
-        s->starting->start_prev = w;
-    s->starting = w;
-    s->nstarting++;
-    p->nstarting++;
-    note_demand(s, p, before);
-    arm_init_timer(s);
-}
-
-/* Gives back the slot `w` holds, if any: it became ready, stopped or died. */
-static void release_start_slot(sched *s, worker *w)
-{
-    if (!w->start_slot)
-        return;
-    pool *p = w->pool;
-    bool before = wants_start_slots(p);
-    w->start_slot = false;
-    if (w->start_prev)
-        w->start_prev->start_next = w->start_next;
-    else
-        s->starting = w->start_next;
-    if (w->start_next)
-        w->start_next->start_prev = w->start_prev;
-    w->start_prev = w->start_next = NULL;
-    s->nstarting--;
-    p->nstarting--;
-    note_demand(s, p, before);
-    arm_init_timer(s);
-}
-
-/* Frees a slot for `for_pool` from a pool holding more than its share: its
- * youngest start, which has the least work to lose, stops (the calls it
- * was for keep waiting). Returns true if one stopped. */
-static bool reclaim_start_slot(sched *s, const pool *for_pool)
-{
-    worker *victim = NULL;
-    for (worker *w = s->starting; w; w = w->start_next) {
-        const pool *q = w->pool;
-        if (q != for_pool && q->nstarting > start_share(s, for_pool) &&
-            (!victim || w->spawned_ms > victim->spawned_ms))
-            victim = w;
-    }
-    if (!victim)
-        return false;
-    dlog_debug("stopping a start of %s (over its share of --max-starting) for %s",
-               ((pool *)victim->pool)->cfg.name, for_pool->cfg.name);
-    stop_worker(s, victim);
-    return true;
-}
-
-/* True when `p` may start one more worker now, reclaiming a slot from a
- * pool over its share if that is what it takes. */
-static bool start_slot_free(sched *s, pool *p)
-{
-    if (p->nstarting >= start_share(s, p))
-        return false;
-    if (s->nstarting >= s->o.max_starting)
-        reclaim_start_slot(s, p);
-    return s->nstarting < s->o.max_starting;
-}
-
-/* The calls that waited for `w`: the oldest, and every other that had
- * arrived when it began to start. Later ones get a start of their own. */
-static void fail_init_timeout(pool *p, const worker *w)
-{
-    sched_call *next;
-    for (sched_call *c = p->qhead; c; c = next) {
-        next = c->impl->qnext;
-        if (c == p->qhead || c->impl->arrived <= w->spawned_ms)
-            fail(c, 504, "init_timeout",
-                 "the function did not finish starting within its init_timeout_ms of %" PRId64
-                 " ms",
-                 p->cfg.init_timeout_ms);
-    }
-}
-
-static void stop_late_start(sched *s, worker *w)
-{
-    pool *p = w->pool;
-    logs_note(s->o.lg, p->cfg.name, w->version, "",
-              "hearth: the worker did not finish starting within init_timeout_ms (%" PRId64
-              " ms); stopped",
-              p->cfg.init_timeout_ms);
-    stop_worker(s, w);
-    if (is_current(p, w))
-        fail_init_timeout(p, w);
-    delay_prewarm(s, p);
-}
-
-/* Stops every start whose deadline has come, at loop time. */
-static void expire_starts(sched *s)
-{
-    uint64_t now = uv_now(s->o.loop);
-    bool any = false;
-    worker *next;
-    for (worker *w = s->starting; w; w = next) {
-        next = w->start_next;
-        if (start_deadline(w) <= now) {
-            stop_late_start(s, w);
-            any = true;
-        }
-    }
-    if (any)
-        feed_waiting_pools(s); /* the freed slots */
-}
-
-static void on_init_timer(uv_timer_t *t)
-{
-    sched *s = t->data;
-    expire_starts(s);
-    arm_init_timer(s);
-}
-
-static int spawn_worker(sched *s, pool *p)
-{
-    const char *const *argv = runtimes_argv(p->cfg.runtime);
-    if (!argv)
-        return -ENOEXEC;
-    char code_dir[PATH_MAX];
-    if (path_format(code_dir, sizeof code_dir, "%s/%s/%" PRId64, s->o.code_root, p->cfg.name,
-                    p->cfg.version))
-        return -ENAMETOOLONG;
-    char **env = build_env(&p->cfg);
-    if (!env)
-        return -ENOMEM;
-    const char *secrets[VALIDATE_SECRETS_MAX + 1];
-    for (unsigned i = 0; i <= p->cfg.nsecrets; i++)
-        secrets[i] = i < p->cfg.nsecrets ? p->cfg.secrets[i] : NULL;
-    int slot = take_uid_slot(s);
-    if (s->o.uid_count && slot < 0) {
-        free_env(env);
-        return -EAGAIN;
-    }
-    uid_t uid = slot >= 0 ? s->o.uid_base + (uid_t)slot : s->o.uid;
-    gid_t gid = slot >= 0 ? (gid_t)uid : s->o.gid;
-    sandbox_spec spec = {
-        .argv = argv,
-        .envp = (const char *const *)env,
-        .code_dir = code_dir,
-        .uid = uid,
-        .gid = gid,
-        .memory_bytes = (uint64_t)p->cfg.memory_mb << 20,
-        .vm_reserve = runtimes_vm_reserve(p->cfg.runtime),
-        .max_file_size = s->o.limits->max_file_size,
-        .max_open_files = s->o.limits->max_open_files,
-        .isolate = s->o.isolate,
-        .hostname = p->cfg.name,
-        .host_network = p->cfg.host_network,
-        .tmp_bytes = s->o.limits->tmp_bytes,
-        .cgroups = s->o.cgroups,
-        .pids_max = s->o.limits->pids_max,
-        .cpu_millis = s->o.limits->cpu_millis,
-        .filter = s->o.filter,
-        .secrets = p->cfg.nsecrets ? secrets : NULL,
-    };
-    worker *w;
-    int rc = worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p->cfg.name, p->cfg.version,
-                          s->o.max_response, &worker_ev, &w);
-    free_env(env);
-    if (rc < 0) {
-        if (slot >= 0)
-            s->uid_used[slot] = false;
-        return rc;
-    }
-    w->uid_slot = slot;
-    w->secrets_gen = p->secrets_gen;
-    w->spawned_ms = uv_now(s->o.loop);
-    w->spawned_ns = uv_hrtime();
-    w->memory_mb = p->cfg.memory_mb;
-    pool_link(p, w);
-    s->nworkers++;
-    take_start_slot(s, w);
-    s->memory_mb += (uint64_t)w->memory_mb;
-    dlog_debug("started worker %d for %s v%" PRId64, (int)worker_pid(w), p->cfg.name,
-               p->cfg.version);
-    return 0;
-}
-
-/* The idle worker of another function with the lowest Greedy-Dual
- * priority, never one kept for min_instances; NULL when there is none. */
-static worker *pick_victim(sched *s, const pool *for_pool)
-{
-    worker *best = NULL;
-    for (worker *w = s->idle_head; w; w = w->idle_next)
-        if (w->pool != for_pool && !kept_for_min(w->pool, w) &&
-            (!best || w->priority < best->priority))
-            best = w;
-    return best;
-}
-
-/* Stops the victim, if any, and raises the clock to its priority, which
- * ages every worker that was idle beside it. Returns true if one goes. */
-static bool evict_one(sched *s, pool *for_pool)
-{
-    worker *w = pick_victim(s, for_pool);
-    if (!w)
-        return false;
-    if (w->priority > s->clock)
-        s->clock = w->priority;
-    dlog_debug("evicting idle worker %d of %s (priority %.1f) for %s", (int)worker_pid(w),
-               ((pool *)w->pool)->cfg.name, w->priority, for_pool->cfg.name);
-    stop_worker(s, w);
-    return true;
-}
-
-/* True when a worker of `p` fits under --memory-budget once the workers
- * already stopping are gone; evicts idle ones until it does, if it can. */
-static bool memory_fits(sched *s, pool *p)
-{
-    uint64_t budget = s->o.memory_budget_mb, need = (uint64_t)p->cfg.memory_mb;
-    while (budget && s->memory_mb - s->dying_mb + need > budget)
-        if (!evict_one(s, p))
-            break;
-    return !budget || s->memory_mb + need <= budget;
-}
-
-/* A function bigger than the whole budget can never start: say so. */
-static void fail_too_big(sched *s, pool *p)
-{
-    while (p->qhead)
-        fail(p->qhead, 503, "overloaded",
-             "memory_mb %" PRId64 " of '%s' is more than the daemon's --memory-budget of %" PRIu64
-             " MB",
-             p->cfg.memory_mb, p->cfg.name, s->o.memory_budget_mb);
-}
-
-/* Puts `p` on the list of pools held back by the global limits (at the
- * tail), or takes it off. */
-static void link_hungry(sched *s, pool *p, bool hungry)
-{
-    p->hungry = hungry;
-    if (hungry) {
-        p->hungry_prev = s->hungry_tail;
-        p->hungry_next = NULL;
-        if (s->hungry_tail)
-            s->hungry_tail->hungry_next = p;
-        else
-            s->hungry_head = p;
-        s->hungry_tail = p;
-        s->nhungry++;
-        return;
-    }
-    if (p->hungry_prev)
-        p->hungry_prev->hungry_next = p->hungry_next;
-    else
-        s->hungry_head = p->hungry_next;
-    if (p->hungry_next)
-        p->hungry_next->hungry_prev = p->hungry_prev;
-    else
-        s->hungry_tail = p->hungry_prev;
-    p->hungry_prev = p->hungry_next = NULL;
-    s->nhungry--;
-}
-
-static void set_hungry(sched *s, pool *p, bool hungry)
-{
-    if (p->hungry == hungry)
-        return;
-    bool before = wants_start_slots(p);
-    link_hungry(s, p, hungry);
-    note_demand(s, p, before);
-}
-
-/* Starts workers until every waiting call of `p` has one starting, and
- * min_instances are up, within max_concurrency and --max-workers. Held
- * back by the global limits, the pool waits on the hungry list, and one
- * idle worker of another function is evicted for each pool waiting
- * there, so no pool starves while others take every freed slot. */
-static void pool_fill(sched *s, pool *p)
-{
-    if (p->deleted || s->shutting_down) {
-        set_hungry(s, p, false);
-        return;
-    }
-    unsigned live = count_current(p, -1), starting = count_current(p, WORKER_STARTING);
-    bool held_back = false;
-    while (live < (unsigned)p->cfg.max_concurrency &&
-           (p->qlen > starting || wants_prewarm(s, p, live))) {
-        if (s->o.memory_budget_mb && (uint64_t)p->cfg.memory_mb > s->o.memory_budget_mb) {
-            fail_too_big(s, p);
-            break;
-        }
-        held_back = s->nworkers >= s->o.max_workers || !start_slot_free(s, p) || !memory_fits(s, p);
-        if (held_back)
-            break; /* a slot or memory frees when a worker exits */
-        int rc = spawn_worker(s, p);
-        metrics_spawned(s->o.metrics, rc == 0);
-        if (rc < 0) {
-            dlog_error("could not start a worker for %s: %s", p->cfg.name, strerror(-rc));
-            if (!p->qhead) {
-                delay_prewarm(s, p);
-                return;
-            }
-            fail(p->qhead, 500, "internal_error", "could not start a worker: %s", strerror(-rc));
-            continue;
-        }
-        starting++;
-        live++;
-    }
-    set_hungry(s, p, held_back);
-    if (held_back && s->nworkers >= s->o.max_workers && s->ndying < s->nhungry)
-        evict_one(s, p);
-}
-
-/* A slot or memory may have freed, or an idle worker become evictable:
- * each pool waiting for one tries again, oldest first (a pool still held
- * back goes to the tail). */
-static void feed_waiting_pools(sched *s)
-{
-    for (unsigned n = s->nhungry; n > 0 && s->hungry_head && !s->shutting_down; n--) {
-        pool *p = s->hungry_head;
-        set_hungry(s, p, false);
-        pool_fill(s, p);
-    }
 }
 
 /* --- the public operations --- */

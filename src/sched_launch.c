@@ -1,0 +1,249 @@
+/*
+ * sched_launch.c — starting a worker and reaping it.
+ *
+ * spawn_worker turns a pool's config into a sandbox spec (runtime argv,
+ * environment, code folder, a uid of its own from the range, limits,
+ * secrets) and starts it through worker.c. on_exit_worker takes a dead
+ * worker off every count and list, fails the call it had (crash, out of
+ * memory, sandbox violation, broken protocol) or, dead while starting, a
+ * call it was started for, and lets the pools fill again.
+ *
+ * Owns: the uid slots, a worker's environment. Must never: decide whether
+ * a worker may start (sched_admit.c does), block, parse HTTP, or touch a
+ * worker's fds (worker.c does).
+ */
+#include "sched_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "dlog.h"
+#include "metrics.h"
+#include "paths.h"
+#include "runtimes.h"
+#include "violations.h"
+
+static void give_back_uid_slot(sched *s, worker *w);
+
+static void describe_exit(int wstatus, char *out, size_t cap)
+{
+    if (WIFSIGNALED(wstatus))
+        snprintf(out, cap, "killed by signal %d (%s)", WTERMSIG(wstatus),
+                 strsignal(WTERMSIG(wstatus)));
+    else
+        snprintf(out, cap, "exited with status %d", WEXITSTATUS(wstatus));
+}
+
+/* A worker that died before READY fails the oldest call it was started for. */
+static void fail_start(pool *p, worker *w, const char *how)
+{
+    sched_call *c = p->qhead;
+    if (!c)
+        return;
+    if (w->init_error) {
+        const char *type = meta_str(w->init_error, "error_type", "InitError");
+        fail(c, 500, "init_error", "%s: %s", type, meta_str(w->init_error, "message", ""));
+        return;
+    }
+    fail(c, 502, "function_crashed", "the worker %s while starting", how);
+}
+
+static void note_violation(sched *s, pool *p, worker *w, sched_call *c)
+{
+    violations_worker who = {
+        .has_uid = w->uid_slot >= 0,
+        .uid = s->o.uid_base + (uid_t)(w->uid_slot >= 0 ? w->uid_slot : 0),
+        .pid = worker_runtime_pid(w),
+        .since_ms = w->spawned_ms,
+    };
+    violations_report(s->o.violations, p->cfg.name, w->version, c ? c->request_id : "", &who);
+}
+
+static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
+{
+    pool *p = w->pool;
+    sched *s = p->s;
+    char how[128];
+    describe_exit(wstatus, how, sizeof how);
+    dlog_debug("worker %d of %s v%" PRId64 " %s", (int)worker_pid(w), p->cfg.name, w->version, how);
+    idle_remove(s, w);
+    pool_unlink(p, w);
+    s->nworkers--;
+    release_start_slot(s, w);
+    s->memory_mb -= (uint64_t)w->memory_mb;
+    if (w->stopping) {
+        s->ndying--;
+        s->dying_mb -= (uint64_t)w->memory_mb;
+    }
+    sched_call *c = w->call;
+    bool oom = worker_oom_killed(w);
+    if (oom)
+        metrics_fn_event(&p->m, METRICS_OOM_KILLS);
+    if (oom && !p->removed)
+        logs_note(s->o.lg, p->cfg.name, w->version, c ? c->request_id : "",
+                  "hearth: out of memory: the worker used more than its %" PRId64 " MB",
+                  p->cfg.memory_mb);
+    bool violation = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGSYS;
+    if (violation)
+        metrics_fn_event(&p->m, METRICS_VIOLATIONS);
+    if (violation && !p->removed)
+        note_violation(s, p, w, c);
+    if (c && oom)
+        fail(c, 502, "out_of_memory", "the function used more than its %" PRId64 " MB of memory",
+             p->cfg.memory_mb);
+    else if (c && violation)
+        fail(c, 502, "sandbox_violation", "the function made a forbidden system call");
+    else if (c && protocol_error)
+        fail(c, 502, "invalid_response", "the worker broke the protocol and was stopped");
+    else if (c) {
+        logs_note(s->o.lg, p->cfg.name, w->version, c->request_id, "hearth: worker %s", how);
+        fail(c, 502, "function_crashed", "the worker %s during the request", how);
+    } else if (w->state == WORKER_STARTING && !w->stopping) {
+        logs_note(s->o.lg, p->cfg.name, w->version, "", "hearth: worker %s while starting", how);
+        fail_start(p, w, how);
+        delay_prewarm(s, p);
+    }
+    json_decref(w->init_error);
+    w->init_error = NULL;
+    give_back_uid_slot(s, w);
+    w->state = WORKER_DEAD;
+    if (p->deleted) {
+        if (p->nworkers == 0)
+            pool_free(p);
+    } else {
+        pool_fill(s, p);
+    }
+    feed_waiting_pools(s);
+}
+
+static const worker_events worker_ev = {.on_frame = on_frame, .on_exit = on_exit_worker};
+
+/* --- starting workers --- */
+
+/* "KEY=VALUE" strings for the worker; freed with free_env. */
+static char **build_env(const fn_config *cfg)
+{
+    size_t n = json_object_size(cfg->env) + 12, i = 0;
+    char **env = calloc(n, sizeof *env);
+    if (!env)
+        return NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(cfg->env, k, v)
+    {
+        if (asprintf(&env[i], "%s=%s", k, json_string_value(v)) >= 0)
+            i++;
+    }
+    const char *fixed[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp",
+                           "TZ=UTC"};
+    for (size_t f = 0; f < sizeof fixed / sizeof *fixed; f++)
+        env[i++] = strdup(fixed[f]);
+    if (asprintf(&env[i], "HEARTH_HANDLER=%s", cfg->handler) >= 0)
+        i++;
+    if (asprintf(&env[i], "HEARTH_FUNCTION_NAME=%s", cfg->name) >= 0)
+        i++;
+    if (asprintf(&env[i], "HEARTH_FUNCTION_VERSION=%" PRId64, cfg->version) >= 0)
+        i++;
+    if (asprintf(&env[i], "HEARTH_MEMORY_MB=%" PRId64, cfg->memory_mb) >= 0)
+        i++;
+    env[i] = NULL;
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+/* A uid no live worker has, so workers cannot signal or ptrace each other
+ * even if a namespace were to fail. -1 when the range is exhausted or off. */
+static int take_uid_slot(sched *s)
+{
+    for (unsigned i = 0; i < s->o.uid_count; i++) {
+        if (!s->uid_used[i]) {
+            s->uid_used[i] = true;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void give_back_uid_slot(sched *s, worker *w)
+{
+    if (w->uid_slot >= 0)
+        s->uid_used[w->uid_slot] = false;
+    w->uid_slot = -1;
+}
+
+int spawn_worker(sched *s, pool *p)
+{
+    const char *const *argv = runtimes_argv(p->cfg.runtime);
+    if (!argv)
+        return -ENOEXEC;
+    char code_dir[PATH_MAX];
+    if (path_format(code_dir, sizeof code_dir, "%s/%s/%" PRId64, s->o.code_root, p->cfg.name,
+                    p->cfg.version))
+        return -ENAMETOOLONG;
+    char **env = build_env(&p->cfg);
+    if (!env)
+        return -ENOMEM;
+    const char *secrets[VALIDATE_SECRETS_MAX + 1];
+    for (unsigned i = 0; i <= p->cfg.nsecrets; i++)
+        secrets[i] = i < p->cfg.nsecrets ? p->cfg.secrets[i] : NULL;
+    int slot = take_uid_slot(s);
+    if (s->o.uid_count && slot < 0) {
+        free_env(env);
+        return -EAGAIN;
+    }
+    uid_t uid = slot >= 0 ? s->o.uid_base + (uid_t)slot : s->o.uid;
+    gid_t gid = slot >= 0 ? (gid_t)uid : s->o.gid;
+    sandbox_spec spec = {
+        .argv = argv,
+        .envp = (const char *const *)env,
+        .code_dir = code_dir,
+        .uid = uid,
+        .gid = gid,
+        .memory_bytes = (uint64_t)p->cfg.memory_mb << 20,
+        .vm_reserve = runtimes_vm_reserve(p->cfg.runtime),
+        .max_file_size = s->o.limits->max_file_size,
+        .max_open_files = s->o.limits->max_open_files,
+        .isolate = s->o.isolate,
+        .hostname = p->cfg.name,
+        .host_network = p->cfg.host_network,
+        .tmp_bytes = s->o.limits->tmp_bytes,
+        .cgroups = s->o.cgroups,
+        .pids_max = s->o.limits->pids_max,
+        .cpu_millis = s->o.limits->cpu_millis,
+        .filter = s->o.filter,
+        .secrets = p->cfg.nsecrets ? secrets : NULL,
+    };
+    worker *w;
+    int rc = worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p->cfg.name, p->cfg.version,
+                          s->o.max_response, &worker_ev, &w);
+    free_env(env);
+    if (rc < 0) {
+        if (slot >= 0)
+            s->uid_used[slot] = false;
+        return rc;
+    }
+    w->uid_slot = slot;
+    w->secrets_gen = p->secrets_gen;
+    w->spawned_ms = uv_now(s->o.loop);
+    w->spawned_ns = uv_hrtime();
+    w->memory_mb = p->cfg.memory_mb;
+    pool_link(p, w);
+    s->nworkers++;
+    take_start_slot(s, w);
+    s->memory_mb += (uint64_t)w->memory_mb;
+    dlog_debug("started worker %d for %s v%" PRId64, (int)worker_pid(w), p->cfg.name,
+               p->cfg.version);
+    return 0;
+}
