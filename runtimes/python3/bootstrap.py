@@ -35,7 +35,8 @@ class Context:
     """What the handler gets as its second argument; one per invocation."""
 
     __slots__ = ("request_id", "aws_request_id", "function_name", "function_version",
-                 "memory_limit_in_mb", "invoked_function_arn", "deadline_ms")
+                 "memory_limit_in_mb", "invoked_function_arn", "deadline_ms",
+                 "invocation_id", "attempt")
 
     def __init__(self, meta):
         self.request_id = self.aws_request_id = str(meta.get("request_id", ""))
@@ -44,9 +45,23 @@ class Context:
         self.memory_limit_in_mb = int(meta.get("memory_mb", 0))
         self.invoked_function_arn = None
         self.deadline_ms = int(meta.get("deadline_ms", 0))
+        # Asynchronous invocations only (trigger "async"): the id is the same
+        # for every attempt, and attempt counts from 1. Delivery is at least
+        # once, so a handler keys its side effects on invocation_id.
+        invocation_id = meta.get("invocation_id")
+        self.invocation_id = str(invocation_id) if invocation_id is not None else None
+        self.attempt = attempt_of(meta)
 
     def get_remaining_time_in_millis(self):
         return max(0, self.deadline_ms - int(time.time() * 1000))
+
+
+def attempt_of(meta):
+    """The INVOKE's attempt number: 1 for a synchronous call or a missing or bad value."""
+    attempt = meta.get("attempt", 1)
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        return 1
+    return attempt
 
 
 def _advance(views, n):

@@ -260,6 +260,34 @@ def test_context_fields(start):
     assert json.loads(past[2])["remaining"] == 0
 
 
+def test_async_invocation_id_and_attempt(start):
+    rt = start_ready(start, {"main.py": """
+        def handler(event, context):
+            return {"invocation_id": context.invocation_id, "attempt": context.attempt}
+    """})
+    ftype, _, body = rt.invoke(b"{}")
+    assert ftype == RESULT
+    assert json.loads(body) == {"invocation_id": None, "attempt": 1}
+    ftype, _, body = rt.invoke(b"{}", trigger="async", attempt=3,
+                               invocation_id="0b6e1c2a-5f1d-4e8b-9c41-7a3e2d9f0c11")
+    assert ftype == RESULT
+    assert json.loads(body) == {"invocation_id": "0b6e1c2a-5f1d-4e8b-9c41-7a3e2d9f0c11",
+                                "attempt": 3}
+    # A bad attempt value is not the handler's problem: it reads as 1.
+    ftype, _, body = rt.invoke(b"{}", trigger="async", invocation_id="x", attempt="2")
+    assert json.loads(body) == {"invocation_id": "x", "attempt": 1}
+
+
+def test_async_trigger_event_is_like_invoke(start):
+    rt = start_ready(start, {"main.py": """
+        def handler(event, context):
+            return {"statusCode": 201, "event": event}
+    """})
+    ftype, meta, body = rt.invoke(b'{"a":1}', trigger="async", invocation_id="i", attempt=1)
+    assert ftype == RESULT and meta["content_type"] == "application/json"
+    assert json.loads(body) == {"statusCode": 201, "event": {"a": 1}}
+
+
 def test_environment_reaches_the_function(start):
     rt = start_ready(start, {"main.py": """
         import os
