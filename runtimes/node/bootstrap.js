@@ -121,8 +121,19 @@ function utf8(buf) {
   }
 }
 
+// The INVOKE's attempt number: 1 for a synchronous call or a missing or bad value.
+function attemptOf(meta) {
+  const n = meta.attempt;
+  return Number.isSafeInteger(n) && n >= 1 ? n : 1;
+}
+
 function makeContext(meta) {
   const deadline = Number(meta.deadline_ms) || 0;
+  // invocationId and attempt are set for asynchronous invocations (trigger
+  // "async"): the id is the same for every attempt, and delivery is at least
+  // once, so a handler keys its side effects on it.
+  const invocationId = meta.invocation_id === undefined || meta.invocation_id === null
+    ? null : String(meta.invocation_id);
   return {
     awsRequestId: String(meta.request_id || ''),
     requestId: String(meta.request_id || ''),
@@ -130,6 +141,8 @@ function makeContext(meta) {
     functionVersion: String(meta.version || ''),
     memoryLimitInMB: String(meta.memory_mb || ''),
     invokedFunctionArn: undefined,
+    invocationId,
+    attempt: attemptOf(meta),
     callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
