@@ -68,6 +68,12 @@ def run_env(meta):
     env["HEARTH_REQUEST_ID"] = str(meta.get("request_id", ""))
     env["HEARTH_DEADLINE_MS"] = str(meta.get("deadline_ms", ""))
     env["HEARTH_TRIGGER"] = str(meta.get("trigger", ""))
+    # Asynchronous invocations: the id every attempt shares ("" for a
+    # synchronous call, so that no value from elsewhere shows through) and
+    # the attempt, from 1.
+    invocation_id = meta.get("invocation_id")
+    env["HEARTH_INVOCATION_ID"] = str(invocation_id) if invocation_id is not None else ""
+    env["HEARTH_ATTEMPT"] = str(attempt_of(meta))
     return env
 
 
