@@ -8,7 +8,8 @@ server on 127.0.0.1 (the worker's own loopback, or with "network": "host"
 the host's, where every local user can connect: so a connection is served
 only when a process of this sandbox made it, see peer_in_sandbox), and
 turns the documented calls into frames on fd 3:
-  GET  /2018-06-01/runtime/invocation/next           -> READY (first time), then waits for INVOKE
+  GET  /2018-06-01/runtime/invocation/next           -> READY (first time), then waits for INVOKE;
+                                                        AWS's headers plus Lambda-Runtime-Hearth-*
   POST /2018-06-01/runtime/invocation/{id}/response  -> RESULT
   POST /2018-06-01/runtime/invocation/{id}/error     -> ERROR
   POST /2018-06-01/runtime/init/error                -> INIT_ERROR, and the worker ends
@@ -202,6 +203,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Lambda-Runtime-Deadline-Ms", str(meta.get("deadline_ms", 0)))
         self.send_header("Lambda-Runtime-Invoked-Function-Arn", function_arn())
         self.send_header("Lambda-Runtime-Trace-Id", trace_id(STATE.current))
+        # Hearth's own: Lambda's context has no attempt, and its request id
+        # is per attempt here. The id only for an asynchronous invocation.
+        invocation_id = meta.get("invocation_id")
+        if isinstance(invocation_id, str) and invocation_id.isprintable():  # no CR/LF in a header
+            self.send_header("Lambda-Runtime-Hearth-Invocation-Id", invocation_id)
+        self.send_header("Lambda-Runtime-Hearth-Attempt", str(attempt_of(meta)))
         self.end_headers()
         self.wfile.write(event)
 
