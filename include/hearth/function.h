@@ -10,6 +10,10 @@
  * Ownership, for every buffer:
  * - Everything in a hearth_request belongs to the runtime, and is valid
  *   only until hearth_handler returns. Copy what you keep.
+ * - hearth_request only grows, by fields added at its end, so a function
+ *   built against an older header keeps working. A function that reads a
+ *   newer field needs a runner at least as new: the field's comment names
+ *   the runner version (`GET /v1/runtimes`, runtime "c") that fills it.
  * - hearth_response starts zeroed (status 0 means 200). The buffers you
  *   point it at (body, content_type, error_type) are yours; they must stay
  *   valid until hearth_handler returns, and the runtime copies them out
@@ -29,7 +33,7 @@ extern "C" {
 typedef struct hearth_request {
     const char *request_id;   /* the request's id, as in X-Request-Id */
     const char *function;     /* the function's name */
-    const char *trigger;      /* "invoke", or "http" behind /fn/{name} */
+    const char *trigger;      /* "invoke", "http" behind /fn/{name}, or "async" */
     const char *content_type; /* the request's Content-Type, "" when none */
     const char *http;         /* "http" trigger: the request as JSON (method, path, query,
                                  headers); NULL otherwise */
@@ -38,6 +42,13 @@ typedef struct hearth_request {
     size_t body_len;
     int64_t deadline_ms; /* unix time in ms after which the call answers 504 */
     int64_t memory_mb;   /* the function's memory_mb */
+    /* Since runner 1.1. Asynchronous invocations are delivered at least once:
+     * after a failure, or a daemon restart in the middle of an attempt, the
+     * same invocation runs again, so key side effects on invocation_id. */
+    const char *invocation_id; /* the asynchronous invocation's id, the same in every
+                                  attempt; "" for a synchronous call */
+    unsigned attempt;          /* 1 for the first attempt (and for a synchronous call),
+                                  2 for the first retry, … */
 } hearth_request;
 
 typedef struct hearth_response {

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@
 #include "hearth/protocol.h"
 
 #define FD             3
-#define RUNNER_VERSION "1.0"
+#define RUNNER_VERSION "1.1" /* the minor grows with hearth_request */
 #define MAX_MESSAGE    (64 * 1024)
 #define DEFAULT_TYPE   "application/octet-stream"
 
@@ -138,6 +139,14 @@ static const char *str_of(json_t *meta, const char *key, const char *dflt)
     return v ? v : dflt;
 }
 
+/* The INVOKE's attempt: 1 for a synchronous call or a missing or bad value. */
+static unsigned attempt_of(json_t *meta)
+{
+    json_t *v = json_object_get(meta, "attempt");
+    json_int_t n = json_is_integer(v) ? json_integer_value(v) : 1;
+    return n >= 1 && n <= UINT_MAX ? (unsigned)n : 1;
+}
+
 /* Sends the answer the handler left in *resp (or the error it reported). */
 static void answer(const hearth_request *req, int rc, hearth_response *resp)
 {
@@ -197,6 +206,8 @@ static void serve(const struct loaded *l)
             .body_len = h.body_len,
             .deadline_ms = json_integer_value(json_object_get(meta, "deadline_ms")),
             .memory_mb = json_integer_value(json_object_get(meta, "memory_mb")),
+            .invocation_id = str_of(meta, "invocation_id", ""),
+            .attempt = attempt_of(meta),
         };
         hearth_response resp;
         memset(&resp, 0, sizeof resp);
