@@ -71,11 +71,14 @@ def read_available(pipe):
 class Runtime:
     """One bootstrap.py process with the daemon's end of its fd 3 socket."""
 
-    def __init__(self, code_dir, handler, env=None, as_script=False):
+    def __init__(self, code_dir, handler, env=None, as_script=False, argv=None):
+        """argv: another runtime's command line (tests/unit/test_runtime_context.py)."""
         self.sock, child = socket.socketpair()
         self.sock.settimeout(TIMEOUT_S)
         child_fd = child.fileno()
-        if as_script:
+        if argv is not None:
+            pass
+        elif as_script:
             argv = [PYTHON, "-I", "-B", os.path.abspath(BOOTSTRAP)]
         else:
             with open(BOOTSTRAP, encoding="utf-8") as f:
