@@ -12,7 +12,8 @@ from conftest import assert_error, py
 
 # Each function reads {"do": ...}: "print" prints a marker (to stdout, or
 # stderr for exec, whose stdout is the answer) and answers "ok"; "raise"
-# fails; "crash" ends the worker's process; "sleep" outlasts the timeout.
+# fails; "crash" ends the worker's process; "sleep" outlasts the timeout;
+# "context" answers "<invocation id>|<attempt>" as the runtime gives them.
 FUNCTIONS = {
     "python3": ("main.handler", {"main.py": py("""
         import os, time
@@ -26,6 +27,8 @@ FUNCTIONS = {
                 os._exit(9)
             elif do == "sleep":
                 time.sleep(30)
+            elif do == "context":
+                return "%s|%s" % (context.invocation_id, context.attempt)
             return "ok"
     """)}),
     "node": ("index.handler", {"index.js": (
@@ -34,6 +37,7 @@ FUNCTIONS = {
         "  else if (event.do === 'raise') throw new RangeError('asked to fail');\n"
         "  else if (event.do === 'crash') process.exit(9);\n"
         "  else if (event.do === 'sleep') await new Promise((r) => setTimeout(r, 30000));\n"
+        "  else if (event.do === 'context') return `${context.invocationId}|${context.attempt}`;\n"
         "  return 'ok';\n"
         "};\n")}),
     "exec": ("run.sh", {"run.sh": (
@@ -43,6 +47,7 @@ FUNCTIONS = {
         "  *raise*) echo 'asked to fail' >&2; exit 1 ;;\n"
         "  *crash*) kill -9 $PPID ;;\n"  # the runner: the worker itself dies
         "  *sleep*) sleep 30 ;;\n"
+        "  *context*) printf '%s|%s' \"$HEARTH_INVOCATION_ID\" \"$HEARTH_ATTEMPT\"; exit 0 ;;\n"
         "esac\n"
         "printf ok\n")}),
     "lambda": ("function.handler", {"bootstrap": (
@@ -57,6 +62,10 @@ FUNCTIONS = {
         " \"$API/$ID/error\" -d '{\"errorMessage\": \"asked to fail\"}' >/dev/null; continue ;;\n"
         "    *crash*) kill -9 $PPID ;;\n"  # the Runtime API's server: the worker itself dies
         "    *sleep*) sleep 30 ;;\n"
+        "    *context*) hdr() { grep -i \"^$1:\" \"$H\" | tr -d '\\r' | cut -d' ' -f2; }\n"
+        "      A=\"$(hdr Lambda-Runtime-Hearth-Invocation-Id)|$(hdr Lambda-Runtime-Hearth-Attempt)\"\n"
+        "      curl -sS -X POST \"$API/$ID/response\" -H 'Content-Type: text/plain' -d \"$A\" >/dev/null\n"
+        "      continue ;;\n"
         "  esac\n"
         "  curl -sS -X POST \"$API/$ID/response\" -H 'Content-Type: text/plain' -d ok >/dev/null\n"
         "done\n")}),
@@ -79,6 +88,14 @@ FUNCTIONS = {
             }
             if (strstr(e, "crash")) _exit(9);
             if (strstr(e, "sleep")) sleep(30);
+            if (strstr(e, "context")) {
+                static char out[128];
+                resp->body = out;
+                resp->body_len = (size_t)snprintf(out, sizeof out, "%s|%u",
+                                                  req->invocation_id, req->attempt);
+                resp->content_type = "text/plain";
+                return 0;
+            }
             resp->body = "ok";
             resp->body_len = 2;
             resp->content_type = "text/plain";
@@ -86,6 +103,9 @@ FUNCTIONS = {
         }
     """),
 }
+
+# What "context" answers for a synchronous call: no invocation id, attempt 1.
+SYNC_CONTEXT = {"python3": "None|1", "node": "null|1", "exec": "|1", "lambda": "|1", "c": "|1"}
 
 ERROR_TYPE = {"python3": "ValueError", "node": "RangeError", "exec": "ExitStatus",
               "lambda": "Custom.Fail", "c": "Custom.Fail"}
@@ -138,3 +158,8 @@ def test_past_the_timeout_is_504_and_the_next_call_works(hearth, fn):
     runtime, name = fn
     assert_error(hearth.invoke(name, json={"do": "sleep"}), 504, "timeout")
     assert hearth.invoke(name, json={}).text == "ok"
+
+
+def test_a_sync_call_has_no_invocation_id_and_attempt_1(hearth, fn):
+    runtime, name = fn
+    assert hearth.invoke_ok(name, json={"do": "context"}).text == SYNC_CONTEXT[runtime]
