@@ -43,6 +43,30 @@
 #define HEADER_MAX            1024 /* bytes of one extra header line */
 #define HEADERS_MAX           32   /* extra headers on one POST */
 
+/* A node of an intrusive list: the first member of a post and of a sock. */
+typedef struct node {
+    struct node *prev, *next;
+} node;
+
+static void node_push(node **head, node *n)
+{
+    n->prev = NULL;
+    n->next = *head;
+    if (*head)
+        (*head)->prev = n;
+    *head = n;
+}
+
+static void node_unlink(node **head, node *n)
+{
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        *head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+}
+
 typedef enum post_state {
     POST_WAITING, /* for a slot */
     POST_RUNNING, /* an attempt in libcurl */
@@ -50,8 +74,8 @@ typedef enum post_state {
 } post_state;
 
 typedef struct post {
+    node link; /* in cb->posts; first */
     callbacks *cb;
-    struct post *prev, *next; /* cb->posts */
     struct post *wait_next;   /* cb->waiting, while POST_WAITING */
     post_state state;
     char *url;
@@ -72,8 +96,8 @@ typedef struct post {
 
 /* A socket libcurl asked us to watch. */
 typedef struct sock {
+    node link; /* in cb->socks; first */
     callbacks *cb;
-    struct sock *prev, *next; /* cb->socks */
     curl_socket_t fd;
     uv_poll_t poll;
 } sock;
@@ -88,9 +112,9 @@ struct callbacks {
     char *user_agent;
     char *proxy;
     uint32_t rng;
-    post *posts;                       /* every live POST */
+    node *posts;                       /* every live POST */
     post *waiting, *waiting_tail;      /* FIFO of POST_WAITING */
-    sock *socks;
+    node *socks;                       /* every watched socket */
     unsigned pending, in_flight;
     unsigned handles;  /* open uv handles: the timer, socks, posts' timers */
     unsigned depth;    /* > 0 while a loop callback of ours runs */
@@ -223,11 +247,16 @@ static void maybe_free(callbacks *cb)
     curl_global_cleanup();
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* One of our handles closed (its memory freed already). */
+static void handle_gone(callbacks *cb)
 {
-    callbacks *cb = h->data;
     cb->handles--;
     maybe_free(cb);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    handle_gone(h->data);
 }
 
 static void on_sock_closed(uv_handle_t *h)
@@ -235,19 +264,12 @@ static void on_sock_closed(uv_handle_t *h)
     sock *s = h->data;
     callbacks *cb = s->cb;
     free(s);
-    cb->handles--;
-    maybe_free(cb);
+    handle_gone(cb);
 }
 
 static void sock_close(sock *s)
 {
-    callbacks *cb = s->cb;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        cb->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    node_unlink(&s->cb->socks, &s->link);
     uv_poll_stop(&s->poll);
     uv_close((uv_handle_t *)&s->poll, on_sock_closed);
 }
@@ -265,20 +287,13 @@ static void on_post_closed(uv_handle_t *h)
     post *p = h->data;
     callbacks *cb = p->cb;
     post_free(p);
-    cb->handles--;
-    maybe_free(cb);
+    handle_gone(cb);
 }
 
 static void post_unlink(post *p)
 {
-    callbacks *cb = p->cb;
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        cb->posts = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    cb->pending--;
+    node_unlink(&p->cb->posts, &p->link);
+    p->cb->pending--;
 }
 
 /* Ends a POST: unlinks it, calls its done, and closes its timer (which
@@ -509,10 +524,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud, void *soc
         s->cb = cb;
         s->fd = fd;
         s->poll.data = s;
-        s->next = cb->socks;
-        if (cb->socks)
-            cb->socks->prev = s;
-        cb->socks = s;
+        node_push(&cb->socks, &s->link);
         cb->handles++;
         curl_multi_assign(cb->multi, fd, s);
     }
@@ -648,10 +660,7 @@ int callbacks_post(callbacks *cb, const char *url, const char *content_type,
     uv_timer_init(cb->loop, &p->timer);
     p->timer.data = p;
     cb->handles++;
-    p->next = cb->posts;
-    if (cb->posts)
-        cb->posts->prev = p;
-    cb->posts = p;
+    node_push(&cb->posts, &p->link);
     cb->pending++;
     if (cb->in_flight >= cb->max_in_flight) {
         enqueue(cb, p); /* pump starts it when a slot frees */
@@ -675,7 +684,7 @@ static void shut_down(callbacks *cb)
     cb->shut = true;
     cb->waiting = cb->waiting_tail = NULL;
     while (cb->posts) {
-        post *p = cb->posts;
+        post *p = (post *)cb->posts;
         if (p->easy) {
             curl_multi_remove_handle(cb->multi, p->easy);
             curl_easy_cleanup(p->easy);
@@ -690,12 +699,12 @@ static void shut_down(callbacks *cb)
         post_finish(p, false, why);
     }
     /* Stop watching every socket before libcurl closes them. */
-    for (sock *s = cb->socks; s; s = s->next)
-        uv_poll_stop(&s->poll);
+    for (node *n = cb->socks; n; n = n->next)
+        uv_poll_stop(&((sock *)n)->poll);
     curl_multi_cleanup(cb->multi); /* may close some socks through on_socket */
     cb->multi = NULL;
     while (cb->socks)
-        sock_close(cb->socks);
+        sock_close((sock *)cb->socks);
     uv_close((uv_handle_t *)&cb->timer, on_handle_closed);
 }
 

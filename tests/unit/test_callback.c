@@ -1,7 +1,8 @@
 /*
  * test_callback.c — result callbacks against a real loop and a fake HTTP
- * listener on 127.0.0.1: delivery with its headers and body, retries on
- * 5xx and 429, none on 400 or a redirect, giving up, a listener that never
+ * listener on 127.0.0.1: delivery with its headers and body, answers
+ * scripted as data (retries on 5xx, 408 and 429, none on 4xx or a
+ * redirect, giving up), a listener that never
  * answers, a refused connection, a long answer, the in-flight bound,
  * cancelling at close, and the URL and header checks.
  *
@@ -315,67 +316,49 @@ static void test_delivers_with_headers_and_body(void **state)
     assert_int_equal(o.calls, 1);
 }
 
-static void test_retries_5xx_and_429_then_delivers(void **state)
-{
-    (void)state;
-    world w;
-    world_open(&w, NULL);
-    w.f.script[0] = 500, w.f.script[1] = 503, w.f.script[2] = 429, w.f.script[3] = 200;
-    w.f.nscript = 4;
-    outcome o = {0};
-    assert_int_equal(post(&w, &o), 0);
-    run_until(&w, &o.calls, 1);
-    assert_true(o.delivered);
-    assert_int_equal(o.attempts, 4);
-    assert_int_equal(o.status, 200);
-    assert_int_equal(w.f.nreq, 4);
-    for (int i = 1; i < 4; i++) /* the same request each time */
-        assert_string_equal(w.f.req[i].body, w.f.req[0].body);
-    world_close(&w);
-    assert_int_equal(o.calls, 1);
-}
+/* Answers scripted as data: the statuses the listener gives, in order,
+ * and how the POST must end. */
+static const struct scripted {
+    const char *what;
+    unsigned max_attempts; /* 0: the default, 5 */
+    int script[6];
+    int nscript;
+    bool delivered;
+    unsigned attempts;
+    long status;
+    const char *error; /* a part of it */
+} scripted[] = {
+    {"5xx and 429 are retried", 0, {500, 503, 429, 200}, 4, true, 4, 200, NULL},
+    {"408 is retried", 0, {408, 204}, 2, true, 2, 204, NULL},
+    {"400 is final", 0, {400}, 1, false, 1, 400, "HTTP 400"},
+    {"404 is final", 0, {404}, 1, false, 1, 404, "HTTP 404"},
+    {"a redirect is final, never followed", 0, {302}, 1, false, 1, 302,
+     "HTTP 302: redirects are not followed"},
+    {"gives up after max_attempts", 3, {502, 502, 502, 502}, 4, false, 3, 502, "HTTP 502"},
+};
 
-static void test_no_retry_after_400_or_a_redirect(void **state)
+static void test_scripted_answers(void **state)
 {
     (void)state;
-    world w;
-    world_open(&w, NULL);
-    w.f.script[0] = 400, w.f.script[1] = 302;
-    w.f.nscript = 2;
-    outcome a = {0}, b = {0};
-    assert_int_equal(post(&w, &a), 0);
-    run_until(&w, &a.calls, 1);
-    assert_int_equal(post(&w, &b), 0);
-    run_until(&w, &b.calls, 1);
-    assert_false(a.delivered);
-    assert_int_equal(a.attempts, 1);
-    assert_int_equal(a.status, 400);
-    assert_string_equal(a.error, "HTTP 400");
-    assert_false(b.delivered);
-    assert_int_equal(b.attempts, 1);
-    assert_int_equal(b.status, 302);
-    assert_non_null(strstr(b.error, "redirects are not followed"));
-    assert_int_equal(w.f.nreq, 2); /* the Location was not visited */
-    world_close(&w);
-}
-
-static void test_gives_up_after_max_attempts(void **state)
-{
-    (void)state;
-    world w;
-    world_open(&w, &(callbacks_opts){.max_attempts = 3});
-    w.f.script[0] = w.f.script[1] = w.f.script[2] = w.f.script[3] = 502;
-    w.f.nscript = 4;
-    outcome o = {0};
-    assert_int_equal(post(&w, &o), 0);
-    run_until(&w, &o.calls, 1);
-    assert_false(o.delivered);
-    assert_int_equal(o.attempts, 3);
-    assert_int_equal(o.status, 502);
-    assert_string_equal(o.error, "HTTP 502");
-    assert_int_equal(w.f.nreq, 3);
-    world_close(&w);
-    assert_int_equal(o.calls, 1);
+    for (size_t i = 0; i < sizeof scripted / sizeof *scripted; i++) {
+        const struct scripted *t = &scripted[i];
+        world w;
+        world_open(&w, &(callbacks_opts){.max_attempts = t->max_attempts});
+        memcpy(w.f.script, t->script, sizeof t->script);
+        w.f.nscript = t->nscript;
+        outcome o = {0};
+        assert_int_equal(post(&w, &o), 0);
+        run_until(&w, &o.calls, 1);
+        if (o.delivered != t->delivered || o.attempts != t->attempts || o.status != t->status ||
+            (t->error && !strstr(o.error, t->error)))
+            fail_msg("%s: delivered %d, %u attempts, status %ld, \"%s\"", t->what, o.delivered,
+                     o.attempts, o.status, o.error);
+        assert_int_equal(w.f.nreq, (int)t->attempts); /* a Location is never visited */
+        for (int r = 1; r < w.f.nreq; r++) /* the same request each time */
+            assert_string_equal(w.f.req[r].body, w.f.req[0].body);
+        world_close(&w);
+        assert_int_equal(o.calls, 1);
+    }
 }
 
 static void test_times_out_a_listener_that_never_answers(void **state)
@@ -648,24 +631,27 @@ static void test_bad_posts_are_refused_without_done(void **state)
 static void test_classify(void **state)
 {
     (void)state;
-    assert_int_equal(callback_classify(0, 200), CALLBACK_DELIVERED);
-    assert_int_equal(callback_classify(0, 204), CALLBACK_DELIVERED);
-    assert_int_equal(callback_classify(0, 299), CALLBACK_DELIVERED);
-    assert_int_equal(callback_classify(0, 500), CALLBACK_RETRY);
-    assert_int_equal(callback_classify(0, 503), CALLBACK_RETRY);
-    assert_int_equal(callback_classify(0, 599), CALLBACK_RETRY);
-    assert_int_equal(callback_classify(0, 429), CALLBACK_RETRY);
-    assert_int_equal(callback_classify(0, 408), CALLBACK_RETRY);
-    assert_int_equal(callback_classify(0, 0), CALLBACK_RETRY);
-    assert_int_equal(callback_classify(0, 400), CALLBACK_REJECTED);
-    assert_int_equal(callback_classify(0, 404), CALLBACK_REJECTED);
-    assert_int_equal(callback_classify(0, 301), CALLBACK_REJECTED);
-    assert_int_equal(callback_classify(0, 100), CALLBACK_REJECTED);
-    assert_int_equal(callback_classify(7 /* CURLE_COULDNT_CONNECT */, 0), CALLBACK_RETRY);
-    assert_int_equal(callback_classify(28 /* CURLE_OPERATION_TIMEDOUT */, 0), CALLBACK_RETRY);
-    assert_int_equal(callback_classify(6 /* CURLE_COULDNT_RESOLVE_HOST */, 0), CALLBACK_RETRY);
-    assert_int_equal(callback_classify(1 /* CURLE_UNSUPPORTED_PROTOCOL */, 0), CALLBACK_REJECTED);
-    assert_int_equal(callback_classify(3 /* CURLE_URL_MALFORMAT */, 0), CALLBACK_REJECTED);
+    static const struct {
+        int curl_code;
+        long status;
+        callback_verdict v;
+    } cases[] = {
+        {0, 200, CALLBACK_DELIVERED},  {0, 204, CALLBACK_DELIVERED}, {0, 299, CALLBACK_DELIVERED},
+        {0, 500, CALLBACK_RETRY},      {0, 503, CALLBACK_RETRY},     {0, 599, CALLBACK_RETRY},
+        {0, 429, CALLBACK_RETRY},      {0, 408, CALLBACK_RETRY},     {0, 0, CALLBACK_RETRY},
+        {0, 400, CALLBACK_REJECTED},   {0, 404, CALLBACK_REJECTED},  {0, 301, CALLBACK_REJECTED},
+        {0, 100, CALLBACK_REJECTED},   {0, 600, CALLBACK_REJECTED},
+        {7 /* CURLE_COULDNT_CONNECT */, 0, CALLBACK_RETRY},
+        {28 /* CURLE_OPERATION_TIMEDOUT */, 0, CALLBACK_RETRY},
+        {6 /* CURLE_COULDNT_RESOLVE_HOST */, 0, CALLBACK_RETRY},
+        {35 /* CURLE_SSL_CONNECT_ERROR */, 0, CALLBACK_RETRY},
+        {1 /* CURLE_UNSUPPORTED_PROTOCOL */, 0, CALLBACK_REJECTED},
+        {3 /* CURLE_URL_MALFORMAT */, 0, CALLBACK_REJECTED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        if (callback_classify(cases[i].curl_code, cases[i].status) != cases[i].v)
+            fail_msg("curl %d, status %ld: not %d", cases[i].curl_code, cases[i].status,
+                     (int)cases[i].v);
 }
 
 /* The backoff callbacks use (events/retry.c): full jitter under an
@@ -687,9 +673,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delivers_with_headers_and_body),
-        cmocka_unit_test(test_retries_5xx_and_429_then_delivers),
-        cmocka_unit_test(test_no_retry_after_400_or_a_redirect),
-        cmocka_unit_test(test_gives_up_after_max_attempts),
+        cmocka_unit_test(test_scripted_answers),
         cmocka_unit_test(test_times_out_a_listener_that_never_answers),
         cmocka_unit_test(test_refused_connection_is_retried_then_given_up),
         cmocka_unit_test(test_a_long_answer_is_cut_and_its_status_stands),
