@@ -76,7 +76,7 @@ typedef enum post_state {
 typedef struct post {
     node link; /* in cb->posts; first */
     callbacks *cb;
-    struct post *wait_next;   /* cb->waiting, while POST_WAITING */
+    struct post *wait_next; /* cb->waiting, while POST_WAITING */
     post_state state;
     char *url;
     struct curl_slist *headers;
@@ -112,14 +112,14 @@ struct callbacks {
     char *user_agent;
     char *proxy;
     uint32_t rng;
-    node *posts;                       /* every live POST */
-    post *waiting, *waiting_tail;      /* FIFO of POST_WAITING */
-    node *socks;                       /* every watched socket */
+    node *posts;                  /* every live POST */
+    post *waiting, *waiting_tail; /* FIFO of POST_WAITING */
+    node *socks;                  /* every watched socket */
     unsigned pending, in_flight;
-    unsigned handles;  /* open uv handles: the timer, socks, posts' timers */
-    unsigned depth;    /* > 0 while a loop callback of ours runs */
-    bool closing;      /* callbacks_close was called */
-    bool shut;         /* ...and everything is cancelled */
+    unsigned handles; /* open uv handles: the timer, socks, posts' timers */
+    unsigned depth;   /* > 0 while a loop callback of ours runs */
+    bool closing;     /* callbacks_close was called */
+    bool shut;        /* ...and everything is cancelled */
 };
 
 /* --- pure parts --- */
@@ -327,8 +327,8 @@ static CURL *make_easy(callbacks *cb, post *p)
     CURL *e = curl_easy_init();
     if (!e)
         return NULL;
-    long connect_ms = (long)(cb->timeout_ms < CALLBACK_CONNECT_MAX_MS ? cb->timeout_ms
-                                                                       : CALLBACK_CONNECT_MAX_MS);
+    long connect_ms =
+        (long)(cb->timeout_ms < CALLBACK_CONNECT_MAX_MS ? cb->timeout_ms : CALLBACK_CONNECT_MAX_MS);
     p->curl_error[0] = '\0';
     int bad = 0;
     bad |= curl_easy_setopt(e, CURLOPT_URL, p->url);
@@ -623,8 +623,8 @@ static int build_headers(post *p, const char *content_line, const char *const *h
 }
 
 int callbacks_post(callbacks *cb, const char *url, const char *content_type,
-                   const char *const *headers, const void *body, size_t len,
-                   callback_done_fn done, void *ud)
+                   const char *const *headers, const void *body, size_t len, callback_done_fn done,
+                   void *ud)
 {
     if (cb->closing)
         return -ESHUTDOWN;

@@ -21,25 +21,25 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define CALLBACK_URL_MAX        2048 /* bytes of a callback URL */
+#define CALLBACK_URL_MAX        2048        /* bytes of a callback URL */
 #define CALLBACK_MAX_RESPONSE   (64 * 1024) /* response bytes read (and discarded) */
-#define CALLBACK_CONNECT_MAX_MS 5000 /* connecting takes at most this (or timeout_ms) */
+#define CALLBACK_CONNECT_MAX_MS 5000        /* connecting takes at most this (or timeout_ms) */
 
 typedef struct callbacks callbacks;
 
 /* Zero in any field means its default. */
 typedef struct callbacks_opts {
-    uv_loop_t *loop;         /* required */
-    unsigned max_attempts;   /* attempts in all, the first included; default 5 */
-    uint64_t base_delay_ms;  /* backoff base; default 1000 */
-    uint64_t max_delay_ms;   /* longest wait between two attempts; default RETRY_CAP_MS */
-    uint64_t timeout_ms;     /* one attempt, connecting included; default 10000 */
-    unsigned max_in_flight;  /* attempts at once (others wait their turn); default 32 */
-    unsigned max_pending;    /* POSTs held at once, waiting and retrying included; default 10000 */
-    const char *user_agent;  /* copied; default "hearth" (main passes "hearth/" HEARTH_VERSION) */
-    const char *proxy;       /* copied; NULL or "" = connect directly. The environment's
-                                http_proxy/https_proxy are never used. */
-    uint32_t seed;           /* jitter's random source; 0 = seeded from the clock */
+    uv_loop_t *loop;        /* required */
+    unsigned max_attempts;  /* attempts in all, the first included; default 5 */
+    uint64_t base_delay_ms; /* backoff base; default 1000 */
+    uint64_t max_delay_ms;  /* longest wait between two attempts; default RETRY_CAP_MS */
+    uint64_t timeout_ms;    /* one attempt, connecting included; default 10000 */
+    unsigned max_in_flight; /* attempts at once (others wait their turn); default 32 */
+    unsigned max_pending;   /* POSTs held at once, waiting and retrying included; default 10000 */
+    const char *user_agent; /* copied; default "hearth" (main passes "hearth/" HEARTH_VERSION) */
+    const char *proxy;      /* copied; NULL or "" = connect directly. The environment's
+                               http_proxy/https_proxy are never used. */
+    uint32_t seed;          /* jitter's random source; 0 = seeded from the clock */
 } callbacks_opts;
 
 /* How a POST ended, handed to its done callback. `error` is NULL when
@@ -80,8 +80,8 @@ int callback_url_check(const char *url, char *err, size_t errlen);
  * header), -ENOBUFS (max_pending POSTs already held), -ESHUTDOWN
  * (closing), -ENOMEM. */
 int callbacks_post(callbacks *cb, const char *url, const char *content_type,
-                   const char *const *headers, const void *body, size_t len,
-                   callback_done_fn done, void *ud);
+                   const char *const *headers, const void *body, size_t len, callback_done_fn done,
+                   void *ud);
 
 /* POSTs held now: attempts in flight, waiting for a slot or for a retry. */
 unsigned callbacks_pending(const callbacks *cb);

@@ -98,8 +98,8 @@ static void answer(conn *c, int status)
     size_t blen = status >= 200 && status < 300 && f->big_answer ? f->big_answer : 2;
     char head[256];
     int hl = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-                      status, blen, status / 100 == 3 ? "Location: http://127.0.0.1:1/\r\n" : "");
+                      "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n", status,
+                      blen, status / 100 == 3 ? "Location: http://127.0.0.1:1/\r\n" : "");
     wbuf *wb = malloc(sizeof *wb + (size_t)hl + blen);
     assert_non_null(wb);
     wb->c = c;
@@ -332,7 +332,13 @@ static const struct scripted {
     {"408 is retried", 0, {408, 204}, 2, true, 2, 204, NULL},
     {"400 is final", 0, {400}, 1, false, 1, 400, "HTTP 400"},
     {"404 is final", 0, {404}, 1, false, 1, 404, "HTTP 404"},
-    {"a redirect is final, never followed", 0, {302}, 1, false, 1, 302,
+    {"a redirect is final, never followed",
+     0,
+     {302},
+     1,
+     false,
+     1,
+     302,
      "HTTP 302: redirects are not followed"},
     {"gives up after max_attempts", 3, {502, 502, 502, 502}, 4, false, 3, 502, "HTTP 502"},
 };
@@ -354,7 +360,7 @@ static void test_scripted_answers(void **state)
             fail_msg("%s: delivered %d, %u attempts, status %ld, \"%s\"", t->what, o.delivered,
                      o.attempts, o.status, o.error);
         assert_int_equal(w.f.nreq, (int)t->attempts); /* a Location is never visited */
-        for (int r = 1; r < w.f.nreq; r++) /* the same request each time */
+        for (int r = 1; r < w.f.nreq; r++)            /* the same request each time */
             assert_string_equal(w.f.req[r].body, w.f.req[0].body);
         world_close(&w);
         assert_int_equal(o.calls, 1);
@@ -459,9 +465,9 @@ static void close_from_done(void *ud, const callback_result *r)
     closer *c = ud;
     on_done(&c->o, r);
     callbacks_close(c->cb);
-    assert_int_equal(callbacks_post(c->cb, "http://127.0.0.1:1/", NULL, NULL, "", 0, on_done,
-                                    &c->o),
-                     -ESHUTDOWN);
+    assert_int_equal(
+        callbacks_post(c->cb, "http://127.0.0.1:1/", NULL, NULL, "", 0, on_done, &c->o),
+        -ESHUTDOWN);
 }
 
 static void on_run_for(uv_timer_t *t)
@@ -605,16 +611,15 @@ static void test_bad_posts_are_refused_without_done(void **state)
     const char *framing[] = {"Content-Length: 1", NULL};
     const char *host[] = {"host: evil", NULL};
     const char *ok[] = {"X-Fine: tab\tok", NULL};
-    assert_int_equal(
-        callbacks_post(w.cb, "ftp://127.0.0.1/", NULL, NULL, "x", 1, on_done, &o), -EINVAL);
+    assert_int_equal(callbacks_post(w.cb, "ftp://127.0.0.1/", NULL, NULL, "x", 1, on_done, &o),
+                     -EINVAL);
     assert_int_equal(callbacks_post(w.cb, w.url, NULL, crlf, "x", 1, on_done, &o), -EINVAL);
     assert_int_equal(callbacks_post(w.cb, w.url, NULL, noname, "x", 1, on_done, &o), -EINVAL);
     assert_int_equal(callbacks_post(w.cb, w.url, NULL, badname, "x", 1, on_done, &o), -EINVAL);
     assert_int_equal(callbacks_post(w.cb, w.url, NULL, framing, "x", 1, on_done, &o), -EINVAL);
     assert_int_equal(callbacks_post(w.cb, w.url, NULL, host, "x", 1, on_done, &o), -EINVAL);
-    assert_int_equal(callbacks_post(w.cb, w.url, "text/plain\r\nX-Evil: 1", NULL, "x", 1, on_done,
-                                    &o),
-                     -EINVAL);
+    assert_int_equal(
+        callbacks_post(w.cb, w.url, "text/plain\r\nX-Evil: 1", NULL, "x", 1, on_done, &o), -EINVAL);
     assert_int_equal(callbacks_post(w.cb, w.url, NULL, NULL, "x", 1, NULL, &o), -EINVAL);
     assert_int_equal(callbacks_post(w.cb, w.url, NULL, ok, "x", 1, on_done, &o), 0);
     outcome other = {0};
@@ -636,11 +641,20 @@ static void test_classify(void **state)
         long status;
         callback_verdict v;
     } cases[] = {
-        {0, 200, CALLBACK_DELIVERED},  {0, 204, CALLBACK_DELIVERED}, {0, 299, CALLBACK_DELIVERED},
-        {0, 500, CALLBACK_RETRY},      {0, 503, CALLBACK_RETRY},     {0, 599, CALLBACK_RETRY},
-        {0, 429, CALLBACK_RETRY},      {0, 408, CALLBACK_RETRY},     {0, 0, CALLBACK_RETRY},
-        {0, 400, CALLBACK_REJECTED},   {0, 404, CALLBACK_REJECTED},  {0, 301, CALLBACK_REJECTED},
-        {0, 100, CALLBACK_REJECTED},   {0, 600, CALLBACK_REJECTED},
+        {0, 200, CALLBACK_DELIVERED},
+        {0, 204, CALLBACK_DELIVERED},
+        {0, 299, CALLBACK_DELIVERED},
+        {0, 500, CALLBACK_RETRY},
+        {0, 503, CALLBACK_RETRY},
+        {0, 599, CALLBACK_RETRY},
+        {0, 429, CALLBACK_RETRY},
+        {0, 408, CALLBACK_RETRY},
+        {0, 0, CALLBACK_RETRY},
+        {0, 400, CALLBACK_REJECTED},
+        {0, 404, CALLBACK_REJECTED},
+        {0, 301, CALLBACK_REJECTED},
+        {0, 100, CALLBACK_REJECTED},
+        {0, 600, CALLBACK_REJECTED},
         {7 /* CURLE_COULDNT_CONNECT */, 0, CALLBACK_RETRY},
         {28 /* CURLE_OPERATION_TIMEDOUT */, 0, CALLBACK_RETRY},
         {6 /* CURLE_COULDNT_RESOLVE_HOST */, 0, CALLBACK_RETRY},
