@@ -58,8 +58,8 @@ typedef void (*callback_done_fn)(void *ud, const callback_result *r);
 int callbacks_open(const callbacks_opts *o, callbacks **out);
 
 /* Checks a client-given URL: http or https only, at most CALLBACK_URL_MAX
- * bytes, printable ASCII only (no CR/LF, control bytes, spaces or raw
- * UTF-8), a host present, no userinfo. 0, or -1 with a sentence in err
+ * bytes, printable ASCII only (no CR/LF, control bytes, spaces, raw
+ * UTF-8 or backslashes), a host present, no userinfo. 0, or -1 with a sentence in err
  * (which may be NULL) saying what is wrong. */
 int callback_url_check(const char *url, char *err, size_t errlen);
 
