@@ -13,6 +13,7 @@ packages=(
   libmicrohttpd-dev libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libarchive-dev
   libsodium-dev
   libgnutls28-dev
+  libcurl4-gnutls-dev # outbound HTTP (result callbacks); the GnuTLS flavour, like the rest
   python3
 )
 if [ "${1:-}" = "--test" ]; then
