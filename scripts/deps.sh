@@ -15,11 +15,14 @@ packages=(
   libgnutls28-dev
   libcurl4-gnutls-dev # outbound HTTP (result callbacks); the GnuTLS flavour, like the rest
   python3
+  tzdata # schedules' time zones: src/events/cron.c reads /usr/share/zoneinfo
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
     prometheus # promtool lints /metrics (tests/e2e/test_metrics.py)
-    openssl curl systemd)
+    openssl curl systemd
+    python3-croniter python3-tz # the reference for schedule fire times (tests/unit/test_cron_reference.py)
+  )
 fi
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk)
