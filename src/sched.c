@@ -101,11 +101,33 @@ static void queue_remove(pool *p, sched_call *c)
         *pp = c->impl->qnext;
         if (p->qtail == c)
             p->qtail = prev;
+        if (p->qlast_sync == c)
+            p->qlast_sync = prev; /* the calls before a synchronous one are synchronous */
         p->qlen--;
+        if (c->background)
+            p->bg_queued--;
         c->impl->queued = false;
         c->impl->qnext = NULL;
         return;
     }
+}
+
+/* Queues c: a background call at the tail, a synchronous one after the
+ * last synchronous call, so async floods never delay a waiting request. */
+static void queue_push(pool *p, sched_call *c)
+{
+    sched_call *after = c->background ? p->qtail : p->qlast_sync;
+    sched_call **link = after ? &after->impl->qnext : &p->qhead;
+    c->impl->qnext = *link;
+    *link = c;
+    if (p->qtail == after)
+        p->qtail = c;
+    if (!c->background)
+        p->qlast_sync = c;
+    else
+        p->bg_queued++;
+    c->impl->queued = true;
+    p->qlen++;
 }
 
 static sched_call *queue_pop(pool *p)
@@ -324,6 +346,10 @@ static char *invoke_meta(pool *p, sched_call *c, size_t *len)
         json_object_set_new(m, "content_type", json_string(c->content_type));
     if (c->http)
         json_object_set(m, "http", c->http);
+    if (c->invocation_id[0]) {
+        json_object_set_new(m, "invocation_id", json_string(c->invocation_id));
+        json_object_set_new(m, "attempt", json_integer(c->attempt));
+    }
     char *text = json_dumps(m, JSON_COMPACT);
     json_decref(m);
     if (text)
@@ -516,7 +542,7 @@ static pool *pool_add(sched *s, const fn_config *cfg)
     if (!p)
         return NULL;
     p->cfg = *cfg;
-    p->cfg.env = json_incref(cfg->env);
+    fn_config_retain(&p->cfg);
     p->s = s;
     if (strmap_put(&s->pools, cfg->name, p) != 0) {
         pool_free(p);
@@ -587,7 +613,7 @@ void sched_invoke(sched *s, sched_call *c)
     im->arrived_ns = uv_hrtime();
     note_arrival(s, p);
     worker *w = idle_worker(p);
-    if (!w && p->qlen >= pool_max_queue(s, p) + spare_capacity(p)) {
+    if (!w && !c->background && p->qlen - p->bg_queued >= pool_max_queue(s, p) + spare_capacity(p)) {
         refuse_queue_full(c, p);
         return;
     }
@@ -603,13 +629,7 @@ void sched_invoke(sched *s, sched_call *c)
     im->queue_timer = p->cfg.queue_timeout_ms < p->cfg.timeout_ms;
     uv_timer_start(&im->timer, on_deadline,
                    (uint64_t)(im->queue_timer ? p->cfg.queue_timeout_ms : p->cfg.timeout_ms), 0);
-    im->queued = true;
-    if (p->qtail)
-        p->qtail->impl->qnext = c;
-    else
-        p->qhead = c;
-    p->qtail = c;
-    p->qlen++;
+    queue_push(p, c);
     pool_fill(s, p);
 }
 
@@ -624,7 +644,7 @@ void sched_update(sched *s, const fn_config *cfg)
     }
     fn_config_release(&p->cfg);
     p->cfg = *cfg;
-    p->cfg.env = json_incref(cfg->env);
+    fn_config_retain(&p->cfg);
     p->prewarm_backoff_ms = p->prewarm_not_before = 0; /* the new code may start */
     for (worker *w = p->workers; w; w = w->next)
         if (w->version != cfg->version && w->state != WORKER_BUSY)

@@ -28,7 +28,9 @@ struct pool {
     fn_config cfg;
     worker *workers; /* every live worker, any version */
     sched_call *qhead, *qtail;
+    sched_call *qlast_sync; /* every synchronous call waits ahead of every background one */
     unsigned qlen;
+    unsigned bg_queued; /* of qlen, background calls (bounded by the event core, not here) */
     unsigned nworkers;
     unsigned nstarting; /* its workers holding a start slot, any version */
     bool deleted;
