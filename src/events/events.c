@@ -1,0 +1,934 @@
+/*
+ * events.c — the dispatcher of asynchronous invocations.
+ *
+ * Owns, in memory, each function's waiting invocations (a heap of store
+ * sequence numbers ordered by when they may run, in loop time) and the
+ * counts that bound them; owns the group commit of the store's per-turn
+ * batch and the acknowledgements that wait for it. The store (evstore.h)
+ * is the truth: whatever is in memory is rebuilt from it at start.
+ *
+ * The rule against starvation (docs/events.md): a function's async
+ * attempts hold at most max_concurrency - 1 of its workers (1 when it has
+ * one), all functions' async attempts at most half of --max-workers, and
+ * in a pool's queue every synchronous call waits ahead of them (sched.c).
+ */
+#include "events/events.h"
+
+#include "dlog.h"
+#include "events/callback.h"
+#include "events/invocation_json.h"
+#include "events/retry.h"
+#include "fn_settings.h"
+#include "strmap.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+typedef struct evwait {
+    uint64_t due; /* loop time (ms) from which it may run */
+    int64_t seq;
+} evwait;
+
+typedef struct evfn {
+    char name[FN_NAME_MAX + 1];
+    evwait *heap; /* min-heap by (due, seq) */
+    size_t n, cap;
+    unsigned running; /* attempts handed to the scheduler */
+    unsigned pending; /* waiting + running + accepted but not yet committed */
+    struct evfn *next_active, *prev_active; /* in ev->active while n > 0 */
+    bool active;
+} evfn;
+
+/* An acknowledgement that waits for the commit of its batch. */
+typedef struct evack {
+    struct evack *next;
+    events_ack_fn done;
+    void *ud;
+    event_ack ack;
+    evfn *fn;    /* the function whose counts the commit settles */
+    int64_t seq; /* to add to fn's heap once durable (0: none) */
+    int reserved; /* pending count taken before the commit (+1 submit, -1 cancel) */
+} evack;
+
+/* One attempt in flight. */
+typedef struct evcall {
+    events *ev;
+    evfn *fn;
+    ev_record rec;
+} evcall;
+
+struct events {
+    events_opts o;
+    evstore *st;
+    strmap fns; /* name → evfn */
+    evfn *active; /* functions with waiting invocations */
+    topics *tp;
+    unsigned running;
+    uv_check_t commit;  /* ends the turn's batch */
+    uv_idle_t kick;     /* keeps the loop from sleeping on an open batch */
+    uv_timer_t wake;    /* the earliest waiting invocation's time */
+    uv_timer_t sweep;   /* result retention */
+    bool armed, stopping;
+    evack *acks, **acks_tail;
+    uint64_t rnd;
+};
+
+/* --- small pieces --- */
+
+static uint32_t jitter(events *ev)
+{
+    /* xorshift64: the spread of retries needs no secrecy */
+    uint64_t x = ev->rnd;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    ev->rnd = x;
+    return (uint32_t)(x >> 32);
+}
+
+static uint64_t now_loop(events *ev)
+{
+    return uv_now(ev->o.loop);
+}
+
+static void on_commit(uv_check_t *h);
+static void on_kick(uv_idle_t *h)
+{
+    (void)h;
+}
+
+/* The store took a write: it is committed at the end of this loop turn.
+ * The idle handle keeps the loop from sleeping if the write came after
+ * this turn's check phase. */
+static void batch_joined(events *ev)
+{
+    if (ev->armed || !evstore_dirty(ev->st))
+        return;
+    ev->armed = true;
+    uv_idle_start(&ev->kick, on_kick);
+    uv_check_start(&ev->commit, on_commit);
+}
+
+static evfn *fn_get(events *ev, const char *name)
+{
+    evfn *f = strmap_get(&ev->fns, name);
+    if (f)
+        return f;
+    f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    snprintf(f->name, sizeof f->name, "%s", name);
+    if (strmap_put(&ev->fns, name, f) != 0) {
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+static bool before(const evwait *a, const evwait *b)
+{
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static void set_active(events *ev, evfn *f, bool on)
+{
+    if (f->active == on)
+        return;
+    f->active = on;
+    if (on) {
+        f->prev_active = NULL;
+        f->next_active = ev->active;
+        if (ev->active)
+            ev->active->prev_active = f;
+        ev->active = f;
+        return;
+    }
+    if (f->prev_active)
+        f->prev_active->next_active = f->next_active;
+    else
+        ev->active = f->next_active;
+    if (f->next_active)
+        f->next_active->prev_active = f->prev_active;
+    f->next_active = f->prev_active = NULL;
+}
+
+static int heap_push(events *ev, evfn *f, int64_t seq, uint64_t due)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        evwait *h = realloc(f->heap, cap * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        f->heap = h;
+        f->cap = cap;
+    }
+    size_t i = f->n++;
+    f->heap[i] = (evwait){due, seq};
+    while (i > 0 && before(&f->heap[i], &f->heap[(i - 1) / 2])) {
+        evwait t = f->heap[i];
+        f->heap[i] = f->heap[(i - 1) / 2];
+        f->heap[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+    set_active(ev, f, true);
+    return 0;
+}
+
+static int64_t heap_pop(events *ev, evfn *f)
+{
+    int64_t seq = f->heap[0].seq;
+    f->heap[0] = f->heap[--f->n];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < f->n && before(&f->heap[l], &f->heap[m]))
+            m = l;
+        if (r < f->n && before(&f->heap[r], &f->heap[m]))
+            m = r;
+        if (m == i)
+            break;
+        evwait t = f->heap[i];
+        f->heap[i] = f->heap[m];
+        f->heap[m] = t;
+        i = m;
+    }
+    if (f->n == 0)
+        set_active(ev, f, false);
+    return seq;
+}
+
+/* --- limits --- */
+
+static unsigned global_cap(const events *ev)
+{
+    return ev->o.max_workers / 2 ? ev->o.max_workers / 2 : 1;
+}
+
+static unsigned fn_cap(const fn_config *cfg)
+{
+    return cfg->max_concurrency > 1 ? (unsigned)cfg->max_concurrency - 1 : 1;
+}
+
+static retry_policy policy_of(const fn_config *cfg)
+{
+    return (retry_policy){(unsigned)cfg->async_retries, (uint64_t)cfg->async_retry_base_ms,
+                          (uint64_t)cfg->async_max_age_s * 1000};
+}
+
+/* --- finishing an invocation: destinations and callbacks --- */
+
+static void submit_internal(events *ev, const event_new *e);
+
+/* The Lambda destination record of a finished invocation. */
+static json_t *destination_record(const ev_record *r, const fn_config *cfg, const char *condition)
+{
+    char at[TIMEFMT_ISO_LEN], arn[FN_NAME_MAX + 64];
+    timefmt_iso_ms(timefmt_now_ms(), at);
+    snprintf(arn, sizeof arn, "hearth:function:%s:%" PRId64, r->function, r->version);
+    json_t *resp = json_pack("{s:i,s:s}", "statusCode", r->status == EV_SUCCEEDED ? 200 : 500,
+                             "executedVersion", "");
+    char v[24];
+    snprintf(v, sizeof v, "%" PRId64, r->version);
+    json_object_set_new(resp, "executedVersion", json_string(v));
+    if (r->status != EV_SUCCEEDED)
+        json_object_set_new(resp, "functionError", json_string("Unhandled"));
+    (void)cfg;
+    return json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:i},s:o,s:o,s:o}", "version", "1.0", "timestamp",
+                     at, "requestContext", "requestId", r->id, "functionArn", arn, "condition",
+                     condition, "approximateInvokeCount", (int)r->attempts, "requestPayload",
+                     invocation_payload_json(r), "responseContext", resp ? resp : json_object(),
+                     "responsePayload", invocation_outcome_json(r));
+}
+
+static void send_destination(events *ev, const ev_record *r, const fn_config *cfg,
+                             const char *condition)
+{
+    json_t *target = fnset_json_value(cfg, r->status == EV_SUCCEEDED ? "on_success" : "on_failure");
+    if (!target)
+        return;
+    if (r->depth + 1 >= EVENTS_MAX_DEPTH) {
+        dlog_warn("events: %s: not sending a destination record past depth %d (a loop?)",
+                  r->function, EVENTS_MAX_DEPTH);
+        return;
+    }
+    json_t *rec = destination_record(r, cfg, condition);
+    char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    json_decref(rec);
+    if (!text)
+        return;
+    event_new e = {.function = json_string_value(target), .payload = text, .len = strlen(text),
+                   .content_type = "application/json", .source = "destination",
+                   .depth = r->depth + 1};
+    submit_internal(ev, &e);
+    free(text);
+}
+
+typedef struct evpost {
+    events *ev;
+    int64_t seq;
+    char id[EV_ID_LEN + 1];
+} evpost;
+
+static void on_callback_done(void *ud, const callback_result *res)
+{
+    evpost *p = ud;
+    if (!res->delivered && !p->ev->stopping)
+        dlog_warn("events: the result callback of invocation %s failed after %u attempts: %s",
+                  p->id, res->attempts, res->error ? res->error : "");
+    if (!p->ev->stopping) { /* else it is sent again after the restart */
+        evstore_set_callback(p->ev->st, p->seq,
+                             res->delivered ? EV_CALLBACK_DELIVERED : EV_CALLBACK_FAILED);
+        batch_joined(p->ev);
+    }
+    free(p);
+}
+
+/* POSTs the finished record to its X-Callback-Url (after the commit that
+ * records the outcome would be better, but a callback may arrive before
+ * GET shows the same: the body carries the whole record). */
+static void send_callback(events *ev, const ev_record *r)
+{
+    if (!r->callback_url[0] || !ev->o.callbacks)
+        return;
+    json_t *doc = invocation_json(r, true);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    evpost *p = malloc(sizeof *p);
+    char hid[EV_ID_LEN + 40], hst[64];
+    snprintf(hid, sizeof hid, "X-Hearth-Invocation-Id: %s", r->id);
+    snprintf(hst, sizeof hst, "X-Hearth-Status: %s", ev_status_name(r->status));
+    const char *headers[] = {hid, hst, NULL};
+    if (body && p) {
+        *p = (evpost){ev, r->seq, ""};
+        snprintf(p->id, sizeof p->id, "%s", r->id);
+        if (callbacks_post(ev->o.callbacks, r->callback_url, "application/json", headers, body,
+                           strlen(body), on_callback_done, p) == 0)
+            p = NULL;
+    }
+    free(p);
+    free(body);
+}
+
+static void finished(events *ev, evfn *f, ev_record *r, const fn_config *cfg,
+                     const char *condition)
+{
+    f->pending--;
+    if (cfg)
+        send_destination(ev, r, cfg, condition);
+    send_callback(ev, r);
+}
+
+/* --- attempts --- */
+
+static void pump(events *ev);
+
+static retry_outcome classify(const sched_result *res)
+{
+    if (!res->code)
+        return RETRY_SUCCEEDED;
+    if (strcmp(res->code, "function_not_found") == 0)
+        return RETRY_FATAL;
+    if (strcmp(res->code, "queue_full") == 0 || strcmp(res->code, "queue_timeout") == 0 ||
+        strcmp(res->code, "overloaded") == 0)
+        return RETRY_THROTTLED;
+    return RETRY_FAILED;
+}
+
+static const char *dead_condition(retry_verdict v)
+{
+    return v == RETRY_TOO_OLD ? "EventAgeExceeded" : "RetriesExhausted";
+}
+
+static void record_failure(ev_record *r, const sched_result *res)
+{
+    snprintf(r->err_code, sizeof r->err_code, "%s", res->code);
+    snprintf(r->err_message, sizeof r->err_message, "%s", res->message);
+    snprintf(r->err_type, sizeof r->err_type, "%s", res->error_type);
+}
+
+static void apply_decision(events *ev, evcall *x, const sched_result *res, retry_decision d)
+{
+    ev_record *r = &x->rec;
+    evfn *f = x->fn;
+    const fn_config *cfg = sched_config(ev->o.sch, r->function);
+    int64_t now = timefmt_now_ms();
+    ev_error err = {res->code, res->message, res->error_type};
+    switch (d.verdict) {
+    case RETRY_DONE:
+        evstore_complete(ev->st, r->seq, res->body, res->len, res->content_type, now);
+        r->status = EV_SUCCEEDED;
+        r->finished_ms = now;
+        r->result = res->body ? malloc(res->len + 1) : NULL;
+        if (r->result) {
+            memcpy(r->result, res->body, res->len);
+            r->result[res->len] = '\0';
+            r->result_len = res->len;
+        }
+        snprintf(r->result_type, sizeof r->result_type, "%s", res->content_type);
+        finished(ev, f, r, cfg, "Success");
+        return;
+    case RETRY_AGAIN:
+    case RETRY_WAIT:
+        if (d.verdict == RETRY_AGAIN)
+            evstore_retry_at(ev->st, r->seq, now + (int64_t)d.delay_ms, &err);
+        else
+            evstore_requeue(ev->st, r->seq, now + (int64_t)d.delay_ms);
+        if (heap_push(ev, f, r->seq, now_loop(ev) + d.delay_ms) < 0)
+            f->pending--; /* in the store still: it runs after a restart */
+        return;
+    case RETRY_EXHAUSTED:
+    case RETRY_TOO_OLD:
+    case RETRY_GONE:
+        evstore_dead(ev->st, r->seq, &err, now);
+        r->status = EV_DEAD;
+        r->finished_ms = now;
+        record_failure(r, res);
+        finished(ev, f, r, cfg, dead_condition(d.verdict));
+        return;
+    }
+}
+
+static void on_attempt_done(sched_call *c, sched_result *res, void *ud)
+{
+    (void)c;
+    evcall *x = ud;
+    events *ev = x->ev;
+    x->fn->running--;
+    ev->running--;
+    if (!ev->stopping) {
+        const fn_config *cfg = sched_config(ev->o.sch, x->rec.function);
+        retry_outcome out = cfg ? classify(res) : RETRY_FATAL;
+        if (res->version)
+            x->rec.version = res->version;
+        retry_policy pol = cfg ? policy_of(cfg) : (retry_policy){0, 0, 0};
+        int64_t age = timefmt_now_ms() - x->rec.created_ms;
+        retry_decision d =
+            retry_decide(&pol, out, x->rec.attempts, age > 0 ? (uint64_t)age : 0, jitter(ev));
+        apply_decision(ev, x, res, d);
+        batch_joined(ev);
+    }
+    evrec_release(&x->rec);
+    free(x);
+    if (!ev->stopping)
+        pump(ev);
+}
+
+/* An invocation that may not start (too old, or its function is gone). */
+static void give_up_before_start(events *ev, evcall *x, const char *code, const char *message,
+                                 retry_verdict why)
+{
+    sched_result res = {.status = 500, .code = code};
+    snprintf(res.message, sizeof res.message, "%s", message);
+    apply_decision(ev, x, &res, (retry_decision){why, 0});
+    evrec_release(&x->rec);
+    free(x);
+}
+
+/* Hands a claimed invocation to the scheduler as a background call. */
+static void hand_to_sched(events *ev, evcall *x)
+{
+    sched_call *c = sched_call_new();
+    if (!c) {
+        x->fn->pending--; /* "running" in the store: runs again after a restart */
+        evrec_release(&x->rec);
+        free(x);
+        return;
+    }
+    snprintf(c->function, sizeof c->function, "%s", x->fn->name);
+    snprintf(c->request_id, sizeof c->request_id, "%s", x->rec.id);
+    snprintf(c->invocation_id, sizeof c->invocation_id, "%s", x->rec.id);
+    snprintf(c->content_type, sizeof c->content_type, "%s", x->rec.content_type);
+    c->trigger = "async";
+    c->background = true;
+    c->attempt = x->rec.attempts;
+    c->body = x->rec.payload;
+    c->body_len = x->rec.payload_len;
+    c->done = on_attempt_done;
+    c->ud = x;
+    x->fn->running++;
+    ev->running++;
+    sched_invoke(ev->o.sch, c);
+}
+
+static void start_one(events *ev, evfn *f)
+{
+    int64_t seq = heap_pop(ev, f);
+    const fn_config *cfg = sched_config(ev->o.sch, f->name);
+    evcall *x = calloc(1, sizeof *x);
+    if (!x) {
+        f->pending--; /* stays in the store: runs after a restart */
+        return;
+    }
+    x->ev = ev;
+    x->fn = f;
+    int rc = evstore_claim(ev->st, seq, cfg ? cfg->version : 0, timefmt_now_ms(), &x->rec);
+    batch_joined(ev);
+    if (rc < 0) {
+        if (rc != -ESTALE) /* -ESTALE: cancelled, and counted then */
+            f->pending--;
+        free(x);
+        return;
+    }
+    int64_t age = timefmt_now_ms() - x->rec.created_ms;
+    retry_policy pol = cfg ? policy_of(cfg) : (retry_policy){0, 0, 0};
+    if (!cfg)
+        give_up_before_start(ev, x, "function_not_found", "the function no longer exists",
+                             RETRY_GONE);
+    else if (!retry_may_start(&pol, age > 0 ? (uint64_t)age : 0))
+        give_up_before_start(ev, x, "event_too_old",
+                             "the event is older than the function's async_max_age_s",
+                             RETRY_TOO_OLD);
+    else
+        hand_to_sched(ev, x);
+}
+
+static bool may_start(const events *ev, const evfn *f, uint64_t now, const fn_config **cfg)
+{
+    if (!f->n || f->heap[0].due > now || ev->running >= global_cap(ev))
+        return false;
+    *cfg = sched_config(ev->o.sch, f->name);
+    return !*cfg || f->running < fn_cap(*cfg);
+}
+
+static void on_wake(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
+static void arm_wake(events *ev, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    for (evfn *f = ev->active; f; f = f->next_active)
+        if (f->heap[0].due > now && f->heap[0].due < next)
+            next = f->heap[0].due;
+    if (next == UINT64_MAX)
+        uv_timer_stop(&ev->wake);
+    else
+        uv_timer_start(&ev->wake, on_wake, next - now, 0);
+}
+
+/* Starts every invocation that may start now, one per function per round
+ * so that one function's backlog does not hold back the others. */
+static void pump(events *ev)
+{
+    if (ev->stopping)
+        return;
+    uint64_t now = now_loop(ev);
+    bool progress = true;
+    while (progress && ev->running < global_cap(ev)) {
+        progress = false;
+        evfn *next;
+        for (evfn *f = ev->active; f && ev->running < global_cap(ev); f = next) {
+            next = f->next_active; /* start_one may take f off the list */
+            const fn_config *cfg;
+            if (may_start(ev, f, now, &cfg)) {
+                start_one(ev, f);
+                progress = true;
+            }
+        }
+    }
+    arm_wake(ev, now);
+}
+
+/* --- accepting, and the commit that acknowledges --- */
+
+static void ack_now(events_ack_fn done, void *ud, unsigned status, const char *code,
+                    const char *fmt, const char *arg)
+{
+    event_ack a = {.status = status, .code = code};
+    snprintf(a.message, sizeof a.message, fmt, arg);
+    done(&a, ud);
+}
+
+/* Queues the acknowledgement for after the commit. */
+static void ack_after_commit(events *ev, evack *k)
+{
+    *ev->acks_tail = k;
+    ev->acks_tail = &k->next;
+    batch_joined(ev);
+}
+
+/* The commit went through (ok) or was rolled back: settle each waiting
+ * acknowledgement's counts, then answer it. */
+static void settle(events *ev, evack *k, bool ok)
+{
+    if (k->fn && !ok)
+        k->fn->pending = (unsigned)((int)k->fn->pending - k->reserved);
+    if (k->fn && ok && k->seq && heap_push(ev, k->fn, k->seq, now_loop(ev)) < 0)
+        k->fn->pending--; /* durable all the same: it runs after a restart */
+    if (!ok) {
+        k->ack.status = 503;
+        k->ack.code = "storage_error";
+        snprintf(k->ack.message, sizeof k->ack.message,
+                 "the event store could not write to disk; nothing was recorded");
+    }
+    if (k->done)
+        k->done(&k->ack, k->ud);
+}
+
+static void on_commit(uv_check_t *h)
+{
+    events *ev = h->data;
+    ev->armed = false;
+    uv_idle_stop(&ev->kick);
+    uv_check_stop(&ev->commit);
+    bool ok = evstore_commit(ev->st) == 0;
+    evack *k = ev->acks;
+    ev->acks = NULL;
+    ev->acks_tail = &ev->acks;
+    while (k) {
+        evack *next = k->next;
+        settle(ev, k, ok);
+        free(k);
+        k = next;
+    }
+    pump(ev);
+}
+
+/* Fills a new record from e. -EINVAL when a field cannot be kept. */
+static int new_record(const event_new *e, ev_record *r)
+{
+    memset(r, 0, sizeof *r);
+    reqid_new(r->id);
+    snprintf(r->function, sizeof r->function, "%s", e->function);
+    snprintf(r->source, sizeof r->source, "%s", e->source ? e->source : "invoke");
+    r->depth = e->depth;
+    r->created_ms = r->run_at_ms = timefmt_now_ms();
+    const char *ct = e->content_type ? e->content_type : "";
+    const char *url = e->callback_url ? e->callback_url : "";
+    const char *key = e->idempotency_key ? e->idempotency_key : "";
+    if (strlen(ct) >= sizeof r->content_type || strlen(url) >= sizeof r->callback_url ||
+        strlen(key) >= sizeof r->idem_key)
+        return -EINVAL;
+    strcpy(r->content_type, ct);
+    strcpy(r->callback_url, url);
+    strcpy(r->idem_key, key);
+    r->callback = url[0] ? EV_CALLBACK_PENDING : EV_CALLBACK_NONE;
+    r->payload = (char *)e->payload; /* borrowed for the insert */
+    r->payload_len = e->len;
+    return 0;
+}
+
+/* The checks and the write of a submit; *k is filled for the commit.
+ * Returns 0, or answers (through k->ack) and returns -1. */
+static int accept_event(events *ev, const event_new *e, evack *k)
+{
+    const fn_config *cfg = sched_config(ev->o.sch, e->function);
+    event_ack *a = &k->ack;
+    if (!cfg) {
+        *a = (event_ack){.status = 404, .code = "function_not_found"};
+        snprintf(a->message, sizeof a->message, "no function named '%s'", e->function);
+        return -1;
+    }
+    if (e->idempotency_key && e->idempotency_key[0] &&
+        evstore_find_key(ev->st, e->function, e->idempotency_key,
+                         timefmt_now_ms() - EVENTS_IDEMPOTENCY_MS, a->id) == 0) {
+        ev_record old;
+        a->duplicate = true;
+        a->state = EV_QUEUED;
+        if (evstore_get(ev->st, a->id, &old) == 0) {
+            a->state = old.status;
+            evrec_release(&old);
+        }
+        return 0;
+    }
+    evfn *f = fn_get(ev, e->function);
+    if (!f) {
+        *a = (event_ack){.status = 503, .code = "storage_error"};
+        snprintf(a->message, sizeof a->message, "out of memory");
+        return -1;
+    }
+    if (f->pending >= (unsigned)cfg->async_max_queue) {
+        *a = (event_ack){.status = 429, .code = "queue_full"};
+        snprintf(a->message, sizeof a->message,
+                 "'%s' already has %u asynchronous invocations waiting (async_max_queue)",
+                 e->function, f->pending);
+        return -1;
+    }
+    ev_record r;
+    int rc = new_record(e, &r);
+    if (rc == 0)
+        rc = evstore_enqueue(ev->st, &r);
+    if (rc < 0) {
+        *a = (event_ack){.status = rc == -EINVAL ? 400 : 503,
+                         .code = rc == -EINVAL ? "invalid_request" : "storage_error"};
+        snprintf(a->message, sizeof a->message, "%s",
+                 rc == -EINVAL ? "a header of the call is too long to keep"
+                               : "the event store could not take the event");
+        return -1;
+    }
+    f->pending++;
+    k->fn = f;
+    k->seq = r.seq;
+    k->reserved = 1;
+    snprintf(a->id, sizeof a->id, "%s", r.id);
+    a->state = EV_QUEUED;
+    return 0;
+}
+
+void events_submit(events *ev, const event_new *e, events_ack_fn done, void *ud)
+{
+    if (ev->stopping) {
+        ack_now(done, ud, 503, "overloaded", "%s", "the daemon is shutting down");
+        return;
+    }
+    evack *k = calloc(1, sizeof *k);
+    if (!k) {
+        ack_now(done, ud, 503, "storage_error", "%s", "out of memory");
+        return;
+    }
+    k->done = done;
+    k->ud = ud;
+    if (accept_event(ev, e, k) < 0) {
+        done(&k->ack, ud);
+        free(k);
+        return;
+    }
+    ack_after_commit(ev, k);
+}
+
+/* A submit from inside the core (destinations, schedules): nobody waits. */
+static void submit_internal(events *ev, const event_new *e)
+{
+    evack *k = calloc(1, sizeof *k);
+    if (!k || accept_event(ev, e, k) < 0) {
+        if (k)
+            dlog_warn("events: could not send an event to '%s': %s", e->function,
+                      k->ack.message);
+        free(k);
+        return;
+    }
+    ack_after_commit(ev, k);
+}
+
+/* Redrive and cancel: one store change on a known invocation. */
+static void change_one(events *ev, const char *id, bool redrive, events_ack_fn done, void *ud)
+{
+    ev_record r;
+    int rc = evstore_get(ev->st, id, &r);
+    if (rc < 0) {
+        if (rc == -ENOENT)
+            ack_now(done, ud, 404, "invocation_not_found", "no invocation '%.40s'", id);
+        else
+            ack_now(done, ud, 503, "storage_error", "%s", "the event store could not be read");
+        return;
+    }
+    evrec_release(&r);
+    evfn *f = fn_get(ev, r.function);
+    int64_t now = timefmt_now_ms();
+    rc = !f ? -ENOMEM : redrive ? evstore_redrive(ev->st, r.seq, now)
+                                : evstore_cancel(ev->st, r.seq, now);
+    batch_joined(ev);
+    if (rc < 0) {
+        if (rc == -ESTALE)
+            ack_now(done, ud, 409, redrive ? "not_dead" : "not_cancellable",
+                    redrive ? "the invocation is %s: only a dead one can be retried"
+                            : "the invocation is %s: only a queued or retrying one can be "
+                              "cancelled",
+                    ev_status_name(r.status));
+        else
+            ack_now(done, ud, 503, "storage_error", "%s", "the event store could not be written");
+        return;
+    }
+    evack *k = calloc(1, sizeof *k);
+    if (!k) {
+        ack_now(done, ud, 503, "storage_error", "%s", "out of memory");
+        return;
+    }
+    *k = (evack){.done = done, .ud = ud, .fn = f, .seq = redrive ? r.seq : 0,
+                 .reserved = redrive ? 1 : -1};
+    snprintf(k->ack.id, sizeof k->ack.id, "%s", r.id);
+    k->ack.state = redrive ? EV_QUEUED : EV_CANCELLED;
+    f->pending = (unsigned)((int)f->pending + k->reserved);
+    ack_after_commit(ev, k);
+}
+
+void events_redrive(events *ev, const char *id, events_ack_fn done, void *ud)
+{
+    change_one(ev, id, true, done, ud);
+}
+
+void events_cancel(events *ev, const char *id, events_ack_fn done, void *ud)
+{
+    change_one(ev, id, false, done, ud);
+}
+
+/* --- reads --- */
+
+int events_get(events *ev, const char *id, ev_record *out)
+{
+    return evstore_get(ev->st, id, out);
+}
+
+int events_list(events *ev, const char *function, int status, unsigned limit,
+                evstore_visit_fn fn, void *ud)
+{
+    return evstore_list(ev->st, function, status, limit, fn, ud);
+}
+
+int events_backlog(events *ev, const char *function, const char *source, int64_t *out)
+{
+    return evstore_backlog(ev->st, function, source, out);
+}
+
+void events_state_of(events *ev, const char *function, events_state *out)
+{
+    const evfn *f = strmap_get(&ev->fns, function);
+    out->running = f ? f->running : 0;
+    out->waiting = f ? f->pending - f->running : 0;
+}
+
+const topics *events_topics(const events *ev)
+{
+    return ev->tp;
+}
+
+void events_function_updated(events *ev, const fn_config *cfg)
+{
+    if (topics_update(ev->tp, cfg) < 0)
+        dlog_error("events: out of memory indexing the subscriptions of '%s'", cfg->name);
+    pump(ev); /* a higher max_concurrency may let more start */
+}
+
+void events_function_removed(events *ev, const char *name)
+{
+    topics_remove(ev->tp, name);
+    pump(ev); /* its waiting invocations die as function_not_found */
+}
+
+/* --- start, retention, stop --- */
+
+/* A waiting invocation found at start; one that was running when the
+ * daemon stopped goes back to waiting, its attempt not counted. */
+static int recover_one(ev_record *r, void *ud)
+{
+    events *ev = ud;
+    evfn *f = fn_get(ev, r->function);
+    if (!f)
+        return -ENOMEM;
+    int64_t now = timefmt_now_ms();
+    if (r->status == EV_RUNNING && evstore_requeue(ev->st, r->seq, now) < 0)
+        return -EIO;
+    int64_t wait = r->status == EV_RUNNING ? 0 : r->run_at_ms - now;
+    f->pending++;
+    return heap_push(ev, f, r->seq, now_loop(ev) + (uint64_t)(wait > 0 ? wait : 0));
+}
+
+static int resend_callback(ev_record *r, void *ud)
+{
+    send_callback(ud, r);
+    return 0;
+}
+
+static int index_topics(const fn_config *cfg, void *ud)
+{
+    return topics_update(ud, cfg);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    events *ev = t->data;
+    int64_t now = timefmt_now_ms();
+    if (evstore_expire(ev->st, now - (int64_t)ev->o.result_retention_ms,
+                       now - EVENTS_IDEMPOTENCY_MS) == 0)
+        batch_joined(ev);
+}
+
+static int recover(events *ev, registry *reg)
+{
+    int rc = evstore_each_pending(ev->st, recover_one, ev);
+    if (rc == 0)
+        rc = evstore_commit(ev->st);
+    if (rc == 0)
+        rc = evstore_each_unsent_callback(ev->st, resend_callback, ev);
+    if (rc == 0 && reg)
+        rc = registry_list(reg, index_topics, ev->tp);
+    return rc;
+}
+
+int events_open(const events_opts *o, registry *reg, events **out)
+{
+    *out = NULL;
+    events *ev = calloc(1, sizeof *ev);
+    if (!ev) {
+        evstore_close(o->store);
+        return -ENOMEM;
+    }
+    ev->o = *o;
+    strmap_init(&ev->fns);
+    ev->acks_tail = &ev->acks;
+    if (getrandom(&ev->rnd, sizeof ev->rnd, 0) != sizeof ev->rnd || !ev->rnd)
+        ev->rnd = 0x9e3779b97f4a7c15ull ^ (uint64_t)timefmt_now_ms();
+    ev->st = o->store;
+    ev->tp = topics_new();
+    int rc = ev->tp ? 0 : -ENOMEM;
+    if (rc == 0) {
+        uv_check_init(o->loop, &ev->commit);
+        uv_idle_init(o->loop, &ev->kick);
+        uv_timer_init(o->loop, &ev->wake);
+        uv_timer_init(o->loop, &ev->sweep);
+        ev->commit.data = ev->kick.data = ev->wake.data = ev->sweep.data = ev;
+        rc = recover(ev, reg);
+        if (rc < 0) {
+            events_close_handles(ev);
+            uv_run(o->loop, UV_RUN_NOWAIT);
+        }
+    }
+    if (rc < 0) {
+        events_close(ev);
+        return rc;
+    }
+    uint64_t every = o->result_retention_ms / 2;
+    every = every < 100 ? 100 : every > 60000 ? 60000 : every;
+    uv_timer_start(&ev->sweep, on_sweep, every, every);
+    pump(ev);
+    *out = ev;
+    return 0;
+}
+
+void events_shutdown(events *ev)
+{
+    ev->stopping = true;
+    uv_timer_stop(&ev->wake);
+    uv_timer_stop(&ev->sweep);
+}
+
+void events_close_handles(events *ev)
+{
+    if (!ev)
+        return;
+    uv_close((uv_handle_t *)&ev->commit, NULL);
+    uv_close((uv_handle_t *)&ev->kick, NULL);
+    uv_close((uv_handle_t *)&ev->wake, NULL);
+    uv_close((uv_handle_t *)&ev->sweep, NULL);
+}
+
+static int free_fn(const char *key, void *value, void *ud)
+{
+    (void)key, (void)ud;
+    evfn *f = value;
+    free(f->heap);
+    free(f);
+    return 0;
+}
+
+void events_close(events *ev)
+{
+    if (!ev)
+        return;
+    if (ev->st && evstore_commit(ev->st) < 0)
+        dlog_error("events: the last batch could not be committed");
+    for (evack *k = ev->acks, *next; k; k = next) {
+        next = k->next;
+        free(k);
+    }
+    evstore_close(ev->st);
+    topics_free(ev->tp);
+    strmap_each(&ev->fns, free_fn, NULL);
+    strmap_release(&ev->fns);
+    free(ev);
+}
