@@ -18,6 +18,8 @@
  * a function's answer without checking it.
  */
 #include "api.h"
+#include "api_internal.h"
+#include "events/events.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -54,6 +56,7 @@ enum route_flags {
     ROUTE_FN_SEGMENT = 0,         /* a function name: the glob applies */
     ROUTE_OTHER_SEGMENT = 1 << 0, /* not a function (a token id): no glob */
     ROUTE_PUBLIC_FN = 1 << 1,     /* open to anyone when the function is "auth": "none" */
+    ROUTE_TOPIC_SEGMENT = ROUTE_OTHER_SEGMENT | 1 << 2, /* a topic name (topics.h's rule) */
 };
 
 struct route {
@@ -137,18 +140,40 @@ static bool decode_name(gw_request *req, const char *seg, size_t seg_len,
     return false;
 }
 
+/* Decodes the route's `*` segment: a topic name on topic routes, else a
+ * function name (token and invocation ids are in that alphabet too). */
+static bool decode_segment(gw_request *req, const struct route *r, const char *seg,
+                           size_t seg_len, char name[FN_NAME_MAX + 1])
+{
+    if ((r->flags & ROUTE_TOPIC_SEGMENT) != ROUTE_TOPIC_SEGMENT)
+        return decode_name(req, seg, seg_len, name);
+    _Static_assert(TOPIC_NAME_MAX <= FN_NAME_MAX + 1, "a topic name fits the name buffer");
+    ssize_t n = gw_unescape(seg, seg_len, name, FN_NAME_MAX);
+    if (n >= 0) {
+        name[n] = '\0';
+        if (!memchr(name, '\0', (size_t)n) && topic_name_valid(name))
+            return true;
+    }
+    char shown[96];
+    safetext_copy(shown, sizeof shown, seg, seg_len);
+    gw_respond_error(req, 400, "invalid_name",
+                     "topic names are 1-%d of a-z, 0-9, '.', '_', '-'; '%s' is not one",
+                     TOPIC_NAME_MAX, shown);
+    return false;
+}
+
 /* Reads query parameter `key`: *v is its value, or NULL when absent.
  * Returns false when the value decodes to a NUL byte or to bytes that are
  * not UTF-8: no parameter takes either, and reading up to the NUL would
  * take "5%00junk" for 5. */
-static bool query_text(gw_request *req, const char *key, const char **v)
+bool api_query_text(gw_request *req, const char *key, const char **v)
 {
     size_t len = 0;
     *v = gw_query(req, key, &len);
     return !*v || (!memchr(*v, '\0', len) && safetext_is_utf8(*v, len));
 }
 
-static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
+bool api_parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
     if (!s || !*s)
         return false;
@@ -207,6 +232,16 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     const fnset_choice *c = fnset_choices(&n);
     for (size_t i = 0; o && i < n; i++)
         json_object_set_new(o, c[i].name, json_string(fnset_word(cfg, &c[i])));
+    const fnset_json *js = fnset_jsons(&n);
+    for (size_t i = 0; o && i < n; i++)
+        json_object_set_new(o, js[i].name,
+                            cfg->json_settings[i] ? json_deep_copy(cfg->json_settings[i])
+                                                  : json_null());
+    events_state es;
+    events_state_of(h->events, cfg->name, &es);
+    if (o)
+        json_object_set_new(o, "async", json_pack("{s:I,s:I}", "waiting", (json_int_t)es.waiting,
+                                                  "running", (json_int_t)es.running));
     json_t *rest =
         json_pack("{s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg), "created_at",
                   created, "updated_at", updated, "pool", pool_json(h, cfg->name));
@@ -277,11 +312,16 @@ static void route_metrics(hearth *h, gw_request *req, const char *name, const ch
 
 /* --- function routes --- */
 
+bool api_caller_may_reach(const char *function)
+{
+    return !caller || auth_function_allowed(caller, function);
+}
+
 /* A token limited to some functions sees only those in the list. */
 static int list_visit(const fn_config *cfg, void *ud)
 {
     void **ctx = ud;
-    if (!caller || auth_function_allowed(caller, cfg->name))
+    if (api_caller_may_reach(cfg->name))
         json_array_append_new(ctx[1], api_function_json(ctx[0], cfg));
     return 0;
 }
@@ -339,6 +379,7 @@ static void route_delete(hearth *h, gw_request *req, const char *name, const cha
         return;
     }
     sched_remove(h->sch, name);
+    events_function_removed(h->events, name);
     logs_end_function(h->lg, name);
     logstore_remove(h->store, name);
     int rc = deploy_remove_code(h, name);
@@ -540,7 +581,10 @@ static void route_invoke(hearth *h, gw_request *req, const char *name, const cha
         }
         json_decref(parsed);
     }
-    start_call(h, req, name, "invoke", NULL);
+    if (api_prefers_async(req))
+        api_invoke_async(h, req, name);
+    else
+        start_call(h, req, name, "invoke", NULL);
 }
 
 static void route_fn_http(hearth *h, gw_request *req, const char *name, const char *rest)
@@ -585,7 +629,7 @@ static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *fo
 {
     const char *v;
     *follow = false;
-    if (!query_text(req, "follow", &v))
+    if (!api_query_text(req, "follow", &v))
         goto bad_follow;
     if (v) {
         if (strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "0") && strcmp(v, "false"))
@@ -593,15 +637,15 @@ static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *fo
         *follow = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
     }
     uint64_t tail = *follow ? LOGS_TAIL_FOLLOW_DEFAULT : LOGS_TAIL_DEFAULT;
-    if (!query_text(req, "tail", &v) ||
-        (v && (!parse_uint(v, LOGS_TAIL_MAX, &tail) || tail == 0))) {
+    if (!api_query_text(req, "tail", &v) ||
+        (v && (!api_parse_uint(v, LOGS_TAIL_MAX, &tail) || tail == 0))) {
         gw_respond_error(req, 400, "invalid_query", "tail must be a whole number from 1 to %d",
                          LOGS_TAIL_MAX);
         return false;
     }
     q->tail = (size_t)tail;
     *format = LOGS_TEXT;
-    if (!query_text(req, "format", &v))
+    if (!api_query_text(req, "format", &v))
         v = ""; /* held a NUL: refused below like any other unknown format */
     if (v) {
         if (strcmp(v, "ndjson") == 0)
@@ -611,13 +655,13 @@ static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *fo
             return false;
         }
     }
-    if (!query_text(req, "request_id", &q->request_id) ||
+    if (!api_query_text(req, "request_id", &q->request_id) ||
         (q->request_id && !valid_request_id(q->request_id))) {
         gw_respond_error(req, 400, "invalid_query", "request_id is not a request id");
         return false;
     }
     q->since_ms = 0;
-    if (!query_text(req, "since", &v) || (v && timefmt_parse(v, &q->since_ms) < 0)) {
+    if (!api_query_text(req, "since", &v) || (v && timefmt_parse(v, &q->since_ms) < 0)) {
         gw_respond_error(req, 400, "invalid_query",
                          "since must be unix milliseconds or an RFC 3339 time");
         return false;
@@ -966,8 +1010,8 @@ static void route_audit(hearth *h, gw_request *req, const char *name, const char
     (void)name, (void)rest;
     const char *v;
     uint64_t limit = AUDIT_LIMIT_DEFAULT;
-    if (!query_text(req, "limit", &v) ||
-        (v && (!parse_uint(v, AUDIT_LIMIT_MAX, &limit) || limit == 0))) {
+    if (!api_query_text(req, "limit", &v) ||
+        (v && (!api_parse_uint(v, AUDIT_LIMIT_MAX, &limit) || limit == 0))) {
         gw_respond_error(req, 400, "invalid_query", "limit must be a whole number from 1 to %d",
                          AUDIT_LIMIT_MAX);
         return;
@@ -992,6 +1036,13 @@ static const struct route routes[] = {
     {"DELETE", "/v1/functions/*", route_delete, AUTH_SCOPE_DEPLOY, 0},
     {"POST", "/v1/functions/*/invoke", route_invoke, AUTH_SCOPE_INVOKE, ROUTE_PUBLIC_FN},
     {"GET", "/v1/functions/*/logs", route_logs, AUTH_SCOPE_LOGS, 0},
+    {"GET", "/v1/functions/*/invocations", api_invocations_list, AUTH_SCOPE_INVOKE, 0},
+    {"GET", "/v1/invocations/*", api_invocation_get, AUTH_SCOPE_INVOKE, ROUTE_OTHER_SEGMENT},
+    {"DELETE", "/v1/invocations/*", api_invocation_cancel, AUTH_SCOPE_INVOKE, ROUTE_OTHER_SEGMENT},
+    {"POST", "/v1/invocations/*/retry", api_invocation_retry, AUTH_SCOPE_INVOKE,
+     ROUTE_OTHER_SEGMENT},
+    {"GET", "/v1/topics", api_topics_list, AUTH_SCOPE_READ, 0},
+    {"POST", "/v1/topics/*", api_topic_publish, AUTH_SCOPE_INVOKE, ROUTE_TOPIC_SEGMENT},
     {"GET", "/v1/secrets", route_secrets_list, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
     {"PUT", "/v1/secrets/*", route_secret_put, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
     {"DELETE", "/v1/secrets/*", route_secret_delete, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
@@ -1138,7 +1189,7 @@ void api_handle(gw_request *req, void *ud)
         return;
     }
     char name[FN_NAME_MAX + 1] = "";
-    if (m.seg && !decode_name(req, m.seg, m.seg_len, name))
+    if (m.seg && !decode_segment(req, r, m.seg, m.seg_len, name))
         return;
     if (!authorize(h, req, r, name))
         return;

@@ -26,6 +26,7 @@
 
 #include "api.h"
 #include "dlog.h"
+#include "events/events.h"
 #include "package.h"
 #include "fn_settings.h"
 #include "paths.h"
@@ -204,6 +205,27 @@ static int check_choices(deploy_job *j, json_t *doc)
     return 0;
 }
 
+/* Every JSON-valued setting given (on_success, subscriptions, ...), each
+ * checked by its row's own rule. JSON bodies only: a query cannot carry a
+ * list. A null value is the same as leaving the setting out. */
+static int check_json_settings(deploy_job *j, json_t *doc)
+{
+    size_t n;
+    const fnset_json *t = fnset_jsons(&n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(doc, t[i].name);
+        char err[512] = "";
+        if (!v || json_is_null(v))
+            continue;
+        if (t[i].check(v, err, sizeof err) < 0)
+            return refuse(j, 400, "invalid_field", "%s: %s", t[i].name, err);
+        j->cfg.json_settings[i] = json_deep_copy(v);
+        if (!j->cfg.json_settings[i])
+            return refuse(j, 500, "internal_error", "out of memory");
+    }
+    return 0;
+}
+
 /* --- packages --- */
 
 static int make_staging(deploy_job *j)
@@ -321,7 +343,7 @@ static int take_query_secrets(deploy_job *j)
 
 static bool is_setting(const char *key)
 {
-    return fnset_find(key) || fnset_find_choice(key);
+    return fnset_find(key) || fnset_find_choice(key) || fnset_json_index(key) >= 0;
 }
 
 static int parse_json_body(deploy_job *j)
@@ -345,6 +367,8 @@ static int parse_json_body(deploy_job *j)
         rc = check_int_fields(j, doc);
     if (rc == 0)
         rc = check_choices(j, doc);
+    if (rc == 0)
+        rc = check_json_settings(j, doc);
     json_t *env = json_object_get(doc, "env");
     if (rc == 0 && env) {
         char err[256] = "";
@@ -506,6 +530,7 @@ static void deploy_after(uv_work_t *w, int status)
         refuse(j, 500, "internal_error", "the deploy was cancelled");
     if (!j->code && install(j, &created) == 0) {
         sched_update(j->h->sch, &j->cfg);
+        events_function_updated(j->h->events, &j->cfg);
         dlog_info("deployed %s version %" PRId64, j->name, j->cfg.version);
         api_audit(j->h, j->req, "deploy", j->name);
         gw_respond_json(j->req, created ? 201 : 200, api_function_json(j->h, &j->cfg));

@@ -39,6 +39,7 @@ typedef struct hearth_settings {
     unsigned max_queue;
     unsigned shutdown_grace_s;
     uint64_t keep_alive_ms;
+    uint64_t result_retention_ms; /* finished async invocations are kept this long */
     int log_level;
     bool no_sandbox;               /* debugging only: workers share the host's namespaces */
     unsigned long adaptive_bin_ms; /* keepalive.c's histogram bin; 0 = its default */
@@ -66,6 +67,9 @@ typedef struct hearth {
     logstore *store;
     logs *lg;
     sched *sch;
+    struct evstore *evstore;     /* opened before privileges drop; then the event core's */
+    struct events *events;       /* async invocations, schedules, topics (events/events.h) */
+    struct callbacks *callbacks; /* result callbacks' outbound POSTs (events/callback.h) */
     gateway *gw;
     struct secrets *secrets;  /* the sealed store: the public key, never the private one */
     sandbox_cgroups *cgroups; /* NULL when not root or none usable */

@@ -26,6 +26,8 @@
 #include "api.h"
 #include "auth.h"
 #include "dlog.h"
+#include "events/callback.h"
+#include "events/events.h"
 #include "fn_settings.h"
 #include "hearth.h"
 #include "locate.h"
@@ -173,6 +175,12 @@ static int prepare_data_dir(hearth *h)
     }
     if (open_tokens(h) < 0)
         return -1;
+    rc = evstore_open("events.db", &h->evstore);
+    if (rc < 0) {
+        dlog_error("cannot open the event store %s/events.db: %s", h->set.data_dir,
+                   strerror(-rc));
+        return -1;
+    }
     rc = logstore_open("logs", h->set.log_retention, &h->store);
     if (rc < 0) {
         dlog_error("cannot open the log store %s/logs: %s", h->set.data_dir, strerror(-rc));
@@ -207,6 +215,9 @@ static void finish_shutdown(daemon_state *d)
     uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&d->sighup, on_handle_closed);
+    events_close_handles(h->events);
+    callbacks_close(h->callbacks);
+    h->callbacks = NULL;
     sched_close(h->sch);
     h->sch = NULL;
     logs_stop(h->lg);
@@ -225,6 +236,7 @@ static void on_shutdown_tick(uv_timer_t *t)
         if (gateway_pending(h->gw) > 0)
             dlog_warn("grace period over: %u requests will be answered 503",
                       gateway_pending(h->gw));
+        events_shutdown(h->events);
         sched_shutdown(h->sch);
         d->workers_stopped = true;
         return;
@@ -372,6 +384,33 @@ static uint64_t memory_budget_mb(const hearth_settings *set)
     return total / 4 * 3 >> 20;
 }
 
+/* The event core: its store (<data>/events.db) and the result-callback
+ * sender. Invocations left waiting by the last run start running again. */
+static int open_events(hearth *h)
+{
+    callbacks_opts co = {.loop = h->loop, .user_agent = "hearth/" HEARTH_VERSION};
+    int rc = callbacks_open(&co, &h->callbacks);
+    if (rc < 0) {
+        dlog_error("cannot start the result-callback sender: %s", strerror(-rc));
+        return -1;
+    }
+    events_opts eo = {
+        .loop = h->loop,
+        .sch = h->sch,
+        .store = h->evstore,
+        .result_retention_ms = h->set.result_retention_ms,
+        .max_workers = h->set.max_workers,
+        .callbacks = h->callbacks,
+    };
+    h->evstore = NULL; /* the event core's now */
+    rc = events_open(&eo, h->reg, &h->events);
+    if (rc < 0) {
+        dlog_error("cannot recover the event store's waiting invocations: %s", strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
 static int start_services(daemon_state *d)
 {
     hearth *h = &d->h;
@@ -405,7 +444,7 @@ static int start_services(daemon_state *d)
         .spawner = h->spawner,
         .metrics = h->metrics,
     };
-    if (sched_open(&so, &h->sch) < 0)
+    if (sched_open(&so, &h->sch) < 0 || open_events(h) < 0)
         return -1;
     dlog_info("scheduler: at most %u workers (%u starting at once), whose memory_mb sum to at "
               "most %llu MB",
@@ -701,6 +740,8 @@ static int separate_privileges(hearth *h)
 
 static void close_all(hearth *h)
 {
+    events_close(h->events);
+    evstore_close(h->evstore);
     auth_free(h->auth);
     logs_close(h->lg);
     logstore_close(h->store);
@@ -780,6 +821,7 @@ int main(int argc, char **argv)
                 .max_queue = 100,
                 .shutdown_grace_s = 10,
                 .keep_alive_ms = 600 * 1000,
+                .result_retention_ms = 86400 * 1000,
                 .log_level = DLOG_INFO,
                 .uid_base = 400000,
                 .user = "nobody",

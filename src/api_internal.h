@@ -1,0 +1,39 @@
+/*
+ * api_internal.h — what the REST API's files share: the handler shape and
+ * the request helpers of api.c. Only api*.c include this.
+ */
+#ifndef HEARTH_API_INTERNAL_H
+#define HEARTH_API_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gateway.h"
+#include "hearth.h"
+
+/* Reads query parameter `key`: *v is its value, or NULL when absent.
+ * False when it decodes to a NUL byte or to bytes that are not UTF-8. */
+bool api_query_text(gw_request *req, const char *key, const char **v);
+
+/* A decimal number no larger than max, all digits. */
+bool api_parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+/* Whether the token of the request being handled may reach `function`
+ * (always, without auth). Valid only while a handler runs. */
+bool api_caller_may_reach(const char *function);
+
+/* --- api_events.c: asynchronous invocations and topics --- */
+
+/* True when the request asks to be answered at once (Prefer: respond-async). */
+bool api_prefers_async(gw_request *req);
+/* POST /v1/functions/{name}/invoke with Prefer: respond-async. */
+void api_invoke_async(hearth *h, gw_request *req, const char *name);
+
+void api_invocation_get(hearth *h, gw_request *req, const char *id, const char *rest);
+void api_invocation_cancel(hearth *h, gw_request *req, const char *id, const char *rest);
+void api_invocation_retry(hearth *h, gw_request *req, const char *id, const char *rest);
+void api_invocations_list(hearth *h, gw_request *req, const char *name, const char *rest);
+void api_topic_publish(hearth *h, gw_request *req, const char *topic, const char *rest);
+void api_topics_list(hearth *h, gw_request *req, const char *name, const char *rest);
+
+#endif
