@@ -1037,6 +1037,7 @@ static const struct route routes[] = {
     {"POST", "/v1/functions/*/invoke", route_invoke, AUTH_SCOPE_INVOKE, ROUTE_PUBLIC_FN},
     {"GET", "/v1/functions/*/logs", route_logs, AUTH_SCOPE_LOGS, 0},
     {"GET", "/v1/functions/*/invocations", api_invocations_list, AUTH_SCOPE_INVOKE, 0},
+    {"GET", "/v1/functions/*/schedules", api_schedules_list, AUTH_SCOPE_READ, 0},
     {"GET", "/v1/invocations/*", api_invocation_get, AUTH_SCOPE_INVOKE, ROUTE_OTHER_SEGMENT},
     {"DELETE", "/v1/invocations/*", api_invocation_cancel, AUTH_SCOPE_INVOKE, ROUTE_OTHER_SEGMENT},
     {"POST", "/v1/invocations/*/retry", api_invocation_retry, AUTH_SCOPE_INVOKE,

@@ -8,9 +8,13 @@
 #include "api_internal.h"
 
 #include "events/callback.h"
+#include "events/clock.h"
+#include "events/schedule.h"
 #include "events/events.h"
 #include "events/invocation_json.h"
+#include "fn_settings.h"
 #include "safetext.h"
+#include "timefmt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -349,4 +353,63 @@ void api_topics_list(hearth *h, gw_request *req, const char *name, const char *r
         return;
     }
     gw_respond_json(req, 200, json_pack("{s:o}", "topics", list));
+}
+
+/* --- schedules --- */
+
+/* One schedule: its declaration, next fire times and last firing. */
+static json_t *schedule_json(hearth *h, const char *function, const json_t *item, size_t index,
+                             int64_t now_s)
+{
+    int64_t times[SCHEDULE_NEXT_SHOWN];
+    int n = schedule_next_times(item, now_s, times, SCHEDULE_NEXT_SHOWN);
+    json_t *next = json_array();
+    for (int i = 0; next && i < n; i++) {
+        char at[64];
+        if (schedule_format_time(item, times[i], at, sizeof at) > 0)
+            json_array_append_new(next, json_string(at));
+    }
+    const json_t *event = schedule_item_event(item);
+    json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:o}", "index", (json_int_t)index, "cron",
+                          schedule_item_cron(item), "timezone", schedule_item_timezone(item),
+                          "overlap", schedule_item_overlap_skip(item) ? "skip" : "allow",
+                          "event", event ? json_deep_copy(event) : json_null(), "next",
+                          next ? next : json_array());
+    char key[200], id[EV_ID_LEN + 1];
+    int64_t fired_s;
+    clock_key(item, index, key, sizeof key);
+    json_t *last = NULL;
+    if (o && events_schedule_last(h->events, function, key, &fired_s, id) == 0) {
+        char at[64];
+        ev_record r;
+        bool known = events_get(h->events, id, &r) == 0;
+        schedule_format_time(item, fired_s, at, sizeof at);
+        last = json_pack("{s:s,s:s,s:s}", "invocation_id", id, "fired_at", at, "status",
+                         known ? ev_status_name(r.status) : "expired");
+        if (known)
+            evrec_release(&r);
+    }
+    if (o)
+        json_object_set_new(o, "last", last ? last : json_null());
+    return o;
+}
+
+void api_schedules_list(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)rest;
+    const fn_config *cfg = sched_config(h->sch, name);
+    if (!cfg) {
+        gw_respond_error(req, 404, "function_not_found", "no function named '%s'", name);
+        return;
+    }
+    json_t *items = fnset_json_value(cfg, "schedules");
+    json_t *list = json_array();
+    int64_t now_s = timefmt_now_ms() / 1000;
+    for (size_t i = 0; list && i < json_array_size(items); i++)
+        json_array_append_new(list, schedule_json(h, name, json_array_get(items, i), i, now_s));
+    if (!list) {
+        gw_respond_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    gw_respond_json(req, 200, json_pack("{s:s,s:o}", "function", name, "schedules", list));
 }

@@ -35,5 +35,6 @@ void api_invocation_retry(hearth *h, gw_request *req, const char *id, const char
 void api_invocations_list(hearth *h, gw_request *req, const char *name, const char *rest);
 void api_topic_publish(hearth *h, gw_request *req, const char *topic, const char *rest);
 void api_topics_list(hearth *h, gw_request *req, const char *name, const char *rest);
+void api_schedules_list(hearth *h, gw_request *req, const char *name, const char *rest);
 
 #endif

@@ -217,8 +217,10 @@ static int check_json_settings(deploy_job *j, json_t *doc)
         char err[512] = "";
         if (!v || json_is_null(v))
             continue;
-        if (t[i].check(v, err, sizeof err) < 0)
-            return refuse(j, 400, "invalid_field", "%s: %s", t[i].name, err);
+        if (t[i].check(v, err, sizeof err) < 0) /* a message may name the field itself */
+            return strncmp(err, t[i].name, strlen(t[i].name)) == 0
+                       ? refuse(j, 400, "invalid_field", "%s", err)
+                       : refuse(j, 400, "invalid_field", "%s: %s", t[i].name, err);
         j->cfg.json_settings[i] = json_deep_copy(v);
         if (!j->cfg.json_settings[i])
             return refuse(j, 500, "internal_error", "out of memory");

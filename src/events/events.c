@@ -16,6 +16,7 @@
 
 #include "dlog.h"
 #include "events/callback.h"
+#include "events/clock.h"
 #include "events/invocation_json.h"
 #include "events/retry.h"
 #include "fn_settings.h"
@@ -68,6 +69,7 @@ struct events {
     strmap fns; /* name → evfn */
     evfn *active; /* functions with waiting invocations */
     topics *tp;
+    evclock *clock; /* the schedules */
     unsigned running;
     uv_check_t commit;  /* ends the turn's batch */
     uv_idle_t kick;     /* keeps the loop from sleeping on an open batch */
@@ -221,7 +223,7 @@ static retry_policy policy_of(const fn_config *cfg)
 
 /* --- finishing an invocation: destinations and callbacks --- */
 
-static void submit_internal(events *ev, const event_new *e);
+static int submit_internal(events *ev, const event_new *e, char id[EV_ID_LEN + 1]);
 
 /* The Lambda destination record of a finished invocation. */
 static json_t *destination_record(const ev_record *r, const fn_config *cfg, const char *condition)
@@ -263,7 +265,7 @@ static void send_destination(events *ev, const ev_record *r, const fn_config *cf
     event_new e = {.function = json_string_value(target), .payload = text, .len = strlen(text),
                    .content_type = "application/json", .source = "destination",
                    .depth = r->depth + 1};
-    submit_internal(ev, &e);
+    submit_internal(ev, &e, NULL);
     free(text);
 }
 
@@ -691,18 +693,73 @@ void events_submit(events *ev, const event_new *e, events_ack_fn done, void *ud)
     ack_after_commit(ev, k);
 }
 
-/* A submit from inside the core (destinations, schedules): nobody waits. */
-static void submit_internal(events *ev, const event_new *e)
+/* A submit from inside the core (destinations, schedules): nobody waits
+ * for the acknowledgement. 0 and the new id, or a negative errno. */
+static int submit_internal(events *ev, const event_new *e, char id[EV_ID_LEN + 1])
 {
+    if (ev->stopping)
+        return -ESHUTDOWN;
     evack *k = calloc(1, sizeof *k);
-    if (!k || accept_event(ev, e, k) < 0) {
-        if (k)
-            dlog_warn("events: could not send an event to '%s': %s", e->function,
-                      k->ack.message);
+    if (!k)
+        return -ENOMEM;
+    if (accept_event(ev, e, k) < 0) {
+        dlog_warn("events: could not send an event to '%s': %s", e->function, k->ack.message);
+        int rc = k->ack.status == 429 ? -ENOBUFS : k->ack.status == 404 ? -ENOENT : -EIO;
         free(k);
-        return;
+        return rc;
     }
+    if (id)
+        snprintf(id, EV_ID_LEN + 1, "%s", k->ack.id);
     ack_after_commit(ev, k);
+    return 0;
+}
+
+/* --- the schedule clock's view of the core (clock.h) --- */
+
+static int clock_fire(void *ud, const char *function, const char *source, const json_t *event,
+                      char id[EV_ID_LEN + 1])
+{
+    char *text = json_dumps(event, JSON_COMPACT);
+    if (!text)
+        return -ENOMEM;
+    event_new e = {.function = function, .payload = text, .len = strlen(text),
+                   .content_type = "application/json", .source = source};
+    int rc = submit_internal(ud, &e, id);
+    free(text);
+    return rc;
+}
+
+static bool clock_pending(void *ud, const char *id)
+{
+    events *ev = ud;
+    ev_record r;
+    if (evstore_get(ev->st, id, &r) < 0)
+        return false;
+    bool pending = ev_status_pending(r.status);
+    evrec_release(&r);
+    return pending;
+}
+
+static int clock_last(void *ud, const char *function, const char *key, int64_t *fired_s,
+                      char id[EV_ID_LEN + 1])
+{
+    events *ev = ud;
+    return evstore_schedule_last(ev->st, function, key, fired_s, id);
+}
+
+static void clock_fired(void *ud, const char *function, const char *key, int64_t fired_s,
+                        const char *id)
+{
+    events *ev = ud;
+    if (evstore_schedule_fired(ev->st, function, key, fired_s, id) < 0)
+        dlog_warn("events: could not record the firing of %s's schedule %s", function, key);
+    batch_joined(ev);
+}
+
+static int64_t clock_now(void *ud)
+{
+    (void)ud;
+    return timefmt_now_ms();
 }
 
 /* Redrive and cancel: one store change on a known invocation. */
@@ -775,6 +832,12 @@ int events_backlog(events *ev, const char *function, const char *source, int64_t
     return evstore_backlog(ev->st, function, source, out);
 }
 
+int events_schedule_last(events *ev, const char *function, const char *key, int64_t *fired_s,
+                         char id[EV_ID_LEN + 1])
+{
+    return evstore_schedule_last(ev->st, function, key, fired_s, id);
+}
+
 void events_state_of(events *ev, const char *function, events_state *out)
 {
     const evfn *f = strmap_get(&ev->fns, function);
@@ -789,14 +852,16 @@ const topics *events_topics(const events *ev)
 
 void events_function_updated(events *ev, const fn_config *cfg)
 {
-    if (topics_update(ev->tp, cfg) < 0)
-        dlog_error("events: out of memory indexing the subscriptions of '%s'", cfg->name);
+    if (topics_update(ev->tp, cfg) < 0 || clock_update(ev->clock, cfg) < 0)
+        dlog_error("events: out of memory taking the subscriptions and schedules of '%s'",
+                   cfg->name);
     pump(ev); /* a higher max_concurrency may let more start */
 }
 
 void events_function_removed(events *ev, const char *name)
 {
     topics_remove(ev->tp, name);
+    clock_remove(ev->clock, name);
     pump(ev); /* its waiting invocations die as function_not_found */
 }
 
@@ -824,9 +889,13 @@ static int resend_callback(ev_record *r, void *ud)
     return 0;
 }
 
-static int index_topics(const fn_config *cfg, void *ud)
+/* Subscriptions and schedules of every function, at start (a schedule
+ * whose time passed while the daemon was stopped fires once here). */
+static int index_function(const fn_config *cfg, void *ud)
 {
-    return topics_update(ud, cfg);
+    events *ev = ud;
+    int rc = topics_update(ev->tp, cfg);
+    return rc ? rc : clock_update(ev->clock, cfg);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -846,7 +915,7 @@ static int recover(events *ev, registry *reg)
     if (rc == 0)
         rc = evstore_each_unsent_callback(ev->st, resend_callback, ev);
     if (rc == 0 && reg)
-        rc = registry_list(reg, index_topics, ev->tp);
+        rc = registry_list(reg, index_function, ev);
     return rc;
 }
 
@@ -865,7 +934,9 @@ int events_open(const events_opts *o, registry *reg, events **out)
         ev->rnd = 0x9e3779b97f4a7c15ull ^ (uint64_t)timefmt_now_ms();
     ev->st = o->store;
     ev->tp = topics_new();
-    int rc = ev->tp ? 0 : -ENOMEM;
+    clock_ops cops = {clock_fire, clock_pending, clock_last, clock_fired, clock_now, ev};
+    ev->clock = clock_new(o->loop, &cops);
+    int rc = ev->tp && ev->clock ? 0 : -ENOMEM;
     if (rc == 0) {
         uv_check_init(o->loop, &ev->commit);
         uv_idle_init(o->loop, &ev->kick);
@@ -877,6 +948,9 @@ int events_open(const events_opts *o, registry *reg, events **out)
             events_close_handles(ev);
             uv_run(o->loop, UV_RUN_NOWAIT);
         }
+    } else if (ev->clock) {
+        clock_close_handles(ev->clock);
+        uv_run(o->loop, UV_RUN_NOWAIT);
     }
     if (rc < 0) {
         events_close(ev);
@@ -905,6 +979,7 @@ void events_close_handles(events *ev)
     uv_close((uv_handle_t *)&ev->kick, NULL);
     uv_close((uv_handle_t *)&ev->wake, NULL);
     uv_close((uv_handle_t *)&ev->sweep, NULL);
+    clock_close_handles(ev->clock);
 }
 
 static int free_fn(const char *key, void *value, void *ud)
@@ -928,6 +1003,7 @@ void events_close(events *ev)
     }
     evstore_close(ev->st);
     topics_free(ev->tp);
+    clock_free(ev->clock);
     strmap_each(&ev->fns, free_fn, NULL);
     strmap_release(&ev->fns);
     free(ev);

@@ -85,6 +85,8 @@ int events_get(events *ev, const char *id, ev_record *out);
 int events_list(events *ev, const char *function, int status, unsigned limit,
                 evstore_visit_fn fn, void *ud);
 int events_backlog(events *ev, const char *function, const char *source, int64_t *out);
+int events_schedule_last(events *ev, const char *function, const char *key, int64_t *fired_s,
+                         char id[EV_ID_LEN + 1]);
 
 /* A function's config changed (deploy) or it is gone (delete). */
 void events_function_updated(events *ev, const fn_config *cfg);
