@@ -7,6 +7,7 @@
  */
 #include "fn_settings.h"
 
+#include "events/routes.h"
 #include "events/topics.h"
 #include "validate.h"
 
@@ -135,6 +136,7 @@ static const fnset_json json_table[] = {
     {"on_success", check_destination},
     {"on_failure", check_destination},
     {"subscriptions", topics_check_subscriptions},
+    {"routes", routes_validate},
 };
 
 _Static_assert(sizeof json_table / sizeof *json_table <= FNSET_JSON_MAX, "FNSET_JSON_MAX too small");

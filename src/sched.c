@@ -509,14 +509,14 @@ static void on_deadline(uv_timer_t *t)
          im->p->cfg.timeout_ms);
 }
 
-/* A new pool for cfg (copied; env shared). NULL on ENOMEM. */
+/* A new pool for cfg (copied; its JSON values shared). NULL on ENOMEM. */
 static pool *pool_add(sched *s, const fn_config *cfg)
 {
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->cfg = *cfg;
-    p->cfg.env = json_incref(cfg->env);
+    fn_config_retain(&p->cfg);
     p->s = s;
     if (strmap_put(&s->pools, cfg->name, p) != 0) {
         pool_free(p);
@@ -624,7 +624,7 @@ void sched_update(sched *s, const fn_config *cfg)
     }
     fn_config_release(&p->cfg);
     p->cfg = *cfg;
-    p->cfg.env = json_incref(cfg->env);
+    fn_config_retain(&p->cfg);
     p->prewarm_backoff_ms = p->prewarm_not_before = 0; /* the new code may start */
     for (worker *w = p->workers; w; w = w->next)
         if (w->version != cfg->version && w->state != WORKER_BUSY)
