@@ -5,8 +5,10 @@
  * and unpack the package into a private staging folder, fsync it. On the
  * loop (deploy_after): pick the next version number, rename the staging
  * folder to <code>/<name>/<version>, record the version in the registry
- * (the durable commit point: only then is the client answered), and tell
- * the scheduler. Any failure before the registry commit removes what was
+ * (the durable commit point: only then is the client answered) together
+ * with its routes in the route table (a route another function holds
+ * refuses the deploy, 409, before anything is recorded), and tell the
+ * scheduler. Any failure before the registry commit removes what was
  * written, so the previous version keeps serving.
  *
  * Owns: staging folders, code folders. Must never: touch the registry or
@@ -26,6 +28,7 @@
 
 #include "api.h"
 #include "dlog.h"
+#include "events/routes.h"
 #include "package.h"
 #include "fn_settings.h"
 #include "paths.h"
@@ -319,9 +322,35 @@ static int take_query_secrets(deploy_job *j)
     return rc;
 }
 
+/* Every JSON-valued setting the body gives (fn_settings.c's table), each
+ * checked on its own; whether the "routes" collide with another function's
+ * is checked on the loop, at the commit (install). */
+static int take_json_settings(deploy_job *j, json_t *doc)
+{
+    size_t n;
+    const fnset_json *t = fnset_jsons(&n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(doc, t[i].name);
+        char err[320] = "";
+        if (!v)
+            continue;
+        if (t[i].check(v, err, sizeof err) < 0) {
+            size_t len = strlen(t[i].name);
+            /* "routes[0].path: ...", or a sentence to put after the name */
+            if (strncmp(err, t[i].name, len) == 0)
+                return refuse(j, 400, "invalid_field", "%s", err);
+            return refuse(j, 400, "invalid_field", "%s%s%s", t[i].name, err[0] == '[' ? "" : " ",
+                          err);
+        }
+        if (!(j->cfg.json_settings[i] = json_deep_copy(v)))
+            return refuse(j, 500, "internal_error", "out of memory");
+    }
+    return 0;
+}
+
 static bool is_setting(const char *key)
 {
-    return fnset_find(key) || fnset_find_choice(key);
+    return fnset_find(key) || fnset_find_choice(key) || fnset_json_index(key) >= 0;
 }
 
 static int parse_json_body(deploy_job *j)
@@ -356,6 +385,8 @@ static int parse_json_body(deploy_job *j)
     json_t *secrets = json_object_get(doc, "secrets");
     if (rc == 0 && secrets)
         rc = take_secrets(j, secrets);
+    if (rc == 0)
+        rc = take_json_settings(j, doc);
     if (rc == 0)
         rc = unpack_json_package(j, json_object_get(doc, "files"), json_object_get(doc, "archive"));
 out:
@@ -476,10 +507,25 @@ static int install(deploy_job *j, bool *created)
     snprintf(j->cfg.name, sizeof j->cfg.name, "%s", j->name);
     j->cfg.version = latest + 1;
     j->cfg.updated_ms = timefmt_now_ms();
-    if (registry_put(h->reg, &j->cfg) < 0) {
+    /* The routes table changes with the registry or not at all: both on
+     * this thread, in this turn, so two deploys cannot both claim a route. */
+    routes_change *routes;
+    char err[400];
+    int rc = routes_prepare(h->routes, j->name, fnset_json_value(&j->cfg, "routes"), &routes, err,
+                            sizeof err);
+    if (rc == 0 && registry_put(h->reg, &j->cfg) < 0) {
+        routes_abort(h->routes, routes);
+        rc = -EIO;
+    }
+    if (rc < 0) {
         package_remove_tree(target);
+        if (rc == -EEXIST)
+            return refuse(j, 409, "route_conflict", "%s", err);
+        if (rc == -EINVAL)
+            return refuse(j, 400, "invalid_field", "%s", err);
         return refuse(j, 500, "internal_error", "could not record the new version");
     }
+    routes_commit(h->routes, routes);
     return 0;
 }
 
