@@ -13,6 +13,13 @@
  * sent, then answer directly or hand over to the scheduler (invoke), the
  * deployer, or the log collector.
  *
+ * A request no entry takes, outside the reserved prefixes of
+ * events/routes.h, is looked up in the functions' routes: its path split
+ * and each segment decoded here (a segment that decodes to '/', NUL, '.',
+ * '..' or bytes that are not UTF-8 is 400), and a match invoked as /fn/
+ * is, under the same check, with the route's template and parameters
+ * added to the event.
+ *
  * Owns: the HTTP shape of everything. Must never: block (queries that
  * read logs are bounded by retention), or trust a header, a query value or
  * a function's answer without checking it.
