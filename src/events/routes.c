@@ -27,7 +27,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,21 +108,6 @@ typedef struct tmpl {
     size_t n;
 } tmpl;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes a sentence to err (when there is one). Returns -EINVAL. */
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
-
 /* RFC 3986 pchar without percent-encoding: what a literal segment may hold. */
 static bool literal_char(char c)
 {
@@ -145,15 +129,15 @@ static bool param_name_ok(const char *s, size_t len)
 static int parse_segment(const char *s, size_t len, tseg *out, char *why, size_t whylen)
 {
     if (len == 0)
-        return fail(why, whylen, "has an empty segment ('//' or a trailing '/')");
+        return validate_refuse(why, whylen, "has an empty segment ('//' or a trailing '/')");
     if (s[0] == '{') {
         if (s[len - 1] != '}')
-            return fail(why, whylen, "a parameter is a whole segment: {name} or {name+}");
+            return validate_refuse(why, whylen, "a parameter is a whole segment: {name} or {name+}");
         bool greedy = len >= 3 && s[len - 2] == '+';
         const char *name = s + 1;
         size_t n = len - 2 - (greedy ? 1 : 0);
         if (!param_name_ok(name, n))
-            return fail(why, whylen,
+            return validate_refuse(why, whylen,
                         "parameter names match [A-Za-z_][A-Za-z0-9_]{0,63}; '%.*s' does not",
                         (int)len, s);
         *out = (tseg){greedy ? SEG_GREEDY : SEG_PARAM, name, n};
@@ -164,13 +148,13 @@ static int parse_segment(const char *s, size_t len, tseg *out, char *why, size_t
             char what[16];
             unsigned char c = (unsigned char)s[i];
             snprintf(what, sizeof what, c > 0x20 && c < 0x7f ? "'%c'" : "byte 0x%02x", c);
-            return fail(why, whylen,
+            return validate_refuse(why, whylen,
                         "holds %s: literal segments are letters, digits and "
                         "-._~!$&'()*+,;=:@ (a parameter is a whole segment)",
                         what);
         }
     if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-        return fail(why, whylen, "'.' and '..' are not segments a route may have");
+        return validate_refuse(why, whylen, "'.' and '..' are not segments a route may have");
     *out = (tseg){SEG_LITERAL, s, len};
     return 0;
 }
@@ -180,9 +164,9 @@ static int tmpl_parse(const char *path, size_t len, tmpl *t, char *why, size_t w
 {
     t->n = 0;
     if (len == 0 || path[0] != '/')
-        return fail(why, whylen, "must start with '/'");
+        return validate_refuse(why, whylen, "must start with '/'");
     if (len > ROUTES_PATH_MAX)
-        return fail(why, whylen, "is longer than %d bytes", ROUTES_PATH_MAX);
+        return validate_refuse(why, whylen, "is longer than %d bytes", ROUTES_PATH_MAX);
     if (len == 1)
         return 0; /* "/": the root, zero segments */
     const char *p = path + 1, *end = path + len;
@@ -190,24 +174,24 @@ static int tmpl_parse(const char *path, size_t len, tmpl *t, char *why, size_t w
         const char *slash = memchr(p, '/', (size_t)(end - p));
         const char *e = slash ? slash : end;
         if (t->n == ROUTES_SEGMENTS_MAX)
-            return fail(why, whylen, "has more than %d segments", ROUTES_SEGMENTS_MAX);
+            return validate_refuse(why, whylen, "has more than %d segments", ROUTES_SEGMENTS_MAX);
         tseg *s = &t->seg[t->n];
         if (parse_segment(p, (size_t)(e - p), s, why, whylen) < 0)
             return -EINVAL;
         if (t->n > 0 && t->seg[t->n - 1].kind == SEG_GREEDY)
-            return fail(why, whylen, "a greedy {%.*s+} must be the last segment",
+            return validate_refuse(why, whylen, "a greedy {%.*s+} must be the last segment",
                         (int)t->seg[t->n - 1].len, t->seg[t->n - 1].s);
         for (size_t i = 0; i < t->n; i++)
             if (t->seg[i].kind != SEG_LITERAL && s->kind != SEG_LITERAL && t->seg[i].len == s->len &&
                 memcmp(t->seg[i].s, s->s, s->len) == 0)
-                return fail(why, whylen, "names the parameter '%.*s' twice", (int)s->len, s->s);
+                return validate_refuse(why, whylen, "names the parameter '%.*s' twice", (int)s->len, s->s);
         t->n++;
         if (!slash)
             break;
         p = slash + 1;
     }
     if (t->seg[0].kind == SEG_LITERAL && routes_is_reserved(t->seg[0].s, t->seg[0].len))
-        return fail(why, whylen, "is under the reserved prefix %s",
+        return validate_refuse(why, whylen, "is under the reserved prefix %s",
                     reserved_shown(t->seg[0].s, t->seg[0].len));
     return 0;
 }
@@ -245,28 +229,28 @@ static int parse_item(json_t *item, size_t i, parsed_route *out, char *err, size
 {
     static const char *const known[] = {"method", "path"};
     if (!json_is_object(item))
-        return fail(err, errlen, "routes[%zu] must be an object {\"method\": ..., \"path\": ...}",
+        return validate_refuse(err, errlen, "routes[%zu] must be an object {\"method\": ..., \"path\": ...}",
                     i);
     const char *key = validate_unknown_key(item, known, 2, NULL);
     if (key)
-        return fail(err, errlen, "routes[%zu]: unknown field '%.60s' (a route has method and path)",
+        return validate_refuse(err, errlen, "routes[%zu]: unknown field '%.60s' (a route has method and path)",
                     i, key);
     json_t *m = json_object_get(item, "method"), *p = json_object_get(item, "path");
     out->method = json_is_string(m) && json_string_length(m) == strlen(json_string_value(m))
                       ? method_parse(json_string_value(m))
                       : -1;
     if (out->method < 0)
-        return fail(err, errlen,
+        return validate_refuse(err, errlen,
                     "routes[%zu].method must be one of GET, POST, PUT, PATCH, DELETE, HEAD, "
                     "OPTIONS, ANY",
                     i);
     if (!json_is_string(p))
-        return fail(err, errlen, "routes[%zu].path must be a string starting with '/'", i);
+        return validate_refuse(err, errlen, "routes[%zu].path must be a string starting with '/'", i);
     out->path = json_string_value(p);
     size_t len = json_string_length(p);
     char why[200], shown[96];
     if (len != strlen(out->path))
-        return fail(err, errlen, "routes[%zu].path holds a NUL", i);
+        return validate_refuse(err, errlen, "routes[%zu].path holds a NUL", i);
     if (tmpl_parse(out->path, len, &out->t, why, sizeof why) < 0) {
         /* The path is the client's: quote it printable (ASCII here unless
          * it fails the character rule, which names the byte anyway). */
@@ -274,7 +258,7 @@ static int parse_item(json_t *item, size_t i, parsed_route *out, char *err, size
         for (size_t j = 0; j < len && k + 4 < sizeof shown; j++)
             shown[k++] = (out->path[j] >= 0x20 && out->path[j] < 0x7f) ? out->path[j] : '?';
         shown[k] = '\0';
-        return fail(err, errlen, "routes[%zu].path: '%s' %s", i, shown, why);
+        return validate_refuse(err, errlen, "routes[%zu].path: '%s' %s", i, shown, why);
     }
     return 0;
 }
@@ -287,18 +271,18 @@ static int parse_list(const json_t *v, parsed_route *out, size_t *n, char *err, 
     if (!v)
         return 0; /* none (routes_prepare's NULL) */
     if (!json_is_array(v))
-        return fail(err, errlen,
+        return validate_refuse(err, errlen,
                     "routes must be an array of {\"method\": ..., \"path\": ...} objects");
     size_t count = json_array_size(v);
     if (count > ROUTES_MAX)
-        return fail(err, errlen, "routes lists %zu routes; at most %d are allowed", count,
+        return validate_refuse(err, errlen, "routes lists %zu routes; at most %d are allowed", count,
                     ROUTES_MAX);
     for (size_t i = 0; i < count; i++) {
         if (parse_item(json_array_get(v, i), i, &out[i], err, errlen) < 0)
             return -EINVAL;
         for (size_t j = 0; j < i; j++)
             if (methods_overlap(out[i].method, out[j].method) && same_shape(&out[i].t, &out[j].t))
-                return fail(err, errlen, "routes[%zu]: %s %s collides with routes[%zu] (%s %s)", i,
+                return validate_refuse(err, errlen, "routes[%zu]: %s %s collides with routes[%zu] (%s %s)", i,
                             method_names[out[i].method], out[i].path, j,
                             method_names[out[j].method], out[j].path);
     }
@@ -310,7 +294,7 @@ int routes_validate(const json_t *v, char *err, size_t errlen)
 {
     parsed_route *list = malloc(ROUTES_MAX * sizeof *list);
     if (!list)
-        return fail(err, errlen, "out of memory");
+        return validate_refuse(err, errlen, "out of memory");
     size_t n;
     int rc = parse_list(v, list, &n, err, errlen);
     free(list);
@@ -572,7 +556,7 @@ int routes_prepare(routes_table *t, const char *function, const json_t *routes,
     *out = NULL;
     parsed_route *list = malloc(ROUTES_MAX * sizeof *list);
     if (!list) {
-        fail(err, errlen, "out of memory");
+        validate_refuse(err, errlen, "out of memory");
         return -ENOMEM;
     }
     size_t n;
@@ -580,7 +564,7 @@ int routes_prepare(routes_table *t, const char *function, const json_t *routes,
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const rentry *other = collision(t, function, &list[i]);
         if (other) {
-            fail(err, errlen, "%s %s collides with %s %s of function '%s'",
+            validate_refuse(err, errlen, "%s %s collides with %s %s of function '%s'",
                  method_names[list[i].method], list[i].path, method_names[other->method],
                  other->path, other->owner->name);
             rc = -EEXIST;
@@ -618,7 +602,7 @@ int routes_prepare(routes_table *t, const char *function, const json_t *routes,
     }
     free(list);
     if (rc == -ENOMEM)
-        fail(err, errlen, "out of memory");
+        validate_refuse(err, errlen, "out of memory");
     if (rc < 0) {
         if (c && c->fn)
             routes_abort(t, c);
