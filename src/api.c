@@ -13,6 +13,13 @@
  * sent, then answer directly or hand over to the scheduler (invoke), the
  * deployer, or the log collector.
  *
+ * A request no entry takes, outside the reserved prefixes of
+ * events/routes.h, is looked up in the functions' routes: its path split
+ * and each segment decoded here (a segment that decodes to '/', NUL, '.',
+ * '..' or bytes that are not UTF-8 is 400), and a match invoked as /fn/
+ * is, under the same check, with the route's template and parameters
+ * added to the event.
+ *
  * Owns: the HTTP shape of everything. Must never: block (queries that
  * read logs are bounded by retention), or trust a header, a query value or
  * a function's answer without checking it.
@@ -33,6 +40,7 @@
 
 #include "auth.h"
 #include "deploy.h"
+#include "events/routes.h"
 #include "fn_settings.h"
 #include "dlog.h"
 #include "metrics.h"
@@ -242,8 +250,10 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     if (o)
         json_object_set_new(o, "async", json_pack("{s:I,s:I}", "waiting", (json_int_t)es.waiting,
                                                   "running", (json_int_t)es.running));
+    const json_t *routes = fnset_json_value(cfg, "routes");
     json_t *rest =
-        json_pack("{s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg), "created_at",
+        json_pack("{s:o,s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg), "routes",
+                  routes ? json_deep_copy(routes) : json_array(), "created_at",
                   created, "updated_at", updated, "pool", pool_json(h, cfg->name));
     if (!o || json_object_update(o, rest) < 0) {
         json_decref(o);
@@ -380,6 +390,7 @@ static void route_delete(hearth *h, gw_request *req, const char *name, const cha
     }
     sched_remove(h->sch, name);
     events_function_removed(h->events, name);
+    routes_remove_function(h->routes, name);
     logs_end_function(h->lg, name);
     logstore_remove(h->store, name);
     int rc = deploy_remove_code(h, name);
@@ -592,6 +603,85 @@ static void route_fn_http(hearth *h, gw_request *req, const char *name, const ch
     json_t *event = http_event(req, rest);
     if (event)
         start_call(h, req, name, "http", event);
+}
+
+/* --- the functions' own routes (events/routes.h) --- */
+
+/* A request path as the route table takes it: each segment percent-decoded
+ * on its own (so an encoded '/' never splits one) and NUL-terminated in
+ * `text`; decoding never grows a segment, so `text` always has room. */
+struct routed_path {
+    const char *segs[ROUTES_REQ_SEGMENTS];
+    size_t n;
+    char text[ROUTES_REQ_PATH_MAX + 1];
+};
+
+enum routed_split {
+    SPLIT_OK,
+    SPLIT_TOO_LONG, /* over ROUTES_REQ_PATH_MAX bytes or ROUTES_REQ_SEGMENTS segments */
+    SPLIT_INVALID,  /* a segment decodes to '/', NUL, '.', '..' or bytes that are not UTF-8 */
+    SPLIT_RESERVED, /* under one of Hearth's own prefixes (any case, any encoding) */
+};
+
+static enum routed_split split_routed_path(const char *raw, struct routed_path *rp)
+{
+    size_t len = strlen(raw);
+    rp->n = 0;
+    if (len > ROUTES_REQ_PATH_MAX)
+        return SPLIT_TOO_LONG;
+    if (raw[0] != '/')
+        return SPLIT_INVALID;
+    char *out = rp->text;
+    for (const char *p = raw + 1; len > 1;) {
+        size_t seg = strcspn(p, "/");
+        if (rp->n == ROUTES_REQ_SEGMENTS)
+            return SPLIT_TOO_LONG;
+        ssize_t d = gw_unescape(p, seg, out, seg);
+        if (d < 0 || memchr(out, '/', (size_t)d) || memchr(out, '\0', (size_t)d) ||
+            !safetext_is_utf8(out, (size_t)d) || (d == 1 && out[0] == '.') ||
+            (d == 2 && out[0] == '.' && out[1] == '.'))
+            return SPLIT_INVALID;
+        if (rp->n == 0 && routes_is_reserved(out, (size_t)d))
+            return SPLIT_RESERVED;
+        out[d] = '\0';
+        rp->segs[rp->n++] = out;
+        out += d + 1;
+        if (!p[seg])
+            break;
+        p += seg + 1;
+    }
+    return SPLIT_OK;
+}
+
+/* Looks the request up in the route table: what routes_lookup returns when
+ * *sp is SPLIT_OK; otherwise the path could not be looked up (-EINVAL). */
+static int routed_lookup(hearth *h, gw_request *req, routes_match *m, enum routed_split *sp)
+{
+    struct routed_path rp;
+    *m = (routes_match){0};
+    *sp = split_routed_path(gw_path(req), &rp);
+    return *sp == SPLIT_OK ? routes_lookup(h->routes, gw_method(req), rp.segs, rp.n, m) : -EINVAL;
+}
+
+/* GET /v1/routes: the whole table, sorted by path then method; a token
+ * limited to some functions sees their routes only. */
+static void route_routes(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)name, (void)rest;
+    routes_item *items;
+    size_t n;
+    if (routes_list(h->routes, &items, &n) < 0) {
+        gw_respond_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (!caller || auth_function_allowed(caller, items[i].function))
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "method",
+                                                  routes_method_name(items[i].method), "path",
+                                                  items[i].path, "function", items[i].function));
+    free(items);
+    gw_respond_json(req, 200, json_pack("{s:o}", "routes", list));
 }
 
 /* --- logs --- */
@@ -1052,10 +1142,24 @@ static const struct route routes[] = {
     {"GET", "/v1/tokens", route_token_list, AUTH_SCOPE_ADMIN, 0},
     {"DELETE", "/v1/tokens/*", route_token_revoke, AUTH_SCOPE_ADMIN, ROUTE_OTHER_SEGMENT},
     {"GET", "/v1/audit", route_audit, AUTH_SCOPE_ADMIN, 0},
+    {"GET", "/v1/routes", route_routes, AUTH_SCOPE_READ, 0},
     {"GET", "/metrics", route_metrics, AUTH_SCOPE_METRICS, 0}, /* Prometheus text, not JSON */
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
+
+/* A path the table above serves outside routes.c's reserved list, or NULL:
+ * every top-level segment here must be reserved, or a function's route
+ * could take it (tests/unit/test_routes.c asks). */
+const char *api_route_outside_reserved(void)
+{
+    for (size_t i = 0; i < NROUTES; i++) {
+        const char *seg = routes[i].pattern + 1;
+        if (!routes_is_reserved(seg, strcspn(seg, "/")))
+            return routes[i].pattern;
+    }
+    return NULL;
+}
 
 /* The route for the request, or NULL; *path_known says whether the path
  * matched some route under another method. */
@@ -1095,6 +1199,12 @@ size_t api_body_limit(gw_request *req, void *ud)
         return SECRETS_VALUE_MAX;
     if (r && (r->fn == route_invoke || r->fn == route_fn_http))
         return h->set.max_body;
+    routes_match rm;
+    enum routed_split sp;
+    if (!r && !known && routed_lookup(h, req, &rm, &sp) == ROUTES_FOUND) {
+        json_decref(rm.params);
+        return h->set.max_body;
+    }
     return HEARTH_MAX_OTHER_BODY;
 }
 
@@ -1171,6 +1281,67 @@ static bool authorize(hearth *h, gw_request *req, const struct route *r, const c
     return false;
 }
 
+/* A function's route: invoked as /fn/{name}/ would be, with the same
+ * checks in the same order, under the function's own "auth". */
+static const struct route routed = {NULL, "(a function's route)", NULL, AUTH_SCOPE_INVOKE,
+                                    ROUTE_PUBLIC_FN};
+
+/* The Allow header for a 405: the methods the path's routes take. */
+static void add_allow(gw_request *req, unsigned allowed)
+{
+    char allow[80] = "";
+    for (int m = 0; m < ROUTES_ANY; m++)
+        if (allowed & (1u << m)) {
+            size_t used = strlen(allow);
+            snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "",
+                     routes_method_name(m));
+        }
+    gw_add_header(req, "Allow", allow);
+}
+
+/* A request no fixed route takes: a function's route, or 404/405. */
+static void serve_routed(hearth *h, gw_request *req)
+{
+    routes_match m;
+    enum routed_split sp;
+    int rc = routed_lookup(h, req, &m, &sp);
+    if (sp == SPLIT_RESERVED) {
+        gw_respond_error(req, 404, "not_found", "no route for %.200s", gw_path(req));
+    } else if (sp == SPLIT_TOO_LONG) {
+        gw_respond_error(req, 414, "uri_too_long",
+                         "a routed path has at most %d bytes and %d segments",
+                         ROUTES_REQ_PATH_MAX, ROUTES_REQ_SEGMENTS);
+    } else if (sp == SPLIT_INVALID) {
+        gw_respond_error(req, 400, "invalid_path",
+                         "each path segment must decode to UTF-8 without '/', NUL, '.' or '..'");
+    } else if (rc == -ENOENT) {
+        gw_respond_error(req, 404, "route_not_found", "no route for %.200s", gw_path(req));
+    } else if (rc == ROUTES_NO_METHOD) {
+        add_allow(req, m.allowed);
+        gw_respond_error(req, 405, "method_not_allowed", "%s is not allowed on %.200s",
+                         gw_method(req), gw_path(req));
+    } else if (rc != ROUTES_FOUND) {
+        gw_respond_error(req, 500, "internal_error", "out of memory");
+    } else if (h->stopping) {
+        gw_respond_error(req, 503, "overloaded", "the daemon is shutting down");
+    } else if (authorize(h, req, &routed, m.function)) {
+        if (gw_body_too_large(req)) {
+            gw_respond_error(req, 413, "payload_too_large", "the body is larger than %zu bytes",
+                             api_body_limit(req, h));
+        } else {
+            json_t *event = http_event(req, gw_path(req));
+            if (event) {
+                json_object_set_new(event, "resource", json_string(m.resource));
+                json_object_set_new(event, "pathParameters",
+                                    m.params ? json_incref(m.params) : json_null());
+                start_call(h, req, m.function, "http", event);
+            }
+        }
+        caller = NULL;
+    }
+    json_decref(m.params);
+}
+
 void api_handle(gw_request *req, void *ud)
 {
     hearth *h = ud;
@@ -1182,7 +1353,7 @@ void api_handle(gw_request *req, void *ud)
             gw_respond_error(req, 405, "method_not_allowed", "%s is not allowed on %.200s",
                              gw_method(req), gw_path(req));
         else
-            gw_respond_error(req, 404, "not_found", "no route for %.200s", gw_path(req));
+            serve_routed(h, req);
         return;
     }
     if (h->stopping && r->fn != route_healthz) {

@@ -22,6 +22,10 @@ size_t api_body_limit(gw_request *req, void *ud);
  * name of the token that made `req` (gw_principal). */
 void api_audit(hearth *h, gw_request *req, const char *action, const char *target);
 
+/* A path of the API's own table whose first segment is not in routes.c's
+ * reserved list (a function's route could take it), or NULL: for a test. */
+const char *api_route_outside_reserved(void);
+
 /* The function object of docs/api.md, with live pool state. New reference. */
 json_t *api_function_json(hearth *h, const fn_config *cfg);
 

@@ -5,8 +5,10 @@
  * and unpack the package into a private staging folder, fsync it. On the
  * loop (deploy_after): pick the next version number, rename the staging
  * folder to <code>/<name>/<version>, record the version in the registry
- * (the durable commit point: only then is the client answered), and tell
- * the scheduler. Any failure before the registry commit removes what was
+ * (the durable commit point: only then is the client answered) together
+ * with its routes in the route table (a route another function holds
+ * refuses the deploy, 409, before anything is recorded), and tell the
+ * scheduler. Any failure before the registry commit removes what was
  * written, so the previous version keeps serving.
  *
  * Owns: staging folders, code folders. Must never: touch the registry or
@@ -27,6 +29,7 @@
 #include "api.h"
 #include "dlog.h"
 #include "events/events.h"
+#include "events/routes.h"
 #include "package.h"
 #include "fn_settings.h"
 #include "paths.h"
@@ -205,9 +208,11 @@ static int check_choices(deploy_job *j, json_t *doc)
     return 0;
 }
 
-/* Every JSON-valued setting given (on_success, subscriptions, ...), each
- * checked by its row's own rule. JSON bodies only: a query cannot carry a
- * list. A null value is the same as leaving the setting out. */
+/* Every JSON-valued setting given (on_success, subscriptions, routes, ...),
+ * each checked by its row's own rule; whether "routes" collide with another
+ * function's is checked on the loop, at the commit (install). JSON bodies
+ * only: a query cannot carry a list. A null value is the same as leaving
+ * the setting out. */
 static int check_json_settings(deploy_job *j, json_t *doc)
 {
     size_t n;
@@ -502,10 +507,25 @@ static int install(deploy_job *j, bool *created)
     snprintf(j->cfg.name, sizeof j->cfg.name, "%s", j->name);
     j->cfg.version = latest + 1;
     j->cfg.updated_ms = timefmt_now_ms();
-    if (registry_put(h->reg, &j->cfg) < 0) {
+    /* The routes table changes with the registry or not at all: both on
+     * this thread, in this turn, so two deploys cannot both claim a route. */
+    routes_change *routes;
+    char err[400];
+    int rc = routes_prepare(h->routes, j->name, fnset_json_value(&j->cfg, "routes"), &routes, err,
+                            sizeof err);
+    if (rc == 0 && registry_put(h->reg, &j->cfg) < 0) {
+        routes_abort(h->routes, routes);
+        rc = -EIO;
+    }
+    if (rc < 0) {
         package_remove_tree(target);
+        if (rc == -EEXIST)
+            return refuse(j, 409, "route_conflict", "%s", err);
+        if (rc == -EINVAL)
+            return refuse(j, 400, "invalid_field", "%s", err);
         return refuse(j, 500, "internal_error", "could not record the new version");
     }
+    routes_commit(h->routes, routes);
     return 0;
 }
 

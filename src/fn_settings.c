@@ -8,6 +8,7 @@
 #include "fn_settings.h"
 
 #include "events/schedule.h"
+#include "events/routes.h"
 #include "events/topics.h"
 #include "validate.h"
 
@@ -137,6 +138,7 @@ static const fnset_json json_table[] = {
     {"on_failure", check_destination},
     {"subscriptions", topics_check_subscriptions},
     {"schedules", schedules_validate},
+    {"routes", routes_validate},
 };
 
 _Static_assert(sizeof json_table / sizeof *json_table <= FNSET_JSON_MAX, "FNSET_JSON_MAX too small");

@@ -80,6 +80,7 @@ typedef struct hearth {
     struct spawner *spawner;       /* the privileged half as root; a local one rootless */
     metrics *metrics;              /* daemon-wide counters; per-function ones are the pools' */
     struct tls_certs *tls;         /* HTTPS certificate (tls.h), NULL for plain HTTP */
+    struct routes_table *routes;   /* every function's HTTP routes (events/routes.h) */
     bool isolate;                  /* workers get namespaces and a private root */
     bool stopping;
     const char *c_runner;   /* locate.h: the c runtime's program */

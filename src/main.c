@@ -28,6 +28,7 @@
 #include "dlog.h"
 #include "events/callback.h"
 #include "events/events.h"
+#include "events/routes.h"
 #include "fn_settings.h"
 #include "hearth.h"
 #include "locate.h"
@@ -179,6 +180,10 @@ static int prepare_data_dir(hearth *h)
     if (rc < 0) {
         dlog_error("cannot open the event store %s/events.db: %s", h->set.data_dir,
                    strerror(-rc));
+        return -1;
+    }
+    if (!(h->routes = routes_table_new()) || routes_load(h->routes, h->reg) < 0) {
+        dlog_error("cannot load the functions' routes from %s/hearth.db", h->set.data_dir);
         return -1;
     }
     rc = logstore_open("logs", h->set.log_retention, &h->store);
@@ -746,6 +751,7 @@ static void close_all(hearth *h)
     logs_close(h->lg);
     logstore_close(h->store);
     registry_close(h->reg);
+    routes_table_free(h->routes);
     secrets_close(h->secrets);
     sandbox_cgroup_close(h->cgroups);
     if (h->have_filter)

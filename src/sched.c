@@ -535,7 +535,7 @@ static void on_deadline(uv_timer_t *t)
          im->p->cfg.timeout_ms);
 }
 
-/* A new pool for cfg (copied; env shared). NULL on ENOMEM. */
+/* A new pool for cfg (copied; its JSON values shared). NULL on ENOMEM. */
 static pool *pool_add(sched *s, const fn_config *cfg)
 {
     pool *p = calloc(1, sizeof *p);

@@ -51,11 +51,7 @@ bool validate_secret_name(const char *name)
     return validate_function_name(name);
 }
 
-/* Writes the sentence (when err is not NULL) and returns -EINVAL. */
-static int refuse_with(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int refuse_with(char *err, size_t errlen, const char *fmt, ...)
+int validate_refuse(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -69,20 +65,20 @@ static int refuse_with(char *err, size_t errlen, const char *fmt, ...)
 int validate_secret_list(const json_t *list, char *err, size_t errlen)
 {
     if (!json_is_array(list))
-        return refuse_with(err, errlen, "secrets must be an array of secret names");
+        return validate_refuse(err, errlen, "secrets must be an array of secret names");
     size_t n = json_array_size(list);
     if (n > VALIDATE_SECRETS_MAX)
-        return refuse_with(err, errlen, "a function lists at most %d secrets, not %zu",
+        return validate_refuse(err, errlen, "a function lists at most %d secrets, not %zu",
                            VALIDATE_SECRETS_MAX, n);
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(list, i);
         const char *name = json_string_value(v);
         if (!name || strlen(name) != json_string_length(v) || !validate_secret_name(name))
-            return refuse_with(err, errlen,
+            return validate_refuse(err, errlen,
                                "secrets[%zu] is not a secret name ([a-z0-9][a-z0-9-]{0,62})", i);
         for (size_t k = 0; k < i; k++)
             if (strcmp(name, json_string_value(json_array_get(list, k))) == 0)
-                return refuse_with(err, errlen, "secret '%s' is listed twice", name);
+                return validate_refuse(err, errlen, "secret '%s' is listed twice", name);
     }
     return 0;
 }
@@ -144,14 +140,14 @@ static int check_env_entry(const char *key, size_t key_len, const json_t *value,
     char quoted[QUOTED_KEY_MAX + 4];
     quote_key(quoted, key, key_len);
     if (!env_key_well_formed(key, key_len))
-        return refuse_with(err, errlen, "env name '%s' must match [A-Za-z_][A-Za-z0-9_]{0,127}",
+        return validate_refuse(err, errlen, "env name '%s' must match [A-Za-z_][A-Za-z0-9_]{0,127}",
                            quoted);
     if (env_key_reserved(key))
-        return refuse_with(err, errlen, "env name '%s' is reserved for the runtime", quoted);
+        return validate_refuse(err, errlen, "env name '%s' is reserved for the runtime", quoted);
     if (!json_is_string(value))
-        return refuse_with(err, errlen, "env value of '%s' must be a string", quoted);
+        return validate_refuse(err, errlen, "env value of '%s' must be a string", quoted);
     if (memchr(json_string_value(value), '\0', json_string_length(value)))
-        return refuse_with(err, errlen, "env value of '%s' must not contain a NUL byte", quoted);
+        return validate_refuse(err, errlen, "env value of '%s' must not contain a NUL byte", quoted);
     return 0;
 }
 
@@ -161,7 +157,7 @@ int validate_env(const json_t *env, char *err, size_t errlen)
     if (!env)
         return 0;
     if (!json_is_object(env))
-        return refuse_with(err, errlen, "env must be a JSON object of strings");
+        return validate_refuse(err, errlen, "env must be a JSON object of strings");
     json_t *obj = (json_t *)env; /* jansson's iterators take non-const */
     size_t total = 0;
     for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
@@ -173,7 +169,7 @@ int validate_env(const json_t *env, char *err, size_t errlen)
             return rc;
         total += key_len + json_string_length(value);
         if (total > ENV_TOTAL_MAX)
-            return refuse_with(err, errlen, "env is larger than %d bytes of names and values",
+            return validate_refuse(err, errlen, "env is larger than %d bytes of names and values",
                                ENV_TOTAL_MAX);
     }
     return 0;

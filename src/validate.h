@@ -12,6 +12,11 @@
 /* [a-z0-9][a-z0-9-]{0,62}: safe as a path component and a hostname. */
 bool validate_function_name(const char *name);
 
+/* The error idiom of every validator: writes the sentence to err (when it
+ * is not NULL) and returns -EINVAL. */
+int validate_refuse(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Secret names follow the function names' rule, which makes them safe
  * as one path component (no '/', no "." or "..", no NUL, no leading '.'). */
 #define VALIDATE_SECRET_NAME_MAX 63

@@ -101,11 +101,16 @@ function makeEvent(meta, body) {
   const http = meta.trigger === 'http' && meta.http && typeof meta.http === 'object' ? meta.http : null;
   const text = utf8(body);
   if (http) {
-    return {
+    const event = {
       method: http.method || '', path: http.path || '/', query: http.query || {},
       headers: http.headers || {},
       body: text !== null ? text : body.toString('base64'), isBase64Encoded: text === null,
     };
+    if ('resource' in http) { // a call through one of the function's routes
+      event.resource = http.resource;
+      event.pathParameters = http.pathParameters === undefined ? null : http.pathParameters;
+    }
+    return event;
   }
   if (body.length === 0) return {};
   if (text === null) return body;

@@ -205,9 +205,13 @@ def make_event(meta, body):
             text, encoded = body.decode("utf-8"), False
         except UnicodeDecodeError:
             text, encoded = binascii.b2a_base64(body, newline=False).decode("ascii"), True
-        return {"method": http.get("method", ""), "path": http.get("path", "/"),
-                "query": http.get("query", {}), "headers": http.get("headers", {}),
-                "body": text, "isBase64Encoded": encoded}
+        event = {"method": http.get("method", ""), "path": http.get("path", "/"),
+                 "query": http.get("query", {}), "headers": http.get("headers", {}),
+                 "body": text, "isBase64Encoded": encoded}
+        if "resource" in http:  # a call through one of the function's routes
+            event["resource"] = http["resource"]
+            event["pathParameters"] = http.get("pathParameters")
+        return event
     if not body:
         return {}
     try:
