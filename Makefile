@@ -71,6 +71,7 @@ bench: build
 	bench/log_flood.sh
 	bench/metrics_cost.sh
 	bench/auth_cost.sh
+	/usr/bin/python3 bench/schedule_lateness.py
 	bench/routes_cost.sh
 
 format:
