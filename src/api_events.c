@@ -49,10 +49,10 @@ static void location_of(const char *id, char *out, size_t cap)
     snprintf(out, cap, "/v1/invocations/%s", id);
 }
 
-/* The answer to a submit, once durable. */
-static void on_accepted(const event_ack *a, void *ud)
+/* Answers an acknowledgement: the refusal, or the invocation's id and
+ * status with its Location. */
+static void respond_ack(gw_request *req, const event_ack *a, unsigned status, bool async)
 {
-    gw_request *req = ud;
     if (a->status) {
         gw_respond_error(req, a->status, a->code, "%s", a->message);
         return;
@@ -60,11 +60,18 @@ static void on_accepted(const event_ack *a, void *ud)
     char loc[64];
     location_of(a->id, loc, sizeof loc);
     gw_add_header(req, "Location", loc);
-    gw_add_header(req, "Preference-Applied", "respond-async");
+    if (async)
+        gw_add_header(req, "Preference-Applied", "respond-async");
     json_t *body = json_pack("{s:s,s:s}", "id", a->id, "status", ev_status_name(a->state));
-    if (a->duplicate)
+    if (body && a->duplicate)
         json_object_set_new(body, "duplicate", json_true());
-    gw_respond_json(req, 202, body);
+    gw_respond_json(req, status, body);
+}
+
+/* The answer to a submit, once durable. */
+static void on_accepted(const event_ack *a, void *ud)
+{
+    respond_ack(ud, a, 202, true);
 }
 
 /* An Idempotency-Key: 1–255 printable ASCII characters. */
@@ -138,18 +145,10 @@ void api_invocation_get(hearth *h, gw_request *req, const char *id, const char *
         gw_respond_error(req, 500, "internal_error", "out of memory");
 }
 
+/* A redrive (202: it will run) or a cancel (200: done). */
 static void on_changed(const event_ack *a, void *ud)
 {
-    gw_request *req = ud;
-    if (a->status) {
-        gw_respond_error(req, a->status, a->code, "%s", a->message);
-        return;
-    }
-    char loc[64];
-    location_of(a->id, loc, sizeof loc);
-    gw_add_header(req, "Location", loc);
-    gw_respond_json(req, a->state == EV_QUEUED ? 202 : 200,
-                    json_pack("{s:s,s:s}", "id", a->id, "status", ev_status_name(a->state)));
+    respond_ack(ud, a, a->state == EV_QUEUED ? 202 : 200, false);
 }
 
 /* Retry and cancel act only on an invocation the token may reach. */
