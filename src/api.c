@@ -148,11 +148,29 @@ static bool decode_name(gw_request *req, const char *seg, size_t seg_len,
     return false;
 }
 
-/* Decodes the route's `*` segment: a topic name on topic routes, else a
- * function name (token and invocation ids are in that alphabet too). */
+/* An id segment (a token's, an invocation's): lowercase hex and '-', in
+ * the function-name alphabet, so the same decoding, its own message. */
+static bool decode_id(gw_request *req, const char *seg, size_t seg_len, char id[FN_NAME_MAX + 1])
+{
+    ssize_t n = gw_unescape(seg, seg_len, id, FN_NAME_MAX);
+    if (n >= 0) {
+        id[n] = '\0';
+        if (!memchr(id, '\0', (size_t)n) && validate_function_name(id))
+            return true;
+    }
+    char shown[96];
+    safetext_copy(shown, sizeof shown, seg, seg_len);
+    gw_respond_error(req, 400, "invalid_id", "'%s' is not an id (lowercase hex digits and '-')",
+                     shown);
+    return false;
+}
+
+/* Decodes the route's `*` segment: an id, a topic name, or a function name. */
 static bool decode_segment(gw_request *req, const struct route *r, const char *seg,
                            size_t seg_len, char name[FN_NAME_MAX + 1])
 {
+    if (r->flags & ROUTE_OTHER_SEGMENT && (r->flags & ROUTE_TOPIC_SEGMENT) != ROUTE_TOPIC_SEGMENT)
+        return decode_id(req, seg, seg_len, name);
     if ((r->flags & ROUTE_TOPIC_SEGMENT) != ROUTE_TOPIC_SEGMENT)
         return decode_name(req, seg, seg_len, name);
     _Static_assert(TOPIC_NAME_MAX <= FN_NAME_MAX + 1, "a topic name fits the name buffer");
@@ -575,23 +593,30 @@ static void start_call(hearth *h, gw_request *req, const char *name, const char 
     sched_invoke(h->sch, c);
 }
 
+bool api_check_json_body(gw_request *req)
+{
+    size_t len;
+    const char *body = gw_body(req, &len);
+    if (!is_json_type(gw_header(req, "Content-Type")))
+        return true;
+    json_error_t jerr;
+    json_t *parsed = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!parsed) {
+        gw_respond_error(req, 400, "invalid_json",
+                         "the body is sent as application/json but is not JSON: %s "
+                         "(line %d, column %d)",
+                         jerr.text, jerr.line, jerr.column);
+        return false;
+    }
+    json_decref(parsed);
+    return true;
+}
+
 static void route_invoke(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
-    size_t len;
-    const char *body = gw_body(req, &len);
-    if (is_json_type(gw_header(req, "Content-Type"))) {
-        json_error_t jerr;
-        json_t *parsed = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-        if (!parsed) {
-            gw_respond_error(req, 400, "invalid_json",
-                             "the body is sent as application/json but is not JSON: %s "
-                             "(line %d, column %d)",
-                             jerr.text, jerr.line, jerr.column);
-            return;
-        }
-        json_decref(parsed);
-    }
+    if (!api_check_json_body(req))
+        return;
     if (api_prefers_async(req))
         api_invoke_async(h, req, name);
     else
@@ -1197,7 +1222,7 @@ size_t api_body_limit(gw_request *req, void *ud)
         return may_send_deploy_body(h, req) ? HEARTH_MAX_DEPLOY_BODY : HEARTH_MAX_OTHER_BODY;
     if (r && r->fn == route_secret_put)
         return SECRETS_VALUE_MAX;
-    if (r && (r->fn == route_invoke || r->fn == route_fn_http))
+    if (r && (r->fn == route_invoke || r->fn == route_fn_http || r->fn == api_topic_publish))
         return h->set.max_body;
     routes_match rm;
     enum routed_split sp;

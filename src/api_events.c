@@ -98,6 +98,14 @@ void api_invoke_async(hearth *h, gw_request *req, const char *name)
                          EV_IDEM_KEY_MAX);
         return;
     }
+    if (url && strcmp(gw_principal(req), "public") == 0) {
+        /* "auth": "none" lets anyone invoke, not aim the daemon's POSTs. */
+        gw_respond_error(req, 403, "forbidden",
+                         "X-Callback-Url needs a token that may invoke '%s' (the function is "
+                         "public, its callbacks are not)",
+                         name);
+        return;
+    }
     if (url && callback_url_check(url, err, sizeof err) < 0) {
         gw_respond_error(req, 400, "invalid_header", "X-Callback-Url: %s", err);
         return;
@@ -293,6 +301,8 @@ static int deliver(const char *function, void *ud)
 void api_topic_publish(hearth *h, gw_request *req, const char *topic, const char *rest)
 {
     (void)rest;
+    if (!api_check_json_body(req))
+        return;
     publish *p = calloc(1, sizeof *p);
     if (!p || !(p->deliveries = json_array())) {
         free(p);
@@ -331,11 +341,17 @@ static int topic_visit(const char *topic, const char *const *functions, size_t n
     snprintf(source, sizeof source, "topic:%s", topic);
     int64_t total = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!api_caller_may_reach(functions[i])) /* a limited token sees its own functions */
+            continue;
         int64_t backlog = 0;
         events_backlog(h->events, functions[i], source, &backlog);
         total += backlog;
         json_array_append_new(subs, json_pack("{s:s,s:I}", "function", functions[i], "backlog",
                                               (json_int_t)backlog));
+    }
+    if (json_array_size(subs) == 0) {
+        json_decref(subs);
+        return 0;
     }
     return json_array_append_new(ctx[1], json_pack("{s:s,s:o,s:I}", "topic", topic, "subscribers",
                                                    subs, "backlog", (json_int_t)total));

@@ -18,6 +18,10 @@ bool api_query_text(gw_request *req, const char *key, const char **v);
 /* A decimal number no larger than max, all digits. */
 bool api_parse_uint(const char *s, uint64_t max, uint64_t *out);
 
+/* With Content-Type application/json, the body must parse: false, having
+ * answered 400 invalid_json, when it does not. */
+bool api_check_json_body(gw_request *req);
+
 /* Whether the token of the request being handled may reach `function`
  * (always, without auth). Valid only while a handler runs. */
 bool api_caller_may_reach(const char *function);

@@ -236,7 +236,9 @@ static void on_shutdown_tick(uv_timer_t *t)
     uint64_t elapsed = uv_now(h->loop) - d->shutdown_started;
     uint64_t grace = (uint64_t)h->set.shutdown_grace_s * 1000;
     if (!d->workers_stopped) {
-        if (gateway_pending(h->gw) > 0 && elapsed < grace)
+        /* Asynchronous attempts get the same grace as requests: one cut off
+         * runs again after the restart, but better not twice needlessly. */
+        if ((gateway_pending(h->gw) > 0 || events_running(h->events) > 0) && elapsed < grace)
             return;
         if (gateway_pending(h->gw) > 0)
             dlog_warn("grace period over: %u requests will be answered 503",
@@ -261,6 +263,7 @@ static void begin_shutdown(daemon_state *d, int signum)
     dlog_info("%s: stopping; %u requests in flight get up to %u s", strsignal(signum),
               gateway_pending(h->gw), h->set.shutdown_grace_s);
     gateway_quiesce(h->gw);
+    events_drain(h->events);
     logs_end_all(h->lg);
     d->shutdown_started = uv_now(h->loop);
     uv_timer_start(&d->shutdown_timer, on_shutdown_tick, SHUTDOWN_TICK_MS, SHUTDOWN_TICK_MS);

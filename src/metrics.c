@@ -48,6 +48,7 @@ static const char *const bucket_le[METRICS_BUCKETS + 1] = {
 static const char *const trigger_names[METRICS_TRIGGER_COUNT] = {
     [METRICS_TRIGGER_INVOKE] = "invoke",
     [METRICS_TRIGGER_HTTP] = "http",
+    [METRICS_TRIGGER_ASYNC] = "async",
     [METRICS_TRIGGER_OTHER] = "other",
 };
 

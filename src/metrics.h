@@ -49,6 +49,7 @@ enum metrics_event {
 enum metrics_trigger {
     METRICS_TRIGGER_INVOKE,
     METRICS_TRIGGER_HTTP,
+    METRICS_TRIGGER_ASYNC, /* an attempt of an asynchronous invocation */
     METRICS_TRIGGER_OTHER,
     METRICS_TRIGGER_COUNT
 };

@@ -75,7 +75,7 @@ struct events {
     uv_idle_t kick;     /* keeps the loop from sleeping on an open batch */
     uv_timer_t wake;    /* the earliest waiting invocation's time */
     uv_timer_t sweep;   /* result retention */
-    bool armed, stopping;
+    bool armed, draining, stopping;
     evack *acks, **acks_tail;
     uint64_t rnd;
 };
@@ -289,9 +289,10 @@ static void on_callback_done(void *ud, const callback_result *res)
     free(p);
 }
 
-/* POSTs the finished record to its X-Callback-Url (after the commit that
- * records the outcome would be better, but a callback may arrive before
- * GET shows the same: the body carries the whole record). */
+/* POSTs the finished record to its X-Callback-Url. It may leave before the
+ * commit that records the outcome (GET can lag it by a loop turn; the body
+ * carries the whole record); a crash in between sends it again after the
+ * restart: callbacks are at least once, like the invocations. */
 static void send_callback(events *ev, const ev_record *r)
 {
     if (!r->callback_url[0] || !ev->o.callbacks)
@@ -304,12 +305,19 @@ static void send_callback(events *ev, const ev_record *r)
     snprintf(hid, sizeof hid, "X-Hearth-Invocation-Id: %s", r->id);
     snprintf(hst, sizeof hst, "X-Hearth-Status: %s", ev_status_name(r->status));
     const char *headers[] = {hid, hst, NULL};
+    bool queued = false;
     if (body && p) {
         *p = (evpost){ev, r->seq, ""};
         snprintf(p->id, sizeof p->id, "%s", r->id);
-        if (callbacks_post(ev->o.callbacks, r->callback_url, "application/json", headers, body,
-                           strlen(body), on_callback_done, p) == 0)
+        queued = callbacks_post(ev->o.callbacks, r->callback_url, "application/json", headers,
+                                body, strlen(body), on_callback_done, p) == 0;
+        if (queued)
             p = NULL;
+    }
+    if (!queued) { /* refused (too many held, out of memory): not sent, and said so */
+        dlog_warn("events: the result callback of invocation %s could not be queued", r->id);
+        evstore_set_callback(ev->st, r->seq, EV_CALLBACK_FAILED);
+        batch_joined(ev);
     }
     free(p);
     free(body);
@@ -517,7 +525,7 @@ static void arm_wake(events *ev, uint64_t now)
  * so that one function's backlog does not hold back the others. */
 static void pump(events *ev)
 {
-    if (ev->stopping)
+    if (ev->draining)
         return;
     uint64_t now = now_loop(ev);
     bool progress = true;
@@ -615,6 +623,23 @@ static int new_record(const event_new *e, ev_record *r)
     return 0;
 }
 
+/* True (and *a filled) when an earlier call with e's idempotency key is
+ * still known. A key whose invocation was forgotten (--result-retention
+ * shorter than a day) no longer holds: the call is a new invocation. */
+static bool is_duplicate(events *ev, const event_new *e, event_ack *a)
+{
+    ev_record old;
+    if (!e->idempotency_key || !e->idempotency_key[0] ||
+        evstore_find_key(ev->st, e->function, e->idempotency_key,
+                         timefmt_now_ms() - EVENTS_IDEMPOTENCY_MS, a->id) < 0 ||
+        evstore_get(ev->st, a->id, &old) < 0)
+        return false;
+    a->duplicate = true;
+    a->state = old.status;
+    evrec_release(&old);
+    return true;
+}
+
 /* The checks and the write of a submit; *k is filled for the commit.
  * Returns 0, or answers (through k->ack) and returns -1. */
 static int accept_event(events *ev, const event_new *e, evack *k)
@@ -626,18 +651,8 @@ static int accept_event(events *ev, const event_new *e, evack *k)
         snprintf(a->message, sizeof a->message, "no function named '%s'", e->function);
         return -1;
     }
-    if (e->idempotency_key && e->idempotency_key[0] &&
-        evstore_find_key(ev->st, e->function, e->idempotency_key,
-                         timefmt_now_ms() - EVENTS_IDEMPOTENCY_MS, a->id) == 0) {
-        ev_record old;
-        a->duplicate = true;
-        a->state = EV_QUEUED;
-        if (evstore_get(ev->st, a->id, &old) == 0) {
-            a->state = old.status;
-            evrec_release(&old);
-        }
+    if (is_duplicate(ev, e, a))
         return 0;
-    }
     evfn *f = fn_get(ev, e->function);
     if (!f) {
         *a = (event_ack){.status = 503, .code = "storage_error"};
@@ -674,7 +689,7 @@ static int accept_event(events *ev, const event_new *e, evack *k)
 
 void events_submit(events *ev, const event_new *e, events_ack_fn done, void *ud)
 {
-    if (ev->stopping) {
+    if (ev->draining) {
         ack_now(done, ud, 503, "overloaded", "%s", "the daemon is shutting down");
         return;
     }
@@ -697,7 +712,7 @@ void events_submit(events *ev, const event_new *e, events_ack_fn done, void *ud)
  * for the acknowledgement. 0 and the new id, or a negative errno. */
 static int submit_internal(events *ev, const event_new *e, char id[EV_ID_LEN + 1])
 {
-    if (ev->stopping)
+    if (ev->draining)
         return -ESHUTDOWN;
     evack *k = calloc(1, sizeof *k);
     if (!k)
@@ -964,9 +979,22 @@ int events_open(const events_opts *o, registry *reg, events **out)
     return 0;
 }
 
+void events_drain(events *ev)
+{
+    if (!ev)
+        return;
+    ev->draining = true;
+    uv_timer_stop(&ev->wake);
+}
+
+unsigned events_running(const events *ev)
+{
+    return ev ? ev->running : 0;
+}
+
 void events_shutdown(events *ev)
 {
-    ev->stopping = true;
+    ev->draining = ev->stopping = true;
     uv_timer_stop(&ev->wake);
     uv_timer_stop(&ev->sweep);
 }

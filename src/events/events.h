@@ -36,8 +36,13 @@ typedef struct events_opts {
  * invocations, unsent callbacks, and (from `reg`) every function's
  * subscriptions. */
 int events_open(const events_opts *o, registry *reg, events **out);
-/* From now on nothing new starts; attempts still running stay "running" in
- * the store and run again after the next start. */
+/* A stop begins: no new attempt starts and nothing new is accepted (503);
+ * attempts running go on and their outcomes are recorded. */
+void events_drain(events *ev);
+/* Attempts handed to the scheduler and not yet answered. */
+unsigned events_running(const events *ev);
+/* From now on nothing is recorded: attempts still running stay "running"
+ * in the store and run again after the next start. */
 void events_shutdown(events *ev);
 /* Commits what is left and frees; call after the loop ran the closes. */
 void events_close(events *ev);

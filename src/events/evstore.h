@@ -49,7 +49,7 @@ typedef enum ev_callback {
 } ev_callback;
 
 #define EV_ID_LEN          REQID_LEN
-#define EV_SOURCE_MAX      80 /* "invoke", "schedule:<fn>/<i>", "topic:<name>", "destination" */
+#define EV_SOURCE_MAX      80 /* "invoke", "schedule:<i>", "topic:<name>", "destination" */
 #define EV_CTYPE_MAX       255
 #define EV_ERR_CODE_MAX    63
 #define EV_ERR_MESSAGE_MAX 1023
@@ -129,10 +129,12 @@ int evstore_requeue(evstore *st, int64_t seq, int64_t run_at_ms);
 /* No more attempts: status dead, with its last error. */
 int evstore_dead(evstore *st, int64_t seq, const ev_error *err, int64_t now_ms);
 
-/* Queued or retrying → cancelled. -ESTALE when it is neither. */
+/* Queued or retrying → cancelled; its callback, if any, is not sent (the
+ * caller cancelled it). -ESTALE when it is neither. */
 int evstore_cancel(evstore *st, int64_t seq, int64_t now_ms);
 
-/* Dead → queued again, attempts from zero (a redrive). -ESTALE otherwise. */
+/* Dead → queued again, attempts from zero, its age from now (a redrive is
+ * a new delivery: async_max_age_s counts again). -ESTALE otherwise. */
 int evstore_redrive(evstore *st, int64_t seq, int64_t now_ms);
 
 /* Records the callback's state. */

@@ -339,3 +339,47 @@ def test_async_flood_does_not_starve_sync_calls(hearth):
     assert other < 3.0, "another function's sync call waited %.1f s" % other
     state = hearth.show("as-flood").json()["async"]
     assert state["waiting"] > 50, state
+
+
+def test_redrive_of_an_old_dead_invocation_runs(hearth):
+    hearth.deploy_ok("as-old", FLAKY, async_retries=0, async_max_age_s=1)
+    iid = submit_ok(hearth, "as-old", {"succeed_at": 99})
+    wait_status(hearth, iid, {"dead"})
+    time.sleep(1.5)  # older than async_max_age_s now
+    hearth.deploy_ok("as-old", FLAKY.replace('event.get("succeed_at", 99)', "1"),
+                     async_retries=0, async_max_age_s=1)
+    assert hearth.request("POST", "/v1/invocations/%s/retry" % iid).status_code == 202
+    inv = wait_status(hearth, iid, {"succeeded", "dead"})
+    assert inv["status"] == "succeeded", "a redrive starts the event's age again: %s" % inv
+
+
+def test_cancelled_callback_is_not_sent(hearth):
+    hearth.deploy_ok("as-cancel-cb", SLOW, max_concurrency=1)
+    first = submit_ok(hearth, "as-cancel-cb", {"sleep": 1})
+    second = submit_ok(hearth, "as-cancel-cb", {"sleep": 0},
+                       headers={"X-Callback-Url": "http://127.0.0.1:9/never"})
+    assert invocation(hearth, second)["callback"] == "pending"
+    assert hearth.request("DELETE", "/v1/invocations/%s" % second).status_code == 200
+    assert "callback" not in invocation(hearth, second)
+    wait_status(hearth, first, {"succeeded"})
+
+
+def test_a_forgotten_invocations_key_starts_a_new_one(hearth_factory):
+    h = hearth_factory("--result-retention", "1")
+    h.deploy_ok("as-idem-old", ECHO)
+    a = submit(h, "as-idem-old", {}, headers={"Idempotency-Key": "k"}).json()["id"]
+    wait_status(h, a, {"succeeded"})
+    assert wait_until(lambda: h.get("/v1/invocations/%s" % a).status_code == 404, 10)
+    b = submit(h, "as-idem-old", {}, headers={"Idempotency-Key": "k"}).json()
+    assert b["id"] != a and not b.get("duplicate")
+    wait_status(h, b["id"], {"succeeded"})
+
+
+def test_async_attempts_are_counted_in_metrics(hearth):
+    hearth.deploy_ok("as-metrics", ECHO)
+    wait_status(hearth, submit_ok(hearth, "as-metrics"), {"succeeded"})
+    text = hearth.get("/metrics").text
+    assert 'function="as-metrics"' in text
+    line = [l for l in text.splitlines()
+            if l.startswith("hearth_invocations_total") and 'function="as-metrics"' in l]
+    assert any('trigger="async"' in l for l in line), line

@@ -102,7 +102,7 @@ def test_ids_and_topic_names_that_are_not_ids(hearth):
                  "/v1/invocations/'%20OR%201=1"):
         r = hearth.get(path)
         assert r.status_code in (400, 404), (path, r.status_code)
-        assert r.json()["error"]["code"] in ("invalid_name", "invocation_not_found", "not_found")
+        assert r.json()["error"]["code"] in ("invalid_id", "invocation_not_found", "not_found")
     for topic in ("A", "a%2Fb", "%00", "-lead", "x" * 65, "caf%C3%A9"):
         r = hearth.request("POST", "/v1/topics/" + topic, json={})
         assert r.status_code in (400, 404), (topic, r.status_code, r.text)
@@ -154,3 +154,38 @@ def test_a_function_cannot_forge_its_record_for_the_callback(hearth):
     assert inv["id"] == iid and inv["status"] == "succeeded" and "error" not in inv
     assert inv["result"]["status"] == "dead"
     json.dumps(inv)
+
+
+def test_a_public_function_does_not_lend_out_callbacks(hearth):
+    """Attack: without any token, invoke a function deployed with "auth":
+    "none" asynchronously with an X-Callback-Url, to make the daemon POST
+    to an internal address. Stopped by: a callback needs a real token."""
+    hearth.deploy_ok("evh-public", ECHO, auth="none")
+    r = submit(hearth, "evh-public", token=None,
+               headers={"X-Callback-Url": "http://127.0.0.1:9/internal"})
+    assert_error(r, 403, "forbidden")
+    assert submit(hearth, "evh-public", token=None).status_code == 202
+
+
+def test_topic_listing_shows_only_reachable_subscribers(hearth):
+    """Attack: a limited token lists topics to learn other teams' function
+    names. Stopped by: subscribers are filtered by the token's glob."""
+    hearth.deploy_ok("team-y-fn", ECHO, subscriptions=["ylist"])
+    hearth.deploy_ok("secret-fn", ECHO, subscriptions=["ylist", "hidden"])
+    tok = new_token(hearth, "team-y", ["read"], functions="team-y-*")
+    got = hearth.get("/v1/topics", token=tok).json()["topics"]
+    names = {s["function"] for t in got for s in t["subscribers"]}
+    assert names == {"team-y-fn"}, got
+    assert "hidden" not in {t["topic"] for t in got}
+
+
+def test_publish_checks_json_and_body_size(hearth_factory):
+    """Attack: publish bodies a subscriber would choke on, or bigger than
+    any invoke may be. Stopped by: the invoke's own checks."""
+    h = hearth_factory("--max-body", "1K")
+    h.deploy_ok("evh-sub", ECHO, subscriptions=["sized"])
+    r = h.request("POST", "/v1/topics/sized", data=b"{not json",
+                  headers={"Content-Type": "application/json"})
+    assert_error(r, 400, "invalid_json")
+    r = h.request("POST", "/v1/topics/sized", data=b"x" * 4096)
+    assert_error(r, 413, "payload_too_large")
