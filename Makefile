@@ -71,6 +71,7 @@ bench: build
 	bench/log_flood.sh
 	bench/metrics_cost.sh
 	bench/auth_cost.sh
+	bench/async.sh
 
 format:
 	clang-format -i src/*.c src/*.h include/hearth/*.h tests/unit/*.c bench/*.c
