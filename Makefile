@@ -73,9 +73,10 @@ bench: build
 	bench/auth_cost.sh
 	/usr/bin/python3 bench/schedule_lateness.py
 	bench/routes_cost.sh
+	bench/async.sh
 
 format:
-	clang-format -i src/*.c src/*.h include/hearth/*.h tests/unit/*.c bench/*.c
+	clang-format -i src/*.c src/*.h src/events/*.c src/events/*.h include/hearth/*.h tests/unit/*.c bench/*.c
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
