@@ -60,22 +60,13 @@ DRAIN_PID=
 ENQ_PID=
 FAILED=0
 declare -A RPS P50 P99 REQ NOTE # keyed by case
+BENCH=async
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 die() {
     echo "async: $*" >&2
     exit 2
-}
-
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
 }
 
 cleanup() {
@@ -95,17 +86,6 @@ trap 'echo "async: command failed at line $LINENO" >&2' ERR
 trap 'exit 130' INT TERM
 
 ccurl() { curl --noproxy '*' -sS "$@"; }
-
-free_port() {
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-fmt_us() {
-    awk -v u="$1" 'BEGIN {
-        if (u < 1000) printf "%d us", u
-        else if (u < 1000000) printf "%.2f ms", u / 1000
-        else printf "%.2f s", u / 1000000 }'
-}
 
 # start_daemon NAME: a hearthd with data in $TMP/NAME; sets URL, PORT, HEARTHD_PID.
 start_daemon() {

@@ -32,11 +32,10 @@ command -v wrk >/dev/null || { echo "auth_cost: wrk is missing (apt-get install 
 [ -x "$HEARTHD" ] || { echo "auth_cost: no hearthd at $HEARTHD" >&2; exit 2; }
 TMP=$(mktemp -d /tmp/hearth-auth-cost.XXXXXX)
 PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+BENCH=auth_cost
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
+trap stop_named_and_clean EXIT
 
 # --- 1. one check alone ---
 build=${BUILD:-$TMP/build}
@@ -50,22 +49,7 @@ fi
 echo
 
 # --- 2. the warm path, with and without ---
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start NAME BINARY [ARGS...]: a daemon with data in $TMP/NAME; sets PORT_<NAME>.
-start() {
-    local name=$1 bin=$2 port
-    shift 2
-    port=$(free_port)
-    "$bin" --listen "127.0.0.1:$port" --data-dir "$TMP/$name" --log-level warn \
-        "$@" >"$TMP/$name.log" 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 100); do
-        curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    printf -v "PORT_$name" %s "$port"
-}
 
 # token NAME: the admin token of daemon NAME ("" under --no-auth).
 token() { cat "$TMP/$1/admin-token" 2>/dev/null || true; }
@@ -80,14 +64,14 @@ deploy_and_warm() {
 }
 
 NAMES="tokens noauth"
-start tokens "$HEARTHD" --runtimes-dir "$REPO/runtimes"
-start noauth "$HEARTHD" --runtimes-dir "$REPO/runtimes" --no-auth
+start_named tokens "$HEARTHD" --runtimes-dir "$REPO/runtimes"
+start_named noauth "$HEARTHD" --runtimes-dir "$REPO/runtimes" --no-auth
 deploy_and_warm "$PORT_tokens" "$(token tokens)"
 deploy_and_warm "$PORT_noauth" ""
 if [ -n "${BASELINE:-}" ]; then
     [ -x "$BASELINE" ] || { echo "auth_cost: no hearthd at BASELINE=$BASELINE" >&2; exit 2; }
     NAMES="$NAMES before"
-    start before "$BASELINE" # its own runtimes, as built
+    start_named before "$BASELINE" # its own runtimes, as built
     deploy_and_warm "$PORT_before" ""
 fi
 
@@ -108,7 +92,6 @@ one_run() {
         'BEGIN { printf "%.0f %d\n", r * 1e6 / d, p }'
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "warm POST /v1/functions/hello/invoke, $ROUNDS alternating rounds of $DURATION per case"
 printf '%-6s %14s %14s %8s %12s %12s %8s\n' conns "tokens req/s" "no-auth req/s" ratio \

@@ -36,11 +36,10 @@ command -v wrk >/dev/null || { echo "routes_cost: wrk is missing (apt-get instal
 [ -x "$HEARTHD" ] || { echo "routes_cost: no hearthd at $HEARTHD" >&2; exit 2; }
 TMP=$(mktemp -d /tmp/hearth-routes-cost.XXXXXX)
 PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+BENCH=routes_cost
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
+trap stop_named_and_clean EXIT
 
 # --- 1. one lookup alone ---
 if [ ! -x "$BUILD/bench_routes_cost" ] || [ "$REPO/src/events/routes.c" -nt "$BUILD/bench_routes_cost" ]; then
@@ -54,21 +53,11 @@ fi
 echo
 
 # --- 2. a routed call against /fn/, with 1 and with 10,000 routes ---
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start NAME: a daemon with data in $TMP/NAME; sets PORT_NAME and TOKEN_NAME.
 start() {
-    local name=$1 port
-    port=$(free_port)
-    "$HEARTHD" --listen "127.0.0.1:$port" --data-dir "$TMP/$name" --log-level warn \
-        --runtimes-dir "$REPO/runtimes" >"$TMP/$name.log" 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 100); do
-        curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    printf -v "PORT_$name" %s "$port"
-    printf -v "TOKEN_$name" %s "$(cat "$TMP/$name/admin-token")"
+    start_named "$1" "$HEARTHD" --runtimes-dir "$REPO/runtimes"
+    printf -v "TOKEN_$1" %s "$(cat "$TMP/$1/admin-token")"
 }
 
 # deploy NAME FIRST COUNT: on daemon NAME, "hello" with its one route
@@ -117,7 +106,6 @@ one_run() {
         'BEGIN { printf "%.0f %d %d\n", r * 1e6 / d, p, q }'
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 med() { median <"$TMP/$1"; }
 
 for name in small big; do

@@ -44,23 +44,13 @@ HEARTHD_PID=
 declare -A RPS P50 P99 NOTE # keyed by case name
 ROWS=()                    # case names in print order
 FAILED=0
+BENCH=bench
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 die() {
     echo "bench: $*" >&2
     exit 2
-}
-
-# Sends TERM to one process we started, waits up to 5 s, then KILL.
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
 }
 
 cleanup() {
@@ -80,10 +70,6 @@ trap 'exit 130' INT TERM
 # it has started; post.lua sends it too): the figures include the check.
 ccurl() { curl --noproxy '*' -sS ${HEARTH_TOKEN:+-H "Authorization: Bearer $HEARTH_TOKEN"} "$@"; }
 
-free_port() {
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # Polls URL until it answers 200, for up to 10 s.
 wait_http() {
     for _ in $(seq 100); do
@@ -91,14 +77,6 @@ wait_http() {
         sleep 0.1
     done
     return 1
-}
-
-# fmt_us MICROSECONDS -> "123 us", "1.23 ms" or "1.23 s"
-fmt_us() {
-    awk -v u="$1" 'BEGIN {
-        if (u < 1000) printf "%d us", u
-        else if (u < 1000000) printf "%.2f ms", u / 1000
-        else printf "%.2f s", u / 1000000 }'
 }
 
 # Runs wrk against URL with C connections and records the row NAME.

@@ -3,21 +3,21 @@
  *
  * Owns, in memory, each function's waiting invocations (a heap of store
  * sequence numbers ordered by when they may run, in loop time) and the
- * counts that bound them; owns the group commit of the store's per-turn
- * batch and the acknowledgements that wait for it. The store (evstore.h)
- * is the truth: whatever is in memory is rebuilt from it at start.
+ * counts that bound them; hands attempts to the scheduler and applies the
+ * retry policy's decision on each outcome; recovers at start, drains at
+ * stop. Taking events in is events_accept.c, sending outcomes on is
+ * events_outcome.c. The store (evstore.h) is the truth: whatever is in
+ * memory is rebuilt from it at start.
  *
  * The rule against starvation (docs/events.md): a function's async
  * attempts hold at most max_concurrency - 1 of its workers (1 when it has
  * one), all functions' async attempts at most half of --max-workers, and
  * in a pool's queue every synchronous call waits ahead of them (sched.c).
  */
-#include "events/events.h"
+#include "events/events_internal.h"
 
 #include "dlog.h"
-#include "events/callback.h"
 #include "events/clock.h"
-#include "events/invocation_json.h"
 #include "events/retry.h"
 #include "fn_settings.h"
 #include "strmap.h"
@@ -29,56 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-typedef struct evwait {
-    uint64_t due; /* loop time (ms) from which it may run */
-    int64_t seq;
-} evwait;
-
-typedef struct evfn {
-    char name[FN_NAME_MAX + 1];
-    evwait *heap; /* min-heap by (due, seq) */
-    size_t n, cap;
-    unsigned running; /* attempts handed to the scheduler */
-    unsigned pending; /* waiting + running + accepted but not yet committed */
-    struct evfn *next_active, *prev_active; /* in ev->active while n > 0 */
-    bool active;
-} evfn;
-
-/* An acknowledgement that waits for the commit of its batch. */
-typedef struct evack {
-    struct evack *next;
-    events_ack_fn done;
-    void *ud;
-    event_ack ack;
-    evfn *fn;    /* the function whose counts the commit settles */
-    int64_t seq; /* to add to fn's heap once durable (0: none) */
-    int reserved; /* pending count taken before the commit (+1 submit, -1 cancel) */
-} evack;
-
-/* One attempt in flight. */
-typedef struct evcall {
-    events *ev;
-    evfn *fn;
-    ev_record rec;
-} evcall;
-
-struct events {
-    events_opts o;
-    evstore *st;
-    strmap fns; /* name → evfn */
-    evfn *active; /* functions with waiting invocations */
-    topics *tp;
-    evclock *clock; /* the schedules */
-    unsigned running;
-    uv_check_t commit;  /* ends the turn's batch */
-    uv_idle_t kick;     /* keeps the loop from sleeping on an open batch */
-    uv_timer_t wake;    /* the earliest waiting invocation's time */
-    uv_timer_t sweep;   /* result retention */
-    bool armed, draining, stopping;
-    evack *acks, **acks_tail;
-    uint64_t rnd;
-};
 
 /* --- small pieces --- */
 
@@ -93,12 +43,11 @@ static uint32_t jitter(events *ev)
     return (uint32_t)(x >> 32);
 }
 
-static uint64_t now_loop(events *ev)
+uint64_t ev_now_loop(events *ev)
 {
     return uv_now(ev->o.loop);
 }
 
-static void on_commit(uv_check_t *h);
 static void on_kick(uv_idle_t *h)
 {
     (void)h;
@@ -107,16 +56,16 @@ static void on_kick(uv_idle_t *h)
 /* The store took a write: it is committed at the end of this loop turn.
  * The idle handle keeps the loop from sleeping if the write came after
  * this turn's check phase. */
-static void batch_joined(events *ev)
+void ev_batch_joined(events *ev)
 {
     if (ev->armed || !evstore_dirty(ev->st))
         return;
     ev->armed = true;
     uv_idle_start(&ev->kick, on_kick);
-    uv_check_start(&ev->commit, on_commit);
+    uv_check_start(&ev->commit, ev_on_commit);
 }
 
-static evfn *fn_get(events *ev, const char *name)
+evfn *ev_fn_get(events *ev, const char *name)
 {
     evfn *f = strmap_get(&ev->fns, name);
     if (f)
@@ -159,7 +108,7 @@ static void set_active(events *ev, evfn *f, bool on)
     f->next_active = f->prev_active = NULL;
 }
 
-static int heap_push(events *ev, evfn *f, int64_t seq, uint64_t due)
+int ev_heap_push(events *ev, evfn *f, int64_t seq, uint64_t due)
 {
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 16;
@@ -221,120 +170,7 @@ static retry_policy policy_of(const fn_config *cfg)
                           (uint64_t)cfg->async_max_age_s * 1000};
 }
 
-/* --- finishing an invocation: destinations and callbacks --- */
-
-static int submit_internal(events *ev, const event_new *e, char id[EV_ID_LEN + 1]);
-
-/* The Lambda destination record of a finished invocation. */
-static json_t *destination_record(const ev_record *r, const fn_config *cfg, const char *condition)
-{
-    char at[TIMEFMT_ISO_LEN], arn[FN_NAME_MAX + 64];
-    timefmt_iso_ms(timefmt_now_ms(), at);
-    snprintf(arn, sizeof arn, "hearth:function:%s:%" PRId64, r->function, r->version);
-    json_t *resp = json_pack("{s:i,s:s}", "statusCode", r->status == EV_SUCCEEDED ? 200 : 500,
-                             "executedVersion", "");
-    char v[24];
-    snprintf(v, sizeof v, "%" PRId64, r->version);
-    json_object_set_new(resp, "executedVersion", json_string(v));
-    if (r->status != EV_SUCCEEDED)
-        json_object_set_new(resp, "functionError", json_string("Unhandled"));
-    (void)cfg;
-    return json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:i},s:o,s:o,s:o}", "version", "1.0", "timestamp",
-                     at, "requestContext", "requestId", r->id, "functionArn", arn, "condition",
-                     condition, "approximateInvokeCount", (int)r->attempts, "requestPayload",
-                     invocation_payload_json(r), "responseContext", resp ? resp : json_object(),
-                     "responsePayload", invocation_outcome_json(r));
-}
-
-static void send_destination(events *ev, const ev_record *r, const fn_config *cfg,
-                             const char *condition)
-{
-    json_t *target = fnset_json_value(cfg, r->status == EV_SUCCEEDED ? "on_success" : "on_failure");
-    if (!target)
-        return;
-    if (r->depth + 1 >= EVENTS_MAX_DEPTH) {
-        dlog_warn("events: %s: not sending a destination record past depth %d (a loop?)",
-                  r->function, EVENTS_MAX_DEPTH);
-        return;
-    }
-    json_t *rec = destination_record(r, cfg, condition);
-    char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
-    json_decref(rec);
-    if (!text)
-        return;
-    event_new e = {.function = json_string_value(target), .payload = text, .len = strlen(text),
-                   .content_type = "application/json", .source = "destination",
-                   .depth = r->depth + 1};
-    submit_internal(ev, &e, NULL);
-    free(text);
-}
-
-typedef struct evpost {
-    events *ev;
-    int64_t seq;
-    char id[EV_ID_LEN + 1];
-} evpost;
-
-static void on_callback_done(void *ud, const callback_result *res)
-{
-    evpost *p = ud;
-    if (!res->delivered && !p->ev->stopping)
-        dlog_warn("events: the result callback of invocation %s failed after %u attempts: %s",
-                  p->id, res->attempts, res->error ? res->error : "");
-    if (!p->ev->stopping) { /* else it is sent again after the restart */
-        evstore_set_callback(p->ev->st, p->seq,
-                             res->delivered ? EV_CALLBACK_DELIVERED : EV_CALLBACK_FAILED);
-        batch_joined(p->ev);
-    }
-    free(p);
-}
-
-/* POSTs the finished record to its X-Callback-Url. It may leave before the
- * commit that records the outcome (GET can lag it by a loop turn; the body
- * carries the whole record); a crash in between sends it again after the
- * restart: callbacks are at least once, like the invocations. */
-static void send_callback(events *ev, const ev_record *r)
-{
-    if (!r->callback_url[0] || !ev->o.callbacks)
-        return;
-    json_t *doc = invocation_json(r, true);
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    evpost *p = malloc(sizeof *p);
-    char hid[EV_ID_LEN + 40], hst[64];
-    snprintf(hid, sizeof hid, "X-Hearth-Invocation-Id: %s", r->id);
-    snprintf(hst, sizeof hst, "X-Hearth-Status: %s", ev_status_name(r->status));
-    const char *headers[] = {hid, hst, NULL};
-    bool queued = false;
-    if (body && p) {
-        *p = (evpost){ev, r->seq, ""};
-        snprintf(p->id, sizeof p->id, "%s", r->id);
-        queued = callbacks_post(ev->o.callbacks, r->callback_url, "application/json", headers,
-                                body, strlen(body), on_callback_done, p) == 0;
-        if (queued)
-            p = NULL;
-    }
-    if (!queued) { /* refused (too many held, out of memory): not sent, and said so */
-        dlog_warn("events: the result callback of invocation %s could not be queued", r->id);
-        evstore_set_callback(ev->st, r->seq, EV_CALLBACK_FAILED);
-        batch_joined(ev);
-    }
-    free(p);
-    free(body);
-}
-
-static void finished(events *ev, evfn *f, ev_record *r, const fn_config *cfg,
-                     const char *condition)
-{
-    f->pending--;
-    if (cfg)
-        send_destination(ev, r, cfg, condition);
-    send_callback(ev, r);
-}
-
 /* --- attempts --- */
-
-static void pump(events *ev);
 
 static retry_outcome classify(const sched_result *res)
 {
@@ -379,7 +215,7 @@ static void apply_decision(events *ev, evcall *x, const sched_result *res, retry
             r->result_len = res->len;
         }
         snprintf(r->result_type, sizeof r->result_type, "%s", res->content_type);
-        finished(ev, f, r, cfg, "Success");
+        ev_finished(ev, f, r, cfg, "Success");
         return;
     case RETRY_AGAIN:
     case RETRY_WAIT:
@@ -387,7 +223,7 @@ static void apply_decision(events *ev, evcall *x, const sched_result *res, retry
             evstore_retry_at(ev->st, r->seq, now + (int64_t)d.delay_ms, &err);
         else
             evstore_requeue(ev->st, r->seq, now + (int64_t)d.delay_ms);
-        if (heap_push(ev, f, r->seq, now_loop(ev) + d.delay_ms) < 0)
+        if (ev_heap_push(ev, f, r->seq, ev_now_loop(ev) + d.delay_ms) < 0)
             f->pending--; /* in the store still: it runs after a restart */
         return;
     case RETRY_EXHAUSTED:
@@ -397,7 +233,7 @@ static void apply_decision(events *ev, evcall *x, const sched_result *res, retry
         r->status = EV_DEAD;
         r->finished_ms = now;
         record_failure(r, res);
-        finished(ev, f, r, cfg, dead_condition(d.verdict));
+        ev_finished(ev, f, r, cfg, dead_condition(d.verdict));
         return;
     }
 }
@@ -419,12 +255,12 @@ static void on_attempt_done(sched_call *c, sched_result *res, void *ud)
         retry_decision d =
             retry_decide(&pol, out, x->rec.attempts, age > 0 ? (uint64_t)age : 0, jitter(ev));
         apply_decision(ev, x, res, d);
-        batch_joined(ev);
+        ev_batch_joined(ev);
     }
     evrec_release(&x->rec);
     free(x);
     if (!ev->stopping)
-        pump(ev);
+        ev_pump(ev);
 }
 
 /* An invocation that may not start (too old, or its function is gone). */
@@ -476,7 +312,7 @@ static void start_one(events *ev, evfn *f)
     x->ev = ev;
     x->fn = f;
     int rc = evstore_claim(ev->st, seq, cfg ? cfg->version : 0, timefmt_now_ms(), &x->rec);
-    batch_joined(ev);
+    ev_batch_joined(ev);
     if (rc < 0) {
         if (rc != -ESTALE) /* -ESTALE: cancelled, and counted then */
             f->pending--;
@@ -506,7 +342,7 @@ static bool may_start(const events *ev, const evfn *f, uint64_t now, const fn_co
 
 static void on_wake(uv_timer_t *t)
 {
-    pump(t->data);
+    ev_pump(t->data);
 }
 
 static void arm_wake(events *ev, uint64_t now)
@@ -523,11 +359,11 @@ static void arm_wake(events *ev, uint64_t now)
 
 /* Starts every invocation that may start now, one per function per round
  * so that one function's backlog does not hold back the others. */
-static void pump(events *ev)
+void ev_pump(events *ev)
 {
     if (ev->draining)
         return;
-    uint64_t now = now_loop(ev);
+    uint64_t now = ev_now_loop(ev);
     bool progress = true;
     while (progress && ev->running < global_cap(ev)) {
         progress = false;
@@ -544,191 +380,6 @@ static void pump(events *ev)
     arm_wake(ev, now);
 }
 
-/* --- accepting, and the commit that acknowledges --- */
-
-static void ack_now(events_ack_fn done, void *ud, unsigned status, const char *code,
-                    const char *fmt, const char *arg)
-{
-    event_ack a = {.status = status, .code = code};
-    snprintf(a.message, sizeof a.message, fmt, arg);
-    done(&a, ud);
-}
-
-/* Queues the acknowledgement for after the commit. */
-static void ack_after_commit(events *ev, evack *k)
-{
-    *ev->acks_tail = k;
-    ev->acks_tail = &k->next;
-    batch_joined(ev);
-}
-
-/* The commit went through (ok) or was rolled back: settle each waiting
- * acknowledgement's counts, then answer it. */
-static void settle(events *ev, evack *k, bool ok)
-{
-    if (k->fn && !ok)
-        k->fn->pending = (unsigned)((int)k->fn->pending - k->reserved);
-    if (k->fn && ok && k->seq && heap_push(ev, k->fn, k->seq, now_loop(ev)) < 0)
-        k->fn->pending--; /* durable all the same: it runs after a restart */
-    if (!ok) {
-        k->ack.status = 503;
-        k->ack.code = "storage_error";
-        snprintf(k->ack.message, sizeof k->ack.message,
-                 "the event store could not write to disk; nothing was recorded");
-    }
-    if (k->done)
-        k->done(&k->ack, k->ud);
-}
-
-static void on_commit(uv_check_t *h)
-{
-    events *ev = h->data;
-    ev->armed = false;
-    uv_idle_stop(&ev->kick);
-    uv_check_stop(&ev->commit);
-    bool ok = evstore_commit(ev->st) == 0;
-    evack *k = ev->acks;
-    ev->acks = NULL;
-    ev->acks_tail = &ev->acks;
-    while (k) {
-        evack *next = k->next;
-        settle(ev, k, ok);
-        free(k);
-        k = next;
-    }
-    pump(ev);
-}
-
-/* Fills a new record from e. -EINVAL when a field cannot be kept. */
-static int new_record(const event_new *e, ev_record *r)
-{
-    memset(r, 0, sizeof *r);
-    reqid_new(r->id);
-    snprintf(r->function, sizeof r->function, "%s", e->function);
-    snprintf(r->source, sizeof r->source, "%s", e->source ? e->source : "invoke");
-    r->depth = e->depth;
-    r->created_ms = r->run_at_ms = timefmt_now_ms();
-    const char *ct = e->content_type ? e->content_type : "";
-    const char *url = e->callback_url ? e->callback_url : "";
-    const char *key = e->idempotency_key ? e->idempotency_key : "";
-    if (strlen(ct) >= sizeof r->content_type || strlen(url) >= sizeof r->callback_url ||
-        strlen(key) >= sizeof r->idem_key)
-        return -EINVAL;
-    strcpy(r->content_type, ct);
-    strcpy(r->callback_url, url);
-    strcpy(r->idem_key, key);
-    r->callback = url[0] ? EV_CALLBACK_PENDING : EV_CALLBACK_NONE;
-    r->payload = (char *)e->payload; /* borrowed for the insert */
-    r->payload_len = e->len;
-    return 0;
-}
-
-/* True (and *a filled) when an earlier call with e's idempotency key is
- * still known. A key whose invocation was forgotten (--result-retention
- * shorter than a day) no longer holds: the call is a new invocation. */
-static bool is_duplicate(events *ev, const event_new *e, event_ack *a)
-{
-    ev_record old;
-    if (!e->idempotency_key || !e->idempotency_key[0] ||
-        evstore_find_key(ev->st, e->function, e->idempotency_key,
-                         timefmt_now_ms() - EVENTS_IDEMPOTENCY_MS, a->id) < 0 ||
-        evstore_get(ev->st, a->id, &old) < 0)
-        return false;
-    a->duplicate = true;
-    a->state = old.status;
-    evrec_release(&old);
-    return true;
-}
-
-/* The checks and the write of a submit; *k is filled for the commit.
- * Returns 0, or answers (through k->ack) and returns -1. */
-static int accept_event(events *ev, const event_new *e, evack *k)
-{
-    const fn_config *cfg = sched_config(ev->o.sch, e->function);
-    event_ack *a = &k->ack;
-    if (!cfg) {
-        *a = (event_ack){.status = 404, .code = "function_not_found"};
-        snprintf(a->message, sizeof a->message, "no function named '%s'", e->function);
-        return -1;
-    }
-    if (is_duplicate(ev, e, a))
-        return 0;
-    evfn *f = fn_get(ev, e->function);
-    if (!f) {
-        *a = (event_ack){.status = 503, .code = "storage_error"};
-        snprintf(a->message, sizeof a->message, "out of memory");
-        return -1;
-    }
-    if (f->pending >= (unsigned)cfg->async_max_queue) {
-        *a = (event_ack){.status = 429, .code = "queue_full"};
-        snprintf(a->message, sizeof a->message,
-                 "'%s' already has %u asynchronous invocations waiting (async_max_queue)",
-                 e->function, f->pending);
-        return -1;
-    }
-    ev_record r;
-    int rc = new_record(e, &r);
-    if (rc == 0)
-        rc = evstore_enqueue(ev->st, &r);
-    if (rc < 0) {
-        *a = (event_ack){.status = rc == -EINVAL ? 400 : 503,
-                         .code = rc == -EINVAL ? "invalid_request" : "storage_error"};
-        snprintf(a->message, sizeof a->message, "%s",
-                 rc == -EINVAL ? "a header of the call is too long to keep"
-                               : "the event store could not take the event");
-        return -1;
-    }
-    f->pending++;
-    k->fn = f;
-    k->seq = r.seq;
-    k->reserved = 1;
-    snprintf(a->id, sizeof a->id, "%s", r.id);
-    a->state = EV_QUEUED;
-    return 0;
-}
-
-void events_submit(events *ev, const event_new *e, events_ack_fn done, void *ud)
-{
-    if (ev->draining) {
-        ack_now(done, ud, 503, "overloaded", "%s", "the daemon is shutting down");
-        return;
-    }
-    evack *k = calloc(1, sizeof *k);
-    if (!k) {
-        ack_now(done, ud, 503, "storage_error", "%s", "out of memory");
-        return;
-    }
-    k->done = done;
-    k->ud = ud;
-    if (accept_event(ev, e, k) < 0) {
-        done(&k->ack, ud);
-        free(k);
-        return;
-    }
-    ack_after_commit(ev, k);
-}
-
-/* A submit from inside the core (destinations, schedules): nobody waits
- * for the acknowledgement. 0 and the new id, or a negative errno. */
-static int submit_internal(events *ev, const event_new *e, char id[EV_ID_LEN + 1])
-{
-    if (ev->draining)
-        return -ESHUTDOWN;
-    evack *k = calloc(1, sizeof *k);
-    if (!k)
-        return -ENOMEM;
-    if (accept_event(ev, e, k) < 0) {
-        dlog_warn("events: could not send an event to '%s': %s", e->function, k->ack.message);
-        int rc = k->ack.status == 429 ? -ENOBUFS : k->ack.status == 404 ? -ENOENT : -EIO;
-        free(k);
-        return rc;
-    }
-    if (id)
-        snprintf(id, EV_ID_LEN + 1, "%s", k->ack.id);
-    ack_after_commit(ev, k);
-    return 0;
-}
-
 /* --- the schedule clock's view of the core (clock.h) --- */
 
 static int clock_fire(void *ud, const char *function, const char *source, const json_t *event,
@@ -739,7 +390,7 @@ static int clock_fire(void *ud, const char *function, const char *source, const 
         return -ENOMEM;
     event_new e = {.function = function, .payload = text, .len = strlen(text),
                    .content_type = "application/json", .source = source};
-    int rc = submit_internal(ud, &e, id);
+    int rc = ev_submit_internal(ud, &e, id);
     free(text);
     return rc;
 }
@@ -768,65 +419,13 @@ static void clock_fired(void *ud, const char *function, const char *key, int64_t
     events *ev = ud;
     if (evstore_schedule_fired(ev->st, function, key, fired_s, id) < 0)
         dlog_warn("events: could not record the firing of %s's schedule %s", function, key);
-    batch_joined(ev);
+    ev_batch_joined(ev);
 }
 
 static int64_t clock_now(void *ud)
 {
     (void)ud;
     return timefmt_now_ms();
-}
-
-/* Redrive and cancel: one store change on a known invocation. */
-static void change_one(events *ev, const char *id, bool redrive, events_ack_fn done, void *ud)
-{
-    ev_record r;
-    int rc = evstore_get(ev->st, id, &r);
-    if (rc < 0) {
-        if (rc == -ENOENT)
-            ack_now(done, ud, 404, "invocation_not_found", "no invocation '%.40s'", id);
-        else
-            ack_now(done, ud, 503, "storage_error", "%s", "the event store could not be read");
-        return;
-    }
-    evrec_release(&r);
-    evfn *f = fn_get(ev, r.function);
-    int64_t now = timefmt_now_ms();
-    rc = !f ? -ENOMEM : redrive ? evstore_redrive(ev->st, r.seq, now)
-                                : evstore_cancel(ev->st, r.seq, now);
-    batch_joined(ev);
-    if (rc < 0) {
-        if (rc == -ESTALE)
-            ack_now(done, ud, 409, redrive ? "not_dead" : "not_cancellable",
-                    redrive ? "the invocation is %s: only a dead one can be retried"
-                            : "the invocation is %s: only a queued or retrying one can be "
-                              "cancelled",
-                    ev_status_name(r.status));
-        else
-            ack_now(done, ud, 503, "storage_error", "%s", "the event store could not be written");
-        return;
-    }
-    evack *k = calloc(1, sizeof *k);
-    if (!k) {
-        ack_now(done, ud, 503, "storage_error", "%s", "out of memory");
-        return;
-    }
-    *k = (evack){.done = done, .ud = ud, .fn = f, .seq = redrive ? r.seq : 0,
-                 .reserved = redrive ? 1 : -1};
-    snprintf(k->ack.id, sizeof k->ack.id, "%s", r.id);
-    k->ack.state = redrive ? EV_QUEUED : EV_CANCELLED;
-    f->pending = (unsigned)((int)f->pending + k->reserved);
-    ack_after_commit(ev, k);
-}
-
-void events_redrive(events *ev, const char *id, events_ack_fn done, void *ud)
-{
-    change_one(ev, id, true, done, ud);
-}
-
-void events_cancel(events *ev, const char *id, events_ack_fn done, void *ud)
-{
-    change_one(ev, id, false, done, ud);
 }
 
 /* --- reads --- */
@@ -870,14 +469,14 @@ void events_function_updated(events *ev, const fn_config *cfg)
     if (topics_update(ev->tp, cfg) < 0 || clock_update(ev->clock, cfg) < 0)
         dlog_error("events: out of memory taking the subscriptions and schedules of '%s'",
                    cfg->name);
-    pump(ev); /* a higher max_concurrency may let more start */
+    ev_pump(ev); /* a higher max_concurrency may let more start */
 }
 
 void events_function_removed(events *ev, const char *name)
 {
     topics_remove(ev->tp, name);
     clock_remove(ev->clock, name);
-    pump(ev); /* its waiting invocations die as function_not_found */
+    ev_pump(ev); /* its waiting invocations die as function_not_found */
 }
 
 /* --- start, retention, stop --- */
@@ -887,7 +486,7 @@ void events_function_removed(events *ev, const char *name)
 static int recover_one(ev_record *r, void *ud)
 {
     events *ev = ud;
-    evfn *f = fn_get(ev, r->function);
+    evfn *f = ev_fn_get(ev, r->function);
     if (!f)
         return -ENOMEM;
     int64_t now = timefmt_now_ms();
@@ -895,12 +494,12 @@ static int recover_one(ev_record *r, void *ud)
         return -EIO;
     int64_t wait = r->status == EV_RUNNING ? 0 : r->run_at_ms - now;
     f->pending++;
-    return heap_push(ev, f, r->seq, now_loop(ev) + (uint64_t)(wait > 0 ? wait : 0));
+    return ev_heap_push(ev, f, r->seq, ev_now_loop(ev) + (uint64_t)(wait > 0 ? wait : 0));
 }
 
 static int resend_callback(ev_record *r, void *ud)
 {
-    send_callback(ud, r);
+    ev_send_callback(ud, r);
     return 0;
 }
 
@@ -919,7 +518,7 @@ static void on_sweep(uv_timer_t *t)
     int64_t now = timefmt_now_ms();
     if (evstore_expire(ev->st, now - (int64_t)ev->o.result_retention_ms,
                        now - EVENTS_IDEMPOTENCY_MS) == 0)
-        batch_joined(ev);
+        ev_batch_joined(ev);
 }
 
 static int recover(events *ev, registry *reg)
@@ -974,7 +573,7 @@ int events_open(const events_opts *o, registry *reg, events **out)
     uint64_t every = o->result_retention_ms / 2;
     every = every < 100 ? 100 : every > 60000 ? 60000 : every;
     uv_timer_start(&ev->sweep, on_sweep, every, every);
-    pump(ev);
+    ev_pump(ev);
     *out = ev;
     return 0;
 }

@@ -1,0 +1,61 @@
+# bench/lib.sh — what the shell benches share: sourced, never run. Each
+# script sets BENCH (its name, for messages), PY and, for daemons, TMP
+# (its temp dir), REPO and HEARTHD before using these.
+
+die() {
+    echo "${BENCH:-bench}: $*" >&2
+    exit 2
+}
+
+# Sends TERM to one process we started, waits up to 5 s, then KILL.
+stop_pid() {
+    local pid=$1
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+free_port() {
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# fmt_us MICROSECONDS -> "123 us", "1.23 ms" or "1.23 s"
+fmt_us() {
+    awk -v u="$1" 'BEGIN {
+        if (u < 1000) printf "%d us", u
+        else if (u < 1000000) printf "%.2f ms", u / 1000
+        else printf "%.2f s", u / 1000000 }'
+}
+
+# The median of the numbers on stdin, one per line.
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# start_named NAME BINARY [ARGS...]: a daemon on a free loopback port with
+# data in $TMP/NAME, its log in $TMP/NAME.log; its pid joins PIDS and
+# PORT_<NAME> is set once /healthz answers (10 s at most).
+start_named() {
+    local name=$1 bin=$2 port
+    shift 2
+    port=$(free_port)
+    "$bin" --listen "127.0.0.1:$port" --data-dir "$TMP/$name" --log-level warn \
+        "$@" >"$TMP/$name.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    printf -v "PORT_$name" %s "$port"
+}
+
+# Stops every daemon in PIDS and removes TMP: the EXIT trap of scripts
+# that start them with start_named.
+stop_named_and_clean() {
+    local pid
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    rm -rf "$TMP"
+}
