@@ -65,6 +65,7 @@ enum route_flags {
     ROUTE_OTHER_SEGMENT = 1 << 0, /* not a function (a token id): no glob */
     ROUTE_PUBLIC_FN = 1 << 1,     /* open to anyone when the function is "auth": "none" */
     ROUTE_TOPIC_SEGMENT = ROUTE_OTHER_SEGMENT | 1 << 2, /* a topic name (topics.h's rule) */
+    ROUTE_ID_SEGMENT = ROUTE_OTHER_SEGMENT | 1 << 3,    /* an invocation id */
 };
 
 struct route {
@@ -148,7 +149,7 @@ static bool decode_name(gw_request *req, const char *seg, size_t seg_len,
     return false;
 }
 
-/* An id segment (a token's, an invocation's): lowercase hex and '-', in
+/* An invocation id segment: lowercase hex and '-', in
  * the function-name alphabet, so the same decoding, its own message. */
 static bool decode_id(gw_request *req, const char *seg, size_t seg_len, char id[FN_NAME_MAX + 1])
 {
@@ -169,7 +170,7 @@ static bool decode_id(gw_request *req, const char *seg, size_t seg_len, char id[
 static bool decode_segment(gw_request *req, const struct route *r, const char *seg,
                            size_t seg_len, char name[FN_NAME_MAX + 1])
 {
-    if (r->flags & ROUTE_OTHER_SEGMENT && (r->flags & ROUTE_TOPIC_SEGMENT) != ROUTE_TOPIC_SEGMENT)
+    if ((r->flags & ROUTE_ID_SEGMENT) == ROUTE_ID_SEGMENT)
         return decode_id(req, seg, seg_len, name);
     if ((r->flags & ROUTE_TOPIC_SEGMENT) != ROUTE_TOPIC_SEGMENT)
         return decode_name(req, seg, seg_len, name);
@@ -1153,10 +1154,9 @@ static const struct route routes[] = {
     {"GET", "/v1/functions/*/logs", route_logs, AUTH_SCOPE_LOGS, 0},
     {"GET", "/v1/functions/*/invocations", api_invocations_list, AUTH_SCOPE_INVOKE, 0},
     {"GET", "/v1/functions/*/schedules", api_schedules_list, AUTH_SCOPE_READ, 0},
-    {"GET", "/v1/invocations/*", api_invocation_get, AUTH_SCOPE_INVOKE, ROUTE_OTHER_SEGMENT},
-    {"DELETE", "/v1/invocations/*", api_invocation_cancel, AUTH_SCOPE_INVOKE, ROUTE_OTHER_SEGMENT},
-    {"POST", "/v1/invocations/*/retry", api_invocation_retry, AUTH_SCOPE_INVOKE,
-     ROUTE_OTHER_SEGMENT},
+    {"GET", "/v1/invocations/*", api_invocation_get, AUTH_SCOPE_INVOKE, ROUTE_ID_SEGMENT},
+    {"DELETE", "/v1/invocations/*", api_invocation_cancel, AUTH_SCOPE_INVOKE, ROUTE_ID_SEGMENT},
+    {"POST", "/v1/invocations/*/retry", api_invocation_retry, AUTH_SCOPE_INVOKE, ROUTE_ID_SEGMENT},
     {"GET", "/v1/topics", api_topics_list, AUTH_SCOPE_READ, 0},
     {"POST", "/v1/topics/*", api_topic_publish, AUTH_SCOPE_INVOKE, ROUTE_TOPIC_SEGMENT},
     {"GET", "/v1/secrets", route_secrets_list, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
@@ -1336,11 +1336,13 @@ static void serve_routed(hearth *h, gw_request *req)
         gw_respond_error(req, 414, "uri_too_long",
                          "a routed path has at most %d bytes and %d segments",
                          ROUTES_REQ_PATH_MAX, ROUTES_REQ_SEGMENTS);
-    } else if (sp == SPLIT_INVALID) {
-        gw_respond_error(req, 400, "invalid_path",
-                         "each path segment must decode to UTF-8 without '/', NUL, '.' or '..'");
+    } else if (sp == SPLIT_INVALID) { /* no route can take it: nothing is there */
+        gw_respond_error(req, 404, "not_found",
+                         "no route for %.200s (each path segment must decode to UTF-8 without "
+                         "'/', NUL, '.' or '..')",
+                         gw_path(req));
     } else if (rc == -ENOENT) {
-        gw_respond_error(req, 404, "route_not_found", "no route for %.200s", gw_path(req));
+        gw_respond_error(req, 404, "not_found", "no route for %.200s", gw_path(req));
     } else if (rc == ROUTES_NO_METHOD) {
         add_allow(req, m.allowed);
         gw_respond_error(req, 405, "method_not_allowed", "%s is not allowed on %.200s",

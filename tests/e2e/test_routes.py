@@ -102,10 +102,10 @@ def test_function_answer_shapes_the_http_response(hearth):
 
 
 def test_unrouted_paths_and_methods(shop):
-    err = assert_error(call(shop, "GET", "/nowhere"), 404, "route_not_found")
+    err = assert_error(call(shop, "GET", "/nowhere"), 404, "not_found")
     assert "/nowhere" in err["message"]
-    assert_error(call(shop, "GET", "/shop/"), 404, "route_not_found")  # no empty segments
-    assert_error(call(shop, "GET", "/shop//items/1"), 404, "route_not_found")
+    assert_error(call(shop, "GET", "/shop/"), 404, "not_found")  # no empty segments
+    assert_error(call(shop, "GET", "/shop//items/1"), 404, "not_found")
     r = call(shop, "DELETE", "/shop/items/42")
     assert_error(r, 405, "method_not_allowed")
     assert r.headers["Allow"] == "GET"
@@ -172,7 +172,7 @@ def test_conflict_is_409_and_changes_nothing(hearth):
     err = assert_error(r, 409, "route_conflict")
     assert "/c/users/{uid}" in err["message"] and "'rt-owner'" in err["message"], err
     assert_error(hearth.show("rt-thief"), 404, "function_not_found")
-    assert_error(call(hearth, "GET", "/c/free"), 404, "route_not_found")
+    assert_error(call(hearth, "GET", "/c/free"), 404, "not_found")
     # an existing function: no new version, its routes as they were
     hearth.deploy_ok("rt-thief", WHO, routes=[route("GET", "/c/mine")])
     for routes in ([route("POST", "/c/hooks/{q+}")], [route("ANY", "/c/users/{x}")]):
@@ -212,7 +212,7 @@ def test_redeploy_replaces_routes_and_delete_removes_them(hearth):
     hearth.deploy_ok("rt-move", WHO, routes=[route("GET", "/mv/a"), route("GET", "/mv/b")])
     assert answered_by(hearth, "GET", "/mv/a") == "rt-move"
     hearth.deploy_ok("rt-move", WHO, routes=[route("GET", "/mv/b"), route("POST", "/mv/c")])
-    assert_error(call(hearth, "GET", "/mv/a"), 404, "route_not_found")
+    assert_error(call(hearth, "GET", "/mv/a"), 404, "not_found")
     assert answered_by(hearth, "GET", "/mv/b") == "rt-move"
     assert answered_by(hearth, "POST", "/mv/c") == "rt-move"
     # what it gave up, another may take
@@ -220,10 +220,10 @@ def test_redeploy_replaces_routes_and_delete_removes_them(hearth):
     assert answered_by(hearth, "GET", "/mv/a") == "rt-taker"
     # a deploy without routes has none
     hearth.deploy_ok("rt-move", WHO)
-    assert_error(call(hearth, "GET", "/mv/b"), 404, "route_not_found")
+    assert_error(call(hearth, "GET", "/mv/b"), 404, "not_found")
     hearth.deploy_ok("rt-move", WHO, routes=[route("GET", "/mv/b")])
     assert hearth.delete("rt-move").status_code == 204
-    assert_error(call(hearth, "GET", "/mv/b"), 404, "route_not_found")
+    assert_error(call(hearth, "GET", "/mv/b"), 404, "not_found")
     assert not [x for x in table(hearth) if x["function"] == "rt-move"]
     hearth.deploy_ok("rt-taker2", WHO, routes=[route("GET", "/mv/b")])
     assert answered_by(hearth, "GET", "/mv/b") == "rt-taker2"
@@ -287,8 +287,8 @@ def test_routes_survive_a_restart(fresh_hearth):
     assert table(h) == before
     assert call(h, "GET", "/keep/5").json()["event"]["pathParameters"] == {"id": "5"}
     assert answered_by(h, "GET", "/moved/new") == "rt-moved"
-    assert_error(call(h, "GET", "/moved/old"), 404, "route_not_found")
-    assert_error(call(h, "GET", "/gone"), 404, "route_not_found")
+    assert_error(call(h, "GET", "/moved/old"), 404, "not_found")
+    assert_error(call(h, "GET", "/gone"), 404, "not_found")
     # and the restarted table still refuses conflicts
     assert_error(h.deploy("rt-late", {"main.py": WHO}, routes=[route("GET", "/keep/{k}")]),
                  409, "route_conflict")

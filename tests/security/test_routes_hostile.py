@@ -69,16 +69,16 @@ def site(hearth):
     "/files/%ed%a0%80",               # a UTF-16 surrogate
     "/files/a%2fb",
 ])
-def test_hostile_paths_are_400_and_reach_no_function(site, target):
+def test_hostile_paths_are_404_and_reach_no_function(site, target):
     """Attack: encoded slashes, dot segments, NULs and bytes that are not
     UTF-8 in a routed path, to make one template match what another (or
     Hearth) owns, or to hand a function a parameter its code trusts.
-    Stopped by: api.c decodes each segment on its own and refuses (400
-    invalid_path) any segment that decodes to '/', NUL, '.', '..' or
+    Stopped by: api.c decodes each segment on its own and refuses (404
+    not_found: no route can take it) any segment that decodes to '/', NUL, '.', '..' or
     ill-formed UTF-8, before the route table is asked."""
     before = calls(site, "rh-files"), calls(site, "rh-catchall")
     status, _, body = raw(site, "GET", target)
-    assert status == 400 and body["error"]["code"] == "invalid_path", (target, status, body)
+    assert status == 404 and body["error"]["code"] == "not_found", (target, status, body)
     assert (calls(site, "rh-files"), calls(site, "rh-catchall")) == before
 
 
@@ -117,10 +117,10 @@ def test_a_catch_all_cannot_take_hearths_namespace(site, target):
 def test_empty_segments_do_not_reach_the_catch_all(site):
     """Attack: //v1/tokens, to slip past a check of the first segment.
     Stopped by: no route has an empty segment, so such a path matches none
-    (404 route_not_found) and the greedy never sees it."""
+    (404 not_found) and the greedy never sees it."""
     before = calls(site, "rh-catchall")
     status, _, body = raw(site, "GET", "//v1/tokens")
-    assert status == 404 and body["error"]["code"] == "route_not_found", body
+    assert status == 404 and body["error"]["code"] == "not_found", body
     assert calls(site, "rh-catchall") == before
     # Hearth's own answer is still Hearth's, catch-all or not
     status, _, body = raw(site, "GET", "/v1/functions")
