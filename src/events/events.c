@@ -267,6 +267,9 @@ static void on_attempt_done(sched_call *c, sched_result *res, void *ud)
 static void give_up_before_start(events *ev, evcall *x, const char *code, const char *message,
                                  retry_verdict why)
 {
+    /* It was claimed to be read: that claim was no attempt. */
+    if (evstore_requeue(ev->st, x->rec.seq, timefmt_now_ms()) == 0 && x->rec.attempts > 0)
+        x->rec.attempts--;
     sched_result res = {.status = 500, .code = code};
     snprintf(res.message, sizeof res.message, "%s", message);
     apply_decision(ev, x, &res, (retry_decision){why, 0});

@@ -510,6 +510,33 @@ static void test_cut_off_attempt_runs_again_after_restart(void **state)
     close_events(ev);
 }
 
+static void test_too_old_to_start_dies_without_an_attempt(void **state)
+{
+    (void)state;
+    fn_config *f = add_fn("f", 1, 2);
+    f->async_max_age_s = 1;
+    events *ev = open_events(64);
+    acks = 0;
+    submit(ev, "f", "{}");
+    submit(ev, "f", "{}");
+    turn_until(two_acks);
+    char second[EV_ID_LEN + 1];
+    snprintf(second, sizeof second, "%s", last_ack.id);
+    want_calls = 1;
+    turn_until(enough_calls);
+    usleep(1100 * 1000); /* the second waits past async_max_age_s */
+    answer(0, NULL, "1");
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(ncalls, 0); /* it never reached a worker */
+    ev_record r;
+    assert_int_equal(events_get(ev, second, &r), 0);
+    assert_int_equal(r.status, EV_DEAD);
+    assert_int_equal(r.attempts, 0);
+    assert_string_equal(r.err_code, "event_too_old");
+    evrec_release(&r);
+    close_events(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +552,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_bound_and_unknown_function, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_destination, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_off_attempt_runs_again_after_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_too_old_to_start_dies_without_an_attempt, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
