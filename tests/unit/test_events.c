@@ -169,6 +169,18 @@ static bool enough_calls(void)
     return ncalls >= want_calls;
 }
 
+/* Asserts invocation `id`'s status, attempts and last error code ("" for none). */
+static void assert_record(events *ev, const char *id, ev_status status, unsigned attempts,
+                          const char *code)
+{
+    ev_record r;
+    assert_int_equal(events_get(ev, id, &r), 0);
+    assert_int_equal(r.status, status);
+    assert_int_equal(r.attempts, attempts);
+    assert_string_equal(r.err_code, code);
+    evrec_release(&r);
+}
+
 /* --- the retry policy: a pure function --- */
 
 static void test_backoff_is_bounded_exponential_full_jitter(void **state)
@@ -406,12 +418,7 @@ static void test_retries_until_dead_and_throttling_is_free(void **state)
         answer(0, "function_error", NULL);
     }
     uv_run(&loop, UV_RUN_NOWAIT);
-    ev_record r;
-    assert_int_equal(events_get(ev, id, &r), 0);
-    assert_int_equal(r.status, EV_DEAD);
-    assert_int_equal(r.attempts, 3);
-    assert_string_equal(r.err_code, "function_error");
-    evrec_release(&r);
+    assert_record(ev, id, EV_DEAD, 3, "function_error");
     close_events(ev);
 }
 
@@ -503,10 +510,7 @@ static void test_cut_off_attempt_runs_again_after_restart(void **state)
     assert_int_equal(calls[0]->attempt, 1); /* the cut-off attempt was not counted */
     answer(0, NULL, "1");
     uv_run(&loop, UV_RUN_NOWAIT);
-    ev_record r;
-    assert_int_equal(events_get(ev, id, &r), 0);
-    assert_int_equal(r.status, EV_SUCCEEDED);
-    evrec_release(&r);
+    assert_record(ev, id, EV_SUCCEEDED, 1, "");
     close_events(ev);
 }
 
@@ -528,12 +532,7 @@ static void test_too_old_to_start_dies_without_an_attempt(void **state)
     answer(0, NULL, "1");
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(ncalls, 0); /* it never reached a worker */
-    ev_record r;
-    assert_int_equal(events_get(ev, second, &r), 0);
-    assert_int_equal(r.status, EV_DEAD);
-    assert_int_equal(r.attempts, 0);
-    assert_string_equal(r.err_code, "event_too_old");
-    evrec_release(&r);
+    assert_record(ev, second, EV_DEAD, 0, "event_too_old");
     close_events(ev);
 }
 
