@@ -167,8 +167,8 @@ static bool decode_id(gw_request *req, const char *seg, size_t seg_len, char id[
 }
 
 /* Decodes the route's `*` segment: an id, a topic name, or a function name. */
-static bool decode_segment(gw_request *req, const struct route *r, const char *seg,
-                           size_t seg_len, char name[FN_NAME_MAX + 1])
+static bool decode_segment(gw_request *req, const struct route *r, const char *seg, size_t seg_len,
+                           char name[FN_NAME_MAX + 1])
 {
     if ((r->flags & ROUTE_ID_SEGMENT) == ROUTE_ID_SEGMENT)
         return decode_id(req, seg, seg_len, name);
@@ -267,13 +267,13 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     events_state es;
     events_state_of(h->events, cfg->name, &es);
     if (o)
-        json_object_set_new(o, "async", json_pack("{s:I,s:I}", "waiting", (json_int_t)es.waiting,
-                                                  "running", (json_int_t)es.running));
+        json_object_set_new(o, "async",
+                            json_pack("{s:I,s:I}", "waiting", (json_int_t)es.waiting, "running",
+                                      (json_int_t)es.running));
     const json_t *routes = fnset_json_value(cfg, "routes");
-    json_t *rest =
-        json_pack("{s:o,s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg), "routes",
-                  routes ? json_deep_copy(routes) : json_array(), "created_at",
-                  created, "updated_at", updated, "pool", pool_json(h, cfg->name));
+    json_t *rest = json_pack("{s:o,s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg),
+                             "routes", routes ? json_deep_copy(routes) : json_array(), "created_at",
+                             created, "updated_at", updated, "pool", pool_json(h, cfg->name));
     if (!o || json_object_update(o, rest) < 0) {
         json_decref(o);
         o = NULL;
@@ -1334,8 +1334,8 @@ static void serve_routed(hearth *h, gw_request *req)
         gw_respond_error(req, 404, "not_found", "no route for %.200s", gw_path(req));
     } else if (sp == SPLIT_TOO_LONG) {
         gw_respond_error(req, 414, "uri_too_long",
-                         "a routed path has at most %d bytes and %d segments",
-                         ROUTES_REQ_PATH_MAX, ROUTES_REQ_SEGMENTS);
+                         "a routed path has at most %d bytes and %d segments", ROUTES_REQ_PATH_MAX,
+                         ROUTES_REQ_SEGMENTS);
     } else if (sp == SPLIT_INVALID) { /* no route can take it: nothing is there */
         gw_respond_error(req, 404, "not_found",
                          "no route for %.200s (each path segment must decode to UTF-8 without "

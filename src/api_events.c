@@ -114,8 +114,13 @@ void api_invoke_async(hearth *h, gw_request *req, const char *name)
         ct = NULL;
     size_t len;
     const void *body = gw_body(req, &len);
-    event_new e = {.function = name, .payload = body, .len = len, .content_type = ct,
-                   .source = "invoke", .idempotency_key = key, .callback_url = url};
+    event_new e = {.function = name,
+                   .payload = body,
+                   .len = len,
+                   .content_type = ct,
+                   .source = "invoke",
+                   .idempotency_key = key,
+                   .callback_url = url};
     events_submit(h->events, &e, on_accepted, req);
 }
 
@@ -291,8 +296,11 @@ static int deliver(const char *function, void *ud)
     snprintf(d->function, sizeof d->function, "%s", function);
     char source[EV_SOURCE_MAX + 1];
     snprintf(source, sizeof source, "topic:%s", p->topic);
-    event_new e = {.function = function, .payload = p->body, .len = p->len,
-                   .content_type = p->ct, .source = source};
+    event_new e = {.function = function,
+                   .payload = p->body,
+                   .len = p->len,
+                   .content_type = p->ct,
+                   .source = source};
     p->waiting++;
     events_submit(p->h->events, &e, on_delivery, d);
     return 0;
@@ -346,8 +354,8 @@ static int topic_visit(const char *topic, const char *const *functions, size_t n
         int64_t backlog = 0;
         events_backlog(h->events, functions[i], source, &backlog);
         total += backlog;
-        json_array_append_new(subs, json_pack("{s:s,s:I}", "function", functions[i], "backlog",
-                                              (json_int_t)backlog));
+        json_array_append_new(
+            subs, json_pack("{s:s,s:I}", "function", functions[i], "backlog", (json_int_t)backlog));
     }
     if (json_array_size(subs) == 0) {
         json_decref(subs);
@@ -385,11 +393,11 @@ static json_t *schedule_json(hearth *h, const char *function, const json_t *item
             json_array_append_new(next, json_string(at));
     }
     const json_t *event = schedule_item_event(item);
-    json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:o}", "index", (json_int_t)index, "cron",
-                          schedule_item_cron(item), "timezone", schedule_item_timezone(item),
-                          "overlap", schedule_item_overlap_skip(item) ? "skip" : "allow",
-                          "event", event ? json_deep_copy(event) : json_null(), "next",
-                          next ? next : json_array());
+    json_t *o =
+        json_pack("{s:I,s:s,s:s,s:s,s:o,s:o}", "index", (json_int_t)index, "cron",
+                  schedule_item_cron(item), "timezone", schedule_item_timezone(item), "overlap",
+                  schedule_item_overlap_skip(item) ? "skip" : "allow", "event",
+                  event ? json_deep_copy(event) : json_null(), "next", next ? next : json_array());
     char key[200], id[EV_ID_LEN + 1];
     int64_t fired_s;
     clock_key(item, index, key, sizeof key);

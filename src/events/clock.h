@@ -30,8 +30,7 @@ typedef struct clock_ops {
     int (*last)(void *ud, const char *function, const char *key, int64_t *fired_s,
                 char id[EV_ID_LEN + 1]);
     /* Records a firing (the same batch as the invocation it made). */
-    void (*fired)(void *ud, const char *function, const char *key, int64_t fired_s,
-                  const char *id);
+    void (*fired)(void *ud, const char *function, const char *key, int64_t fired_s, const char *id);
     int64_t (*now_ms)(void *ud); /* the wall clock: cron times are wall-clock times */
     void *ud;
 } clock_ops;

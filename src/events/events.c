@@ -391,8 +391,11 @@ static int clock_fire(void *ud, const char *function, const char *source, const 
     char *text = json_dumps(event, JSON_COMPACT);
     if (!text)
         return -ENOMEM;
-    event_new e = {.function = function, .payload = text, .len = strlen(text),
-                   .content_type = "application/json", .source = source};
+    event_new e = {.function = function,
+                   .payload = text,
+                   .len = strlen(text),
+                   .content_type = "application/json",
+                   .source = source};
     int rc = ev_submit_internal(ud, &e, id);
     free(text);
     return rc;
@@ -438,8 +441,8 @@ int events_get(events *ev, const char *id, ev_record *out)
     return evstore_get(ev->st, id, out);
 }
 
-int events_list(events *ev, const char *function, int status, unsigned limit,
-                evstore_visit_fn fn, void *ud)
+int events_list(events *ev, const char *function, int status, unsigned limit, evstore_visit_fn fn,
+                void *ud)
 {
     return evstore_list(ev->st, function, status, limit, fn, ud);
 }

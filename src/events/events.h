@@ -68,8 +68,8 @@ typedef struct event_ack {
     const char *code;
     char message[256];
     char id[EV_ID_LEN + 1];
-    ev_status state;  /* the invocation's status once acknowledged */
-    bool duplicate; /* an earlier call with the same idempotency key */
+    ev_status state; /* the invocation's status once acknowledged */
+    bool duplicate;  /* an earlier call with the same idempotency key */
 } event_ack;
 
 typedef void (*events_ack_fn)(const event_ack *ack, void *ud);
@@ -87,8 +87,8 @@ void events_cancel(events *ev, const char *id, events_ack_fn done, void *ud);
 
 /* Reads, for the API (see evstore.h). */
 int events_get(events *ev, const char *id, ev_record *out);
-int events_list(events *ev, const char *function, int status, unsigned limit,
-                evstore_visit_fn fn, void *ud);
+int events_list(events *ev, const char *function, int status, unsigned limit, evstore_visit_fn fn,
+                void *ud);
 int events_backlog(events *ev, const char *function, const char *source, int64_t *out);
 int events_schedule_last(events *ev, const char *function, const char *key, int64_t *fired_s,
                          char id[EV_ID_LEN + 1]);
