@@ -130,62 +130,42 @@ static void respond_fn_not_found(gw_request *req, const char *name)
     gw_respond_error(req, 404, "function_not_found", "no function named '%s'", name);
 }
 
-/* Decodes the name segment into `name`. Returns false, having answered 400
- * invalid_name, unless every decoded byte (a %00 included: the check runs
- * on the decoded length, not up to a NUL) makes a valid function name. */
-static bool decode_name(gw_request *req, const char *seg, size_t seg_len,
-                        char name[FN_NAME_MAX + 1])
+/* What a route's `*` segment must decode to, and how a refusal says so. */
+struct segment_rule {
+    bool (*valid)(const char *decoded);
+    const char *code;
+    const char *rule; /* "...; '<as sent>' does not" */
+};
+
+static const struct segment_rule function_segment = {
+    validate_function_name, "invalid_name", "function names match [a-z0-9][a-z0-9-]{0,62}"};
+/* Invocation ids (UUIDs) are in the function-name alphabet: the same check. */
+static const struct segment_rule id_segment = {validate_function_name, "invalid_id",
+                                               "ids are lowercase hex digits and '-'"};
+static const struct segment_rule topic_segment = {
+    topic_name_valid, "invalid_name",
+    "topic names are 1-63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"};
+_Static_assert(TOPIC_NAME_MAX == FN_NAME_MAX, "a topic name fits the segment buffer");
+
+/* Decodes the route's `*` segment into `out`. Returns false, having answered
+ * 400, unless every decoded byte (a %00 included: the check runs on the
+ * decoded length, not up to a NUL) passes the route's rule. */
+static bool decode_segment(gw_request *req, const struct route *r, const char *seg, size_t seg_len,
+                           char out[FN_NAME_MAX + 1])
 {
-    ssize_t n = gw_unescape(seg, seg_len, name, FN_NAME_MAX);
+    const struct segment_rule *rule =
+        (r->flags & ROUTE_ID_SEGMENT) == ROUTE_ID_SEGMENT         ? &id_segment
+        : (r->flags & ROUTE_TOPIC_SEGMENT) == ROUTE_TOPIC_SEGMENT ? &topic_segment
+                                                                  : &function_segment;
+    ssize_t n = gw_unescape(seg, seg_len, out, FN_NAME_MAX);
     if (n >= 0) {
-        name[n] = '\0';
-        if (!memchr(name, '\0', (size_t)n) && validate_function_name(name))
+        out[n] = '\0';
+        if (!memchr(out, '\0', (size_t)n) && rule->valid(out))
             return true;
     }
     char shown[96];
     safetext_copy(shown, sizeof shown, seg, seg_len); /* as sent: what the client typed */
-    gw_respond_error(req, 400, "invalid_name",
-                     "function names match [a-z0-9][a-z0-9-]{0,62}; '%s' does not", shown);
-    return false;
-}
-
-/* An invocation id segment: lowercase hex and '-', in
- * the function-name alphabet, so the same decoding, its own message. */
-static bool decode_id(gw_request *req, const char *seg, size_t seg_len, char id[FN_NAME_MAX + 1])
-{
-    ssize_t n = gw_unescape(seg, seg_len, id, FN_NAME_MAX);
-    if (n >= 0) {
-        id[n] = '\0';
-        if (!memchr(id, '\0', (size_t)n) && validate_function_name(id))
-            return true;
-    }
-    char shown[96];
-    safetext_copy(shown, sizeof shown, seg, seg_len);
-    gw_respond_error(req, 400, "invalid_id", "'%s' is not an id (lowercase hex digits and '-')",
-                     shown);
-    return false;
-}
-
-/* Decodes the route's `*` segment: an id, a topic name, or a function name. */
-static bool decode_segment(gw_request *req, const struct route *r, const char *seg, size_t seg_len,
-                           char name[FN_NAME_MAX + 1])
-{
-    if ((r->flags & ROUTE_ID_SEGMENT) == ROUTE_ID_SEGMENT)
-        return decode_id(req, seg, seg_len, name);
-    if ((r->flags & ROUTE_TOPIC_SEGMENT) != ROUTE_TOPIC_SEGMENT)
-        return decode_name(req, seg, seg_len, name);
-    _Static_assert(TOPIC_NAME_MAX <= FN_NAME_MAX + 1, "a topic name fits the name buffer");
-    ssize_t n = gw_unescape(seg, seg_len, name, FN_NAME_MAX);
-    if (n >= 0) {
-        name[n] = '\0';
-        if (!memchr(name, '\0', (size_t)n) && topic_name_valid(name))
-            return true;
-    }
-    char shown[96];
-    safetext_copy(shown, sizeof shown, seg, seg_len);
-    gw_respond_error(req, 400, "invalid_name",
-                     "topic names are 1-%d of a-z, 0-9, '.', '_', '-'; '%s' is not one",
-                     TOPIC_NAME_MAX, shown);
+    gw_respond_error(req, 400, rule->code, "%s; '%s' does not", rule->rule, shown);
     return false;
 }
 

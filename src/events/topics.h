@@ -14,12 +14,12 @@
 
 #include "registry.h"
 
-#define TOPIC_NAME_MAX          64
+#define TOPIC_NAME_MAX          63 /* as a function name: a path segment of the same size */
 #define TOPIC_SUBSCRIPTIONS_MAX 32 /* topics one function may list */
 
 typedef struct topics topics;
 
-/* 1–64 of [a-z0-9._-], starting with a letter or digit. */
+/* 1–63 of [a-z0-9._-], starting with a letter or digit. */
 bool topic_name_valid(const char *name);
 
 /* The "subscriptions" setting: a list of distinct topic names. 0, or -1
@@ -38,8 +38,7 @@ typedef int (*topics_visit_fn)(const char *function, void *ud);
 /* Visits the subscribers of `topic` by name; non-zero stops and is returned. */
 int topics_each_subscriber(const topics *t, const char *topic, topics_visit_fn fn, void *ud);
 
-typedef int (*topics_list_fn)(const char *topic, const char *const *functions, size_t n,
-                              void *ud);
+typedef int (*topics_list_fn)(const char *topic, const char *const *functions, size_t n, void *ud);
 /* Visits every topic that has subscribers, sorted by name. */
 int topics_each(const topics *t, topics_list_fn fn, void *ud);
 
