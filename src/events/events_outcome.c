@@ -19,21 +19,18 @@
 #include <string.h>
 
 /* The Lambda destination record of a finished invocation. */
-static json_t *destination_record(const ev_record *r, const fn_config *cfg, const char *condition)
+static json_t *destination_record(const ev_record *r, const char *condition)
 {
-    char at[TIMEFMT_ISO_LEN], arn[FN_NAME_MAX + 64];
+    char at[TIMEFMT_ISO_LEN], arn[FN_NAME_MAX + 64], version[24];
     timefmt_iso_ms(timefmt_now_ms(), at);
     snprintf(arn, sizeof arn, "hearth:function:%s:%" PRId64, r->function, r->version);
-    json_t *resp = json_pack("{s:i,s:s}", "statusCode", r->status == EV_SUCCEEDED ? 200 : 500,
-                             "executedVersion", "");
-    char v[24];
-    snprintf(v, sizeof v, "%" PRId64, r->version);
-    json_object_set_new(resp, "executedVersion", json_string(v));
-    if (r->status != EV_SUCCEEDED)
+    snprintf(version, sizeof version, "%" PRId64, r->version);
+    bool ok = r->status == EV_SUCCEEDED;
+    json_t *resp = json_pack("{s:i,s:s}", "statusCode", ok ? 200 : 500, "executedVersion", version);
+    if (resp && !ok)
         json_object_set_new(resp, "functionError", json_string("Unhandled"));
-    (void)cfg;
-    return json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:i},s:o,s:o,s:o}", "version", "1.0", "timestamp",
-                     at, "requestContext", "requestId", r->id, "functionArn", arn, "condition",
+    return json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:i},s:o,s:o,s:o}", "version", "1.0", "timestamp", at,
+                     "requestContext", "requestId", r->id, "functionArn", arn, "condition",
                      condition, "approximateInvokeCount", (int)r->attempts, "requestPayload",
                      invocation_payload_json(r), "responseContext", resp ? resp : json_object(),
                      "responsePayload", invocation_outcome_json(r));
@@ -50,13 +47,16 @@ static void send_destination(events *ev, const ev_record *r, const fn_config *cf
                   r->function, EVENTS_MAX_DEPTH);
         return;
     }
-    json_t *rec = destination_record(r, cfg, condition);
+    json_t *rec = destination_record(r, condition);
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
     if (!text)
         return;
-    event_new e = {.function = json_string_value(target), .payload = text, .len = strlen(text),
-                   .content_type = "application/json", .source = "destination",
+    event_new e = {.function = json_string_value(target),
+                   .payload = text,
+                   .len = strlen(text),
+                   .content_type = "application/json",
+                   .source = "destination",
                    .depth = r->depth + 1};
     ev_submit_internal(ev, &e, NULL);
     free(text);
@@ -102,8 +102,8 @@ void ev_send_callback(events *ev, const ev_record *r)
     if (body && p) {
         *p = (evpost){ev, r->seq, ""};
         snprintf(p->id, sizeof p->id, "%s", r->id);
-        queued = callbacks_post(ev->o.callbacks, r->callback_url, "application/json", headers,
-                                body, strlen(body), on_callback_done, p) == 0;
+        queued = callbacks_post(ev->o.callbacks, r->callback_url, "application/json", headers, body,
+                                strlen(body), on_callback_done, p) == 0;
         if (queued)
             p = NULL;
     }
@@ -116,12 +116,10 @@ void ev_send_callback(events *ev, const ev_record *r)
     free(body);
 }
 
-void ev_finished(events *ev, evfn *f, ev_record *r, const fn_config *cfg,
-                     const char *condition)
+void ev_finished(events *ev, evfn *f, ev_record *r, const fn_config *cfg, const char *condition)
 {
     f->pending--;
     if (cfg)
         send_destination(ev, r, cfg, condition);
     ev_send_callback(ev, r);
 }
-
