@@ -296,6 +296,20 @@ static int scrape_visit(const char *name, const metrics_fn *m, const sched_pool_
     return metrics_scrape_add(ud, &v);
 }
 
+static int prebuilt_visit(const char *runtime, const sched_prebuilt_state *st, void *ud)
+{
+    metrics_scrape *sc = ud;
+    if (sc->nprebuilt < METRICS_MAX_RUNTIMES)
+        sc->prebuilt[sc->nprebuilt++] = (metrics_prebuilt_view){.runtime = runtime,
+                                                                .ready = st->ready,
+                                                                .starting = st->starting,
+                                                                .target = st->target,
+                                                                .claims = st->claims,
+                                                                .misses = st->misses,
+                                                                .evictions = st->evictions};
+    return 0;
+}
+
 /* The Prometheus text: the pools' views, rendered by metrics.c, all
  * within this loop turn (the views borrow the pools). */
 static void route_metrics(hearth *h, gw_request *req, const char *name, const char *rest)
@@ -305,6 +319,8 @@ static void route_metrics(hearth *h, gw_request *req, const char *name, const ch
     buf out;
     buf_init(&out, METRICS_MAX_TEXT);
     int rc = sched_each_pool(h->sch, scrape_visit, &sc);
+    if (rc == 0)
+        rc = sched_each_prebuilt(h->sch, prebuilt_visit, &sc);
     if (rc == 0)
         rc = metrics_render(h->metrics, &sc, &out);
     metrics_scrape_release(&sc);

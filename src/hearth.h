@@ -34,6 +34,7 @@ typedef struct hearth_settings {
     size_t max_response;  /* function answers */
     size_t log_retention; /* bytes of log lines per function */
     unsigned max_workers;
+    unsigned prebuilt_min, prebuilt_max; /* pre-built sandboxes per runtime */
     unsigned max_starting; /* workers starting at once; 0 = twice the CPUs, at least 4 */
     size_t memory_budget;  /* bytes of memory_mb all live workers may sum to; 0 = 3/4 of RAM */
     unsigned max_queue;

@@ -57,6 +57,7 @@ typedef struct daemon_state {
     uv_timer_t shutdown_timer, flush_timer;
     uint64_t shutdown_started;
     bool workers_stopped;
+    bool spawner_lost; /* exit non-zero: a service manager should start us again */
 } daemon_state;
 
 /* --- set-up --- */
@@ -225,6 +226,7 @@ static void finish_shutdown(daemon_state *d)
     h->callbacks = NULL;
     sched_close(h->sch);
     h->sch = NULL;
+    spawner_unwatch(h->spawner); /* its handle closes with the loop; it stops in close_all */
     logs_stop(h->lg);
     violations_stop(h->violations);
 }
@@ -272,6 +274,16 @@ static void begin_shutdown(daemon_state *d, int signum)
 static void on_signal(uv_signal_t *s, int signum)
 {
     begin_shutdown(s->data, signum);
+}
+
+/* The spawner died (every sandbox with it) and, the daemon having given
+ * up root, cannot be started again: stop, and say so by the exit status. */
+static void on_spawner_lost(void *ud)
+{
+    daemon_state *d = ud;
+    d->spawner_lost = true;
+    dlog_error("the spawner is gone: stopping so that hearthd can be started again");
+    begin_shutdown(d, SIGTERM);
 }
 
 /* --- SIGHUP --- */
@@ -422,6 +434,7 @@ static int open_events(hearth *h)
 static int start_services(daemon_state *d)
 {
     hearth *h = &d->h;
+    spawner_watch(h->spawner, h->loop, on_spawner_lost, d);
     if (logs_open(h->loop, h->store, &h->lg) < 0)
         return -1;
     if (!(h->metrics = metrics_new(HEARTH_VERSION)))
@@ -451,6 +464,9 @@ static int start_services(daemon_state *d)
         .violations = h->violations,
         .spawner = h->spawner,
         .metrics = h->metrics,
+        .prebuilt_min = h->set.prebuilt_min,
+        .prebuilt_max = h->set.prebuilt_max,
+        .prebuilt_mb = 128,
     };
     if (sched_open(&so, &h->sch) < 0 || open_events(h) < 0)
         return -1;
@@ -692,14 +708,18 @@ static int build_policy(hearth *h)
     return 0;
 }
 
-/* Rootless: the daemon spawns itself, through a local spawner that holds
- * every spec to the same policy. */
-static int open_local_spawner(hearth *h)
+/* Rootless: a spawner all the same, with our identity: the same protocol
+ * and policy check, and no spawn ever runs on the daemon's loop. */
+static int start_own_spawner(hearth *h)
 {
-    int rc = spawner_open_local(&h->policy, &h->spawner);
-    if (rc < 0)
-        dlog_error("cannot set up spawning: %s", strerror(-rc));
-    return rc < 0 ? -1 : 0;
+    int rc = spawner_start(&h->policy, &h->spawner);
+    if (rc < 0) {
+        dlog_error("cannot start the spawner: %s", strerror(-rc));
+        return -1;
+    }
+    sandbox_cgroup_forget(h->cgroups); /* the spawner's now */
+    h->cgroups = h->policy.cgroups = NULL;
+    return 0;
 }
 
 /* As root: forks the spawner, which alone keeps root, hands the data dir to
@@ -708,7 +728,7 @@ static int open_local_spawner(hearth *h)
 static int separate_privileges(hearth *h)
 {
     if (geteuid() != 0)
-        return open_local_spawner(h);
+        return start_own_spawner(h);
     struct passwd *pw = getpwnam(h->set.user);
     if (!pw || pw->pw_uid == 0) {
         dlog_error("--user %s: no such unprivileged user", h->set.user);
@@ -760,6 +780,7 @@ static void close_all(hearth *h)
     if (h->have_filter)
         sandbox_seccomp_release(&h->filter);
     spawner_stop(h->spawner); /* it removes the cgroups it made */
+    h->spawner = NULL;
     violations_close(h->violations);
     if (h->kmsg_fd >= 0)
         close(h->kmsg_fd);
@@ -827,6 +848,8 @@ int main(int argc, char **argv)
                 .max_response = 6u << 20,
                 .log_retention = 32u << 20,
                 .max_workers = 64,
+                .prebuilt_min = 1,
+                .prebuilt_max = 8,
                 .max_queue = 100,
                 .shutdown_grace_s = 10,
                 .keep_alive_ms = 600 * 1000,
@@ -873,5 +896,5 @@ int main(int argc, char **argv)
     uv_loop_close(h->loop);
     options_free(d.opts);
     dlog_info("stopped");
-    return 0;
+    return d.spawner_lost ? 1 : 0;
 }

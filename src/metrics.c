@@ -149,6 +149,7 @@ enum family_kind {
     FK_FN,         /* per function: one sample per entry of `series` */
     FK_FN_CODES,   /* per function: one sample per (status, trigger) seen */
     FK_FN_HIST,    /* per function: histogram `src`, once it has an observation */
+    FK_RUNTIME,    /* per runtime with a pre-built pool: field `src` of its view */
 };
 
 enum unit { U_COUNT, U_MICROS, U_MILLIS }; /* the last two print as seconds */
@@ -160,6 +161,8 @@ enum { D_START_MS, D_UPTIME_US, D_CONNECTIONS, D_SPAWNS, D_SPAWN_FAILURES, D_RSS
 /* Per-function sources: the events, then the pool's state. */
 enum { S_STARTING = METRICS_EVENT_COUNT, S_IDLE, S_BUSY, S_QUEUED };
 enum { H_DURATION, H_INIT };
+/* Fields of metrics_prebuilt_view. */
+enum { P_READY, P_STARTING, P_TARGET, P_CLAIMS, P_MISSES, P_EVICTIONS };
 
 struct series {
     const char *value; /* of the family's extra label (NULL: it has none) */
@@ -197,6 +200,20 @@ static const struct family families[] = {
      FK_DAEMON, D_SPAWN_FAILURES, U_COUNT, NULL, 0},
     {"hearth_resident_memory_bytes", "gauge", "Resident memory of the hearthd process.", NULL,
      FK_DAEMON, D_RSS, U_COUNT, NULL, 0},
+    {"hearth_prebuilt_ready", "gauge", "Pre-built sandboxes ready to be claimed, by runtime.", NULL,
+     FK_RUNTIME, P_READY, U_COUNT, NULL, 0},
+    {"hearth_prebuilt_starting", "gauge", "Pre-built sandboxes being built, by runtime.", NULL,
+     FK_RUNTIME, P_STARTING, U_COUNT, NULL, 0},
+    {"hearth_prebuilt_target", "gauge", "How many pre-built sandboxes the pool aims to hold.",
+     NULL, FK_RUNTIME, P_TARGET, U_COUNT, NULL, 0},
+    {"hearth_prebuilt_claims_total", "counter", "Cold starts served by a pre-built sandbox.", NULL,
+     FK_RUNTIME, P_CLAIMS, U_COUNT, NULL, 0},
+    {"hearth_prebuilt_misses_total", "counter",
+     "Cold starts that found no pre-built sandbox ready and built one.", NULL, FK_RUNTIME,
+     P_MISSES, U_COUNT, NULL, 0},
+    {"hearth_prebuilt_evictions_total", "counter",
+     "Pre-built sandboxes stopped to make room for a function's worker.", NULL, FK_RUNTIME,
+     P_EVICTIONS, U_COUNT, NULL, 0},
     {"hearth_invocations_total", "counter",
      "Calls of a function that reached its pool, by HTTP status and trigger.", NULL, FK_FN_CODES, 0,
      U_COUNT, NULL, 0},
@@ -461,6 +478,22 @@ static void render_daemon(struct out *o, const struct family *f, const metrics *
     put(o, "\n", 1);
 }
 
+static void render_runtimes(struct out *o, const struct family *f, const metrics_scrape *sc)
+{
+    for (size_t i = 0; i < sc->nprebuilt; i++) {
+        const metrics_prebuilt_view *v = &sc->prebuilt[i];
+        const uint64_t fields[] = {[P_READY] = v->ready,   [P_STARTING] = v->starting,
+                                   [P_TARGET] = v->target, [P_CLAIMS] = v->claims,
+                                   [P_MISSES] = v->misses, [P_EVICTIONS] = v->evictions};
+        puts_(o, f->name);
+        puts_(o, "{runtime=\"");
+        put_label_value(o, v->runtime);
+        puts_(o, "\"} ");
+        put_value(o, fields[f->src], f->unit);
+        put(o, "\n", 1);
+    }
+}
+
 /* How a per-function family writes one function's samples. */
 static void (*const fn_renderers[])(struct out *, const struct family *,
                                     const metrics_fn_view *) = {
@@ -489,6 +522,10 @@ int metrics_render(const metrics *m, metrics_scrape *sc, buf *out)
         put_header(&o, f);
         if (f->kind == FK_BUILD_INFO || f->kind == FK_DAEMON) {
             render_daemon(&o, f, m, dv);
+            continue;
+        }
+        if (f->kind == FK_RUNTIME) {
+            render_runtimes(&o, f, sc);
             continue;
         }
         for (size_t j = 0; j < sc->nfns && !o.err; j++)

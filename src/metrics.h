@@ -123,10 +123,20 @@ typedef struct metrics_fn_view {
     unsigned starting, idle, busy, queued;
 } metrics_fn_view;
 
+/* One runtime's pool of pre-built sandboxes at scrape time. */
+typedef struct metrics_prebuilt_view {
+    const char *runtime; /* borrowed for the scrape */
+    uint64_t ready, starting, target, claims, misses, evictions;
+} metrics_prebuilt_view;
+
+#define METRICS_MAX_RUNTIMES 16
+
 typedef struct metrics_scrape {
     metrics_fn_view *fns;
     size_t nfns, cap;
     uint64_t open_connections;
+    metrics_prebuilt_view prebuilt[METRICS_MAX_RUNTIMES];
+    size_t nprebuilt;
 } metrics_scrape;
 
 /* Adds a copy of `v` to the scrape. Returns 0 or -ENOMEM. */

@@ -775,6 +775,7 @@ void sched_shutdown(sched *s)
     s->shutting_down = true;
     uv_timer_stop(&s->sweep);
     uv_timer_stop(&s->init_timer);
+    prebuilt_shutdown(s);
     strmap_each(&s->pools, end_pool, s);
     strmap_release(&s->pools);
 }
@@ -822,6 +823,7 @@ static void on_sweep(uv_timer_t *t)
     sched *s = t->data;
     stop_expired_idle(s);
     strmap_each(&s->pools, top_up, s); /* pre-warms held back by a failed start */
+    prebuilt_fill(s);                   /* a pool shrinks as its busiest second ages out */
 }
 
 /* After a restart: the pre-warmed workers of every function that has them. */
@@ -877,7 +879,11 @@ int sched_open(const sched_opts *opts, sched **out)
     uv_timer_init(opts->loop, &s->init_timer);
     s->init_timer.data = s;
     uv_unref((uv_handle_t *)&s->init_timer);
-    s->open_handles = 2;
+    s->open_handles = 3;
+    if (prebuilt_open(s) < 0) {
+        sched_close(s);
+        return -ENOMEM;
+    }
     registry_list(opts->reg, prewarm_from_registry, s);
     *out = s;
     return 0;
@@ -888,6 +894,7 @@ static void on_timer_closed(uv_handle_t *h)
     sched *s = h->data;
     if (--s->open_handles > 0)
         return;
+    prebuilt_close(s);
     free(s->uid_used);
     free(s);
 }
@@ -899,4 +906,5 @@ void sched_close(sched *s)
     strmap_release(&s->pools);
     uv_close((uv_handle_t *)&s->sweep, on_timer_closed);
     uv_close((uv_handle_t *)&s->init_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->stem_timer, on_timer_closed);
 }

@@ -47,6 +47,9 @@ typedef struct sched_opts {
     struct violations *violations; /* names seccomp kills in function logs (may be NULL) */
     struct spawner *spawner;       /* starts sandboxes, checked against the policy */
     metrics *metrics;              /* daemon-wide counters: spawns (may be NULL) */
+    unsigned prebuilt_min;         /* pre-built sandboxes kept per runtime, at least */
+    unsigned prebuilt_max;         /* and at most (0 = none: every cold start builds one) */
+    uint64_t prebuilt_mb;          /* what one counts against the budget, and its memory limit */
 } sched_opts;
 
 /* How a call ended: either an answer from the function (code == NULL) or
@@ -126,6 +129,16 @@ void sched_pool_state_of(sched *s, const char *name, sched_pool_state *out);
 typedef int (*sched_pool_visit_fn)(const char *name, const metrics_fn *m,
                                    const sched_pool_state *st, void *ud);
 int sched_each_pool(sched *s, sched_pool_visit_fn fn, void *ud);
+
+/* A runtime's pool of pre-built sandboxes, for /metrics. */
+typedef struct sched_prebuilt_state {
+    unsigned ready, starting, target;
+    uint64_t claims, misses, evictions; /* since the daemon started */
+} sched_prebuilt_state;
+typedef int (*sched_prebuilt_visit_fn)(const char *runtime, const sched_prebuilt_state *st,
+                                       void *ud);
+/* Visits each runtime's pool (none when pre-building is off). */
+int sched_each_prebuilt(sched *s, sched_prebuilt_visit_fn fn, void *ud);
 
 /* The limits a reload may change (SIGHUP); each as in sched_opts. They
  * apply from the next decision: nothing running is stopped for them. */

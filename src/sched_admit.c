@@ -211,6 +211,8 @@ static worker *pick_victim(sched *s, const pool *for_pool)
  * ages every worker that was idle beside it. Returns true if one goes. */
 static bool evict_one(sched *s, pool *for_pool)
 {
+    if (prebuilt_evict_one(s))
+        return true; /* the pre-built sandboxes give way first */
     worker *w = pick_victim(s, for_pool);
     if (!w)
         return false;
@@ -299,10 +301,16 @@ void pool_fill(sched *s, pool *p)
             fail_too_big(s, p);
             break;
         }
+        /* A pre-built sandbox is taken off its pool first, so that making
+         * room below never evicts the one this start is about to claim. */
+        worker *stem = prebuilt_take(s, p);
         held_back = s->nworkers >= s->o.max_workers || !start_slot_free(s, p) || !memory_fits(s, p);
-        if (held_back)
+        if (held_back) {
+            if (stem)
+                prebuilt_untake(s, stem);
             break; /* a slot or memory frees when a worker exits */
-        int rc = spawn_worker(s, p);
+        }
+        int rc = spawn_worker(s, p, stem);
         metrics_spawned(s->o.metrics, rc == 0);
         if (rc < 0) {
             dlog_error("could not start a worker for %s: %s", p->cfg.name, strerror(-rc));

@@ -22,6 +22,7 @@
 #include "worker.h"
 
 typedef struct pool pool;
+typedef struct stem_pool stem_pool;
 
 struct pool {
     sched *s;
@@ -84,6 +85,11 @@ struct sched {
     unsigned nhungry;
     worker *idle_head, *idle_tail;
     bool *uid_used; /* uid_count slots */
+    /* pre-built sandboxes, one pool per runtime (sched_prebuilt.c) */
+    struct stem_pool *stems;
+    size_t nstems;
+    uv_timer_t stem_timer;  /* the next refill */
+    uint64_t stem_fill_due; /* loop ms it is due, 0 = not armed */
     uv_timer_t sweep;
     bool shutting_down;
 };
@@ -113,6 +119,21 @@ void pool_fill(sched *s, pool *p);
 void feed_waiting_pools(sched *s);
 
 /* sched_launch.c: starting a worker */
-int spawn_worker(sched *s, pool *p);
+int spawn_worker(sched *s, pool *p, worker *stem);
+int spawn_sandbox(sched *s, const char *runtime, const worker_events *ev, int *slot, worker **out);
+bool uid_slot_free(const sched *s);
+void give_back_uid_slot(sched *s, worker *w);
+
+/* sched_prebuilt.c: the pools of pre-built sandboxes */
+int prebuilt_open(sched *s);
+void prebuilt_on_timer(uv_timer_t *t);
+void prebuilt_fill(sched *s);
+worker *prebuilt_take(sched *s, pool *p);
+void prebuilt_untake(sched *s, worker *w);
+void prebuilt_discard(sched *s, worker *w);
+void prebuilt_note_start(sched *s, const pool *p, bool claimed);
+bool prebuilt_evict_one(sched *s);
+void prebuilt_shutdown(sched *s);
+void prebuilt_close(sched *s);
 
 #endif

@@ -8,6 +8,9 @@
  * memory, sandbox violation, broken protocol) or, dead while starting, a
  * call it was started for, and lets the pools fill again.
  *
+ * A cold start first claims a pre-built sandbox of its runtime
+ * (sched_prebuilt.c) when one is ready, and only builds one otherwise.
+ *
  * Owns: the uid slots, a worker's environment. Must never: decide whether
  * a worker may start (sched_admit.c does), block, parse HTTP, or touch a
  * worker's fds (worker.c does).
@@ -29,7 +32,6 @@
 #include "runtimes.h"
 #include "violations.h"
 
-static void give_back_uid_slot(sched *s, worker *w);
 
 static void describe_exit(int wstatus, char *out, size_t cap)
 {
@@ -46,6 +48,10 @@ static void fail_start(pool *p, worker *w, const char *how)
     sched_call *c = p->qhead;
     if (!c)
         return;
+    if (w->spawn_error) {
+        fail(c, 500, "internal_error", "could not start a worker: %s", strerror(-w->spawn_error));
+        return;
+    }
     if (w->init_error) {
         const char *type = meta_str(w->init_error, "error_type", "InitError");
         fail(c, 500, "init_error", "%s: %s", type, meta_str(w->init_error, "message", ""));
@@ -70,7 +76,10 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     pool *p = w->pool;
     sched *s = p->s;
     char how[128];
-    describe_exit(wstatus, how, sizeof how);
+    if (w->spawn_error)
+        snprintf(how, sizeof how, "could not be started (%s)", strerror(-w->spawn_error));
+    else
+        describe_exit(wstatus, how, sizeof how);
     dlog_debug("worker %d of %s v%" PRId64 " %s", (int)worker_pid(w), p->cfg.name, w->version, how);
     idle_remove(s, w);
     pool_unlink(p, w);
@@ -126,13 +135,26 @@ static const worker_events worker_ev = {.on_frame = on_frame, .on_exit = on_exit
 
 /* --- starting workers --- */
 
-/* "KEY=VALUE" strings for the worker; freed with free_env. */
+/* The environment every worker starts with; a function's adds its own. */
+static const char *const fixed_env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
+                                        "HOME=/tmp", "TZ=UTC"};
+#define NFIXED (sizeof fixed_env / sizeof *fixed_env)
+
+/* "KEY=VALUE" strings for a worker of cfg, or (cfg NULL) for a pre-built
+ * one, which has only the fixed ones and HEARTH_PREBUILT=1. Freed with
+ * free_env. */
 static char **build_env(const fn_config *cfg)
 {
-    size_t n = json_object_size(cfg->env) + 12, i = 0;
+    size_t n = (cfg ? json_object_size(cfg->env) : 0) + NFIXED + 8, i = 0;
     char **env = calloc(n, sizeof *env);
     if (!env)
         return NULL;
+    for (size_t f = 0; f < NFIXED; f++)
+        env[i++] = strdup(fixed_env[f]);
+    if (!cfg) {
+        env[i++] = strdup("HEARTH_PREBUILT=1");
+        return env;
+    }
     const char *k;
     json_t *v;
     json_object_foreach(cfg->env, k, v)
@@ -140,10 +162,6 @@ static char **build_env(const fn_config *cfg)
         if (asprintf(&env[i], "%s=%s", k, json_string_value(v)) >= 0)
             i++;
     }
-    const char *fixed[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp",
-                           "TZ=UTC"};
-    for (size_t f = 0; f < sizeof fixed / sizeof *fixed; f++)
-        env[i++] = strdup(fixed[f]);
     if (asprintf(&env[i], "HEARTH_HANDLER=%s", cfg->handler) >= 0)
         i++;
     if (asprintf(&env[i], "HEARTH_FUNCTION_NAME=%s", cfg->name) >= 0)
@@ -176,74 +194,129 @@ static int take_uid_slot(sched *s)
     return -1;
 }
 
-static void give_back_uid_slot(sched *s, worker *w)
+bool uid_slot_free(const sched *s)
+{
+    for (unsigned i = 0; i < s->o.uid_count; i++)
+        if (!s->uid_used[i])
+            return true;
+    return false;
+}
+
+void give_back_uid_slot(sched *s, worker *w)
 {
     if (w->uid_slot >= 0)
         s->uid_used[w->uid_slot] = false;
     w->uid_slot = -1;
 }
 
-int spawn_worker(sched *s, pool *p)
+/* Everything a worker of `p` (NULL: a pre-built one of `runtime`) is
+ * started with, but its argv, env and code folder, which the caller holds. */
+static sandbox_spec spec_for(const sched *s, const pool *p, const char *runtime, uid_t uid)
 {
-    const char *const *argv = runtimes_argv(p->cfg.runtime);
-    if (!argv)
-        return -ENOEXEC;
-    char code_dir[PATH_MAX];
-    if (path_format(code_dir, sizeof code_dir, "%s/%s/%" PRId64, s->o.code_root, p->cfg.name,
-                    p->cfg.version))
-        return -ENAMETOOLONG;
-    char **env = build_env(&p->cfg);
-    if (!env)
-        return -ENOMEM;
-    const char *secrets[VALIDATE_SECRETS_MAX + 1];
-    for (unsigned i = 0; i <= p->cfg.nsecrets; i++)
-        secrets[i] = i < p->cfg.nsecrets ? p->cfg.secrets[i] : NULL;
-    int slot = take_uid_slot(s);
-    if (s->o.uid_count && slot < 0) {
-        free_env(env);
-        return -EAGAIN;
-    }
-    uid_t uid = slot >= 0 ? s->o.uid_base + (uid_t)slot : s->o.uid;
-    gid_t gid = slot >= 0 ? (gid_t)uid : s->o.gid;
-    sandbox_spec spec = {
-        .argv = argv,
-        .envp = (const char *const *)env,
-        .code_dir = code_dir,
+    return (sandbox_spec){
         .uid = uid,
-        .gid = gid,
-        .memory_bytes = (uint64_t)p->cfg.memory_mb << 20,
-        .vm_reserve = runtimes_vm_reserve(p->cfg.runtime),
+        .gid = s->o.uid_count ? (gid_t)uid : s->o.gid,
+        .memory_bytes = (p ? (uint64_t)p->cfg.memory_mb : s->o.prebuilt_mb) << 20,
+        .vm_reserve = runtimes_vm_reserve(runtime),
         .max_file_size = s->o.limits->max_file_size,
         .max_open_files = s->o.limits->max_open_files,
         .isolate = s->o.isolate,
-        .hostname = p->cfg.name,
-        .host_network = p->cfg.host_network,
+        .hostname = p ? p->cfg.name : NULL,
+        .host_network = p && p->cfg.host_network,
         .tmp_bytes = s->o.limits->tmp_bytes,
         .cgroups = s->o.cgroups,
         .pids_max = s->o.limits->pids_max,
         .cpu_millis = s->o.limits->cpu_millis,
         .filter = s->o.filter,
-        .secrets = p->cfg.nsecrets ? secrets : NULL,
+        .prebuilt = !p,
     };
-    worker *w;
-    int rc = worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p->cfg.name, p->cfg.version,
-                          s->o.max_response, &worker_ev, &w);
+}
+
+static uid_t uid_of_slot(const sched *s, int slot)
+{
+    return slot >= 0 ? s->o.uid_base + (uid_t)slot : s->o.uid;
+}
+
+/* Asks the spawner for a worker of `p`, or (p NULL) a pre-built sandbox
+ * of `runtime`, or with `stem` claims that pre-built one for `p`. A new
+ * one takes a uid slot (*slot; -1 when the range is off). */
+static int launch(sched *s, pool *p, const char *runtime, worker *stem,
+                  const worker_events *ev, int *slot, worker **out)
+{
+    const char *const *argv = runtimes_argv(runtime);
+    if (!argv)
+        return -ENOEXEC;
+    char code_dir[PATH_MAX] = "";
+    if (p && path_format(code_dir, sizeof code_dir, "%s/%s/%" PRId64, s->o.code_root, p->cfg.name,
+                         p->cfg.version))
+        return -ENAMETOOLONG;
+    *slot = stem ? stem->uid_slot : take_uid_slot(s);
+    if (s->o.uid_count && *slot < 0)
+        return -EAGAIN;
+    char **env = build_env(p ? &p->cfg : NULL);
+    const char *secrets[VALIDATE_SECRETS_MAX + 1];
+    for (unsigned i = 0; p && i <= p->cfg.nsecrets; i++)
+        secrets[i] = i < p->cfg.nsecrets ? p->cfg.secrets[i] : NULL;
+    sandbox_spec spec = spec_for(s, p, runtime, uid_of_slot(s, *slot));
+    spec.argv = argv;
+    spec.envp = (const char *const *)env;
+    spec.code_dir = p ? code_dir : s->o.code_root;
+    spec.secrets = p && p->cfg.nsecrets ? secrets : NULL;
+    int rc = !env ? -ENOMEM
+             : stem
+                 ? worker_specialize(stem, &spec, p->cfg.name, p->cfg.version, ev)
+                 : worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p ? p->cfg.name : "",
+                                p ? p->cfg.version : 0, s->o.max_response, ev, out);
     free_env(env);
-    if (rc < 0) {
-        if (slot >= 0)
-            s->uid_used[slot] = false;
-        return rc;
+    if (rc == 0 && stem)
+        *out = stem;
+    if (rc < 0 && !stem && *slot >= 0)
+        s->uid_used[*slot] = false;
+    return rc;
+}
+
+int spawn_sandbox(sched *s, const char *runtime, const worker_events *ev, int *slot, worker **out)
+{
+    return launch(s, NULL, runtime, NULL, ev, slot, out);
+}
+
+/* Claims `stem` for p, or, without one (or when the claim cannot even be
+ * asked), starts a new sandbox for it. */
+static int start_for(sched *s, pool *p, worker *stem, int *slot, worker **out)
+{
+    if (stem) {
+        int rc = launch(s, p, p->cfg.runtime, stem, &worker_ev, slot, out);
+        prebuilt_note_start(s, p, rc == 0);
+        if (rc == 0) {
+            stem->stem = NULL; /* a function's worker now, for good */
+            return 0;
+        }
+        dlog_warn("could not claim a pre-built sandbox for %s: %s", p->cfg.name, strerror(-rc));
+        prebuilt_discard(s, stem);
+    } else {
+        prebuilt_note_start(s, p, false);
     }
+    return launch(s, p, p->cfg.runtime, NULL, &worker_ev, slot, out);
+}
+
+int spawn_worker(sched *s, pool *p, worker *stem)
+{
+    int slot = -1;
+    worker *w;
+    int rc = start_for(s, p, stem, &slot, &w);
+    if (rc < 0)
+        return rc;
     w->uid_slot = slot;
     w->secrets_gen = p->secrets_gen;
     w->spawned_ms = uv_now(s->o.loop);
     w->spawned_ns = uv_hrtime();
     w->memory_mb = p->cfg.memory_mb;
+    w->state = WORKER_STARTING;
     pool_link(p, w);
     s->nworkers++;
     take_start_slot(s, w);
     s->memory_mb += (uint64_t)w->memory_mb;
-    dlog_debug("started worker %d for %s v%" PRId64, (int)worker_pid(w), p->cfg.name,
-               p->cfg.version);
+    dlog_debug("%s worker %d for %s v%" PRId64, stem == w ? "claimed pre-built" : "started",
+               (int)worker_pid(w), p->cfg.name, p->cfg.version);
     return 0;
 }

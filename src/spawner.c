@@ -1,74 +1,43 @@
 /*
- * spawner.c — the privileged half of hearthd, and the one check of a
- * worker's spec against the policy.
+ * spawner.c — the one check of a worker's spec against the policy, and
+ * the daemon's side of the spawner: requests written without blocking,
+ * answers read from the loop and matched to their request by id.
  *
- * Forked at start while hearthd is still root, before it opens its
- * listening socket. It keeps root (namespaces, mounts, cgroups need it)
- * and does nothing but serve the requests of `requests` from the
- * unprivileged daemon: SPAWN a sandbox (the spec is rebuilt from a flat
- * message and held to a fixed policy by spawner_check, so a compromised
- * daemon cannot ask for uid 0, a code folder outside the data dir,
- * another interpreter, a weaker sandbox, more memory, processes, CPU,
+ * The spawner itself (spawner_server.c) is forked at start, while hearthd
+ * may still be root, before it opens its listening socket; the rest of
+ * hearthd (HTTP, JSON, the registry) then drops to an unprivileged user.
+ * The spawner holds every spec to a fixed policy (spawner_check), so a
+ * compromised daemon cannot ask for uid 0, a code folder outside the data
+ * dir, another interpreter, a weaker sandbox, more memory, processes, CPU,
  * file size, open files or /tmp than the policy's ceilings, or the host's
  * network when the operator forbade it, or a secret by a name that is not
- * one), KILL one, and REAP one; KILL and
- * REAP name the spawner's own ids, so no other process can be touched.
- * Every message's type and size are checked before use (OpenBSD httpd's
- * imsg discipline): a malformed one, or one that carries fds, ends the
- * spawner and every sandbox it made; a spawn it refuses gets an errno.
- * Replies carry the worker's fds as SCM_RIGHTS. The spawner alone holds
- * the secrets' private key (secret_bundle.c): the daemon sends a worker's
- * secrets by name, and the values reach the sandbox from here, never
- * through the daemon. Rootless, a local spawner runs the same check, and
- * holds the key, in the daemon before spawning there.
+ * one. KILL, REAP and CLAIM name the spawner's own ids, so no other
+ * process can be touched. The spawner alone holds the secrets' private
+ * key (secret_bundle.c): the daemon names a worker's secrets, and the
+ * values reach the sandbox from there, never through the daemon.
  *
- * Must never: parse anything but these messages, act on a spec before
- * spawner_check passed it, hold an fd it does not need, or outlive the
- * daemon (EOF on the socket ends it, after killing every sandbox it made).
+ * Must never: block the daemon's loop on the spawner (a request the
+ * socket does not take waits in a queue; answers come to the loop), or
+ * call a callback before the request that asked for it has returned.
  */
 #include "spawner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "dlog.h"
-#include "secret_bundle.h"
 #include "spawn_msg.h"
+#include "spawner_wire.h"
 #include "validate.h"
-#include "zygote.h"
-
-#define MAX_SANDBOXES 65536
-
-enum msg_type { MSG_SPAWN = SPAWNMSG_SPAWN, MSG_KILL = 2, MSG_REAP = 3 };
-
-struct id_req {
-    uint32_t type;
-    int32_t id;
-};
-
-struct reap_reply {
-    int32_t rc;
-    int32_t wstatus;
-    int32_t oom;
-};
-
-struct spawner {
-    int fd;    /* -1: local (rootless), spawns here */
-    pid_t pid; /* the forked spawner, or -1 */
-    spawner_policy pol;
-    char code_root[PATH_MAX]; /* pol.code_root of a local one */
-    secret_bundler *bundler;  /* a local one's; NULL: no secrets here */
-};
 
 /* ---- the policy ---- */
 
@@ -90,8 +59,12 @@ static int check_identity(const spawner_policy *pol, const sandbox_spec *spec)
     return 0;
 }
 
+/* A function's folder under the code root; a pre-built sandbox (shaped by
+ * the spawner itself) holds the code root, and attaches one folder later. */
 static int check_code_dir(const spawner_policy *pol, const sandbox_spec *spec)
 {
+    if (spec->prebuilt)
+        return strcmp(spec->code_dir, pol->code_root) == 0 ? 0 : -EPERM;
     char real[PATH_MAX];
     size_t root_len = strlen(pol->code_root);
     if (!realpath(spec->code_dir, real) || strncmp(real, pol->code_root, root_len) != 0 ||
@@ -177,125 +150,318 @@ static bool policy_complete(const spawner_policy *pol)
 
 /* ---- the daemon's side ---- */
 
-static bool is_local(const spawner *sp)
-{
-    return sp->fd < 0;
-}
+/* A request in flight, or written to the queue. */
+struct pending {
+    uint32_t req;
+    uint32_t type;
+    union {
+        spawner_spawned_fn spawned;
+        spawner_claimed_fn claimed;
+        spawner_reaped_fn reaped;
+    } done;
+    void *ud;
+    struct pending *next;
+};
 
-/* A checked spec's secrets, opened into a bundle it carries to the
- * sandbox; spawn_done closes it once the sandbox has its copy. */
-static int add_bundle(secret_bundler *b, sandbox_spec *spec)
-{
-    if (!spec->secrets)
-        return 0;
-    int fd = b ? secret_bundle_make(b, spec->secrets) : -EOPNOTSUPP;
-    if (fd < 0)
-        return fd;
-    spec->has_secrets = true;
-    spec->secrets_fd = fd;
-    return 0;
-}
-
-static void spawn_done(sandbox_spec *spec)
-{
-    if (spec->has_secrets)
-        close(spec->secrets_fd);
-    spec->has_secrets = false;
-}
-
-/* Checked, given its secrets, spawned. */
-static int spawn_held(const spawner_policy *pol, secret_bundler *b, sandbox_spec *spec,
-                      sandbox_proc *out)
-{
-    int rc = spawner_check(pol, spec);
-    if (rc == 0)
-        rc = add_bundle(b, spec);
-    if (rc == 0)
-        rc = zygote_spawn(spec, out);
-    spawn_done(spec);
-    return rc;
-}
-
-static int spawn_local(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
-{
-    sandbox_spec held = *spec;
-    return spawn_held(&sp->pol, sp->bundler, &held, out);
-}
-
-int spawner_spawn(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
-{
-    *out = (sandbox_proc){
-        .pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
-    if (is_local(sp))
-        return spawn_local(sp, spec, out);
-    char *buf = malloc(SPAWNMSG_MAX);
-    if (!buf)
-        return -ENOMEM;
+/* A request the socket did not take yet, in order. */
+struct outgoing {
+    char *msg;
     size_t len;
-    int rc = spawnmsg_encode(spec, 0, buf, &len);
-    if (rc == 0)
-        rc = spawnmsg_send(sp->fd, buf, len, NULL, 0);
-    free(buf);
-    if (rc < 0)
-        return rc;
-    struct spawn_reply reply;
-    int fds[4], nfds = 0;
-    ssize_t n = spawnmsg_recv(sp->fd, &reply, sizeof reply, fds, 4, &nfds);
-    if (n != (ssize_t)sizeof reply || (reply.rc == 0 && nfds != 4)) {
-        for (int i = 0; i < nfds; i++)
-            close(fds[i]);
-        return n < 0 ? (int)n : -EPROTO;
+    struct outgoing *next;
+};
+
+struct spawner {
+    int fd;    /* non-blocking */
+    pid_t pid; /* the forked spawner */
+    uint32_t next_req;
+    struct pending *inflight;
+    struct outgoing *out_head, *out_tail;
+    uv_loop_t *loop; /* NULL until spawner_watch */
+    uv_poll_t poll;
+    int poll_events;
+    bool lost;
+    void (*on_lost)(void *ud);
+    void *lost_ud;
+};
+
+static void update_poll(spawner *sp);
+
+static struct pending *take_pending(spawner *sp, uint32_t req)
+{
+    for (struct pending **pp = &sp->inflight; *pp; pp = &(*pp)->next) {
+        if ((*pp)->req == req) {
+            struct pending *p = *pp;
+            *pp = p->next;
+            return p;
+        }
     }
-    if (reply.rc < 0)
-        return reply.rc;
-    out->pid = reply.pid;
-    out->runtime = reply.runtime;
-    out->spawner_id = reply.id;
-    out->pidfd = fds[0];
-    out->ctl_fd = fds[1];
-    out->out_fd = fds[2];
-    out->err_fd = fds[3];
+    return NULL;
+}
+
+static void close_fds(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/* Hands a reply to its request's callback (fds: a sandbox's, or none). */
+static void deliver(struct pending *p, const struct spw_reply *r, int *fds, int nfds)
+{
+    switch (p->type) {
+    case SPW_SPAWN:
+    case SPW_PREBUILD: {
+        sandbox_proc proc = {.pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1,
+                             .status_fd = -1};
+        int rc = r->rc;
+        if (rc == 0 && nfds != SPW_SANDBOX_FDS)
+            rc = -EPROTO;
+        if (rc == 0) {
+            proc = (sandbox_proc){.pid = r->pid, .runtime = r->runtime, .pidfd = fds[0],
+                                  .ctl_fd = fds[1], .out_fd = fds[2], .err_fd = fds[3],
+                                  .status_fd = -1, .spawner_id = r->id};
+        } else {
+            close_fds(fds, nfds);
+        }
+        p->done.spawned(p->ud, rc < 0 ? rc : 0, &proc);
+        break;
+    }
+    case SPW_CLAIM:
+        close_fds(fds, nfds);
+        p->done.claimed(p->ud, r->rc);
+        break;
+    default:
+        close_fds(fds, nfds);
+        p->done.reaped(p->ud, r->rc, r->wstatus, r->oom != 0);
+        break;
+    }
+    free(p);
+}
+
+static void drop_queue(spawner *sp)
+{
+    while (sp->out_head) {
+        struct outgoing *o = sp->out_head;
+        sp->out_head = o->next;
+        free(o->msg);
+        free(o);
+    }
+    sp->out_tail = NULL;
+}
+
+/* Every request in flight gets -EPIPE, once; the queue is dropped. */
+static void fail_all(spawner *sp)
+{
+    struct spw_reply r = {.rc = -EPIPE};
+    while (sp->inflight) {
+        struct pending *p = sp->inflight;
+        sp->inflight = p->next;
+        deliver(p, &r, NULL, 0);
+    }
+    drop_queue(sp);
+}
+
+static void lose(spawner *sp, const char *why)
+{
+    if (sp->lost)
+        return;
+    sp->lost = true;
+    dlog_error("spawner: %s: no sandbox can be started or stopped any more", why);
+    if (sp->loop && sp->poll_events) {
+        uv_poll_stop(&sp->poll);
+        sp->poll_events = 0;
+    }
+    fail_all(sp);
+    if (sp->on_lost)
+        sp->on_lost(sp->lost_ud);
+}
+
+/* Reads one reply. 1: delivered, 0: none waiting, -1: the spawner is lost. */
+static int read_reply(spawner *sp)
+{
+    struct spw_reply r;
+    int fds[SPW_SANDBOX_FDS], nfds = 0;
+    ssize_t n = spawnmsg_recv(sp->fd, &r, sizeof r, fds, SPW_SANDBOX_FDS, &nfds);
+    if (n == -EAGAIN)
+        return 0;
+    if (n != (ssize_t)sizeof r) {
+        close_fds(fds, nfds);
+        lose(sp, n == 0 ? "it exited" : "it broke the protocol");
+        return -1;
+    }
+    struct pending *p = take_pending(sp, r.req);
+    if (!p) {
+        close_fds(fds, nfds);
+        lose(sp, "an answer to no request");
+        return -1;
+    }
+    deliver(p, &r, fds, nfds);
+    return 1;
+}
+
+/* Writes queued requests while the socket takes them. -1: lost. */
+static int flush_queue(spawner *sp)
+{
+    while (sp->out_head) {
+        struct outgoing *o = sp->out_head;
+        int rc = spawnmsg_send(sp->fd, o->msg, o->len, NULL, 0);
+        if (rc == -EAGAIN)
+            return 0;
+        if (rc < 0) {
+            lose(sp, "its socket failed");
+            return -1;
+        }
+        sp->out_head = o->next;
+        if (!sp->out_head)
+            sp->out_tail = NULL;
+        free(o->msg);
+        free(o);
+    }
     return 0;
+}
+
+static void on_socket(uv_poll_t *h, int status, int events)
+{
+    spawner *sp = h->data;
+    if (status < 0) {
+        lose(sp, uv_strerror(status));
+        return;
+    }
+    if ((events & UV_WRITABLE) && flush_queue(sp) < 0)
+        return;
+    /* A bounded batch, so that a burst of answers shares the loop. */
+    for (int i = 0; i < 64 && (events & (UV_READABLE | UV_DISCONNECT)); i++) {
+        int rc = read_reply(sp);
+        if (rc < 0)
+            return;
+        if (rc == 0)
+            break;
+    }
+    update_poll(sp);
+}
+
+static void update_poll(spawner *sp)
+{
+    if (!sp->loop || sp->lost)
+        return;
+    int want = UV_READABLE | (sp->out_head ? UV_WRITABLE : 0);
+    if (want != sp->poll_events) {
+        sp->poll_events = want;
+        uv_poll_start(&sp->poll, want, on_socket);
+    }
+}
+
+void spawner_watch(spawner *sp, uv_loop_t *loop, void (*on_lost)(void *ud), void *ud)
+{
+    sp->loop = loop;
+    sp->on_lost = on_lost;
+    sp->lost_ud = ud;
+    uv_poll_init(loop, &sp->poll, sp->fd);
+    sp->poll.data = sp;
+    update_poll(sp);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void spawner_unwatch(spawner *sp)
+{
+    if (!sp || !sp->loop)
+        return;
+    uv_close((uv_handle_t *)&sp->poll, on_poll_closed);
+    sp->loop = NULL;
+    sp->poll_events = 0;
+}
+
+/* Writes a request now, or queues it behind those the socket did not
+ * take yet (order matters: a KILL must not pass the SPAWN it names). */
+static int post(spawner *sp, const void *msg, size_t len)
+{
+    if (sp->lost)
+        return -EPIPE;
+    int rc = sp->out_head ? -EAGAIN : spawnmsg_send(sp->fd, msg, len, NULL, 0);
+    if (rc != -EAGAIN)
+        return rc;
+    struct outgoing *o = malloc(sizeof *o);
+    char *copy = malloc(len);
+    if (!o || !copy) {
+        free(o);
+        free(copy);
+        return -ENOMEM;
+    }
+    memcpy(copy, msg, len);
+    *o = (struct outgoing){.msg = copy, .len = len};
+    if (sp->out_tail)
+        sp->out_tail->next = o;
+    else
+        sp->out_head = o;
+    sp->out_tail = o;
+    update_poll(sp);
+    return 0;
+}
+
+/* Sends head (+ spec) and, when a reply is due, remembers its callback. */
+static int ask(spawner *sp, struct spw_head head, const sandbox_spec *spec, void *done, void *ud)
+{
+    struct pending *p = calloc(1, sizeof *p);
+    char *buf = spec ? malloc(sizeof head + SPAWNMSG_MAX) : NULL;
+    if (!p || (spec && !buf)) {
+        free(p);
+        free(buf);
+        return -ENOMEM;
+    }
+    head.req = ++sp->next_req ? sp->next_req : ++sp->next_req;
+    size_t len = 0;
+    int rc = spec ? spawnmsg_encode(spec, 0, buf + sizeof head, &len) : 0;
+    if (rc == 0) {
+        if (spec) {
+            memcpy(buf, &head, sizeof head);
+            rc = post(sp, buf, sizeof head + len);
+        } else {
+            rc = post(sp, &head, sizeof head);
+        }
+    }
+    free(buf);
+    if (rc < 0) {
+        free(p);
+        return rc;
+    }
+    *p = (struct pending){.req = head.req, .type = head.type, .ud = ud, .next = sp->inflight};
+    p->done.spawned = (spawner_spawned_fn)done; /* the union's members share a representation */
+    sp->inflight = p;
+    return 0;
+}
+
+int spawner_spawn_async(spawner *sp, const sandbox_spec *spec, spawner_spawned_fn done, void *ud)
+{
+    struct spw_head head = {.type = spec->prebuilt ? SPW_PREBUILD : SPW_SPAWN};
+    return ask(sp, head, spec, (void *)done, ud);
+}
+
+int spawner_claim_async(spawner *sp, const sandbox_proc *proc, const sandbox_spec *spec,
+                        spawner_claimed_fn done, void *ud)
+{
+    struct spw_head head = {.type = SPW_CLAIM, .id = proc->spawner_id};
+    return ask(sp, head, spec, (void *)done, ud);
+}
+
+int spawner_reap_async(spawner *sp, const sandbox_proc *proc, spawner_reaped_fn done, void *ud)
+{
+    struct spw_head head = {.type = SPW_REAP, .id = proc->spawner_id};
+    return ask(sp, head, NULL, (void *)done, ud);
 }
 
 void spawner_kill(spawner *sp, const sandbox_proc *proc)
 {
-    if (is_local(sp)) {
-        sandbox_kill(proc);
-        return;
-    }
-    struct id_req req = {.type = MSG_KILL, .id = proc->spawner_id};
-    spawnmsg_send(sp->fd, &req, sizeof req, NULL, 0);
-}
-
-int spawner_reap(spawner *sp, sandbox_proc *proc, int *wstatus, bool *oom)
-{
-    if (is_local(sp)) {
-        int rc = sandbox_reap(proc, wstatus);
-        *oom = rc == 1 && sandbox_oom_killed(proc);
-        return rc;
-    }
-    struct id_req req = {.type = MSG_REAP, .id = proc->spawner_id};
-    int rc = spawnmsg_send(sp->fd, &req, sizeof req, NULL, 0);
-    if (rc < 0)
-        return rc;
-    struct reap_reply reply;
-    ssize_t n = spawnmsg_recv(sp->fd, &reply, sizeof reply, NULL, 0, NULL);
-    if (n != (ssize_t)sizeof reply)
-        return n < 0 ? (int)n : -EPROTO;
-    *wstatus = reply.wstatus;
-    *oom = reply.oom != 0;
-    return reply.rc;
+    struct spw_head head = {.type = SPW_KILL, .id = proc->spawner_id};
+    post(sp, &head, sizeof head);
 }
 
 void spawner_release(spawner *sp, sandbox_proc *proc)
 {
-    if (is_local(sp)) {
-        sandbox_release(proc);
-        return;
-    }
-    /* The spawner forgot the sandbox when it reaped it; only our fds remain. */
-    int *fds[] = {&proc->pidfd, &proc->ctl_fd, &proc->out_fd, &proc->err_fd};
+    (void)sp; /* the spawner forgot the sandbox when it reaped it; only our fds remain */
+    int *fds[] = {&proc->pidfd, &proc->ctl_fd, &proc->out_fd, &proc->err_fd, &proc->status_fd};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
         if (*fds[i] >= 0)
             close(*fds[i]);
@@ -303,198 +469,90 @@ void spawner_release(spawner *sp, sandbox_proc *proc)
     }
 }
 
+/* ---- waiting for an answer (tools and tests) ---- */
+
+struct sync_answer {
+    bool done;
+    int rc, wstatus;
+    bool oom;
+    sandbox_proc proc;
+};
+
+static void sync_spawned(void *ud, int rc, const sandbox_proc *proc)
+{
+    struct sync_answer *a = ud;
+    a->done = true;
+    a->rc = rc;
+    a->proc = *proc;
+}
+
+static void sync_claimed(void *ud, int rc)
+{
+    struct sync_answer *a = ud;
+    a->done = true;
+    a->rc = rc;
+}
+
+static void sync_reaped(void *ud, int rc, int wstatus, bool oom)
+{
+    struct sync_answer *a = ud;
+    a->done = true;
+    a->rc = rc;
+    a->wstatus = wstatus;
+    a->oom = oom;
+}
+
+/* Reads answers (delivering each) until `a` has its own. */
+static int await_answer(spawner *sp, int asked, struct sync_answer *a)
+{
+    if (asked < 0)
+        return asked;
+    while (!a->done && !sp->lost) {
+        struct pollfd pfd = {.fd = sp->fd, .events = POLLIN | (sp->out_head ? POLLOUT : 0)};
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            return -errno;
+        if ((pfd.revents & POLLOUT) && flush_queue(sp) < 0)
+            break;
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+            read_reply(sp);
+    }
+    return a->done ? a->rc : -EPIPE;
+}
+
+int spawner_spawn(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
+{
+    struct sync_answer a = {0};
+    int rc = await_answer(sp, spawner_spawn_async(sp, spec, sync_spawned, &a), &a);
+    *out = a.proc;
+    if (rc < 0)
+        *out = (sandbox_proc){.pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1,
+                              .status_fd = -1};
+    return rc;
+}
+
+int spawner_claim(spawner *sp, const sandbox_proc *proc, const sandbox_spec *spec)
+{
+    struct sync_answer a = {0};
+    return await_answer(sp, spawner_claim_async(sp, proc, spec, sync_claimed, &a), &a);
+}
+
+int spawner_reap(spawner *sp, sandbox_proc *proc, int *wstatus, bool *oom)
+{
+    struct sync_answer a = {0};
+    int rc = await_answer(sp, spawner_reap_async(sp, proc, sync_reaped, &a), &a);
+    *wstatus = a.wstatus;
+    *oom = a.oom;
+    return rc;
+}
+
 int spawner_socket(const spawner *sp)
 {
     return sp->fd;
 }
 
-/* ---- the spawner's side ---- */
-
-struct entry {
-    int id;
-    sandbox_proc proc;
-};
-
-struct server {
-    int fd;
-    const spawner_policy *pol;
-    secret_bundler *bundler; /* NULL: no secrets here */
-    struct entry *e;         /* the sandboxes we made and have not reaped */
-    size_t n, cap;
-    int next_id;
-};
-
-static struct entry *find(struct server *s, int id)
+pid_t spawner_pid(const spawner *sp)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (s->e[i].id == id)
-            return &s->e[i];
-    return NULL;
-}
-
-static void forget(struct server *s, struct entry *e)
-{
-    *e = s->e[--s->n];
-}
-
-/* Room for one more entry: 0 or -ENOMEM. */
-static int reserve(struct server *s)
-{
-    if (s->n < s->cap)
-        return 0;
-    size_t cap = s->cap ? s->cap * 2 : 64;
-    struct entry *e = cap <= MAX_SANDBOXES ? realloc(s->e, cap * sizeof *e) : NULL;
-    if (!e)
-        return -ENOMEM;
-    s->e = e;
-    s->cap = cap;
-    return 0;
-}
-
-/* Positive, unused, and wrapping without overflow. */
-static int new_id(struct server *s)
-{
-    do
-        s->next_id = s->next_id == INT32_MAX ? 1 : s->next_id + 1;
-    while (find(s, s->next_id));
-    return s->next_id;
-}
-
-static void serve_spawn(struct server *s, char *msg, size_t len)
-{
-    sandbox_spec spec;
-    const char *argv[SPAWNMSG_MAX_STRINGS + 1], *envp[SPAWNMSG_MAX_STRINGS + 1];
-    const char *secrets[VALIDATE_SECRETS_MAX + 1];
-    struct spawn_reply reply = {
-        .rc = spawnmsg_decode(msg, len, &spec, argv, envp, secrets, NULL, NULL)};
-    if (reply.rc == 0)
-        reply.rc = reserve(s);
-    sandbox_proc proc;
-    if (reply.rc == 0)
-        reply.rc = spawn_held(s->pol, s->bundler, &spec, &proc);
-    if (reply.rc < 0) {
-        spawnmsg_send(s->fd, &reply, sizeof reply, NULL, 0);
-        return;
-    }
-    reply.id = new_id(s);
-    reply.pid = proc.pid;
-    reply.runtime = proc.runtime;
-    int fds[4] = {proc.pidfd, proc.ctl_fd, proc.out_fd, proc.err_fd};
-    spawnmsg_send(s->fd, &reply, sizeof reply, fds, 4);
-    /* The daemon owns the channels now; we keep the pidfd, status and cgroup. */
-    close(proc.ctl_fd);
-    close(proc.out_fd);
-    close(proc.err_fd);
-    proc.ctl_fd = proc.out_fd = proc.err_fd = -1;
-    s->e[s->n++] = (struct entry){.id = reply.id, .proc = proc};
-}
-
-/* An id we did not give (or already reaped) names nothing: ignored, and
- * there is no reply (the daemon does not wait on a kill). */
-static void serve_kill(struct server *s, char *msg, size_t len)
-{
-    struct id_req req;
-    (void)len; /* sizeof req: find_request saw to it */
-    memcpy(&req, msg, sizeof req);
-    struct entry *e = find(s, req.id);
-    if (e)
-        sandbox_kill(&e->proc);
-}
-
-static void serve_reap(struct server *s, char *msg, size_t len)
-{
-    struct id_req req;
-    (void)len; /* sizeof req: find_request saw to it */
-    memcpy(&req, msg, sizeof req);
-    struct reap_reply reply = {.rc = -ESRCH};
-    struct entry *e = find(s, req.id);
-    int wstatus = 0;
-    if (e)
-        reply.rc = sandbox_reap(&e->proc, &wstatus);
-    if (e && reply.rc == 1) {
-        reply.wstatus = wstatus;
-        reply.oom = sandbox_oom_killed(&e->proc);
-        sandbox_release(&e->proc);
-        forget(s, e);
-    }
-    spawnmsg_send(s->fd, &reply, sizeof reply, NULL, 0);
-}
-
-/* Every message the spawner accepts: its type and its size. */
-static const struct request {
-    uint32_t type;
-    size_t size; /* exactly, or 0: a spawn, whose decoder checks its size */
-    void (*serve)(struct server *s, char *msg, size_t len);
-} requests[] = {
-    {MSG_SPAWN, 0, serve_spawn},
-    {MSG_KILL, sizeof(struct id_req), serve_kill},
-    {MSG_REAP, sizeof(struct id_req), serve_reap},
-};
-
-static const struct request *find_request(const char *msg, ssize_t len)
-{
-    uint32_t type;
-    if (len < (ssize_t)sizeof type)
-        return NULL;
-    memcpy(&type, msg, sizeof type);
-    for (size_t i = 0; i < sizeof requests / sizeof *requests; i++)
-        if (requests[i].type == type && (!requests[i].size || (ssize_t)requests[i].size == len))
-            return &requests[i];
-    return NULL;
-}
-
-/* The daemon is gone: nothing it started may outlive it. */
-static void end_all(struct server *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        sandbox_kill(&s->e[i].proc);
-    for (size_t i = 0; i < s->n; i++) {
-        int st;
-        while (waitpid(s->e[i].proc.pid, &st, 0) < 0 && errno == EINTR)
-            ;
-        sandbox_release(&s->e[i].proc);
-    }
-    s->n = 0;
-}
-
-/* Until EOF, or a message that breaks the protocol: a daemon that sends
- * one is not the daemon we started with, so it gets nothing more. */
-/* Our own handle on the secrets, opened after the fork so that the
- * daemon never holds the private key; without one, spawns that name
- * secrets fail (and the log says why, once). */
-static secret_bundler *open_bundler(const spawner_policy *pol)
-{
-    secret_bundler *b = NULL;
-    int rc = pol->secrets_dir ? secret_bundle_open(pol->secrets_dir, pol->secrets_key, &b) : 0;
-    if (rc < 0)
-        dlog_error("spawner: cannot open the secrets (%s): workers that list one will not start",
-                   strerror(-rc));
-    return b;
-}
-
-static _Noreturn void serve(int fd, const spawner_policy *pol)
-{
-    struct server s = {.fd = fd, .pol = pol, .bundler = open_bundler(pol)};
-    char *buf = malloc(SPAWNMSG_MAX);
-    for (;;) {
-        ssize_t n = buf ? spawnmsg_recv(fd, buf, SPAWNMSG_MAX, NULL, 0, NULL) : 0;
-        if (n == 0)
-            break;
-        const struct request *r = find_request(buf, n);
-        if (!r && n < 0)
-            dlog_error("spawner: unreadable message (%s); stopping", strerror((int)-n));
-        else if (!r)
-            dlog_error("spawner: malformed message (%zd bytes); stopping", n);
-        if (!r)
-            break;
-        r->serve(&s, buf, (size_t)n);
-    }
-    end_all(&s);
-    secret_bundle_close(s.bundler);
-    zygote_stop_all();
-    if (pol->cgroups)
-        sandbox_cgroup_close(pol->cgroups);
-    _exit(0);
+    return sp->pid;
 }
 
 int spawner_start(const spawner_policy *policy, spawner **out)
@@ -510,7 +568,8 @@ int spawner_start(const spawner_policy *policy, spawner **out)
         free(sp);
         return -err;
     }
-    int size = SPAWNMSG_MAX + 4096;
+    /* Room for many requests in flight before the daemon has to queue. */
+    int size = 4 * SPAWNMSG_MAX;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
     setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     pid_t pid = fork();
@@ -523,52 +582,34 @@ int spawner_start(const spawner_policy *policy, spawner **out)
     }
     if (pid == 0) {
         close(sv[0]);
-        /* Nothing of the daemon's (registry, logs, /dev/kmsg) but stdio. */
-        if (sv[1] > 3)
-            syscall(SYS_close_range, 3, sv[1] - 1, 0);
-        syscall(SYS_close_range, sv[1] + 1, ~0U, 0);
-        prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L);
-        prctl(PR_SET_NAME, (unsigned long)"hearth-spawner", 0L, 0L, 0L);
-        signal(SIGINT, SIG_IGN); /* the daemon decides when we stop */
-        signal(SIGTERM, SIG_IGN);
-        if (policy->templates)
-            zygote_start_runtimes();
-        serve(sv[1], policy);
+        spawner_serve(sv[1], policy);
     }
     close(sv[1]);
+    int fl = fcntl(sv[0], F_GETFL);
+    fcntl(sv[0], F_SETFL, fl | O_NONBLOCK);
     sp->fd = sv[0];
     sp->pid = pid;
     *out = sp;
     return 0;
 }
 
-int spawner_open_local(const spawner_policy *policy, spawner **out)
+/* At the end: whoever asked is being freed, so nobody is called back. */
+static void drop_all(spawner *sp)
 {
-    if (!policy_complete(policy) || strlen(policy->code_root) >= PATH_MAX)
-        return -EINVAL;
-    spawner *sp = calloc(1, sizeof *sp);
-    if (!sp)
-        return -ENOMEM;
-    *sp = (spawner){.fd = -1, .pid = -1, .pol = *policy};
-    snprintf(sp->code_root, sizeof sp->code_root, "%s", policy->code_root);
-    sp->pol.code_root = sp->code_root;
-    sp->bundler = open_bundler(policy);
-    if (policy->templates)
-        zygote_start_runtimes();
-    *out = sp;
-    return 0;
+    while (sp->inflight) {
+        struct pending *p = sp->inflight;
+        sp->inflight = p->next;
+        free(p);
+    }
+    drop_queue(sp);
 }
 
 void spawner_stop(spawner *sp)
 {
     if (!sp)
         return;
-    if (is_local(sp)) {
-        zygote_stop_all(); /* the templates are the spawner's, here too */
-        secret_bundle_close(sp->bundler);
-        free(sp);
-        return;
-    }
+    drop_all(sp);
+    spawner_unwatch(sp);
     close(sp->fd);
     int st;
     while (waitpid(sp->pid, &st, 0) < 0 && errno == EINTR)

@@ -5,8 +5,8 @@
  * unprivileged user. They talk over a SOCK_SEQPACKET socketpair in typed,
  * size-checked messages; the worker's fds travel back as SCM_RIGHTS.
  *
- * Rootless, there is nothing to separate: a local spawner runs the same
- * calls, and the same policy check, in the daemon itself.
+ * Rootless the spawner is forked all the same (it then keeps our own
+ * identity): one protocol, and spawns never run on the daemon's loop.
  */
 #ifndef HEARTH_SPAWNER_H
 #define HEARTH_SPAWNER_H
@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <uv.h>
 
 #include "sandbox.h"
 
@@ -57,20 +58,17 @@ typedef struct spawner_policy {
     spawner_limits limits;
 } spawner_policy;
 
-/* Forks the spawner (which keeps running as root until the daemon's end
- * of the socket closes, then kills what is left and exits). The policy is
- * copied into the child by fork. Returns 0, -EINVAL for a policy with a
- * zero ceiling, or a negative errno. */
+/* Forks the spawner (which keeps running until the daemon's end of the
+ * socket closes, then kills what is left and exits). The policy is copied
+ * into the child by fork. As root the spawner keeps root; rootless it
+ * runs as we do, and the separation is the same, so the daemon has one
+ * way to start sandboxes. Returns 0, -EINVAL for a policy with a zero
+ * ceiling, or a negative errno. */
 int spawner_start(const spawner_policy *policy, spawner **out);
 
-/* Rootless: a spawner with no process, whose calls check specs against
- * the policy (copied; what it points to must outlive the spawner) and
- * then spawn here. Starts the templates when policy->templates. Returns
- * 0, -EINVAL for a policy with a zero ceiling, or -ENOMEM. */
-int spawner_open_local(const spawner_policy *policy, spawner **out);
-
 /* Closes the daemon's end (the spawner then cleans up and exits) and
- * waits for it; a local one is only freed. Accepts NULL. */
+ * waits for it. Requests still in flight are dropped: their callbacks
+ * never run. Accepts NULL. */
 void spawner_stop(spawner *sp);
 
 /* Holds spec to the policy, in place: limits are lowered to their
@@ -78,20 +76,65 @@ void spawner_stop(spawner *sp);
  * Returns 0, or -EPERM when it asks for what the policy does not grant
  * (an interpreter, code folder, uid or host network) or names an invalid
  * hostname or secret, or -EOPNOTSUPP for secrets without isolation. A
- * bundle of secrets is never the asker's: has_secrets is cleared. Both kinds of spawner call it on
- * every spawn. */
+ * bundle of secrets is never the asker's: has_secrets is cleared. The
+ * spawner calls it on every spawn and every claim. */
 int spawner_check(const spawner_policy *policy, sandbox_spec *spec);
 
-/* The sandbox operations, through the spawner (forked or local: there
- * is no unchecked path). spawner_reap also tells whether the OOM killer struck and forgets the
- * sandbox on the spawner's side (its cgroup is removed there). */
-int spawner_spawn(spawner *sp, const sandbox_spec *spec, sandbox_proc *out);
+/*
+ * The requests. Many may be in flight: each answer is matched to its
+ * request by id and handed to its callback from the loop given to
+ * spawner_watch (never before the call that asked returns). The daemon
+ * never waits on the spawner: a request that cannot be written yet waits
+ * in a queue until the socket takes it.
+ */
+
+/* A sandbox (rc 0, *proc filled: its fds are the callee's), or -errno. */
+typedef void (*spawner_spawned_fn)(void *ud, int rc, const sandbox_proc *proc);
+/* A pre-built sandbox now holds the function's code (rc 0), or -errno. */
+typedef void (*spawner_claimed_fn)(void *ud, int rc);
+/* rc 1: reaped (wstatus, oom set; the spawner forgot the sandbox);
+ * 0: still running; -errno. */
+typedef void (*spawner_reaped_fn)(void *ud, int rc, int wstatus, bool oom);
+
+/* Starts reading answers on `loop`. When the spawner is gone (it died, or
+ * broke the protocol) every request in flight is answered -EPIPE, then
+ * on_lost(ud) runs once: nothing can be started any more. */
+void spawner_watch(spawner *sp, uv_loop_t *loop, void (*on_lost)(void *ud), void *ud);
+/* Stops reading (before the loop closes); requests in flight are dropped. */
+void spawner_unwatch(spawner *sp);
+
+/* A sandbox for spec. spec->prebuilt asks for a pre-built one: the
+ * spawner then builds it with no function's code, at the policy's code
+ * root, and spec->code_dir, hostname and secrets are ignored. 0 when
+ * asked, or -errno (then `done` is never called). */
+int spawner_spawn_async(spawner *sp, const sandbox_spec *spec, spawner_spawned_fn done, void *ud);
+
+/* Specialises the pre-built sandbox `proc` for spec (checked like a
+ * spawn; its argv and uid must be the ones it was built with): the code
+ * read-only at /var/task, the memory limit, secrets, hostname. A sandbox
+ * is claimed once: a second claim, or a claim of one that was not
+ * pre-built, is refused. 0 when asked, or -errno. */
+int spawner_claim_async(spawner *sp, const sandbox_proc *proc, const sandbox_spec *spec,
+                        spawner_claimed_fn done, void *ud);
+
+/* Reaps proc once its pidfd is readable. 0 when asked, or -errno. */
+int spawner_reap_async(spawner *sp, const sandbox_proc *proc, spawner_reaped_fn done, void *ud);
+
+/* SIGKILLs the sandbox's whole process group; there is no answer. */
 void spawner_kill(spawner *sp, const sandbox_proc *proc);
-int spawner_reap(spawner *sp, sandbox_proc *proc, int *wstatus, bool *oom);
+
+/* Closes the daemon's fds of a reaped sandbox. */
 void spawner_release(spawner *sp, sandbox_proc *proc);
 
-/* The daemon's end of the socket of a forked spawner (-1 for a local
- * one), for tests that speak the protocol by hand. */
+/* The same requests, waiting for their answer (for tools and tests: the
+ * daemon's loop never calls these). Same results as the callbacks'. */
+int spawner_spawn(spawner *sp, const sandbox_spec *spec, sandbox_proc *out);
+int spawner_claim(spawner *sp, const sandbox_proc *proc, const sandbox_spec *spec);
+int spawner_reap(spawner *sp, sandbox_proc *proc, int *wstatus, bool *oom);
+
+/* The daemon's end of the socket, for tests that speak the protocol by
+ * hand, and the spawner's pid. */
 int spawner_socket(const spawner *sp);
+pid_t spawner_pid(const spawner *sp);
 
 #endif

@@ -38,7 +38,13 @@ struct worker_impl {
     uv_loop_t *loop;
     sandbox_proc proc;
     struct spawner *sp;
-    bool oom; /* the reap said the OOM killer struck */
+    logs *lg;
+    bool oom;             /* the reap said the OOM killer struck */
+    bool spawning;        /* the spawner has not answered the spawn yet */
+    bool kill_on_arrival; /* killed while spawning: stop it as soon as it exists */
+    bool reaping;         /* a reap is asked; its answer ends the worker */
+    char *special;        /* a claim in flight: the SPECIALIZE frame's meta to send after it */
+    size_t special_len;
     worker_events ev;
     log_source src;
     uint32_t max_body;
@@ -82,12 +88,18 @@ static void on_handle_closed(uv_handle_t *h)
     struct worker_impl *im = h->data;
     if (--im->handles_open > 0)
         return;
+    free_worker(im);
+}
+
+static void free_worker(struct worker_impl *im)
+{
     spawner_release(im->sp, &im->proc);
     logs_source_release(&im->src);
     free(im->pend[0].data);
     free(im->pend[1].data);
     free(im->payload);
     free(im->head);
+    free(im->special);
     free(im->w);
     free(im);
 }
@@ -113,7 +125,10 @@ static void drop_pending_send(struct worker_impl *im)
 static void stop_process(struct worker_impl *im)
 {
     drop_pending_send(im);
-    spawner_kill(im->sp, &im->proc);
+    if (im->spawning)
+        im->kill_on_arrival = true;
+    else
+        spawner_kill(im->sp, &im->proc);
 }
 
 static void kill_for_protocol(struct worker_impl *im, const char *why)
@@ -418,23 +433,26 @@ static void on_ctl(uv_poll_t *p, int status, int events)
             im->ctl_open = false;
             uv_poll_stop(&im->ctl);
         }
+        /* A pre-built runtime that is gone leaves its init waiting for a
+         * claim that will never come: end the sandbox. */
+        if (im->w->prebuilt)
+            stop_process(im);
         return;
     }
     update_ctl_events(im);
 }
 
-int worker_invoke(worker *w, const char *request_id, const char *meta, size_t meta_len,
-                  const void *body, size_t body_len)
+/* Writes one frame (what the socket takes now; the rest when writable). */
+static int send_frame(struct worker_impl *im, uint8_t type, const char *meta, size_t meta_len,
+                      const void *body, size_t body_len)
 {
-    struct worker_impl *im = w->impl;
     if (!im->ctl_open || im->exited)
         return -EPIPE;
     char *head = malloc(HEARTH_FRAME_HEADER_SIZE + meta_len);
     if (!head)
         return -ENOMEM;
-    hearth_frame_header h = {.type = HEARTH_FRAME_INVOKE,
-                             .meta_len = (uint32_t)meta_len,
-                             .body_len = (uint32_t)body_len};
+    hearth_frame_header h = {
+        .type = type, .meta_len = (uint32_t)meta_len, .body_len = (uint32_t)body_len};
     hearth_frame_encode(&h, (uint8_t *)head);
     memcpy(head + HEARTH_FRAME_HEADER_SIZE, meta, meta_len);
     free(im->head);
@@ -444,31 +462,39 @@ int worker_invoke(worker *w, const char *request_id, const char *meta, size_t me
     im->body = body;
     im->body_len = body_len;
     im->body_off = 0;
-    logs_source_set_request(&im->src, request_id);
     if (send_pending(im) < 0)
         return -EPIPE;
     update_ctl_events(im);
     return 0;
 }
 
+int worker_invoke(worker *w, const char *request_id, const char *meta, size_t meta_len,
+                  const void *body, size_t body_len)
+{
+    logs_source_set_request(&w->impl->src, request_id);
+    return send_frame(w->impl, HEARTH_FRAME_INVOKE, meta, meta_len, body, body_len);
+}
+
 /* --- exit --- */
 
-static void on_pidfd(uv_poll_t *p, int status, int events)
+static void on_pidfd(uv_poll_t *p, int status, int events);
+
+/* The spawner's answer to the reap asked when the pidfd said "exited". */
+static void on_reaped(void *ud, int rc, int wstatus, bool oom)
 {
-    (void)status;
-    (void)events;
-    struct worker_impl *im = p->data;
-    int wstatus = 0;
-    int rc = spawner_reap(im->sp, &im->proc, &wstatus, &im->oom);
-    if (rc == 0)
+    struct worker_impl *im = ud;
+    im->reaping = false;
+    if (rc == 0) {
+        uv_poll_start(&im->pid, UV_READABLE, on_pidfd); /* not yet: ask again */
         return;
+    }
+    im->oom = rc == 1 && oom;
     if (rc < 0) {
         dlog_error("worker %d of %s: cannot reap: %s", (int)im->proc.pid, im->src.function,
                    strerror(-rc));
         wstatus = W_EXITCODE(0, SIGKILL);
     }
     im->exited = true;
-    uv_poll_stop(&im->pid);
     /* Take down anything it left in its process group, then collect its
      * last words: they belong to the request it was serving. */
     stop_process(im);
@@ -478,7 +504,58 @@ static void on_pidfd(uv_poll_t *p, int status, int events)
     step(im);
 }
 
+static void on_pidfd(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct worker_impl *im = p->data;
+    uv_poll_stop(&im->pid); /* one reap at a time */
+    if (im->reaping)
+        return;
+    int rc = spawner_reap_async(im->sp, &im->proc, on_reaped, im);
+    if (rc < 0)
+        on_reaped(im, rc, 0, false);
+    else
+        im->reaping = true;
+}
+
 /* --- creation --- */
+
+/* The sandbox exists: watch its fds. */
+static void start_handles(struct worker_impl *im)
+{
+    uv_poll_init(im->loop, &im->ctl, im->proc.ctl_fd);
+    uv_poll_init(im->loop, &im->out, im->proc.out_fd);
+    uv_poll_init(im->loop, &im->err, im->proc.err_fd);
+    uv_poll_init(im->loop, &im->pid, im->proc.pidfd);
+    im->ctl.data = im->out.data = im->err.data = im->pid.data = im;
+    im->handles_open = WORKER_HANDLES;
+    im->ctl_events = UV_READABLE;
+    uv_poll_start(&im->ctl, UV_READABLE, on_ctl);
+    uv_poll_start(&im->out, UV_READABLE, on_output);
+    uv_poll_start(&im->err, UV_READABLE, on_output);
+    uv_poll_start(&im->pid, UV_READABLE, on_pidfd);
+}
+
+/* The spawner's answer to the spawn. A worker that never started ends
+ * through on_exit all the same, with spawn_error saying why. */
+static void on_spawned(void *ud, int rc, const sandbox_proc *proc)
+{
+    struct worker_impl *im = ud;
+    im->spawning = false;
+    if (rc < 0) {
+        im->w->spawn_error = rc;
+        im->ev.on_exit(im->w, W_EXITCODE(127, 0), false);
+        free_worker(im);
+        return;
+    }
+    im->proc = *proc;
+    start_handles(im);
+    if (im->kill_on_arrival)
+        stop_process(im);
+    else if (im->ev.on_started)
+        im->ev.on_started(im->w);
+}
 
 int worker_spawn(uv_loop_t *loop, struct spawner *sp, logs *lg, const sandbox_spec *spec,
                  const char *function, int64_t version, uint32_t max_body, const worker_events *ev,
@@ -491,7 +568,9 @@ int worker_spawn(uv_loop_t *loop, struct spawner *sp, logs *lg, const sandbox_sp
         free(im);
         return -ENOMEM;
     }
-    int rc = spawner_spawn(sp, spec, &im->proc);
+    im->proc = (sandbox_proc){
+        .pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
+    int rc = spawner_spawn_async(sp, spec, on_spawned, im);
     if (rc < 0) {
         free(w);
         free(im);
@@ -500,25 +579,68 @@ int worker_spawn(uv_loop_t *loop, struct spawner *sp, logs *lg, const sandbox_sp
     w->impl = im;
     w->state = WORKER_STARTING;
     w->version = version;
+    w->prebuilt = spec->prebuilt;
     im->w = w;
     im->sp = sp;
+    im->lg = lg;
     im->loop = loop;
     im->ev = *ev;
     im->max_body = max_body;
+    im->spawning = true;
     im->out_open = im->err_open = im->ctl_open = true;
     logs_source_init(&im->src, lg, function, version);
-    uv_poll_init(loop, &im->ctl, im->proc.ctl_fd);
-    uv_poll_init(loop, &im->out, im->proc.out_fd);
-    uv_poll_init(loop, &im->err, im->proc.err_fd);
-    uv_poll_init(loop, &im->pid, im->proc.pidfd);
-    im->ctl.data = im->out.data = im->err.data = im->pid.data = im;
-    im->handles_open = WORKER_HANDLES;
-    im->ctl_events = UV_READABLE;
-    uv_poll_start(&im->ctl, UV_READABLE, on_ctl);
-    uv_poll_start(&im->out, UV_READABLE, on_output);
-    uv_poll_start(&im->err, UV_READABLE, on_output);
-    uv_poll_start(&im->pid, UV_READABLE, on_pidfd);
     *out = w;
+    return 0;
+}
+
+/* The frame that gives a pre-built runtime its function: its environment. */
+static char *specialize_meta(const sandbox_spec *spec, size_t *len)
+{
+    json_t *env = json_array();
+    for (size_t i = 0; spec->envp[i]; i++)
+        json_array_append_new(env, json_string(spec->envp[i]));
+    json_t *meta = json_pack("{s:o}", "env", env);
+    char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+    json_decref(meta);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
+static void on_claimed(void *ud, int rc)
+{
+    struct worker_impl *im = ud;
+    char *meta = im->special;
+    im->special = NULL;
+    if (rc == 0)
+        rc = send_frame(im, HEARTH_FRAME_SPECIALIZE, meta, im->special_len, NULL, 0);
+    free(meta);
+    if (rc < 0) {
+        dlog_warn("pre-built worker %d for %s: the claim failed (%s)", (int)im->proc.pid,
+                  im->src.function, strerror(-rc));
+        stop_process(im);
+    }
+}
+
+int worker_specialize(worker *w, const sandbox_spec *spec, const char *function, int64_t version,
+                      const worker_events *ev)
+{
+    struct worker_impl *im = w->impl;
+    if (!w->prebuilt || im->spawning || im->exited || !im->ctl_open)
+        return -EINVAL;
+    im->special = specialize_meta(spec, &im->special_len);
+    if (!im->special)
+        return -ENOMEM;
+    int rc = spawner_claim_async(im->sp, &im->proc, spec, on_claimed, im);
+    if (rc < 0) {
+        free(im->special);
+        im->special = NULL;
+        return rc;
+    }
+    w->prebuilt = false;
+    w->version = version;
+    im->ev = *ev;
+    logs_source_release(&im->src);
+    logs_source_init(&im->src, im->lg, function, version);
     return 0;
 }
 

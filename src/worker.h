@@ -34,6 +34,8 @@ typedef struct worker_events {
     /* The process is gone (reaped). `protocol_error` says the daemon killed
      * it for breaking the protocol. The worker is freed after this returns. */
     void (*on_exit)(worker *w, int wstatus, bool protocol_error);
+    /* Optional: the spawner answered, the process exists (before READY). */
+    void (*on_started)(worker *w);
 } worker_events;
 
 struct worker {
@@ -54,6 +56,9 @@ struct worker {
     bool start_slot;                 /* holds one of --max-starting's slots */
     int uid_slot;                    /* its own uid from the range, or -1 */
     json_t *init_error;              /* what INIT_ERROR said, until the exit */
+    int spawn_error;                 /* -errno: the sandbox never started (then on_exit) */
+    bool prebuilt;                   /* a pre-built sandbox with no function yet */
+    void *stem;                      /* the scheduler's pre-built pool it belongs to, if any */
     worker *prev, *next;             /* the pool's list */
     worker *idle_prev, *idle_next;   /* the scheduler's idle list, oldest first */
     worker *start_prev, *start_next; /* the scheduler's list of slot holders */
@@ -61,12 +66,24 @@ struct worker {
     struct worker_impl *impl;
 };
 
-/* Starts a worker for `function`/`version`, through the privileged spawner
- * `sp` (NULL: directly). Frames from it carry at most
- * `max_body` body bytes. Returns 0 or a negative errno from the sandbox. */
+/* Starts a worker for `function`/`version` through the spawner `sp`,
+ * without waiting: the worker is STARTING at once and its process
+ * arrives later. A spawn that fails ends the worker through ev->on_exit,
+ * with spawn_error set. spec->prebuilt asks for a pre-built sandbox
+ * (function "" until worker_specialize). Frames from it carry at most
+ * `max_body` body bytes. Returns 0, or -errno when it could not be asked. */
 int worker_spawn(uv_loop_t *loop, struct spawner *sp, logs *lg, const sandbox_spec *spec,
                  const char *function, int64_t version, uint32_t max_body, const worker_events *ev,
                  worker **out);
+
+/* Gives a pre-built worker (spec->prebuilt at worker_spawn) its function:
+ * the spawner attaches the code (spec is checked like a spawn's), then
+ * the runtime gets a SPECIALIZE frame with spec->envp and answers READY
+ * like a new worker. From now on `ev` gets its frames and its exit, and
+ * its output goes to function/version's log. A failed claim kills it
+ * (on_exit follows). Returns 0, or -errno (then nothing changed). */
+int worker_specialize(worker *w, const sandbox_spec *spec, const char *function, int64_t version,
+                      const worker_events *ev);
 
 /* Sends one INVOKE frame. `meta` is JSON text; `body` is borrowed and must
  * stay valid until the worker answers or dies. Output the worker writes

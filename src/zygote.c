@@ -182,19 +182,35 @@ static int zygote_starter(const sandbox_spec *spec, const sandbox_child_fds *fds
     return ask_template(ud, spec, fds, pid);
 }
 
+/* The template for spec->argv, if one is up. */
+static struct zygote *template_for(const sandbox_spec *spec)
+{
+    for (size_t i = 0; i < ntemplates; i++)
+        if (same_argv(templates[i].worker_argv, spec->argv))
+            return &templates[i];
+    return NULL;
+}
+
 int zygote_spawn(const sandbox_spec *spec, sandbox_proc *out)
 {
-    for (size_t i = 0; i < ntemplates; i++) {
-        struct zygote *z = &templates[i];
-        if (!same_argv(z->worker_argv, spec->argv))
-            continue;
-        int rc = sandbox_spawn_via(spec, out, zygote_starter, z);
-        if (rc != -ENOTCONN)
-            return rc;
+    struct zygote *z = template_for(spec);
+    int rc = z ? sandbox_spawn_via(spec, out, zygote_starter, z) : -ENOTCONN;
+    if (rc != -ENOTCONN)
+        return rc;
+    if (z)
         stop_one(z); /* never again: exec from now on */
-        break;
-    }
     return sandbox_spawn(spec, out);
+}
+
+int zygote_spawn_begin(const sandbox_spec *spec, sandbox_proc *out)
+{
+    struct zygote *z = template_for(spec);
+    int rc = z ? sandbox_spawn_begin(spec, out, zygote_starter, z) : -ENOTCONN;
+    if (rc != -ENOTCONN)
+        return rc;
+    if (z)
+        stop_one(z);
+    return sandbox_spawn_begin(spec, out, NULL, NULL);
 }
 
 void zygote_start_runtimes(void)

@@ -23,6 +23,11 @@ int zygote_start(const char *const *worker_argv, const char *const *template_arg
  * instead. Same contract as sandbox_spawn. */
 int zygote_spawn(const sandbox_spec *spec, sandbox_proc *out);
 
+/* sandbox_spawn_begin the same way: through the template, else exec'd.
+ * The template's clone is answered within REPLY_MS; the runtime's start
+ * is then the caller's to await (sandbox_spawn_finish). */
+int zygote_spawn_begin(const sandbox_spec *spec, sandbox_proc *out);
+
 /* Starts the template of every usable runtime that has one, logging a
  * line for each. */
 void zygote_start_runtimes(void);

@@ -32,6 +32,7 @@ enum hearth_frame_type {
     HEARTH_FRAME_RESULT = 3,     /* runtime -> daemon: the handler's answer */
     HEARTH_FRAME_ERROR = 4,      /* runtime -> daemon: the handler raised */
     HEARTH_FRAME_INIT_ERROR = 5, /* runtime -> daemon: user code failed to load; exits */
+    HEARTH_FRAME_SPECIALIZE = 6, /* daemon -> pre-built runtime: {"env": [...]}, then load */
 };
 
 typedef struct hearth_frame_header {

@@ -1,0 +1,374 @@
+/*
+ * sched_prebuilt.c — the pools of pre-built sandboxes: for each runtime,
+ * a few workers whose whole sandbox is built and whose runtime is started,
+ * with no function in them yet. A cold start claims one (sched_launch.c
+ * specialises it: worker_specialize) instead of building a sandbox on the
+ * call's path. A claimed worker is a function's for the rest of its life:
+ * it never comes back here.
+ *
+ * Sizing: a pool aims to hold as many sandboxes as its runtime had cold
+ * starts in its busiest second of the last minute, between
+ * --prebuilt-min and --prebuilt-max. Refills run from a timer, a moment
+ * after a claim, so that building the next sandbox does not compete with
+ * the call that claimed the last one. Pre-built sandboxes count like
+ * workers against --max-workers and --memory-budget (prebuilt_mb each),
+ * are only built when that leaves room, and are the first to go when a
+ * function's worker needs the room (prebuilt_evict_one).
+ *
+ * Owns: the stem pools and their counters. Must never: hand one sandbox
+ * to two functions, build one while a function waits for room, or block.
+ */
+#include "sched_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlog.h"
+#include "runtimes.h"
+
+#define WINDOW_S       60   /* how far back the busiest second is looked for */
+#define REFILL_MS      10   /* after a claim: let the claimed worker start first */
+#define FAIL_BACKOFF_MS 2000 /* after a pre-build failed: do not spin on a broken runtime */
+
+struct stem_pool {
+    sched *s;
+    const char *runtime; /* static for the daemon's life (runtimes.c) */
+    worker *ready;       /* ready and unclaimed, newest first (worker.next/prev) */
+    unsigned nready, nstarting;
+    uint16_t per_second[WINDOW_S]; /* cold starts, by second */
+    uint64_t second;               /* the second per_second was last written */
+    uint64_t not_before;           /* loop ms: no pre-build before (after a failure) */
+    uint64_t claims, misses, evictions;
+};
+
+static uint64_t now_s(const sched *s)
+{
+    return uv_now(s->o.loop) / 1000;
+}
+
+/* Clears the buckets of the seconds that passed since the last write. */
+static void roll_window(stem_pool *st, uint64_t now)
+{
+    uint64_t gap = now - st->second;
+    for (uint64_t i = 1; i <= gap && i <= WINDOW_S; i++)
+        st->per_second[(st->second + i) % WINDOW_S] = 0;
+    st->second = now;
+}
+
+static void note_cold_start(sched *s, stem_pool *st)
+{
+    roll_window(st, now_s(s));
+    uint16_t *b = &st->per_second[st->second % WINDOW_S];
+    if (*b < UINT16_MAX)
+        (*b)++;
+}
+
+static unsigned target_of(sched *s, stem_pool *st)
+{
+    roll_window(st, now_s(s));
+    unsigned busiest = 0;
+    for (int i = 0; i < WINDOW_S; i++)
+        if (st->per_second[i] > busiest)
+            busiest = st->per_second[i];
+    if (busiest < s->o.prebuilt_min)
+        busiest = s->o.prebuilt_min;
+    return busiest > s->o.prebuilt_max ? s->o.prebuilt_max : busiest;
+}
+
+static stem_pool *stem_for(sched *s, const char *runtime)
+{
+    for (size_t i = 0; i < s->nstems; i++)
+        if (strcmp(s->stems[i].runtime, runtime) == 0)
+            return &s->stems[i];
+    return NULL;
+}
+
+static void ready_link(stem_pool *st, worker *w)
+{
+    w->prev = NULL;
+    w->next = st->ready;
+    if (st->ready)
+        st->ready->prev = w;
+    st->ready = w;
+    st->nready++;
+}
+
+static void ready_unlink(stem_pool *st, worker *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        st->ready = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    st->nready--;
+}
+
+/* The oldest ready one: the surest to have finished loading its runtime. */
+static worker *oldest_ready(const stem_pool *st)
+{
+    worker *w = st->ready;
+    while (w && w->next)
+        w = w->next;
+    return w;
+}
+
+static void schedule_fill(sched *s, uint64_t in_ms)
+{
+    if (!s->nstems || s->shutting_down)
+        return;
+    uint64_t due = uv_now(s->o.loop) + in_ms;
+    if (s->stem_fill_due && s->stem_fill_due <= due)
+        return;
+    s->stem_fill_due = due;
+    uv_timer_start(&s->stem_timer, prebuilt_on_timer, in_ms, 0);
+}
+
+static void stop_stem(sched *s, worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    s->ndying++;
+    s->dying_mb += (uint64_t)w->memory_mb;
+    worker_kill(w);
+}
+
+/* --- the pre-built workers' own events, until a claim --- */
+
+static void on_stem_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t len)
+{
+    (void)meta;
+    (void)len;
+    free(body);
+    dlog_warn("pre-built worker %d sent frame %u before it was given a function: stopped",
+              (int)worker_pid(w), (unsigned)type);
+    worker_kill(w);
+}
+
+/* Built: ready to be claimed (its runtime may still be loading; a claim
+ * then waits in its socket). One stopped meanwhile stays "starting"
+ * until its exit. */
+static void on_stem_started(worker *w)
+{
+    stem_pool *st = w->stem;
+    if (w->stopping)
+        return;
+    if (st->s->shutting_down) {
+        stop_stem(st->s, w);
+        return;
+    }
+    st->nstarting--;
+    w->state = WORKER_IDLE;
+    ready_link(st, w);
+}
+
+static void on_stem_exit(worker *w, int wstatus, bool protocol_error)
+{
+    (void)wstatus;
+    (void)protocol_error;
+    stem_pool *st = w->stem;
+    sched *s = st->s;
+    if (w->state == WORKER_STARTING)
+        st->nstarting--;
+    else
+        ready_unlink(st, w);
+    s->nworkers--;
+    s->memory_mb -= (uint64_t)w->memory_mb;
+    if (w->stopping) {
+        s->ndying--;
+        s->dying_mb -= (uint64_t)w->memory_mb;
+    }
+    give_back_uid_slot(s, w);
+    if (w->spawn_error) {
+        dlog_warn("pre-built sandbox for %s: could not start (%s); trying again later",
+                  st->runtime, strerror(-w->spawn_error));
+        st->not_before = uv_now(s->o.loop) + FAIL_BACKOFF_MS;
+        schedule_fill(s, FAIL_BACKOFF_MS);
+    } else {
+        schedule_fill(s, 0);
+    }
+    w->state = WORKER_DEAD;
+    feed_waiting_pools(s);
+}
+
+static const worker_events stem_ev = {
+    .on_frame = on_stem_frame, .on_exit = on_stem_exit, .on_started = on_stem_started};
+
+/* --- filling and shrinking --- */
+
+/* Room for one more without taking any from a function: no pool waits
+ * for a slot or memory, and a worker, its memory and a uid are free. */
+static bool room_for_one(sched *s)
+{
+    uint64_t budget = s->o.memory_budget_mb;
+    return !s->shutting_down && s->nhungry == 0 && s->nworkers + 1 <= s->o.max_workers &&
+           (!budget || s->memory_mb + s->o.prebuilt_mb <= budget) &&
+           (!s->o.uid_count || uid_slot_free(s));
+}
+
+static int build_one(sched *s, stem_pool *st)
+{
+    int slot = -1;
+    worker *w;
+    int rc = spawn_sandbox(s, st->runtime, NULL, &stem_ev, &slot, &w);
+    metrics_spawned(s->o.metrics, rc == 0);
+    if (rc < 0)
+        return rc;
+    w->stem = st;
+    w->uid_slot = slot;
+    w->memory_mb = (int64_t)s->o.prebuilt_mb;
+    w->spawned_ms = uv_now(s->o.loop);
+    s->nworkers++;
+    s->memory_mb += s->o.prebuilt_mb;
+    st->nstarting++;
+    return 0;
+}
+
+static void fill_one_pool(sched *s, stem_pool *st)
+{
+    unsigned target = target_of(s, st);
+    while (st->nready > target) {
+        worker *w = oldest_ready(st);
+        ready_unlink(st, w); /* off the list at once; its exit finds it unlinked */
+        w->state = WORKER_STARTING;
+        st->nstarting++;
+        stop_stem(s, w);
+    }
+    if (uv_now(s->o.loop) < st->not_before)
+        return;
+    while (st->nready + st->nstarting < target && room_for_one(s))
+        if (build_one(s, st) < 0) {
+            st->not_before = uv_now(s->o.loop) + FAIL_BACKOFF_MS;
+            schedule_fill(s, FAIL_BACKOFF_MS);
+            return;
+        }
+}
+
+void prebuilt_on_timer(uv_timer_t *t)
+{
+    sched *s = t->data;
+    s->stem_fill_due = 0;
+    prebuilt_fill(s);
+}
+
+void prebuilt_fill(sched *s)
+{
+    for (size_t i = 0; i < s->nstems; i++)
+        fill_one_pool(s, &s->stems[i]);
+}
+
+/* --- claims --- */
+
+worker *prebuilt_take(sched *s, pool *p)
+{
+    stem_pool *st = p->cfg.host_network ? NULL : stem_for(s, p->cfg.runtime);
+    worker *w = st ? oldest_ready(st) : NULL;
+    if (!w)
+        return NULL;
+    ready_unlink(st, w);
+    s->nworkers--;
+    s->memory_mb -= (uint64_t)w->memory_mb;
+    return w;
+}
+
+void prebuilt_untake(sched *s, worker *w)
+{
+    ready_link(w->stem, w);
+    s->nworkers++;
+    s->memory_mb += (uint64_t)w->memory_mb;
+}
+
+void prebuilt_note_start(sched *s, const pool *p, bool claimed)
+{
+    stem_pool *st = stem_for(s, p->cfg.runtime);
+    if (!st)
+        return;
+    note_cold_start(s, st);
+    if (claimed)
+        st->claims++;
+    else if (!p->cfg.host_network)
+        st->misses++;
+    schedule_fill(s, REFILL_MS);
+}
+
+void prebuilt_discard(sched *s, worker *w)
+{
+    stem_pool *st = w->stem;
+    s->nworkers++;
+    s->memory_mb += (uint64_t)w->memory_mb;
+    w->state = WORKER_STARTING;
+    st->nstarting++; /* until its exit */
+    stop_stem(s, w);
+}
+
+bool prebuilt_evict_one(sched *s)
+{
+    stem_pool *most = NULL;
+    for (size_t i = 0; i < s->nstems; i++)
+        if (s->stems[i].nready && (!most || s->stems[i].nready > most->nready))
+            most = &s->stems[i];
+    if (!most)
+        return false;
+    worker *w = oldest_ready(most);
+    ready_unlink(most, w);
+    w->state = WORKER_STARTING;
+    most->nstarting++; /* until its exit: it is no longer ready */
+    most->evictions++;
+    stop_stem(s, w);
+    return true;
+}
+
+/* --- life --- */
+
+int prebuilt_open(sched *s)
+{
+    uv_timer_init(s->o.loop, &s->stem_timer);
+    s->stem_timer.data = s;
+    uv_unref((uv_handle_t *)&s->stem_timer);
+    if (!s->o.isolate || !s->o.prebuilt_max)
+        return 0; /* without a mount namespace there is nowhere to attach code later */
+    size_t n = runtimes_count();
+    s->stems = calloc(n ? n : 1, sizeof *s->stems);
+    if (!s->stems)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (runtimes_argv(runtimes_at(i)->name))
+            s->stems[s->nstems++] = (stem_pool){.s = s, .runtime = runtimes_at(i)->name};
+    schedule_fill(s, 0);
+    return 0;
+}
+
+void prebuilt_shutdown(sched *s)
+{
+    uv_timer_stop(&s->stem_timer);
+    for (size_t i = 0; i < s->nstems; i++)
+        while (s->stems[i].ready)
+            prebuilt_evict_one(s);
+}
+
+void prebuilt_close(sched *s)
+{
+    free(s->stems);
+    s->stems = NULL;
+    s->nstems = 0;
+}
+
+int sched_each_prebuilt(sched *s, sched_prebuilt_visit_fn fn, void *ud)
+{
+    for (size_t i = 0; i < s->nstems; i++) {
+        stem_pool *st = &s->stems[i];
+        sched_prebuilt_state ps = {.ready = st->nready,
+                                   .starting = st->nstarting,
+                                   .target = target_of(s, st),
+                                   .claims = st->claims,
+                                   .misses = st->misses,
+                                   .evictions = st->evictions};
+        int rc = fn(st->runtime, &ps, ud);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
