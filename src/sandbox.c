@@ -17,7 +17,11 @@
  * setuid, execve itself…) is returned by sandbox_spawn as a negative errno
  * after the child has been reaped. Once exec succeeded, whatever the
  * program does (including dying at once) is the caller's to observe via
- * the pidfd and sandbox_reap. Isolated, the sandbox's init says "started"
+ * the pidfd and sandbox_reap. A spawn also comes in three calls
+ * (sandbox_spawn_begin, then sandbox_spawn_finish whenever the status
+ * socket is readable, or sandbox_spawn_abort) so that a poll loop never
+ * blocks on a child; sandbox_spawn_via is those with a blocking poll.
+ * Isolated, the sandbox's init says "started"
  * instead, naming the runtime's pid (the one the kernel's audit records
  * show), and later reports the runtime's wait status on the same socket.
  *
@@ -35,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -758,24 +763,37 @@ static ssize_t read_status(int status_r, int *err, pid_t *from)
     return n;
 }
 
-/* Reads the status socket until exec closes it (0) or a step's errno
- * arrives (-errno, after reaping the child). On success *runtime is the
- * runtime's pid: the child's own once it exec'd, or the one a sandbox
- * init named in its "started" (0 if it could not). */
-static int await_exec(int status_r, pid_t pid, pid_t *runtime)
+/* Kills the child and whatever it started, and waits for it: for a
+ * spawn that failed or was given up on (so it is dying). */
+static void kill_and_reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    kill(-pid, SIGKILL); /* ESRCH before its setsid: then the first reached it */
+    reap_blocking(pid);
+}
+
+/* Reads one report from the (non-blocking) status socket: 0 when exec
+ * closed it or a sandbox init said "started" (*started then, and *runtime
+ * the runtime's pid: the child's own once it exec'd, or the one the init
+ * named, 0 if it could not); -EAGAIN when nothing came yet; a step's
+ * -errno (or -EIO for a garbled report) after killing and reaping the
+ * child. */
+static int read_exec_report(int status_r, pid_t pid, pid_t *runtime, bool *started)
 {
     int err = 0;
     pid_t from;
     ssize_t n = read_status(status_r, &err, &from);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return -EAGAIN;
+    *started = n == (ssize_t)sizeof err && err == 0;
     *runtime = n == 0 ? pid : (from != pid ? from : 0); /* the init's own: no name given */
-    if (n == 0 || (n == (ssize_t)sizeof err && err == 0))
+    if (n == 0 || *started)
         return 0; /* EOF: exec closed the socket; 0: the sandbox init says so */
     int rc = n == (ssize_t)sizeof err && err > 0 ? -err : -EIO;
-    if (n != (ssize_t)sizeof err) {
-        kill(pid, SIGKILL);
-        kill(-pid, SIGKILL);
-    }
-    reap_blocking(pid);
+    if (n != (ssize_t)sizeof err)
+        kill_and_reap(pid);
+    else
+        reap_blocking(pid); /* it reported its failure and is exiting */
     return rc;
 }
 
@@ -893,64 +911,121 @@ static int start_child(const sandbox_spec *spec, const struct channels *ch, cons
     return rc;
 }
 
-int sandbox_spawn_via(const sandbox_spec *spec, sandbox_proc *out, sandbox_starter start, void *ud)
+static void proc_init(sandbox_proc *out)
+{
+    *out = (sandbox_proc){
+        .pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
+}
+
+static int make_leaf(const sandbox_spec *spec, sandbox_proc *out)
+{
+    static unsigned long leaves;
+    char name[32];
+    snprintf(name, sizeof name, "w-%lu", ++leaves);
+    int rc = sandbox_cgroup_create(spec->cgroups, name, spec->memory_bytes, spec->pids_max,
+                                   spec->cpu_millis, &out->cgroup);
+    out->has_cgroup = rc == 0;
+    return rc;
+}
+
+int sandbox_spawn_begin(const sandbox_spec *spec, sandbox_proc *out, sandbox_starter start,
+                        void *ud)
 {
     if (!out)
         return -EINVAL;
-    *out = (sandbox_proc){
-        .pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
+    proc_init(out);
     int rc = check_spec(spec, geteuid() == 0);
+    if (rc == 0 && spec->cgroups)
+        rc = make_leaf(spec, out);
     if (rc < 0)
         return rc;
-    if (spec->cgroups) {
-        static unsigned long leaves;
-        char name[32];
-        snprintf(name, sizeof name, "w-%lu", ++leaves);
-        rc = sandbox_cgroup_create(spec->cgroups, name, spec->memory_bytes, spec->pids_max,
-                                   spec->cpu_millis, &out->cgroup);
-        if (rc < 0)
-            return rc;
-        out->has_cgroup = true;
-    }
     struct channels ch;
     rc = channels_open(&ch);
-    if (rc < 0) {
-        sandbox_release(out);
-        return rc;
-    }
-    pid_t pid = -1;
-    rc = start_child(spec, &ch, out, start, ud, &pid);
-    channels_close_child_ends(&ch);
-    pid_t runtime = 0;
     if (rc == 0)
-        rc = await_exec(ch.status[0], pid, &runtime);
-    int pidfd = -1;
-    if (rc == 0) {
-        pidfd = open_pidfd(pid);
-        if (pidfd < 0) {
-            rc = pidfd;
-            kill(-pid, SIGKILL);
-            reap_blocking(pid);
-        }
-    }
-    if (rc == 0 && spec->isolate)
         rc = set_nonblock(ch.status[0]);
-    if (rc < 0 || !spec->isolate)
-        close_fd(&ch.status[0]);
+    pid_t pid = -1;
+    if (rc == 0)
+        rc = start_child(spec, &ch, out, start, ud, &pid);
+    channels_close_child_ends(&ch);
     if (rc < 0) {
-        close_fd(&pidfd);
         channels_close(&ch);
         sandbox_release(out);
         return rc;
     }
     out->pid = pid;
-    out->runtime = runtime;
-    out->pidfd = pidfd;
     out->ctl_fd = ch.ctl[0];
     out->out_fd = ch.out[0];
     out->err_fd = ch.err[0];
     out->status_fd = ch.status[0];
     return 0;
+}
+
+/* Everything of a begun spawn released; the child already reaped. */
+static void forget_child(sandbox_proc *out)
+{
+    out->pid = -1;
+    sandbox_release(out);
+}
+
+int sandbox_spawn_finish(sandbox_proc *out)
+{
+    if (!out || out->pid <= 0 || out->status_fd < 0 || out->pidfd >= 0)
+        return -EINVAL;
+    pid_t runtime = 0;
+    bool started = false;
+    int rc = read_exec_report(out->status_fd, out->pid, &runtime, &started);
+    if (rc == -EAGAIN)
+        return rc;
+    if (rc == 0) {
+        out->pidfd = open_pidfd(out->pid);
+        if (out->pidfd < 0) {
+            rc = out->pidfd;
+            kill_and_reap(out->pid);
+        }
+    }
+    if (rc < 0) {
+        forget_child(out);
+        return rc;
+    }
+    /* Only an isolated sandbox's init says "started", and it reports the
+     * runtime's wait status on the socket later: keep it then. */
+    if (!started)
+        close_fd(&out->status_fd);
+    out->runtime = runtime;
+    return 0;
+}
+
+void sandbox_spawn_abort(sandbox_proc *out)
+{
+    if (!out)
+        return;
+    if (out->pid > 0 && out->pidfd < 0) {
+        kill_and_reap(out->pid);
+    } else if (out->pid > 0) { /* finished after all: through the pidfd, never a recycled pid */
+        sandbox_kill(out);
+        syscall(SYS_pidfd_send_signal, out->pidfd, SIGKILL, NULL, 0);
+        siginfo_t si;
+        while (waitid((idtype_t)P_PIDFD, (id_t)out->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+            ;
+    }
+    forget_child(out);
+}
+
+/* The blocking form: waits for the report that begin's caller would poll for. */
+int sandbox_spawn_via(const sandbox_spec *spec, sandbox_proc *out, sandbox_starter start, void *ud)
+{
+    int rc = sandbox_spawn_begin(spec, out, start, ud);
+    if (rc < 0)
+        return rc;
+    while ((rc = sandbox_spawn_finish(out)) == -EAGAIN) {
+        struct pollfd p = {.fd = out->status_fd, .events = POLLIN};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+            rc = -errno;
+            sandbox_spawn_abort(out);
+            break;
+        }
+    }
+    return rc;
 }
 
 int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)

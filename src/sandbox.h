@@ -93,6 +93,28 @@ typedef int (*sandbox_starter)(const sandbox_spec *spec, const sandbox_child_fds
 int sandbox_spawn_via(const sandbox_spec *spec, sandbox_proc *out, sandbox_starter start, void *ud);
 
 /*
+ * sandbox_spawn_via in three calls, so that the caller never blocks on the
+ * child (the spawner's poll loop). sandbox_spawn_begin does everything up
+ * to and including the clone (or `start`): cgroup leaf, channels, child
+ * started. On 0, out->pid is the child and out->status_fd is the
+ * (non-blocking) read end of the status socket: poll it for readable,
+ * then call sandbox_spawn_finish. Nothing is left behind on error.
+ */
+int sandbox_spawn_begin(const sandbox_spec *spec, sandbox_proc *out, sandbox_starter start,
+                        void *ud);
+
+/* When out->status_fd is readable: 0 = spawned (exactly as
+ * sandbox_spawn_via's success: pidfd open, runtime pid known, status_fd
+ * kept only when isolated, else closed), -EAGAIN = not yet (poll again),
+ * any other -errno = failed (child reaped, everything closed and
+ * released). */
+int sandbox_spawn_finish(sandbox_proc *out);
+
+/* Gives up on a begun spawn: kills the child's group, reaps it (it is
+ * dying, so this blocks only briefly), releases all. */
+void sandbox_spawn_abort(sandbox_proc *out);
+
+/*
  * Template (zygote) side: clones the calling process into a worker with
  * every isolation step of sandbox_spawn, except that the runtime does not
  * exec spec->argv: it returns 0 from this call once sandboxed, with fds

@@ -527,6 +527,18 @@ static uint64_t clamp_u64(uint64_t v, uint64_t lo, uint64_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* v1 refuses a memory limit above the memory+swap one with EINVAL: when
+ * raising a live leaf's limit, memsw must go first. */
+static int limit_memory_v1(int dir, uint64_t bytes)
+{
+    int rc = write_u64_at(dir, "memory.limit_in_bytes", bytes);
+    if (rc == 0)
+        rc = write_u64_at(dir, "memory.memsw.limit_in_bytes", bytes);
+    else if (rc == -EINVAL && write_u64_at(dir, "memory.memsw.limit_in_bytes", bytes) == 0)
+        rc = write_u64_at(dir, "memory.limit_in_bytes", bytes);
+    return rc == -ENOENT ? 0 : rc; /* no memsw file: no swap accounting */
+}
+
 /* Memory limit with swap off; the OOM killer stays on (inherited from the base). */
 static int limit_memory(int dir, int version, uint64_t bytes)
 {
@@ -536,17 +548,24 @@ static int limit_memory(int dir, int version, uint64_t bytes)
             rc = write_at(dir, "memory.swap.max", "0");
         return rc == -ENOENT ? 0 : rc; /* no swap accounting: no swap to turn off */
     }
-    if (!bytes)
-        return 0;
-    int rc = write_u64_at(dir, "memory.limit_in_bytes", bytes);
-    if (rc == 0)
-        rc = write_u64_at(dir, "memory.memsw.limit_in_bytes", bytes);
-    return rc == -ENOENT ? 0 : rc;
+    return bytes ? limit_memory_v1(dir, bytes) : 0;
 }
 
 static int limit_pids(int dir, uint32_t pids_max)
 {
     return pids_max ? write_u64_at(dir, "pids.max", pids_max) : 0;
+}
+
+/* A CPU share that grows with memory: 1024 v1 shares / 100 v2 weight per SHARE_UNIT. */
+static int share_cpu(int dir, int version, uint64_t memory_bytes)
+{
+    if (!memory_bytes)
+        return 0;
+    if (version == 2)
+        return write_u64_at(dir, "cpu.weight",
+                            clamp_u64(memory_bytes * 100 / SHARE_UNIT, 1, 10000));
+    return write_u64_at(dir, "cpu.shares",
+                        clamp_u64(memory_bytes / (SHARE_UNIT / 1024), 2, 262144));
 }
 
 /* A quota of cpu_millis/1000 CPUs per period; a share that grows with memory. */
@@ -560,20 +579,12 @@ static int limit_cpu(int dir, int version, uint32_t cpu_millis, uint64_t memory_
         snprintf(max, sizeof max, "%llu %u", (unsigned long long)quota, CPU_PERIOD_US);
         if (cpu_millis)
             rc = write_at(dir, "cpu.max", max);
-        if (rc == 0 && memory_bytes)
-            rc = write_u64_at(dir, "cpu.weight",
-                              clamp_u64(memory_bytes * 100 / SHARE_UNIT, 1, 10000));
-        return rc;
-    }
-    if (cpu_millis) {
+    } else if (cpu_millis) {
         rc = write_u64_at(dir, "cpu.cfs_period_us", CPU_PERIOD_US);
         if (rc == 0)
             rc = write_u64_at(dir, "cpu.cfs_quota_us", quota);
     }
-    if (rc == 0 && memory_bytes)
-        rc = write_u64_at(dir, "cpu.shares",
-                          clamp_u64(memory_bytes / (SHARE_UNIT / 1024), 2, 262144));
-    return rc;
+    return rc == 0 ? share_cpu(dir, version, memory_bytes) : rc;
 }
 
 struct limits {
@@ -646,6 +657,33 @@ int sandbox_cgroup_create(sandbox_cgroups *cg, const char *name, uint64_t memory
         }
     }
     return 0;
+}
+
+/* What the memory limit of a live leaf's slot i depends on: the
+ * controller's version, told by the v2-only cgroup.controllers. */
+static int set_slot_memory(const char *path, int i, uint64_t memory_bytes)
+{
+    int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -errno;
+    int version = faccessat(dir, "cgroup.controllers", F_OK, 0) == 0 ? 2 : 1;
+    int rc = i == SANDBOX_CGROUP_MEMORY ? limit_memory(dir, version, memory_bytes)
+                                        : share_cpu(dir, version, memory_bytes);
+    close(dir);
+    return rc;
+}
+
+int sandbox_cgroup_set_memory(const sandbox_cgroup *leaf, uint64_t memory_bytes)
+{
+    if (!leaf || !memory_bytes)
+        return -EINVAL;
+    int rc = 0;
+    if (leaf->path[SANDBOX_CGROUP_MEMORY][0])
+        rc =
+            set_slot_memory(leaf->path[SANDBOX_CGROUP_MEMORY], SANDBOX_CGROUP_MEMORY, memory_bytes);
+    if (rc == 0 && leaf->path[SANDBOX_CGROUP_CPU][0])
+        rc = set_slot_memory(leaf->path[SANDBOX_CGROUP_CPU], SANDBOX_CGROUP_CPU, memory_bytes);
+    return rc;
 }
 
 /* Async-signal-safe: write() only. */

@@ -54,6 +54,13 @@ bool sandbox_cgroup_has(const sandbox_cgroups *cg, const char *controller);
 int sandbox_cgroup_create(sandbox_cgroups *cg, const char *name, uint64_t memory_bytes,
                           uint32_t pids_max, uint32_t cpu_millis, sandbox_cgroup *leaf);
 
+/* Sets a live leaf's memory limit (swap off, as create does) and its CPU
+ * share proportional to it, as sandbox_cgroup_create would have (one
+ * implementation for both): for a pre-built sandbox claimed by a function.
+ * Lowering below what the leaf uses makes the kernel reclaim, or OOM-kill
+ * inside it. memory_bytes 0 is refused (-EINVAL). 0 or -errno. */
+int sandbox_cgroup_set_memory(const sandbox_cgroup *leaf, uint64_t memory_bytes);
+
 /*
  * Child side, between fork and exec, before dropping root or entering new
  * user/cgroup namespaces: moves the calling process into the leaf by

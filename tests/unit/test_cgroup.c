@@ -291,6 +291,48 @@ static void test_create_sets_limits(void **state)
     }
 }
 
+/* The memory limit (and memory+swap, v1) and the CPU share that follows it. */
+static void assert_memory_knobs(const sandbox_cgroup *l, uint64_t bytes, const char *v1_shares,
+                                const char *v2_weight)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%llu", (unsigned long long)bytes);
+    const char *dir = l->path[slot_of("memory")];
+    if (dir[0] && read_knob(dir, "memory.limit_in_bytes")[0]) {
+        assert_string_equal(read_knob(dir, "memory.limit_in_bytes"), want);
+        const char *memsw = read_knob(dir, "memory.memsw.limit_in_bytes");
+        assert_true(memsw[0] == '\0' || strcmp(memsw, want) == 0);
+    } else if (dir[0]) {
+        assert_string_equal(read_knob(dir, "memory.max"), want);
+        const char *swap = read_knob(dir, "memory.swap.max");
+        assert_true(swap[0] == '\0' || strcmp(swap, "0") == 0);
+    }
+    dir = l->path[slot_of("cpu")];
+    if (dir[0] && read_knob(dir, "cpu.shares")[0])
+        assert_string_equal(read_knob(dir, "cpu.shares"), v1_shares);
+    else if (dir[0])
+        assert_string_equal(read_knob(dir, "cpu.weight"), v2_weight);
+}
+
+/* A pre-built sandbox's leaf gets the claiming function's memory: raised
+ * (v1 wants memory+swap first then) and lowered, the CPU share along. */
+static void test_set_memory_changes_limit_and_share(void **state)
+{
+    struct fixture *f = *state;
+    REQUIRE(NULL);
+    if (!sandbox_cgroup_has(g_cg, "memory") && !sandbox_cgroup_has(g_cg, "cpu"))
+        skip();
+    sandbox_cgroup *l = &f->leaf[0];
+    assert_int_equal(sandbox_cgroup_create(g_cg, "w-setmem", 64 * MIB, 16, 500, l), 0);
+    assert_memory_knobs(l, 64 * MIB, "256", "25");
+    assert_int_equal(sandbox_cgroup_set_memory(l, 512 * MIB), 0);
+    assert_memory_knobs(l, 512 * MIB, "2048", "200");
+    assert_int_equal(sandbox_cgroup_set_memory(l, 32 * MIB), 0);
+    assert_memory_knobs(l, 32 * MIB, "128", "12");
+    assert_int_equal(sandbox_cgroup_set_memory(l, 0), -EINVAL);
+    assert_int_equal(sandbox_cgroup_set_memory(NULL, 32 * MIB), -EINVAL);
+}
+
 static void test_create_refuses_and_leaves_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -556,6 +598,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_reports_controllers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_sets_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_refuses_and_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_memory_changes_limit_and_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enter_moves_child_into_leaf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_bomb_is_oom_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_bomb_stops_at_pids_max, setup, teardown),

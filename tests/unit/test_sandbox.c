@@ -530,6 +530,99 @@ static void test_release_returns_every_fd(void **state)
     assert_int_equal(proc_count_fds(0), before);
 }
 
+/* ---- the split spawn: begin, poll, finish ---- */
+
+/* Polls a begun spawn's status socket until finish says something but -EAGAIN. */
+static int finish_polling(sandbox_proc *p)
+{
+    int rc;
+    while ((rc = sandbox_spawn_finish(p)) == -EAGAIN) {
+        struct pollfd pfd = {.fd = p->status_fd, .events = POLLIN};
+        assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
+    }
+    return rc;
+}
+
+static void test_begin_finish_matches_spawn(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/bin/sh", "-c", "echo split", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn_begin(&spec, &p, NULL, NULL), 0);
+    assert_true(p.pid > 0);
+    assert_flags(p.status_fd, 1);
+    assert_int_equal(p.pidfd, -1);
+    assert_int_equal(finish_polling(&p), 0);
+    assert_int_equal(p.status_fd, -1); /* not isolated: closed */
+    assert_int_equal(p.runtime, p.pid);
+    assert_flags(p.pidfd, 1);
+    char out[OUT_CAP];
+    read_fd(p.out_fd, out, sizeof out, 0);
+    assert_string_equal(out, "split\n");
+    int status = wait_exit(&p);
+    sandbox_release(&p);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_begin_finish_reports_exec_failure(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/nonexistent/hearth-runtime", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn_begin(&spec, &p, NULL, NULL), 0);
+    assert_int_equal(finish_polling(&p), -ENOENT);
+    assert_int_equal(p.pid, -1);
+    assert_int_equal(p.pidfd, -1);
+    assert_int_equal(p.ctl_fd, -1);
+    assert_int_equal(p.status_fd, -1);
+    assert_true(proc_no_children());
+}
+
+/* Several begun before any is finished, finished in reverse order. */
+static void test_several_begun_before_any_finished(void **state)
+{
+    struct fixture *f = *state;
+    const char *ok[] = {"/bin/sh", "-c", "read x <&3; exit 5", NULL};
+    const char *missing[] = {"/nonexistent/hearth-runtime", NULL};
+    sandbox_spec spec[3] = {make_spec(f, ok), make_spec(f, missing), make_spec(f, ok)};
+    if (geteuid() == 0) {
+        spec[2].isolate = true;
+        spec[2].hostname = "fn-split";
+        spec[2].tmp_bytes = 1 << 20;
+    }
+    sandbox_proc p[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sandbox_spawn_begin(&spec[i], &p[i], NULL, NULL), 0);
+    for (int i = 2; i >= 0; i--)
+        assert_int_equal(finish_polling(&p[i]), i == 1 ? -ENOENT : 0);
+    assert_int_equal(p[2].status_fd >= 0, spec[2].isolate); /* isolated: kept for the status */
+    for (int i = 0; i < 3; i += 2) {
+        assert_int_equal(write(p[i].ctl_fd, "go\n", 3), 3);
+        int status = wait_exit(&p[i]);
+        sandbox_release(&p[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 5);
+    }
+}
+
+static void test_abort_kills_and_releases_a_begun_spawn(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/bin/sleep", "100", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    sandbox_proc p;
+    assert_int_equal(sandbox_spawn_begin(&spec, &p, NULL, NULL), 0);
+    pid_t pid = p.pid;
+    sandbox_spawn_abort(&p);
+    assert_int_equal(p.pid, -1);
+    assert_int_equal(p.status_fd, -1);
+    assert_int_equal(p.ctl_fd, -1);
+    assert_int_equal(kill(pid, 0), -1);
+    assert_true(proc_no_children());
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* ---- isolated workers (namespaces and a minimal root; root only) ---- */
@@ -744,6 +837,10 @@ int main(void)
         T(test_pidfd_signals_exit_and_reap_returns_code),
         T(test_worker_dies_with_the_daemon),
         T(test_release_returns_every_fd),
+        T(test_begin_finish_matches_spawn),
+        T(test_begin_finish_reports_exec_failure),
+        T(test_several_begun_before_any_finished),
+        T(test_abort_kills_and_releases_a_begun_spawn),
         T(test_isolated_worker_sees_only_its_own_world),
         T(test_isolated_hostname_is_the_function),
         T(test_isolated_exit_status_is_the_runtimes),
