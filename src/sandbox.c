@@ -1123,3 +1123,6 @@ bool sandbox_oom_killed(const sandbox_proc *proc)
 {
     return proc->has_cgroup && sandbox_cgroup_oom_killed(&proc->cgroup);
 }
+/* TEMP stub until the sbx branch lands */
+int sandbox_attach_send(const sandbox_proc *proc, const sandbox_attach *a) { (void)proc; (void)a; return -ENOSYS; }
+int sandbox_attach_result(sandbox_proc *proc) { (void)proc; return -ENOSYS; }

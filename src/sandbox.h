@@ -45,6 +45,7 @@ typedef struct sandbox_spec {
     const char *const *secrets;
     bool has_secrets;
     int secrets_fd;
+    bool prebuilt;
 } sandbox_spec;
 
 typedef struct sandbox_proc {
@@ -124,6 +125,15 @@ void sandbox_spawn_abort(sandbox_proc *out);
  * (CLONE_PARENT), or -errno; the caller then closes `fds`.
  */
 pid_t sandbox_clone_template(const sandbox_spec *spec, const sandbox_child_fds *fds);
+
+typedef struct sandbox_attach {
+    const char *code_rel;
+    const char *hostname;
+    uint64_t as_bytes;
+    int secrets_fd;
+} sandbox_attach;
+int sandbox_attach_send(const sandbox_proc *proc, const sandbox_attach *a);
+int sandbox_attach_result(sandbox_proc *proc);
 
 /* SIGKILLs the process's whole process group. Safe to call repeatedly. */
 void sandbox_kill(const sandbox_proc *proc);

@@ -213,7 +213,7 @@ static int build_one(sched *s, stem_pool *st)
 {
     int slot = -1;
     worker *w;
-    int rc = spawn_sandbox(s, st->runtime, NULL, &stem_ev, &slot, &w);
+    int rc = spawn_sandbox(s, st->runtime, &stem_ev, &slot, &w);
     metrics_spawned(s->o.metrics, rc == 0);
     if (rc < 0)
         return rc;

@@ -74,12 +74,5 @@ ssize_t spawnmsg_recv(int fd, void *buf, size_t cap, int *fds, int maxfds, int *
 /* Sends one message with nfds (<= SPAWNMSG_MAX_FDS) fds. 0 or -errno. */
 int spawnmsg_send(int fd, const void *buf, size_t len, const int *fds, int nfds);
 
-/* The spawner's answer to a spawn, with the worker's four fds when rc is 0. */
-struct spawn_reply {
-    int32_t rc;
-    int32_t id;      /* the spawner's own id of the sandbox, for kill and reap */
-    int32_t pid;     /* the sandbox's init, as the daemon sees it */
-    int32_t runtime; /* the runtime's host pid (0 = unknown), for audit records */
-};
 
 #endif

@@ -83,14 +83,6 @@ static void update_ctl_events(struct worker_impl *im);
 
 /* --- teardown --- */
 
-static void on_handle_closed(uv_handle_t *h)
-{
-    struct worker_impl *im = h->data;
-    if (--im->handles_open > 0)
-        return;
-    free_worker(im);
-}
-
 static void free_worker(struct worker_impl *im)
 {
     spawner_release(im->sp, &im->proc);
@@ -103,6 +95,15 @@ static void free_worker(struct worker_impl *im)
     free(im->w);
     free(im);
 }
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct worker_impl *im = h->data;
+    if (--im->handles_open > 0)
+        return;
+    free_worker(im);
+}
+
 
 static void close_handles(struct worker_impl *im)
 {
@@ -617,6 +618,7 @@ static void on_claimed(void *ud, int rc)
     if (rc < 0) {
         dlog_warn("pre-built worker %d for %s: the claim failed (%s)", (int)im->proc.pid,
                   im->src.function, strerror(-rc));
+        im->w->spawn_error = rc; /* its exit then fails the start with this cause */
         stop_process(im);
     }
 }

@@ -28,6 +28,7 @@
 
 #include "spawn_msg.h"
 #include "spawner.h"
+#include "spawner_wire.h"
 
 #define MIB        (1024ull * 1024)
 #define TIMEOUT_MS 5000
@@ -218,7 +219,6 @@ static void test_a_policy_without_a_ceiling_is_refused(void **state)
     spawner_policy pol = f->pol;
     pol.limits.cpu_millis = 0; /* would read as "no limit" */
     spawner *sp = NULL;
-    assert_int_equal(spawner_open_local(&pol, &sp), -EINVAL);
     assert_int_equal(spawner_start(&pol, &sp), -EINVAL);
     assert_null(sp);
 }
@@ -277,24 +277,6 @@ static void test_spawns_with_every_limit_at_most_the_ceiling(void **state)
     spawn_greedy_worker(f->sp, f);
 }
 
-/* Rootless, the daemon spawns itself, held to the same policy. */
-static void test_a_local_spawner_holds_specs_to_the_same_policy(void **state)
-{
-    struct fixture *f = need_root(state); /* the uid range needs root */
-    spawner *local;
-    assert_int_equal(spawner_open_local(&f->pol, &local), 0);
-    assert_int_equal(spawner_socket(local), -1);
-    spawn_greedy_worker(local, f);
-    const char *sh[] = {"/bin/sh", "-c", "exit 0", NULL};
-    sandbox_spec spec = spec_for(f, sh, 400001);
-    spec.host_network = true;
-    sandbox_proc p;
-    assert_int_equal(spawner_spawn(local, &spec, &p), -EPERM);
-    spec = spec_for(f, sh, 0);
-    assert_int_equal(spawner_spawn(local, &spec, &p), -EPERM);
-    spawner_stop(local);
-}
-
 static void test_serves_a_sandbox_and_reaps_it(void **state)
 {
     struct fixture *f = need_root(state);
@@ -331,8 +313,11 @@ struct raw {
 /* A valid spawn message for spec, to be spoilt by the test. */
 static struct raw encode(const sandbox_spec *spec, uint8_t cgroup_bits)
 {
-    struct raw r = {.buf = calloc(1, SPAWNMSG_MAX + 64)};
-    assert_int_equal(spawnmsg_encode(spec, cgroup_bits, r.buf, &r.len), 0);
+    struct spw_head head = {.type = SPW_SPAWN, .req = 1};
+    struct raw r = {.buf = calloc(1, sizeof head + SPAWNMSG_MAX + 64)};
+    memcpy(r.buf, &head, sizeof head);
+    assert_int_equal(spawnmsg_encode(spec, cgroup_bits, r.buf + sizeof head, &r.len), 0);
+    r.len += sizeof head;
     return r;
 }
 
@@ -353,10 +338,13 @@ static int send_spawn(spawner *sp, struct raw r)
 {
     assert_int_equal(spawnmsg_send(spawner_socket(sp), r.buf, r.len, NULL, 0), 0);
     free(r.buf);
-    struct spawn_reply reply;
+    struct spw_reply reply;
     int fds[4], nfds = 0;
+    struct pollfd pfd = {.fd = spawner_socket(sp), .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
     assert_int_equal(spawnmsg_recv(spawner_socket(sp), &reply, sizeof reply, fds, 4, &nfds),
                      sizeof reply);
+    assert_int_equal(reply.req, 1);
     sandbox_proc p = {.pid = reply.pid, .spawner_id = reply.id, .pidfd = fds[0]};
     if (reply.rc == 0) { /* it should not have been: do not leave it running */
         spawner_kill(sp, &p);
@@ -386,7 +374,7 @@ static void test_refuses_spawn_messages_that_break_the_format(void **state)
         assert_int_equal(send_spawn(f->sp, r), -EPROTO);
     }
     r = encode(&spec, 0);
-    r.len = 20; /* cut inside its fixed fields */
+    r.len = sizeof(struct spw_head) + 20; /* cut inside its fixed fields */
     assert_int_equal(send_spawn(f->sp, r), -EPROTO);
     r = encode(&spec, 0);
     r.buf[r.len - 1] = 'x'; /* the last string has no NUL */
@@ -436,16 +424,17 @@ static void test_stops_on_a_message_that_breaks_the_protocol(void **state)
     uint32_t unknown[2] = {99, 1};
     assert_stops_on(f, unknown, sizeof unknown, -1);
     assert_stops_on(f, unknown, 2, -1); /* too short for a type */
-    uint32_t kill_long[3] = {2, 1, 0};  /* a kill of the wrong size */
+    uint32_t kill_long[4] = {SPW_KILL, 1, 0, 0}; /* a kill of the wrong size */
     assert_stops_on(f, kill_long, sizeof kill_long, -1);
-    uint32_t reap_short[1] = {3};
+    uint32_t reap_short[2] = {SPW_REAP, 1};
     assert_stops_on(f, reap_short, sizeof reap_short, -1);
-    char *big = calloc(1, SPAWNMSG_MAX + 1); /* more than any spawn */
-    uint32_t spawn_type = SPAWNMSG_SPAWN;
+    size_t too_big = sizeof(struct spw_head) + SPAWNMSG_MAX + 1; /* more than any spawn */
+    char *big = calloc(1, too_big);
+    uint32_t spawn_type = SPW_SPAWN;
     memcpy(big, &spawn_type, sizeof spawn_type);
-    assert_stops_on(f, big, SPAWNMSG_MAX + 1, -1);
+    assert_stops_on(f, big, too_big, -1);
     free(big);
-    uint32_t reap_with_fd[2] = {3, 1}; /* the spawner is sent no fds */
+    uint32_t reap_with_fd[3] = {SPW_REAP, 1, 1}; /* the spawner is sent no fds */
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_stops_on(f, reap_with_fd, sizeof reap_with_fd, devnull);
     close(devnull);
@@ -487,7 +476,6 @@ int main(void)
         cmocka_unit_test(test_a_policy_without_a_ceiling_is_refused),
         cmocka_unit_test(test_refuses_what_the_policy_does_not_allow),
         cmocka_unit_test(test_spawns_with_every_limit_at_most_the_ceiling),
-        cmocka_unit_test(test_a_local_spawner_holds_specs_to_the_same_policy),
         cmocka_unit_test(test_serves_a_sandbox_and_reaps_it),
         cmocka_unit_test(test_refuses_spawn_messages_that_break_the_format),
         cmocka_unit_test(test_refuses_a_bool_or_a_cgroup_bit_that_cannot_be),
