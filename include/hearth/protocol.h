@@ -32,7 +32,12 @@ enum hearth_frame_type {
     HEARTH_FRAME_RESULT = 3,     /* runtime -> daemon: the handler's answer */
     HEARTH_FRAME_ERROR = 4,      /* runtime -> daemon: the handler raised */
     HEARTH_FRAME_INIT_ERROR = 5, /* runtime -> daemon: user code failed to load; exits */
-    HEARTH_FRAME_SPECIALIZE = 6, /* daemon -> pre-built runtime: {"env": [...]}, then load */
+    /* daemon -> runtime, only to a pre-built runtime (started with
+     * HEARTH_PREBUILT=1) and only as its first frame: meta {"env": ["K=V",
+     * ...]} is the function's whole environment, flags and body_len 0. The
+     * runtime replaces its environment with it, enters /var/task again and
+     * starts as usual (READY or INIT_ERROR). A malformed one: exit 70. */
+    HEARTH_FRAME_SPECIALIZE = 6,
 };
 
 typedef struct hearth_frame_header {
@@ -71,7 +76,7 @@ static inline int hearth_frame_decode(const uint8_t in[HEARTH_FRAME_HEADER_SIZE]
                   (uint32_t)in[11];
     if (h->flags != 0 || h->meta_len > max_meta || h->body_len > max_body)
         return -1;
-    if (h->type < HEARTH_FRAME_READY || h->type > HEARTH_FRAME_INIT_ERROR)
+    if (h->type < HEARTH_FRAME_READY || h->type > HEARTH_FRAME_SPECIALIZE)
         return -1;
     return 0;
 }

@@ -11,6 +11,11 @@
  * Usage (by hearthd): hearth-c-runner, in the function's code folder, with
  * HEARTH_HANDLER = the shared object's path in the package.
  * `hearth-c-runner --version` prints the runtime's version.
+ *
+ * Pre-built mode (HEARTH_PREBUILT=1 at start; docs/runtimes.md): the runner
+ * and its libraries are loaded before there is a function; specialize()
+ * waits for the SPECIALIZE frame, takes the function's environment and
+ * enters /var/task again, and only then is the shared object dlopen'ed.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -32,6 +37,8 @@
 #define RUNNER_VERSION "1.1" /* the minor grows with hearth_request */
 #define MAX_MESSAGE    (64 * 1024)
 #define DEFAULT_TYPE   "application/octet-stream"
+#define TASK_DIR       "/var/task" /* where the sandbox mounts the code; fixed */
+#define EX_SOFTWARE    70 /* a pre-built runner's first frame was not a well-formed SPECIALIZE */
 
 typedef int (*init_fn)(void);
 typedef int (*handler_fn)(const hearth_request *, hearth_response *);
@@ -89,8 +96,9 @@ static _Noreturn void init_error(const char *type, const char *message)
     exit(1);
 }
 
-/* Reads exactly len bytes; 0 at EOF before the first byte, 1 when done. */
-static int read_exact(void *buf, size_t len)
+/* Reads exactly len bytes; 0 at EOF before the first byte, 1 when done.
+ * EOF after it exits with eof_status. */
+static int read_exact_or(void *buf, size_t len, int eof_status)
 {
     size_t got = 0;
     while (got < len) {
@@ -100,11 +108,85 @@ static int read_exact(void *buf, size_t len)
         if (n <= 0) {
             if (got == 0 && n == 0)
                 return 0;
-            die("protocol error: EOF inside a frame");
+            fprintf(stderr, "hearth-c: protocol error: EOF inside a frame\n");
+            exit(eof_status);
         }
         got += (size_t)n;
     }
     return 1;
+}
+
+static int read_exact(void *buf, size_t len)
+{
+    return read_exact_or(buf, len, 2);
+}
+
+static _Noreturn void prebuilt_fail(const char *why)
+{
+    fprintf(stderr, "hearth-c: pre-built: %s\n", why);
+    exit(EX_SOFTWARE);
+}
+
+/* The SPECIALIZE frame's metadata, the only frame a pre-built runner may get
+ * first; its "env" is checked by the caller. Exits 0 on EOF (never claimed),
+ * EX_SOFTWARE on a frame that is not a SPECIALIZE. */
+static json_t *read_specialize(void)
+{
+    uint8_t raw[HEARTH_FRAME_HEADER_SIZE];
+    if (!read_exact_or(raw, sizeof raw, EX_SOFTWARE))
+        exit(0);
+    hearth_frame_header h;
+    if (hearth_frame_decode(raw, HEARTH_FRAME_MAX_META, 0, &h) < 0 ||
+        h.type != HEARTH_FRAME_SPECIALIZE)
+        prebuilt_fail("first frame is not a SPECIALIZE");
+    char *text = malloc((size_t)h.meta_len + 1);
+    if (!text)
+        prebuilt_fail("out of memory");
+    if (h.meta_len && !read_exact_or(text, h.meta_len, EX_SOFTWARE))
+        prebuilt_fail("EOF inside the SPECIALIZE frame");
+    json_t *meta = json_loadb(text, h.meta_len, 0, NULL);
+    free(text);
+    if (!json_is_array(json_object_get(meta, "env")))
+        prebuilt_fail("SPECIALIZE metadata is not an object with an \"env\" list");
+    return meta;
+}
+
+/* A "KEY=VALUE" a process environment can hold: a non-empty key and no NUL
+ * (json_string_length counts past an embedded one). */
+static int env_item_ok(json_t *item)
+{
+    const char *s = json_string_value(item);
+    const char *eq = s ? strchr(s, '=') : NULL;
+    return eq && eq != s && strlen(s) == json_string_length(item);
+}
+
+/* In a pre-built runner, waits for SPECIALIZE, then becomes the function's
+ * worker: exactly its environment and the code folder, mounted over
+ * /var/task after this process first entered it. */
+static void specialize(void)
+{
+    const char *flag = getenv("HEARTH_PREBUILT");
+    if (!flag || strcmp(flag, "1") != 0)
+        return;
+    json_t *meta = read_specialize();
+    json_t *env = json_object_get(meta, "env");
+    size_t n = json_array_size(env);
+    for (size_t i = 0; i < n; i++)
+        if (!env_item_ok(json_array_get(env, i)))
+            prebuilt_fail("a SPECIALIZE env item is not KEY=VALUE");
+    if (clearenv() != 0)
+        prebuilt_fail("clearenv failed");
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(env, i));
+        const char *eq = strchr(s, '=');
+        char *key = strndup(s, (size_t)(eq - s));
+        if (!key || setenv(key, eq + 1, 1) != 0)
+            prebuilt_fail("cannot set the environment");
+        free(key);
+    }
+    json_decref(meta);
+    if (chdir(TASK_DIR) < 0)
+        prebuilt_fail("cannot enter " TASK_DIR);
 }
 
 struct loaded {
@@ -232,6 +314,7 @@ int main(int argc, char **argv)
         die("fd 3 is not open: this program runs under hearthd (see docs/protocol.md)");
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    specialize();
     struct loaded l = load(getenv("HEARTH_HANDLER"));
     send_frame(HEARTH_FRAME_READY,
                json_pack("{s:s,s:s}", "runtime", "c", "runtime_version", RUNNER_VERSION), NULL, 0);

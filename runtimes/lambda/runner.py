@@ -294,6 +294,7 @@ def watch(proc):
 def main_lambda():
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)
+    specialize_if_prebuilt()  # bootstrap.py: a pre-built runtime waits for its function here
     path = load_executable("bootstrap")  # init_error when the package has none
     server = RuntimeServer(("127.0.0.1", 0), Handler)
     proc = subprocess.Popen([path], env=lambda_env(server.server_address[1]),

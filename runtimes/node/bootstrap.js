@@ -11,6 +11,11 @@
 // invocation, or rely on __filename or argv. It runs as
 // `node --preserve-symlinks -e <this file>` from a read-only code directory.
 // Node's standard library only.
+//
+// Pre-built mode (HEARTH_PREBUILT=1 at start; docs/runtimes.md): node and
+// this file are loaded before there is a function; specializeIfPrebuilt()
+// then reads the SPECIALIZE frame synchronously, takes the function's
+// environment and enters /var/task again before the handler is loaded.
 'use strict';
 
 const fs = require('fs');
@@ -21,16 +26,19 @@ const url = require('url');
 const FD = 3;
 const HEADER_LEN = 12; // magic u8, type u8, flags u16, meta_len u32, body_len u32 (big-endian)
 const MAGIC = 0x48;
-const READY = 1, INVOKE = 2, RESULT = 3, ERROR = 4, INIT_ERROR = 5;
+const READY = 1, INVOKE = 2, RESULT = 3, ERROR = 4, INIT_ERROR = 5, SPECIALIZE = 6;
 const MAX_META = 1 << 20;
 const MAX_BODY = 64 << 20;
 const MAX_MESSAGE = 64 * 1024;
 const JSON_TYPE = 'application/json';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
 const BINARY_TYPE = 'application/octet-stream';
+const TASK_DIR = '/var/task'; // where the sandbox mounts the code; fixed
+const EX_SOFTWARE = 70; // a pre-built runtime's first frame was not a well-formed SPECIALIZE
 // The code folder through a magic link: its absolute ancestors may be
 // closed to this uid (--preserve-symlinks keeps node from resolving it).
-const CODE = fs.existsSync('/proc/self/cwd') ? '/proc/self/cwd' : process.cwd();
+// Set by main(), after a pre-built runtime has entered the folder.
+let CODE = null;
 
 class MarshalError extends Error {}
 
@@ -39,6 +47,87 @@ let sock = null;
 function die(why) {
   try { fs.writeSync(2, 'hearth-node: ' + why + '\n'); } catch (e) { /* nothing left to tell */ }
   process.exit(2);
+}
+
+function prebuiltFail(why) {
+  try { fs.writeSync(2, 'hearth-node: pre-built: ' + why + '\n'); } catch (e) { /* nothing left to tell */ }
+  process.exit(EX_SOFTWARE);
+}
+
+// Fills buf from fd 3 with blocking reads (the event loop is not running
+// yet); false at EOF before the first byte.
+function readSyncExact(buf) {
+  let got = 0;
+  while (got < buf.length) {
+    let n;
+    try {
+      n = fs.readSync(FD, buf, got, buf.length - got, null);
+    } catch (e) {
+      if (e.code === 'EINTR') continue;
+      if (e.code === 'EAGAIN') { // a non-blocking fd 3: wait a little, do not spin
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      n = 0; // ECONNRESET and the like: the daemon is gone
+    }
+    if (n === 0) {
+      if (got === 0) return false;
+      prebuiltFail('EOF inside the SPECIALIZE frame');
+    }
+    got += n;
+  }
+  return true;
+}
+
+// A "KEY=VALUE" a process environment can hold: a non-empty key, no NUL,
+// and well-formed text (a lone surrogate from JSON would not survive).
+function envItemOk(item) {
+  return typeof item === 'string' && item.indexOf('=') >= 1 && !item.includes('\0') &&
+    Buffer.from(item, 'utf8').toString('utf8') === item;
+}
+
+// The environment list of the SPECIALIZE frame, the only frame a pre-built
+// runtime may get first. Exits 0 on EOF (never claimed), 70 on anything else.
+function readSpecialize() {
+  const header = Buffer.alloc(HEADER_LEN);
+  if (!readSyncExact(header)) process.exit(0);
+  const magic = header.readUInt8(0), type = header.readUInt8(1), flags = header.readUInt16BE(2);
+  const metaLen = header.readUInt32BE(4), bodyLen = header.readUInt32BE(8);
+  if (magic !== MAGIC || type !== SPECIALIZE || flags !== 0 || bodyLen !== 0 || metaLen > MAX_META) {
+    prebuiltFail('first frame is not a SPECIALIZE: header ' + header.toString('hex'));
+  }
+  const meta = Buffer.alloc(metaLen);
+  if (!readSyncExact(meta)) prebuiltFail('EOF inside the SPECIALIZE frame');
+  let env;
+  try {
+    env = JSON.parse(utf8(meta)).env;
+  } catch (e) {
+    env = undefined;
+  }
+  if (!Array.isArray(env)) prebuiltFail('SPECIALIZE metadata is not an object with an "env" list');
+  for (const item of env) {
+    if (!envItemOk(item)) prebuiltFail('SPECIALIZE env item ' + JSON.stringify(item).slice(0, 200) + ' is not KEY=VALUE');
+  }
+  return env;
+}
+
+// In a pre-built runtime, waits for SPECIALIZE, then becomes the function's
+// worker: exactly its environment (process.env writes through to the C
+// environ, so child processes agree) and the code folder, mounted over
+// /var/task after this process first entered it.
+function specializeIfPrebuilt() {
+  if (process.env.HEARTH_PREBUILT !== '1') return;
+  const env = readSpecialize();
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  for (const item of env) {
+    const eq = item.indexOf('=');
+    process.env[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  try {
+    process.chdir(TASK_DIR);
+  } catch (e) {
+    prebuiltFail('cannot enter ' + TASK_DIR + ': ' + message(e));
+  }
 }
 
 function frame(type, meta, body) {
@@ -281,6 +370,8 @@ async function main() {
   } catch (e) {
     die('fd ' + FD + ' is not open: this program runs under hearthd (see docs/protocol.md)');
   }
+  specializeIfPrebuilt();
+  CODE = fs.existsSync('/proc/self/cwd') ? '/proc/self/cwd' : process.cwd();
   const handler = await loadHandler(process.env.HEARTH_HANDLER || '');
   sock = new net.Socket({fd: FD, readable: true, writable: true});
   sock.write(frame(READY, {runtime: 'node', runtime_version: process.versions.node}));

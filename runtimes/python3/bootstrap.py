@@ -6,6 +6,11 @@ Must never: write anything but frames to fd 3, answer before the function's
 output on fd 1/2 is flushed, import per invocation, or rely on __file__,
 sys.argv or absolute paths (it runs as `python3 -I -B -c <this file>` from a
 read-only code directory). Standard library only.
+
+Pre-built mode (HEARTH_PREBUILT=1 at start; docs/runtimes.md): everything
+above is loaded before there is a function, then specialize_if_prebuilt()
+waits for the SPECIALIZE frame that names the function's environment. The
+exec and lambda runtimes are this file plus theirs, so they share it.
 """
 
 import binascii
@@ -18,13 +23,15 @@ import time
 FD = 3
 HEADER = struct.Struct(">BBHII")  # magic, type, flags, meta_len, body_len
 MAGIC = 0x48
-READY, INVOKE, RESULT, ERROR, INIT_ERROR = 1, 2, 3, 4, 5
+READY, INVOKE, RESULT, ERROR, INIT_ERROR, SPECIALIZE = 1, 2, 3, 4, 5, 6
 MAX_META = 1 << 20
 MAX_BODY = 64 << 20
 MAX_MESSAGE = 64 * 1024  # characters of an error message; keeps meta far below MAX_META
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
 BINARY_TYPE = "application/octet-stream"
+TASK_DIR = "/var/task"  # where the sandbox mounts the code; fixed
+EX_SOFTWARE = 70  # a pre-built runtime's first frame was not a well-formed SPECIALIZE
 
 
 class MarshalError(Exception):
@@ -91,8 +98,9 @@ def flush_output():
             pass
 
 
-def read_exact(bufs):
-    """Fills every bytearray in `bufs` from fd 3; returns False on EOF before the first byte."""
+def read_exact(bufs, eof_status=2):
+    """Fills every bytearray in `bufs` from fd 3; returns False on EOF before
+    the first byte, exits with eof_status on EOF after it."""
     views = [memoryview(b) for b in bufs if len(b)]
     started = False
     while views:
@@ -102,7 +110,7 @@ def read_exact(bufs):
             n = 0
         if n == 0:
             if started:
-                die(2, "protocol error: EOF inside a frame")
+                die(eof_status, "protocol error: EOF inside a frame")
             return False
         started = True
         _advance(views, n)
@@ -131,6 +139,66 @@ def read_invoke():
     if not isinstance(meta, dict):
         die(2, "protocol error: INVOKE metadata is not a JSON object")
     return meta, bytes(body)
+
+
+def env_item_ok(item):
+    """A "KEY=VALUE" a process environment can hold: a non-empty key, no NUL,
+    and text that encodes (a lone surrogate from JSON would not)."""
+    if not isinstance(item, str) or item.find("=") < 1 or "\0" in item:
+        return False
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def read_specialize():
+    """The environment list of the SPECIALIZE frame, the only frame a
+    pre-built runtime may get first. Exits 0 on EOF (the sandbox was never
+    claimed) and EX_SOFTWARE on anything else."""
+    header = bytearray(HEADER.size)
+    if not read_exact([header], EX_SOFTWARE):
+        flush_output()
+        os._exit(0)
+    magic, ftype, flags, meta_len, body_len = HEADER.unpack(header)
+    if (magic != MAGIC or ftype != SPECIALIZE or flags != 0 or body_len != 0
+            or meta_len > MAX_META):
+        die(EX_SOFTWARE, "pre-built: first frame is not a SPECIALIZE: header %s"
+            % bytes(header).hex())
+    meta = bytearray(meta_len)
+    if not read_exact([meta], EX_SOFTWARE):
+        die(EX_SOFTWARE, "pre-built: EOF inside the SPECIALIZE frame")
+    try:
+        env = json.loads(meta.decode("utf-8"))["env"]
+    except (ValueError, TypeError, KeyError):
+        env = None
+    if not isinstance(env, list):
+        die(EX_SOFTWARE, "pre-built: SPECIALIZE metadata is not an object with an \"env\" list")
+    for item in env:
+        if not env_item_ok(item):
+            die(EX_SOFTWARE, "pre-built: SPECIALIZE env item %s is not KEY=VALUE"
+                % ascii(item)[:200])
+    return env
+
+
+def specialize_if_prebuilt():
+    """In a pre-built runtime, waits for SPECIALIZE, then becomes the
+    function's worker: exactly its environment (os.environ's changes go to
+    the C environ too, so child processes agree) and the code folder,
+    mounted over /var/task after this process first entered it. Nothing
+    read from the environment may be kept from before this call."""
+    if os.environ.get("HEARTH_PREBUILT") != "1":
+        return
+    env = read_specialize()
+    os.environ.clear()
+    for item in env:
+        key, _, value = item.partition("=")
+        os.environ[key] = value
+    try:
+        os.chdir(TASK_DIR)
+    except OSError as exc:
+        die(EX_SOFTWARE, "pre-built: cannot enter %s: %s" % (TASK_DIR, exc))
 
 
 def encode_meta(meta):
@@ -325,6 +393,7 @@ def serve(runtime, load, respond):
         os.fstat(FD)
     except OSError:
         die(2, "fd %d is not open: this program runs under hearthd (see docs/protocol.md)" % FD)
+    specialize_if_prebuilt()
     # The import system makes every sys.path entry absolute, and the absolute
     # ancestors of the code folder may not be searchable by this uid. The
     # magic link /proc/self/cwd reaches the folder without walking them.

@@ -7,6 +7,10 @@ Must never: run user code, import anything a worker would not (a worker is
 a copy of this process), or keep going once the spawner that started it
 is gone. Runs as `python3 -I -B -c <this> <library> <bootstrap.py text>`
 with its socket on fd 3. Standard library only.
+
+A pre-built worker is a clone like any other: its environment has
+HEARTH_PREBUILT=1, so the runtime's main() waits for the SPECIALIZE frame
+(bootstrap.py's specialize_if_prebuilt) before it loads user code.
 """
 
 import ctypes
