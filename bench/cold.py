@@ -19,9 +19,10 @@ in the same run:
      start), every call preceded by a wait until the pool is back to its
      target (hearth_prebuilt_ready >= hearth_prebuilt_target in /metrics,
      COLD_POOL_WAIT s at most; without those metrics a fixed 0.1 s); warm
-     = COLD_WARM_N sequential calls to one warm function after 200
-     unmeasured ones, same connection, same client code. Each answer's
-     X-Hearth-Cold-Start says whether it was cold: mismatches are counted;
+     = COLD_WARM_N calls to one warm function (after 200 unmeasured ones),
+     in batches between the cold calls, same connection, same client code,
+     so both see the same machine. Each answer's X-Hearth-Cold-Start says
+     whether it was cold: mismatches are counted;
   2. native C hello (runtime c), the same, COLD_OTHER_N cold samples;
   3. node hello, the same, if /usr/bin/node exists and node is usable;
   4. 32 simultaneous first calls to one Python function with
@@ -29,7 +30,7 @@ in the same run:
      on each back to back from one selector thread; first request written
      -> last answer read, and the p50 / max of the 32 latencies,
      COLD_BURST_ROUNDS rounds (a fresh function each). Baseline: the same
-     burst again once the function is warm;
+     burst against a function with 32 idle workers (min_instances 32);
   5. COLD_MANY_FNS distinct warm Python functions called round-robin vs one
      function, wrk -tC -cC (C = COLD_CLIENTS) for COLD_DURATION s each
      (bench/sched.py's round-robin Lua script, written to the temp dir), or
@@ -37,7 +38,8 @@ in the same run:
      function is warmed first; no cold start may happen in the runs;
   6. a new deploy followed at once by a call: on one connection, PUT the
      function, then POST its first call; (deploy -> first answer) minus
-     the deploy request's own time, p50, against the cold-call p50 of 1.
+     the deploy request's own time, p50, COLD_DEPLOY_N times, each in turn
+     with a cold call of an already deployed function (the baseline).
 
 Then a plain-text report on stdout (progress on stderr), ending with one
 table: what | figure | baseline (same run) | target | met?. Each case says
@@ -53,7 +55,7 @@ whole answer read.
 
 Run:      bench/cold.sh [--quick]     (builds build/hearthd if missing; root)
           HEARTHD=/path/hearthd /usr/bin/python3 bench/cold.py
-Takes:    about 1.5 minutes on 2 vCPUs; with COLD_QUICK=1 (--quick) ~15 s.
+Takes:    about 1 minute on 2 vCPUs; with COLD_QUICK=1 (--quick) about 10 s.
 Exit:     0 when the run completed (missed targets are not an error), 1 when
           a case failed (its row says FAILED; the report is printed anyway),
           2 on a set-up failure, 130 on Ctrl-C / SIGTERM. Everything it
@@ -62,14 +64,14 @@ Exit:     0 when the run completed (missed targets are not an error), 1 when
 Environment (defaults in brackets; quick mode's after the slash):
   HEARTHD            the daemon [<repo>/build/hearthd]
   COLD_QUICK         1: small counts, for a smoke test [0]
-  COLD_N             Python cold samples [30 / 4]
-  COLD_OTHER_N       c and node cold samples [20 / 3]
+  COLD_N             Python cold samples [100 / 4]
+  COLD_OTHER_N       c and node cold samples [30 / 3]
   COLD_WARM_N        sequential warm calls per runtime [1000 / 100]
   COLD_BURST_ROUNDS  rounds of case 4 [3 / 1]
   COLD_MANY_FNS      functions of case 5 [100 / 20]
   COLD_CLIENTS       connections (and wrk threads) of case 5 [8]
   COLD_DURATION      seconds per measured run of case 5 [5 / 1]
-  COLD_DEPLOY_N      deploy-then-call samples of case 6 [20 / 3]
+  COLD_DEPLOY_N      deploy-then-call samples of case 6 [30 / 3]
   COLD_POOL_WAIT     seconds to wait for the pool to refill [5]
   COLD_WRK           0: do not use wrk even when installed [1]
   COLD_KEEP          1: keep the temp dir (daemon log, data) [0]
@@ -596,11 +598,23 @@ def case_cold_warm(d, api, pool, rep, rt, num, n, m):
         names = ["cold-%s-%d" % (rt, i) for i in range(n + 1)]
         for name in names:
             deploy(api, rt, name)
+        warm = "warm-" + rt
+        deploy(api, rt, warm)
         conn = S.Conn(d.port)
-        lat, not_cold, waited, first = [], 0, [], None
+        raw = build_request("POST", invoke_path(warm), S.EVENT)
+        for _ in range(WARMUP_CALLS):  # its cold start, then warm caches
+            call(conn, raw, warm)
+        # The warm samples are taken in batches between the cold ones, so
+        # both see the same machine (others' load comes and goes).
+        batch = -(-m // n)
+        lat, wlat, not_cold, warm_cold, waited, first = [], [], 0, 0, [], None
         before = pool.counters(rt)
         for i, name in enumerate(names):
             waited.append(pool.wait_refilled(rt))
+            for _ in range(min(batch, m - len(wlat)) if i else 0):
+                t, cold = call(conn, raw, warm)
+                wlat.append(t)
+                warm_cold += cold
             t, cold = call(conn, build_request("POST", invoke_path(name), S.EVENT), name)
             if i == 0:
                 first = (t, cold)
@@ -608,22 +622,15 @@ def case_cold_warm(d, api, pool, rep, rt, num, n, m):
             lat.append(t)
             not_cold += not cold
         after = pool.counters(rt)
-        reset(d, api, pool)
-        deploy(api, rt, "warm-" + rt)
-        raw = build_request("POST", invoke_path("warm-" + rt), S.EVENT)
-        for _ in range(WARMUP_CALLS):
-            call(conn, raw, "warm-" + rt)
-        wlat, warm_cold = [], 0
-        for _ in range(m):
-            t, cold = call(conn, raw, "warm-" + rt)
-            wlat.append(t)
-            warm_cold += cold
         conn.close()
         reset(d, api, pool)
         cs, ws = S.Stats(lat), S.Stats(wlat)
-        lines.append("cold: %d functions deployed (hello: %s), each called once, in turn, on one "
-                     "keep-alive connection;" % (n + 1, R.HELLO[rt][2]))
-        lines.append("before each call a wait until the pool is back to its target (waited p50 "
+        lines.append("%d functions deployed (hello: %s); one, %s, called %d times (its cold "
+                     "start, warm-up), then each other called" % (
+                         n + 2, R.HELLO[rt][2], warm, WARMUP_CALLS))
+        lines.append("once, in turn, on one keep-alive connection, and before each cold call %d "
+                     "warm calls of %s (%d in all)," % (batch, warm, m))
+        lines.append("each batch after a wait until the pool is back to its target (waited p50 "
                      "%s, max %s; %d waits gave up after %.0f s)." % (
                          fmt_ns(sorted(waited)[len(waited) // 2] * 1e9),
                          fmt_ns(max(waited) * 1e9), pool.timeouts, pool.wait_s))
@@ -631,8 +638,7 @@ def case_cold_warm(d, api, pool, rep, rt, num, n, m):
         lines.append("The first call unmeasured: %s%s. %s." % (
             fmt_ns(first[0]), "" if first[1] else " (not cold!)", moved(before, after)))
         lines.append("cold: " + cs.line())
-        lines.append("warm: one function, %d unmeasured calls, then %d on the same connection: %s"
-                     % (WARMUP_CALLS, m, ws.line()))
+        lines.append("warm: " + ws.line())
         lines.append("X-Hearth-Cold-Start: %d of %d cold samples lacked it; %d of %d warm samples "
                      "had it." % (not_cold, n, warm_cold, m))
         d50, d99 = cs.p50 - ws.p50, cs.p99 - ws.p99
@@ -651,10 +657,8 @@ def case_cold_warm(d, api, pool, rep, rt, num, n, m):
         if before is not None:
             rep.row("%d. %s pool claims / misses" % (num, rt), "%d / %d" % (
                 after[0] - before[0], after[1] - before[1]))
-        return cs
     except (BenchError, OSError) as exc:
         rep.fail(title, lines, exc)
-        return None
 
 
 def burst_once(d, name):
@@ -675,7 +679,7 @@ def case_burst(d, api, pool, rep, rounds):
         lines.append("per round a fresh function, the pool refilled first; %d connections opened, "
                      "then one POST written on each, back to back," % BURST)
         lines.append("from one selector thread (sched.py's drive). all = first request written -> "
-                     "last answer read. warm = the same burst again, once settled.")
+                     "last answer read.")
         alls, lats = [], []
         for r in range(rounds):
             name = "burst-%d" % r
@@ -790,48 +794,56 @@ def case_many(d, api, pool, rep, base, nfns, clients, seconds, use_wrk, quick):
         rep.fail(title, lines, exc)
 
 
-def case_deploy_call(d, api, pool, rep, n, cold):
+def case_deploy_call(d, api, pool, rep, n):
     title = "6. A new deploy followed at once by its first call (Python hello)"
     lines = rep.section(title)
     try:
         reset(d, api, pool)
+        plain = ["plain-%d" % i for i in range(n)]
+        for name in plain:
+            deploy(api, "python3", name)
         conn = S.Conn(d.port)
-        after_deploy, deploys, not_cold = [], [], 0
+        after_deploy, deploys, colds, not_cold = [], [], [], 0
         before = pool.counters("python3")
+        # A deploy-then-call sample and a plain cold call in turn, so both
+        # see the same machine.
         for i in range(n):
             name = "fresh-%d" % i
             put = build_request("PUT", "/v1/functions/" + name,
                                 json.dumps(deploy_body("python3")).encode())
-            post = build_request("POST", invoke_path(name), S.EVENT)
+            pool.wait_refilled("python3")
+            t, was_cold = call(conn, build_request("POST", invoke_path(plain[i]), S.EVENT),
+                               plain[i])
+            colds.append(t)
+            not_cold += not was_cold
             pool.wait_refilled("python3")
             t0 = time.perf_counter_ns()
             status, _head, body = conn.roundtrip(put)
             t1 = time.perf_counter_ns()
             if status not in (200, 201):
                 raise BenchError("deploy of %s answered %d: %s" % (name, status, body[:200]))
-            t, was_cold = call(conn, post, name)
+            t, was_cold = call(conn, build_request("POST", invoke_path(name), S.EVENT), name)
             deploys.append(t1 - t0)
             after_deploy.append(t)
             not_cold += not was_cold
         after = pool.counters("python3")
         conn.close()
         reset(d, api, pool)
-        st, ds = S.Stats(after_deploy), S.Stats(deploys)
-        lines.append("%d times, on one keep-alive connection after the pool refilled: PUT a new "
-                     "function, then at once POST its first call." % n)
+        st, ds, cs = S.Stats(after_deploy), S.Stats(deploys), S.Stats(colds)
+        lines.append("%d times, on one keep-alive connection, each step after the pool refilled: "
+                     "a cold call of an already deployed" % n)
+        lines.append("function (the baseline), then PUT a new function and at once POST its "
+                     "first call.")
         lines.append("deploy request: " + ds.line())
         lines.append("deploy -> first answer, minus the deploy: " + st.line())
+        lines.append("cold call of a deployed function:         " + cs.line())
         lines.append("%d of %d first calls lacked X-Hearth-Cold-Start. %s." % (
-            not_cold, n, moved(before, after)))
-        if cold is None:
-            rep.row("6. deploy -> 1st answer - deploy, p50", fmt_ns(st.p50), "(case 1 failed)",
-                    "<= cold p50")
-            return
-        ratio = st.p50 / cold.p50
-        lines.append("against the cold-call p50 of case 1 (%s): %.2f x. Met when <= 1.10 (noise "
-                     "between two sets of samples)." % (fmt_ns(cold.p50), ratio))
+            not_cold, 2 * n, moved(before, after)))
+        ratio = st.p50 / cs.p50
+        lines.append("p50 ratio %.2f; met when <= 1.10 (noise between two sets of samples)." % (
+            ratio))
         rep.row("6. deploy -> 1st answer - deploy, p50", "%s (%.2f x)" % (fmt_ns(st.p50), ratio),
-                "cold call %s" % fmt_ns(cold.p50), "<= cold p50 (+10%)", met(ratio <= 1.10))
+                "cold call %s" % fmt_ns(cs.p50), "<= cold p50 (+10%)", met(ratio <= 1.10))
     except (BenchError, OSError) as exc:
         rep.fail(title, lines, exc)
 
@@ -845,21 +857,21 @@ def loadavg():
 
 def run(rep, hearthd, base, daemons):
     quick = S.env_int("COLD_QUICK", 0, 0, 1) == 1
-    cold_n = S.env_int("COLD_N", 4 if quick else 30)
-    other_n = S.env_int("COLD_OTHER_N", 3 if quick else 20)
+    cold_n = S.env_int("COLD_N", 4 if quick else 100)
+    other_n = S.env_int("COLD_OTHER_N", 3 if quick else 30)
     warm_n = S.env_int("COLD_WARM_N", 100 if quick else 1000)
     rounds = S.env_int("COLD_BURST_ROUNDS", 1 if quick else 3)
     nfns = S.env_int("COLD_MANY_FNS", 20 if quick else 100, 2)
     clients = S.env_int("COLD_CLIENTS", 8, 1, 1000)
     seconds = S.env_int("COLD_DURATION", 1 if quick else 5, 1, 3600)
-    deploy_n = S.env_int("COLD_DEPLOY_N", 3 if quick else 20)
+    deploy_n = S.env_int("COLD_DEPLOY_N", 3 if quick else 30)
     wait_s = S.env_int("COLD_POOL_WAIT", 5, 1, 600)
     use_wrk = S.env_int("COLD_WRK", 1, 0, 1) == 1 and shutil.which("wrk") is not None
 
     # Room for case 5 (nfns + clients workers), the pools (--prebuilt-max 8
     # by default, three runtimes) and a margin; the memory budget never the
     # limit before --max-workers (it is accounting, not what they use).
-    max_workers = max(64, nfns + clients + 3 * 8 + 16)
+    max_workers = max(64, nfns + clients, cold_n + 2, other_n + 2) + 3 * 8 + 16
     extra = ["--memory-budget", "%dM" % (max_workers * 128)]
     version = subprocess.run([hearthd, "--version"], capture_output=True, text=True).stdout
     d = Daemon(hearthd, base, "cold", max_workers, extra)
@@ -887,7 +899,7 @@ def run(rep, hearthd, base, daemons):
     log("7/7 idle sandbox PSS")
     case_pss(d, api, pool, rep, usable, quick)
     log("1/7 python3 cold (%d) and warm (%d)" % (cold_n, warm_n))
-    cold = case_cold_warm(d, api, pool, rep, "python3", 1, cold_n, warm_n)
+    case_cold_warm(d, api, pool, rep, "python3", 1, cold_n, warm_n)
     if "c" in usable:
         log("2/7 c cold (%d) and warm (%d)" % (other_n, warm_n))
         case_cold_warm(d, api, pool, rep, "c", 2, other_n, warm_n)
@@ -902,7 +914,7 @@ def run(rep, hearthd, base, daemons):
     log("4/7 bursts of %d (%d rounds)" % (BURST, rounds))
     case_burst(d, api, pool, rep, rounds)
     log("6/7 deploy then call (%d)" % deploy_n)
-    case_deploy_call(d, api, pool, rep, deploy_n, cold)
+    case_deploy_call(d, api, pool, rep, deploy_n)
     log("5/7 %d functions vs 1 (%d s runs%s)" % (nfns, seconds, ", wrk" if use_wrk else ""))
     case_many(d, api, pool, rep, base, nfns, clients, seconds, use_wrk, quick)
     rep.head.append("load average at the end %s" % loadavg())
