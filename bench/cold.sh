@@ -16,8 +16,8 @@
 # It works with and without the pre-built pool (no hearth_prebuilt_*
 # metrics: fixed gaps between cold calls, PSS "n/a").
 #
-#   bench/cold.sh               # about 1.5 minutes on 2 vCPUs
-#   bench/cold.sh --quick       # small counts, a smoke test (~15 s)
+#   bench/cold.sh               # about 1 minute on 2 vCPUs
+#   bench/cold.sh --quick       # small counts, a smoke test (~10 s)
 #   COLD_N=100 bench/cold.sh > report.txt
 #
 # Exit status: that of cold.py: 0 when the run completed (missed targets
