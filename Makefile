@@ -74,6 +74,7 @@ bench: build
 	/usr/bin/python3 bench/schedule_lateness.py
 	bench/routes_cost.sh
 	bench/async.sh
+	bench/cold.sh
 
 format:
 	clang-format -i src/*.c src/*.h src/events/*.c src/events/*.h include/hearth/*.h tests/unit/*.c bench/*.c
