@@ -1,8 +1,9 @@
 """End-to-end harness: starts real hearthd processes and drives them over HTTP.
 
 Owns: the `Hearth` helper (one daemon on a free 127.0.0.1 port with its own
-temporary data dir and captured stderr), the fixtures built on it, and the
-process bookkeeping that proves no worker outlives its daemon.
+temporary data dir and captured stderr), the fixtures built on it, the
+process bookkeeping that proves no worker outlives its daemon, and the
+probes tests of an unmerged feature skip by (daemon_knows, prebuilt_metrics).
 Must never: talk to anything but 127.0.0.1, signal a process it did not start
 (directly or through the daemon it started), or leave a temp dir behind.
 
@@ -642,9 +643,10 @@ def _new_base():
 
 
 @pytest.fixture(scope="module")
-def hearth():
-    """A daemon shared by every test of a module (tests use distinct function names)."""
-    h = Hearth(_new_base())
+def hearth(request):
+    """A daemon shared by every test of a module (tests use distinct function
+    names), started with the module's HEARTH_ARGS (a tuple) if it has one."""
+    h = Hearth(_new_base(), getattr(request.module, "HEARTH_ARGS", ()))
     h.start()
     yield h
     h.close()
