@@ -93,9 +93,10 @@ def pool_daemon(hearth_factory, *args, **kw):
     return h
 
 
-def wait_pool(h, pred, timeout, what):
-    """Polls the python3 pool until pred(metrics) holds; asserts it did."""
-    seen = []
+def wait_pool(h, pred, timeout, what, seen=None):
+    """Polls the python3 pool until pred(metrics) holds; asserts it did and
+    returns the last sample (every sample is appended to `seen`)."""
+    seen = [] if seen is None else seen
 
     def check():
         seen.append(prebuilt_metrics(h))
@@ -176,11 +177,11 @@ def test_a_burst_grows_the_pool_up_to_max(hearth_factory):
     after = prebuilt_metrics(h)
     assert claims(after) - claims(before) == n, (before, after)
 
-    grown = wait_pool(h, lambda m: m["target"] > 1, 10, "the target did not grow after a burst")
+    grown = wait_pool(h, lambda m: m["target"] > 1, 10, "the target did not grow after a burst",
+                      samples)
     assert grown["target"] <= cap, grown
-    full = wait_pool(h, lambda m: m["ready"] >= m["target"] > 1, 30,
-                     "the pool did not refill to its target")
-    samples += [grown, full]
+    wait_pool(h, lambda m: m["ready"] >= m["target"] > 1, 30,
+              "the pool did not refill to its target", samples)
     over = [s for s in samples if s["ready"] > cap or s["ready"] + s["starting"] > cap]
     assert not over, "more than --prebuilt-max %d: %s" % (cap, over[:5])
     assert len(prebuilt_runtimes(h.pid)) <= cap
@@ -256,7 +257,7 @@ def test_a_stopped_spawner_does_not_block_the_daemon(hearth_factory):
     h = pool_daemon(hearth_factory, "--prebuilt-min", "0")
     h.deploy_ok("pb-warm", HELLO)
     h.invoke_ok("pb-warm", json={})
-    h.deploy_ok("pb-cold", SLOW_INIT, init_timeout_ms=3000, timeout_ms=20000)
+    h.deploy_ok("pb-cold", SLOW_INIT, init_timeout_ms=5000, timeout_ms=20000)
     spawner = _stopped_spawner(h)
     os.kill(spawner, signal.SIGSTOP)
     try:
