@@ -1,8 +1,9 @@
 """End-to-end harness: starts real hearthd processes and drives them over HTTP.
 
 Owns: the `Hearth` helper (one daemon on a free 127.0.0.1 port with its own
-temporary data dir and captured stderr), the fixtures built on it, and the
-process bookkeeping that proves no worker outlives its daemon.
+temporary data dir and captured stderr), the fixtures built on it, the
+process bookkeeping that proves no worker outlives its daemon, and the
+probes tests of an unmerged feature skip by (daemon_knows, prebuilt_metrics).
 Must never: talk to anything but 127.0.0.1, signal a process it did not start
 (directly or through the daemon it started), or leave a temp dir behind.
 
@@ -18,6 +19,7 @@ import io
 import glob
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -265,6 +267,84 @@ def dir_bytes(path):
 
 
 # ---------------------------------------------------------------------------
+# features still being built: tests of them skip until the daemon has them
+
+_HELP = None
+
+
+def daemon_knows(option):
+    """Whether $HEARTHD --help lists `option` (e.g. "--prebuilt-min"), so a
+    test of a feature not merged yet skips instead of failing to start."""
+    global _HELP
+    if _HELP is None:
+        if not os.access(HEARTHD, os.X_OK):
+            pytest.fail("hearthd binary not found at %s (set HEARTHD)" % HEARTHD)
+        p = subprocess.run([HEARTHD, "--help"], capture_output=True, timeout=10)
+        _HELP = (p.stdout + p.stderr).decode(errors="replace")
+    return re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(option), _HELP) is not None
+
+
+def pool_args(*args):
+    """`args` (--prebuilt-* options) when the daemon has a pre-built pool,
+    else none: for tests that must hold with the pool and without it."""
+    return tuple(args) if daemon_knows("--prebuilt-min") else ()
+
+
+_PREBUILT_LINE = re.compile(r'^hearth_prebuilt_([a-z_]+)\{([^}]*)\} (\S+)$', re.M)
+
+
+def prebuilt_metrics(hearth, runtime="python3"):
+    """The pre-built pool of `runtime` from GET /metrics, without the
+    hearth_prebuilt_ prefix: {"ready": 1.0, "claims_total": 0.0, ...}; None
+    when the daemon has no pool (no hearth_prebuilt_ready line at all)."""
+    r = hearth.get("/metrics", timeout=10)
+    assert r.status_code == 200, r.text[:800]
+    if not re.search(r"^hearth_prebuilt_ready\b", r.text, re.M):
+        return None
+    out = {}
+    for name, labels, value in _PREBUILT_LINE.findall(r.text):
+        if dict(re.findall(r'(\w+)="([^"]*)"', labels)).get("runtime") == runtime:
+            out[name] = float(value)
+    return out
+
+
+def _environ(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return None
+
+
+def prebuilt_runtimes(root):
+    """Host pids of the unclaimed pre-built runtimes below pid `root` (a
+    daemon): HEARTH_PREBUILT=1 and no HEARTH_HANDLER= in /proc/<pid>/environ.
+    A sandbox init in front of a runtime may carry the same environment: the
+    runtime is the one whose parent matches too."""
+    def unclaimed(pid):
+        env = _environ(pid)
+        return env is not None and b"HEARTH_PREBUILT=1" in env and \
+            not any(e.startswith(b"HEARTH_HANDLER=") for e in env)
+    pids = {pid for pid, _start in descendants(root) if unclaimed(pid)}
+    inner = {pid for pid in pids if (_stat(pid) or (None,))[0] in pids}
+    return inner or pids
+
+
+def spawner_pid(hearth):
+    """The pid of the daemon's "hearth-spawner" child, or None."""
+    for pid in _pids():
+        st = _stat(pid)
+        if st and st[0] == hearth.pid and st[2] != "Z":
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == "hearth-spawner":
+                        return pid
+            except OSError:
+                pass
+    return None
+
+
+# ---------------------------------------------------------------------------
 # the daemon
 
 
@@ -372,6 +452,27 @@ class Hearth:
         # then make sure nothing we caused stays behind.
         self._leftovers(procs, wait=3.0)
         remove_cgroups_of(pid)
+
+    def wait_died(self, procs, timeout):
+        """For a daemon that must exit by itself (a fatal error): waits up to
+        `timeout` s and returns (exit status or None if still running, the
+        processes of `procs` -- a descendants() snapshot taken before -- still
+        alive 3 s after, which are then killed). A daemon still running is
+        killed; either way it counts as stopped."""
+        assert self.proc is not None, "not running"
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+            procs = procs | descendants(self.proc.pid)
+            self.proc.kill()
+            self.proc.wait()
+        pid = self.proc.pid
+        self.proc = None
+        self._log.close()
+        left = self._leftovers(procs, wait=3.0)
+        remove_cgroups_of(pid)
+        return rc, left
 
     def restart(self, *extra):
         self.stop()
@@ -542,9 +643,10 @@ def _new_base():
 
 
 @pytest.fixture(scope="module")
-def hearth():
-    """A daemon shared by every test of a module (tests use distinct function names)."""
-    h = Hearth(_new_base())
+def hearth(request):
+    """A daemon shared by every test of a module (tests use distinct function
+    names), started with the module's HEARTH_ARGS (a tuple) if it has one."""
+    h = Hearth(_new_base(), getattr(request.module, "HEARTH_ARGS", ()))
     h.start()
     yield h
     h.close()

@@ -46,6 +46,9 @@ LEAK_NAME = e2e_conftest.LEAK_NAME
 LEAK_VALUE = e2e_conftest.LEAK_VALUE
 ROOTLESS = e2e_conftest.ROOTLESS
 rootful_only = e2e_conftest.rootful_only
+pool_args = e2e_conftest.pool_args
+prebuilt_runtimes = e2e_conftest.prebuilt_runtimes
+descendants = e2e_conftest.descendants
 
 # Shipped next to every attacker's main.py. x86_64 numbers; errno values
 # come back as names so the tests read like the checklist.
