@@ -76,6 +76,7 @@ struct child_ctx {
     const sandbox_spec *spec;
     const sandbox_root_plan *root; /* when isolated */
     int devnull, out_w, err_w, ctl, status_w;
+    int tree_fd; /* pre-built: the init's detached clone of the code root, or -1 */
     pid_t parent;
     bool drop_ids;                /* root: the worker gets spec->uid/gid */
     bool rootless;                /* isolated without root: clone made a user namespace too */
@@ -182,9 +183,9 @@ static int raise_fd(int *fd)
  * clears close-on-exec on the targets; the sources keep it. */
 static int step_install_fds(struct child_ctx *c)
 {
-    int *src[] = {&c->devnull, &c->out_w, &c->err_w, &c->ctl, &c->status_w};
+    int *src[] = {&c->devnull, &c->out_w, &c->err_w, &c->ctl, &c->status_w, &c->tree_fd};
     for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) {
-        if (raise_fd(src[i]) < 0)
+        if (*src[i] >= 0 && raise_fd(src[i]) < 0)
             return -1;
     }
     if (dup2(c->devnull, CHILD_STDIN) < 0 || dup2(c->out_w, CHILD_STDOUT) < 0 ||
@@ -206,9 +207,32 @@ static int parse_fd_name(const char *s)
     return v;
 }
 
+/* The fds from CHILD_FIRST_FREE up that the child keeps past
+ * step_close_other_fds: the status socket (it closes itself at exec) and,
+ * pre-built, the init's code root (which its runtime closes at once). */
+struct kept_fds {
+    int fd[2]; /* ascending; -1 = none */
+};
+
+static struct kept_fds kept_of(const struct child_ctx *c)
+{
+    int a = c->status_w, b = c->tree_fd;
+    struct kept_fds k = {{a, b}};
+    if (b >= 0 && b < a) {
+        k.fd[0] = b;
+        k.fd[1] = a;
+    }
+    return k;
+}
+
+static bool is_kept(const struct kept_fds *k, int fd)
+{
+    return fd == k->fd[0] || fd == k->fd[1];
+}
+
 /* Fallback for kernels without close_range: walks /proc/self/fd with raw
  * getdents64 (opendir would allocate). Returns -1 if /proc is unusable. */
-static int close_fds_by_proc(int keep)
+static int close_fds_by_proc(const struct kept_fds *keep)
 {
     int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
@@ -219,7 +243,7 @@ static int close_fds_by_proc(int keep)
         for (long off = 0; off < n;) {
             struct dirent64 *d = (struct dirent64 *)(void *)(buf + off);
             int fd = parse_fd_name(d->d_name);
-            if (fd >= CHILD_FIRST_FREE && fd != keep && fd != dir)
+            if (fd >= CHILD_FIRST_FREE && !is_kept(keep, fd) && fd != dir)
                 close(fd);
             off += d->d_reclen;
         }
@@ -229,30 +253,43 @@ static int close_fds_by_proc(int keep)
 }
 
 /* Last resort: every number below the fd limit. */
-static int close_fds_by_limit(int keep)
+static int close_fds_by_limit(const struct kept_fds *keep)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return -1;
     for (rlim_t fd = CHILD_FIRST_FREE; fd < rl.rlim_cur && fd <= (rlim_t)INT32_MAX; fd++) {
-        if ((int)fd != keep)
+        if (!is_kept(keep, (int)fd))
             close((int)fd);
     }
     return 0;
 }
 
-/* Closes everything from fd 4 up except the status socket, which closes
- * itself at exec: the parent's non-CLOEXEC fds must not reach the worker. */
+/* close_range over the gaps between the kept fds. -1 when the kernel has none. */
+static int close_fds_by_range(const struct kept_fds *keep)
+{
+    unsigned from = CHILD_FIRST_FREE;
+    for (int i = 0; i < 2; i++) {
+        if (keep->fd[i] < 0)
+            continue;
+        unsigned k = (unsigned)keep->fd[i]; /* >= CHILD_FIRST_FREE after install */
+        if (k > from && syscall(SYS_close_range, from, k - 1, 0) < 0)
+            return -1;
+        from = k + 1;
+    }
+    return (int)syscall(SYS_close_range, from, ~0U, 0);
+}
+
+/* Closes everything from fd 4 up but the kept fds: the parent's
+ * non-CLOEXEC fds must not reach the worker. */
 static int step_close_other_fds(struct child_ctx *c)
 {
-    unsigned keep = (unsigned)c->status_w; /* >= CHILD_FIRST_FREE after install */
-    if ((keep == CHILD_FIRST_FREE ||
-         syscall(SYS_close_range, CHILD_FIRST_FREE, keep - 1, 0) == 0) &&
-        syscall(SYS_close_range, keep + 1, ~0U, 0) == 0)
+    struct kept_fds keep = kept_of(c);
+    if (close_fds_by_range(&keep) == 0)
         return 0;
-    if (close_fds_by_proc(c->status_w) == 0)
+    if (close_fds_by_proc(&keep) == 0)
         return 0;
-    return close_fds_by_limit(c->status_w);
+    return close_fds_by_limit(&keep);
 }
 
 static int set_limit(int resource, uint64_t value)
@@ -315,7 +352,7 @@ static int step_enter_code_dir(struct child_ctx *c)
  * builds the filesystem inside them (sandbox_root.c). */
 static int step_enter_root(struct child_ctx *c)
 {
-    return c->root ? sandbox_root_enter(c->root) : 0;
+    return c->root ? sandbox_root_enter(c->root, &c->tree_fd) : 0;
 }
 
 /* While still root (or, rootless, capable in our user namespace): empty
@@ -596,11 +633,166 @@ static void drop_init_privileges(void)
     prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
 }
 
+/* ---- ATTACH: a pre-built sandbox's init and its spawner ---- */
+
+/* The request, one fixed-size message on the status socket (a bundle fd,
+ * when has_secrets, as SCM_RIGHTS), and the init's answer: an int tagged
+ * so that no wait status (0..0xffff) reads as one — a runtime that died
+ * before the request was read has its status on the socket instead. */
+#define ATTACH_REQUEST 0x48415454u /* "HATT" */
+#define ATTACH_REPLY   0x41540000
+#define ATTACH_ERR     0xffff
+#define ATTACH_MAX_REL 256
+
+struct attach_msg {
+    uint32_t type;        /* ATTACH_REQUEST */
+    uint32_t has_secrets; /* 0 or 1 */
+    uint64_t as_bytes;
+    char code_rel[ATTACH_MAX_REL];
+    char hostname[64];
+};
+
+static bool is_attach_reply(int v)
+{
+    return (v & ~ATTACH_ERR) == ATTACH_REPLY;
+}
+
+/* Both strings NUL-terminated inside their arrays, and acceptable. */
+static bool attach_msg_ok(const struct attach_msg *m, int nfds)
+{
+    return m->type == ATTACH_REQUEST && m->has_secrets <= 1 && (int)m->has_secrets == nfds &&
+           memchr(m->code_rel, '\0', sizeof m->code_rel) &&
+           memchr(m->hostname, '\0', sizeof m->hostname) && sandbox_root_code_rel_ok(m->code_rel) &&
+           sandbox_root_hostname_ok(m->hostname);
+}
+
+/* Reads the request: 1 with *secrets (or -1), 0 at EOF (the spawner gave
+ * up on the sandbox), or -1 with errno for a malformed one. Blocking. */
+static int read_attach(int fd, struct attach_msg *m, int *secrets)
+{
+    *secrets = -1;
+    struct iovec iov = {.iov_base = m, .iov_len = sizeof *m};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+    } u;
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    ssize_t n;
+    do
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    int nfds = 0, bad = (msg.msg_flags & MSG_CTRUNC) != 0;
+    for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+            if (nfds++ == 0)
+                *secrets = got;
+            else
+                close(got), bad = 1;
+        }
+    }
+    /* A stream: the rest of the request may come apart from its start. */
+    for (ssize_t more = 1; n > 0 && (size_t)n < sizeof *m && more > 0; n += more > 0 ? more : 0) {
+        do
+            more = read(fd, (char *)m + n, sizeof *m - (size_t)n);
+        while (more < 0 && errno == EINTR);
+    }
+    if (n == 0 && nfds == 0)
+        return 0;
+    if (n != (ssize_t)sizeof *m || bad || !attach_msg_ok(m, nfds)) {
+        errno = n < 0 ? errno : EPROTO;
+        return -1;
+    }
+    return 1;
+}
+
+static int set_address_space(pid_t rt, uint64_t as_bytes)
+{
+    struct rlimit old;
+    if (prlimit(rt, RLIMIT_AS, NULL, &old) < 0)
+        return -1;
+    rlim_t v = (rlim_t)as_bytes < old.rlim_max ? (rlim_t)as_bytes : old.rlim_max;
+    struct rlimit rl = {.rlim_cur = v, .rlim_max = v};
+    return prlimit(rt, RLIMIT_AS, &rl, NULL);
+}
+
+/* The runtime's address space: soft = hard = as_bytes, never raised.
+ * prlimit on another process wants CAP_SYS_RESOURCE over it (which a
+ * container may withhold from root) or its ids as our real ones: then
+ * the init takes them for the call, 0 staying its saved uid and gid to
+ * come back to. Rootless, the init has the runtime's ids already. */
+static int lower_address_space(const struct child_ctx *c, pid_t rt, uint64_t as_bytes)
+{
+    if (set_address_space(rt, as_bytes) == 0)
+        return 0;
+    if (errno != EPERM || !c->drop_ids)
+        return -1;
+    if (setresgid(c->spec->gid, c->spec->gid, 0) < 0 ||
+        setresuid(c->spec->uid, c->spec->uid, 0) < 0)
+        return -1;
+    int rc = set_address_space(rt, as_bytes), err = errno;
+    if (setresuid(0, 0, 0) < 0 || setresgid(0, 0, 0) < 0)
+        _exit(127); /* half ourselves: no state to carry on in */
+    errno = err;
+    return rc;
+}
+
+/* The whole ATTACH, as the privileged init: 0 or a positive errno. */
+static int attach(struct child_ctx *c, const struct attach_msg *m, int secrets, pid_t rt)
+{
+    if (sandbox_root_attach(c->root, c->tree_fd, m->code_rel, m->hostname, secrets) < 0 ||
+        (m->as_bytes && lower_address_space(c, rt, m->as_bytes) < 0))
+        return errno ? errno : EIO;
+    return 0;
+}
+
+/* A pre-built sandbox's init, privileged, between "started" and the
+ * reap loop: waits for the ATTACH (or the runtime's death, reported as at
+ * the end of the reap loop, or EOF: the sandbox ends), carries it out,
+ * drops its privileges and says so; on failure, says why and ends the
+ * sandbox. */
+static void await_attach(struct child_ctx *c, int outer, pid_t rt, int rt_pidfd)
+{
+    struct pollfd p[2] = {{.fd = outer, .events = POLLIN}, {.fd = rt_pidfd, .events = POLLIN}};
+    while (!p[0].revents) {
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            _exit(127);
+        int st;
+        if (!p[0].revents && p[1].revents && waitpid(rt, &st, 0) == rt) {
+            report_errno(outer, st);
+            _exit(0);
+        }
+    }
+    struct attach_msg m;
+    int secrets;
+    int got = read_attach(outer, &m, &secrets);
+    if (got == 0)
+        _exit(0);
+    int err = got < 0 ? (errno ? errno : EPROTO) : attach(c, &m, secrets, rt);
+    explicit_bzero(&m, sizeof m);
+    if (secrets >= 0)
+        close(secrets);
+    close(c->tree_fd);
+    c->tree_fd = -1;
+    close(rt_pidfd);
+    if (err) {
+        report_errno(outer, ATTACH_REPLY | (err & ATTACH_ERR));
+        _exit(127);
+    }
+    drop_init_privileges();
+    report_errno(outer, ATTACH_REPLY);
+}
+
 /* pid 1 of the sandbox: starts the runtime, tells the daemon whether its
- * exec worked (0 or an errno on status_w), reaps every orphan the function
- * leaves, and when the runtime ends reports its exact wait status on
- * status_w and exits — which makes the kernel kill whatever is left.
- * Returns only in the runtime of a worker cloned from a template. */
+ * exec worked (0 or an errno on status_w), pre-built waits for its ATTACH
+ * (await_attach), reaps every orphan the function leaves, and when the
+ * runtime ends reports its exact wait status on status_w and exits —
+ * which makes the kernel kill whatever is left. Returns only in the
+ * runtime of a worker cloned from a template. */
 static void run_init(struct child_ctx *c)
 {
     int inner[2];
@@ -613,6 +805,9 @@ static void run_init(struct child_ctx *c)
     if (rt == 0) {
         close(outer);
         close(inner[0]);
+        if (c->tree_fd >= 0)
+            close(c->tree_fd); /* the init's alone: it holds the whole code root */
+        c->tree_fd = -1;
         c->status_w = inner[1];
         run_runtime(c);
         return;
@@ -627,8 +822,17 @@ static void run_init(struct child_ctx *c)
         report_errno(outer, rt < 0 ? errno : (n == (ssize_t)sizeof err ? err : EIO));
         _exit(127);
     }
+    /* Pre-built: the runtime's death must end the wait for an ATTACH. */
+    int rt_pidfd = c->spec->prebuilt ? (int)syscall(SYS_pidfd_open, rt, 0) : -1;
+    if (c->spec->prebuilt && rt_pidfd < 0) {
+        report_errno(outer, errno);
+        _exit(127);
+    }
     report_started(outer, rt);
-    drop_init_privileges();
+    if (c->spec->prebuilt)
+        await_attach(c, outer, rt, rt_pidfd);
+    else
+        drop_init_privileges();
     for (;;) {
         int st;
         pid_t who = waitpid(-1, &st, 0);
@@ -723,6 +927,9 @@ static int check_spec(const sandbox_spec *spec, bool root)
      * place for it that other processes could not read. */
     if (spec->has_secrets && !spec->isolate)
         return -EOPNOTSUPP;
+    /* Pre-built: a private root to attach into; secrets come with the ATTACH. */
+    if (spec->prebuilt && (!spec->isolate || spec->has_secrets))
+        return -EINVAL;
     /* A worker never runs as root, nor with an id that setuid reads as "unchanged". */
     if (root &&
         (spec->uid == 0 || spec->gid == 0 || spec->uid == (uid_t)-1 || spec->gid == (gid_t)-1))
@@ -847,6 +1054,7 @@ static void plan_for(const sandbox_spec *spec, sandbox_root_plan *plan)
                            spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid,
                            spec->host_network);
     sandbox_root_plan_program(plan, spec->argv[0]);
+    plan->prebuilt = spec->prebuilt;
     if (spec->has_secrets)
         sandbox_root_plan_secrets(plan, spec->secrets_fd);
 }
@@ -872,6 +1080,7 @@ static void ctx_init(struct child_ctx *ctx, const sandbox_spec *spec, const sand
         .err_w = fds->err,
         .ctl = fds->ctl,
         .status_w = fds->status,
+        .tree_fd = -1,
         .parent = getpid(),
         .drop_ids = root,
         .rootless = spec->isolate && !root,
@@ -1093,14 +1302,20 @@ int sandbox_reap(sandbox_proc *proc, int *wstatus)
         return errno == EAGAIN ? 0 : -errno;
     if (si.si_pid == 0)
         return 0;
-    int runtime_status;
     if (wstatus)
         *wstatus = wstatus_from_siginfo(&si);
-    /* Isolated: the init wrote the runtime's own status before exiting. */
-    if (wstatus && proc->status_fd >= 0 &&
-        read(proc->status_fd, &runtime_status, sizeof runtime_status) ==
+    /* Isolated: the init wrote the runtime's own status before exiting
+     * (after an ATTACH answer nobody collected, when it was given up on). */
+    int runtime_status;
+    for (int i = 0; wstatus && proc->status_fd >= 0 && i < 2; i++) {
+        if (read(proc->status_fd, &runtime_status, sizeof runtime_status) !=
             (ssize_t)sizeof runtime_status)
-        *wstatus = runtime_status;
+            break;
+        if (!is_attach_reply(runtime_status)) {
+            *wstatus = runtime_status;
+            break;
+        }
+    }
     return 1;
 }
 
@@ -1123,6 +1338,60 @@ bool sandbox_oom_killed(const sandbox_proc *proc)
 {
     return proc->has_cgroup && sandbox_cgroup_oom_killed(&proc->cgroup);
 }
-/* TEMP stub until the sbx branch lands */
-int sandbox_attach_send(const sandbox_proc *proc, const sandbox_attach *a) { (void)proc; (void)a; return -ENOSYS; }
-int sandbox_attach_result(sandbox_proc *proc) { (void)proc; return -ENOSYS; }
+
+int sandbox_attach_send(const sandbox_proc *proc, const sandbox_attach *a)
+{
+    if (!proc || proc->status_fd < 0 || !a || !sandbox_root_code_rel_ok(a->code_rel) ||
+        !sandbox_root_hostname_ok(a->hostname) || strlen(a->code_rel) >= ATTACH_MAX_REL)
+        return -EINVAL;
+    struct attach_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = ATTACH_REQUEST;
+    m.has_secrets = a->secrets_fd >= 0;
+    m.as_bytes = a->as_bytes;
+    memcpy(m.code_rel, a->code_rel, strlen(a->code_rel) + 1);
+    memcpy(m.hostname, a->hostname, strlen(a->hostname) + 1);
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (a->secrets_fd >= 0) {
+        msg.msg_control = u.buf;
+        msg.msg_controllen = sizeof u.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &a->secrets_fd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = sendmsg(proc->status_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof m ? 0 : n < 0 ? -errno : -EIO;
+}
+
+/* Peeks first: what waits may be the runtime's wait status instead (it
+ * died before the init read the request), which sandbox_reap must find. */
+int sandbox_attach_result(sandbox_proc *proc)
+{
+    if (!proc || proc->status_fd < 0)
+        return -EINVAL;
+    int v;
+    ssize_t n = recv(proc->status_fd, &v, sizeof v, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+    if (n == 0)
+        return -EPIPE; /* the init is gone without an answer */
+    if (n < (ssize_t)sizeof v)
+        return -EAGAIN;
+    if (!is_attach_reply(v))
+        return -ESRCH;
+    if (recv(proc->status_fd, &v, sizeof v, MSG_DONTWAIT) != (ssize_t)sizeof v)
+        return -EIO;
+    int err = v & ATTACH_ERR;
+    return err ? -err : 0;
+}

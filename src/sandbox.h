@@ -45,6 +45,12 @@ typedef struct sandbox_spec {
     const char *const *secrets;
     bool has_secrets;
     int secrets_fd;
+    /* Isolated only: a pre-built sandbox, everything but the function.
+     * code_dir is then the CODE ROOT (holding <name>/<version> folders),
+     * /var/task an empty directory (the runtime's cwd), and the sandbox's
+     * init keeps its privileges until sandbox_attach_send's ATTACH makes
+     * one function's code visible there. No secrets (they come with the
+     * ATTACH). */
     bool prebuilt;
 } sandbox_spec;
 
@@ -126,15 +132,6 @@ void sandbox_spawn_abort(sandbox_proc *out);
  */
 pid_t sandbox_clone_template(const sandbox_spec *spec, const sandbox_child_fds *fds);
 
-typedef struct sandbox_attach {
-    const char *code_rel;
-    const char *hostname;
-    uint64_t as_bytes;
-    int secrets_fd;
-} sandbox_attach;
-int sandbox_attach_send(const sandbox_proc *proc, const sandbox_attach *a);
-int sandbox_attach_result(sandbox_proc *proc);
-
 /* SIGKILLs the process's whole process group. Safe to call repeatedly. */
 void sandbox_kill(const sandbox_proc *proc);
 
@@ -150,5 +147,28 @@ bool sandbox_oom_killed(const sandbox_proc *proc);
 /* Closes every fd in *proc and removes its cgroup leaf, killing anything
  * still in it (call after the reap). Fds already -1 are skipped. */
 void sandbox_release(sandbox_proc *proc);
+
+/* ---- pre-built sandboxes (spec->prebuilt) ---- */
+
+typedef struct sandbox_attach {
+    const char
+        *code_rel; /* "<name>/<version>" under the code root the sandbox was pre-built with */
+    const char *hostname; /* a valid function name */
+    uint64_t as_bytes;    /* the runtime's RLIMIT_AS, 0 = leave it */
+    int secrets_fd;       /* a bundle (secret_bundle.h format) or -1 */
+} sandbox_attach;
+
+/* Sends ATTACH to a pre-built sandbox's init over proc->status_fd (with
+ * the bundle fd as SCM_RIGHTS; the caller keeps and closes its own).
+ * Only once the spawn finished. 0 or -errno (-EINVAL: a code_rel or
+ * hostname the init would refuse). Non-blocking: the message is small. */
+int sandbox_attach_send(const sandbox_proc *proc, const sandbox_attach *a);
+
+/* When proc->status_fd is readable after sandbox_attach_send: 0 attached
+ * (the code is at /var/task, the init dropped its privileges), -EAGAIN
+ * not yet, -errno failed (the caller kills the sandbox); -ESRCH: the
+ * runtime had died before the init read the request (its wait status is
+ * left for sandbox_reap), -EPIPE: the init is gone without an answer. */
+int sandbox_attach_result(sandbox_proc *proc);
 
 #endif

@@ -13,15 +13,26 @@
  * kernel's knobs and the host-wide counters masked. pivot_root then detaches the host's root: no
  * path in the sandbox leads back to it. There is no /sys.
  *
- * Must never: allocate or format in the child (sandbox_root_enter runs
- * between fork and exec), bind anything writable but /tmp, or leave a
- * secret's file writable, or readable by any uid but the worker's.
+ * A pre-built root has everything but the function: /var/task is empty,
+ * /run exists, and the sandbox's init keeps a detached read-only clone of
+ * the whole code root (taken before pivot_root, while the host's tree is
+ * still visible: a bind from another namespace is refused). On ATTACH the
+ * init mounts it at the empty /var/.hearth, binds the function's folder
+ * onto /var/task, detaches /var/.hearth again, and writes /etc/hosts and
+ * /run/secrets in a short read-write window of "/".
+ *
+ * Must never: allocate or format with libc in the child (sandbox_root_enter
+ * runs between fork and exec, sandbox_root_attach in an init forked from a
+ * possibly threaded daemon), bind anything writable but /tmp, leave a
+ * secret's file writable, or readable by any uid but the worker's, or
+ * leave the code root visible once attached.
  */
 #include "sandbox_root.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +81,59 @@ static const char *const proc_masked_dirs[] = {
     NEWPROC "/sys", NEWPROC "/acpi",   NEWPROC "/scsi",   NEWPROC "/bus",     NEWPROC "/fs",
     NEWPROC "/irq", NEWPROC "/asound", NEWPROC "/driver", NEWPROC "/pressure"};
 
+/* ---- text, without snprintf (the init formats too, see above) ---- */
+
+/* Appends s to the string at out (cap bytes in all), truncating. */
+static void append(char *out, size_t cap, const char *s)
+{
+    size_t n = strlen(out), k = strlen(s);
+    if (n + k >= cap)
+        k = cap - 1 - n;
+    memcpy(out + n, s, k);
+    out[n + k] = '\0';
+}
+
+static void append_u64(char *out, size_t cap, uint64_t v)
+{
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    char text[24];
+    for (int i = 0; i < n; i++)
+        text[i] = digits[n - 1 - i];
+    text[n] = '\0';
+    append(out, cap, text);
+}
+
+/* The sandbox's /etc/hosts: the function's name is its own host. */
+static void format_hosts(char *out, size_t cap, const char *hostname)
+{
+    out[0] = '\0';
+    append(out, cap, "127.0.0.1 localhost ");
+    append(out, cap, hostname);
+    append(out, cap, "\n::1 localhost\n");
+}
+
+/* The options of a /run/secrets tmpfs for the bundle `fd`: room for its
+ * bytes (each file rounds up to whole pages; the folder takes one too). */
+static void format_secrets_opts(char *out, size_t cap, int fd, uid_t uid, gid_t gid)
+{
+    struct stat st;
+    uint64_t size = fstat(fd, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0;
+    size += (VALIDATE_SECRETS_MAX + 1) * 4096ull;
+    out[0] = '\0';
+    append(out, cap, "size=");
+    append_u64(out, cap, size);
+    append(out, cap, ",nr_inodes=");
+    append_u64(out, cap, VALIDATE_SECRETS_MAX + 2);
+    append(out, cap, ",mode=0500,uid=");
+    append_u64(out, cap, uid);
+    append(out, cap, ",gid=");
+    append_u64(out, cap, gid);
+}
+
 void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const char *hostname,
                             uint64_t tmp_bytes, uid_t uid, gid_t gid, bool host_network)
 {
@@ -107,20 +171,13 @@ void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const
     snprintf(plan->uid_map, sizeof plan->uid_map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
     snprintf(plan->gid_map, sizeof plan->gid_map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
     snprintf(plan->group, sizeof plan->group, "root:x:0:\nsbx_user:x:%u:\n", (unsigned)gid);
-    snprintf(plan->hosts, sizeof plan->hosts, "127.0.0.1 localhost %s\n::1 localhost\n", hostname);
+    format_hosts(plan->hosts, sizeof plan->hosts, hostname);
 }
 
 void sandbox_root_plan_secrets(sandbox_root_plan *plan, int fd)
 {
-    struct stat st;
-    unsigned long long size =
-        fstat(fd, &st) == 0 && st.st_size > 0 ? (unsigned long long)st.st_size : 0;
-    /* Each file rounds up to whole pages; the folder takes one too. */
-    size += (VALIDATE_SECRETS_MAX + 1) * 4096ull;
     plan->secrets_fd = fd;
-    snprintf(plan->secrets_opts, sizeof plan->secrets_opts,
-             "size=%llu,nr_inodes=%d,mode=0500,uid=%u,gid=%u", size, VALIDATE_SECRETS_MAX + 2,
-             (unsigned)plan->uid, (unsigned)plan->gid);
+    format_secrets_opts(plan->secrets_opts, sizeof plan->secrets_opts, fd, plan->uid, plan->gid);
 }
 
 /* True when `path` lies in a folder the sandbox binds anyway. */
@@ -188,7 +245,7 @@ static int write_file(const char *path, const char *text)
     return w == (ssize_t)n ? 0 : -1;
 }
 
-static int make_dirs(void)
+static int make_dirs(const sandbox_root_plan *p)
 {
     static const char *const dirs[] = {NEWROOT "/usr",      NEWROOT "/etc", NEWROOT "/var",
                                        NEWROOT "/var/task", NEWROOT "/tmp", NEWROOT "/dev",
@@ -196,6 +253,12 @@ static int make_dirs(void)
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
         if (mkdir(dirs[i], 0755) < 0)
             return -1;
+    /* Pre-built: /run for the /run/secrets an ATTACH may bring, and the
+     * mountpoint of the code root during an ATTACH, which nobody but the
+     * init may enter (and "/" is read-only then: no chmod). */
+    if (p->prebuilt &&
+        (mkdir(NEWROOT "/run", 0755) < 0 || mkdir(NEWROOT SANDBOX_ROOT_STAGE, 0) < 0))
+        return -1;
     return 0;
 }
 
@@ -273,11 +336,9 @@ static int make_dev(void)
                  "size=64k,mode=0755");
 }
 
-#define SECRETS_IN NEWROOT SANDBOX_SECRETS_PATH "/"
-
-/* One file of /run/secrets: value_len bytes of the bundle from `off`,
- * the worker's own, read-only. */
-static int write_secret(const sandbox_root_plan *p, const char *path, off_t off, uint32_t len)
+/* One file of a /run/secrets: len bytes of the bundle from `off`, the
+ * worker's own, read-only. */
+static int write_secret(const char *path, int bundle, off_t off, uint32_t len, uid_t uid, gid_t gid)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
     if (fd < 0)
@@ -286,19 +347,21 @@ static int write_secret(const sandbox_root_plan *p, const char *path, off_t off,
     int rc = 0;
     for (uint32_t done = 0; rc == 0 && done < len;) {
         size_t want = len - done < sizeof buf ? len - done : sizeof buf;
-        ssize_t n = pread(p->secrets_fd, buf, want, off + (off_t)done);
+        ssize_t n = pread(bundle, buf, want, off + (off_t)done);
         rc = n > 0 && write(fd, buf, (size_t)n) == n ? 0 : -1;
         done += n > 0 ? (uint32_t)n : 0;
     }
     explicit_bzero(buf, sizeof buf);
     if (rc == 0)
-        rc = fchown(fd, p->uid, p->gid);
+        rc = fchown(fd, uid, gid);
     close(fd);
     return rc;
 }
 
-/* A bundle's name: a valid secret name, so one path component. */
-static bool secret_name_ok(const char *name, size_t len)
+/* validate_function_name's rule, which secret names share (validate.c is
+ * not linked into the zygote library): one safe path component, a
+ * hostname. */
+static bool name_ok(const char *name, size_t len)
 {
     if (len == 0 || len > VALIDATE_SECRET_NAME_MAX || name[0] == '.' || name[0] == '-')
         return false;
@@ -309,19 +372,19 @@ static bool secret_name_ok(const char *name, size_t len)
     return true;
 }
 
-/* Reads the record at *off into path (after SECRETS_IN) and *len. 1, 0
- * at the end, -1 with errno for a malformed bundle. */
-static int next_record(const sandbox_root_plan *p, off_t *off, char *path, uint32_t *len)
+/* Reads the bundle's record at *off: its name into `name` (room for
+ * VALIDATE_SECRET_NAME_MAX + 1), its value's length into *len. 1, 0 at
+ * the end, -1 with errno for a malformed bundle. */
+static int next_record(int bundle, off_t *off, char *name, uint32_t *len)
 {
     unsigned char nlen;
-    ssize_t n = pread(p->secrets_fd, &nlen, 1, *off);
+    ssize_t n = pread(bundle, &nlen, 1, *off);
     if (n == 0)
         return 0;
-    char *name = path + sizeof SECRETS_IN - 1;
     errno = EPROTO;
     if (n != 1 || nlen == 0 || nlen > VALIDATE_SECRET_NAME_MAX ||
-        pread(p->secrets_fd, name, nlen, *off + 1) != nlen || !secret_name_ok(name, nlen) ||
-        pread(p->secrets_fd, len, sizeof *len, *off + 1 + nlen) != (ssize_t)sizeof *len ||
+        pread(bundle, name, nlen, *off + 1) != nlen || !name_ok(name, nlen) ||
+        pread(bundle, len, sizeof *len, *off + 1 + nlen) != (ssize_t)sizeof *len ||
         *len > SECRETS_VALUE_MAX)
         return -1;
     name[nlen] = '\0';
@@ -329,30 +392,47 @@ static int next_record(const sandbox_root_plan *p, off_t *off, char *path, uint3
     return 1;
 }
 
-/* /run/secrets: a tmpfs of this worker alone (0500, its uid), one file
- * per record of the bundle (0400, its uid), then read-only. */
-static int make_secrets(const sandbox_root_plan *p)
+#define SECRETS_DIR_MAX 48 /* the longest `dir` of fill_secrets, NUL included */
+
+/* `dir` (its parent exists, and is writable now): a tmpfs of this worker
+ * alone (0500, its uid) with `opts`, one file per record of the bundle
+ * (0400, its uid), then read-only. The one implementation for a root
+ * being built and for an ATTACH. */
+static int fill_secrets(const char *dir, int bundle, const char *opts, uid_t uid, gid_t gid)
 {
-    if (p->secrets_fd < 0)
-        return 0;
-    if (mkdir(NEWROOT "/run", 0755) < 0 || mkdir(NEWROOT SANDBOX_SECRETS_PATH, 0500) < 0 ||
-        mount("tmpfs", NEWROOT SANDBOX_SECRETS_PATH, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              p->secrets_opts) < 0)
+    size_t dl = strlen(dir);
+    if (dl + 1 >= SECRETS_DIR_MAX) {
+        errno = ENAMETOOLONG;
         return -1;
-    char path[sizeof SECRETS_IN + VALIDATE_SECRET_NAME_MAX + 1];
-    memcpy(path, SECRETS_IN, sizeof SECRETS_IN);
+    }
+    if (mkdir(dir, 0500) < 0 ||
+        mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+        return -1;
+    char path[SECRETS_DIR_MAX + VALIDATE_SECRET_NAME_MAX + 2];
+    memcpy(path, dir, dl);
+    path[dl] = '/';
     off_t off = 0;
     uint32_t len;
     int more;
-    while ((more = next_record(p, &off, path, &len)) > 0) {
-        if (write_secret(p, path, off, len) < 0)
+    while ((more = next_record(bundle, &off, path + dl + 1, &len)) > 0) {
+        if (write_secret(path, bundle, off, len, uid, gid) < 0)
             return -1;
         off += len;
     }
     if (more < 0)
         return -1;
-    return mount(NULL, NEWROOT SANDBOX_SECRETS_PATH, NULL,
-                 MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, p->secrets_opts);
+    return mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, opts);
+}
+
+/* A root being built: /run/secrets when the worker lists secrets. */
+static int make_secrets(const sandbox_root_plan *p)
+{
+    if (p->secrets_fd < 0)
+        return 0;
+    if (mkdir(NEWROOT "/run", 0755) < 0)
+        return -1;
+    return fill_secrets(NEWROOT SANDBOX_SECRETS_PATH, p->secrets_fd, p->secrets_opts, p->uid,
+                        p->gid);
 }
 
 /* Only loopback, and up: a function may talk to itself, to nothing else. */
@@ -420,11 +500,11 @@ static void fd_path(char out[32], int fd)
 /* The code folder may lie below NEWROOT, which the root tmpfs is about to
  * cover, and a bind source must be a mount of this namespace: so it is
  * opened here, in the new namespace, before anything is mounted. */
-static int bind_code(int code_fd)
+static int bind_code(int code_fd, const char *dst)
 {
     char src[32];
     fd_path(src, code_fd);
-    int rc = bind_ro(src, NEWROOT SANDBOX_ROOT_TASK);
+    int rc = bind_ro(src, dst);
     close(code_fd);
     return rc;
 }
@@ -447,16 +527,145 @@ int sandbox_root_enter_user_ns(const sandbox_root_plan *p)
     return sandbox_root_map_ids(p);
 }
 
-int sandbox_root_enter(const sandbox_root_plan *p)
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV  0x00000004
+struct mount_attr {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+#endif
+
+/* Pre-built: a detached clone of the whole code root, every mount of it
+ * read-only, nosuid, nodev. Recursive, because rootless the host's mounts
+ * below it are locked to their parents in our user namespace. */
+static int take_code_root(const char *code_root)
 {
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, code_root,
+                          OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                              .propagation = MS_PRIVATE};
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+/* The function's folder, found beneath the code root only (an absolute or
+ * escaping symlink is refused), bound read-only onto /var/task. */
+static int bind_attached_code(const char *code_rel)
+{
+    int stage = open(SANDBOX_ROOT_STAGE, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (stage < 0)
+        return -1;
+    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    int code = (int)syscall(SYS_openat2, stage, code_rel, &how, sizeof how);
+    int err = errno;
+    close(stage);
+    if (code < 0) {
+        errno = err;
+        return -1;
+    }
+    return bind_code(code, SANDBOX_ROOT_TASK);
+}
+
+/* Mounts the code root at the stage just long enough to bind the
+ * function's folder out of it; the tree fd stays the caller's. */
+static int attach_code(int tree_fd, const char *code_rel)
+{
+    if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, SANDBOX_ROOT_STAGE,
+                MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return -1;
+    int rc = bind_attached_code(code_rel);
+    int err = errno;
+    if (umount2(SANDBOX_ROOT_STAGE, MNT_DETACH) < 0)
+        return -1;
+    errno = err;
+    return rc;
+}
+
+/* /etc/hosts and /run/secrets, while "/" is writable for a moment. */
+static int write_attached_files(const sandbox_root_plan *p, const char *hostname, int secrets_fd)
+{
+    char hosts[sizeof p->hosts], opts[sizeof p->secrets_opts];
+    format_hosts(hosts, sizeof hosts, hostname);
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, NULL) < 0)
+        return -1;
+    int rc = write_file("/etc/hosts", hosts);
+    if (rc == 0 && secrets_fd >= 0) {
+        format_secrets_opts(opts, sizeof opts, secrets_fd, p->uid, p->gid);
+        rc = fill_secrets(SANDBOX_SECRETS_PATH, secrets_fd, opts, p->uid, p->gid);
+    }
+    int err = errno;
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+        return -1;
+    errno = err;
+    return rc;
+}
+
+bool sandbox_root_code_rel_ok(const char *rel)
+{
+    const char *slash = rel ? strchr(rel, '/') : NULL;
+    if (!slash || !name_ok(rel, (size_t)(slash - rel)))
+        return false;
+    const char *version = slash + 1;
+    size_t n = strlen(version);
+    if (n == 0 || n > NAME_MAX || strchr(version, '/') || strcmp(version, ".") == 0 ||
+        strcmp(version, "..") == 0)
+        return false;
+    return true;
+}
+
+bool sandbox_root_hostname_ok(const char *name)
+{
+    return name && name_ok(name, strnlen(name, VALIDATE_SECRET_NAME_MAX + 1));
+}
+
+int sandbox_root_attach(const sandbox_root_plan *p, int tree_fd, const char *code_rel,
+                        const char *hostname, int secrets_fd)
+{
+    if (!sandbox_root_code_rel_ok(code_rel) || !sandbox_root_hostname_ok(hostname) || tree_fd < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (attach_code(tree_fd, code_rel) < 0 || write_attached_files(p, hostname, secrets_fd) < 0)
+        return -1;
+    return sethostname(hostname, strlen(hostname));
+}
+
+int sandbox_root_enter(const sandbox_root_plan *p, int *tree_fd)
+{
+    *tree_fd = -1;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return -1;
-    int code_fd = open(p->code_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* Pre-built: the code root, not a function's folder, and only kept. */
+    int code_fd = p->prebuilt ? take_code_root(p->code_dir)
+                              : open(p->code_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     int program_fd = p->program[0] ? open(p->program, O_PATH | O_CLOEXEC) : -1;
     if (code_fd < 0 || (p->program[0] && program_fd < 0) ||
         mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
         return -1; /* the fds close with the process, which ends here */
-    if (make_dirs() < 0 || bind_code(code_fd) < 0)
+    if (p->prebuilt)
+        *tree_fd = code_fd;
+    if (make_dirs(p) < 0 || (!p->prebuilt && bind_code(code_fd, NEWROOT SANDBOX_ROOT_TASK) < 0))
         return -1;
     if (bind_system(p) < 0 || bind_program(p, program_fd) < 0 || make_etc(p) < 0 ||
         make_dev() < 0 || make_secrets(p) < 0)

@@ -17,9 +17,12 @@
 #define SANDBOX_ROOT_MAX_LINKS 8
 #define SANDBOX_ROOT_TASK      "/var/task"
 #define SANDBOX_ROOT_RUNTIME   "/var/runtime" /* a runtime binary from outside /usr */
+#define SANDBOX_ROOT_STAGE     "/var/.hearth" /* pre-built: the code root, during ATTACH */
 
 typedef struct sandbox_root_plan {
-    const char *code_dir; /* the function's code on the host (borrowed) */
+    const char *code_dir; /* the function's code on the host (borrowed); pre-built: the
+                             code root, whose <name>/<version> an ATTACH picks */
+    bool prebuilt;        /* /var/task stays empty until sandbox_root_attach */
     char tmp_opts[64];    /* tmpfs options of the worker's /tmp */
     const char *hostname;
     bool host_network; /* leave the network alone (no loopback to raise) */
@@ -75,9 +78,27 @@ int sandbox_root_map_ids(const sandbox_root_plan *plan);
 /* Child side, as root (or, rootless, with every capability of the user
  * namespace that owns them) in fresh mount, pid (as its pid 1), uts and
  * network namespaces: builds the root, pivots into it, detaches the old one,
- * mounts /proc, makes / read-only and enters /var/task. Returns 0, or -1
- * with errno set. */
-int sandbox_root_enter(const sandbox_root_plan *plan);
+ * mounts /proc, makes / read-only and enters /var/task. Pre-built, *tree_fd
+ * is then a detached read-only clone of the code root (close-on-exec; for
+ * sandbox_root_attach, and for no process but the init to hold), else
+ * -1. Returns 0, or -1 with errno set. */
+int sandbox_root_enter(const sandbox_root_plan *plan, int *tree_fd);
+
+/* What an ATTACH may name, checked by both ends: "<name>/<version>", a
+ * valid function name, a slash, one more path component (not "." or
+ * ".."); and a hostname that is a valid function name. */
+bool sandbox_root_code_rel_ok(const char *rel);
+bool sandbox_root_hostname_ok(const char *name);
+
+/* The init of a pre-built sandbox, still privileged, after pivot_root:
+ * the folder code_rel of the code root (tree_fd, from sandbox_root_enter;
+ * still the caller's to close) bound read-only, nosuid, nodev at
+ * /var/task, the code root itself no longer mounted anywhere; /etc/hosts
+ * names `hostname`; /run/secrets filled from the bundle secrets_fd when it
+ * is not -1 (as for a root being built); the uts name set. Async-signal-
+ * safe. Returns 0, or -1 with errno set. */
+int sandbox_root_attach(const sandbox_root_plan *plan, int tree_fd, const char *code_rel,
+                        const char *hostname, int secrets_fd);
 
 /* Child side, after the identity change and before exec: moves the
  * runtime into a user namespace of its own that maps only its uid and gid

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -817,6 +819,416 @@ static void test_isolated_kill_leaves_nothing(void **state)
     }
 }
 
+/* ---- pre-built sandboxes: built without a function, then ATTACHed ---- */
+
+/* A code root holding fn-a/1/handler.txt, and fn-a/escape -> "/". */
+struct code_root {
+    char dir[64], fn[96], version[128], file[160], link[128];
+};
+
+static void code_root_make(struct code_root *r)
+{
+    strcpy(r->dir, "/tmp/hearth-coderoot-XXXXXX");
+    assert_non_null(mkdtemp(r->dir));
+    assert_int_equal(chmod(r->dir, 0755), 0);
+    snprintf(r->fn, sizeof r->fn, "%s/fn-a", r->dir);
+    snprintf(r->version, sizeof r->version, "%s/1", r->fn);
+    snprintf(r->file, sizeof r->file, "%s/handler.txt", r->version);
+    snprintf(r->link, sizeof r->link, "%s/escape", r->fn);
+    assert_int_equal(mkdir(r->fn, 0755), 0);
+    assert_int_equal(mkdir(r->version, 0755), 0);
+    FILE *fp = fopen(r->file, "w");
+    assert_non_null(fp);
+    fputs("the function's code\n", fp);
+    fclose(fp);
+    assert_int_equal(chmod(r->file, 0644), 0);
+    assert_int_equal(symlink("/", r->link), 0);
+}
+
+static void code_root_remove(const struct code_root *r)
+{
+    unlink(r->link);
+    unlink(r->file);
+    rmdir(r->version);
+    rmdir(r->fn);
+    rmdir(r->dir);
+}
+
+/* A bundle of one secret, as the spawner makes them (sandbox_root.h). */
+static int make_bundle(const char *name, const char *value)
+{
+    int fd = memfd_create("bundle", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    unsigned char nlen = (unsigned char)strlen(name);
+    uint32_t vlen = (uint32_t)strlen(value);
+    assert_int_equal(write(fd, &nlen, 1), 1);
+    assert_int_equal(write(fd, name, nlen), nlen);
+    assert_int_equal(write(fd, &vlen, sizeof vlen), sizeof vlen);
+    assert_int_equal(write(fd, value, vlen), vlen);
+    return fd;
+}
+
+/* What a pre-built runtime reports: its fds and /var/task before the
+ * ATTACH (on fd 3, then it waits for a line there), then what it sees. */
+static const char prebuilt_script[] =
+    "echo before:$(ls -A /var/task | wc -l) >&3; "
+    "read go <&3; cd /var/task; "
+    "echo code:$(cat handler.txt); "
+    "(: > /var/task/x) 2>&1 | grep -q 'Read-only' && echo task:readonly; "
+    "echo host:$(hostname) hosts:$(grep -c ' fn-a$' /etc/hosts); "
+    "echo secret:$(cat /run/secrets/db-pass 2>/dev/null); "
+    "echo stage:$(grep -c /var/.hearth /proc/self/mountinfo); "
+    "echo as:$(grep 'Max address space' /proc/$$/limits | tr -s ' ' | cut -d' ' -f4,5)";
+
+static sandbox_spec prebuilt_spec(const struct code_root *r, const char *const *argv)
+{
+    uid_t uid = geteuid() == 0 ? NOBODY : geteuid();
+    gid_t gid = geteuid() == 0 ? NOBODY : getegid();
+    return (sandbox_spec){.argv = argv,
+                          .envp = empty_env,
+                          .code_dir = r->dir,
+                          .uid = uid,
+                          .gid = gid,
+                          .max_open_files = 256,
+                          .isolate = true,
+                          .prebuilt = true,
+                          .hostname = "hearth",
+                          .tmp_bytes = 1 << 20};
+}
+
+/* Waits for the ATTACH answer (-EAGAIN is never returned). */
+static int attach_result_polling(sandbox_proc *p)
+{
+    int rc;
+    while ((rc = sandbox_attach_result(p)) == -EAGAIN) {
+        struct pollfd pfd = {.fd = p->status_fd, .events = POLLIN};
+        if (poll(&pfd, 1, TIMEOUT_MS) != 1)
+            return -ETIMEDOUT;
+    }
+    return rc;
+}
+
+/* How many fds of process `pid` are neither /dev/null, a pipe nor a
+ * socket: the worker's channels are all a runtime may hold (not the
+ * init's clone of the code root, in particular). */
+static int odd_fds(pid_t pid)
+{
+    char dir[64], path[64 + 256 + 2], target[PATH_MAX];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int odd = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        odd += strcmp(target, "/dev/null") != 0 && strncmp(target, "pipe:", 5) != 0 &&
+               strncmp(target, "socket:", 7) != 0;
+    }
+    closedir(d);
+    return odd;
+}
+
+/* Without cmocka's asserts (it also runs in a forked rootless child):
+ * pre-builds, reads the "before" line, attaches fn-a/1 (with the bundle,
+ * if any, and a 1 GiB address space), lets the runtime go and collects
+ * its output and wait status into out and *status. Returns the attach
+ * result, or another -errno for a step that failed first. */
+static int prebuilt_flow(const struct code_root *r, int bundle, char *before, char *out, size_t cap,
+                         int *status)
+{
+    const char *argv[] = {"/bin/sh", "-c", prebuilt_script, NULL};
+    sandbox_spec spec = prebuilt_spec(r, argv);
+    sandbox_proc p;
+    int rc = sandbox_spawn(&spec, &p);
+    if (rc < 0)
+        return rc;
+    ssize_t n = 0;
+    struct pollfd pfd = {.fd = p.ctl_fd, .events = POLLIN};
+    if (poll(&pfd, 1, TIMEOUT_MS) == 1)
+        n = read(p.ctl_fd, before, cap - 1);
+    before[n > 0 ? n : 0] = '\0';
+    snprintf(before + strlen(before), cap - strlen(before), "odd:%d", odd_fds(p.runtime));
+    sandbox_attach a = {.code_rel = "fn-a/1",
+                        .hostname = "fn-a",
+                        .as_bytes = UINT64_C(1) << 30,
+                        .secrets_fd = bundle};
+    rc = sandbox_attach_send(&p, &a);
+    if (rc == 0)
+        rc = attach_result_polling(&p);
+    if (rc == 0 && write(p.ctl_fd, "go\n", 3) != 3)
+        rc = -EIO;
+    if (rc < 0)
+        sandbox_kill(&p);
+    size_t len = 0;
+    for (;;) {
+        pfd = (struct pollfd){.fd = p.out_fd, .events = POLLIN};
+        if (poll(&pfd, 1, TIMEOUT_MS) != 1)
+            break;
+        n = read(p.out_fd, out + len, cap - 1 - len);
+        if (n <= 0 || (len += (size_t)n) >= cap - 1)
+            break;
+    }
+    out[len] = '\0';
+    pfd = (struct pollfd){.fd = p.pidfd, .events = POLLIN};
+    poll(&pfd, 1, TIMEOUT_MS);
+    *status = -1;
+    sandbox_reap(&p, status);
+    sandbox_release(&p);
+    return rc;
+}
+
+static void assert_attached_world(const char *before, const char *out, bool secret)
+{
+    assert_string_equal(before, "before:0\nodd:0"); /* empty; no code root fd */
+    char v[256];
+    field(out, "code", v, sizeof v);
+    assert_string_equal(v, "the function's code");
+    field(out, "task", v, sizeof v);
+    assert_string_equal(v, "readonly");
+    field(out, "host", v, sizeof v);
+    assert_string_equal(v, "fn-a hosts:1");
+    field(out, "secret", v, sizeof v);
+    assert_string_equal(v, secret ? "s3cr3t" : "");
+    field(out, "stage", v, sizeof v);
+    assert_string_equal(v, "0"); /* the code root is mounted nowhere */
+    field(out, "as", v, sizeof v);
+    assert_string_equal(v, "1073741824 1073741824");
+}
+
+static void test_prebuilt_attaches_code_hostname_secrets(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    struct code_root r;
+    code_root_make(&r);
+    int bundle = make_bundle("db-pass", "s3cr3t");
+    char before[256], out[OUT_CAP];
+    int status;
+    int rc = prebuilt_flow(&r, bundle, before, out, sizeof out, &status);
+    close(bundle);
+    code_root_remove(&r);
+    assert_int_equal(rc, 0);
+    assert_attached_world(before, out, true);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* And without secrets: no /run/secrets. */
+    code_root_make(&r);
+    rc = prebuilt_flow(&r, -1, before, out, sizeof out, &status);
+    code_root_remove(&r);
+    assert_int_equal(rc, 0);
+    assert_attached_world(before, out, false);
+}
+
+/* Rootless: the init holds every capability of a user namespace that
+ * clone made, the host's mounts are locked there (hence the recursive
+ * clone of the code root). A forked child as nobody runs the same flow. */
+static void test_prebuilt_attaches_rootless(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip(); /* needs root to become nobody */
+    struct code_root r;
+    code_root_make(&r);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(pp[0]);
+        static char before[256], out[OUT_CAP];
+        int status = -1, rc = -EPERM;
+        int bundle = make_bundle("db-pass", "s3cr3t");
+        /* Dumpable again, as a daemon exec'd as nobody is: else its /proc
+         * files stay root's, and the sandbox cannot write its id maps. */
+        if (setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0 &&
+            prctl(PR_SET_DUMPABLE, 1L, 0L, 0L, 0L) == 0)
+            rc = prebuilt_flow(&r, bundle, before, out, sizeof out, &status);
+        bool ok = write(pp[1], &rc, sizeof rc) == sizeof rc &&
+                  write(pp[1], &status, sizeof status) == sizeof status &&
+                  write(pp[1], before, sizeof before) == sizeof before &&
+                  write(pp[1], out, sizeof out) == sizeof out;
+        _exit(ok ? 0 : 1);
+    }
+    close(pp[1]);
+    static char before[256], out[OUT_CAP];
+    int rc = 0, status = 0;
+    FILE *fp = fdopen(pp[0], "r");
+    assert_non_null(fp);
+    bool got = fread(&rc, sizeof rc, 1, fp) == 1 && fread(&status, sizeof status, 1, fp) == 1 &&
+               fread(before, sizeof before, 1, fp) == 1 && fread(out, sizeof out, 1, fp) == 1;
+    fclose(fp);
+    int cst;
+    assert_int_equal(waitpid(child, &cst, 0), child);
+    code_root_remove(&r);
+    assert_true(got);
+    if (rc == -EPERM || rc == -EINVAL || rc == -ENOSPC) {
+        print_message("rootless sandboxes unavailable here (%s)\n", strerror(-rc));
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    assert_attached_world(before, out, true);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A pre-built sandbox for the tests below, its runtime waiting on fd 3. */
+static void prebuilt_waiting(const struct code_root *r, sandbox_proc *p, const char *script)
+{
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    sandbox_spec spec = prebuilt_spec(r, argv);
+    assert_int_equal(sandbox_spawn(&spec, p), 0);
+    assert_true(p->status_fd >= 0);
+}
+
+static int wait_gone(sandbox_proc *p)
+{
+    int status = wait_exit(p);
+    sandbox_release(p);
+    return status;
+}
+
+/* The request as sandbox.c lays it out: what a buggy or hostile spawner
+ * could send past sandbox_attach_send's own checks. */
+struct raw_attach {
+    uint32_t type, has_secrets;
+    uint64_t as_bytes;
+    char code_rel[256];
+    char hostname[64];
+};
+
+static void send_raw_attach(const sandbox_proc *p, const char *code_rel)
+{
+    struct raw_attach m;
+    memset(&m, 0, sizeof m);
+    m.type = 0x48415454u;
+    snprintf(m.code_rel, sizeof m.code_rel, "%s", code_rel);
+    snprintf(m.hostname, sizeof m.hostname, "fn-a");
+    assert_int_equal(write(p->status_fd, &m, sizeof m), sizeof m);
+}
+
+/* Paths outside "<name>/<version>" are refused by the sender, and by
+ * the init (which then ends the sandbox); so is a folder that escapes
+ * the code root through a symlink, or does not exist. */
+static void test_prebuilt_refuses_bad_code_rel(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    struct code_root r;
+    code_root_make(&r);
+    const char *bad[] = {"../x",    "a",     "a/b/c",       "/fn-a/1",
+                         "fn-a/..", "fn-a/", "fn-a/escape", "fn-a/404"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sandbox_proc p;
+        prebuilt_waiting(&r, &p, "read x <&3; exit 9");
+        sandbox_attach a = {.code_rel = bad[i], .hostname = "fn-a", .secrets_fd = -1};
+        int syntax = sandbox_attach_send(&p, &a);
+        if (i < 6)
+            assert_int_equal(syntax, -EINVAL);
+        else
+            assert_int_equal(syntax, 0);
+        if (syntax < 0)
+            send_raw_attach(&p, bad[i]);
+        int rc = attach_result_polling(&p);
+        assert_true(rc < 0 && rc != -ETIMEDOUT);
+        if (i == 6)
+            assert_int_equal(rc, -EXDEV); /* RESOLVE_BENEATH */
+        if (i == 7)
+            assert_int_equal(rc, -ENOENT);
+        int status = wait_gone(&p); /* the sandbox ended by itself */
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 127);
+    }
+    sandbox_proc p;
+    prebuilt_waiting(&r, &p, "read x <&3; exit 9");
+    sandbox_attach a = {.code_rel = "fn-a/1", .hostname = "Not_A_Name", .secrets_fd = -1};
+    assert_int_equal(sandbox_attach_send(&p, &a), -EINVAL);
+    sandbox_kill(&p);
+    wait_gone(&p);
+    code_root_remove(&r);
+}
+
+/* After an ATTACH the init runs as nobody with no capability and reads
+ * no further request: a second one goes unanswered and changes nothing. */
+static void test_prebuilt_second_attach_is_impossible(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    struct code_root r;
+    code_root_make(&r);
+    sandbox_proc p;
+    prebuilt_waiting(&r, &p, "read x <&3; echo host:$(hostname); exit 6");
+    sandbox_attach a = {.code_rel = "fn-a/1", .hostname = "fn-a", .secrets_fd = -1};
+    assert_int_equal(sandbox_attach_send(&p, &a), 0);
+    assert_int_equal(attach_result_polling(&p), 0);
+    char v[128];
+    status_line(p.pid, "Uid:", v, sizeof v);
+    assert_string_equal(v, "\t65534\t65534\t65534\t65534\n");
+    status_line(p.pid, "CapEff:", v, sizeof v);
+    assert_string_equal(v, "\t0000000000000000\n");
+    a.hostname = "fn-b";
+    assert_int_equal(sandbox_attach_send(&p, &a), 0);
+    struct pollfd pfd = {.fd = p.status_fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 300), 0);
+    assert_int_equal(sandbox_attach_result(&p), -EAGAIN);
+    assert_int_equal(write(p.ctl_fd, "go\n", 3), 3);
+    char out[OUT_CAP];
+    read_fd(p.out_fd, out, sizeof out, 0);
+    assert_string_equal(out, "host:fn-a\n");
+    int status = wait_gone(&p);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 6); /* the runtime's, after the unread request */
+    code_root_remove(&r);
+}
+
+/* Unclaimed: the runtime's death ends the sandbox with its status; the
+ * spawner giving up (closing the status socket) ends it too. */
+static void test_prebuilt_dies_before_attach(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    struct code_root r;
+    code_root_make(&r);
+    sandbox_proc p;
+    prebuilt_waiting(&r, &p, "read x <&3; exit 4");
+    assert_int_equal(write(p.ctl_fd, "die\n", 4), 4);
+    struct pollfd pfd = {.fd = p.pidfd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
+    assert_int_equal(sandbox_attach_result(&p), -ESRCH); /* a wait status, left for the reap */
+    int status = wait_gone(&p);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 4);
+
+    prebuilt_waiting(&r, &p, "sleep 100");
+    close(p.status_fd);
+    p.status_fd = -1;
+    status = wait_gone(&p);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0); /* the init's: it ended the sandbox */
+    code_root_remove(&r);
+}
+
+/* Pre-built needs isolation, and takes its secrets with the ATTACH. */
+static void test_prebuilt_spec_is_checked(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {"/bin/true", NULL};
+    sandbox_spec spec = make_spec(f, argv);
+    spec.prebuilt = true;
+    assert_spawn_fails(&spec, -EINVAL);
+    spec = isolated_spec(f, argv);
+    spec.prebuilt = true;
+    spec.has_secrets = true;
+    spec.secrets_fd = 0;
+    assert_spawn_fails(&spec, -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -846,6 +1258,12 @@ int main(void)
         T(test_isolated_exit_status_is_the_runtimes),
         T(test_runtime_pid_is_the_host_pid),
         T(test_isolated_kill_leaves_nothing),
+        T(test_prebuilt_attaches_code_hostname_secrets),
+        T(test_prebuilt_attaches_rootless),
+        T(test_prebuilt_refuses_bad_code_rel),
+        T(test_prebuilt_second_attach_is_impossible),
+        T(test_prebuilt_dies_before_attach),
+        T(test_prebuilt_spec_is_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
