@@ -328,7 +328,7 @@ int prebuilt_open(sched *s)
     uv_timer_init(s->o.loop, &s->stem_timer);
     s->stem_timer.data = s;
     uv_unref((uv_handle_t *)&s->stem_timer);
-    if (!s->o.isolate || !s->o.prebuilt_max)
+    if (!s->o.isolate)
         return 0; /* without a mount namespace there is nowhere to attach code later */
     size_t n = runtimes_count();
     s->stems = calloc(n ? n : 1, sizeof *s->stems);

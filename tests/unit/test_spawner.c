@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "spawn_msg.h"
 #include "spawner.h"
@@ -303,6 +304,172 @@ static void test_serves_a_sandbox_and_reaps_it(void **state)
     assert_int_equal(spawner_reap(f->sp, &p, &wstatus, &oom), -ESRCH); /* forgotten */
 }
 
+/* ---- many requests in flight; pre-built sandboxes and their claims ---- */
+
+struct answer {
+    int rc;
+    sandbox_proc proc;
+    bool done;
+};
+
+static void on_answer(void *ud, int rc, const sandbox_proc *proc)
+{
+    struct answer *a = ud;
+    a->rc = rc;
+    a->proc = *proc;
+    a->done = true;
+}
+
+/* Reads a worker's stdout until it closes (up to cap - 1 bytes). */
+static void read_all(int fd, char *out, size_t cap)
+{
+    size_t got = 0;
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
+        ssize_t n = read(fd, out + got, cap - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    out[got] = '\0';
+}
+
+/* Six spawns asked at once are all served, each answer reaching the
+ * request it belongs to, through the daemon's own loop. */
+static void test_many_spawns_in_flight_are_answered_by_id(void **state)
+{
+    struct fixture *f = need_root(state);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    spawner_watch(f->sp, &loop, NULL, NULL);
+    enum { N = 6 };
+    struct answer a[N];
+    char script[N][64];
+    const char *argv[N][4];
+    for (int i = 0; i < N; i++) {
+        snprintf(script[i], sizeof script[i], "echo %d", i);
+        argv[i][0] = "/bin/sh", argv[i][1] = "-c", argv[i][2] = script[i], argv[i][3] = NULL;
+        sandbox_spec spec = spec_for(f, argv[i], 400010 + (uid_t)i);
+        a[i] = (struct answer){.rc = 1};
+        assert_int_equal(spawner_spawn_async(f->sp, &spec, on_answer, &a[i]), 0);
+        assert_false(a[i].done); /* never before the call returns */
+    }
+    for (int spins = 0; spins < 1000; spins++) {
+        bool all = true;
+        for (int i = 0; i < N; i++)
+            all &= a[i].done;
+        if (all)
+            break;
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_true(a[i].done);
+        assert_int_equal(a[i].rc, 0);
+        char out[32], want[8];
+        read_all(a[i].proc.out_fd, out, sizeof out);
+        snprintf(want, sizeof want, "%d\n", i);
+        assert_string_equal(out, want);
+        collect(f->sp, &a[i].proc, out, sizeof out);
+    }
+    spawner_unwatch(f->sp);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* An isolating spawner of its own, and a function's folder "<name>/<version>". */
+static spawner *isolating_spawner(struct fixture *f, char *fn_dir, size_t cap)
+{
+    assert_true(strlen(f->code_root) + sizeof "/claimed/1" <= cap);
+    memcpy(fn_dir, f->code_root, strlen(f->code_root) + 1);
+    strcat(fn_dir, "/claimed");
+    mkdir(fn_dir, 0755);
+    strcat(fn_dir, "/1");
+    mkdir(fn_dir, 0755);
+    char file[PATH_MAX + 16];
+    snprintf(file, sizeof file, "%s/handler.txt", fn_dir);
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    spawner_policy pol = f->pol;
+    pol.isolate = true;
+    spawner *sp;
+    assert_int_equal(spawner_start(&pol, &sp), 0);
+    return sp;
+}
+
+static void remove_fn_dir(const char *fn_dir)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/handler.txt", fn_dir);
+    unlink(path);
+    rmdir(fn_dir);
+    snprintf(path, sizeof path, "%s", fn_dir);
+    *strrchr(path, '/') = '\0';
+    rmdir(path);
+}
+
+/* The pre-built "runtime": waits for a line on fd 3 (our SPECIALIZE),
+ * then shows what it has at /var/task and its hostname. */
+static const char *const waiting_runtime[] = {
+    "/bin/sh", "-c", "read line <&3; ls /var/task; hostname", NULL};
+
+static sandbox_spec prebuilt_spec(struct fixture *f, uid_t uid)
+{
+    sandbox_spec spec = spec_for(f, waiting_runtime, uid);
+    spec.prebuilt = true;
+    return spec;
+}
+
+/* A claim holds the function to the policy and to the sandbox as it was
+ * built, and a sandbox is claimed once: then it shows that function's
+ * code and name, and nothing before. */
+static void test_a_prebuilt_sandbox_is_claimed_once(void **state)
+{
+    struct fixture *f = need_root(state);
+    char fn_dir[PATH_MAX];
+    spawner *sp = isolating_spawner(f, fn_dir, sizeof fn_dir);
+    sandbox_spec built = prebuilt_spec(f, 400012);
+    sandbox_proc p, plain;
+    assert_int_equal(spawner_spawn(sp, &built, &p), 0);
+    sandbox_spec claim = spec_for(f, waiting_runtime, 400012);
+    claim.code_dir = fn_dir;
+    claim.hostname = "claimed";
+    assert_int_equal(spawner_claim(sp, &p, &claim), 0);
+    assert_int_equal(spawner_claim(sp, &p, &claim), -EBUSY); /* single use */
+    assert_int_equal(write(p.ctl_fd, "go\n", 3), 3);
+    char out[256];
+    read_all(p.out_fd, out, sizeof out);
+    assert_string_equal(out, "handler.txt\nclaimed\n");
+    collect(sp, &p, out, sizeof out);
+
+    /* Not as it was built: another uid, another runtime. Either spends it. */
+    sandbox_proc q;
+    assert_int_equal(spawner_spawn(sp, &built, &q), 0);
+    claim.uid = claim.gid = 400013;
+    assert_int_equal(spawner_claim(sp, &q, &claim), -EPERM);
+    claim.uid = claim.gid = 400012;
+    assert_int_equal(spawner_claim(sp, &q, &claim), -EBUSY);
+    collect(sp, &q, out, sizeof out);
+
+    /* Outside the code root, or a sandbox that was never pre-built. */
+    assert_int_equal(spawner_spawn(sp, &built, &q), 0);
+    claim.code_dir = f->outside;
+    assert_int_equal(spawner_claim(sp, &q, &claim), -EPERM);
+    collect(sp, &q, out, sizeof out);
+    const char *sh[] = {"/bin/sh", "-c", "sleep 5", NULL};
+    sandbox_spec ordinary = spec_for(f, sh, 400014);
+    assert_int_equal(spawner_spawn(sp, &ordinary, &plain), 0);
+    claim.code_dir = fn_dir;
+    claim.uid = claim.gid = 400014;
+    claim.argv = sh;
+    assert_int_equal(spawner_claim(sp, &plain, &claim), -EBUSY);
+    spawner_kill(sp, &plain);
+    collect(sp, &plain, out, sizeof out);
+    spawner_stop(sp);
+    remove_fn_dir(fn_dir);
+}
+
 /* ---- hostile messages, written by hand ---- */
 
 struct raw {
@@ -477,6 +644,8 @@ int main(void)
         cmocka_unit_test(test_refuses_what_the_policy_does_not_allow),
         cmocka_unit_test(test_spawns_with_every_limit_at_most_the_ceiling),
         cmocka_unit_test(test_serves_a_sandbox_and_reaps_it),
+        cmocka_unit_test(test_many_spawns_in_flight_are_answered_by_id),
+        cmocka_unit_test(test_a_prebuilt_sandbox_is_claimed_once),
         cmocka_unit_test(test_refuses_spawn_messages_that_break_the_format),
         cmocka_unit_test(test_refuses_a_bool_or_a_cgroup_bit_that_cannot_be),
         cmocka_unit_test(test_stops_on_a_message_that_breaks_the_protocol),
