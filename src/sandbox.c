@@ -689,10 +689,12 @@ static int read_attach(int fd, struct attach_msg *m, int *secrets)
         for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
             int got;
             memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-            if (nfds++ == 0)
+            if (nfds++ == 0) {
                 *secrets = got;
-            else
-                close(got), bad = 1;
+            } else {
+                close(got); /* one bundle at most */
+                bad = 1;
+            }
         }
     }
     /* A stream: the rest of the request may come apart from its start. */
