@@ -25,6 +25,14 @@
  * instead, naming the runtime's pid (the one the kernel's audit records
  * show), and later reports the runtime's wait status on the same socket.
  *
+ * A pre-built sandbox (spec->prebuilt) is started without a function: its
+ * init keeps its privileges and a detached clone of the code root after
+ * "started", until the spawner's ATTACH (sandbox_attach_send) names the
+ * function; the init then mounts its code (sandbox_root_attach), lowers
+ * the runtime's RLIMIT_AS, drops its privileges and answers with a tagged
+ * int that no wait status can be mistaken for. The runtime never holds
+ * the code root's clone.
+ *
  * Call sandbox_spawn from the daemon's long-lived loop thread: the
  * parent-death signal fires when the *thread* that forked exits. SIGCHLD
  * must not be SIG_IGN in the daemon (children would be auto-reaped).
@@ -689,10 +697,12 @@ static int read_attach(int fd, struct attach_msg *m, int *secrets)
         for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
             int got;
             memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-            if (nfds++ == 0)
+            if (nfds++ == 0) {
                 *secrets = got;
-            else
-                close(got), bad = 1;
+            } else {
+                close(got); /* one bundle at most */
+                bad = 1;
+            }
         }
     }
     /* A stream: the rest of the request may come apart from its start. */

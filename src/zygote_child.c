@@ -8,7 +8,10 @@
  * socket. Each hz_next() serves one request of zygote.c: it rebuilds the
  * spec, clones a worker with sandbox_clone_template, and answers with its
  * pid; it returns 1 only in that worker's runtime, sandboxed and ready to
- * load the user's code.
+ * load the user's code. A pre-built worker (spec.prebuilt, which the
+ * request carries like every field of spawn_msg's table) returns with
+ * /var/task still empty: its runtime waits for the daemon's SPECIALIZE,
+ * sent once the sandbox's init has attached the function.
  *
  * Owns one static request buffer, wiped after each request so that no
  * worker inherits another function's environment. Must never: allocate
