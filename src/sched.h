@@ -49,7 +49,7 @@ typedef struct sched_opts {
     metrics *metrics;              /* daemon-wide counters: spawns (may be NULL) */
     unsigned prebuilt_min;         /* pre-built sandboxes kept per runtime, at least */
     unsigned prebuilt_max;         /* and at most (0 = none: every cold start builds one) */
-    uint64_t prebuilt_mb;          /* what one counts against the budget, and its memory limit */
+    uint64_t prebuilt_mb;          /* what one counts against --memory-budget until claimed */
 } sched_opts;
 
 /* How a call ended: either an answer from the function (code == NULL) or

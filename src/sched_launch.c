@@ -216,7 +216,9 @@ static sandbox_spec spec_for(const sched *s, const pool *p, const char *runtime,
     return (sandbox_spec){
         .uid = uid,
         .gid = s->o.uid_count ? (gid_t)uid : s->o.gid,
-        .memory_bytes = (p ? (uint64_t)p->cfg.memory_mb : s->o.prebuilt_mb) << 20,
+        /* Pre-built: the ceiling, as its address-space limit (without a
+         * memory cgroup) can only be lowered when it is claimed. */
+        .memory_bytes = p ? (uint64_t)p->cfg.memory_mb << 20 : 0,
         .vm_reserve = runtimes_vm_reserve(runtime),
         .max_file_size = s->o.limits->max_file_size,
         .max_open_files = s->o.limits->max_open_files,
