@@ -14,19 +14,23 @@
  *
  * Pre-built mode (HEARTH_PREBUILT=1 at start; docs/runtimes.md): the runner
  * and its libraries are loaded before there is a function; specialize()
- * waits for the SPECIALIZE frame, takes the function's environment and
- * enters /var/task again, and only then is the shared object dlopen'ed.
+ * waits for the SPECIALIZE frame, takes the function's environment (and
+ * points /proc/<pid>/environ at it) and enters /var/task again, and only
+ * then is the shared object dlopen'ed.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <linux/prctl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -160,9 +164,66 @@ static int env_item_ok(json_t *item)
     return eq && eq != s && strlen(s) == json_string_length(item);
 }
 
+/* Field n of /proc/self/stat as proc(5) numbers them; 0 if absent. */
+static unsigned long stat_field(const char *stat, int n)
+{
+    const char *p = strrchr(stat, ')'); /* the name may hold ')' itself */
+    if (!p)
+        return 0;
+    p += 2; /* field 3 */
+    for (int f = 3; f < n && *p; p++)
+        if (*p == ' ')
+            f++;
+    return strtoul(p, NULL, 10);
+}
+
+/* /proc/<pid>/environ shows the range exec (or the template) left in the
+ * kernel, not environ: point it at a copy of the environment, one block of
+ * "K=V\0" strings that is never freed. PR_SET_MM_MAP wants the whole map,
+ * read back from /proc/self/stat; unprivileged with exe_fd -1. Silent on
+ * failure (a kernel without CONFIG_CHECKPOINT_RESTORE): the function runs,
+ * and /proc keeps showing the pre-built environment. */
+static void show_environment(void)
+{
+    char stat[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd < 0 ? -1 : read(fd, stat, sizeof stat - 1);
+    if (fd >= 0)
+        close(fd);
+    if (got <= 0)
+        return;
+    stat[got] = '\0';
+    size_t len = 0;
+    for (char **e = environ; *e; e++)
+        len += strlen(*e) + 1;
+    char *block = malloc(len ? len : 1);
+    if (!block)
+        return;
+    char *end = block;
+    for (char **e = environ; *e; e++)
+        end = stpcpy(end, *e) + 1;
+    struct prctl_mm_map map = {
+        .start_code = stat_field(stat, 26),
+        .end_code = stat_field(stat, 27),
+        .start_stack = stat_field(stat, 28),
+        .start_data = stat_field(stat, 45),
+        .end_data = stat_field(stat, 46),
+        .start_brk = stat_field(stat, 47),
+        .brk = (unsigned long)syscall(SYS_brk, 0L),
+        .arg_start = stat_field(stat, 48),
+        .arg_end = stat_field(stat, 49),
+        .env_start = (unsigned long)block,
+        .env_end = (unsigned long)end,
+        .exe_fd = (unsigned)-1,
+    };
+    if (prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&map, sizeof map, 0L) != 0)
+        free(block); /* not shown: nobody reads it */
+}
+
 /* In a pre-built runner, waits for SPECIALIZE, then becomes the function's
- * worker: exactly its environment and the code folder, mounted over
- * /var/task after this process first entered it. */
+ * worker: exactly its environment (shown in /proc/<pid>/environ too) and
+ * the code folder, mounted over /var/task after this process first entered
+ * it. */
 static void specialize(void)
 {
     const char *flag = getenv("HEARTH_PREBUILT");
@@ -185,6 +246,7 @@ static void specialize(void)
         free(key);
     }
     json_decref(meta);
+    show_environment();
     if (chdir(TASK_DIR) < 0)
         prebuilt_fail("cannot enter " TASK_DIR);
 }

@@ -44,6 +44,17 @@ def function_env(handler):
             "GREETING=a=b", "EMPTY=", "WORDS=grüße"]
 
 
+# The runtimes that point /proc/<pid>/environ at the function's environment
+# once specialized; node has no way to call prctl without an addon.
+SHOWS_ENVIRON = {"python3", "exec", "lambda", "c"}
+
+
+def proc_environ(pid):
+    """/proc/<pid>/environ as a list of "KEY=VALUE" items."""
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        return [item.decode() for item in f.read().split(b"\0") if item]
+
+
 def as_dict(items):
     return dict(item.split("=", 1) for item in items)
 
@@ -290,6 +301,14 @@ def test_specialize_then_ready_with_exactly_the_functions_environment(runtime, s
     rt.sock.sendall(specialize_frame(env))
     ftype, meta, _ = recv_frame(rt.sock)
     assert ftype == READY, (meta, rt.stderr())
+    shown = proc_environ(rt.proc.pid)
+    if runtime in SHOWS_ENVIRON:
+        # What `ps e` and the e2e tests' procs_with_env read: the function's.
+        assert not any(item.startswith("HEARTH_PREBUILT=") for item in shown), shown
+        assert sorted(shown) == sorted(env)
+    else:
+        # node cannot call prctl(PR_SET_MM) (docs/runtimes.md).
+        assert "HEARTH_PREBUILT=1" in shown
     ftype, _, body = rt.invoke(b"{}")
     assert ftype == RESULT, (body, rt.stderr())
     assert os.path.exists(marker)
