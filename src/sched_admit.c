@@ -235,6 +235,17 @@ static bool memory_fits(sched *s, pool *p)
     return !budget || s->memory_mb + need <= budget;
 }
 
+/* True when a new worker can have a uid of its own, or when none will
+ * free (the start then fails as it would have). Every worker holds one,
+ * so one that is stopping frees one; else a pre-built sandbox gives its
+ * up. */
+static bool uid_fits(sched *s)
+{
+    if (!s->o.uid_count || uid_slot_free(s))
+        return true;
+    return s->ndying == 0 && !prebuilt_evict_one(s);
+}
+
 /* A function bigger than the whole budget can never start: say so. */
 static void fail_too_big(sched *s, pool *p)
 {
@@ -304,7 +315,8 @@ void pool_fill(sched *s, pool *p)
         /* A pre-built sandbox is taken off its pool first, so that making
          * room below never evicts the one this start is about to claim. */
         worker *stem = prebuilt_take(s, p);
-        held_back = s->nworkers >= s->o.max_workers || !start_slot_free(s, p) || !memory_fits(s, p);
+        held_back = s->nworkers >= s->o.max_workers || !start_slot_free(s, p) ||
+                    !memory_fits(s, p) || (!stem && !uid_fits(s));
         if (held_back) {
             if (stem)
                 prebuilt_untake(s, stem);

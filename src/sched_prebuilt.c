@@ -163,6 +163,10 @@ static void on_stem_started(worker *w)
     st->nstarting--;
     w->state = WORKER_IDLE;
     ready_link(st, w);
+    /* A function may have been waiting for the room this build held:
+     * now it can claim the sandbox, or have it evicted. */
+    if (st->s->nhungry)
+        feed_waiting_pools(st->s);
 }
 
 static void on_stem_exit(worker *w, int wstatus, bool protocol_error)

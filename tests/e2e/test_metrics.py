@@ -299,8 +299,9 @@ def test_promtool_check_metrics_passes(hearth):
 @rootful_only("worker uids come from --uid-range only as root")
 def test_spawn_failures_are_counted(hearth_factory):
     """With a uid range of one, a second worker cannot start while the
-    first lives: that start fails (one call answers 500) and counts."""
-    h = hearth_factory("--uid-range", "500000:1")
+    first lives: that start fails (one call answers 500) and counts. No
+    pre-built sandboxes: they would take that uid, and count as spawns."""
+    h = hearth_factory("--uid-range", "500000:1", "--prebuilt-max", "0")
     h.deploy_ok("mt-spawn", CODE, max_concurrency=2)
     calls = [Background(h.invoke, "mt-spawn", json={"do": "sleep", "seconds": 1})
              for _ in range(2)]

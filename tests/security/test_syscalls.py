@@ -406,8 +406,11 @@ def test_planted_violation_note(hearth_factory):
     report claims only the record of its own worker's runtime (the host pid
     its sandbox init reported) read since that worker started; the
     planter's record is left alone."""
-    # A uid range of its own: no other daemon's worker may hold the uid.
-    h = hearth_factory("--uid-range", "%d:8" % random.randrange(3000000, 4000000, 8))
+    # A uid range of its own: no other daemon's worker may hold the uid. No
+    # pre-built sandboxes: the victim must get the planter's uid next, and a
+    # pool would hand out uids in the order its sandboxes were built.
+    h = hearth_factory("--uid-range", "%d:8" % random.randrange(3000000, 4000000, 8),
+                       "--prebuilt-max", "0")
     kmsg = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
     try:
         os.lseek(kmsg, 0, os.SEEK_END)
