@@ -40,7 +40,6 @@
 #include "sandbox.h"
 #include "spawner.h"
 #include "token_cli.h"
-#include "zygote.h"
 #include "timefmt.h"
 #include "tls.h"
 #include "violations.h"
@@ -784,7 +783,6 @@ static void close_all(hearth *h)
     violations_close(h->violations);
     if (h->kmsg_fd >= 0)
         close(h->kmsg_fd);
-    zygote_stop_all();
     runtimes_release();
     metrics_free(h->metrics);
     tls_close(h->tls);

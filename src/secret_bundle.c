@@ -1,8 +1,8 @@
 /*
  * secret_bundle.c — opening sealed secrets for one worker.
  *
- * Runs where the private key is: in the root spawner (the daemon, which
- * parses HTTP, never has it), or, rootless, in the daemon itself. Each
+ * Runs where the private key is: in the spawner (the daemon, which
+ * parses HTTP, never opens it; rootless both run as one user). Each
  * file is read through the folder's fd with O_NOFOLLOW | O_NONBLOCK, must
  * be a regular file no larger than a sealed 64 KiB value, and must open
  * with crypto_box_seal_open to "name\0value" for the very name asked for.

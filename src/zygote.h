@@ -2,8 +2,7 @@
  * zygote.h — runtime templates: a long-lived process per runtime with the
  * interpreter and its bootstrap already loaded, which clones new workers
  * instead of exec'ing the interpreter again (SOCK, USENIX ATC '18). Used
- * by whichever process starts sandboxes: the spawner as root, the daemon
- * rootless.
+ * by the spawner process (spawner_server.c), root or rootless.
  */
 #ifndef HEARTH_ZYGOTE_H
 #define HEARTH_ZYGOTE_H
