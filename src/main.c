@@ -178,8 +178,7 @@ static int prepare_data_dir(hearth *h)
         return -1;
     rc = evstore_open("events.db", &h->evstore);
     if (rc < 0) {
-        dlog_error("cannot open the event store %s/events.db: %s", h->set.data_dir,
-                   strerror(-rc));
+        dlog_error("cannot open the event store %s/events.db: %s", h->set.data_dir, strerror(-rc));
         return -1;
     }
     if (!(h->routes = routes_table_new()) || routes_load(h->routes, h->reg) < 0) {

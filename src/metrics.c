@@ -204,13 +204,13 @@ static const struct family families[] = {
      FK_RUNTIME, P_READY, U_COUNT, NULL, 0},
     {"hearth_prebuilt_starting", "gauge", "Pre-built sandboxes being built, by runtime.", NULL,
      FK_RUNTIME, P_STARTING, U_COUNT, NULL, 0},
-    {"hearth_prebuilt_target", "gauge", "How many pre-built sandboxes the pool aims to hold.",
-     NULL, FK_RUNTIME, P_TARGET, U_COUNT, NULL, 0},
+    {"hearth_prebuilt_target", "gauge", "How many pre-built sandboxes the pool aims to hold.", NULL,
+     FK_RUNTIME, P_TARGET, U_COUNT, NULL, 0},
     {"hearth_prebuilt_claims_total", "counter", "Cold starts served by a pre-built sandbox.", NULL,
      FK_RUNTIME, P_CLAIMS, U_COUNT, NULL, 0},
     {"hearth_prebuilt_misses_total", "counter",
-     "Cold starts that found no pre-built sandbox ready and built one.", NULL, FK_RUNTIME,
-     P_MISSES, U_COUNT, NULL, 0},
+     "Cold starts that found no pre-built sandbox ready and built one.", NULL, FK_RUNTIME, P_MISSES,
+     U_COUNT, NULL, 0},
     {"hearth_prebuilt_evictions_total", "counter",
      "Pre-built sandboxes stopped to make room for a function's worker.", NULL, FK_RUNTIME,
      P_EVICTIONS, U_COUNT, NULL, 0},
@@ -482,9 +482,9 @@ static void render_runtimes(struct out *o, const struct family *f, const metrics
 {
     for (size_t i = 0; i < sc->nprebuilt; i++) {
         const metrics_prebuilt_view *v = &sc->prebuilt[i];
-        const uint64_t fields[] = {[P_READY] = v->ready,   [P_STARTING] = v->starting,
-                                   [P_TARGET] = v->target, [P_CLAIMS] = v->claims,
-                                   [P_MISSES] = v->misses, [P_EVICTIONS] = v->evictions};
+        const uint64_t fields[] = {
+            [P_READY] = v->ready,   [P_STARTING] = v->starting, [P_TARGET] = v->target,
+            [P_CLAIMS] = v->claims, [P_MISSES] = v->misses,     [P_EVICTIONS] = v->evictions};
         puts_(o, f->name);
         puts_(o, "{runtime=\"");
         put_label_value(o, v->runtime);

@@ -116,7 +116,8 @@ static const struct opt table[] = {
     {"adaptive-bin-ms", T_ULONG, OFF(adaptive_bin_ms), 10, 3600000, OPTIONS_RESTART, A_NONE, "MS",
      "histogram bin of \"keep_alive\": \"adaptive\"\n(default 60000; 240 bins)"},
     {"prebuilt-min", T_COUNT, OFF(prebuilt_min), 0, 64, OPTIONS_RESTART, A_NONE, "N",
-     "pre-built sandboxes kept ready per runtime, at least\n(default 1; 0 with --prebuilt-max 0: none)"},
+     "pre-built sandboxes kept ready per runtime, at least\n(default 1; 0 with --prebuilt-max 0: "
+     "none)"},
     {"prebuilt-max", T_COUNT, OFF(prebuilt_max), 0, 256, OPTIONS_RESTART, A_NONE, "N",
      "and at most, as recent cold starts ask (default 8;\n0: every cold start builds its sandbox)"},
     {"no-templates", T_FLAG, OFF(no_templates), 0, 0, OPTIONS_RESTART, A_NONE, NULL,

@@ -613,7 +613,8 @@ void sched_invoke(sched *s, sched_call *c)
     im->arrived_ns = uv_hrtime();
     note_arrival(s, p);
     worker *w = idle_worker(p);
-    if (!w && !c->background && p->qlen - p->bg_queued >= pool_max_queue(s, p) + spare_capacity(p)) {
+    if (!w && !c->background &&
+        p->qlen - p->bg_queued >= pool_max_queue(s, p) + spare_capacity(p)) {
         refuse_queue_full(c, p);
         return;
     }
@@ -823,7 +824,7 @@ static void on_sweep(uv_timer_t *t)
     sched *s = t->data;
     stop_expired_idle(s);
     strmap_each(&s->pools, top_up, s); /* pre-warms held back by a failed start */
-    prebuilt_fill(s);                   /* a pool shrinks as its busiest second ages out */
+    prebuilt_fill(s);                  /* a pool shrinks as its busiest second ages out */
 }
 
 /* After a restart: the pre-warmed workers of every function that has them. */

@@ -75,16 +75,16 @@ typedef void (*sched_done_fn)(sched_call *c, sched_result *res, void *ud);
 struct sched_call {
     char function[FN_NAME_MAX + 1];
     char request_id[REQID_LEN + 1];
-    const char *trigger;    /* "invoke", "http" or "async" (static strings) */
+    const char *trigger; /* "invoke", "http" or "async" (static strings) */
     /* An asynchronous invocation's attempt: waits behind every synchronous
      * call of its pool and is never refused for a full queue (the event core
      * bounds how many it sends). */
     bool background;
     char invocation_id[REQID_LEN + 1]; /* "" for synchronous calls */
     unsigned attempt;                  /* 1 for the first */
-    char content_type[256]; /* "" when the request had none */
-    json_t *http;           /* http trigger: owned by the call */
-    const void *body;       /* borrowed until done */
+    char content_type[256];            /* "" when the request had none */
+    json_t *http;                      /* http trigger: owned by the call */
+    const void *body;                  /* borrowed until done */
     size_t body_len;
     sched_done_fn done;
     void *ud;

@@ -32,7 +32,6 @@
 #include "runtimes.h"
 #include "violations.h"
 
-
 static void describe_exit(int wstatus, char *out, size_t cap)
 {
     if (WIFSIGNALED(wstatus))
@@ -242,8 +241,8 @@ static uid_t uid_of_slot(const sched *s, int slot)
 /* Asks the spawner for a worker of `p`, or (p NULL) a pre-built sandbox
  * of `runtime`, or with `stem` claims that pre-built one for `p`. A new
  * one takes a uid slot (*slot; -1 when the range is off). */
-static int launch(sched *s, pool *p, const char *runtime, worker *stem,
-                  const worker_events *ev, int *slot, worker **out)
+static int launch(sched *s, pool *p, const char *runtime, worker *stem, const worker_events *ev,
+                  int *slot, worker **out)
 {
     const char *const *argv = runtimes_argv(runtime);
     if (!argv)
@@ -264,11 +263,10 @@ static int launch(sched *s, pool *p, const char *runtime, worker *stem,
     spec.envp = (const char *const *)env;
     spec.code_dir = p ? code_dir : s->o.code_root;
     spec.secrets = p && p->cfg.nsecrets ? secrets : NULL;
-    int rc = !env ? -ENOMEM
-             : stem
-                 ? worker_specialize(stem, &spec, p->cfg.name, p->cfg.version, ev)
-                 : worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p ? p->cfg.name : "",
-                                p ? p->cfg.version : 0, s->o.max_response, ev, out);
+    int rc = !env   ? -ENOMEM
+             : stem ? worker_specialize(stem, &spec, p->cfg.name, p->cfg.version, ev)
+                    : worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p ? p->cfg.name : "",
+                                   p ? p->cfg.version : 0, s->o.max_response, ev, out);
     free_env(env);
     if (rc == 0 && stem)
         *out = stem;

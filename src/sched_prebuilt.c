@@ -27,8 +27,8 @@
 #include "dlog.h"
 #include "runtimes.h"
 
-#define WINDOW_S       60   /* how far back the busiest second is looked for */
-#define REFILL_MS      10   /* after a claim: let the claimed worker start first */
+#define WINDOW_S        60   /* how far back the busiest second is looked for */
+#define REFILL_MS       10   /* after a claim: let the claimed worker start first */
 #define FAIL_BACKOFF_MS 2000 /* after a pre-build failed: do not spin on a broken runtime */
 
 struct stem_pool {
@@ -187,8 +187,8 @@ static void on_stem_exit(worker *w, int wstatus, bool protocol_error)
     }
     give_back_uid_slot(s, w);
     if (w->spawn_error) {
-        dlog_warn("pre-built sandbox for %s: could not start (%s); trying again later",
-                  st->runtime, strerror(-w->spawn_error));
+        dlog_warn("pre-built sandbox for %s: could not start (%s); trying again later", st->runtime,
+                  strerror(-w->spawn_error));
         st->not_before = uv_now(s->o.loop) + FAIL_BACKOFF_MS;
         schedule_fill(s, FAIL_BACKOFF_MS);
     } else {

@@ -74,5 +74,4 @@ ssize_t spawnmsg_recv(int fd, void *buf, size_t cap, int *fds, int maxfds, int *
 /* Sends one message with nfds (<= SPAWNMSG_MAX_FDS) fds. 0 or -errno. */
 int spawnmsg_send(int fd, const void *buf, size_t len, const int *fds, int nfds);
 
-
 #endif

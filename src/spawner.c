@@ -210,15 +210,20 @@ static void deliver(struct pending *p, const struct spw_reply *r, int *fds, int 
     switch (p->type) {
     case SPW_SPAWN:
     case SPW_PREBUILD: {
-        sandbox_proc proc = {.pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1,
-                             .status_fd = -1};
+        sandbox_proc proc = {
+            .pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
         int rc = r->rc;
         if (rc == 0 && nfds != SPW_SANDBOX_FDS)
             rc = -EPROTO;
         if (rc == 0) {
-            proc = (sandbox_proc){.pid = r->pid, .runtime = r->runtime, .pidfd = fds[0],
-                                  .ctl_fd = fds[1], .out_fd = fds[2], .err_fd = fds[3],
-                                  .status_fd = -1, .spawner_id = r->id};
+            proc = (sandbox_proc){.pid = r->pid,
+                                  .runtime = r->runtime,
+                                  .pidfd = fds[0],
+                                  .ctl_fd = fds[1],
+                                  .out_fd = fds[2],
+                                  .err_fd = fds[3],
+                                  .status_fd = -1,
+                                  .spawner_id = r->id};
         } else {
             close_fds(fds, nfds);
         }
@@ -525,8 +530,8 @@ int spawner_spawn(spawner *sp, const sandbox_spec *spec, sandbox_proc *out)
     int rc = await_answer(sp, spawner_spawn_async(sp, spec, sync_spawned, &a), &a);
     *out = a.proc;
     if (rc < 0)
-        *out = (sandbox_proc){.pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1,
-                              .status_fd = -1};
+        *out = (sandbox_proc){
+            .pid = -1, .pidfd = -1, .ctl_fd = -1, .out_fd = -1, .err_fd = -1, .status_fd = -1};
     return rc;
 }
 

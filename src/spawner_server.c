@@ -376,7 +376,7 @@ static const struct request {
     uint32_t type;
     bool spec; /* a spawn message follows the head (its decoder checks its size) */
 } requests[] = {
-    {SPW_SPAWN, true}, {SPW_KILL, false},    {SPW_REAP, false},
+    {SPW_SPAWN, true},    {SPW_KILL, false}, {SPW_REAP, false},
     {SPW_PREBUILD, true}, {SPW_CLAIM, true},
 };
 
@@ -394,8 +394,7 @@ static const struct request *find_request(const char *msg, ssize_t len, struct s
 /* One request from the daemon. false: stop serving. */
 static bool serve_one(struct server *s)
 {
-    ssize_t n = spawnmsg_recv(s->fd, s->buf, sizeof(struct spw_head) + SPAWNMSG_MAX, NULL, 0,
-                              NULL);
+    ssize_t n = spawnmsg_recv(s->fd, s->buf, sizeof(struct spw_head) + SPAWNMSG_MAX, NULL, 0, NULL);
     if (n == -EAGAIN || n == -EINTR)
         return true;
     if (n == 0)

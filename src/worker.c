@@ -104,7 +104,6 @@ static void on_handle_closed(uv_handle_t *h)
     free_worker(im);
 }
 
-
 static void close_handles(struct worker_impl *im)
 {
     uv_close((uv_handle_t *)&im->ctl, on_handle_closed);

@@ -411,8 +411,8 @@ static void remove_fn_dir(const char *fn_dir)
 
 /* The pre-built "runtime": waits for a line on fd 3 (our SPECIALIZE),
  * then shows what it has at /var/task and its hostname. */
-static const char *const waiting_runtime[] = {
-    "/bin/sh", "-c", "read line <&3; ls /var/task; hostname", NULL};
+static const char *const waiting_runtime[] = {"/bin/sh", "-c",
+                                              "read line <&3; ls /var/task; hostname", NULL};
 
 static sandbox_spec prebuilt_spec(struct fixture *f, uid_t uid)
 {
@@ -590,7 +590,7 @@ static void test_stops_on_a_message_that_breaks_the_protocol(void **state)
     struct fixture *f = need_root(state);
     uint32_t unknown[2] = {99, 1};
     assert_stops_on(f, unknown, sizeof unknown, -1);
-    assert_stops_on(f, unknown, 2, -1); /* too short for a type */
+    assert_stops_on(f, unknown, 2, -1);          /* too short for a type */
     uint32_t kill_long[4] = {SPW_KILL, 1, 0, 0}; /* a kill of the wrong size */
     assert_stops_on(f, kill_long, sizeof kill_long, -1);
     uint32_t reap_short[2] = {SPW_REAP, 1};
