@@ -35,7 +35,17 @@ in the same run:
      function, wrk -tC -cC (C = COLD_CLIENTS) for COLD_DURATION s each
      (bench/sched.py's round-robin Lua script, written to the temp dir), or
      this client's closed loop without wrk; req/s and the ratio. Every
-     function is warmed first; no cold start may happen in the runs;
+     function is warmed first; no cold start may happen in the runs.
+     Baseline, same run, after the functions are deleted: "bare processes",
+     C (= COLD_CLIENTS) then COLD_MANY_FNS python3 workers started as
+     hearthd starts them (-I -B -c runtimes/python3/bootstrap.py, the same
+     hello, fd 3 a socketpair) but as plain children of this process (no
+     sandbox, no daemon, no HTTP), driven by bench/frame_driver.c (built
+     with cc -O2 into the temp dir): C INVOKE frames in flight, round-robin
+     as above, 1 s (quick 0.3 s) unmeasured then COLD_DURATION s; req/s,
+     workers' CPU per call (/proc/PID/stat), the bare ratio, and the
+     daemon's own loss = daemon ratio / bare ratio (plus the growth of
+     1/req/s per call of both);
   6. a new deploy followed at once by a call: on one connection, PUT the
      function, then POST its first call; (deploy -> first answer) minus
      the deploy request's own time, p50, COLD_DEPLOY_N times, each in turn
@@ -75,6 +85,7 @@ Environment (defaults in brackets; quick mode's after the slash):
   COLD_POOL_WAIT     seconds to wait for the pool to refill [5]
   COLD_WRK           0: do not use wrk even when installed [1]
   COLD_KEEP          1: keep the temp dir (daemon log, data) [0]
+  COLD_ONLY          only these cases, e.g. 5 or 1,5 [all]
 """
 
 import importlib.util
@@ -729,6 +740,123 @@ def cold_starts(api, names):
     return sum(api.pool(n)["cold_starts"] for n in names)
 
 
+# ---------------------------------------------------------------------------
+# case 5's baseline: bare worker processes, no daemon, no sandbox
+
+BOOTSTRAP = REPO / "runtimes" / "python3" / "bootstrap.py"
+FRAME_HDR = 12  # bootstrap.py's HEADER: magic, type, flags, meta_len, body_len
+
+
+def build_frame_driver(base):
+    """bench/frame_driver.c built with cc -O2 into the temp dir; its path."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise BenchError("no C compiler for bench/frame_driver.c")
+    out = base / "frame_driver"
+    if not out.exists():
+        subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-o", str(out),
+                        str(REPO / "bench" / "frame_driver.c")], check=True,
+                       capture_output=True, timeout=60)
+    return out
+
+
+def _read_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise BenchError("a bare worker closed its socket before READY")
+        buf += chunk
+    return buf
+
+
+def bare_processes(base, driver, nprocs, clients, warm_s, seconds):
+    """nprocs python3 workers as hearthd runs them (-I -B -c bootstrap.py,
+    fd 3 a SOCK_STREAM socketpair end, cwd = the hello's code, HEARTH_HANDLER)
+    but as plain children of this process: no sandbox, no daemon. After
+    their READY, frame_driver keeps `clients` INVOKEs in flight, round-robin,
+    warm_s unmeasured then `seconds` measured. Returns its BARE line as a
+    dict (plus rps and per-call CPU in ns); every worker is stopped."""
+    import socket  # pylint: disable=import-outside-toplevel
+    task = base / "bare-task"
+    handler, files, _what = R.HELLO["python3"]
+    task.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (task / name).write_text(text)
+    src = BOOTSTRAP.read_text()
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HEARTH_HANDLER": handler}
+    procs, ends = [], []
+    errlog = open(base / "bare-workers.log", "ab")
+    try:
+        for _ in range(nprocs):
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            child_fd = theirs.fileno()
+
+            def to_fd3(fd=child_fd):
+                os.dup2(fd, 3)  # inheritable; close_fds keeps 3 (in pass_fds)
+                if fd != 3:
+                    os.close(fd)
+
+            ends.append(ours)
+            try:
+                procs.append(subprocess.Popen(
+                    [S.PY, "-I", "-B", "-c", src], cwd=str(task), env=env,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errlog,
+                    pass_fds=(3, child_fd) if child_fd != 3 else (3,), preexec_fn=to_fd3))
+            finally:
+                theirs.close()
+        for sock in ends:  # READY from each, as the daemon waits for it
+            sock.settimeout(30)
+            head = _read_exact(sock, FRAME_HDR)
+            if head[0] != 0x48 or head[1] != 1:
+                raise BenchError("a bare worker's first frame is not READY: %s" % head.hex())
+            _read_exact(sock, int.from_bytes(head[4:8], "big") + int.from_bytes(head[8:12], "big"))
+            sock.setblocking(True)
+        argv = [str(driver), str(int(warm_s * 1000)), str(int(seconds * 1000)), str(clients)]
+        argv += ["%d:%d" % (sock.fileno(), p.pid) for sock, p in zip(ends, procs)]
+        res = subprocess.run(argv, pass_fds=[sock.fileno() for sock in ends],
+                             capture_output=True, text=True, timeout=warm_s + seconds + 60)
+        for line in res.stdout.splitlines():
+            if line.startswith("BARE "):
+                f = {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+                calls = max(f["requests"], 1)
+                f["rps"] = f["requests"] * 1e6 / f["duration_us"]
+                f["worker_ns"] = f["workers_cpu_ticks"] * 1e9 / f["ticks_per_s"] / calls
+                f["driver_ns"] = f["driver_cpu_us"] * 1e3 / calls
+                return f
+        raise BenchError("frame_driver failed (exit %d): %s" % (res.returncode,
+                                                                (res.stderr or res.stdout)[-500:]))
+    finally:
+        for sock in ends:  # EOF on fd 3: each worker exits 0
+            sock.close()
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        errlog.close()
+
+
+def case_many_bare(base, nfns, clients, seconds, quick):
+    """The bare baseline at `clients` and at `nfns` processes: (few, many,
+    lines)."""
+    driver = build_frame_driver(base)
+    warm_s = 0.3 if quick else 1.0
+    few = bare_processes(base, driver, clients, clients, warm_s, seconds)
+    many = bare_processes(base, driver, nfns, clients, warm_s, seconds)
+    lines = ["bare processes (no daemon, no sandbox, no HTTP): %d, then %d python3 -I -B -c "
+             "runtimes/python3/bootstrap.py with the same hello, children of this process, fd 3 "
+             "a socketpair;" % (clients, nfns),
+             "bench/frame_driver.c (cc -O2) keeps %d INVOKE frames (the daemon's metadata) in "
+             "flight, slot k on processes k, k+%d, ... in turn, %.1f s unmeasured then %d s:" % (
+                 clients, clients, warm_s, seconds)]
+    for n, f in ((clients, few), (nfns, many)):
+        lines.append("  %d processes: %.0f req/s; CPU per call: workers %s, driver %s" % (
+            n, f["rps"], fmt_ns(f["worker_ns"]), fmt_ns(f["driver_ns"])))
+    return few, many, lines
+
+
 def case_many(d, api, pool, rep, base, nfns, clients, seconds, use_wrk, quick):
     title = "5. %d warm Python functions round-robin vs one" % nfns
     lines = rep.section(title)
@@ -784,12 +912,44 @@ def case_many(d, api, pool, rep, base, nfns, clients, seconds, use_wrk, quick):
                      "during the measured runs." % (tool, clients, cold))
         ratio = rpsn / rps1
         lines.append("ratio %d functions / 1 function: %.2f" % (nfns, ratio))
-        rep.row("5. req/s, %d fns round-robin (%s)" % (nfns, "wrk" if use_wrk else "python"),
-                "%.0f (ratio %.2f)" % (rpsn, ratio), "1 fn %.0f" % rps1, "ratio >= 0.80",
-                met(ratio >= 0.8))
         if cold:
             raise BenchError("%d cold starts during the measured runs" % cold)
-        reset(d, api, pool)
+        reset(d, api, pool)  # the daemon's workers gone before the bare baseline
+        # The same-run baseline: what serving from nfns processes instead of
+        # `clients` costs the machine itself (caches, TLB, scheduling),
+        # without hearthd: bare workers driven over their fd 3.
+        try:
+            few, many_bare, bare_lines = case_many_bare(base, nfns, clients, seconds, quick)
+        except (BenchError, OSError, subprocess.SubprocessError) as exc:
+            lines.append("bare processes baseline FAILED: %s" % exc)
+            few = many_bare = None
+        if few:
+            lines.extend(bare_lines)
+            bare = many_bare["rps"] / few["rps"]
+            own = ratio / bare
+            lines.append("ratio bare %d / %d processes: %.2f; the daemon's ratio %.2f; the "
+                         "daemon's own loss (daemon ratio / bare ratio): %.2f" % (
+                             nfns, clients, bare, ratio, own))
+            # The same in time: 1/throughput per call, at 1 and at nfns.
+            grow_d = 1e9 / rpsn - 1e9 / rps1
+            grow_b = 1e9 / many_bare["rps"] - 1e9 / few["rps"]
+            lines.append("machine time per call (1 / req/s): daemon %s -> %s (%s), bare %s -> %s "
+                         "(%s): the daemon adds %s per call beyond the bare processes' growth" % (
+                             fmt_ns(1e9 / rps1), fmt_ns(1e9 / rpsn), signed_ns(grow_d),
+                             fmt_ns(1e9 / few["rps"]), fmt_ns(1e9 / many_bare["rps"]),
+                             signed_ns(grow_b), signed_ns(grow_d - grow_b)))
+        rep.row("5. req/s, %d fns round-robin (%s)" % (nfns, "wrk" if use_wrk else "python"),
+                "%.0f (ratio %.2f)" % (rpsn, ratio),
+                "1 fn %.0f; bare procs ratio %s" % (rps1, "%.2f" % bare if few else "n/a"),
+                "ratio >= 0.80", met(ratio >= 0.8))
+        if few:
+            rep.row("5. ... bare %d / %d procs, req/s" % (nfns, clients),
+                    "%.0f / %.0f (ratio %.2f)" % (many_bare["rps"], few["rps"], bare),
+                    "worker CPU/call %s / %s" % (fmt_ns(many_bare["worker_ns"]),
+                                                 fmt_ns(few["worker_ns"])))
+            rep.row("5. ... daemon's own loss (%.2f / %.2f)" % (ratio, bare), "%.2f" % own,
+                    "daemon ratio / bare ratio; per call %s vs bare %s" % (
+                        signed_ns(grow_d), signed_ns(grow_b)))
     except (BenchError, OSError, subprocess.TimeoutExpired) as exc:
         rep.fail(title, lines, exc)
 
@@ -867,6 +1027,12 @@ def run(rep, hearthd, base, daemons):
     deploy_n = S.env_int("COLD_DEPLOY_N", 3 if quick else 30)
     wait_s = S.env_int("COLD_POOL_WAIT", 5, 1, 600)
     use_wrk = S.env_int("COLD_WRK", 1, 0, 1) == 1 and shutil.which("wrk") is not None
+    only = os.environ.get("COLD_ONLY", "").replace(",", " ").split()
+    if any(x not in "01234567" or len(x) != 1 for x in only):
+        raise SetupError("COLD_ONLY=%s: case numbers 0-7, comma-separated" % ",".join(only))
+
+    def want(case):
+        return not only or str(case) in only
 
     # Room for case 5 (nfns + clients workers), the pools (--prebuilt-max 8
     # by default, three runtimes) and a margin; the memory budget never the
@@ -894,29 +1060,42 @@ def run(rep, hearthd, base, daemons):
                                               else " (not usable)") for k, v in listed.items()),
         "wrk: %s" % ("yes" if use_wrk else "not used"),
     ]
-    log("0/7 machine baseline")
-    case_machine(d, rep, warm_n, quick)
-    log("7/7 idle sandbox PSS")
-    case_pss(d, api, pool, rep, usable, quick)
-    log("1/7 python3 cold (%d) and warm (%d)" % (cold_n, warm_n))
-    case_cold_warm(d, api, pool, rep, "python3", 1, cold_n, warm_n)
-    if "c" in usable:
+    if only:
+        rep.head.append("only cases %s (COLD_ONLY)" % ", ".join(only))
+    if want(0):
+        log("0/7 machine baseline")
+        case_machine(d, rep, warm_n, quick)
+    if want(7):
+        log("7/7 idle sandbox PSS")
+        case_pss(d, api, pool, rep, usable, quick)
+    if want(1):
+        log("1/7 python3 cold (%d) and warm (%d)" % (cold_n, warm_n))
+        case_cold_warm(d, api, pool, rep, "python3", 1, cold_n, warm_n)
+    if not want(2):
+        pass
+    elif "c" in usable:
         log("2/7 c cold (%d) and warm (%d)" % (other_n, warm_n))
         case_cold_warm(d, api, pool, rep, "c", 2, other_n, warm_n)
     else:
         rep.row("2. c cold - warm, p50", "skipped: c not usable")
-    if os.path.exists("/usr/bin/node") and "node" in usable:
+    if not want(3):
+        pass
+    elif os.path.exists("/usr/bin/node") and "node" in usable:
         log("3/7 node cold (%d) and warm (%d)" % (other_n, warm_n))
         case_cold_warm(d, api, pool, rep, "node", 3, other_n, warm_n)
     else:
         rep.row("3. node cold - warm, p50", "skipped: no node" if not os.path.exists(
             "/usr/bin/node") else "skipped: node not usable")
-    log("4/7 bursts of %d (%d rounds)" % (BURST, rounds))
-    case_burst(d, api, pool, rep, rounds)
-    log("6/7 deploy then call (%d)" % deploy_n)
-    case_deploy_call(d, api, pool, rep, deploy_n)
-    log("5/7 %d functions vs 1 (%d s runs%s)" % (nfns, seconds, ", wrk" if use_wrk else ""))
-    case_many(d, api, pool, rep, base, nfns, clients, seconds, use_wrk, quick)
+    if want(4):
+        log("4/7 bursts of %d (%d rounds)" % (BURST, rounds))
+        case_burst(d, api, pool, rep, rounds)
+    if want(6):
+        log("6/7 deploy then call (%d)" % deploy_n)
+        case_deploy_call(d, api, pool, rep, deploy_n)
+    if want(5):
+        log("5/7 %d functions vs 1 (%d s runs%s), then bare processes %d and %d" % (
+            nfns, seconds, ", wrk" if use_wrk else "", clients, nfns))
+        case_many(d, api, pool, rep, base, nfns, clients, seconds, use_wrk, quick)
     rep.head.append("load average at the end %s" % loadavg())
     pool.close()
     api.close()

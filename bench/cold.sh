@@ -12,6 +12,8 @@
 #   0. the machine (fork+exec, python3 -c pass, the HTTP floor),
 #   1-3. cold - warm call of a Python, C and node hello (p50, p99),
 #   4. 32 simultaneous first calls, 5. 100 warm functions vs one (wrk),
+#      beside 100 vs 8 bare python3 worker processes (no daemon, driven by
+#      bench/frame_driver.c, built with cc at the start),
 #   6. deploy then call vs a cold call, 7. idle pre-built sandbox PSS.
 # It works with and without the pre-built pool (no hearth_prebuilt_*
 # metrics: fixed gaps between cold calls, PSS "n/a").
@@ -19,6 +21,7 @@
 #   bench/cold.sh               # about 1 minute on 2 vCPUs
 #   bench/cold.sh --quick       # small counts, a smoke test (~10 s)
 #   COLD_N=100 bench/cold.sh > report.txt
+#   COLD_ONLY=5 bench/cold.sh   # only case 5 (about 35 s)
 #
 # Exit status: that of cold.py: 0 when the run completed (missed targets
 # are not an error), 1 when a case failed, 2 on a set-up failure or a bad
