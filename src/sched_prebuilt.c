@@ -138,28 +138,24 @@ static void stop_stem(sched *s, worker *w)
 
 /* --- the pre-built workers' own events, until a claim --- */
 
+/* Its runtime says READY {"prebuilt": true} once loaded: from then on a
+ * claim costs only the function's own start. Anything else, or twice,
+ * breaks the protocol. One stopped meanwhile stays "starting" until its
+ * exit. */
 static void on_stem_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t len)
 {
-    (void)meta;
     (void)len;
     free(body);
-    dlog_warn("pre-built worker %d sent frame %u before it was given a function: stopped",
-              (int)worker_pid(w), (unsigned)type);
-    worker_kill(w);
-}
-
-/* Built: ready to be claimed (its runtime may still be loading; a claim
- * then waits in its socket). One stopped meanwhile stays "starting"
- * until its exit. */
-static void on_stem_started(worker *w)
-{
     stem_pool *st = w->stem;
-    if (w->stopping)
-        return;
-    if (st->s->shutting_down) {
-        stop_stem(st->s, w);
+    if (type != HEARTH_FRAME_READY || w->state != WORKER_STARTING ||
+        !json_is_true(json_object_get(meta, "prebuilt"))) {
+        dlog_warn("pre-built worker %d sent frame %u before it was given a function: stopped",
+                  (int)worker_pid(w), (unsigned)type);
+        worker_kill(w);
         return;
     }
+    if (w->stopping)
+        return;
     st->nstarting--;
     w->state = WORKER_IDLE;
     ready_link(st, w);
@@ -167,6 +163,14 @@ static void on_stem_started(worker *w)
      * now it can claim the sandbox, or have it evicted. */
     if (st->s->nhungry)
         feed_waiting_pools(st->s);
+}
+
+/* Built; its runtime is loading. At shutdown it goes at once. */
+static void on_stem_started(worker *w)
+{
+    stem_pool *st = w->stem;
+    if (st->s->shutting_down)
+        stop_stem(st->s, w);
 }
 
 static void on_stem_exit(worker *w, int wstatus, bool protocol_error)

@@ -229,6 +229,8 @@ static void specialize(void)
     const char *flag = getenv("HEARTH_PREBUILT");
     if (!flag || strcmp(flag, "1") != 0)
         return;
+    /* Loaded: it may be given a function now (send_frame takes the meta). */
+    send_frame(HEARTH_FRAME_READY, json_pack("{s:b}", "prebuilt", 1), NULL, 0);
     json_t *meta = read_specialize();
     json_t *env = json_object_get(meta, "env");
     size_t n = json_array_size(env);

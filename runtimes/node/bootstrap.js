@@ -117,6 +117,7 @@ function readSpecialize() {
 // /var/task after this process first entered it.
 function specializeIfPrebuilt() {
   if (process.env.HEARTH_PREBUILT !== '1') return;
+  fs.writeSync(FD, frame(READY, {prebuilt: true})); // loaded: it may be given a function now
   const env = readSpecialize();
   for (const key of Object.keys(process.env)) delete process.env[key];
   for (const item of env) {

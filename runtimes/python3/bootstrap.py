@@ -257,6 +257,7 @@ def specialize_if_prebuilt():
     if os.environ.get("HEARTH_PREBUILT") != "1":
         return
     api = prctl_mm_api()
+    send(READY, b'{"prebuilt":true}')  # loaded: the daemon may hand it a function now
     env = read_specialize()
     os.environ.clear()
     for item in env:

@@ -91,7 +91,10 @@ class Prebuilt(Runtime):
         self.request_no = 0
 
     def wait_blocked_on_fd3(self):
-        """Until the runtime sits in a read of fd 3: loaded, waiting for SPECIALIZE."""
+        """Its READY {"prebuilt": true} (loaded), then until the runtime sits
+        in a read of fd 3, waiting for SPECIALIZE."""
+        ftype, meta, body = recv_frame(self.sock)
+        assert (ftype, meta, body) == (READY, {"prebuilt": True}, b""), self.stderr()
         deadline = time.monotonic() + TIMEOUT_S
         while time.monotonic() < deadline:
             try:
