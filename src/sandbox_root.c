@@ -568,16 +568,23 @@ static int take_code_root(const char *code_root)
     return fd;
 }
 
-/* The function's folder, found beneath the code root only (an absolute or
- * escaping symlink is refused), bound read-only onto /var/task. */
+/* The function's folder, found beneath `dir` only (an absolute or
+ * escaping symlink is refused): an O_PATH fd, or -1 with errno. */
+static int open_code_beneath(int dir, const char *code_rel)
+{
+    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    return (int)syscall(SYS_openat2, dir, code_rel, &how, sizeof how);
+}
+
+/* The function's folder bound read-only onto /var/task, from the code
+ * root mounted at the stage. */
 static int bind_attached_code(const char *code_rel)
 {
     int stage = open(SANDBOX_ROOT_STAGE, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (stage < 0)
         return -1;
-    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-    int code = (int)syscall(SYS_openat2, stage, code_rel, &how, sizeof how);
+    int code = open_code_beneath(stage, code_rel);
     int err = errno;
     close(stage);
     if (code < 0) {
@@ -587,10 +594,44 @@ static int bind_attached_code(const char *code_rel)
     return bind_code(code, SANDBOX_ROOT_TASK);
 }
 
-/* Mounts the code root at the stage just long enough to bind the
- * function's folder out of it; the tree fd stays the caller's. */
+/* Kernels since 6.15 clone a folder straight out of a detached tree: a
+ * read-only copy of the function's folder alone, moved onto /var/task,
+ * with no stage mounted and nothing to detach after (the detach waits for
+ * RCU). -1 with errno EINVAL where the kernel refuses the clone. */
+static int clone_attached_code(int tree_fd, const char *code_rel)
+{
+    int code = open_code_beneath(tree_fd, code_rel);
+    if (code < 0)
+        return -1;
+    int copy = (int)syscall(SYS_open_tree, code, "",
+                            OPEN_TREE_CLONE | AT_EMPTY_PATH | AT_RECURSIVE | OPEN_TREE_CLOEXEC);
+    int err = errno;
+    close(code);
+    if (copy < 0) {
+        errno = err;
+        return -1;
+    }
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    int rc = (int)syscall(SYS_mount_setattr, copy, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                          sizeof attr);
+    if (rc == 0)
+        rc = (int)syscall(SYS_move_mount, copy, "", AT_FDCWD, SANDBOX_ROOT_TASK,
+                          MOVE_MOUNT_F_EMPTY_PATH);
+    err = errno;
+    close(copy);
+    errno = err;
+    return rc;
+}
+
+/* Attaches the function's folder: cloned out of the tree where the kernel
+ * can, else through the code root mounted at the stage just long enough
+ * to bind the folder out of it. The tree fd stays the caller's. */
 static int attach_code(int tree_fd, const char *code_rel)
 {
+    if (clone_attached_code(tree_fd, code_rel) == 0)
+        return 0;
+    if (errno != EINVAL)
+        return -1;
     if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, SANDBOX_ROOT_STAGE,
                 MOVE_MOUNT_F_EMPTY_PATH) < 0)
         return -1;

@@ -287,8 +287,6 @@ static int begin_claim(struct server *s, struct entry *e, sandbox_spec *spec)
     if (rc == 0 && spec->host_network)
         rc = -EPERM; /* built without the host's network: it cannot gain it */
     bool memory_cgroup = e->proc.has_cgroup && e->proc.cgroup.path[SANDBOX_CGROUP_MEMORY][0];
-    if (rc == 0 && e->proc.has_cgroup)
-        rc = sandbox_cgroup_set_memory(&e->proc.cgroup, spec->memory_bytes);
     if (rc == 0)
         rc = add_bundle(s->bundler, spec);
     if (rc == 0) {
@@ -301,6 +299,10 @@ static int begin_claim(struct server *s, struct entry *e, sandbox_spec *spec)
         rc = sandbox_attach_send(&e->proc, &a);
     }
     drop_bundle(spec);
+    /* While the init attaches: the runtime loads nothing of the function
+     * before the claim is answered, and that waits for both. */
+    if (rc == 0 && e->proc.has_cgroup)
+        rc = sandbox_cgroup_set_memory(&e->proc.cgroup, spec->memory_bytes);
     if (rc == 0)
         e->state = E_ATTACHING;
     else

@@ -218,6 +218,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             send(READY, encode_meta({"runtime": "lambda",
                                      "runtime_version": "%d.%d.%d" % sys.version_info[:3]}))
             STATE.ready_sent = True
+            show_specialized_environment()  # bootstrap.py: off the cold start's path
         return read_invoke()  # the long poll: until the daemon sends a call
 
     def do_POST(self):
