@@ -27,15 +27,24 @@
 #include "dlog.h"
 #include "runtimes.h"
 
-#define WINDOW_S        60   /* how far back the busiest second is looked for */
-#define REFILL_MS       10   /* after a claim: let the claimed worker start first */
-#define FAIL_BACKOFF_MS 2000 /* after a pre-build failed: do not spin on a broken runtime */
+#define WINDOW_S        60    /* how far back the busiest second is looked for */
+#define REFILL_MS       10    /* after a claim: let the claimed worker start first */
+#define FAIL_BACKOFF_MS 2000  /* after a pre-build failed: do not spin on a broken runtime */
+#define LOAD_MS         30000 /* a runtime that has not said it loaded by then never will */
+
+/* A pre-built worker is on one of its pool's two lists (worker.next/prev)
+ * until it is claimed or stopped: `loading` while it is built and its
+ * runtime loads (state STARTING), `ready` once the runtime said so (state
+ * IDLE). One that is stopped is taken off its list first. */
+struct stem_list {
+    worker *head; /* newest first */
+    unsigned n;
+};
 
 struct stem_pool {
     sched *s;
     const char *runtime; /* static for the daemon's life (runtimes.c) */
-    worker *ready;       /* ready and unclaimed, newest first (worker.next/prev) */
-    unsigned nready, nstarting;
+    struct stem_list loading, ready;
     uint16_t per_second[WINDOW_S]; /* cold starts, by second */
     uint64_t second;               /* the second per_second was last written */
     uint64_t not_before;           /* loop ms: no pre-build before (after a failure) */
@@ -84,32 +93,38 @@ static stem_pool *stem_for(sched *s, const char *runtime)
     return NULL;
 }
 
-static void ready_link(stem_pool *st, worker *w)
+static void list_add(struct stem_list *l, worker *w)
 {
     w->prev = NULL;
-    w->next = st->ready;
-    if (st->ready)
-        st->ready->prev = w;
-    st->ready = w;
-    st->nready++;
+    w->next = l->head;
+    if (l->head)
+        l->head->prev = w;
+    l->head = w;
+    l->n++;
 }
 
-static void ready_unlink(stem_pool *st, worker *w)
+static void list_remove(struct stem_list *l, worker *w)
 {
     if (w->prev)
         w->prev->next = w->next;
     else
-        st->ready = w->next;
+        l->head = w->next;
     if (w->next)
         w->next->prev = w->prev;
     w->prev = w->next = NULL;
-    st->nready--;
+    l->n--;
 }
 
-/* The oldest ready one: the surest to have finished loading its runtime. */
-static worker *oldest_ready(const stem_pool *st)
+static struct stem_list *list_of(stem_pool *st, const worker *w)
 {
-    worker *w = st->ready;
+    return w->state == WORKER_IDLE ? &st->ready : &st->loading;
+}
+
+/* The oldest of a list: the ready one built first, the loading one
+ * furthest along. */
+static worker *oldest(const struct stem_list *l)
+{
+    worker *w = l->head;
     while (w && w->next)
         w = w->next;
     return w;
@@ -126,10 +141,12 @@ static void schedule_fill(sched *s, uint64_t in_ms)
     uv_timer_start(&s->stem_timer, prebuilt_on_timer, in_ms, 0);
 }
 
-static void stop_stem(sched *s, worker *w)
+/* Takes w off its list and stops it; its exit only settles the counts. */
+static void stop_stem(sched *s, stem_pool *st, worker *w)
 {
     if (w->stopping)
         return;
+    list_remove(list_of(st, w), w);
     w->stopping = true;
     s->ndying++;
     s->dying_mb += (uint64_t)w->memory_mb;
@@ -156,9 +173,9 @@ static void on_stem_frame(worker *w, uint8_t type, json_t *meta, char *body, siz
     }
     if (w->stopping)
         return;
-    st->nstarting--;
+    list_remove(&st->loading, w);
     w->state = WORKER_IDLE;
-    ready_link(st, w);
+    list_add(&st->ready, w);
     /* A function may have been waiting for the room this build held:
      * now it can claim the sandbox, or have it evicted. */
     if (st->s->nhungry)
@@ -170,7 +187,7 @@ static void on_stem_started(worker *w)
 {
     stem_pool *st = w->stem;
     if (st->s->shutting_down)
-        stop_stem(st->s, w);
+        stop_stem(st->s, st, w);
 }
 
 static void on_stem_exit(worker *w, int wstatus, bool protocol_error)
@@ -179,10 +196,8 @@ static void on_stem_exit(worker *w, int wstatus, bool protocol_error)
     (void)protocol_error;
     stem_pool *st = w->stem;
     sched *s = st->s;
-    if (w->state == WORKER_STARTING)
-        st->nstarting--;
-    else
-        ready_unlink(st, w);
+    if (!w->stopping)
+        list_remove(list_of(st, w), w); /* it died on its own */
     s->nworkers--;
     s->memory_mb -= (uint64_t)w->memory_mb;
     if (w->stopping) {
@@ -231,23 +246,24 @@ static int build_one(sched *s, stem_pool *st)
     w->spawned_ms = uv_now(s->o.loop);
     s->nworkers++;
     s->memory_mb += s->o.prebuilt_mb;
-    st->nstarting++;
+    list_add(&st->loading, w);
     return 0;
 }
 
 static void fill_one_pool(sched *s, stem_pool *st)
 {
     unsigned target = target_of(s, st);
-    while (st->nready > target) {
-        worker *w = oldest_ready(st);
-        ready_unlink(st, w); /* off the list at once; its exit finds it unlinked */
-        w->state = WORKER_STARTING;
-        st->nstarting++;
-        stop_stem(s, w);
+    while (st->ready.n > target)
+        stop_stem(s, st, oldest(&st->ready));
+    worker *stuck = oldest(&st->loading);
+    if (stuck && uv_now(s->o.loop) - stuck->spawned_ms > LOAD_MS) {
+        dlog_warn("pre-built sandbox for %s: its runtime did not load in %d s; stopped",
+                  st->runtime, LOAD_MS / 1000);
+        stop_stem(s, st, stuck);
     }
     if (uv_now(s->o.loop) < st->not_before)
         return;
-    while (st->nready + st->nstarting < target && room_for_one(s))
+    while (st->ready.n + st->loading.n < target && room_for_one(s))
         if (build_one(s, st) < 0) {
             st->not_before = uv_now(s->o.loop) + FAIL_BACKOFF_MS;
             schedule_fill(s, FAIL_BACKOFF_MS);
@@ -273,10 +289,10 @@ void prebuilt_fill(sched *s)
 worker *prebuilt_take(sched *s, pool *p)
 {
     stem_pool *st = p->cfg.host_network ? NULL : stem_for(s, p->cfg.runtime);
-    worker *w = st ? oldest_ready(st) : NULL;
+    worker *w = st ? oldest(&st->ready) : NULL;
     if (!w)
         return NULL;
-    ready_unlink(st, w);
+    list_remove(&st->ready, w);
     s->nworkers--;
     s->memory_mb -= (uint64_t)w->memory_mb;
     return w;
@@ -284,7 +300,7 @@ worker *prebuilt_take(sched *s, pool *p)
 
 void prebuilt_untake(sched *s, worker *w)
 {
-    ready_link(w->stem, w);
+    list_add(&((stem_pool *)w->stem)->ready, w);
     s->nworkers++;
     s->memory_mb += (uint64_t)w->memory_mb;
 }
@@ -307,25 +323,20 @@ void prebuilt_discard(sched *s, worker *w)
     stem_pool *st = w->stem;
     s->nworkers++;
     s->memory_mb += (uint64_t)w->memory_mb;
-    w->state = WORKER_STARTING;
-    st->nstarting++; /* until its exit */
-    stop_stem(s, w);
+    list_add(&st->ready, w); /* as it was taken; stop_stem takes it off again */
+    stop_stem(s, st, w);
 }
 
 bool prebuilt_evict_one(sched *s)
 {
     stem_pool *most = NULL;
     for (size_t i = 0; i < s->nstems; i++)
-        if (s->stems[i].nready && (!most || s->stems[i].nready > most->nready))
+        if (s->stems[i].ready.n && (!most || s->stems[i].ready.n > most->ready.n))
             most = &s->stems[i];
     if (!most)
         return false;
-    worker *w = oldest_ready(most);
-    ready_unlink(most, w);
-    w->state = WORKER_STARTING;
-    most->nstarting++; /* until its exit: it is no longer ready */
     most->evictions++;
-    stop_stem(s, w);
+    stop_stem(s, most, oldest(&most->ready));
     return true;
 }
 
@@ -352,9 +363,13 @@ int prebuilt_open(sched *s)
 void prebuilt_shutdown(sched *s)
 {
     uv_timer_stop(&s->stem_timer);
-    for (size_t i = 0; i < s->nstems; i++)
-        while (s->stems[i].ready)
-            prebuilt_evict_one(s);
+    for (size_t i = 0; i < s->nstems; i++) {
+        stem_pool *st = &s->stems[i];
+        while (st->ready.head)
+            stop_stem(s, st, st->ready.head);
+        while (st->loading.head)
+            stop_stem(s, st, st->loading.head);
+    }
 }
 
 void prebuilt_close(sched *s)
@@ -368,8 +383,8 @@ int sched_each_prebuilt(sched *s, sched_prebuilt_visit_fn fn, void *ud)
 {
     for (size_t i = 0; i < s->nstems; i++) {
         stem_pool *st = &s->stems[i];
-        sched_prebuilt_state ps = {.ready = st->nready,
-                                   .starting = st->nstarting,
+        sched_prebuilt_state ps = {.ready = st->ready.n,
+                                   .starting = st->loading.n,
                                    .target = target_of(s, st),
                                    .claims = st->claims,
                                    .misses = st->misses,

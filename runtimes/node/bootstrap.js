@@ -13,9 +13,10 @@
 // Node's standard library only.
 //
 // Pre-built mode (HEARTH_PREBUILT=1 at start; docs/runtimes.md): node and
-// this file are loaded before there is a function; specializeIfPrebuilt()
-// then reads the SPECIALIZE frame synchronously, takes the function's
-// environment and enters /var/task again before the handler is loaded.
+// this file are loaded (and primed) before there is a function;
+// specializeIfPrebuilt() then reads the SPECIALIZE frame off fd 3's socket,
+// takes the function's environment and enters /var/task again before the
+// handler is loaded.
 'use strict';
 
 const fs = require('fs');
@@ -54,50 +55,19 @@ function prebuiltFail(why) {
   process.exit(EX_SOFTWARE);
 }
 
-// Fills buf from fd 3 with blocking reads (the event loop is not running
-// yet); false at EOF before the first byte.
-function readSyncExact(buf) {
-  let got = 0;
-  while (got < buf.length) {
-    let n;
-    try {
-      n = fs.readSync(FD, buf, got, buf.length - got, null);
-    } catch (e) {
-      if (e.code === 'EINTR') continue;
-      if (e.code === 'EAGAIN') { // a non-blocking fd 3: wait a little, do not spin
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-        continue;
-      }
-      n = 0; // ECONNRESET and the like: the daemon is gone
-    }
-    if (n === 0) {
-      if (got === 0) return false;
-      prebuiltFail('EOF inside the SPECIALIZE frame');
-    }
-    got += n;
-  }
-  return true;
-}
-
-// A "KEY=VALUE" a process environment can hold: a non-empty key, no NUL,
-// and well-formed text (a lone surrogate from JSON would not survive).
 function envItemOk(item) {
   return typeof item === 'string' && item.indexOf('=') >= 1 && !item.includes('\0') &&
     Buffer.from(item, 'utf8').toString('utf8') === item;
 }
 
-// The environment list of the SPECIALIZE frame, the only frame a pre-built
-// runtime may get first. Exits 0 on EOF (never claimed), 70 on anything else.
-function readSpecialize() {
-  const header = Buffer.alloc(HEADER_LEN);
-  if (!readSyncExact(header)) process.exit(0);
+// The environment list of the SPECIALIZE frame's meta; exit 70 for anything else.
+function specializeEnv(header, meta) {
   const magic = header.readUInt8(0), type = header.readUInt8(1), flags = header.readUInt16BE(2);
   const metaLen = header.readUInt32BE(4), bodyLen = header.readUInt32BE(8);
   if (magic !== MAGIC || type !== SPECIALIZE || flags !== 0 || bodyLen !== 0 || metaLen > MAX_META) {
     prebuiltFail('first frame is not a SPECIALIZE: header ' + header.toString('hex'));
   }
-  const meta = Buffer.alloc(metaLen);
-  if (!readSyncExact(meta)) prebuiltFail('EOF inside the SPECIALIZE frame');
+  if (!meta) return null; // the header is fine: wait for the rest
   let env;
   try {
     env = JSON.parse(utf8(meta)).env;
@@ -111,23 +81,75 @@ function readSpecialize() {
   return env;
 }
 
+// The first frame, off the socket: {env, rest} (rest: bytes after it).
+// EOF before it: exit 0 (never claimed); inside it: exit 70.
+function readSpecialize() {
+  return new Promise((resolve) => {
+    let got = Buffer.alloc(0);
+    const onEnd = () => (got.length ? prebuiltFail('EOF inside the SPECIALIZE frame') : process.exit(0));
+    const onData = (chunk) => {
+      got = got.length ? Buffer.concat([got, chunk]) : chunk;
+      if (got.length < HEADER_LEN) return;
+      const header = got.subarray(0, HEADER_LEN), end = HEADER_LEN + header.readUInt32BE(4);
+      const env = specializeEnv(header, got.length >= end ? got.subarray(HEADER_LEN, end) : null);
+      if (!env) return;
+      sock.pause(); // serve() resumes it: nothing is lost in between
+      sock.removeListener('data', onData);
+      sock.removeListener('end', onEnd);
+      resolve({env, rest: got.subarray(end)});
+    };
+    sock.on('data', onData);
+    sock.on('end', onEnd);
+  });
+}
+
 // In a pre-built runtime, waits for SPECIALIZE, then becomes the function's
 // worker: exactly its environment (process.env writes through to the C
 // environ, so child processes agree) and the code folder, mounted over
 // /var/task after this process first entered it.
-function specializeIfPrebuilt() {
-  if (process.env.HEARTH_PREBUILT !== '1') return;
-  fs.writeSync(FD, frame(READY, {prebuilt: true})); // loaded: it may be given a function now
-  const env = readSpecialize();
-  for (const key of Object.keys(process.env)) delete process.env[key];
+async function specializeIfPrebuilt() {
+  if (process.env.HEARTH_PREBUILT !== '1') return Buffer.alloc(0);
+  await primeForClaim();
+  sock.write(frame(READY, {prebuilt: true})); // loaded: it may be given a function now
+  const {env, rest} = await readSpecialize();
+  // Only what changes: touching TZ (the same "UTC" in both) makes node
+  // reload its time zone data, ~20 ms.
+  const next = new Map();
   for (const item of env) {
     const eq = item.indexOf('=');
-    process.env[item.slice(0, eq)] = item.slice(eq + 1);
+    next.set(item.slice(0, eq), item.slice(eq + 1));
+  }
+  for (const key of Object.keys(process.env)) {
+    if (!next.has(key)) delete process.env[key];
+  }
+  for (const [key, value] of next) {
+    if (process.env[key] !== value) process.env[key] = value;
   }
   try {
     process.chdir(TASK_DIR);
   } catch (e) {
     prebuiltFail('cannot enter ' + TASK_DIR + ': ' + message(e));
+  }
+  return rest;
+}
+
+// Runs, once, what a claim and a first call will run, while nobody waits:
+// node compiles a function the first time it runs, so the loader, the
+// event and context builders and the frame writer are compiled here, not
+// on the cold start's path. The folder (in the sandbox's own /tmp) goes
+// again before the claim.
+async function primeForClaim() {
+  const dir = '/tmp/.hearth-prime-' + process.pid, file = path.join(dir, 'prime.js');
+  try {
+    fs.mkdirSync(dir, 0o700);
+    fs.writeFileSync(file, 'exports.handler = async (event) => event;\n');
+    const mod = require(file);
+    delete require.cache[file];
+    await answer(mod.handler, {request_id: 'prime', trigger: 'invoke'}, Buffer.from('{}'));
+  } catch (e) {
+    /* a claim works without it, a little slower */
+  } finally {
+    try { fs.rmSync(dir, {recursive: true, force: true}); } catch (e) { /* nothing to undo */ }
   }
 }
 
@@ -331,8 +353,8 @@ async function answer(handler, meta, body) {
 }
 
 // Cuts the byte stream of fd 3 into INVOKE frames, one answered at a time.
-function serve(handler) {
-  let pending = Buffer.alloc(0);
+function serve(handler, rest) {
+  let pending = rest;
   let busy = false;
   const next = async () => {
     if (busy || pending.length < HEADER_LEN) return;
@@ -362,7 +384,8 @@ function serve(handler) {
     next();
   });
   sock.on('end', () => process.exit(0));
-  sock.on('error', () => process.exit(0)); // the daemon is gone: same as EOF
+  sock.resume();
+  next();
 }
 
 async function main() {
@@ -371,12 +394,13 @@ async function main() {
   } catch (e) {
     die('fd ' + FD + ' is not open: this program runs under hearthd (see docs/protocol.md)');
   }
-  specializeIfPrebuilt();
+  sock = new net.Socket({fd: FD, readable: true, writable: true});
+  sock.on('error', () => process.exit(0)); // the daemon is gone: same as EOF
+  const rest = await specializeIfPrebuilt();
   CODE = fs.existsSync('/proc/self/cwd') ? '/proc/self/cwd' : process.cwd();
   const handler = await loadHandler(process.env.HEARTH_HANDLER || '');
-  sock = new net.Socket({fd: FD, readable: true, writable: true});
   sock.write(frame(READY, {runtime: 'node', runtime_version: process.versions.node}));
-  serve(handler);
+  serve(handler, rest);
 }
 
 main();
