@@ -86,6 +86,7 @@ Environment (defaults in brackets; quick mode's after the slash):
   COLD_WRK           0: do not use wrk even when installed [1]
   COLD_KEEP          1: keep the temp dir (daemon log, data) [0]
   COLD_ONLY          only these cases, e.g. 5 or 1,5 [all]
+  COLD_DAEMON_ARGS   more hearthd options, e.g. "--prebuilt-max 0" (no pool) []
 """
 
 import importlib.util
@@ -1039,6 +1040,7 @@ def run(rep, hearthd, base, daemons):
     # limit before --max-workers (it is accounting, not what they use).
     max_workers = max(64, nfns + clients, cold_n + 2, other_n + 2) + 3 * 8 + 16
     extra = ["--memory-budget", "%dM" % (max_workers * 128)]
+    extra += os.environ.get("COLD_DAEMON_ARGS", "").split()  # e.g. --prebuilt-max 0: no pool
     version = subprocess.run([hearthd, "--version"], capture_output=True, text=True).stdout
     d = Daemon(hearthd, base, "cold", max_workers, extra)
     daemons.append(d)

@@ -22,6 +22,7 @@
 #   bench/cold.sh --quick       # small counts, a smoke test (~10 s)
 #   COLD_N=100 bench/cold.sh > report.txt
 #   COLD_ONLY=5 bench/cold.sh   # only case 5 (about 35 s)
+#   COLD_DAEMON_ARGS="--prebuilt-max 0" bench/cold.sh   # without the pool: the "before"
 #
 # Exit status: that of cold.py: 0 when the run completed (missed targets
 # are not an error), 1 when a case failed, 2 on a set-up failure or a bad
