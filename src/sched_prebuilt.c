@@ -24,10 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "burstwin.h"
 #include "dlog.h"
 #include "runtimes.h"
 
-#define WINDOW_S        60    /* how far back the busiest second is looked for */
 #define REFILL_MS       10    /* after a claim: let the claimed worker start first */
 #define FAIL_BACKOFF_MS 2000  /* after a pre-build failed: do not spin on a broken runtime */
 #define LOAD_MS         30000 /* a runtime that has not said it loaded by then never will */
@@ -45,9 +45,8 @@ struct stem_pool {
     sched *s;
     const char *runtime; /* static for the daemon's life (runtimes.c) */
     struct stem_list loading, ready;
-    uint16_t per_second[WINDOW_S]; /* cold starts, by second */
-    uint64_t second;               /* the second per_second was last written */
-    uint64_t not_before;           /* loop ms: no pre-build before (after a failure) */
+    burstwin cold_starts; /* its runtime's, by second */
+    uint64_t not_before;  /* loop ms: no pre-build before (after a failure) */
     uint64_t claims, misses, evictions;
 };
 
@@ -56,30 +55,9 @@ static uint64_t now_s(const sched *s)
     return uv_now(s->o.loop) / 1000;
 }
 
-/* Clears the buckets of the seconds that passed since the last write. */
-static void roll_window(stem_pool *st, uint64_t now)
-{
-    uint64_t gap = now - st->second;
-    for (uint64_t i = 1; i <= gap && i <= WINDOW_S; i++)
-        st->per_second[(st->second + i) % WINDOW_S] = 0;
-    st->second = now;
-}
-
-static void note_cold_start(sched *s, stem_pool *st)
-{
-    roll_window(st, now_s(s));
-    uint16_t *b = &st->per_second[st->second % WINDOW_S];
-    if (*b < UINT16_MAX)
-        (*b)++;
-}
-
 static unsigned target_of(sched *s, stem_pool *st)
 {
-    roll_window(st, now_s(s));
-    unsigned busiest = 0;
-    for (int i = 0; i < WINDOW_S; i++)
-        if (st->per_second[i] > busiest)
-            busiest = st->per_second[i];
+    unsigned busiest = burstwin_peak(&st->cold_starts, now_s(s));
     if (busiest < s->o.prebuilt_min)
         busiest = s->o.prebuilt_min;
     return busiest > s->o.prebuilt_max ? s->o.prebuilt_max : busiest;
@@ -310,7 +288,7 @@ void prebuilt_note_start(sched *s, const pool *p, bool claimed)
     stem_pool *st = stem_for(s, p->cfg.runtime);
     if (!st)
         return;
-    note_cold_start(s, st);
+    burstwin_note(&st->cold_starts, now_s(s));
     if (claimed)
         st->claims++;
     else if (!p->cfg.host_network)
