@@ -786,8 +786,6 @@ static void await_attach(struct child_ctx *c, int outer, pid_t rt, int rt_pidfd)
     explicit_bzero(&m, sizeof m);
     if (secrets >= 0)
         close(secrets);
-    close(c->tree_fd);
-    c->tree_fd = -1;
     close(rt_pidfd);
     if (err) {
         report_errno(outer, ATTACH_REPLY | (err & ATTACH_ERR));
@@ -795,6 +793,11 @@ static void await_attach(struct child_ctx *c, int outer, pid_t rt, int rt_pidfd)
     }
     drop_init_privileges();
     report_errno(outer, ATTACH_REPLY);
+    /* After the answer: the last close of the detached code root tears the
+     * whole tree down, which can take milliseconds. Nothing of the sandbox
+     * can reach the init's fds meanwhile, and its privileges are gone. */
+    close(c->tree_fd);
+    c->tree_fd = -1;
 }
 
 /* pid 1 of the sandbox: starts the runtime, tells the daemon whether its

@@ -305,17 +305,37 @@ void prebuilt_discard(sched *s, worker *w)
     stop_stem(s, st, w);
 }
 
-bool prebuilt_evict_one(sched *s)
+/* The pool with the most ready (or, `loading`, loading) sandboxes, or
+ * NULL when all of those lists are empty. */
+static stem_pool *fullest(sched *s, bool loading)
 {
     stem_pool *most = NULL;
-    for (size_t i = 0; i < s->nstems; i++)
-        if (s->stems[i].ready.n && (!most || s->stems[i].ready.n > most->ready.n))
-            most = &s->stems[i];
-    if (!most)
-        return false;
-    most->evictions++;
-    stop_stem(s, most, oldest(&most->ready));
-    return true;
+    unsigned n = 0;
+    for (size_t i = 0; i < s->nstems; i++) {
+        stem_pool *st = &s->stems[i];
+        unsigned here = loading ? st->loading.n : st->ready.n;
+        if (here > n) {
+            most = st;
+            n = here;
+        }
+    }
+    return most;
+}
+
+/* A ready sandbox goes first, else one still loading (it holds its room
+ * all the same): a function's idle worker is never evicted while the
+ * pools hold any. */
+bool prebuilt_evict_one(sched *s)
+{
+    for (int loading = 0; loading <= 1; loading++) {
+        stem_pool *st = fullest(s, loading);
+        if (!st)
+            continue;
+        st->evictions++;
+        stop_stem(s, st, oldest(loading ? &st->loading : &st->ready));
+        return true;
+    }
+    return false;
 }
 
 /* --- life --- */

@@ -180,6 +180,7 @@ struct spawner {
     uv_poll_t poll;
     int poll_events;
     bool lost;
+    char *buf; /* a request being encoded: a head and SPAWNMSG_MAX */
     void (*on_lost)(void *ud);
     void *lost_ud;
 };
@@ -410,12 +411,9 @@ static int post(spawner *sp, const void *msg, size_t len)
 static int ask(spawner *sp, struct spw_head head, const sandbox_spec *spec, void *done, void *ud)
 {
     struct pending *p = calloc(1, sizeof *p);
-    char *buf = spec ? malloc(sizeof head + SPAWNMSG_MAX) : NULL;
-    if (!p || (spec && !buf)) {
-        free(p);
-        free(buf);
+    char *buf = sp->buf; /* one for the daemon's life: a fresh 192 KiB each time is an mmap */
+    if (!p)
         return -ENOMEM;
-    }
     head.req = ++sp->next_req ? sp->next_req : ++sp->next_req;
     size_t len = 0;
     int rc = spec ? spawnmsg_encode(spec, 0, buf + sizeof head, &len) : 0;
@@ -427,7 +425,6 @@ static int ask(spawner *sp, struct spw_head head, const sandbox_spec *spec, void
             rc = post(sp, &head, sizeof head);
         }
     }
-    free(buf);
     if (rc < 0) {
         free(p);
         return rc;
@@ -565,11 +562,17 @@ int spawner_start(const spawner_policy *policy, spawner **out)
     if (!policy_complete(policy))
         return -EINVAL;
     spawner *sp = calloc(1, sizeof *sp);
-    if (!sp)
+    char *buf = malloc(sizeof(struct spw_head) + SPAWNMSG_MAX);
+    if (!sp || !buf) {
+        free(sp);
+        free(buf);
         return -ENOMEM;
+    }
+    sp->buf = buf;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         int err = errno;
+        free(buf);
         free(sp);
         return -err;
     }
@@ -582,6 +585,7 @@ int spawner_start(const spawner_policy *policy, spawner **out)
         int err = errno;
         close(sv[0]);
         close(sv[1]);
+        free(buf);
         free(sp);
         return -err;
     }
@@ -619,5 +623,6 @@ void spawner_stop(spawner *sp)
     int st;
     while (waitpid(sp->pid, &st, 0) < 0 && errno == EINTR)
         ;
+    free(sp->buf);
     free(sp);
 }
