@@ -323,7 +323,6 @@ void pool_fill(sched *s, pool *p)
             break; /* a slot or memory frees when a worker exits */
         }
         int rc = spawn_worker(s, p, stem);
-        metrics_spawned(s->o.metrics, rc == 0);
         if (rc < 0) {
             dlog_error("could not start a worker for %s: %s", p->cfg.name, strerror(-rc));
             if (!p->qhead) {

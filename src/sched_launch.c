@@ -296,7 +296,9 @@ static int start_for(sched *s, pool *p, worker *stem, int *slot, worker **out)
     } else {
         prebuilt_note_start(s, p, false);
     }
-    return launch(s, p, p->cfg.runtime, NULL, &worker_ev, slot, out);
+    int rc = launch(s, p, p->cfg.runtime, NULL, &worker_ev, slot, out);
+    metrics_spawned(s->o.metrics, rc == 0); /* a claim is not a spawn */
+    return rc;
 }
 
 int spawn_worker(sched *s, pool *p, worker *stem)
