@@ -9,7 +9,9 @@ Must never: talk to anything but 127.0.0.1, signal a process it did not start
 
 The binary is $HEARTHD, else <repo>/build/hearthd.
 Set HEARTH_E2E_KEEP=1 to keep the temp dirs (data dir, daemon stderr) for
-inspection, HEARTH_E2E_LOG_LEVEL to change the daemon's --log-level, and
+inspection, HEARTH_E2E_LOG_LEVEL to change the daemon's --log-level,
+HEARTH_E2E_ARGS to give every daemon more options (e.g. "--prebuilt-min 8",
+so that nearly every worker is a claimed pre-built sandbox), and
 HEARTH_E2E_ROOTLESS=<user> to start every daemon as that unprivileged user
 (rootless mode; needs root and setpriv to switch).
 """
@@ -38,6 +40,7 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 HEARTHD = os.environ.get("HEARTHD") or str(REPO / "build" / "hearthd")
 LOG_LEVEL = os.environ.get("HEARTH_E2E_LOG_LEVEL", "debug")
+EXTRA_ARGS = os.environ.get("HEARTH_E2E_ARGS", "").split()
 KEEP = os.environ.get("HEARTH_E2E_KEEP") == "1"
 START_TIMEOUT = 10.0
 # Put in the daemon's environment: a worker must never see it (the sandbox
@@ -372,7 +375,7 @@ class Hearth:
             pytest.fail("hearthd binary not found at %s (set HEARTHD)" % HEARTHD)
         self.port = free_port()
         cmd = [HEARTHD, "--listen", "127.0.0.1:%d" % self.port, "--data-dir",
-               str(self.data_dir), "--log-level", LOG_LEVEL] + self.args
+               str(self.data_dir), "--log-level", LOG_LEVEL] + EXTRA_ARGS + self.args
         self._log = open(self.stderr_path, "ab")
         self._log.write(("\n=== %s\n" % " ".join(cmd)).encode())
         self._log.flush()
