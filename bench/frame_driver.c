@@ -30,11 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAGIC 0x48
+#define MAGIC    0x48
 #define T_INVOKE 2
 #define T_RESULT 3
-#define HDR 12
-#define MAXW 4096
+#define HDR      12
+#define MAXW     4096
 
 static const char EVENT[] = "{\"name\":\"bench\",\"n\":1}"; /* bench/sched.py's EVENT */
 

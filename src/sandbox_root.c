@@ -612,8 +612,8 @@ static int clone_attached_code(int tree_fd, const char *code_rel)
         return -1;
     }
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
-    int rc = (int)syscall(SYS_mount_setattr, copy, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
-                          sizeof attr);
+    int rc =
+        (int)syscall(SYS_mount_setattr, copy, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
     if (rc == 0)
         rc = (int)syscall(SYS_move_mount, copy, "", AT_FDCWD, SANDBOX_ROOT_TASK,
                           MOVE_MOUNT_F_EMPTY_PATH);
