@@ -53,12 +53,13 @@ static void on_kick(uv_idle_t *h)
     (void)h;
 }
 
-/* The store took a write: it is committed at the end of this loop turn.
- * The idle handle keeps the loop from sleeping if the write came after
- * this turn's check phase. */
+/* The store took a write, or an acknowledgement waits (a duplicate's,
+ * which writes nothing): both go out at the end of this loop turn. The
+ * idle handle keeps the loop from sleeping if they came after this turn's
+ * check phase. */
 void ev_batch_joined(events *ev)
 {
-    if (ev->armed || !evstore_dirty(ev->st))
+    if (ev->armed || (!evstore_dirty(ev->st) && !ev->acks))
         return;
     ev->armed = true;
     uv_idle_start(&ev->kick, on_kick);

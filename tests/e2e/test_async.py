@@ -191,6 +191,20 @@ def test_idempotency_key_returns_the_first_id(hearth):
                  "invalid_header")
 
 
+def test_a_duplicate_is_answered_when_nothing_else_is_written(hearth):
+    """A duplicate writes nothing: its answer must not wait for some other
+    write to end the loop turn's batch (it did, once the first call had
+    finished and the daemon was idle)."""
+    hearth.deploy_ok("as-idem-idle", ECHO)
+    a = submit(hearth, "as-idem-idle", {"x": 1}, headers={"Idempotency-Key": "idle-1"})
+    wait_status(hearth, a.json()["id"], {"succeeded"})
+    time.sleep(0.2)  # nothing left to write
+    b = submit(hearth, "as-idem-idle", {"x": 2}, headers={"Idempotency-Key": "idle-1"},
+               timeout=5)
+    assert b.status_code == 202 and b.json()["id"] == a.json()["id"], b.text
+    assert b.json().get("duplicate") is True
+
+
 def test_results_expire_after_retention(hearth_factory):
     h = hearth_factory("--result-retention", "1")
     h.deploy_ok("as-expire", ECHO)
