@@ -12,13 +12,15 @@ packages=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libuv1-dev libjansson-dev libseccomp-dev libsqlite3-dev libarchive-dev
   libsodium-dev
+  libmnl-dev libnftables-dev # egress: veth pairs over rtnetlink, Hearth's nftables table
+  slirp4netns # egress without root: user-mode networking for a worker's namespace
   libgnutls28-dev
   libcurl4-gnutls-dev # outbound HTTP (result callbacks); the GnuTLS flavour, like the rest
   python3
   tzdata # schedules' time zones: src/events/cron.c reads /usr/share/zoneinfo
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libcmocka-dev python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
+  packages+=(libcmocka-dev iproute2 python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
     prometheus # promtool lints /metrics (tests/e2e/test_metrics.py)
     openssl curl systemd
     python3-croniter python3-tz # the reference for schedule fire times (tests/unit/test_cron_reference.py)
