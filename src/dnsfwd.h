@@ -1,0 +1,91 @@
+/*
+ * dnsfwd.h — the DNS forwarder of the egress network mode: workers'
+ * queries, sent to the address in their resolv.conf and redirected here by
+ * the host's nftables rules, are relayed over UDP to the resolvers the host
+ * uses (which may sit on the host's loopback, e.g. systemd-resolved's
+ * 127.0.0.53, out of the workers' reach) and the answers relayed back.
+ *
+ * UDP only: a worker that retries a truncated answer over TCP gets no
+ * answer from here (nothing listens on TCP), so names whose answers do not
+ * fit the worker's EDNS buffer do not resolve.
+ *
+ * Runs on the daemon's libuv loop, unprivileged; every byte a worker sends
+ * is taken as hostile. Memory is bounded: at most DNSFWD_MAX_INFLIGHT
+ * queries are held, each at most DNSFWD_MAX_QUERY bytes; more are dropped.
+ */
+#ifndef HEARTH_DNSFWD_H
+#define HEARTH_DNSFWD_H
+
+#include <stdint.h>
+#include <uv.h>
+#include <netinet/in.h>
+
+#define DNSFWD_MAX_RESOLVERS 8    /* resolv.conf's own limit is 3 */
+#define DNSFWD_MAX_INFLIGHT  1024 /* queries held at once (one socket each) */
+#define DNSFWD_MAX_QUERY     4096 /* bytes; longer datagrams are not queries */
+#define DNSFWD_TIMEOUT_MS    2000 /* per resolver asked, then the next one */
+
+typedef struct dnsfwd dnsfwd;
+
+/* The resolvers of a resolv.conf file: up to `max` IPv4 or IPv6
+ * "nameserver" lines, in order, each with port 53 (an IPv6 address may
+ * carry a %scope, as glibc allows). Read as glibc does: the keyword starts
+ * the line and is followed by a blank, the address ends at the next blank;
+ * comments, options, search lines and malformed lines are skipped. Returns
+ * how many, or -errno when the file cannot be read. No "nameserver" line
+ * returns 0: glibc would use 127.0.0.1 then, the caller decides. */
+int dnsfwd_read_resolvers(const char *path, struct sockaddr_storage *out, int max);
+
+/* Starts relaying. Listens for UDP on `listen_fd`, an IPv4 or IPv6 UDP
+ * socket the caller bound (before dropping root), or, when it is -1, on a
+ * socket bound here to `listen_addr`. The forwarder takes `listen_fd` in
+ * every case: dnsfwd_stop closes it, and a failing start closes it too.
+ * Bind it to one address (the one in the workers' resolv.conf), not a
+ * wildcard: answers leave from the address the kernel picks for the asker.
+ *
+ * Each query is sent to resolvers[0]; on silence for the timeout (or an
+ * ICMP refusal) to the next; after the last it is given up. 1 to
+ * DNSFWD_MAX_RESOLVERS resolvers, each with a port; none may be the
+ * listening address itself (-ELOOP). Returns 0 with *out, or -errno. On
+ * failure after handles were made, they close on the loop as in
+ * dnsfwd_stop: run the loop before closing it. */
+int dnsfwd_start(uv_loop_t *loop, int listen_fd, const struct sockaddr *listen_addr,
+                 const struct sockaddr_storage *resolvers, int nresolvers, dnsfwd **out);
+
+/* The port it listens on (host order), e.g. when bound to port 0. */
+uint16_t dnsfwd_port(const dnsfwd *f);
+
+/* Stops: queries in flight are forgotten, handles close on the loop and
+ * the forwarder is freed once the loop has run their close callbacks (like
+ * every other module's). `f` must not be used after. Accepts NULL. */
+void dnsfwd_stop(dnsfwd *f);
+
+/* Counters for metrics and tests. Every query received ends up in exactly
+ * one of answers, dropped or timeouts, or is still in flight:
+ *   queries   datagrams received on the listening socket;
+ *   answers   answers sent back to their asker;
+ *   dropped   datagrams that were not DNS queries (fewer than 12 or more
+ *             than DNSFWD_MAX_QUERY bytes, QR set, opcode not QUERY,
+ *             QDCOUNT not 1), queries beyond the in-flight limit, and
+ *             answers that could not be sent back;
+ *   timeouts  queries given up: no resolver answered in time, or none
+ *             could be asked (refused, unreachable, no socket left);
+ *   rejected  datagrams on an upstream socket that were not the awaited
+ *             answer (wrong id, QR clear, too short, another source):
+ *             spoofing attempts or late, garbled answers;
+ *   inflight  queries now awaiting an answer. */
+typedef struct dnsfwd_stats {
+    uint64_t queries, answers, dropped, timeouts;
+    uint64_t rejected, inflight;
+} dnsfwd_stats;
+
+void dnsfwd_get_stats(const dnsfwd *f, dnsfwd_stats *st);
+
+/* For tests only, to keep them short: the time a resolver gets to answer
+ * (default DNSFWD_TIMEOUT_MS) and the number of queries held at once
+ * (default DNSFWD_MAX_INFLIGHT, which is also the ceiling). Call them
+ * before any query arrives. */
+void dnsfwd_set_timeout_ms(dnsfwd *f, unsigned ms);
+void dnsfwd_set_max_inflight(dnsfwd *f, unsigned n);
+
+#endif
