@@ -41,9 +41,11 @@
 
 #include "dlog.h"
 
-#define DNS_HEADER 12
-#define DATAGRAM   65536 /* room for any UDP payload: nothing arrives cut */
-#define ID_POOL    64    /* random ids fetched per getrandom() */
+#define DNS_HEADER    12
+#define DATAGRAM      65536 /* room for any UDP payload: nothing arrives cut */
+#define ID_POOL       64    /* random ids fetched per getrandom() */
+#define ASKER_BUCKETS 1024  /* in-flight counts by asker address */
+#define WARN_EVERY_MS 60000
 
 typedef struct query {
     uv_udp_t sock; /* this query's alone, connected to the resolver asked */
@@ -52,6 +54,7 @@ typedef struct query {
     bool waiting;
     uint64_t deadline; /* uv_now() when the resolver asked is given up */
     int resolver;      /* the index of the resolver asked */
+    unsigned bucket;   /* of its asker's address in f->per_asker */
     struct sockaddr_storage asker;
     uint16_t asker_id, id;
     size_t len;
@@ -71,8 +74,9 @@ struct dnsfwd {
     query *head, *tail;
     dnsfwd_stats st;
     bool stopping;
-    /* One warning per episode, not one per query: */
-    bool full_warned;                           /* until the queries held halve */
+    uint16_t per_asker[ASKER_BUCKETS]; /* queries waiting, by asker_bucket() */
+    /* A warning per episode or per minute, not per query: */
+    uint64_t full_warned_at, share_warned_at;
     bool resolver_warned[DNSFWD_MAX_RESOLVERS]; /* until it can be asked again */
     uint16_t ids[ID_POOL];
     unsigned ids_left;
@@ -117,6 +121,23 @@ static bool addr_usable(const struct sockaddr_storage *ss)
 {
     const struct sockaddr *sa = (const struct sockaddr *)ss;
     return (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && addr_port(sa) != 0;
+}
+
+/* The bucket counting the queries of the asker at `sa`: its address
+ * folded to 10 bits, so that addresses differing only in their last 10
+ * bits (workers numbered in one subnet) never share one. The port is left
+ * out: a worker has many ports but one address. */
+static unsigned asker_bucket(const struct sockaddr *sa)
+{
+    uint32_t a;
+    if (sa->sa_family == AF_INET6) {
+        uint32_t w[4];
+        memcpy(w, &((const struct sockaddr_in6 *)sa)->sin6_addr, sizeof w);
+        a = ntohl(w[0] ^ w[1] ^ w[2] ^ w[3]);
+    } else {
+        a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+    }
+    return (a ^ a >> 10 ^ a >> 20 ^ a >> 30) % ASKER_BUCKETS;
 }
 
 /* --- reading resolv.conf --- */
@@ -235,6 +256,7 @@ static void list_add(dnsfwd *f, query *q)
     f->tail = q;
     q->waiting = true;
     f->st.inflight++;
+    f->per_asker[q->bucket]++;
 }
 
 static void list_remove(dnsfwd *f, query *q)
@@ -252,6 +274,7 @@ static void list_remove(dnsfwd *f, query *q)
     q->prev = q->next = NULL;
     q->waiting = false;
     f->st.inflight--;
+    f->per_asker[q->bucket]--;
 }
 
 /* The timer fires at the oldest deadline; answered queries leave the list
@@ -288,8 +311,6 @@ static void on_query_closed(uv_handle_t *h)
     dnsfwd *f = q->f;
     free(q);
     f->held--;
-    if (f->held < f->max_inflight / 2)
-        f->full_warned = false;
     release(f);
 }
 
@@ -342,7 +363,12 @@ static int launch(dnsfwd *f, const struct sockaddr_storage *asker, uint16_t aske
     query *q = malloc(sizeof *q + len);
     if (!q)
         return -ENOMEM;
-    *q = (query){.f = f, .resolver = i, .asker = *asker, .asker_id = asker_id, .len = len};
+    *q = (query){.f = f,
+                 .resolver = i,
+                 .bucket = asker_bucket((const struct sockaddr *)asker),
+                 .asker = *asker,
+                 .asker_id = asker_id,
+                 .len = len};
     memcpy(q->packet, pkt, len);
     int rc = random_id(f, &q->id);
     if (rc == 0)
@@ -464,6 +490,34 @@ static void on_alloc_listen(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init((char *)f->buf, sizeof f->buf);
 }
 
+/* True at most once a minute per *last: a flood must not flood the log. */
+static bool may_warn(dnsfwd *f, uint64_t *last)
+{
+    uint64_t now = uv_now(f->loop);
+    if (*last && now - *last < WARN_EVERY_MS)
+        return false;
+    *last = now ? now : 1;
+    return true;
+}
+
+/* Room for one more query from `from`: below the limit, and its asker
+ * below its share, so that one worker alone cannot shut the others out. */
+static bool has_room(dnsfwd *f, const struct sockaddr *from)
+{
+    if (f->held >= f->max_inflight) {
+        if (may_warn(f, &f->full_warned_at))
+            dlog_warn("dns: %u queries in flight; dropping more", f->held);
+        return false;
+    }
+    if (f->per_asker[asker_bucket(from)] >= DNSFWD_MAX_PER_ASKER) {
+        if (may_warn(f, &f->share_warned_at))
+            dlog_warn("dns: a worker has %d queries in flight; dropping more of its",
+                      DNSFWD_MAX_PER_ASKER);
+        return false;
+    }
+    return true;
+}
+
 static void on_query(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct sockaddr *from,
                      unsigned flags)
 {
@@ -474,16 +528,9 @@ static void on_query(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct soc
         return; /* an error, or nothing more to read */
     f->st.queries++;
     const uint8_t *p = (const uint8_t *)b->base;
-    if (!looks_like_query(p, n) || (flags & UV_UDP_PARTIAL) || addr_port(from) == 0) {
+    if (!looks_like_query(p, n) || (flags & UV_UDP_PARTIAL) || addr_port(from) == 0 ||
+        !has_room(f, from)) {
         f->st.dropped++;
-        return;
-    }
-    if (f->held >= f->max_inflight) {
-        f->st.dropped++;
-        if (!f->full_warned) {
-            f->full_warned = true;
-            dlog_warn("dns: %u queries in flight; dropping more", f->held);
-        }
         return;
     }
     struct sockaddr_storage asker = {0};

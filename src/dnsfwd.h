@@ -12,6 +12,8 @@
  * Runs on the daemon's libuv loop, unprivileged; every byte a worker sends
  * is taken as hostile. Memory is bounded: at most DNSFWD_MAX_INFLIGHT
  * queries are held, each at most DNSFWD_MAX_QUERY bytes; more are dropped.
+ * So that one worker cannot take every slot (asking names whose servers
+ * never answer), no asker address holds more than DNSFWD_MAX_PER_ASKER.
  */
 #ifndef HEARTH_DNSFWD_H
 #define HEARTH_DNSFWD_H
@@ -22,6 +24,7 @@
 
 #define DNSFWD_MAX_RESOLVERS 8    /* resolv.conf's own limit is 3 */
 #define DNSFWD_MAX_INFLIGHT  1024 /* queries held at once (one socket each) */
+#define DNSFWD_MAX_PER_ASKER 256  /* of those, waiting for one asker address */
 #define DNSFWD_MAX_QUERY     4096 /* bytes; longer datagrams are not queries */
 #define DNSFWD_TIMEOUT_MS    2000 /* per resolver asked, then the next one */
 
@@ -66,8 +69,9 @@ void dnsfwd_stop(dnsfwd *f);
  *   answers   answers sent back to their asker;
  *   dropped   datagrams that were not DNS queries (fewer than 12 or more
  *             than DNSFWD_MAX_QUERY bytes, QR set, opcode not QUERY,
- *             QDCOUNT not 1), queries beyond the in-flight limit, and
- *             answers that could not be sent back;
+ *             QDCOUNT not 1), queries beyond the in-flight limit or
+ *             their asker's share, and answers that could not be sent
+ *             back;
  *   timeouts  queries given up: no resolver answered in time, or none
  *             could be asked (refused, unreachable, no socket left);
  *   rejected  datagrams on an upstream socket that were not the awaited

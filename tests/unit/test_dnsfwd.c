@@ -451,31 +451,102 @@ static void test_queries_beyond_the_limit_are_dropped(void **state)
     assert_int_equal(stats(t).inflight, 1);
 }
 
-/* Many more queries than the default limit: the excess is dropped, memory
- * and descriptors stay at the limit, stopping frees them all. */
+/* A socket on 127.0.0.<host>: another worker's address (all of 127/8 is
+ * the loopback's). -1 if this machine will not have it. */
+static int asker_at(int host)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = loopback(0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + (uint32_t)host);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A socket per query in flight: make sure there are enough descriptors. */
+static void need_descriptors(rlim_t n)
+{
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur >= n)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < n)
+        skip();
+}
+
+/* Sends n queries from fd, letting the forwarder read meanwhile (or the
+ * kernel would drop what does not fit the socket's buffer). */
+static void flood(fixture *t, int fd, int n)
+{
+    uint8_t q[512];
+    size_t len = make_query(q, 0, 0);
+    for (int i = 0; i < n; i++) {
+        set_id(q, (uint16_t)i);
+        send_to(fd, q, len, &t->fwd);
+        if (i % 32 == 0)
+            uv_run(&t->loop, UV_RUN_NOWAIT);
+    }
+}
+
+/* A worker asking names whose servers never answer holds its queries for
+ * the whole timeout; it gets its share, the others still get answers. */
+static void test_one_worker_cannot_take_every_slot(void **state)
+{
+    fixture *t = *state;
+    need_descriptors(DNSFWD_MAX_PER_ASKER + 64);
+    int other = asker_at(2);
+    if (other < 0)
+        skip();
+    start(t, 1);
+    dnsfwd_set_timeout_ms(t->f, 10000);
+    flood(t, t->asker, 2 * DNSFWD_MAX_PER_ASKER);
+    pump(t, QUIET_MS);
+    dnsfwd_stats st = stats(t);
+    assert_int_equal(st.inflight, DNSFWD_MAX_PER_ASKER);
+    assert_int_equal(st.dropped, st.queries - DNSFWD_MAX_PER_ASKER);
+
+    ask(t, 0); /* the same worker from another port: still itself */
+    pump(t, QUIET_MS);
+    assert_int_equal(stats(t).inflight, DNSFWD_MAX_PER_ASKER);
+
+    uint8_t q[512];
+    size_t len = make_query(q, 0x0707, 0);
+    send_to(other, q, len, &t->fwd);
+    pump(t, QUIET_MS);
+    assert_int_equal(stats(t).inflight, DNSFWD_MAX_PER_ASKER + 1);
+    close(other);
+}
+
+/* Many more queries than the limit, from more workers than it takes to
+ * fill it: the excess is dropped, memory and descriptors stay at the
+ * limit, stopping frees them all. */
 static void test_a_flood_stays_at_the_limit(void **state)
 {
     fixture *t = *state;
-    struct rlimit rl;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < DNSFWD_MAX_INFLIGHT + 64) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        if (rl.rlim_cur < DNSFWD_MAX_INFLIGHT + 64)
-            skip(); /* not enough descriptors for a socket per query */
+    enum { WORKERS = DNSFWD_MAX_INFLIGHT / DNSFWD_MAX_PER_ASKER + 1 };
+    need_descriptors(DNSFWD_MAX_INFLIGHT + WORKERS + 64);
+    int askers[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        askers[i] = asker_at(i + 1);
+        if (askers[i] < 0)
+            skip();
     }
     start(t, 1);
     dnsfwd_set_timeout_ms(t->f, 10000);
-    for (int i = 0; i < 3 * DNSFWD_MAX_INFLIGHT; i++) {
-        ask(t, (uint16_t)i);
-        if (i % 32 == 0) /* let it read before the socket's buffer fills */
-            uv_run(&t->loop, UV_RUN_NOWAIT);
-    }
+    for (int i = 0; i < WORKERS; i++)
+        flood(t, askers[i], 2 * DNSFWD_MAX_PER_ASKER);
     pump(t, QUIET_MS);
     dnsfwd_stats st = stats(t);
     assert_int_equal(st.inflight, DNSFWD_MAX_INFLIGHT);
     assert_true(st.dropped > 0);
     assert_int_equal(st.queries, st.dropped + st.inflight);
+    for (int i = 0; i < WORKERS; i++)
+        close(askers[i]);
 }
 
 static void test_stopping_with_queries_in_flight_frees_them(void **state)
@@ -662,6 +733,7 @@ int main(void)
         T(test_a_refusing_resolver_is_passed_over_at_once),
         T(test_when_all_are_silent_the_query_times_out),
         T(test_queries_beyond_the_limit_are_dropped),
+        T(test_one_worker_cannot_take_every_slot),
         T(test_a_flood_stays_at_the_limit),
         T(test_stopping_with_queries_in_flight_frees_them),
         T(test_it_listens_on_a_socket_it_is_given),
