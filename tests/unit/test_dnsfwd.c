@@ -358,6 +358,43 @@ static void test_large_answers_pass_through_whole(void **state)
     assert_int_equal(t->buf[sizeof a - 1], 0xab);
 }
 
+/* Random datagrams to both of its sockets, half of them with a query's
+ * header so they get past the first checks: it must neither crash nor
+ * lose count. */
+static void test_garbage_neither_crashes_it_nor_goes_uncounted(void **state)
+{
+    fixture *t = *state;
+    start(t, 1);
+    srand(7);
+    static uint8_t g[5000];
+    ask(t, 1); /* a query in flight, for garbage to reach its socket */
+    ssize_t qlen = await(t, t->res[0], WAIT_MS);
+    assert_true(qlen > 0);
+    struct sockaddr_in upstream = t->from;
+    for (int i = 0; i < 2000; i++) {
+        size_t n = (size_t)rand() % (i % 10 == 0 ? sizeof g : 600);
+        for (size_t j = 0; j < n; j++)
+            g[j] = (uint8_t)rand();
+        if (i % 2 && n >= 12) {
+            g[2] &= 0x07; /* QR clear, opcode QUERY */
+            g[4] = 0;
+            g[5] = 1;
+        }
+        send_to(t->asker, g, n, &t->fwd);
+        if (n >= 2)
+            set_id(g, (uint16_t)(id_of(t->buf) + 1 + (unsigned)i % 100)); /* never its id */
+        send_to(t->res[0], g, n, &upstream);
+        if (i % 16 == 0)
+            uv_run(&t->loop, UV_RUN_NOWAIT);
+    }
+    pump(t, 3 * TEST_TIMEOUT_MS);
+    dnsfwd_stats st = stats(t);
+    assert_true(st.queries > 1000); /* the kernel may drop some */
+    assert_int_equal(st.queries, st.answers + st.dropped + st.timeouts + st.inflight);
+    assert_int_equal(st.answers, 0);
+    assert_true(st.rejected > 0);
+}
+
 /* --- failing over --- */
 
 static void test_a_silent_resolver_is_passed_over(void **state)
@@ -729,6 +766,7 @@ int main(void)
         T(test_forged_answers_are_not_delivered),
         T(test_malformed_queries_are_dropped_and_counted),
         T(test_large_answers_pass_through_whole),
+        T(test_garbage_neither_crashes_it_nor_goes_uncounted),
         T(test_a_silent_resolver_is_passed_over),
         T(test_a_refusing_resolver_is_passed_over_at_once),
         T(test_when_all_are_silent_the_query_times_out),
