@@ -17,13 +17,18 @@
  * sent; all share one timeout, so that is also the order of their
  * deadlines, and one timer serves them all.
  *
- * Owns: the listening socket, the timer, and per query in flight a copy of
- * it and its upstream socket. Must never: block the loop (every send is a
- * try-send; a datagram that cannot leave now is dropped, DNS clients
- * retry), hold more than max_inflight queries or queue anything else,
- * deliver a datagram to an asker that is not the answer from the resolver
- * asked with the id it was given, or read a worker's datagram past the
- * header fields it checks.
+ * TCP (see its section) is the same relay over connections, one query at
+ * a time per client connection.
+ *
+ * Owns: the listening sockets, the timer, per UDP query in flight a copy
+ * of it and its upstream socket, per TCP client its connection, timer,
+ * query and answer, and the upstream connection relaying it. Must never:
+ * block the loop (every UDP send is a try-send: a datagram that cannot
+ * leave now is dropped, DNS clients retry; a TCP client has one answer
+ * queued at most), hold more than max_inflight UDP queries or
+ * DNSFWD_MAX_TCP clients, deliver to an asker anything but the answer from
+ * the resolver asked with the id it was given, or read a worker's message
+ * past the header fields it checks.
  */
 #include "dnsfwd.h"
 
@@ -72,11 +77,16 @@ struct dnsfwd {
     unsigned held;    /* queries allocated, those still closing included */
     unsigned handles; /* open handles: listen, timer and one per query held */
     query *head, *tail;
+    uv_tcp_t tcp; /* listening, if tcp_on */
+    bool tcp_on, tcp_tried;
+    struct tcp_client *clients;
+    unsigned nclients;
+    uint16_t tcp_per_asker[ASKER_BUCKETS]; /* clients, by asker_bucket() */
     dnsfwd_stats st;
     bool stopping;
     uint16_t per_asker[ASKER_BUCKETS]; /* queries waiting, by asker_bucket() */
     /* A warning per episode or per minute, not per query: */
-    uint64_t full_warned_at, share_warned_at;
+    uint64_t full_warned_at, share_warned_at, tcp_warned_at;
     bool resolver_warned[DNSFWD_MAX_RESOLVERS]; /* until it can be asked again */
     uint16_t ids[ID_POOL];
     unsigned ids_left;
@@ -390,20 +400,27 @@ static int launch(dnsfwd *f, const struct sockaddr_storage *asker, uint16_t aske
     return 0;
 }
 
+/* Warns once when resolver i cannot be asked (no socket, no route), again
+ * only after it could be. */
+static void note_asked(dnsfwd *f, int i, int rc)
+{
+    if (rc == 0)
+        f->resolver_warned[i] = false;
+    else if (!f->resolver_warned[i]) {
+        f->resolver_warned[i] = true;
+        dlog_warn("dns: cannot ask resolver %d: %s", i + 1, uv_strerror(rc));
+    }
+}
+
 /* Asks resolvers from..n-1 in turn until one can be asked. */
 static bool ask(dnsfwd *f, const struct sockaddr_storage *asker, uint16_t asker_id,
                 const uint8_t *pkt, size_t len, int from)
 {
     for (int i = from; i < f->nresolvers; i++) {
         int rc = launch(f, asker, asker_id, pkt, len, i);
-        if (rc == 0) {
-            f->resolver_warned[i] = false;
+        note_asked(f, i, rc);
+        if (rc == 0)
             return true;
-        }
-        if (!f->resolver_warned[i]) {
-            f->resolver_warned[i] = true;
-            dlog_warn("dns: cannot ask resolver %d: %s", i + 1, uv_strerror(rc));
-        }
     }
     return false;
 }
@@ -539,17 +556,411 @@ static void on_query(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct soc
         f->st.timeouts++;
 }
 
+/* --- TCP (RFC 7766) ---
+ *
+ * For answers too large for a datagram. A client connection carries one
+ * query at a time (reading stops until its answer is written back); the
+ * query goes to the resolvers in order, each time over a new connection
+ * with a fresh id. Every message is read into a buffer of exactly the size
+ * it still needs: a query never exceeds DNSFWD_MAX_QUERY, and an answer
+ * (at most 64 KiB) is held once per client. One timer per client bounds
+ * whatever it waits for: a whole query, the resolver, or the client
+ * reading its answer. */
+
+typedef struct tcp_up tcp_up;
+
+typedef struct tcp_client {
+    uv_tcp_t sock;
+    uv_timer_t timer;
+    uv_write_t write;
+    dnsfwd *f;
+    struct tcp_client *prev, *next; /* in f->clients */
+    tcp_up *up;                     /* relaying its query, if one is */
+    unsigned bucket;                /* of its address, as asker_bucket() */
+    int handles;                    /* open: sock and timer */
+    bool closing;
+    uint16_t asker_id;
+    size_t have;                      /* bytes of in[] read */
+    uint8_t in[2 + DNSFWD_MAX_QUERY]; /* the query, its length first */
+    uint8_t *out;                     /* the answer being written back */
+} tcp_client;
+
+struct tcp_up {
+    uv_tcp_t sock;
+    uv_connect_t connect;
+    uv_write_t write;
+    dnsfwd *f;
+    tcp_client *client; /* NULL once let go */
+    int resolver;
+    uint16_t id;
+    size_t have;                       /* bytes of the answer read, its length included */
+    uint8_t len[2];                    /* the answer's length, read before answer[] exists */
+    uint8_t *answer;                   /* 2 + its length */
+    uint8_t out[2 + DNSFWD_MAX_QUERY]; /* the query with our id */
+};
+
+static uint16_t msg_len(const uint8_t *prefix)
+{
+    return get_id(prefix); /* the same big-endian 16 bits */
+}
+
+/* A client must send a whole query, or read its answer, within this. */
+static uint64_t tcp_idle_ms(const dnsfwd *f)
+{
+    return 5 * (uint64_t)f->timeout_ms;
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    tcp_client *c = h->data;
+    dnsfwd *f = c->f;
+    if (--c->handles == 0)
+        free(c);
+    release(f);
+}
+
+static void on_up_closed(uv_handle_t *h)
+{
+    tcp_up *up = h->data;
+    dnsfwd *f = up->f;
+    free(up->answer);
+    free(up);
+    release(f);
+}
+
+/* Lets go of an upstream connection: its callbacks still to come (a
+ * cancelled connect or write) find no client and do nothing. */
+static void up_close(tcp_up *up)
+{
+    if (up->client)
+        up->client->up = NULL;
+    up->client = NULL;
+    uv_close((uv_handle_t *)&up->sock, on_up_closed);
+}
+
+static void client_close(tcp_client *c)
+{
+    dnsfwd *f = c->f;
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->up) { /* its query will not be answered */
+        f->st.inflight--;
+        f->st.dropped++;
+        up_close(c->up);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        f->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    f->nclients--;
+    f->tcp_per_asker[c->bucket]--;
+    uv_close((uv_handle_t *)&c->sock, on_client_closed);
+    uv_close((uv_handle_t *)&c->timer, on_client_closed);
+}
+
+static void on_client_timer(uv_timer_t *t);
+static void on_up_connected(uv_connect_t *req, int status);
+
+/* Opens a connection to resolver i for the client's query. */
+static int up_start(tcp_client *c, int i)
+{
+    dnsfwd *f = c->f;
+    tcp_up *up = calloc(1, sizeof *up);
+    if (!up)
+        return -ENOMEM;
+    int rc = random_id(f, &up->id);
+    if (rc == 0)
+        rc = uv_tcp_init(f->loop, &up->sock);
+    if (rc < 0) {
+        free(up);
+        return rc;
+    }
+    f->handles++;
+    up->f = f;
+    up->client = c;
+    up->resolver = i;
+    up->sock.data = up->connect.data = up->write.data = up;
+    c->up = up;
+    memcpy(up->out, c->in, c->have);
+    put_id(up->out + 2, up->id);
+    rc = uv_tcp_connect(&up->connect, &up->sock, (const struct sockaddr *)&f->resolvers[i],
+                        on_up_connected);
+    if (rc < 0)
+        up_close(up);
+    return rc;
+}
+
+/* Asks resolvers from..n-1 in turn; gives the query up past the last. */
+static void tcp_ask(tcp_client *c, int from)
+{
+    dnsfwd *f = c->f;
+    for (int i = from; i < f->nresolvers; i++) {
+        int rc = up_start(c, i);
+        note_asked(f, i, rc);
+        if (rc == 0) {
+            uv_timer_start(&c->timer, on_client_timer, f->timeout_ms, 0);
+            return;
+        }
+    }
+    f->st.inflight--;
+    f->st.timeouts++;
+    client_close(c);
+}
+
+/* The resolver asked failed the query (silent, refused, closed, garbled):
+ * the next one gets it. */
+static void up_failed(tcp_up *up)
+{
+    tcp_client *c = up->client;
+    int next = up->resolver + 1;
+    up_close(up);
+    tcp_ask(c, next);
+}
+
+static void on_client_timer(uv_timer_t *t)
+{
+    tcp_client *c = t->data;
+    if (c->up)
+        up_failed(c->up);
+    else
+        client_close(c); /* no whole query, or its answer unread, in time */
+}
+
+static void on_up_written(uv_write_t *req, int status)
+{
+    tcp_up *up = req->data;
+    if (status < 0 && up->client)
+        up_failed(up);
+}
+
+static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    tcp_up *up = h->data;
+    if (!up->answer)
+        *b = uv_buf_init((char *)up->len + up->have, (unsigned)(2 - up->have));
+    else
+        *b = uv_buf_init((char *)up->answer + up->have,
+                         (unsigned)(2 + msg_len(up->answer) - up->have));
+}
+
+static void client_write(tcp_client *c, uint8_t *answer);
+
+/* A whole answer: the client's, if it is the answer to our query. */
+static void up_answered(tcp_up *up)
+{
+    tcp_client *c = up->client;
+    uint8_t *a = up->answer;
+    if (!(a[4] & 0x80) || get_id(a + 2) != up->id) {
+        c->f->st.rejected++;
+        up_failed(up);
+        return;
+    }
+    up->answer = NULL;
+    up_close(up);
+    c->f->st.inflight--;
+    put_id(a + 2, c->asker_id);
+    client_write(c, a);
+}
+
+/* Its length read: the room for the answer (at most 64 KiB). */
+static bool up_got_length(tcp_up *up)
+{
+    uint16_t n = msg_len(up->len);
+    if (n < DNS_HEADER || !(up->answer = malloc(2 + (size_t)n)))
+        return false;
+    memcpy(up->answer, up->len, 2);
+    return true;
+}
+
+static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    tcp_up *up = s->data;
+    if (!up->client || n == 0)
+        return;
+    if (n < 0) { /* closed or failed before a whole answer */
+        up_failed(up);
+        return;
+    }
+    up->have += (size_t)n;
+    if (!up->answer && up->have == 2 && !up_got_length(up))
+        up_failed(up);
+    else if (up->answer && up->have == 2 + (size_t)msg_len(up->answer))
+        up_answered(up);
+}
+
+static void on_up_connected(uv_connect_t *req, int status)
+{
+    tcp_up *up = req->data;
+    if (!up->client)
+        return; /* let go meanwhile */
+    uv_buf_t b = uv_buf_init((char *)up->out, (unsigned)(2 + msg_len(up->out)));
+    if (status == 0)
+        status = uv_write(&up->write, (uv_stream_t *)&up->sock, &b, 1, on_up_written);
+    if (status == 0)
+        status = uv_read_start((uv_stream_t *)&up->sock, on_up_alloc, on_up_read);
+    if (status < 0)
+        up_failed(up);
+}
+
+static void on_client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    tcp_client *c = h->data;
+    size_t need = c->have < 2 ? 2 - c->have : 2 + (size_t)msg_len(c->in) - c->have;
+    *b = uv_buf_init((char *)c->in + c->have, (unsigned)need);
+}
+
+static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+/* Ready for the client's next query. */
+static void client_next(tcp_client *c)
+{
+    c->have = 0;
+    uv_timer_start(&c->timer, on_client_timer, tcp_idle_ms(c->f), 0);
+    if (uv_read_start((uv_stream_t *)&c->sock, on_client_alloc, on_client_read) < 0)
+        client_close(c);
+}
+
+static void on_client_written(uv_write_t *req, int status)
+{
+    tcp_client *c = req->data;
+    free(c->out);
+    c->out = NULL;
+    if (status < 0) {
+        c->f->st.dropped++;
+        client_close(c);
+        return;
+    }
+    c->f->st.answers++;
+    client_next(c);
+}
+
+static void client_write(tcp_client *c, uint8_t *answer)
+{
+    c->out = answer;
+    uv_buf_t b = uv_buf_init((char *)answer, (unsigned)(2 + msg_len(answer)));
+    int rc = uv_write(&c->write, (uv_stream_t *)&c->sock, &b, 1, on_client_written);
+    if (rc < 0) {
+        on_client_written(&c->write, rc);
+        return;
+    }
+    uv_timer_start(&c->timer, on_client_timer, tcp_idle_ms(c->f), 0);
+}
+
+/* A whole query read: relayed if it is one, else the client is closed. */
+static void tcp_query(tcp_client *c)
+{
+    dnsfwd *f = c->f;
+    f->st.queries++;
+    uv_read_stop((uv_stream_t *)&c->sock);
+    uint8_t *q = c->in + 2;
+    if (!looks_like_query(q, msg_len(c->in))) {
+        f->st.dropped++;
+        client_close(c);
+        return;
+    }
+    c->asker_id = get_id(q);
+    f->st.inflight++;
+    tcp_ask(c, 0);
+}
+
+static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    tcp_client *c = s->data;
+    if (n == 0)
+        return;
+    if (n < 0) { /* the client is done, or gone */
+        client_close(c);
+        return;
+    }
+    c->have += (size_t)n;
+    if (c->have < 2)
+        return;
+    uint16_t len = msg_len(c->in);
+    if (len < DNS_HEADER || len > DNSFWD_MAX_QUERY) { /* no query: not worth reading */
+        c->f->st.queries++;
+        c->f->st.dropped++;
+        client_close(c);
+        return;
+    }
+    if (c->have == 2 + (size_t)len)
+        tcp_query(c);
+}
+
+/* Room for one more client at `c`'s address (c itself counted). */
+static bool tcp_has_room(tcp_client *c)
+{
+    dnsfwd *f = c->f;
+    if (f->nclients <= DNSFWD_MAX_TCP && f->tcp_per_asker[c->bucket] <= DNSFWD_MAX_TCP_PER_ASKER)
+        return true;
+    if (may_warn(f, &f->tcp_warned_at))
+        dlog_warn("dns: %u TCP clients; refusing more from that address or all", f->nclients - 1);
+    return false;
+}
+
+static tcp_client *client_new(dnsfwd *f)
+{
+    tcp_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    uv_tcp_init(f->loop, &c->sock);
+    uv_timer_init(f->loop, &c->timer);
+    c->f = f;
+    c->sock.data = c->timer.data = c->write.data = c;
+    c->handles = 2;
+    f->handles += 2;
+    c->next = f->clients;
+    if (f->clients)
+        f->clients->prev = c;
+    f->clients = c;
+    f->nclients++;
+    return c;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    dnsfwd *f = server->data;
+    if (status < 0) {
+        dlog_debug("dns: accepting a TCP client: %s", uv_strerror(status));
+        return;
+    }
+    /* Not accepting would stall the listener (libuv waits for the accept),
+     * so only a failed allocation refuses without accepting. */
+    tcp_client *c = client_new(f);
+    if (!c) {
+        dlog_error("dns: out of memory for a TCP client");
+        return;
+    }
+    struct sockaddr_storage peer = {0};
+    int len = sizeof peer;
+    int rc = uv_accept(server, (uv_stream_t *)&c->sock);
+    if (rc == 0)
+        rc = uv_tcp_getpeername(&c->sock, (struct sockaddr *)&peer, &len);
+    c->bucket = rc == 0 ? asker_bucket((struct sockaddr *)&peer) : 0;
+    f->tcp_per_asker[c->bucket]++;
+    if (rc < 0 || !tcp_has_room(c))
+        client_close(c);
+    else
+        client_next(c);
+}
+
 /* --- starting and stopping --- */
 
-/* The bound address of UDP socket fd, which must have a port. */
-static int bound_addr(int fd, struct sockaddr_storage *ss)
+/* The bound address of socket fd, of `want` type; it must have a port. */
+static int bound_addr(int fd, int want, struct sockaddr_storage *ss)
 {
     int type = 0;
     socklen_t len = sizeof type;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
         return -errno;
     len = sizeof *ss;
-    if (type != SOCK_DGRAM)
+    if (type != want)
         return -EINVAL;
     if (getsockname(fd, (struct sockaddr *)ss, &len) < 0)
         return -errno;
@@ -558,13 +969,18 @@ static int bound_addr(int fd, struct sockaddr_storage *ss)
     return 0;
 }
 
-static int bind_socket(const struct sockaddr *addr)
+static int bind_socket(const struct sockaddr *addr, int type)
 {
     if (!addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
         return -EINVAL;
-    int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(addr->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    /* TCP: a restart must not wait for the last connections' TIME_WAIT
+     * (TCP listeners still cannot share a port). */
+    int on = 1;
+    if (type == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     if (bind(fd, addr, addr_len(addr)) < 0) {
         int err = -errno;
         close(fd);
@@ -625,11 +1041,11 @@ static int listen_on(dnsfwd *f, int fd)
 int dnsfwd_start(uv_loop_t *loop, int listen_fd, const struct sockaddr *listen_addr,
                  const struct sockaddr_storage *resolvers, int nresolvers, dnsfwd **out)
 {
-    int fd = listen_fd >= 0 ? listen_fd : bind_socket(listen_addr);
+    int fd = listen_fd >= 0 ? listen_fd : bind_socket(listen_addr, SOCK_DGRAM);
     if (fd < 0)
         return fd;
     struct sockaddr_storage bound;
-    int rc = bound_addr(fd, &bound);
+    int rc = bound_addr(fd, SOCK_DGRAM, &bound);
     if (rc == 0 &&
         (!loop || !out || !resolvers || nresolvers < 1 || nresolvers > DNSFWD_MAX_RESOLVERS))
         rc = -EINVAL;
@@ -657,6 +1073,38 @@ int dnsfwd_start(uv_loop_t *loop, int listen_fd, const struct sockaddr *listen_a
     return 0;
 }
 
+int dnsfwd_listen_tcp(dnsfwd *f, int tcp_fd, const struct sockaddr *listen_addr)
+{
+    int fd = tcp_fd >= 0 ? tcp_fd : bind_socket(listen_addr, SOCK_STREAM);
+    if (fd < 0)
+        return fd;
+    struct sockaddr_storage bound;
+    int rc = f->tcp_tried || f->stopping ? -EALREADY : bound_addr(fd, SOCK_STREAM, &bound);
+    if (rc == 0)
+        rc = check_resolvers(f->resolvers, f->nresolvers, &bound);
+    if (rc == 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    f->tcp_tried = true; /* the handle cannot be made twice */
+    uv_tcp_init(f->loop, &f->tcp);
+    f->tcp.data = f;
+    f->handles++;
+    rc = uv_tcp_open(&f->tcp, fd);
+    if (rc < 0)
+        close(fd); /* not the handle's yet */
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&f->tcp, DNSFWD_MAX_TCP, on_connection);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&f->tcp, on_closed);
+        return rc;
+    }
+    f->tcp_on = true;
+    return 0;
+}
+
 uint16_t dnsfwd_port(const dnsfwd *f)
 {
     return f->port;
@@ -669,6 +1117,10 @@ void dnsfwd_stop(dnsfwd *f)
     f->stopping = true;
     while (f->head)
         finish(f->head);
+    while (f->clients)
+        client_close(f->clients);
+    if (f->tcp_on)
+        uv_close((uv_handle_t *)&f->tcp, on_closed);
     uv_close((uv_handle_t *)&f->timer, on_closed);
     uv_close((uv_handle_t *)&f->listen, on_closed);
 }

@@ -1,17 +1,19 @@
 /*
  * dnsfwd.h — the DNS forwarder of the egress network mode: workers'
  * queries, sent to the address in their resolv.conf and redirected here by
- * the host's nftables rules, are relayed over UDP to the resolvers the host
- * uses (which may sit on the host's loopback, e.g. systemd-resolved's
+ * the host's nftables rules, are relayed to the resolvers the host uses
+ * (which may sit on the host's loopback, e.g. systemd-resolved's
  * 127.0.0.53, out of the workers' reach) and the answers relayed back.
  *
- * UDP only: a worker that retries a truncated answer over TCP gets no
- * answer from here (nothing listens on TCP), so names whose answers do not
- * fit the worker's EDNS buffer do not resolve.
+ * UDP always; TCP once dnsfwd_listen_tcp() is called. Without it, a worker
+ * that retries a truncated answer over TCP gets no answer from here, so
+ * names whose answers do not fit its EDNS buffer (512 bytes without EDNS)
+ * do not resolve.
  *
  * Runs on the daemon's libuv loop, unprivileged; every byte a worker sends
  * is taken as hostile. Memory is bounded: at most DNSFWD_MAX_INFLIGHT
- * queries are held, each at most DNSFWD_MAX_QUERY bytes; more are dropped.
+ * queries are held over UDP and one per TCP connection, each at most
+ * DNSFWD_MAX_QUERY bytes; more are dropped.
  * So that one worker cannot take every slot (asking names whose servers
  * never answer), no asker address holds more than DNSFWD_MAX_PER_ASKER.
  */
@@ -22,11 +24,13 @@
 #include <uv.h>
 #include <netinet/in.h>
 
-#define DNSFWD_MAX_RESOLVERS 8    /* resolv.conf's own limit is 3 */
-#define DNSFWD_MAX_INFLIGHT  1024 /* queries held at once (one socket each) */
-#define DNSFWD_MAX_PER_ASKER 256  /* of those, waiting for one asker address */
-#define DNSFWD_MAX_QUERY     4096 /* bytes; longer datagrams are not queries */
-#define DNSFWD_TIMEOUT_MS    2000 /* per resolver asked, then the next one */
+#define DNSFWD_MAX_RESOLVERS     8    /* resolv.conf's own limit is 3 */
+#define DNSFWD_MAX_INFLIGHT      1024 /* queries held at once (one socket each) */
+#define DNSFWD_MAX_PER_ASKER     256  /* of those, waiting for one asker address */
+#define DNSFWD_MAX_QUERY         4096 /* bytes; longer datagrams are not queries */
+#define DNSFWD_TIMEOUT_MS        2000 /* per resolver asked, then the next one */
+#define DNSFWD_MAX_TCP           64   /* TCP client connections at once */
+#define DNSFWD_MAX_TCP_PER_ASKER 8    /* of those, from one address */
 
 typedef struct dnsfwd dnsfwd;
 
@@ -55,7 +59,20 @@ int dnsfwd_read_resolvers(const char *path, struct sockaddr_storage *out, int ma
 int dnsfwd_start(uv_loop_t *loop, int listen_fd, const struct sockaddr *listen_addr,
                  const struct sockaddr_storage *resolvers, int nresolvers, dnsfwd **out);
 
-/* The port it listens on (host order), e.g. when bound to port 0. */
+/* Also serves DNS over TCP (RFC 7766), which clients fall back to for
+ * answers that did not fit a datagram: on `tcp_fd`, a TCP socket the
+ * caller bound (listening already or not), or when -1 on one bound here to
+ * `listen_addr` (usually the UDP address and port). Takes tcp_fd in every
+ * case, as dnsfwd_start does. A connection carries one query at a time,
+ * relayed over TCP to the resolvers in order (a new connection and a fresh
+ * id for each); at most DNSFWD_MAX_TCP connections, DNSFWD_MAX_TCP_PER_ASKER
+ * from one address; one that sends no whole query, or leaves its answer
+ * unread, for 5 times the resolver timeout (10 s) is closed, as is one
+ * that sends anything but a query. Once per forwarder. Returns 0, or
+ * -errno (-EALREADY when called again). */
+int dnsfwd_listen_tcp(dnsfwd *f, int tcp_fd, const struct sockaddr *listen_addr);
+
+/* The UDP port it listens on (host order), e.g. when bound to port 0. */
 uint16_t dnsfwd_port(const dnsfwd *f);
 
 /* Stops: queries in flight are forgotten, handles close on the loop and
@@ -64,19 +81,22 @@ uint16_t dnsfwd_port(const dnsfwd *f);
 void dnsfwd_stop(dnsfwd *f);
 
 /* Counters for metrics and tests. Every query received ends up in exactly
- * one of answers, dropped or timeouts, or is still in flight:
- *   queries   datagrams received on the listening socket;
+ * one of answers, dropped or timeouts, or is still in flight (TCP's are
+ * counted with the datagrams):
+ *   queries   datagrams received on the listening socket, and queries (or
+ *             their lengths, when out of bounds) read over TCP;
  *   answers   answers sent back to their asker;
  *   dropped   datagrams that were not DNS queries (fewer than 12 or more
  *             than DNSFWD_MAX_QUERY bytes, QR set, opcode not QUERY,
  *             QDCOUNT not 1), queries beyond the in-flight limit or
- *             their asker's share, and answers that could not be sent
- *             back;
+ *             their asker's share, answers that could not be sent back,
+ *             and TCP queries whose client left before their answer;
  *   timeouts  queries given up: no resolver answered in time, or none
  *             could be asked (refused, unreachable, no socket left);
  *   rejected  datagrams on an upstream socket that were not the awaited
  *             answer (wrong id, QR clear, too short, another source):
- *             spoofing attempts or late, garbled answers;
+ *             spoofing attempts or late, garbled answers; and TCP answers
+ *             with a wrong id or QR clear;
  *   inflight  queries now awaiting an answer. */
 typedef struct dnsfwd_stats {
     uint64_t queries, answers, dropped, timeouts;
@@ -86,7 +106,8 @@ typedef struct dnsfwd_stats {
 void dnsfwd_get_stats(const dnsfwd *f, dnsfwd_stats *st);
 
 /* For tests only, to keep them short: the time a resolver gets to answer
- * (default DNSFWD_TIMEOUT_MS) and the number of queries held at once
+ * (default DNSFWD_TIMEOUT_MS; a TCP client's idle limit is 5 times it) and
+ * the number of UDP queries held at once
  * (default DNSFWD_MAX_INFLIGHT, which is also the ceiling). Call them
  * before any query arrives. */
 void dnsfwd_set_timeout_ms(dnsfwd *f, unsigned ms);

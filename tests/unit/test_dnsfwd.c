@@ -34,6 +34,7 @@ typedef struct fixture {
     dnsfwd *f;
     int asker;               /* the worker's socket */
     int res[3];              /* the resolvers' sockets, -1 when unused */
+    int res_tcp[3];          /* their TCP listeners on the same ports, or -1 */
     struct sockaddr_in fwd;  /* where the forwarder listens */
     uint8_t buf[65536];      /* what the last await() read */
     struct sockaddr_in from; /* and where it came from */
@@ -173,7 +174,7 @@ static int setup(void **state)
     assert_int_equal(uv_loop_init(&t->loop), 0);
     t->asker = udp_socket(NULL);
     for (int i = 0; i < 3; i++)
-        t->res[i] = -1;
+        t->res[i] = t->res_tcp[i] = -1;
     *state = t;
     return 0;
 }
@@ -185,9 +186,12 @@ static int teardown(void **state)
     uv_run(&t->loop, UV_RUN_DEFAULT); /* the closes */
     assert_int_equal(uv_loop_close(&t->loop), 0);
     close(t->asker);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         if (t->res[i] >= 0)
             close(t->res[i]);
+        if (t->res_tcp[i] >= 0)
+            close(t->res_tcp[i]);
+    }
     free(t);
     return 0;
 }
@@ -598,6 +602,294 @@ static void test_stopping_with_queries_in_flight_frees_them(void **state)
     dnsfwd_stop(NULL);
 }
 
+/* --- TCP --- */
+
+/* A TCP listener on the address of UDP socket fd: the same resolver. */
+static int tcp_listener_at(int fd)
+{
+    struct sockaddr_storage a = address_of(fd);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(l >= 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(struct sockaddr_in)), 0);
+    assert_int_equal(listen(l, 16), 0);
+    return l;
+}
+
+/* The forwarder of start(), also on TCP at its UDP port; resolvers
+ * listen on TCP as `listening` says ("L": listens, "-": refuses). */
+static void start_tcp(fixture *t, const char *listening)
+{
+    int n = (int)strlen(listening);
+    start(t, n);
+    for (int i = 0; i < n; i++)
+        if (listening[i] == 'L')
+            t->res_tcp[i] = tcp_listener_at(t->res[i]);
+    assert_int_equal(dnsfwd_listen_tcp(t->f, -1, (struct sockaddr *)&t->fwd), 0);
+}
+
+/* A worker's connection to the forwarder (the kernel completes it). */
+static int tcp_client(fixture *t)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&t->fwd, sizeof t->fwd), 0);
+    return fd;
+}
+
+static void tcp_send(int fd, const uint8_t *msg, size_t n)
+{
+    uint8_t prefix[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+    assert_int_equal(send(fd, prefix, 2, MSG_NOSIGNAL), 2);
+    if (n)
+        assert_int_equal(send(fd, msg, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static void tcp_ask(int fd, uint16_t id)
+{
+    uint8_t q[512];
+    tcp_send(fd, q, make_query(q, id, 0));
+}
+
+/* Turns the loop until a connection reaches listener l; its socket. */
+static int await_accept(fixture *t, int l)
+{
+    uint64_t end = now_ms() + WAIT_MS;
+    for (;;) {
+        uv_run(&t->loop, UV_RUN_NOWAIT);
+        int fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        assert_true(now_ms() < end);
+        struct pollfd p[2] = {{.fd = l, .events = POLLIN},
+                              {.fd = uv_backend_fd(&t->loop), .events = POLLIN}};
+        poll(p, 2, 1);
+    }
+}
+
+/* Turns the loop until a whole message arrives on fd (into t->buf, its
+ * length prefix stripped). Its length; -1 when `ms` passed, -2 when the
+ * connection ended first. */
+static ssize_t await_tcp(fixture *t, int fd, int ms)
+{
+    uint64_t end = now_ms() + (uint64_t)ms;
+    uint8_t prefix[2];
+    size_t have = 0, need = 2;
+    for (;;) {
+        uv_run(&t->loop, UV_RUN_NOWAIT);
+        uint8_t *into = have < 2 ? prefix + have : t->buf + have - 2;
+        ssize_t n = recv(fd, into, need - have, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN))
+            return -2;
+        if (n > 0)
+            have += (size_t)n;
+        if (have == 2 && need == 2)
+            need = 2 + (size_t)id_of(prefix);
+        if (have == need && need > 2)
+            return (ssize_t)(need - 2);
+        if (now_ms() >= end)
+            return -1;
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+                              {.fd = uv_backend_fd(&t->loop), .events = POLLIN}};
+        poll(p, 2, 1);
+    }
+}
+
+/* Answers `query` (n bytes, as a resolver read it) on connection fd with
+ * `size` bytes, QR set, its id XOR `id_xor`. */
+static void tcp_answer(int fd, const uint8_t *query, size_t n, size_t size, uint16_t id_xor)
+{
+    static uint8_t a[65535];
+    memcpy(a, query, n);
+    a[2] |= 0x80;
+    set_id(a, (uint16_t)(id_of(query) ^ id_xor));
+    memset(a + n, 0xcd, size - n);
+    tcp_send(fd, a, size);
+}
+
+/* Reads the query on a new connection to resolver listener l and answers
+ * it with `size` bytes (id XOR id_xor); returns that connection. */
+static int serve_tcp(fixture *t, int l, size_t size, uint16_t id_xor)
+{
+    int up = await_accept(t, l);
+    ssize_t n = await_tcp(t, up, WAIT_MS);
+    assert_true(n >= 12);
+    uint8_t q[DNSFWD_MAX_QUERY];
+    memcpy(q, t->buf, (size_t)n);
+    tcp_answer(up, q, (size_t)n, size < (size_t)n ? (size_t)n : size, id_xor);
+    return up;
+}
+
+static void test_tcp_relays_answers_too_large_for_udp(void **state)
+{
+    fixture *t = *state;
+    start_tcp(t, "L");
+    int c = tcp_client(t);
+    for (int round = 0; round < 2; round++) { /* two queries, one connection */
+        uint8_t q[512];
+        size_t qlen = make_query(q, (uint16_t)(0xabc0 + round), 0);
+        tcp_send(c, q, qlen);
+        int up = await_accept(t, t->res_tcp[0]);
+        assert_int_equal(await_tcp(t, up, WAIT_MS), (ssize_t)qlen);
+        assert_memory_equal(t->buf + 2, q + 2, qlen - 2);
+        uint8_t got[512];
+        memcpy(got, t->buf, qlen);
+        tcp_answer(up, got, qlen, 20000, 0);
+        assert_int_equal(await_tcp(t, c, WAIT_MS), 20000);
+        assert_int_equal(id_of(t->buf), 0xabc0 + round);
+        assert_true(t->buf[2] & 0x80);
+        assert_int_equal(t->buf[19999], 0xcd);
+        close(up);
+    }
+    close(c);
+    pump(t, QUIET_MS);
+    dnsfwd_stats st = stats(t);
+    assert_int_equal(st.queries, 2);
+    assert_int_equal(st.answers, 2);
+    assert_int_equal(st.dropped + st.timeouts + st.rejected + st.inflight, 0);
+}
+
+/* The first resolver refuses TCP, the second answers with a wrong id: the
+ * third one's answer is the one delivered. */
+static void test_tcp_passes_over_failing_resolvers(void **state)
+{
+    fixture *t = *state;
+    start_tcp(t, "-LL");
+    int c = tcp_client(t);
+    tcp_ask(c, 0x5151);
+    int up = serve_tcp(t, t->res_tcp[1], 0, 1);
+    int up2 = serve_tcp(t, t->res_tcp[2], 100, 0);
+    assert_int_equal(await_tcp(t, c, WAIT_MS), 100);
+    assert_int_equal(id_of(t->buf), 0x5151);
+    dnsfwd_stats st = stats(t);
+    assert_int_equal(st.answers, 1);
+    assert_int_equal(st.rejected, 1);
+    assert_int_equal(st.timeouts, 0);
+    close(up);
+    close(up2);
+    close(c);
+}
+
+static void test_tcp_gives_up_on_silence_and_closes(void **state)
+{
+    fixture *t = *state;
+    start_tcp(t, "L");
+    int c = tcp_client(t);
+    tcp_ask(c, 1);
+    int up = await_accept(t, t->res_tcp[0]);
+    assert_true(await_tcp(t, up, WAIT_MS) > 0);
+    assert_int_equal(await_tcp(t, c, WAIT_MS), -2); /* closed after the timeout */
+    dnsfwd_stats st = stats(t);
+    assert_int_equal(st.timeouts, 1);
+    assert_int_equal(st.inflight, 0);
+    assert_int_equal(await_tcp(t, up, WAIT_MS), -2); /* let go upstream too */
+    close(up);
+    close(c);
+}
+
+/* A client sending anything but a query is closed at once, before a
+ * long message is read. */
+static void test_tcp_closes_clients_that_send_no_query(void **state)
+{
+    fixture *t = *state;
+    start_tcp(t, "L");
+    uint8_t q[512];
+    size_t n = make_query(q, 1, 0);
+
+    int c = tcp_client(t);
+    tcp_send(c, q, 5); /* shorter than a header */
+    assert_int_equal(await_tcp(t, c, WAIT_MS), -2);
+    close(c);
+    c = tcp_client(t);
+    uint8_t huge[2] = {0xff, 0xff}; /* 65535 bytes announced */
+    assert_int_equal(send(c, huge, 2, MSG_NOSIGNAL), 2);
+    assert_int_equal(await_tcp(t, c, WAIT_MS), -2);
+    close(c);
+    c = tcp_client(t);
+    q[2] |= 0x80; /* an answer */
+    tcp_send(c, q, n);
+    assert_int_equal(await_tcp(t, c, WAIT_MS), -2);
+    close(c);
+
+    dnsfwd_stats st = stats(t);
+    assert_int_equal(st.queries, 3);
+    assert_int_equal(st.dropped, 3);
+    assert_int_equal(accept4(t->res_tcp[0], NULL, NULL, SOCK_NONBLOCK), -1);
+}
+
+/* A client that sends half a query and waits is closed after 5 timeouts. */
+static void test_tcp_closes_idle_clients(void **state)
+{
+    fixture *t = *state;
+    start_tcp(t, "L");
+    int c = tcp_client(t);
+    uint8_t half[3] = {0, 29, 0};
+    assert_int_equal(send(c, half, sizeof half, MSG_NOSIGNAL), 3);
+    uint64_t from = now_ms();
+    assert_int_equal(await_tcp(t, c, 20 * TEST_TIMEOUT_MS), -2);
+    assert_true(now_ms() - from >= 5 * TEST_TIMEOUT_MS - 10);
+    close(c);
+}
+
+static void test_tcp_limits_clients_per_address(void **state)
+{
+    fixture *t = *state;
+    start_tcp(t, "L");
+    int c[DNSFWD_MAX_TCP_PER_ASKER + 1];
+    for (int i = 0; i <= DNSFWD_MAX_TCP_PER_ASKER; i++) {
+        c[i] = tcp_client(t);
+        pump(t, 5);
+    }
+    /* The one over the limit is closed; the others are served. */
+    assert_int_equal(await_tcp(t, c[DNSFWD_MAX_TCP_PER_ASKER], WAIT_MS), -2);
+    tcp_ask(c[0], 0x0a0a);
+    int up = serve_tcp(t, t->res_tcp[0], 0, 0);
+    assert_true(await_tcp(t, c[0], WAIT_MS) > 0);
+    assert_int_equal(id_of(t->buf), 0x0a0a);
+    close(up);
+    for (int i = 0; i <= DNSFWD_MAX_TCP_PER_ASKER; i++)
+        close(c[i]);
+}
+
+/* Stopping with a client waiting for its resolver, another idle, and an
+ * answer sent to a client who left: everything closes and is freed
+ * (teardown checks the loop). */
+static void test_tcp_stops_cleanly_mid_query(void **state)
+{
+    fixture *t = *state;
+    start_tcp(t, "L");
+    dnsfwd_set_timeout_ms(t->f, 5000); /* c's query must still wait at the end */
+    int c = tcp_client(t), idle = tcp_client(t), gone = tcp_client(t);
+    tcp_ask(c, 1);
+    int up = await_accept(t, t->res_tcp[0]);
+    assert_true(await_tcp(t, up, WAIT_MS) > 0);
+    tcp_ask(gone, 2);
+    pump(t, QUIET_MS);
+    close(gone);
+    int up2 = serve_tcp(t, t->res_tcp[0], 30000, 0);
+    pump(t, QUIET_MS);
+    dnsfwd_stats st = stats(t);
+    assert_int_equal(st.queries, 2);
+    assert_int_equal(st.answers + st.dropped, 1); /* written, or not: the kernel decides */
+    assert_int_equal(st.inflight, 1);
+    dnsfwd_stop(t->f);
+    t->f = NULL;
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    assert_int_equal(await_tcp(t, c, WAIT_MS), -2);
+    assert_int_equal(await_tcp(t, up, WAIT_MS), -2);
+    close(c);
+    close(idle);
+    close(up);
+    close(up2);
+}
+
+static void test_listen_tcp_once(void **state)
+{
+    fixture *t = *state;
+    start_tcp(t, "L");
+    struct sockaddr_in any = loopback(0);
+    assert_int_equal(dnsfwd_listen_tcp(t->f, -1, (struct sockaddr *)&any), -EALREADY);
+}
+
 /* --- starting --- */
 
 static void test_it_listens_on_a_socket_it_is_given(void **state)
@@ -774,6 +1066,14 @@ int main(void)
         T(test_one_worker_cannot_take_every_slot),
         T(test_a_flood_stays_at_the_limit),
         T(test_stopping_with_queries_in_flight_frees_them),
+        T(test_tcp_relays_answers_too_large_for_udp),
+        T(test_tcp_passes_over_failing_resolvers),
+        T(test_tcp_gives_up_on_silence_and_closes),
+        T(test_tcp_closes_clients_that_send_no_query),
+        T(test_tcp_closes_idle_clients),
+        T(test_tcp_limits_clients_per_address),
+        T(test_tcp_stops_cleanly_mid_query),
+        T(test_listen_tcp_once),
         T(test_it_listens_on_a_socket_it_is_given),
         T(test_start_refuses_what_it_cannot_use),
         cmocka_unit_test(test_read_resolvers_takes_nameserver_lines_as_glibc_does),
