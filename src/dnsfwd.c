@@ -68,27 +68,34 @@ typedef struct query {
 
 struct dnsfwd {
     uv_loop_t *loop;
-    uv_udp_t listen;
-    uv_timer_t timer;
     struct sockaddr_storage resolvers[DNSFWD_MAX_RESOLVERS];
     int nresolvers;
+    unsigned timeout_ms;
+    unsigned handles; /* open: the listeners, the timer, each query's and client's */
+    bool stopping;
+    dnsfwd_stats st;
+
+    /* UDP */
+    uv_udp_t listen;
     uint16_t port;
-    unsigned timeout_ms, max_inflight;
-    unsigned held;    /* queries allocated, those still closing included */
-    unsigned handles; /* open handles: listen, timer and one per query held */
-    query *head, *tail;
+    uv_timer_t timer;   /* the oldest waiting query's deadline */
+    query *head, *tail; /* waiting for an answer, oldest first */
+    unsigned max_inflight;
+    unsigned held;                     /* queries allocated, those closing included */
+    uint16_t per_asker[ASKER_BUCKETS]; /* queries waiting, by asker_bucket() */
+
+    /* TCP */
     uv_tcp_t tcp; /* listening, if tcp_on */
     bool tcp_on, tcp_tried;
     struct tcp_client *clients;
     unsigned nclients;
     uint16_t tcp_per_asker[ASKER_BUCKETS]; /* clients, by asker_bucket() */
-    dnsfwd_stats st;
-    bool stopping;
-    uint16_t per_asker[ASKER_BUCKETS]; /* queries waiting, by asker_bucket() */
+
     /* A warning per episode or per minute, not per query: */
     uint64_t full_warned_at, share_warned_at, tcp_warned_at;
     bool resolver_warned[DNSFWD_MAX_RESOLVERS]; /* until it can be asked again */
-    uint16_t ids[ID_POOL];
+
+    uint16_t ids[ID_POOL]; /* random, used from the end */
     unsigned ids_left;
     uint8_t buf[DATAGRAM]; /* every datagram read, one at a time */
 };
