@@ -47,8 +47,14 @@ int dnsfwd_read_resolvers(const char *path, struct sockaddr_storage *out, int ma
  * socket the caller bound (before dropping root), or, when it is -1, on a
  * socket bound here to `listen_addr`. The forwarder takes `listen_fd` in
  * every case: dnsfwd_stop closes it, and a failing start closes it too.
- * Bind it to one address (the one in the workers' resolv.conf), not a
- * wildcard: answers leave from the address the kernel picks for the asker.
+ *
+ * Bind it to the address the nftables rule sends the workers' queries to:
+ * with "dnat to A:port", A (the address in their resolv.conf) and that
+ * port. ("redirect to :port" rewrites the destination to the address of
+ * the interface the query came in on, each worker's veth, which a socket
+ * bound to A never sees.) A wildcard address would also make this an open
+ * resolver on every address of the host, and answers would leave from
+ * whatever address the kernel picks.
  *
  * Each query is sent to resolvers[0]; on silence for the timeout (or an
  * ICMP refusal) to the next; after the last it is given up. 1 to
