@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -604,27 +605,53 @@ static void test_stopping_with_queries_in_flight_frees_them(void **state)
 
 /* --- TCP --- */
 
-/* A TCP listener on the address of UDP socket fd: the same resolver. */
-static int tcp_listener_at(int fd)
+/* A UDP socket and a TCP socket (listening if asked) on one port of
+ * 127.0.0.1. The TCP port is taken first, the UDP one next to it: the
+ * test's many TCP connections would often hold a UDP socket's port. */
+static void port_pair(int *udp, int *tcp, bool listening)
 {
-    struct sockaddr_storage a = address_of(fd);
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    assert_true(l >= 0);
-    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(struct sockaddr_in)), 0);
-    assert_int_equal(listen(l, 16), 0);
-    return l;
+    for (int tries = 0; tries < 100; tries++) {
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int on = 1;
+        assert_int_equal(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on), 0);
+        struct sockaddr_in a = loopback(0);
+        socklen_t len = sizeof a;
+        assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+        int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (bind(u, (struct sockaddr *)&a, sizeof a) == 0) {
+            assert_int_equal(listening ? listen(l, 16) : 0, 0);
+            *udp = u;
+            *tcp = l;
+            return;
+        }
+        close(u);
+        close(l);
+    }
+    fail_msg("no port free for both UDP and TCP");
 }
 
-/* The forwarder of start(), also on TCP at its UDP port; resolvers
- * listen on TCP as `listening` says ("L": listens, "-": refuses). */
+/* A forwarder on UDP and TCP at one port, given its sockets; resolvers
+ * on both at theirs, but for TCP as `listening` says ("L": listens, "-":
+ * refuses). */
 static void start_tcp(fixture *t, const char *listening)
 {
     int n = (int)strlen(listening);
-    start(t, n);
-    for (int i = 0; i < n; i++)
-        if (listening[i] == 'L')
-            t->res_tcp[i] = tcp_listener_at(t->res[i]);
-    assert_int_equal(dnsfwd_listen_tcp(t->f, -1, (struct sockaddr *)&t->fwd), 0);
+    struct sockaddr_storage r[3];
+    for (int i = 0; i < n; i++) {
+        port_pair(&t->res[i], &t->res_tcp[i], true);
+        r[i] = address_of(t->res[i]);
+        if (listening[i] == '-') {
+            close(t->res_tcp[i]);
+            t->res_tcp[i] = -1;
+        }
+    }
+    int udp, tcp;
+    port_pair(&udp, &tcp, false); /* the forwarder listens itself */
+    assert_int_equal(dnsfwd_start(&t->loop, udp, NULL, r, n, &t->f), 0);
+    dnsfwd_set_timeout_ms(t->f, TEST_TIMEOUT_MS);
+    t->fwd = loopback(dnsfwd_port(t->f));
+    assert_int_equal(dnsfwd_listen_tcp(t->f, tcp, NULL), 0);
 }
 
 /* A worker's connection to the forwarder (the kernel completes it). */
