@@ -6,9 +6,15 @@
  * rtnetlink, never by running ip. No end of any link gets an IPv6 address.
  * NAT and filtering are egress_nft's.
  *
- * Every call opens its own netlink socket and closes it before it returns;
- * none keeps state. egress_link_up enters the worker's network namespace for
- * a moment (setns), so it must run on a single thread, as the spawner does.
+ * Every call opens its own netlink sockets and closes them before it
+ * returns; none keeps state. egress_link_up enters the worker's network
+ * namespace for a moment (setns, which moves the calling thread only) and
+ * is back before it does anything else. Needs CAP_NET_ADMIN and
+ * CAP_SYS_ADMIN (root, as the spawner is).
+ *
+ * Deleting a veth waits out the kernel (tens of ms, see the timing test),
+ * while a worker's pair goes by itself, in the background, once its
+ * namespace does (its last process has exited and nothing holds it open).
  */
 #ifndef HEARTH_EGRESS_LINK_H
 #define HEARTH_EGRESS_LINK_H
@@ -43,8 +49,9 @@ unsigned egress_link_slots(uint8_t subnet_prefix);
  * -EEXIST when host_if already exists (a previous worker's pair not yet torn
  * down by the kernel, or a stale one): the caller may egress_link_delete it
  * and retry. -EBUSY when it is the worker that already has an eth0. -ENOENT
- * when there is no process `pid`. -EINVAL for a malformed link (a name that
- * does not fit IFNAMSIZ, a prefix outside 1..30, equal addresses). */
+ * when there is no process `pid` (or only its zombie). -EINVAL for a
+ * malformed link (a name that does not fit IFNAMSIZ, a prefix outside 1..30,
+ * equal addresses, or addresses in different subnets of the prefix). */
 int egress_link_up(const egress_link *l, pid_t pid);
 
 /* Deletes a link by name in our namespace (deleting either end of a veth
@@ -58,10 +65,10 @@ int egress_link_delete(const char *ifname);
  * first -errno (after trying every other). */
 int egress_link_sweep(const char *prefix);
 
-/* A dummy interface (kind "dummy") named ifname holding addr/32 (network
- * order), no IPv6, up: the host address where workers' DNS is answered. 0 or
- * -errno (nothing is left on error); -EEXIST if it exists (caller may delete
- * and retry). */
+/* A dummy interface (kind "dummy", or "ifb" on a kernel built without the
+ * dummy driver) named ifname holding addr/32 (network order), no IPv6, up:
+ * the host address where workers' DNS is answered. 0 or -errno (nothing is
+ * left on error); -EEXIST if it exists (caller may delete and retry). */
 int egress_link_dummy(const char *ifname, uint32_t addr);
 
 #endif
