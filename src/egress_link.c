@@ -276,6 +276,136 @@ int egress_link_dummy(const char *ifname, uint32_t addr)
     return err;
 }
 
+/* Back to our own namespace. Staying in the worker's would put every link
+ * made afterwards inside it, and there is no undoing that, so a failure here
+ * (which setns into a namespace we already held cannot have) is fatal. */
+static void come_back(int self_ns)
+{
+    if (setns(self_ns, CLONE_NEWNET) < 0)
+        abort();
+}
+
+/* A socket bound to the namespace behind ns_fd: a netlink socket stays in
+ * the namespace it was created in, so we need to be there only to open it.
+ * thread-self: setns moves only the calling thread. */
+static int nl_open_in(nl *n, int ns_fd)
+{
+    n->sock = NULL;
+    int self_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self_ns < 0)
+        return -errno;
+    int err = 0;
+    if (setns(ns_fd, CLONE_NEWNET) < 0) {
+        err = -errno;
+    } else {
+        err = nl_open(n);
+        come_back(self_ns);
+    }
+    close(self_ns);
+    return err;
+}
+
+static int open_netns_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+/* The peer is made in the worker's namespace by the fd we hold rather than
+ * by pid: the namespace we then configure it from is the same one even if
+ * the pid has died and been reused meanwhile. */
+static int create_pair(nl *n, const char *host_if, int peer_ns)
+{
+    char buf[NL_SEND_SIZE];
+    struct nlmsghdr *nlh = link_request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, host_if);
+    struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+    struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+    struct nlattr *peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
+    struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, "eth0");
+    mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)peer_ns);
+    mnl_attr_nest_end(nlh, peer);
+    mnl_attr_nest_end(nlh, data);
+    mnl_attr_nest_end(nlh, info);
+    int err = nl_ask(n, nlh, NULL, NULL);
+    int index;
+    /* EEXIST is either name's; the caller's remedy (delete host_if) fits
+     * only ours. */
+    if (err == -EEXIST && link_index(n, host_if, &index) == -ENODEV)
+        err = -EBUSY;
+    return err;
+}
+
+static int add_default_route(nl *n, int index, uint32_t gateway)
+{
+    char buf[NL_SEND_SIZE];
+    struct nlmsghdr *nlh = request(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+    struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof *rtm);
+    rtm->rtm_family = AF_INET;
+    rtm->rtm_table = RT_TABLE_MAIN;
+    rtm->rtm_protocol = RTPROT_BOOT;
+    rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+    rtm->rtm_type = RTN_UNICAST;
+    mnl_attr_put_u32(nlh, RTA_GATEWAY, gateway);
+    mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)index);
+    return nl_ask(n, nlh, NULL, NULL);
+}
+
+/* Through a socket inside the worker's namespace. */
+static int configure_worker_end(nl *n, const egress_link *l)
+{
+    int index;
+    int err = set_up(n, "lo");
+    if (!err)
+        err = configure(n, "eth0", l->peer_ip, l->prefix, &index);
+    if (!err)
+        err = add_default_route(n, index, l->host_ip);
+    return err;
+}
+
+/* Refused before anything exists rather than by the kernel at the last
+ * step: the worker reaches its gateway through its own address's subnet. */
+static bool link_valid(const egress_link *l)
+{
+    if (!l || !name_fits(l->host_if) || l->prefix < 1 || l->prefix > 30 || l->host_ip == l->peer_ip)
+        return false;
+    uint32_t mask = mask_of(l->prefix);
+    return (ntohl(l->host_ip) & mask) == (ntohl(l->peer_ip) & mask);
+}
+
+/* Both sockets are open before the pair exists, so that once it does only
+ * its configuration can fail, and the pair's deletion undoes it all. */
+int egress_link_up(const egress_link *l, pid_t pid)
+{
+    if (!link_valid(l) || pid <= 0)
+        return -EINVAL;
+    int worker_ns = open_netns_of(pid);
+    if (worker_ns < 0)
+        return worker_ns;
+    nl host = {0}, worker = {0};
+    int err = nl_open(&host);
+    if (!err)
+        err = nl_open_in(&worker, worker_ns);
+    if (!err)
+        err = create_pair(&host, l->host_if, worker_ns);
+    if (!err) {
+        int index;
+        err = configure(&host, l->host_if, l->host_ip, l->prefix, &index);
+        if (!err)
+            err = configure_worker_end(&worker, l);
+        if (err)
+            delete_link(&host, l->host_if);
+    }
+    nl_close(&worker);
+    nl_close(&host);
+    close(worker_ns);
+    return err;
+}
+
 /* The names of a sweep: `prefix` and one or more digits. */
 typedef struct sweep_names {
     const char *prefix;
