@@ -3,7 +3,9 @@
  * the host see them: the slot arithmetic; a veth pair that carries TCP, with
  * no IPv6 at either end; the errors a caller acts on (EEXIST, EBUSY, ENODEV,
  * a dead pid, a step failing once the pair exists), each leaving nothing
- * behind; the sweep; and the DNS dummy, answering a worker.
+ * behind; the pair going by itself with its worker; the sweep; the DNS
+ * dummy, answering a worker; and how long a pair takes to build and to
+ * delete.
  *
  * Never touches the machine's own network: each test that makes links runs
  * in a child with a network namespace of its own (in_private_netns), and its
@@ -180,6 +182,29 @@ static void in_private_netns(int (*body)(void))
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+#define TIMED 50
+
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void print_times(const char *what, double *us, int n)
+{
+    qsort(us, (size_t)n, sizeof *us, by_value);
+    printf("    %-22s median %7.0f us, min %7.0f, p90 %7.0f, max %7.0f (of %d)\n", what, us[n / 2],
+           us[0], us[n * 9 / 10], us[n - 1], n);
+    fflush(stdout);
 }
 
 /* The namespace we are in, to see that a call came back to it. */
@@ -676,6 +701,35 @@ static void test_a_late_failure_deletes_the_pair(void **state)
     in_private_netns(a_late_failure_deletes_the_pair);
 }
 
+/* The kernel deletes a pair by itself once its worker's namespace is gone,
+ * in the background: the name is free again some time later, not at once
+ * (how much later is printed: how long a slot's name stays taken). */
+static int a_pair_goes_with_its_worker(void)
+{
+    enum { ROUNDS = 10 };
+    double gone[ROUNDS];
+    egress_link l = slot(1);
+    for (int i = 0; i < ROUNDS; i++) {
+        worker w;
+        CHECK(worker_start(&w, &l) == 0);
+        CHECK_INT(egress_link_up(&l, w.pid), 0);
+        CHECK(worker_stop(&w) == 0);
+        double t0 = now_us();
+        for (int ms = 0; find_link(l.host_if).index > 0 && ms < 5000; ms++)
+            usleep(1000);
+        CHECK_INT(find_link(l.host_if).index, 0);
+        gone[i] = now_us() - t0;
+    }
+    print_times("name free after exit", gone, ROUNDS);
+    return 0;
+}
+
+static void test_a_pair_goes_with_its_worker(void **state)
+{
+    (void)state;
+    in_private_netns(a_pair_goes_with_its_worker);
+}
+
 /* ---- The sweep and the dummy ---- */
 
 static int the_sweep_takes_prefix_and_digits_only(void)
@@ -756,6 +810,37 @@ static void test_the_dummy_holds_its_address(void **state)
     in_private_netns(the_dummy_holds_its_address);
 }
 
+/* ---- How long ---- */
+
+/* Each time a fresh worker, as after a clone: the cost the spawner's loop
+ * pays per egress worker. */
+static int how_long_a_pair_takes(void)
+{
+    double up[TIMED], del[TIMED];
+    egress_link l = slot(1);
+    for (int i = 0; i < TIMED; i++) {
+        worker w;
+        CHECK(worker_start(&w, &l) == 0);
+        double t0 = now_us();
+        CHECK_INT(egress_link_up(&l, w.pid), 0);
+        double t1 = now_us();
+        CHECK_INT(egress_link_delete(l.host_if), 0);
+        double t2 = now_us();
+        CHECK(worker_stop(&w) == 0);
+        up[i] = t1 - t0;
+        del[i] = t2 - t1;
+    }
+    print_times("egress_link_up", up, TIMED);
+    print_times("egress_link_delete", del, TIMED);
+    return 0;
+}
+
+static void test_how_long_a_pair_takes(void **state)
+{
+    (void)state;
+    in_private_netns(how_long_a_pair_takes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,8 +854,10 @@ int main(void)
         cmocka_unit_test(test_a_worker_with_an_eth0_is_ebusy),
         cmocka_unit_test(test_a_dead_pid_leaves_nothing),
         cmocka_unit_test(test_a_late_failure_deletes_the_pair),
+        cmocka_unit_test(test_a_pair_goes_with_its_worker),
         cmocka_unit_test(test_the_sweep_takes_prefix_and_digits_only),
         cmocka_unit_test(test_the_dummy_holds_its_address),
+        cmocka_unit_test(test_how_long_a_pair_takes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
