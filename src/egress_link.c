@@ -2,7 +2,7 @@
  * egress_link.c — the veth pairs and the DNS dummy of the egress network
  * mode, over rtnetlink with libmnl (egress_link.h).
  *
- * Owns the links it creates, and a netlink socket for the length of one
+ * Owns the links it creates, and its netlink sockets for the length of one
  * call. Must never: run ip, leave a half-built link behind when a later step
  * fails, return while still inside a worker's network namespace, or give an
  * end of a link an IPv6 address.
