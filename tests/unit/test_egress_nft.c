@@ -37,6 +37,14 @@
 
 #include "egress_nft.h"
 
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
 static uint32_t ip(const char *s)
 {
     struct in_addr a;
@@ -150,6 +158,86 @@ static void test_format_round_trips(void **state)
     }
 }
 
+/* ---- the rule text ---- */
+
+static egress_cidr cidr(const char *s)
+{
+    egress_cidr c = {0};
+    char err[256];
+    if (egress_cidr_parse(s, true, &c, err, sizeof err) < 0)
+        fprintf(stderr, "cidr(%s): %s\n", s, err);
+    return c;
+}
+
+static void test_host_text_keeps_sets_disjoint(void **state)
+{
+    (void)state;
+    egress_cidr deny[] = {cidr("10.1.0.0/16"), cidr("10.0.0.0/8"), cidr("10.0.0.0/8"),
+                          cidr("192.0.2.0/24")};
+    egress_cidr allow[] = {cidr("10.1.2.3/32:5432"), cidr("10.1.0.0/16:5432"),
+                           cidr("10.1.2.3/32:80"), cidr("203.0.113.0/24")};
+    egress_rules r = {
+        .subnet = cidr("10.213.0.0/16"), .deny = deny, .ndeny = 4, .allow = allow, .nallow = 4};
+    char err[256];
+    char *t = egress_nft_host_text(&r, err, sizeof err);
+    assert_non_null(t);
+    /* Nested entries would make nftables refuse the set: only the widest stays. */
+    assert_int_equal(count(t, "10.0.0.0/8,"), 1);
+    assert_null(strstr(t, "10.1.0.0/16,"));
+    assert_non_null(strstr(t, "192.0.2.0/24,"));
+    assert_non_null(strstr(t, "10.1.0.0/16 . 5432,"));
+    assert_null(strstr(t, "10.1.2.3/32 . 5432"));
+    assert_non_null(strstr(t, "10.1.2.3/32 . 80,"));
+    assert_non_null(strstr(t, "203.0.113.0/24,"));
+    assert_null(strstr(t, "dns_redirect")); /* no DNS asked for */
+    assert_null(strstr(t, "meta nfproto ipv4 iifname != \"hth*\" oifname != \"hth*\" drop"));
+    free(t);
+}
+
+static void test_text_refuses_rules_that_are_not_networks(void **state)
+{
+    (void)state;
+    char err[256];
+    egress_cidr bad = {.addr = ip("10.0.0.1"), .prefix = 8};
+    egress_rules r = {.subnet = cidr("10.213.0.0/16"), .deny = &bad, .ndeny = 1};
+    assert_null(egress_nft_host_text(&r, err, sizeof err));
+    assert_non_null(strstr(err, "deny entry 0"));
+    r = (egress_rules){.subnet = cidr("10.213.0.0/16"), .ndeny = 3};
+    assert_null(egress_nft_host_text(&r, err, sizeof err));
+    assert_non_null(strstr(err, "no array"));
+    r = (egress_rules){.subnet = cidr("0.0.0.0/0")};
+    assert_null(egress_nft_host_text(&r, err, sizeof err));
+    assert_non_null(strstr(err, "subnet"));
+    r = (egress_rules){.subnet = cidr("10.213.0.0/16"), .dns_port = 5353};
+    assert_null(egress_nft_host_text(&r, err, sizeof err));
+    assert_non_null(strstr(err, "DNS"));
+    r = (egress_rules){.subnet = cidr("10.213.0.0/16"), .deny = &bad, .ndeny = 65537};
+    assert_null(egress_nft_host_text(&r, err, sizeof err));
+    assert_non_null(strstr(err, "at most"));
+    egress_cidr ported = cidr("10.0.0.0/8:80");
+    r = (egress_rules){.subnet = cidr("10.213.0.0/16"), .deny = &ported, .ndeny = 1};
+    assert_null(egress_nft_host_text(&r, err, sizeof err));
+    assert_non_null(strstr(err, "without a port"));
+}
+
+static void test_a_long_list_is_still_one_rule(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    egress_cidr *deny = calloc(N, sizeof *deny);
+    assert_non_null(deny);
+    for (uint32_t i = 0; i < N; i++)
+        deny[i] = (egress_cidr){.addr = htonl(0x0b000000u + (i << 8)), .prefix = 24};
+    egress_rules r = {.subnet = cidr("10.213.0.0/16"), .deny = deny, .ndeny = N};
+    char err[256];
+    char *t = egress_nft_host_text(&r, err, sizeof err);
+    assert_non_null(t);
+    assert_int_equal(count(t, "@deny"), 1);
+    assert_int_equal(count(t, "/24,\n"), N);
+    free(t);
+    free(deny);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +245,9 @@ int main(void)
         cmocka_unit_test(test_parse_refuses_hostile_text),
         cmocka_unit_test(test_parse_error_fits_a_small_buffer),
         cmocka_unit_test(test_format_round_trips),
+        cmocka_unit_test(test_host_text_keeps_sets_disjoint),
+        cmocka_unit_test(test_text_refuses_rules_that_are_not_networks),
+        cmocka_unit_test(test_a_long_list_is_still_one_rule),
     };
     if (getenv("EGRESS_NFT_ONLY")) /* a pattern: run only the tests it matches */
         cmocka_set_test_filter(getenv("EGRESS_NFT_ONLY"));
