@@ -581,3 +581,147 @@ char *egress_nft_inside_text(const egress_rules *r, const uint32_t *host_addrs, 
     free_lists(&l);
     return finish(&t, err, cap);
 }
+
+/* ---- libnftables ---- */
+
+static bool caret_line(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != '^' && s[i] != '~' && s[i] != ' ' && s[i] != '\t')
+            return false;
+    return true;
+}
+
+/* libnftables' error, on one line: its first "Error:" message, and the
+ * command it was about (the next line that is not a row of carets). */
+static void explain(const char *msg, char *err, size_t cap)
+{
+    const char *e = msg ? strstr(msg, "Error: ") : NULL;
+    if (!e) {
+        say(err, cap,
+            "libnftables failed without a message (is this process root in its network "
+            "namespace?)");
+        return;
+    }
+    e += strlen("Error: ");
+    int elen = (int)strcspn(e, "\n");
+    const char *ctx = e + elen;
+    while (*ctx == '\n') {
+        ctx++;
+        size_t n = strcspn(ctx, "\n");
+        if (n && !caret_line(ctx, n)) {
+            while (*ctx == ' ' || *ctx == '\t')
+                ctx++, n--;
+            say(err, cap, "nftables: %.*s (in: %.*s)", elen, e, (int)n, ctx);
+            return;
+        }
+        ctx += n;
+    }
+    say(err, cap, "nftables: %.*s", elen, e);
+}
+
+/* What the commands printed, as a string of the caller's (NULL when out of
+ * memory). libnftables empties its buffer on every read, so read it once. */
+static char *printed(struct nft_ctx *nft)
+{
+    const char *o = nft_ctx_get_output_buffer(nft);
+    return strdup(o ? o : "");
+}
+
+/* libnftables (1.0.6 at least) calls exit() from nft_ctx_new when it
+ * cannot open its netlink socket (no nfnetlink in the kernel, no free fd):
+ * that must be an error here, never the end of hearthd. So open one first,
+ * and free its fd for libnftables just before it needs one. */
+static int netfilter_reachable(char *err, size_t cap)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (fd < 0) {
+        say(err, cap, "cannot open a netfilter netlink socket (%s): is nf_tables in the kernel?",
+            strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Runs nft commands in one transaction, with a context of its own (no
+ * state kept between calls). With out, hands back what they printed. */
+static int run_nft(const char *cmds, char **out, char *err, size_t cap)
+{
+    if (netfilter_reachable(err, cap) < 0)
+        return -1;
+    struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!nft) {
+        say(err, cap, "libnftables could not make a context");
+        return -1;
+    }
+    int rc = -1;
+    if (nft_ctx_buffer_output(nft) < 0 || nft_ctx_buffer_error(nft) < 0)
+        say(err, cap, "libnftables could not buffer its output");
+    else if (nft_run_cmd_from_buffer(nft, cmds) != 0)
+        explain(nft_ctx_get_error_buffer(nft), err, cap);
+    else if (out && !(*out = printed(nft)))
+        say(err, cap, "out of memory for nftables' answer");
+    else
+        rc = 0;
+    nft_ctx_free(nft);
+    return rc;
+}
+
+static bool has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0' || p[n] == ' '))
+            return true;
+    return false;
+}
+
+static int table_present(char *err, size_t cap)
+{
+    char *listing;
+    if (run_nft("list tables inet", &listing, err, cap) < 0)
+        return -1;
+    int found = has_line(listing, "table inet " EGRESS_TABLE);
+    free(listing);
+    return found;
+}
+
+int egress_nft_present(void)
+{
+    return table_present(NULL, 0);
+}
+
+int egress_nft_install_host(const egress_rules *r, char *err, size_t cap)
+{
+    char *cmds = egress_nft_host_text(r, err, cap);
+    if (!cmds)
+        return -1;
+    int rc = run_nft(cmds, NULL, err, cap);
+    free(cmds);
+    return rc;
+}
+
+int egress_nft_install_inside(const egress_rules *r, const uint32_t *host_addrs, size_t nhost,
+                              uint32_t gateway, char *err, size_t cap)
+{
+    char *cmds = egress_nft_inside_text(r, host_addrs, nhost, gateway, err, cap);
+    if (!cmds)
+        return -1;
+    int rc = run_nft(cmds, NULL, err, cap);
+    free(cmds);
+    return rc;
+}
+
+/* Deleting a table that is not there is an error in nftables (and there is
+ * no "destroy" before nft 1.0.8), so look first; if the delete fails
+ * because someone removed the table meanwhile, that is "there was none". */
+int egress_nft_remove(char *err, size_t cap)
+{
+    int present = table_present(err, cap);
+    if (present <= 0)
+        return present;
+    if (run_nft("delete table inet " EGRESS_TABLE, NULL, err, cap) == 0)
+        return 1;
+    return table_present(NULL, 0) == 0 ? 0 : -1;
+}
