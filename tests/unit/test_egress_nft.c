@@ -47,6 +47,8 @@
         }                                                                                          \
     } while (0)
 
+/* A call that must return 0; it is handed err_ to write its reason into,
+ * which the failure message shows. */
 #define CHECK_OK(call)                                                                             \
     do {                                                                                           \
         char err_[512] = "";                                                                       \
