@@ -299,14 +299,16 @@ static int scrape_visit(const char *name, const metrics_fn *m, const sched_pool_
 static int prebuilt_visit(const char *runtime, const sched_prebuilt_state *st, void *ud)
 {
     metrics_scrape *sc = ud;
-    if (sc->nprebuilt < METRICS_MAX_RUNTIMES)
-        sc->prebuilt[sc->nprebuilt++] = (metrics_prebuilt_view){.runtime = runtime,
-                                                                .ready = st->ready,
-                                                                .starting = st->starting,
-                                                                .target = st->target,
-                                                                .claims = st->claims,
-                                                                .misses = st->misses,
-                                                                .evictions = st->evictions};
+    if (sc->nprebuilt < METRICS_MAX_POOLS)
+        sc->prebuilt[sc->nprebuilt++] =
+            (metrics_prebuilt_view){.runtime = runtime,
+                                    .network = st->egress ? "egress" : "isolated",
+                                    .ready = st->ready,
+                                    .starting = st->starting,
+                                    .target = st->target,
+                                    .claims = st->claims,
+                                    .misses = st->misses,
+                                    .evictions = st->evictions};
     return 0;
 }
 

@@ -189,7 +189,6 @@ static int check_query_int(deploy_job *j, const char *s, const char *field, json
     return check_range(j, field, v, lo, hi, out);
 }
 
-/* "isolated" (the default: loopback only) or "host". */
 /* Every two-word setting given (network, keep_alive), from the JSON body
  * or, without one, the query. */
 static int check_choices(deploy_job *j, json_t *doc)
@@ -201,9 +200,11 @@ static int check_choices(deploy_job *j, json_t *doc)
         const char *word = doc ? json_string_value(v) : j->q_choice[i];
         if ((doc && !v) || (!doc && !word))
             continue;
-        if (!word || fnset_choose(&j->cfg, &t[i], word) < 0)
-            return refuse(j, 400, "invalid_field", "%s must be \"%s\" or \"%s\"", t[i].name,
-                          t[i].no, t[i].yes);
+        if (!word || fnset_choose(&j->cfg, &t[i], word) < 0) {
+            char words[128];
+            fnset_words_phrase(&t[i], words, sizeof words);
+            return refuse(j, 400, "invalid_field", "%s must be %s", t[i].name, words);
+        }
     }
     return 0;
 }
@@ -433,6 +434,7 @@ static void deploy_work(uv_work_t *w)
 {
     deploy_job *j = w->data;
     fnset_defaults(&j->cfg);
+    j->cfg.network = j->h->set.default_network; /* a RESTART option: not changed under us */
     int rc = j->raw ? parse_raw_body(j) : parse_json_body(j);
     if (rc == 0)
         rc = seal_staging(j);
@@ -469,21 +471,25 @@ static int secrets_missing(deploy_job *j)
     return 0;
 }
 
-/* 400 for "network": "host" on a daemon started with --no-host-network:
- * the spawner would refuse its every worker, so say so at deploy. */
-static int host_network_refused(deploy_job *j)
+/* 400 for a network its workers could never get: "host" on a daemon
+ * started with --no-host-network, "egress" where egress cannot work. The
+ * spawner would refuse every worker, so say so at deploy. */
+static int network_refused(deploy_job *j)
 {
-    if (!j->cfg.host_network || !j->h->set.no_host_network)
-        return 0;
-    return refuse(j, 400, "invalid_field",
-                  "\"network\": \"host\" is not allowed: this daemon runs with "
-                  "--no-host-network");
+    if (j->cfg.network == FN_NET_HOST && j->h->set.no_host_network)
+        return refuse(j, 400, "invalid_field",
+                      "\"network\": \"host\" is not allowed: this daemon runs with "
+                      "--no-host-network");
+    if (j->cfg.network == FN_NET_EGRESS && !j->h->egress.usable)
+        return refuse(j, 400, "invalid_field",
+                      "\"network\": \"egress\" cannot work on this host: %s", j->h->egress.why);
+    return 0;
 }
 
 static int install(deploy_job *j, bool *created)
 {
     hearth *h = j->h;
-    if (host_network_refused(j) < 0 || secrets_missing(j) < 0)
+    if (network_refused(j) < 0 || secrets_missing(j) < 0)
         return -1;
     int64_t latest;
     fn_config old;

@@ -35,9 +35,10 @@ static const fnset_int table[] = {
 _Static_assert(sizeof table / sizeof *table == FNSET_INT_COUNT, "FNSET_INT_COUNT is stale");
 
 static const fnset_choice choices[] = {
-    {"network", "isolated", "host", FIELD(host_network)},
-    {"keep_alive", "fixed", "adaptive", FIELD(adaptive_keep_alive)},
-    {"auth", "token", "none", FIELD(public_invoke)},
+    /* The order of "network"'s words is fn_network's. */
+    {"network", {"isolated", "host", "egress"}, FIELD(network)},
+    {"keep_alive", {"fixed", "adaptive"}, FIELD(adaptive_keep_alive)},
+    {"auth", {"token", "none"}, FIELD(public_invoke)},
 };
 
 _Static_assert(sizeof choices / sizeof *choices == FNSET_CHOICE_COUNT, "FNSET_CHOICE_COUNT stale");
@@ -56,22 +57,46 @@ const fnset_choice *fnset_find_choice(const char *name)
     return NULL;
 }
 
-static bool *flag_of(fn_config *cfg, const fnset_choice *c)
+static uint8_t *field_of(fn_config *cfg, const fnset_choice *c)
 {
-    return (bool *)(void *)((char *)cfg + c->offset);
+    return (uint8_t *)cfg + c->offset;
 }
 
 const char *fnset_word(const fn_config *cfg, const fnset_choice *c)
 {
-    return *(const bool *)(const void *)((const char *)cfg + c->offset) ? c->yes : c->no;
+    uint8_t v = *((const uint8_t *)cfg + c->offset);
+    return v < FNSET_CHOICE_WORDS && c->words[v] ? c->words[v] : c->words[0];
+}
+
+int fnset_word_index(const fnset_choice *c, const char *word)
+{
+    for (int i = 0; i < FNSET_CHOICE_WORDS && c->words[i]; i++)
+        if (strcmp(word, c->words[i]) == 0)
+            return i;
+    return -1;
 }
 
 int fnset_choose(fn_config *cfg, const fnset_choice *c, const char *word)
 {
-    if (strcmp(word, c->yes) != 0 && strcmp(word, c->no) != 0)
+    int i = fnset_word_index(c, word);
+    if (i < 0)
         return -1;
-    *flag_of(cfg, c) = strcmp(word, c->yes) == 0;
+    *field_of(cfg, c) = (uint8_t)i;
     return 0;
+}
+
+void fnset_words_phrase(const fnset_choice *c, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (n < FNSET_CHOICE_WORDS && c->words[n])
+        n++;
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && at < cap; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+        int w = snprintf(buf + at, cap - at, "%s\"%s\"", sep, c->words[i]);
+        at += w > 0 ? (size_t)w : 0;
+    }
 }
 
 const fnset_int *fnset_ints(size_t *count)
@@ -141,7 +166,8 @@ static const fnset_json json_table[] = {
     {"routes", routes_validate},
 };
 
-_Static_assert(sizeof json_table / sizeof *json_table <= FNSET_JSON_MAX, "FNSET_JSON_MAX too small");
+_Static_assert(sizeof json_table / sizeof *json_table <= FNSET_JSON_MAX,
+               "FNSET_JSON_MAX too small");
 
 const fnset_json *fnset_jsons(size_t *count)
 {

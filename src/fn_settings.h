@@ -29,17 +29,18 @@ typedef struct fnset_int {
 
 #define FNSET_INT_COUNT 12 /* entries in the table */
 
-/* A setting with two words for values, kept as a bool of fn_config (the
- * first word, false, is the default). */
+/* A setting with a few words for values, kept as a uint8_t of fn_config:
+ * the index of its word (the first word, 0, is the default). */
+#define FNSET_CHOICE_WORDS 3
 typedef struct fnset_choice {
     const char *name;
-    const char *no, *yes; /* the value for false (the default), and for true */
-    size_t offset;        /* of its bool field in fn_config */
+    const char *words[FNSET_CHOICE_WORDS]; /* NULL after the last */
+    size_t offset;                         /* of its uint8_t field in fn_config */
 } fnset_choice;
 
 #define FNSET_CHOICE_COUNT 3
 
-/* The two-word settings ("network", "keep_alive", "auth"), FNSET_CHOICE_COUNT of them. */
+/* The word settings ("network", "keep_alive", "auth"), FNSET_CHOICE_COUNT of them. */
 const fnset_choice *fnset_choices(size_t *count);
 const fnset_choice *fnset_find_choice(const char *name);
 
@@ -48,6 +49,12 @@ const char *fnset_word(const fn_config *cfg, const fnset_choice *c);
 
 /* Sets the choice from its word: 0, or -1 for any other word. */
 int fnset_choose(fn_config *cfg, const fnset_choice *c, const char *word);
+
+/* The index of `word` among c's words, or -1. */
+int fnset_word_index(const fnset_choice *c, const char *word);
+
+/* Its words as one phrase for an error: "\"a\", \"b\" or \"c\"". */
+void fnset_words_phrase(const fnset_choice *c, char *buf, size_t cap);
 
 /* The table, and its length (FNSET_INT_COUNT) in *count. */
 const fnset_int *fnset_ints(size_t *count);

@@ -21,6 +21,11 @@ typedef struct registry registry;
 
 /* One version of a function. `env` is an owned JSON object (string ->
  * string) or NULL; fn_config_release() drops it. */
+/* "network": loopback only (the default), the host's own, or out through
+ * NAT but never into the host (docs/security.md). fn_settings.c's words
+ * are in this order. */
+typedef enum fn_network { FN_NET_ISOLATED = 0, FN_NET_HOST = 1, FN_NET_EGRESS = 2 } fn_network;
+
 typedef struct fn_config {
     char name[FN_NAME_MAX + 1];
     int64_t version;
@@ -30,18 +35,18 @@ typedef struct fn_config {
     /* whole-number settings: fn_settings.c has their ranges and defaults */
     int64_t timeout_ms;
     int64_t memory_mb;
-    int64_t max_concurrency;  /* workers of the current version at once */
-    int64_t min_instances;    /* workers kept started, never reaped for idleness */
-    int64_t max_queue;        /* calls waiting beyond capacity; FNSET_INHERIT = --max-queue */
-    int64_t queue_timeout_ms; /* longest wait for a worker */
-    int64_t init_timeout_ms;  /* longest start: spawn to READY */
-    int64_t keep_alive_s;     /* idle time before a worker stops; FNSET_INHERIT = --keep-alive */
-    bool host_network;        /* "network": "host" — the worker shares the host's network */
-    bool adaptive_keep_alive; /* "keep_alive": "adaptive" — keepalive.c decides */
+    int64_t max_concurrency;     /* workers of the current version at once */
+    int64_t min_instances;       /* workers kept started, never reaped for idleness */
+    int64_t max_queue;           /* calls waiting beyond capacity; FNSET_INHERIT = --max-queue */
+    int64_t queue_timeout_ms;    /* longest wait for a worker */
+    int64_t init_timeout_ms;     /* longest start: spawn to READY */
+    int64_t keep_alive_s;        /* idle time before a worker stops; FNSET_INHERIT = --keep-alive */
+    uint8_t network;             /* "network" (fn_network) */
+    uint8_t adaptive_keep_alive; /* "keep_alive": "adaptive" — keepalive.c decides */
     /* "secrets": the names its workers read at /run/secrets/<name> */
     char secrets[VALIDATE_SECRETS_MAX][VALIDATE_SECRET_NAME_MAX + 1];
     unsigned nsecrets;
-    bool public_invoke; /* "auth": "none" — anyone may invoke it, without a token */
+    uint8_t public_invoke; /* "auth": "none" — anyone may invoke it, without a token */
     /* asynchronous invocations (src/events/): whole numbers in fn_settings.c */
     int64_t async_retries;       /* attempts after the first */
     int64_t async_retry_base_ms; /* first backoff bound */
