@@ -9,9 +9,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <uv.h>
 
+#include "egress.h"
 #include "gateway.h"
 #include "logs.h"
 #include "logstore.h"
@@ -50,6 +52,8 @@ typedef struct hearth_settings {
     bool no_auth;                  /* --no-auth: no token checks (loopback only) */
     uid_t uid_base; /* as root: worker uids (= gids) come from [base, base + count) */
     unsigned uid_count;
+    egress_config egress;    /* --egress-subnet, --egress-deny, --egress-allow, --resolv-conf */
+    uint8_t default_network; /* --default-network: fn_network of a deploy that names none */
 } hearth_settings;
 
 /* Deploy bodies carry a 50 MiB package as base64 plus settings. */
@@ -86,6 +90,12 @@ typedef struct hearth {
     bool stopping;
     const char *c_runner;   /* locate.h: the c runtime's program */
     const char *zygote_lib; /* locate.h: what runtime templates load */
+
+    egress_host egress;     /* what "network": "egress" can do here (egress.h) */
+    int dns_fd, dns_tcp_fd; /* as root: the workers' DNS sockets, bound before privileges drop */
+    struct dnsfwd *dns;     /* relays it to the host's resolvers */
+    struct sockaddr_storage dns_upstream[4]; /* those, read at start (as root) */
+    int ndns_upstream;                       /* or -errno */
 
     spawner_policy policy;           /* what every worker may get: built once, at start */
     char policy_code_root[PATH_MAX]; /* policy.code_root, resolved */

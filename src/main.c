@@ -5,6 +5,7 @@
  * requests in flight finish within the grace period, stop the workers,
  * flush, exit 0.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@
 #include "api.h"
 #include "auth.h"
 #include "dlog.h"
+#include "dnsfwd.h"
 #include "events/callback.h"
 #include "events/events.h"
 #include "events/routes.h"
@@ -227,6 +230,9 @@ static void finish_shutdown(daemon_state *d)
     spawner_unwatch(h->spawner); /* its handle closes with the loop; it stops in close_all */
     logs_stop(h->lg);
     violations_stop(h->violations);
+    dnsfwd_stop(
+        h->dns); /* its handles close with the loop, before the spawner removes its address */
+    h->dns = NULL;
 }
 
 static void on_shutdown_tick(uv_timer_t *t)
@@ -429,10 +435,36 @@ static int open_events(hearth *h)
     return 0;
 }
 
+/* Relays the workers' DNS to the host's own resolvers (dnsfwd.c). */
+static void start_workers_dns(hearth *h)
+{
+    if (h->dns_fd < 0)
+        return;
+    int n = h->ndns_upstream, tcp = h->dns_tcp_fd;
+    h->dns_tcp_fd = -1;
+    if (n <= 0) {
+        dlog_warn("egress: no DNS for workers: %s has no nameserver (%s)",
+                  h->set.egress.resolv_conf, n < 0 ? strerror(-n) : "none listed");
+        close(h->dns_fd);
+        close(tcp);
+        h->dns_fd = -1;
+        return;
+    }
+    int rc = dnsfwd_start(h->loop, h->dns_fd, NULL, h->dns_upstream, n, &h->dns);
+    h->dns_fd = -1; /* the forwarder's now, even on failure */
+    if (rc == 0)
+        rc = dnsfwd_listen_tcp(h->dns, tcp, NULL);
+    else
+        close(tcp);
+    if (rc < 0)
+        dlog_warn("egress: workers' DNS relay: %s", strerror(-rc));
+}
+
 static int start_services(daemon_state *d)
 {
     hearth *h = &d->h;
     spawner_watch(h->spawner, h->loop, on_spawner_lost, d);
+    start_workers_dns(h);
     if (logs_open(h->loop, h->store, &h->lg) < 0)
         return -1;
     if (!(h->metrics = metrics_new(HEARTH_VERSION)))
@@ -454,6 +486,8 @@ static int start_services(daemon_state *d)
         .keep_alive_ms = h->set.keep_alive_ms,
         .adaptive_bin_ms = h->set.adaptive_bin_ms,
         .isolate = h->isolate,
+        .egress = h->egress.usable,
+        .egress_default = h->set.default_network == FN_NET_EGRESS,
         .uid_base = h->set.uid_base,
         .uid_count = h->policy.uid_count,
         .cgroups = h->cgroups,
@@ -701,8 +735,85 @@ static int build_policy(hearth *h)
                 .pids_max = 64,
                 .cpu_millis = 1000,
                 .host_network = !h->set.no_host_network,
+                .egress = h->egress.usable,
             },
+        .egress = h->egress.usable ? &h->egress : NULL,
     };
+    return 0;
+}
+
+static int bind_dns_socket(const hearth *h, int type)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(53)};
+    a.sin_addr.s_addr = h->egress.dns_addr;
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        return fd;
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    return -err;
+}
+
+/* As root, the workers' DNS answers at the subnet's first address, port
+ * 53 (UDP, and TCP for large answers): bound now, while we may, and the
+ * host's resolvers read now, from a file only root may read. Without it
+ * egress works, names do not. */
+static void bind_workers_dns(hearth *h)
+{
+    int udp = bind_dns_socket(h, SOCK_DGRAM), tcp = udp >= 0 ? bind_dns_socket(h, SOCK_STREAM) : -1;
+    if (udp < 0 || tcp < 0) {
+        dlog_warn("egress: cannot listen for workers' DNS: %s; names will not resolve in them",
+                  strerror(-(udp < 0 ? udp : tcp)));
+        if (udp >= 0)
+            close(udp);
+        return;
+    }
+    h->dns_fd = udp;
+    h->dns_tcp_fd = tcp;
+    h->ndns_upstream = dnsfwd_read_resolvers(h->set.egress.resolv_conf, h->dns_upstream, 4);
+}
+
+static void log_egress(const hearth *h)
+{
+    const egress_config *c = &h->egress.cfg;
+    char subnet[EGRESS_CIDR_TEXT];
+    egress_cidr_format(&c->subnet, subnet);
+    if (h->egress.rootless)
+        dlog_info("egress: through slirp4netns; refused: this host's addresses, 169.254.0.0/16, "
+                  "%u denied; %u allowed",
+                  c->ndeny, c->nallow);
+    else
+        dlog_info("egress: workers get a /30 of %s and NAT; refused: this host, other workers, "
+                  "169.254.0.0/16, %u denied; %u allowed%s",
+                  subnet, c->ndeny, c->nallow,
+                  h->egress.forward_was_off ? "; IPv4 forwarding turned on (and off at the end)"
+                                            : "");
+    const char *caveat = egress_host_caveat(&h->egress);
+    if (caveat)
+        dlog_warn("egress: %s", caveat);
+}
+
+/* What "network": "egress" can do here: before the spawner forks (it
+ * carries the state) and while we are still root. */
+static int start_egress(hearth *h)
+{
+    if (!h->isolate)
+        snprintf(h->egress.why, sizeof h->egress.why,
+                 "workers run without their own network namespace");
+    else
+        egress_host_start(&h->egress, &h->set.egress);
+    if (h->egress.usable) {
+        if (!h->egress.rootless)
+            bind_workers_dns(h);
+        log_egress(h);
+        return 0;
+    }
+    if (h->set.default_network == FN_NET_EGRESS) {
+        dlog_error("--default-network egress, but egress cannot work here: %s", h->egress.why);
+        return -1;
+    }
+    dlog_info("egress: unavailable (\"network\": \"egress\" deploys get 400): %s", h->egress.why);
     return 0;
 }
 
@@ -766,6 +877,13 @@ static int separate_privileges(hearth *h)
 
 static void close_all(hearth *h)
 {
+    dnsfwd_stop(h->dns); /* a start that failed before the loop ran */
+    h->dns = NULL;
+    if (h->dns_fd >= 0)
+        close(h->dns_fd);
+    if (h->dns_tcp_fd >= 0)
+        close(h->dns_tcp_fd);
+    h->dns_fd = h->dns_tcp_fd = -1;
     events_close(h->events);
     evstore_close(h->evstore);
     auth_free(h->auth);
@@ -861,6 +979,8 @@ int main(int argc, char **argv)
         return token_cli_main(argc - 1, argv + 1);
     hearth *h = &d.h;
     h->kmsg_fd = -1;
+    h->dns_fd = h->dns_tcp_fd = -1;
+    egress_config_defaults(&h->set.egress);
     configure(&d, argc, argv);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
@@ -870,8 +990,8 @@ int main(int argc, char **argv)
     if (open_tls(h) < 0 || build_filter(h) < 0 || resolve_worker_user(h) < 0 ||
         prepare_data_dir(h) < 0 ||
         runtimes_init(h->set.runtimes_dir, h->c_runner, h->zygote_lib) < 0 ||
-        check_sandbox(h) < 0 || build_policy(h) < 0 || separate_privileges(h) < 0 ||
-        start_services(&d) < 0) {
+        check_sandbox(h) < 0 || start_egress(h) < 0 || build_policy(h) < 0 ||
+        separate_privileges(h) < 0 || start_services(&d) < 0) {
         close_all(h);
         options_free(d.opts);
         return 1;

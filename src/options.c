@@ -44,6 +44,9 @@ enum opt_type {
     T_LEVEL,    /* int, dlog's levels */
     T_FLAG,     /* bool */
     T_UIDRANGE, /* uid_base and uid_count */
+    T_CIDR,     /* egress_cidr (min: 1 = a :PORT may follow) */
+    T_CIDRS,    /* a list of them: each line or option adds one (max: the list's offset) */
+    T_NETWORK,  /* uint8_t, a fn_network a deploy may be given by default */
     T_ACTION,   /* command line only: --config, --help, ... */
 };
 
@@ -113,6 +116,18 @@ static const struct opt table[] = {
      "start even when the kernel refuses a protection\n(each is logged at start)"},
     {"no-host-network", T_FLAG, OFF(no_host_network), 0, 0, OPTIONS_RESTART, A_NONE, NULL,
      "refuse to start workers of functions deployed with\n\"network\": \"host\""},
+    {"default-network", T_NETWORK, OFF(default_network), 0, 0, OPTIONS_RESTART, A_NONE, "MODE",
+     "\"network\" of a deploy that names none: isolated\n(the default) or egress"},
+    {"egress-subnet", T_CIDR, OFF(egress.subnet), 0, 0, OPTIONS_RESTART, A_NONE, "CIDR",
+     "egress workers' addresses, a /30 each, as root\n(default 10.213.0.0/16; /8 to /26)"},
+    {"egress-deny", T_CIDRS, OFF(egress.ndeny), 0, OFF(egress.deny), OPTIONS_RESTART, A_NONE,
+     "CIDR", "egress workers may not reach it (repeatable; adds\nto host, workers, link-local)"},
+    {"egress-allow", T_CIDRS, OFF(egress.nallow), 1, OFF(egress.allow), OPTIONS_RESTART, A_NONE,
+     "CIDR[:PORT]",
+     "egress workers may reach it even if denied, the\nhost included (repeatable; "
+     "docs/security.md)"},
+    {"resolv-conf", T_STR, OFF(egress.resolv_conf), 0, 0, OPTIONS_RESTART, A_NONE, "FILE",
+     "the host's resolvers, which egress workers' DNS\nis relayed to (default /etc/resolv.conf)"},
     {"adaptive-bin-ms", T_ULONG, OFF(adaptive_bin_ms), 10, 3600000, OPTIONS_RESTART, A_NONE, "MS",
      "histogram bin of \"keep_alive\": \"adaptive\"\n(default 60000; 240 bins)"},
     {"prebuilt-min", T_COUNT, OFF(prebuilt_min), 0, 64, OPTIONS_RESTART, A_NONE, "N",
@@ -215,6 +230,51 @@ static int parse_uid_range(const char *s, hearth_settings *set)
 
 #define FIELD(set, o, type) ((type *)((char *)(set) + (o)->off))
 
+/* --egress-subnet: small enough to hold a few workers, large enough to
+ * be a network of its own. */
+static int check_subnet(const egress_cidr *c, char *err, size_t errlen)
+{
+    if (c->prefix >= 8 && c->prefix <= 26)
+        return 0;
+    snprintf(err, errlen, "egress-subnet must be from a /8 to a /26");
+    return -EINVAL;
+}
+
+/* The network options: CIDRs, lists of them, and the default mode. */
+static int apply_network(const struct opt *o, const char *value, hearth_settings *set, char *err,
+                         size_t errlen)
+{
+    char why[256];
+    egress_cidr c;
+    if (o->type == T_NETWORK) {
+        bool egress = strcmp(value, "egress") == 0;
+        if (!egress && strcmp(value, "isolated") != 0) {
+            snprintf(err, errlen, "%s must be isolated or egress, not '%.64s'", o->name, value);
+            return -EINVAL;
+        }
+        *FIELD(set, o, uint8_t) = egress ? FN_NET_EGRESS : FN_NET_ISOLATED;
+        return 0;
+    }
+    if (egress_cidr_parse(value, o->min == 1, &c, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", o->name, why);
+        return -EINVAL;
+    }
+    if (o->type == T_CIDR) {
+        if (check_subnet(&c, err, errlen) < 0)
+            return -EINVAL;
+        *FIELD(set, o, egress_cidr) = c;
+        return 0;
+    }
+    unsigned *n = FIELD(set, o, unsigned);
+    egress_cidr *list = (egress_cidr *)(void *)((char *)set + o->max);
+    if (*n >= EGRESS_LIST_MAX) {
+        snprintf(err, errlen, "%s: at most %u entries", o->name, EGRESS_LIST_MAX);
+        return -EINVAL;
+    }
+    list[(*n)++] = c;
+    return 0;
+}
+
 /* Sets o's field of `set` from `value` (NULL: a flag on the command line).
  * Returns 0, or -EINVAL with what was expected in err. */
 static int apply(const struct opt *o, const char *value, hearth_settings *set, char *err,
@@ -251,6 +311,10 @@ static int apply(const struct opt *o, const char *value, hearth_settings *set, c
                  "%s must be BASE:COUNT (BASE above 0, COUNT from 1 to 65536), not '%s'", o->name,
                  value);
         return -EINVAL;
+    case T_CIDR:
+    case T_CIDRS:
+    case T_NETWORK:
+        return apply_network(o, value, set, err, errlen);
     case T_SIZE:
         rc = parse_size(value, &v);
         break;
@@ -275,6 +339,14 @@ static int apply(const struct opt *o, const char *value, hearth_settings *set, c
     return 0;
 }
 
+static bool same_cidrs(const egress_cidr *x, const egress_cidr *y, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (x[i].addr != y[i].addr || x[i].prefix != y[i].prefix || x[i].port != y[i].port)
+            return false;
+    return true;
+}
+
 static bool same(const struct opt *o, const hearth_settings *a, const hearth_settings *b)
 {
     switch (o->type) {
@@ -296,6 +368,16 @@ static bool same(const struct opt *o, const hearth_settings *a, const hearth_set
         return *FIELD(a, o, const bool) == *FIELD(b, o, const bool);
     case T_UIDRANGE:
         return a->uid_base == b->uid_base && a->uid_count == b->uid_count;
+    case T_NETWORK:
+        return *FIELD(a, o, const uint8_t) == *FIELD(b, o, const uint8_t);
+    case T_CIDR:
+        return same_cidrs(FIELD(a, o, const egress_cidr), FIELD(b, o, const egress_cidr), 1);
+    case T_CIDRS: {
+        unsigned n = *FIELD(a, o, const unsigned);
+        const egress_cidr *x = (const void *)((const char *)a + o->max),
+                          *y = (const void *)((const char *)b + o->max);
+        return n == *FIELD(b, o, const unsigned) && same_cidrs(x, y, n);
+    }
     default:
         return true;
     }
@@ -400,7 +482,7 @@ static int file_line(char *s, const char *path, unsigned line, unsigned *first_l
     if (!o || o->type == T_ACTION)
         return file_error(err, errlen, path, line, "unknown key '%.80s'", key);
     size_t i = (size_t)(o - table);
-    if (first_line[i])
+    if (first_line[i] && o->type != T_CIDRS)
         return file_error(err, errlen, path, line, "%s is set twice (first on line %u)", key,
                           first_line[i]);
     first_line[i] = line;

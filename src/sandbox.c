@@ -169,6 +169,24 @@ static int step_enter_cgroup(struct child_ctx *c)
 }
 
 /* Own session and process group, so sandbox_kill reaches everything it forks. */
+/* Egress: nothing of the sandbox may run before its network is what the
+ * rules expect, so wait for the byte that says it is (EOF: it never will). */
+static int step_await_network(struct child_ctx *c)
+{
+    if (!c->root || !c->spec->egress)
+        return 0;
+    char go;
+    ssize_t n;
+    do
+        n = read(c->spec->net_wait_fd, &go, 1);
+    while (n < 0 && errno == EINTR);
+    close(c->spec->net_wait_fd);
+    if (n == 1)
+        return 0;
+    errno = ENETUNREACH;
+    return -1;
+}
+
 static int step_new_session(struct child_ctx *c)
 {
     (void)c;
@@ -547,6 +565,7 @@ static const child_step setup_steps[] = {
     step_map_own_ids,     /* rootless: our uid and gid mapped in our user ns */
     step_enter_cgroup,    /* memory, pids, cpu limits; isolated: cgroup namespace */
     step_new_session,     /* own session and process group */
+    step_await_network,   /* egress: until the veth (or slirp4netns) is up */
     step_enter_root,      /* isolated: tmpfs root, binds, /proc, pivot_root */
     step_install_fds,     /* 0 /dev/null, 1-2 log pipes, 3 control socket */
     step_close_other_fds, /* nothing of the daemon's from fd 4 up */
@@ -943,6 +962,9 @@ static int check_spec(const sandbox_spec *spec, bool root)
     /* Pre-built: a private root to attach into; secrets come with the ATTACH. */
     if (spec->prebuilt && (!spec->isolate || spec->has_secrets))
         return -EINVAL;
+    /* Egress: a network namespace of its own, and someone to say it is up. */
+    if (spec->egress && (!spec->isolate || spec->host_network || spec->net_wait_fd < 0))
+        return -EINVAL;
     /* A worker never runs as root, nor with an id that setuid reads as "unchanged". */
     if (root &&
         (spec->uid == 0 || spec->gid == 0 || spec->uid == (uid_t)-1 || spec->gid == (gid_t)-1))
@@ -1067,6 +1089,8 @@ static void plan_for(const sandbox_spec *spec, sandbox_root_plan *plan)
                            spec->tmp_bytes ? spec->tmp_bytes : 64u << 20, spec->uid, spec->gid,
                            spec->host_network);
     sandbox_root_plan_program(plan, spec->argv[0]);
+    if (spec->egress)
+        sandbox_root_plan_resolver(plan, spec->resolver);
     plan->prebuilt = spec->prebuilt;
     if (spec->has_secrets)
         sandbox_root_plan_secrets(plan, spec->secrets_fd);
@@ -1257,7 +1281,7 @@ int sandbox_spawn(const sandbox_spec *spec, sandbox_proc *out)
 
 pid_t sandbox_clone_template(const sandbox_spec *spec, const sandbox_child_fds *fds)
 {
-    int rc = check_spec(spec, geteuid() == 0);
+    int rc = spec && spec->egress ? -EINVAL : check_spec(spec, geteuid() == 0);
     if (rc < 0)
         return rc;
     static sandbox_root_plan plan; /* the runtime returns with pointers into it */

@@ -30,7 +30,14 @@ typedef struct sandbox_spec {
     bool isolate;
     const char *hostname; /* the uts name when isolated */
     bool host_network;    /* isolated but sharing the host's network (opt-in) */
-    uint64_t tmp_bytes;   /* size of the private /tmp when isolated */
+    /* Isolated, "network": "egress" (egress.h): the sandbox waits before
+     * it builds its root until one byte arrives on net_wait_fd (the
+     * spawner's, or slirp4netns', "your network is up"); its resolv.conf
+     * names `resolver` (network order). Never from a template. */
+    bool egress;
+    int net_wait_fd;
+    uint32_t resolver;
+    uint64_t tmp_bytes; /* size of the private /tmp when isolated */
     /* Resource limits through cgroups (NULL = none): memory_bytes with swap
      * off, pids_max processes, cpu_millis thousandths of a CPU. */
     sandbox_cgroups *cgroups;

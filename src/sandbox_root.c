@@ -29,6 +29,8 @@
  */
 #include "sandbox_root.h"
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -174,6 +176,16 @@ void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const
     format_hosts(plan->hosts, sizeof plan->hosts, hostname);
 }
 
+void sandbox_root_plan_resolver(sandbox_root_plan *plan, uint32_t resolver)
+{
+    char addr[INET_ADDRSTRLEN];
+    struct in_addr a = {.s_addr = resolver};
+    if (!inet_ntop(AF_INET, &a, addr, sizeof addr))
+        return;
+    snprintf(plan->resolv, sizeof plan->resolv,
+             "nameserver %s\noptions edns0 timeout:2 attempts:2\n", addr);
+}
+
 void sandbox_root_plan_secrets(sandbox_root_plan *plan, int fd)
 {
     plan->secrets_fd = fd;
@@ -304,7 +316,10 @@ static int make_etc(const sandbox_root_plan *p)
     if (write_file(NEWROOT "/etc/passwd", p->passwd) < 0 ||
         write_file(NEWROOT "/etc/group", p->group) < 0 ||
         write_file(NEWROOT "/etc/hosts", p->hosts) < 0 ||
-        write_file(NEWROOT "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n") < 0)
+        write_file(NEWROOT "/etc/nsswitch.conf",
+                   p->resolv[0] ? "passwd: files\ngroup: files\nhosts: files dns\n"
+                                : "passwd: files\ngroup: files\nhosts: files\n") < 0 ||
+        (p->resolv[0] && write_file(NEWROOT "/etc/resolv.conf", p->resolv) < 0))
         return -1;
     if (access("/etc/ld.so.cache", R_OK) == 0 &&
         (touch(NEWROOT "/etc/ld.so.cache") < 0 ||

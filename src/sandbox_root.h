@@ -42,6 +42,7 @@ typedef struct sandbox_root_plan {
     char passwd[256];
     char group[128];
     char hosts[256];
+    char resolv[96]; /* egress: /etc/resolv.conf ("" = none, and no DNS in nsswitch) */
     /* /run/secrets: a tmpfs of the worker's own, filled from a bundle */
     int secrets_fd;         /* the bundle (see below), or -1: no /run/secrets */
     char secrets_opts[128]; /* its tmpfs options: size, inodes, owner, mode 0500 */
@@ -63,6 +64,10 @@ void sandbox_root_plan_init(sandbox_root_plan *plan, const char *code_dir, const
 
 /* Gives the worker a /run/secrets filled from the bundle `fd` (borrowed:
  * it must stay open until the spawn returns). */
+/* Egress: /etc/resolv.conf names `resolver` (an IPv4 address, network
+ * order) and the name service asks it after /etc/hosts. */
+void sandbox_root_plan_resolver(sandbox_root_plan *plan, uint32_t resolver);
+
 void sandbox_root_plan_secrets(sandbox_root_plan *plan, int fd);
 
 /* The program the worker execs (argv[0]): unless /usr or a library folder

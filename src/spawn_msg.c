@@ -60,7 +60,8 @@ static const spawnmsg_field fields[] = {
     HELD(max_file_size, SPAWNMSG_LIMIT), HELD(max_open_files, SPAWNMSG_LIMIT),
     HELD(tmp_bytes, SPAWNMSG_LIMIT),     HELD(pids_max, SPAWNMSG_LIMIT),
     HELD(cpu_millis, SPAWNMSG_LIMIT),    HELD(host_network, SPAWNMSG_GRANT),
-    CHECKED(isolate, SPAWNMSG_OWN),      CHECKED(prebuilt, SPAWNMSG_OWN),
+    HELD(egress, SPAWNMSG_GRANT),        CHECKED(isolate, SPAWNMSG_OWN),
+    CHECKED(prebuilt, SPAWNMSG_OWN),
 };
 
 #define NFIELDS (sizeof fields / sizeof *fields)

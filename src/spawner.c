@@ -22,6 +22,8 @@
  */
 #include "spawner.h"
 
+#include "egress.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -131,9 +133,12 @@ int spawner_check(const spawner_policy *pol, sandbox_spec *spec)
         rc = hold_to_limits(&pol->limits, spec);
     if (rc < 0)
         return rc;
+    if (spec->egress && (spec->host_network || !pol->isolate || !pol->egress))
+        return -EPERM;
     spec->isolate = pol->isolate;
     spec->cgroups = pol->cgroups;
     spec->filter = pol->filter;
+    spec->resolver = spec->egress ? pol->egress->dns_addr : 0;
     return 0;
 }
 

@@ -24,7 +24,8 @@ typedef struct spawner spawner;
  * daemon asks above its ceiling, or asks to be none (0), is lowered to
  * the ceiling; vm_reserve is an amount, so 0 stays 0. host_network says
  * whether a worker may share the host's network at all ("network":
- * "host"; off with --no-host-network): when false, asking is refused.
+ * "host"; off with --no-host-network): when false, asking is refused;
+ * egress likewise (on when egress_host_start found it usable).
  * Every ceiling must be non-zero. */
 typedef struct spawner_limits {
     uint64_t memory_bytes;
@@ -35,6 +36,7 @@ typedef struct spawner_limits {
     uint32_t pids_max;
     uint32_t cpu_millis;
     bool host_network;
+    bool egress; /* "network": "egress" can work here (egress.h) */
 } spawner_limits;
 
 /* What the spawner enforces whatever the daemon asks, built once at start
@@ -56,6 +58,9 @@ typedef struct spawner_policy {
      * relative to the cwd; NULL: no worker gets secrets. */
     const char *secrets_dir, *secrets_key;
     spawner_limits limits;
+    /* The host's egress state (main.c's, copied by fork): the spawner
+     * connects egress sandboxes with it. NULL when limits.egress is off. */
+    struct egress_host *egress;
 } spawner_policy;
 
 /* Forks the spawner (which keeps running until the daemon's end of the

@@ -20,6 +20,7 @@
  * pre-build, hold an fd it does not need, or outlive the daemon.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include "dlog.h"
+#include "egress.h"
 #include "secret_bundle.h"
 #include "spawn_msg.h"
 #include "spawner_wire.h"
@@ -62,6 +64,8 @@ struct entry {
     char *argv;        /* a pre-built one's argv, each string NUL-terminated */
     size_t argv_len;
     uid_t uid;
+    bool egress;       /* built with "network": "egress" */
+    egress_worker net; /* and its connection, ended with the entry */
 };
 
 struct server {
@@ -91,6 +95,8 @@ static struct entry *find(struct server *s, int id)
 
 static void forget(struct server *s, struct entry *e)
 {
+    if (e->egress)
+        egress_worker_end(s->pol->egress, &e->net);
     free(e->argv);
     *e = s->e[--s->n];
 }
@@ -181,6 +187,26 @@ static char *join_argv(const char *const *argv, size_t *len)
     return out;
 }
 
+/* An egress sandbox: cloned here (never from a template), waiting on
+ * `go` until egress_worker_begin has connected it. */
+static int begin_egress(struct server *s, sandbox_spec *spec, sandbox_proc *proc,
+                        egress_worker *net)
+{
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) < 0)
+        return -errno;
+    spec->net_wait_fd = go[0];
+    int rc = sandbox_spawn_begin(spec, proc, NULL, NULL);
+    close(go[0]);
+    if (rc == 0) {
+        rc = egress_worker_begin(s->pol->egress, proc->pid, go[1], net);
+        if (rc < 0)
+            sandbox_spawn_abort(proc);
+    }
+    close(go[1]);
+    return rc;
+}
+
 static void serve_spawn(struct server *s, const struct spw_head *h, char *msg, size_t len)
 {
     sandbox_spec spec;
@@ -198,13 +224,16 @@ static void serve_spawn(struct server *s, const struct spw_head *h, char *msg, s
     if (r.rc == 0)
         r.rc = add_bundle(s->bundler, &spec);
     sandbox_proc proc;
+    egress_worker net = {0};
     if (r.rc == 0)
-        r.rc = zygote_spawn_begin(&spec, &proc);
+        r.rc = spec.egress ? begin_egress(s, &spec, &proc, &net) : zygote_spawn_begin(&spec, &proc);
     drop_bundle(&spec); /* the child, or the template, has its own copy now */
     char *key = NULL;
     size_t key_len = 0;
     if (r.rc == 0 && spec.prebuilt && !(key = join_argv(spec.argv, &key_len))) {
         sandbox_spawn_abort(&proc);
+        if (spec.egress)
+            egress_worker_end(s->pol->egress, &net);
         r.rc = -ENOMEM;
     }
     if (r.rc < 0) {
@@ -219,7 +248,9 @@ static void serve_spawn(struct server *s, const struct spw_head *h, char *msg, s
                                   .reply_fds = true,
                                   .argv = key,
                                   .argv_len = key_len,
-                                  .uid = spec.uid};
+                                  .uid = spec.uid,
+                                  .egress = spec.egress,
+                                  .net = net};
 }
 
 /* The begun spawn of e is over (rc from sandbox_spawn_finish): answer. */
@@ -284,8 +315,8 @@ static int begin_claim(struct server *s, struct entry *e, sandbox_spec *spec)
     char rel[PATH_MAX];
     if (rc == 0)
         rc = code_rel_of(s->pol, spec->code_dir, rel, sizeof rel);
-    if (rc == 0 && spec->host_network)
-        rc = -EPERM; /* built without the host's network: it cannot gain it */
+    if (rc == 0 && (spec->host_network || spec->egress != e->egress))
+        rc = -EPERM; /* its network was built with it: it cannot change */
     bool memory_cgroup = e->proc.has_cgroup && e->proc.cgroup.path[SANDBOX_CGROUP_MEMORY][0];
     if (rc == 0)
         rc = add_bundle(s->bundler, spec);
@@ -506,7 +537,8 @@ static void end_all(struct server *s)
             ;
         sandbox_release(&s->e[i].proc);
     }
-    s->n = 0;
+    while (s->n)
+        forget(s, &s->e[s->n - 1]);
 }
 
 /* Our own handle on the secrets, opened after the fork so that the
@@ -530,6 +562,8 @@ _Noreturn void spawner_serve(int fd, const spawner_policy *pol)
     if (fd > 3)
         syscall(SYS_close_range, 3, fd - 1, 0);
     syscall(SYS_close_range, fd + 1, ~0U, 0);
+    if (pol->egress)
+        pol->egress->lock_fd = -1; /* closed just now: the daemon holds the host's lock */
     prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L);
     prctl(PR_SET_NAME, (unsigned long)"hearth-spawner", 0L, 0L, 0L);
     signal(SIGINT, SIG_IGN); /* the daemon decides when we stop */
@@ -551,5 +585,7 @@ _Noreturn void spawner_serve(int fd, const spawner_policy *pol)
     zygote_stop_all();
     if (pol->cgroups)
         sandbox_cgroup_close(pol->cgroups);
+    if (pol->egress)
+        egress_host_stop(pol->egress);
     _exit(0);
 }

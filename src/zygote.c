@@ -193,7 +193,8 @@ static struct zygote *template_for(const sandbox_spec *spec)
 
 int zygote_spawn(const sandbox_spec *spec, sandbox_proc *out)
 {
-    struct zygote *z = template_for(spec);
+    /* Egress waits for its network on an fd a template could not pass on. */
+    struct zygote *z = spec->egress ? NULL : template_for(spec);
     int rc = z ? sandbox_spawn_via(spec, out, zygote_starter, z) : -ENOTCONN;
     if (rc != -ENOTCONN)
         return rc;
