@@ -200,10 +200,12 @@ static const struct family families[] = {
      FK_DAEMON, D_SPAWN_FAILURES, U_COUNT, NULL, 0},
     {"hearth_resident_memory_bytes", "gauge", "Resident memory of the hearthd process.", NULL,
      FK_DAEMON, D_RSS, U_COUNT, NULL, 0},
-    {"hearth_prebuilt_ready", "gauge", "Pre-built sandboxes ready to be claimed, by runtime.", NULL,
-     FK_RUNTIME, P_READY, U_COUNT, NULL, 0},
-    {"hearth_prebuilt_starting", "gauge", "Pre-built sandboxes being built, by runtime.", NULL,
-     FK_RUNTIME, P_STARTING, U_COUNT, NULL, 0},
+    {"hearth_prebuilt_ready", "gauge",
+     "Pre-built sandboxes ready to be claimed, by runtime and network.", NULL, FK_RUNTIME, P_READY,
+     U_COUNT, NULL, 0},
+    {"hearth_prebuilt_starting", "gauge",
+     "Pre-built sandboxes being built, by runtime and network.", NULL, FK_RUNTIME, P_STARTING,
+     U_COUNT, NULL, 0},
     {"hearth_prebuilt_target", "gauge", "How many pre-built sandboxes the pool aims to hold.", NULL,
      FK_RUNTIME, P_TARGET, U_COUNT, NULL, 0},
     {"hearth_prebuilt_claims_total", "counter", "Cold starts served by a pre-built sandbox.", NULL,
@@ -488,6 +490,8 @@ static void render_runtimes(struct out *o, const struct family *f, const metrics
         puts_(o, f->name);
         puts_(o, "{runtime=\"");
         put_label_value(o, v->runtime);
+        puts_(o, "\",network=\"");
+        put_label_value(o, v->network);
         puts_(o, "\"} ");
         put_value(o, fields[f->src], f->unit);
         put(o, "\n", 1);

@@ -126,16 +126,18 @@ typedef struct metrics_fn_view {
 /* One runtime's pool of pre-built sandboxes at scrape time. */
 typedef struct metrics_prebuilt_view {
     const char *runtime; /* borrowed for the scrape */
+    const char *network; /* "isolated" or "egress" */
     uint64_t ready, starting, target, claims, misses, evictions;
 } metrics_prebuilt_view;
 
 #define METRICS_MAX_RUNTIMES 16
+#define METRICS_MAX_POOLS    (2 * METRICS_MAX_RUNTIMES) /* an isolated and an egress pool each */
 
 typedef struct metrics_scrape {
     metrics_fn_view *fns;
     size_t nfns, cap;
     uint64_t open_connections;
-    metrics_prebuilt_view prebuilt[METRICS_MAX_RUNTIMES];
+    metrics_prebuilt_view prebuilt[METRICS_MAX_POOLS];
     size_t nprebuilt;
 } metrics_scrape;
 

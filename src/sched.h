@@ -41,6 +41,8 @@ typedef struct sched_opts {
     uint64_t keep_alive_ms;        /* idle time before a worker stops, for functions not choosing */
     uint64_t adaptive_bin_ms;      /* "keep_alive": "adaptive": histogram bin width (0 = 60 s) */
     bool isolate;                  /* namespaces + minimal root for every worker */
+    bool egress;                   /* "network": "egress" works here: pools for it too */
+    bool egress_default;           /* --default-network egress: keep those pools filled */
     sandbox_cgroups *cgroups;      /* memory, pids, cpu limits per worker (NULL = none) */
     const spawner_limits *limits;  /* the policy's ceilings: what workers are started with */
     const sandbox_filter *filter;  /* seccomp allowlist for workers (NULL = none) */
@@ -132,6 +134,7 @@ int sched_each_pool(sched *s, sched_pool_visit_fn fn, void *ud);
 
 /* A runtime's pool of pre-built sandboxes, for /metrics. */
 typedef struct sched_prebuilt_state {
+    bool egress; /* the pool of egress sandboxes (else isolated ones) */
     unsigned ready, starting, target;
     uint64_t claims, misses, evictions; /* since the daemon started */
 } sched_prebuilt_state;

@@ -120,7 +120,8 @@ void feed_waiting_pools(sched *s);
 
 /* sched_launch.c: starting a worker */
 int spawn_worker(sched *s, pool *p, worker *stem);
-int spawn_sandbox(sched *s, const char *runtime, const worker_events *ev, int *slot, worker **out);
+int spawn_sandbox(sched *s, const char *runtime, bool egress, const worker_events *ev, int *slot,
+                  worker **out);
 bool uid_slot_free(const sched *s);
 void give_back_uid_slot(sched *s, worker *w);
 

@@ -223,7 +223,7 @@ static sandbox_spec spec_for(const sched *s, const pool *p, const char *runtime,
         .max_open_files = s->o.limits->max_open_files,
         .isolate = s->o.isolate,
         .hostname = p ? p->cfg.name : NULL,
-        .host_network = p && p->cfg.host_network,
+        .host_network = p && p->cfg.network == FN_NET_HOST,
         .tmp_bytes = s->o.limits->tmp_bytes,
         .cgroups = s->o.cgroups,
         .pids_max = s->o.limits->pids_max,
@@ -239,10 +239,11 @@ static uid_t uid_of_slot(const sched *s, int slot)
 }
 
 /* Asks the spawner for a worker of `p`, or (p NULL) a pre-built sandbox
- * of `runtime`, or with `stem` claims that pre-built one for `p`. A new
- * one takes a uid slot (*slot; -1 when the range is off). */
-static int launch(sched *s, pool *p, const char *runtime, worker *stem, const worker_events *ev,
-                  int *slot, worker **out)
+ * of `runtime` (with its network: `egress` or isolated), or with `stem`
+ * claims that pre-built one for `p`. A new one takes a uid slot (*slot;
+ * -1 when the range is off). */
+static int launch(sched *s, pool *p, const char *runtime, bool egress, worker *stem,
+                  const worker_events *ev, int *slot, worker **out)
 {
     const char *const *argv = runtimes_argv(runtime);
     if (!argv)
@@ -263,6 +264,7 @@ static int launch(sched *s, pool *p, const char *runtime, worker *stem, const wo
     spec.envp = (const char *const *)env;
     spec.code_dir = p ? code_dir : s->o.code_root;
     spec.secrets = p && p->cfg.nsecrets ? secrets : NULL;
+    spec.egress = p ? p->cfg.network == FN_NET_EGRESS : egress;
     int rc = !env   ? -ENOMEM
              : stem ? worker_specialize(stem, &spec, p->cfg.name, p->cfg.version, ev)
                     : worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p ? p->cfg.name : "",
@@ -275,9 +277,10 @@ static int launch(sched *s, pool *p, const char *runtime, worker *stem, const wo
     return rc;
 }
 
-int spawn_sandbox(sched *s, const char *runtime, const worker_events *ev, int *slot, worker **out)
+int spawn_sandbox(sched *s, const char *runtime, bool egress, const worker_events *ev, int *slot,
+                  worker **out)
 {
-    return launch(s, NULL, runtime, NULL, ev, slot, out);
+    return launch(s, NULL, runtime, egress, NULL, ev, slot, out);
 }
 
 /* Claims `stem` for p, or, without one (or when the claim cannot even be
@@ -285,7 +288,7 @@ int spawn_sandbox(sched *s, const char *runtime, const worker_events *ev, int *s
 static int start_for(sched *s, pool *p, worker *stem, int *slot, worker **out)
 {
     if (stem) {
-        int rc = launch(s, p, p->cfg.runtime, stem, &worker_ev, slot, out);
+        int rc = launch(s, p, p->cfg.runtime, false, stem, &worker_ev, slot, out);
         prebuilt_note_start(s, p, rc == 0);
         if (rc == 0) {
             stem->stem = NULL; /* a function's worker now, for good */
@@ -296,7 +299,7 @@ static int start_for(sched *s, pool *p, worker *stem, int *slot, worker **out)
     } else {
         prebuilt_note_start(s, p, false);
     }
-    int rc = launch(s, p, p->cfg.runtime, NULL, &worker_ev, slot, out);
+    int rc = launch(s, p, p->cfg.runtime, false, NULL, &worker_ev, slot, out);
     metrics_spawned(s->o.metrics, rc == 0); /* a claim is not a spawn */
     return rc;
 }

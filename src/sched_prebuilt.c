@@ -6,6 +6,12 @@
  * call's path. A claimed worker is a function's for the rest of its life:
  * it never comes back here.
  *
+ * A runtime has a pool of isolated sandboxes and, where egress works, one
+ * of egress sandboxes (a sandbox's network is built with it and cannot
+ * change at a claim). The egress pool holds none until the runtime's
+ * first egress cold start, or from the start with --default-network
+ * egress, so that hosts without egress functions do not pay for it.
+ *
  * Sizing: a pool aims to hold as many sandboxes as its runtime had cold
  * starts in its busiest second of the last minute, between
  * --prebuilt-min and --prebuilt-max. Refills run from a timer, a moment
@@ -44,6 +50,8 @@ struct stem_list {
 struct stem_pool {
     sched *s;
     const char *runtime; /* static for the daemon's life (runtimes.c) */
+    bool egress;         /* its sandboxes have "network": "egress" */
+    bool wanted;         /* egress: a function has asked, so --prebuilt-min applies */
     struct stem_list loading, ready;
     burstwin cold_starts; /* its runtime's, by second */
     uint64_t not_before;  /* loop ms: no pre-build before (after a failure) */
@@ -58,15 +66,18 @@ static uint64_t now_s(const sched *s)
 static unsigned target_of(sched *s, stem_pool *st)
 {
     unsigned busiest = burstwin_peak(&st->cold_starts, now_s(s));
-    if (busiest < s->o.prebuilt_min)
+    if (busiest < s->o.prebuilt_min && (!st->egress || st->wanted))
         busiest = s->o.prebuilt_min;
     return busiest > s->o.prebuilt_max ? s->o.prebuilt_max : busiest;
 }
 
-static stem_pool *stem_for(sched *s, const char *runtime)
+static stem_pool *stem_for(sched *s, const pool *p)
 {
+    if (p->cfg.network == FN_NET_HOST)
+        return NULL; /* no sandbox is pre-built with the host's network */
+    bool egress = p->cfg.network == FN_NET_EGRESS;
     for (size_t i = 0; i < s->nstems; i++)
-        if (strcmp(s->stems[i].runtime, runtime) == 0)
+        if (s->stems[i].egress == egress && strcmp(s->stems[i].runtime, p->cfg.runtime) == 0)
             return &s->stems[i];
     return NULL;
 }
@@ -214,7 +225,7 @@ static int build_one(sched *s, stem_pool *st)
 {
     int slot = -1;
     worker *w;
-    int rc = spawn_sandbox(s, st->runtime, &stem_ev, &slot, &w);
+    int rc = spawn_sandbox(s, st->runtime, st->egress, &stem_ev, &slot, &w);
     metrics_spawned(s->o.metrics, rc == 0);
     if (rc < 0)
         return rc;
@@ -266,7 +277,7 @@ void prebuilt_fill(sched *s)
 
 worker *prebuilt_take(sched *s, pool *p)
 {
-    stem_pool *st = p->cfg.host_network ? NULL : stem_for(s, p->cfg.runtime);
+    stem_pool *st = stem_for(s, p);
     worker *w = st ? oldest(&st->ready) : NULL;
     if (!w)
         return NULL;
@@ -285,13 +296,14 @@ void prebuilt_untake(sched *s, worker *w)
 
 void prebuilt_note_start(sched *s, const pool *p, bool claimed)
 {
-    stem_pool *st = stem_for(s, p->cfg.runtime);
+    stem_pool *st = stem_for(s, p);
     if (!st)
         return;
     burstwin_note(&st->cold_starts, now_s(s));
+    st->wanted = true;
     if (claimed)
         st->claims++;
-    else if (!p->cfg.host_network)
+    else
         st->misses++;
     schedule_fill(s, REFILL_MS);
 }
@@ -348,12 +360,18 @@ int prebuilt_open(sched *s)
     if (!s->o.isolate)
         return 0; /* without a mount namespace there is nowhere to attach code later */
     size_t n = runtimes_count();
-    s->stems = calloc(n ? n : 1, sizeof *s->stems);
+    s->stems = calloc(n ? 2 * n : 1, sizeof *s->stems);
     if (!s->stems)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        if (runtimes_argv(runtimes_at(i)->name))
-            s->stems[s->nstems++] = (stem_pool){.s = s, .runtime = runtimes_at(i)->name};
+    for (size_t i = 0; i < n; i++) {
+        const char *rt = runtimes_at(i)->name;
+        if (!runtimes_argv(rt))
+            continue;
+        s->stems[s->nstems++] = (stem_pool){.s = s, .runtime = rt};
+        if (s->o.egress)
+            s->stems[s->nstems++] =
+                (stem_pool){.s = s, .runtime = rt, .egress = true, .wanted = s->o.egress_default};
+    }
     schedule_fill(s, 0);
     return 0;
 }
@@ -381,7 +399,8 @@ int sched_each_prebuilt(sched *s, sched_prebuilt_visit_fn fn, void *ud)
 {
     for (size_t i = 0; i < s->nstems; i++) {
         stem_pool *st = &s->stems[i];
-        sched_prebuilt_state ps = {.ready = st->ready.n,
+        sched_prebuilt_state ps = {.egress = st->egress,
+                                   .ready = st->ready.n,
                                    .starting = st->loading.n,
                                    .target = target_of(s, st),
                                    .claims = st->claims,
