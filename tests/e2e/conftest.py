@@ -296,8 +296,8 @@ def pool_args(*args):
 _PREBUILT_LINE = re.compile(r'^hearth_prebuilt_([a-z_]+)\{([^}]*)\} (\S+)$', re.M)
 
 
-def prebuilt_metrics(hearth, runtime="python3"):
-    """The pre-built pool of `runtime` from GET /metrics, without the
+def prebuilt_metrics(hearth, runtime="python3", network="isolated"):
+    """The pre-built pool of `runtime` (and `network`) from GET /metrics, without the
     hearth_prebuilt_ prefix: {"ready": 1.0, "claims_total": 0.0, ...}; None
     when the daemon has no pool (no hearth_prebuilt_ready line at all)."""
     r = hearth.get("/metrics", timeout=10)
@@ -306,7 +306,8 @@ def prebuilt_metrics(hearth, runtime="python3"):
         return None
     out = {}
     for name, labels, value in _PREBUILT_LINE.findall(r.text):
-        if dict(re.findall(r'(\w+)="([^"]*)"', labels)).get("runtime") == runtime:
+        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if lab.get("runtime") == runtime and lab.get("network", "isolated") == network:
             out[name] = float(value)
     return out
 

@@ -40,6 +40,12 @@ def _check(*args):
     ("log-level = debug\nlog-level = info\n", 2, "log-level is set twice (first on line 1)"),
     ("just words\n", 1, "expected 'key = value'"),
     ("config = /etc/other.conf\n", 1, "unknown key 'config'"),
+    ("egress-deny = 10.0.0.0/8\negress-deny = 10.0.0.1/8\n", 2,
+     "egress-deny: 10.0.0.1/8 has host bits set"),
+    ("egress-allow = 10.0.0.5/32:99999\n", 1, "egress-allow: "),
+    ("egress-deny = 10.0.0.5/32:80\n", 1, "egress-deny: "),
+    ("egress-subnet = 10.0.0.0/30\n", 1, "egress-subnet must be from a /8 to a /26"),
+    ("default-network = host\n", 1, "default-network must be isolated or egress"),
 ])
 def test_a_bad_file_stops_the_start_with_file_and_line(tmp_path, text, line, what):
     conf = tmp_path / "bad.conf"
@@ -48,6 +54,21 @@ def test_a_bad_file_stops_the_start_with_file_and_line(tmp_path, text, line, wha
     assert rc == 2, out
     assert "%s:%d: %s" % (conf, line, what) in out, out
     assert not (tmp_path / "d").exists(), "nothing may start before the config is valid"
+
+
+def test_egress_lists_add_up_and_are_checked(tmp_path):
+    """egress-deny and egress-allow may repeat (file lines and options add
+    up); a 65th entry, or IPv6, is refused with the reason."""
+    conf = tmp_path / "lists.conf"
+    conf.write_text("egress-deny = 10.0.0.0/8\negress-deny = 192.168.0.0/16\n"
+                    "egress-allow = 10.0.0.5/32:5432\negress-allow = 10.1.0.0/16\n")
+    rc, out = _check("--config", str(conf), "--egress-deny", "172.16.0.0/12", "--check-config")
+    assert rc == 0 and "ok" in out, out
+    many = " ".join("--egress-deny 10.%d.0.0/16" % i for i in range(65)).split()
+    rc, out = _check(*many, "--check-config")
+    assert rc == 2 and "at most 64" in out, out
+    rc, out = _check("--egress-deny", "fd00::/8", "--check-config")
+    assert rc == 2 and "egress-deny" in out and "IPv6" in out, out
 
 
 def test_a_missing_config_file_is_an_error(tmp_path):
