@@ -194,9 +194,10 @@ class Pool:
     """Reads the hearth_prebuilt_* metrics. On a daemon without a pool
     they are absent: every wait is then a fixed NO_POOL_GAP_S."""
 
-    def __init__(self, port, wait_s):
+    def __init__(self, port, wait_s, network="isolated"):
         self.port = port
         self.wait_s = wait_s
+        self.network = network  # a runtime has a pool per network mode: this one's
         self.conn = None
         self.timeouts = 0
 
@@ -223,7 +224,8 @@ class Pool:
         out = {}
         for line in body.decode(errors="replace").splitlines():
             m = METRIC.match(line)
-            if m:
+            net = re.search(r'network="([^"]*)"', m.group(2)) if m else None
+            if m and (net.group(1) if net else "isolated") == self.network:
                 rt = re.search(r'runtime="([^"]*)"', m.group(2))
                 out[(m.group(1), rt.group(1) if rt else "")] = float(m.group(3))
         return out
