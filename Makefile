@@ -75,6 +75,7 @@ bench: build
 	bench/routes_cost.sh
 	bench/async.sh
 	bench/cold.sh
+	bench/egress.sh
 
 format:
 	clang-format -i src/*.c src/*.h src/events/*.c src/events/*.h include/hearth/*.h tests/unit/*.c bench/*.c

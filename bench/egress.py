@@ -5,9 +5,12 @@ A report, not a test. As root, on 127.0.0.1 only, in one run:
 
   1. without pre-built sandboxes (--prebuilt-max 0): a Python hello's
      cold call - warm call, isolated and egress in turn (EGRESS_N each, a
-     fresh function per cold sample): the egress figure minus the isolated
-     one is what making the veth pair (root) or starting slirp4netns
-     (rootless) adds to building a sandbox;
+     fresh function per cold sample). An egress sandbox is never cloned
+     from a template (it waits on an fd a template cannot pass), so this
+     is the whole cost of an egress cold start without a pool;
+  1b. the same with --no-templates, both modes exec'ing the interpreter:
+     the difference is what making the veth pair (root) or starting
+     slirp4netns (rootless) adds to building a sandbox;
   2. with the pools (--default-network egress, so the egress pool is kept
      from the start): the same, each cold call after both pools are back
      to their target: an egress cold start claims a sandbox whose link is
@@ -88,13 +91,14 @@ def cold_samples(api, d, pools, tag):
 
 
 def run_case(base, title, extra, rows):
-    d = C.Daemon(os.environ["HEARTHD"], base / title.split()[0], title, 64, extra)
+    tag = title.split()[0]
+    d = C.Daemon(os.environ["HEARTHD"], base, tag, 64, extra)
     d.start()
     pools = {m: C.Pool(d.port, 10.0, network=m) for m in MODES}
     try:
         api = S.Api(d.port)
         warm = {m: warm_p50(api, d, m) for m in MODES}
-        cold = cold_samples(api, d, pools, title.split()[0])
+        cold = cold_samples(api, d, pools, tag)
         claims = {m: pools[m].counters("python3") for m in MODES}
         for m in MODES:
             log("%s, %s: cold p50 %.2f ms, warm p50 %.3f ms, pool %s" % (
@@ -121,6 +125,10 @@ def main():
         base = Path(tmp)
         try:
             run_case(base, "no-pool (--prebuilt-max 0)", ["--prebuilt-max", "0"], rows)
+            # Egress never clones a template: without them too, the
+            # difference is the link alone.
+            run_case(base, "exec (--prebuilt-max 0 --no-templates)",
+                     ["--prebuilt-max", "0", "--no-templates"], rows)
             run_case(base, "pools (--default-network egress)",
                      ["--default-network", "egress"], rows)
         except S.SetupError as e:
@@ -132,9 +140,9 @@ def main():
     print("Egress network mode: what it adds to a worker's start (%d cold samples per mode, "
           "%d warm calls)" % (N, WARM_N))
     print("target: with the pools, an egress cold start costs no more than an isolated one\n")
-    print("%-52s | %-10s | %-10s | %s" % ("what", "isolated", "egress", "egress - isolated"))
+    print("%-66s | %-10s | %-10s | %s" % ("what", "isolated", "egress", "egress - isolated"))
     for r in rows:
-        print("%-52s | %-10s | %-10s | %s" % r)
+        print("%-66s | %-10s | %-10s | %s" % r)
     return 0
 
 

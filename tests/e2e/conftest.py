@@ -4,7 +4,8 @@ Owns: the `Hearth` helper (one daemon on a free 127.0.0.1 port with its own
 temporary data dir and captured stderr), the fixtures built on it, the
 process bookkeeping that proves no worker outlives its daemon, and the
 probes tests of an unmerged feature skip by (daemon_knows, prebuilt_metrics).
-Must never: talk to anything but 127.0.0.1, signal a process it did not start
+Must never: talk to anything but 127.0.0.1 (and, for the egress tests, the
+host's own addresses and netlab.py's namespaces), signal a process it did not start
 (directly or through the daemon it started), or leave a temp dir behind.
 
 The binary is $HEARTHD, else <repo>/build/hearthd.

@@ -9,18 +9,16 @@ and 169.254.169.254 routed to one of them. Every address probed is
 loopback, the host's own, or one of those.
 """
 
-import time
-
 import pytest
 
-from conftest import ROOTLESS, daemon_knows
+from conftest import ROOTLESS, daemon_knows, free_port
 from netlab import TunForRootless, METADATA, PROBE, HostService, Outside, host_ipv4_addresses
 
 if not daemon_knows("--egress-deny"):
     pytest.skip("no egress mode in this hearthd", allow_module_level=True)
 
 DENIED = 2  # Outside number whose /24 the module's daemon denies
-ALLOWED_PORT = 47000 + (int(time.time()) % 1000)
+ALLOWED_PORT = free_port()  # free now; HostService binds it with SO_REUSEADDR
 # The host's end of Outside 1's veth is a host address: only this port of it is allowed.
 HEARTH_ARGS = ("--egress-deny", "10.214.%d.0/24" % DENIED,
                "--egress-allow", "10.214.1.1/32:%d" % ALLOWED_PORT)

@@ -9,7 +9,8 @@ fixture (one innocent function per module that must keep answering); the
 which every test ends with; and HOSTILE, the small library of raw-syscall
 helpers shipped to each attacker as hostile.py.
 Must never: talk to anything but 127.0.0.1, make a function send traffic to
-any address but 127.0.0.1 and the unroutable 10.255.255.1, or leave a
+any address but 127.0.0.1, the unroutable 10.255.255.1, the host's own and
+the test namespaces of tests/e2e/netlab.py (10.214.0.0/16), or leave a
 daemon or temp dir behind (the e2e Hearth class cleans up).
 
 Run: HEARTHD=build/hearthd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/security

@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "spawn_msg.h"
+#include "egress.h"
 #include "spawner.h"
 #include "spawner_wire.h"
 
@@ -199,6 +200,29 @@ static void test_check_grants_host_network_only_when_the_policy_does(void **stat
     open.limits.host_network = true; /* no --no-host-network */
     assert_int_equal(spawner_check(&open, &spec), 0);
     assert_true(spec.host_network);
+}
+
+/* Egress only where the host has it, never with the host's network, and
+ * the resolver is the policy's, whatever the daemon sends. */
+static void test_check_grants_egress_only_when_the_policy_does(void **state)
+{
+    struct fixture *f = *state;
+    const char *sh[] = {"/bin/sh", NULL};
+    sandbox_spec spec = spec_for(f, sh, 400001);
+    spec.egress = true;
+    spec.resolver = 0x01020304;
+    assert_int_equal(spawner_check(&f->pol, &spec), -EPERM);
+    egress_host host = {.usable = true, .dns_addr = 0x0100d50a};
+    spawner_policy open = f->pol;
+    open.isolate = true;
+    open.limits.egress = true;
+    open.egress = &host;
+    assert_int_equal(spawner_check(&open, &spec), 0);
+    assert_true(spec.egress);
+    assert_int_equal(spec.resolver, 0x0100d50a);
+    spec.host_network = true;
+    open.limits.host_network = true;
+    assert_int_equal(spawner_check(&open, &spec), -EPERM);
 }
 
 static void test_check_refuses_a_hostname_that_is_not_a_function_name(void **state)
@@ -639,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_check_reads_no_limit_as_the_ceiling),
         cmocka_unit_test(test_check_keeps_what_is_within_the_policy),
         cmocka_unit_test(test_check_grants_host_network_only_when_the_policy_does),
+        cmocka_unit_test(test_check_grants_egress_only_when_the_policy_does),
         cmocka_unit_test(test_check_refuses_a_hostname_that_is_not_a_function_name),
         cmocka_unit_test(test_a_policy_without_a_ceiling_is_refused),
         cmocka_unit_test(test_refuses_what_the_policy_does_not_allow),
