@@ -230,8 +230,8 @@ static void finish_shutdown(daemon_state *d)
     spawner_unwatch(h->spawner); /* its handle closes with the loop; it stops in close_all */
     logs_stop(h->lg);
     violations_stop(h->violations);
-    dnsfwd_stop(
-        h->dns); /* its handles close with the loop, before the spawner removes its address */
+    /* Its handles close with the loop, before the spawner removes its address. */
+    dnsfwd_stop(h->dns);
     h->dns = NULL;
 }
 

@@ -8,6 +8,7 @@ Apart from test_egress.py because only one hearthd per host provides
 egress (its lock in /run): these daemons must not overlap that module's.
 """
 
+import os
 import socket
 import struct
 import threading
@@ -102,9 +103,24 @@ def test_egress_is_prebuilt_before_the_call(hearth_factory):
     assert prebuilt_metrics(h, network="egress")["claims_total"] >= 1
 
 
+def slirp_processes():
+    """Every slirp4netns running on the host (only hearthd starts them here)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/comm" % pid) as f:
+                if f.read().strip() == "slirp4netns":
+                    out.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
 def leftovers():
+    """What a stopped hearthd may not leave: rootless its slirp4netns, as
+    root its links and its table."""
     if ROOTLESS:
-        return []
+        return ["slirp4netns %d" % p for p in slirp_processes()]
     return hearth_links() + (["table inet hearth"] if hearth_table_present() else [])
 
 
@@ -113,8 +129,10 @@ def test_nothing_is_left_after_stop_or_kill9(hearth_factory, outside):
     h = hearth_factory()
     deploy_probe(h, "eg-left")
     assert probe(h, "eg-left", http=["http://%s:8080/" % outside.addr])[0]["result"] == "ok"
+    if ROOTLESS:
+        assert slirp_processes(), "an egress worker runs, so does its slirp4netns"
     h.stop()
-    assert leftovers() == []
+    assert wait_until(lambda: leftovers() == [], 5), leftovers()
     assert ip_forward() == forward_before
     h.start()
     assert probe(h, "eg-left", http=["http://%s:8080/" % outside.addr])[0]["result"] == "ok"
