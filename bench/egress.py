@@ -24,10 +24,13 @@ each. The daemon, the HTTP client and the pool reading are bench/cold.py's
 2 on a set-up failure.
 
 Run:  bench/egress.sh   (EGRESS_N=40 EGRESS_WARM_N=300 by default; --quick: 5 / 50)
+      EGRESS_ROOTLESS=nobody bench/egress.sh   (the daemons rootless, as that user:
+      slirp4netns instead of veth pairs; /dev/net/tun is opened to it for the run)
 """
 
 import importlib.util
 import os
+import pwd
 import statistics
 import sys
 import tempfile
@@ -40,6 +43,8 @@ _spec = importlib.util.spec_from_file_location("hearth_bench_cold", REPO / "benc
 C = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(C)
 S, R = C.S, C.R
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+from netlab import TunForRootless  # noqa: E402  (the rootless tests' own /dev/net/tun handling)
 
 QUICK = os.environ.get("EGRESS_QUICK") == "1"
 N = int(os.environ.get("EGRESS_N", "5" if QUICK else "40"))
@@ -116,13 +121,30 @@ def run_case(base, title, extra, rows):
         d.stop()
 
 
+def run_as(user, base):
+    """Rootless: HEARTHD becomes a script that starts it as `user` (setpriv),
+    whose the temp dir then is; the daemons' command lines stay cold.py's."""
+    pw = pwd.getpwnam(user)
+    wrapper = base / ("hearthd-as-" + user)
+    wrapper.write_text("#!/bin/sh\nexec setpriv --reuid %d --regid %d --clear-groups %s \"$@\"\n"
+                       % (pw.pw_uid, pw.pw_gid, os.environ["HEARTHD"]))
+    wrapper.chmod(0o755)
+    os.chown(base, pw.pw_uid, pw.pw_gid)
+    base.chmod(0o755)
+    os.environ["HEARTHD"] = str(wrapper)
+
+
 def main():
     if os.geteuid() != 0:
         print("egress: needs root (sandboxes and the egress table)", file=sys.stderr)
         return 2
     rows = []
-    with tempfile.TemporaryDirectory(prefix="hearth-egress-bench-") as tmp:
+    user = os.environ.get("EGRESS_ROOTLESS")
+    with tempfile.TemporaryDirectory(prefix="hearth-egress-bench-") as tmp, \
+            TunForRootless(bool(user)):
         base = Path(tmp)
+        if user:
+            run_as(user, base)
         try:
             run_case(base, "no-pool (--prebuilt-max 0)", ["--prebuilt-max", "0"], rows)
             # Egress never clones a template: without them too, the
@@ -138,7 +160,7 @@ def main():
             print("egress: FAILED: %s" % e, file=sys.stderr)
             return 1
     print("Egress network mode: what it adds to a worker's start (%d cold samples per mode, "
-          "%d warm calls)" % (N, WARM_N))
+          "%d warm calls%s)" % (N, WARM_N, ", rootless as " + user if user else ", as root"))
     print("target: with the pools, an egress cold start costs no more than an isolated one\n")
     print("%-66s | %-10s | %-10s | %s" % ("what", "isolated", "egress", "egress - isolated"))
     for r in rows:
