@@ -104,7 +104,7 @@ static int take_forwarding(egress_host *h)
         return on;
     if (on)
         return 0;
-    int fd = open(h->marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(MARKER_PATH, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
     close(fd);
@@ -112,18 +112,18 @@ static int take_forwarding(egress_host *h)
     return write_forwarding(true);
 }
 
-static void give_back_forwarding(const char *marker)
+static void give_back_forwarding(void)
 {
-    if (access(marker, F_OK) != 0)
+    if (access(MARKER_PATH, F_OK) != 0)
         return;
     if (write_forwarding(false) == 0)
-        unlink(marker);
+        unlink(MARKER_PATH);
 }
 
 /* ---- start and stop ---- */
 
 /* What a hearthd that could not clean up left: all of it is ours by name. */
-static void sweep(const egress_host *h)
+static void sweep(void)
 {
     char err[256];
     int gone = egress_nft_remove(err, sizeof err);
@@ -132,7 +132,7 @@ static void sweep(const egress_host *h)
     if (gone > 0 || links > 0 || dns)
         dlog_info("egress: swept what an earlier hearthd left (table: %s, links: %d)",
                   gone > 0 ? "yes" : "no", links > 0 ? links : 0);
-    give_back_forwarding(h->marker);
+    give_back_forwarding();
 }
 
 /* One hearthd per host makes workers' links and loads the table: a second
@@ -154,14 +154,13 @@ static int take_host_lock(egress_host *h)
 
 static void start_root(egress_host *h)
 {
-    snprintf(h->marker, sizeof h->marker, "%s", MARKER_PATH);
     int locked = take_host_lock(h);
     if (locked < 0)
         return unusable(h, "%s",
                         locked == -EBUSY ? "another hearthd on this host already provides egress "
                                            "(" LOCK_PATH ")"
                                          : "cannot open " LOCK_PATH);
-    sweep(h);
+    sweep();
     h->dns_addr = htonl(ntohl(h->cfg.subnet.addr) + 1);
     h->nslots = egress_link_slots(h->cfg.subnet.prefix);
     h->slot_used = calloc(h->nslots ? h->nslots : 1, 1);
@@ -233,7 +232,7 @@ void egress_host_stop(egress_host *h)
         dlog_warn("egress: cannot remove table inet " EGRESS_TABLE ": %s", err);
     egress_link_delete(EGRESS_DNS_IF);
     if (h->forward_was_off)
-        give_back_forwarding(h->marker);
+        give_back_forwarding();
     h->forward_was_off = false;
     free(h->slot_used);
     h->slot_used = NULL;

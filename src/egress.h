@@ -50,7 +50,6 @@ typedef struct egress_host {
     bool forward_was_off;     /* we turned IPv4 forwarding on; egress_host_stop turns it off */
     char why[EGRESS_WHY_MAX]; /* when !usable: the reason deploys are told */
     char slirp[256];          /* rootless: slirp4netns' path */
-    char marker[64];          /* root: the note that forwarding was ours */
     int lock_fd;              /* root: the host's egress lock, held while we run */
     uint32_t dns_addr;        /* network order: where workers' resolv.conf points */
     unsigned next_slot;       /* root: the slot to try first (slots go round) */

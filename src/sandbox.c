@@ -168,7 +168,6 @@ static int step_enter_cgroup(struct child_ctx *c)
     return c->root ? unshare(CLONE_NEWCGROUP) : 0;
 }
 
-/* Own session and process group, so sandbox_kill reaches everything it forks. */
 /* Egress: nothing of the sandbox may run before its network is what the
  * rules expect, so wait for the byte that says it is (EOF: it never will). */
 static int step_await_network(struct child_ctx *c)
@@ -187,6 +186,7 @@ static int step_await_network(struct child_ctx *c)
     return -1;
 }
 
+/* Own session and process group, so sandbox_kill reaches everything it forks. */
 static int step_new_session(struct child_ctx *c)
 {
     (void)c;

@@ -255,3 +255,13 @@ def handler(event, context):
         out.append(http(u, event.get("timeout", 3)))
     return out
 '''
+
+
+def deploy_probe(h, name, network="egress", **kw):
+    """Deploys PROBE as `name` on daemon h (egress unless told)."""
+    h.deploy_ok(name, PROBE, network=network, **kw)
+
+
+def probe(h, name, **event):
+    """Runs the probe with {"tcp": [[addr, port]...], "http": [url...]}: one result each."""
+    return h.invoke_ok(name, json=event, timeout=60).json()

@@ -12,7 +12,8 @@ loopback, the host's own, or one of those.
 import pytest
 
 from conftest import ROOTLESS, daemon_knows, free_port
-from netlab import TunForRootless, METADATA, PROBE, HostService, Outside, host_ipv4_addresses
+from netlab import (METADATA, HostService, Outside, TunForRootless, deploy_probe,
+                    host_ipv4_addresses, probe)
 
 if not daemon_knows("--egress-deny"):
     pytest.skip("no egress mode in this hearthd", allow_module_level=True)
@@ -40,14 +41,6 @@ def outside():
 def denied_outside():
     with Outside(DENIED, ports=(8080,)) as o:
         yield o
-
-
-def deploy_probe(h, name, network="egress", **kw):
-    h.deploy_ok(name, PROBE, network=network, **kw)
-
-
-def probe(h, name, **event):
-    return h.invoke_ok(name, json=event, timeout=60).json()
 
 
 def refused(r, within=1.0):

@@ -16,7 +16,8 @@ import threading
 import pytest
 
 from conftest import ROOTLESS, assert_error, daemon_knows, prebuilt_metrics, py, wait_until
-from netlab import TunForRootless, PROBE, Outside, hearth_links, hearth_table_present, ip_forward
+from netlab import (PROBE, Outside, TunForRootless, deploy_probe, hearth_links,
+                    hearth_table_present, ip_forward, probe)
 
 if not daemon_knows("--egress-deny"):
     pytest.skip("no egress mode in this hearthd", allow_module_level=True)
@@ -32,14 +33,6 @@ def tun():
 def outside():
     with Outside(3, ports=(8080,)) as o:
         yield o
-
-
-def deploy_probe(h, name, network="egress", **kw):
-    h.deploy_ok(name, PROBE, network=network, **kw)
-
-
-def probe(h, name, **event):
-    return h.invoke_ok(name, json=event, timeout=60).json()
 
 
 class FakeResolver:
