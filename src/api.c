@@ -1322,6 +1322,25 @@ static void add_allow(gw_request *req, unsigned allowed)
     gw_add_header(req, "Allow", allow);
 }
 
+/* The Allow header for a 405 on one of Hearth's own paths (RFC 9110
+ * requires one): every method of the table's routes for that path. */
+static void add_own_allow(gw_request *req, const char *path)
+{
+    char allow[128] = "";
+    struct route_match m;
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (!routes[i].method || !route_match(routes[i].pattern, path, &m))
+            continue;
+        size_t used = strlen(allow), n = strlen(routes[i].method);
+        bool seen = false; /* a method twice (two patterns take the path) is listed once */
+        for (const char *p = allow; (p = strstr(p, routes[i].method)); p += n)
+            seen |= (p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0');
+        if (!seen)
+            snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
+    }
+    gw_add_header(req, "Allow", allow);
+}
+
 /* A request no fixed route takes: a function's route, or 404/405. */
 static void serve_routed(hearth *h, gw_request *req)
 {
@@ -1374,10 +1393,11 @@ void api_handle(gw_request *req, void *ud)
     bool known;
     const struct route *r = find_route(gw_method(req), gw_path(req), &m, &known);
     if (!r) {
-        if (known)
+        if (known) {
+            add_own_allow(req, gw_path(req));
             gw_respond_error(req, 405, "method_not_allowed", "%s is not allowed on %.200s",
                              gw_method(req), gw_path(req));
-        else
+        } else
             serve_routed(h, req);
         return;
     }
