@@ -23,6 +23,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(libcmocka-dev iproute2 python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
     prometheus # promtool lints /metrics (tests/e2e/test_metrics.py)
     openssl curl systemd
+    git # runtimes/c/README.md's build block finds the checkout with git (tests/e2e/test_readme_blocks.py)
     python3-croniter python3-tz # the reference for schedule fire times (tests/unit/test_cron_reference.py)
   )
 fi

@@ -127,3 +127,25 @@ def test_runtimes_md_names_the_runtimes_with_a_template():
     assert sentence, "docs/runtimes.md no longer lists the runtimes with a template"
     assert set(re.findall(r"`([a-z0-9]+)`", sentence.group(1))) == with_template, (
         sentence.group(0), with_template)
+
+
+def test_quickstart_i_call_is_described_as_warm(hearth, workspace):
+    """docs/quickstart.md's `curl -i` call follows the first call, so its
+    worker is warm: the text says so, and its headers agree."""
+    text = (REPO / "docs" / "quickstart.md").read_text()
+    m = re.search(r"\n\n((?:(?!\n\n).)*`-i`(?:(?!```).)*)```bash\n([^`]*?\s-i\s[^`]*?/invoke[^`]*?)```",
+                  text, re.S)
+    assert m, "docs/quickstart.md no longer shows an invoke with -i"
+    prose, block = m.group(1), m.group(2)
+    assert "warm" in prose and "no such header" in prose, prose
+    hearth.deploy_ok("hello", "def handler(e, c):\n    return {}\n")
+    hearth.invoke_ok("hello", json={})  # the quick start's call before it
+    _, path = workspace
+    env = dict(os.environ, PATH=path, HEARTH_TOKEN=hearth.token)
+    p = subprocess.run(["bash", "-e", "-c", block.replace(DOC_ADDR, "127.0.0.1:%d" % hearth.port)],
+                       env=env, capture_output=True, timeout=60)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 0, (out, p.stderr)
+    headers = out.lower()
+    assert "x-request-id:" in headers and "x-hearth-function-version:" in headers, out
+    assert "x-hearth-cold-start" not in headers, out
