@@ -49,6 +49,9 @@ def test_the_readmes_have_blocks_to_run():
     names = {c.values[0] for c in block_cases()}
     assert "runtimes/c/README.md" in names, names
     assert {"examples/%s/README.md" % d.name for d in REPO.glob("examples/*")} <= names, names
+    # Each example says where its block runs from (the test runs it there).
+    for readme in REPO.glob("examples/*/README.md"):
+        assert "from the repository root" in " ".join(readme.read_text().split()).lower(), readme
 
 
 @pytest.fixture(scope="module")
