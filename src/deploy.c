@@ -52,7 +52,8 @@ typedef struct deploy_job {
     char *q_choice[FNSET_CHOICE_COUNT]; /* the two-word settings, by table index */
     char *q_int[FNSET_INT_COUNT];       /* the whole-number settings, by table index */
     char unknown_query[64];
-    char bad_query[64]; /* a query parameter with a NUL byte, printable */
+    char bad_query[64];  /* a query parameter with a NUL byte, printable */
+    char json_query[64]; /* a JSON deploy's first query parameter: it would be ignored */
     /* results */
     fn_config cfg;
     char staging[PATH_MAX];
@@ -400,6 +401,14 @@ static int parse_json_body(deploy_job *j)
         return refuse(j, 400, "invalid_json", "the body is not a JSON object: %s", jerr.text);
     }
     int rc = 0;
+    if (j->json_query[0]) {
+        rc = refuse(j, 400, "invalid_query",
+                    "query parameter '%s' on a JSON deploy: the settings go in the JSON body; "
+                    "query parameters are for a package sent as application/gzip, "
+                    "application/x-tar or application/zip",
+                    j->json_query);
+        goto out;
+    }
     const char *key = validate_unknown_key(doc, known, sizeof known / sizeof *known, is_setting);
     if (key) {
         rc = refuse(j, 400, "unknown_field", "unknown field '%.60s'", key);
@@ -669,6 +678,15 @@ static void note_query(const gw_pair *p, void *ud)
     *slot = strdup(value);
 }
 
+/* A JSON deploy takes no query parameter: ?timeout_ms=5000 beside a JSON
+ * body would otherwise be dropped without a word. */
+static void note_json_query(const gw_pair *p, void *ud)
+{
+    deploy_job *j = ud;
+    if (!j->json_query[0])
+        safetext_copy(j->json_query, sizeof j->json_query, p->name, p->name_len);
+}
+
 void deploy_start(hearth *h, gw_request *req, const char *name)
 {
     deploy_job *j = calloc(1, sizeof *j);
@@ -689,8 +707,7 @@ void deploy_start(hearth *h, gw_request *req, const char *name)
     }
     j->body = gw_body(req, &j->len);
     j->raw = is_archive_type(ct);
-    if (j->raw)
-        gw_each_query(req, note_query, j);
+    gw_each_query(req, j->raw ? note_query : note_json_query, j);
     j->work.data = j;
     int rc = uv_queue_work(h->loop, &j->work, deploy_work, deploy_after);
     if (rc < 0) {

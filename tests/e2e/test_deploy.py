@@ -202,6 +202,16 @@ def test_archive_without_its_content_type_gets_a_hint(hearth, kind):
         assert "-H 'Content-Type: application/%s'" % kind in err["message"], err
 
 
+def test_json_deploy_with_query_parameters_is_refused(hearth):
+    """?timeout_ms=5000 beside a JSON body would be dropped without a word."""
+    r = hearth.request("PUT", "/v1/functions/dp-jsonq", params={"timeout_ms": "5000"},
+                       json={"runtime": "python3", "handler": "main.handler",
+                             "files": {"main.py": V1}})
+    err = assert_error(r, 400, "invalid_query")
+    assert "'timeout_ms'" in err["message"] and "JSON body" in err["message"], err
+    assert_error(hearth.show("dp-jsonq"), 404, "function_not_found")
+
+
 def test_package_of_48_mib_compressed_is_accepted(hearth):
     """Up to 50 MiB compressed is accepted, as on Lambda (random data does not compress)."""
     blob = os.urandom(48 << 20)
