@@ -120,9 +120,15 @@ def go(driver, fragment):
 
 
 def screenshot(driver, name):
-    if SCREENSHOTS:
-        os.makedirs(SCREENSHOTS, exist_ok=True)
-        driver.save_screenshot(os.path.join(SCREENSHOTS, name))
+    """The whole page as DIR/name, when HEARTH_UI_SCREENSHOTS=DIR."""
+    if not SCREENSHOTS:
+        return
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(max(height + 20, 700), 2400))
+    time.sleep(0.2)
+    driver.save_screenshot(os.path.join(SCREENSHOTS, name))
+    driver.set_window_size(1400, 1000)
 
 
 def page_errors(driver):
