@@ -109,9 +109,11 @@ def css(driver, selector):
 
 
 def sign_in(driver, hearth, token=None):
-    """A fresh tab state, then the #token= link."""
+    """A fresh tab state, then the #token= link, loaded as a new page (as
+    when `hearth ui`'s link is opened)."""
     driver.get(hearth.url("/ui/"))
     driver.execute_script("sessionStorage.clear(); localStorage.clear();")
+    driver.get("about:blank")
     driver.get(hearth.url("/ui/#token=" + (token or hearth.token)))
 
 
@@ -228,6 +230,12 @@ def test_sign_in_by_link_lists_the_functions(fns, browser):
     assert browser.execute_script("return sessionStorage.getItem('hearth.token')") == fns.token
     assert browser.execute_script("return localStorage.length") == 0
     assert browser.execute_script("return document.cookie") == ""
+    # Nor in the history: Back leads to the page before the link.
+    browser.back()
+    assert fns.token not in browser.current_url, browser.current_url
+    browser.forward()
+    until(browser, lambda d: css(d, 'tr[data-function="ui-hello"]'), "the list again")
+    assert fns.token not in browser.current_url
     row = css(browser, 'tr[data-function="ui-hello"]')[0]
     cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
     assert cells[0] == "ui-hello" and cells[1] == "1" and cells[2] == "python3", cells
