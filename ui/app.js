@@ -425,11 +425,18 @@ function invokeForm(c, name, onDone) {
   payload.value = "{}";
   const asyncBox = el("input", {type: "checkbox", id: "invoke-async"});
   const result = el("div", {class: "result", id: "invoke-result"});
-  const send = el("button", {type: "submit", class: "primary", id: "invoke-send"}, "Invoke");
+  const send = el("button", {type: "submit", class: "primary", id: "invoke-send",
+    title: "Ctrl+Enter in the payload too"}, "Invoke");
   const form = el("form", {id: "invoke-form"}, payload,
     el("div", {class: "row"}, send,
       el("label", {}, asyncBox, " asynchronously (", el("code", {}, "Prefer: respond-async"), ")")),
     result);
+  payload.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      form.requestSubmit();
+    }
+  });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     let body = payload.value;

@@ -276,7 +276,8 @@ def test_invoke_from_the_form_and_see_the_log_line(fns, browser):
     go(browser, "#/functions/ui-hello")
     until(browser, lambda d: css(d, "#log-state") and css(d, "#log-state")[0].text == "live",
           "the live log")
-    marker = "browser-" + uuid.uuid4().hex[:8]
+    # Markup in what the function prints and answers stays text.
+    marker = "browser-%s-<b>bold</b><img src=x>" % uuid.uuid4().hex[:8]
     box = css(browser, "#invoke-payload")[0]
     box.clear()
     box.send_keys('{"who": "%s"}' % marker)
@@ -290,6 +291,7 @@ def test_invoke_from_the_form_and_see_the_log_line(fns, browser):
     # The line the call printed arrives through the follow stream.
     until(browser, lambda d: any("UI-LOG hello " + marker in line.text
                                  for line in css(d, "#log-lines .line")), "the log line")
+    assert not css(browser, "#view b, #view img")
     screenshot(browser, "dashboard-function.png")
     assert page_errors(browser) == []
 
