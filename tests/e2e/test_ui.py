@@ -283,20 +283,23 @@ def test_function_page_shows_settings_and_schedules(fns, browser):
     assert page_errors(browser) == []
 
 
+def invoke_from_form(browser, who):
+    box = css(browser, "#invoke-payload")[0]
+    box.clear()
+    box.send_keys('{"who": "%s"}' % who)
+    css(browser, "#invoke-send")[0].click()
+    until(browser, lambda d: css(d, "#invoke-body") and who in css(d, "#invoke-body")[0].text,
+          "the invoke answer")
+
+
 @needs_browser
 def test_invoke_from_the_form_and_see_the_log_line(fns, browser):
     sign_in(browser, fns)
     go(browser, "#/functions/ui-hello")
     until(browser, lambda d: css(d, "#log-state") and css(d, "#log-state")[0].text == "live",
           "the live log")
-    # Markup in what the function prints and answers stays text.
-    marker = "browser-%s-<b>bold</b><img src=x>" % uuid.uuid4().hex[:8]
-    box = css(browser, "#invoke-payload")[0]
-    box.clear()
-    box.send_keys('{"who": "%s"}' % marker)
-    css(browser, "#invoke-send")[0].click()
-    until(browser, lambda d: css(d, "#invoke-body") and marker in css(d, "#invoke-body")[0].text,
-          "the invoke answer")
+    marker = "browser-" + uuid.uuid4().hex[:8]
+    invoke_from_form(browser, marker)
     assert css(browser, "#invoke-status")[0].get_attribute("data-status") == "200"
     assert css(browser, "#invoke-version")[0].text == "1"
     assert css(browser, "#invoke-start")[0].text in ("warm", "cold start")
@@ -304,8 +307,13 @@ def test_invoke_from_the_form_and_see_the_log_line(fns, browser):
     # The line the call printed arrives through the follow stream.
     until(browser, lambda d: any("UI-LOG hello " + marker in line.text
                                  for line in css(d, "#log-lines .line")), "the log line")
-    assert not css(browser, "#view b, #view img")
     screenshot(browser, "dashboard-function.png")
+    # Markup in what the function prints and answers stays text.
+    marker = "markup-%s-<b>bold</b><img src=x>" % uuid.uuid4().hex[:8]
+    invoke_from_form(browser, marker)
+    until(browser, lambda d: any(marker in line.text for line in css(d, "#log-lines .line")),
+          "the markup's log line")
+    assert not css(browser, "#view b, #view img")
     assert page_errors(browser) == []
 
 
