@@ -12,7 +12,7 @@
 /* One embedded file: cmake/embed_ui.cmake writes the table (ui_assets.c
  * in the build folder) from ui/ at build time. */
 typedef struct ui_asset {
-    const char *name; /* "index.html": a plain file name, no folder */
+    const char *name;          /* "index.html": a plain file name, no folder */
     const unsigned char *data; /* len bytes, then a NUL not counted in len */
     size_t len;
     const char *etag; /* "\"<16 hex of its SHA-256>\"", quotes included */
