@@ -424,11 +424,16 @@ function invokeForm(c, name, onDone) {
   const payload = el("textarea", {id: "invoke-payload", spellcheck: "false", "aria-label": "payload (JSON)"});
   payload.value = "{}";
   const asyncBox = el("input", {type: "checkbox", id: "invoke-async"});
+  /* name:QUALIFIER (a version, an alias or $LATEST) where the daemon has
+   * versions; empty calls the current version. */
+  const qualifier = el("input", {id: "invoke-qualifier", size: 12, spellcheck: "false",
+    placeholder: "current", "aria-label": "version or alias"});
   const result = el("div", {class: "result", id: "invoke-result"});
   const send = el("button", {type: "submit", class: "primary", id: "invoke-send",
     title: "Ctrl+Enter in the payload too"}, "Invoke");
   const form = el("form", {id: "invoke-form"}, payload,
     el("div", {class: "row"}, send,
+      el("label", {}, "version or alias ", qualifier),
       el("label", {}, asyncBox, " asynchronously (", el("code", {}, "Prefer: respond-async"), ")")),
     result);
   payload.addEventListener("keydown", (ev) => {
@@ -450,7 +455,9 @@ function invokeForm(c, name, onDone) {
     clear(result).append(el("p", {class: "muted"}, "Invoking…"));
     const t0 = performance.now();
     try {
-      const r = await apiFetch("/v1/functions/" + encodeURIComponent(name) + "/invoke",
+      const q = qualifier.value.trim();
+      const target = encodeURIComponent(q ? name + ":" + q : name);
+      const r = await apiFetch("/v1/functions/" + target + "/invoke",
         {method: "POST", headers, body});
       const ms = Math.round(performance.now() - t0);
       const text = await r.text();

@@ -315,6 +315,12 @@ def test_invoke_from_the_form_and_see_the_log_line(fns, browser):
     until(browser, lambda d: any(marker in line.text for line in css(d, "#log-lines .line")),
           "the markup's log line")
     assert not css(browser, "#view b, #view img")
+    # A version by its qualifier, where the daemon has them (issue 14.3).
+    if fns.invoke("ui-hello%3A1", json={}).status_code == 200:
+        css(browser, "#invoke-qualifier")[0].send_keys("1")
+        invoke_from_form(browser, "qualified")
+        assert css(browser, "#invoke-status")[0].get_attribute("data-status") == "200"
+        assert css(browser, "#invoke-version")[0].text == "1"
     assert page_errors(browser) == []
 
 
