@@ -560,7 +560,6 @@ function liveLog(c, name) {
 }
 
 async function pageFunction(name) {
-  const seq = renderSeq;
   const root = clear(view());
   const statusSel = el("select", {id: "inv-status", "aria-label": "status"},
     ["", "queued", "running", "retrying", "succeeded", "dead", "cancelled"].map((s) =>
@@ -596,7 +595,6 @@ async function pageFunction(name) {
   invokeForm(invoke, name, () => setTimeout(refresh, 300));
   liveLog(logs, name);
   refresh();
-  void seq;
 }
 
 /* --- routing: #/ and #/functions/NAME --- */
