@@ -48,6 +48,7 @@
 #include "safetext.h"
 #include "secrets.h"
 #include "timefmt.h"
+#include "ui.h"
 #include "validate.h"
 
 #define LOGS_TAIL_DEFAULT        100
@@ -1139,6 +1140,13 @@ static void route_audit(hearth *h, gw_request *req, const char *name, const char
     gw_respond_json(req, 200, json_pack("{s:o}", "audit", list));
 }
 
+/* GET /ui and /ui/<file>: the dashboard's files, open to anyone (ui.c). */
+static void route_ui(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)h, (void)name;
+    ui_serve(req, rest);
+}
+
 /* --- dispatch --- */
 
 static const struct route routes[] = {
@@ -1167,6 +1175,7 @@ static const struct route routes[] = {
     {"GET", "/v1/audit", route_audit, AUTH_SCOPE_ADMIN, 0},
     {"GET", "/v1/routes", route_routes, AUTH_SCOPE_READ, 0},
     {"GET", "/metrics", route_metrics, AUTH_SCOPE_METRICS, 0}, /* Prometheus text, not JSON */
+    {"GET", "/ui/**", route_ui, AUTH_SCOPE_PUBLIC, 0},         /* /ui too: it redirects to /ui/ */
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
