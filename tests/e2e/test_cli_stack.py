@@ -171,6 +171,9 @@ def test_versions_rollback_alias(hearth, work, versions_api):
     assert "version 1 is current" in ok(hearth, work, "rollback", "cli-ver", "1").stdout
     assert ok(hearth, work, "invoke", "cli-ver").stdout == "v1"
     ok(hearth, work, "rollback", "cli-ver", "2")
+    # without a version: the newest kept one older than the current
+    assert "version 1 is current" in ok(hearth, work, "rollback", "cli-ver").stdout
+    ok(hearth, work, "rollback", "cli-ver", "2")
 
     alias = json.loads(ok(hearth, work, "--json", "alias", "cli-ver", "prod", "1",
                           "--weight", "2=0.25").stdout)
