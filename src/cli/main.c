@@ -196,6 +196,10 @@ int main(int argc, char **argv)
         return CLI_USAGE;
     if (http_init() != 0)
         return cli_fail(CLI_FAIL, "cannot start libcurl");
+    /* getopt names the program in its messages: "hearth deploy: ..." */
+    char prog[64];
+    snprintf(prog, sizeof(prog), "hearth %s", cmd->name);
+    argv[1] = prog;
     int rc = cmd->run(&c, argc - 1, argv + 1);
     fflush(stdout);
     http_cleanup();
