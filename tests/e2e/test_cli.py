@@ -3,7 +3,7 @@
 One daemon for the module (this file runs four times in CI). Covers:
 deploy of a directory with a .hearthignore, invoke -d / -d @file, --json,
 errors (non-zero, one line on stderr), ls/show/rm, tokens, logs --request,
-async --wait, and what a terminal sees: tables on a TTY against plain rows
+async --wait, dead invocations and retry, schedules, and what a terminal sees: tables on a TTY against plain rows
 on a pipe, the upload progress line, `logs -f` ended by Ctrl-C.
 """
 
@@ -219,3 +219,23 @@ def test_logs_follow_ends_with_ctrl_c(hearth, work, lister):
     finally:
         if t.status is None:
             t.wait(1)
+
+
+def test_dead_invocations_retry_and_schedules(hearth, work):
+    hearth.deploy_ok("cli-dies", """
+        def handler(event, context):
+            raise RuntimeError("always")
+    """, async_retries=0, schedules=["@every 1h"])
+    p = run(hearth, work, "invoke", "cli-dies", "--async", "--wait", "--timeout", "60")
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert "dead" in p.stderr and "RuntimeError: always" in p.stderr, p.stderr
+    rows = ok(hearth, work, "invocations", "cli-dies", "--status", "dead").stdout.splitlines()
+    assert len(rows) == 1 and rows[0].split("\t")[1] == "dead", rows
+    inv_id = rows[0].split("\t")[0]
+    assert ok(hearth, work, "retry", inv_id).stdout.strip() == inv_id + " queued"
+    p = run(hearth, work, "retry", "0" * 8 + "-0000-4000-8000-" + "0" * 12)
+    assert p.returncode == 1 and "invocation_not_found" in p.stderr
+    sched = json.loads(ok(hearth, work, "--json", "schedules", "cli-dies").stdout)
+    assert sched["schedules"][0]["cron"] == "@every 1h" and len(sched["schedules"][0]["next"]) == 5
+    rows = ok(hearth, work, "schedules", "cli-dies").stdout.splitlines()
+    assert rows[0].startswith("0\t@every 1h\tUTC\t") and len(rows) == 5, rows
