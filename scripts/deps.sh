@@ -15,7 +15,8 @@ packages=(
   libmnl-dev libnftables-dev # egress: veth pairs over rtnetlink, Hearth's nftables table
   slirp4netns # egress without root: user-mode networking for a worker's namespace
   libgnutls28-dev
-  libcurl4-gnutls-dev # outbound HTTP (result callbacks); the GnuTLS flavour, like the rest
+  libcurl4-gnutls-dev # outbound HTTP (result callbacks, the hearth CLI); the GnuTLS flavour, like the rest
+  libyaml-dev # the hearth CLI reads stack files (hearth.yml)
   python3
   tzdata # schedules' time zones: src/events/cron.c reads /usr/share/zoneinfo
 )
