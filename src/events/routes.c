@@ -42,8 +42,8 @@
 /* --- methods and reserved prefixes --- */
 
 static const char *const method_names[ROUTES_METHODS] = {
-    [ROUTES_GET] = "GET",   [ROUTES_POST] = "POST",       [ROUTES_PUT] = "PUT",
-    [ROUTES_PATCH] = "PATCH", [ROUTES_DELETE] = "DELETE", [ROUTES_HEAD] = "HEAD",
+    [ROUTES_GET] = "GET",         [ROUTES_POST] = "POST",     [ROUTES_PUT] = "PUT",
+    [ROUTES_PATCH] = "PATCH",     [ROUTES_DELETE] = "DELETE", [ROUTES_HEAD] = "HEAD",
     [ROUTES_OPTIONS] = "OPTIONS", [ROUTES_ANY] = "ANY",
 };
 
@@ -132,14 +132,15 @@ static int parse_segment(const char *s, size_t len, tseg *out, char *why, size_t
         return validate_refuse(why, whylen, "has an empty segment ('//' or a trailing '/')");
     if (s[0] == '{') {
         if (s[len - 1] != '}')
-            return validate_refuse(why, whylen, "a parameter is a whole segment: {name} or {name+}");
+            return validate_refuse(why, whylen,
+                                   "a parameter is a whole segment: {name} or {name+}");
         bool greedy = len >= 3 && s[len - 2] == '+';
         const char *name = s + 1;
         size_t n = len - 2 - (greedy ? 1 : 0);
         if (!param_name_ok(name, n))
-            return validate_refuse(why, whylen,
-                        "parameter names match [A-Za-z_][A-Za-z0-9_]{0,63}; '%.*s' does not",
-                        (int)len, s);
+            return validate_refuse(
+                why, whylen, "parameter names match [A-Za-z_][A-Za-z0-9_]{0,63}; '%.*s' does not",
+                (int)len, s);
         *out = (tseg){greedy ? SEG_GREEDY : SEG_PARAM, name, n};
         return 0;
     }
@@ -149,9 +150,9 @@ static int parse_segment(const char *s, size_t len, tseg *out, char *why, size_t
             unsigned char c = (unsigned char)s[i];
             snprintf(what, sizeof what, c > 0x20 && c < 0x7f ? "'%c'" : "byte 0x%02x", c);
             return validate_refuse(why, whylen,
-                        "holds %s: literal segments are letters, digits and "
-                        "-._~!$&'()*+,;=:@ (a parameter is a whole segment)",
-                        what);
+                                   "holds %s: literal segments are letters, digits and "
+                                   "-._~!$&'()*+,;=:@ (a parameter is a whole segment)",
+                                   what);
         }
     if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
         return validate_refuse(why, whylen, "'.' and '..' are not segments a route may have");
@@ -180,11 +181,12 @@ static int tmpl_parse(const char *path, size_t len, tmpl *t, char *why, size_t w
             return -EINVAL;
         if (t->n > 0 && t->seg[t->n - 1].kind == SEG_GREEDY)
             return validate_refuse(why, whylen, "a greedy {%.*s+} must be the last segment",
-                        (int)t->seg[t->n - 1].len, t->seg[t->n - 1].s);
+                                   (int)t->seg[t->n - 1].len, t->seg[t->n - 1].s);
         for (size_t i = 0; i < t->n; i++)
-            if (t->seg[i].kind != SEG_LITERAL && s->kind != SEG_LITERAL && t->seg[i].len == s->len &&
-                memcmp(t->seg[i].s, s->s, s->len) == 0)
-                return validate_refuse(why, whylen, "names the parameter '%.*s' twice", (int)s->len, s->s);
+            if (t->seg[i].kind != SEG_LITERAL && s->kind != SEG_LITERAL &&
+                t->seg[i].len == s->len && memcmp(t->seg[i].s, s->s, s->len) == 0)
+                return validate_refuse(why, whylen, "names the parameter '%.*s' twice", (int)s->len,
+                                       s->s);
         t->n++;
         if (!slash)
             break;
@@ -192,7 +194,7 @@ static int tmpl_parse(const char *path, size_t len, tmpl *t, char *why, size_t w
     }
     if (t->seg[0].kind == SEG_LITERAL && routes_is_reserved(t->seg[0].s, t->seg[0].len))
         return validate_refuse(why, whylen, "is under the reserved prefix %s",
-                    reserved_shown(t->seg[0].s, t->seg[0].len));
+                               reserved_shown(t->seg[0].s, t->seg[0].len));
     return 0;
 }
 
@@ -229,23 +231,26 @@ static int parse_item(json_t *item, size_t i, parsed_route *out, char *err, size
 {
     static const char *const known[] = {"method", "path"};
     if (!json_is_object(item))
-        return validate_refuse(err, errlen, "routes[%zu] must be an object {\"method\": ..., \"path\": ...}",
-                    i);
+        return validate_refuse(err, errlen,
+                               "routes[%zu] must be an object {\"method\": ..., \"path\": ...}", i);
     const char *key = validate_unknown_key(item, known, 2, NULL);
     if (key)
-        return validate_refuse(err, errlen, "routes[%zu]: unknown field '%.60s' (a route has method and path)",
-                    i, key);
+        return validate_refuse(err, errlen,
+                               "routes[%zu]: unknown field '%.60s' (a route has method and path)",
+                               i, key);
     json_t *m = json_object_get(item, "method"), *p = json_object_get(item, "path");
     out->method = json_is_string(m) && json_string_length(m) == strlen(json_string_value(m))
                       ? method_parse(json_string_value(m))
                       : -1;
     if (out->method < 0)
-        return validate_refuse(err, errlen,
-                    "routes[%zu].method must be one of GET, POST, PUT, PATCH, DELETE, HEAD, "
-                    "OPTIONS, ANY",
-                    i);
+        return validate_refuse(
+            err, errlen,
+            "routes[%zu].method must be one of GET, POST, PUT, PATCH, DELETE, HEAD, "
+            "OPTIONS, ANY",
+            i);
     if (!json_is_string(p))
-        return validate_refuse(err, errlen, "routes[%zu].path must be a string starting with '/'", i);
+        return validate_refuse(err, errlen, "routes[%zu].path must be a string starting with '/'",
+                               i);
     out->path = json_string_value(p);
     size_t len = json_string_length(p);
     char why[200], shown[96];
@@ -271,20 +276,21 @@ static int parse_list(const json_t *v, parsed_route *out, size_t *n, char *err, 
     if (!v)
         return 0; /* none (routes_prepare's NULL) */
     if (!json_is_array(v))
-        return validate_refuse(err, errlen,
-                    "routes must be an array of {\"method\": ..., \"path\": ...} objects");
+        return validate_refuse(
+            err, errlen, "routes must be an array of {\"method\": ..., \"path\": ...} objects");
     size_t count = json_array_size(v);
     if (count > ROUTES_MAX)
-        return validate_refuse(err, errlen, "routes lists %zu routes; at most %d are allowed", count,
-                    ROUTES_MAX);
+        return validate_refuse(err, errlen, "routes lists %zu routes; at most %d are allowed",
+                               count, ROUTES_MAX);
     for (size_t i = 0; i < count; i++) {
         if (parse_item(json_array_get(v, i), i, &out[i], err, errlen) < 0)
             return -EINVAL;
         for (size_t j = 0; j < i; j++)
             if (methods_overlap(out[i].method, out[j].method) && same_shape(&out[i].t, &out[j].t))
-                return validate_refuse(err, errlen, "routes[%zu]: %s %s collides with routes[%zu] (%s %s)", i,
-                            method_names[out[i].method], out[i].path, j,
-                            method_names[out[j].method], out[j].path);
+                return validate_refuse(err, errlen,
+                                       "routes[%zu]: %s %s collides with routes[%zu] (%s %s)", i,
+                                       method_names[out[i].method], out[i].path, j,
+                                       method_names[out[j].method], out[j].path);
     }
     *n = count;
     return 0;
@@ -311,8 +317,8 @@ typedef struct rentry {
     bool greedy; /* in node->greedy[], else node->here[] */
     rnode *node;
     rfunc *owner;
-    char *path;      /* the template */
-    char **pnames;   /* the parameters' names, in path order (one allocation) */
+    char *path;    /* the template */
+    char **pnames; /* the parameters' names, in path order (one allocation) */
     unsigned nparams;
 } rentry;
 
@@ -484,15 +490,33 @@ static bool is_greedy(const tmpl *tp)
     return tp->n && tp->seg[tp->n - 1].kind == SEG_GREEDY;
 }
 
-/* The route of another function than `fn` that `r` collides with, or NULL. */
-static const rentry *collision(routes_table *t, const char *fn, const parsed_route *r)
+/* Functions whose routes a prepare disregards: `fn` itself, and for a set
+ * (routes_prepare_set) every function of the set. */
+typedef struct owners {
+    const char *fn;
+    const char *const *set;
+    size_t nset;
+} owners;
+
+static bool is_disregarded(const owners *o, const char *name)
+{
+    if (strcmp(name, o->fn) == 0)
+        return true;
+    for (size_t i = 0; i < o->nset; i++)
+        if (strcmp(name, o->set[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The route of a function outside `o` that `r` collides with, or NULL. */
+static const rentry *collision(routes_table *t, const owners *o, const parsed_route *r)
 {
     rnode *n = walk(t, &r->t, false);
     if (!n)
         return NULL;
     rentry *const *slots = is_greedy(&r->t) ? n->greedy : n->here;
     for (int m = 0; m < ROUTES_METHODS; m++)
-        if (slots[m] && methods_overlap(m, r->method) && strcmp(slots[m]->owner->name, fn) != 0)
+        if (slots[m] && methods_overlap(m, r->method) && !is_disregarded(o, slots[m]->owner->name))
             return slots[m];
     return NULL;
 }
@@ -550,9 +574,10 @@ void routes_abort(routes_table *t, routes_change *c)
     free(c);
 }
 
-int routes_prepare(routes_table *t, const char *function, const json_t *routes,
-                   routes_change **out, char *err, size_t errlen)
+static int prepare_one(routes_table *t, const owners *o, const json_t *routes, routes_change **out,
+                       char *err, size_t errlen)
 {
+    const char *function = o->fn;
     *out = NULL;
     parsed_route *list = malloc(ROUTES_MAX * sizeof *list);
     if (!list) {
@@ -562,11 +587,11 @@ int routes_prepare(routes_table *t, const char *function, const json_t *routes,
     size_t n;
     int rc = parse_list(routes, list, &n, err, errlen);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const rentry *other = collision(t, function, &list[i]);
+        const rentry *other = collision(t, o, &list[i]);
         if (other) {
             validate_refuse(err, errlen, "%s %s collides with %s %s of function '%s'",
-                 method_names[list[i].method], list[i].path, method_names[other->method],
-                 other->path, other->owner->name);
+                            method_names[list[i].method], list[i].path, method_names[other->method],
+                            other->path, other->owner->name);
             rc = -EEXIST;
         }
     }
@@ -616,6 +641,13 @@ int routes_prepare(routes_table *t, const char *function, const json_t *routes,
     return 0;
 }
 
+int routes_prepare(routes_table *t, const char *function, const json_t *routes, routes_change **out,
+                   char *err, size_t errlen)
+{
+    owners o = {.fn = function};
+    return prepare_one(t, &o, routes, out, err, errlen);
+}
+
 /* Takes `e` out of its slot and frees it, with the nodes it leaves empty. */
 static void entry_unlink(routes_table *t, rentry *e)
 {
@@ -626,12 +658,21 @@ static void entry_unlink(routes_table *t, rentry *e)
     prune_up(t, n);
 }
 
-void routes_commit(routes_table *t, routes_change *c)
+/* Commit, first half: takes the function's current routes out. */
+static void unlink_old(routes_table *t, routes_change *c)
 {
     rfunc *f = c->fn;
     for (size_t i = 0; i < f->n; i++)
         entry_unlink(t, f->entries[i]);
     free(f->entries);
+    f->entries = NULL;
+    f->n = 0;
+}
+
+/* Commit, second half: puts the new routes in their slots; frees c. */
+static void place_new(routes_table *t, routes_change *c)
+{
+    rfunc *f = c->fn;
     for (size_t i = 0; i < c->n; i++) {
         rentry *e = c->entries[i];
         e->node->pending--;
@@ -647,6 +688,90 @@ void routes_commit(routes_table *t, routes_change *c)
         free(f);
     }
     free(c);
+}
+
+void routes_commit(routes_table *t, routes_change *c)
+{
+    unlink_old(t, c);
+    place_new(t, c);
+}
+
+struct routes_set {
+    size_t n;
+    routes_change **c;
+};
+
+void routes_abort_set(routes_table *t, routes_set *s)
+{
+    if (!s)
+        return;
+    for (size_t i = s->n; i-- > 0;) /* newest first: each undoes only its own */
+        routes_abort(t, s->c[i]);
+    free(s->c);
+    free(s);
+}
+
+/* The set's lists against each other, in a table of their own: what
+ * routes_prepare finds there is a collision inside the set. */
+static int check_within(const char *const *fns, const json_t *const *lists, size_t n, size_t *bad,
+                        char *err, size_t errlen)
+{
+    routes_table *scratch = routes_table_new();
+    if (!scratch) {
+        validate_refuse(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        routes_change *c;
+        rc = routes_prepare(scratch, fns[i], lists[i], &c, err, errlen);
+        if (rc == 0)
+            routes_commit(scratch, c);
+        else
+            *bad = i;
+    }
+    routes_table_free(scratch);
+    return rc;
+}
+
+int routes_prepare_set(routes_table *t, const char *const *functions, const json_t *const *lists,
+                       size_t n, routes_set **out, size_t *bad, char *err, size_t errlen)
+{
+    *out = NULL;
+    *bad = 0;
+    int rc = check_within(functions, lists, n, bad, err, errlen);
+    if (rc < 0)
+        return rc;
+    routes_set *s = calloc(1, sizeof *s);
+    if (!s || !(s->c = calloc(n ? n : 1, sizeof *s->c))) {
+        free(s);
+        validate_refuse(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        owners o = {.fn = functions[i], .set = functions, .nset = n};
+        rc = prepare_one(t, &o, lists[i], &s->c[i], err, errlen);
+        if (rc < 0) {
+            *bad = i;
+            routes_abort_set(t, s);
+            return rc;
+        }
+        s->n++;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Every old route of the set out before any new one goes in: a route may
+ * move from one function of the set to another. */
+void routes_commit_set(routes_table *t, routes_set *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        unlink_old(t, s->c[i]);
+    for (size_t i = 0; i < s->n; i++)
+        place_new(t, s->c[i]);
+    free(s->c);
+    free(s);
 }
 
 void routes_remove_function(routes_table *t, const char *function)
@@ -759,8 +884,8 @@ static json_t *params_of(const search *s)
             p += l;
             *p++ = '/';
         }
-        if (!joined || json_object_set_new_nocheck(o, e->pnames[plain],
-                                                   json_stringn(joined, len - 1)) < 0) {
+        if (!joined ||
+            json_object_set_new_nocheck(o, e->pnames[plain], json_stringn(joined, len - 1)) < 0) {
             json_decref(o);
             o = NULL;
         }
