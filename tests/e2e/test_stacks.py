@@ -185,9 +185,14 @@ def test_kill9_during_and_after_apply(hearth):
     pad = {"pad.bin": bytes(range(256)) * 40000}
     body = {n: {"code": b64(targz(code(n + "-2", pad))), "runtime": "python3",
                 "handler": "main.handler"} for n in names}
+    # A dry run does all an apply does but the commit: its time says when
+    # to kill so that the apply is still unpacking or just committing.
+    started = time.monotonic()
+    assert apply(hearth, "k9", body, dry_run=True).status_code == 200
+    took = time.monotonic() - started
     t = threading.Thread(target=lambda: _quiet(apply, hearth, "k9", body))
     t.start()
-    time.sleep(0.3)
+    time.sleep(took * 0.8)
     hearth.kill9()
     t.join()
     hearth.start()
