@@ -327,8 +327,8 @@ static int commit(stack_job *j)
     hearth *h = j->h;
     size_t cap = j->n + 1;
     fn_config **puts = calloc(cap, sizeof *puts);
-    const char **members = calloc(cap, sizeof *members), **deletes;
-    deletes = calloc(j->ndeletes + 1, sizeof *deletes);
+    const char **members = calloc(cap, sizeof *members);
+    const char **deletes = calloc(j->ndeletes + 1, sizeof *deletes);
     size_t nputs = 0;
     int rc = puts && members && deletes ? 0 : fail(j, NULL, 500, "internal_error", "out of memory");
     for (size_t i = 0; rc == 0 && i < j->n; i++) {
@@ -344,9 +344,8 @@ static int commit(stack_job *j)
         else
             puts[nputs++] = &f->u.cfg;
     }
-    for (size_t i = 0; i < j->ndeletes; i++)
-        if (deletes)
-            deletes[i] = j->deletes[i];
+    for (size_t i = 0; rc == 0 && i < j->ndeletes; i++)
+        deletes[i] = j->deletes[i];
     if (rc == 0) {
         int r = registry_stack_apply(h->reg, j->stack, puts, nputs, members, j->n, deletes,
                                      j->ndeletes);
