@@ -32,6 +32,7 @@
 
 typedef struct walker {
     crypto_hash_sha256_state st;
+    uint64_t bytes;      /* file content so far */
     char path[PATH_MAX]; /* relative path of the entry being hashed */
 } walker;
 
@@ -73,6 +74,7 @@ static int hash_file(walker *w, int dirfd, const char *name, const struct stat *
     close(fd);
     if (rc == 0 && total != (unsigned long long)sb->st_size)
         rc = -EIO; /* changed under us: the header would lie */
+    w->bytes += total;
     return rc;
 }
 
@@ -164,7 +166,7 @@ static int hash_dir(walker *w, int fd, unsigned depth)
     return rc;
 }
 
-int code_digest_tree(const char *dir, char out[CODE_DIGEST_LEN])
+int code_digest_tree(const char *dir, char out[CODE_DIGEST_LEN], uint64_t *bytes)
 {
     walker *w = calloc(1, sizeof *w);
     if (!w)
@@ -177,6 +179,8 @@ int code_digest_tree(const char *dir, char out[CODE_DIGEST_LEN])
         crypto_hash_sha256_final(&w->st, md);
         memcpy(out, "sha256:", 7);
         sodium_bin2hex(out + 7, CODE_DIGEST_LEN - 7, md, sizeof md);
+        if (bytes)
+            *bytes = w->bytes;
     }
     sodium_memzero(w, sizeof *w);
     free(w);

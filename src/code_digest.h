@@ -8,6 +8,7 @@
 #define HEARTH_CODE_DIGEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* "sha256:" + 64 lowercase hex digits + NUL */
 #define CODE_DIGEST_LEN 72
@@ -18,8 +19,9 @@
  * (mode & 07777), its size and its bytes (a symlink: its target). Symlinks
  * are never followed; an entry that is not a file, directory or symlink
  * is -EINVAL (package.c never writes one). Blocks on the disk: call it
- * off the loop. Returns 0 with `out` filled, or a negative errno.
+ * off the loop. Returns 0 with `out` filled and *bytes (when not NULL) the
+ * total size of the files, or a negative errno.
  */
-int code_digest_tree(const char *dir, char out[CODE_DIGEST_LEN]);
+int code_digest_tree(const char *dir, char out[CODE_DIGEST_LEN], uint64_t *bytes);
 
 #endif

@@ -264,10 +264,8 @@ static int unpack_bytes(deploy_unit *u, const void *data, size_t len)
                       PACKAGE_MAX_COMPRESSED);
     if (make_staging(u) < 0)
         return -1;
-    package_limits lim;
-    package_limits_default(&lim);
     char err[512] = "";
-    int rc = package_unpack_archive(data, len, u->staging, &lim, err, sizeof err);
+    int rc = package_unpack_archive(data, len, u->staging, &u->lim, err, sizeof err);
     return package_result(u, rc, err);
 }
 
@@ -283,10 +281,8 @@ static int unpack_json_package(deploy_unit *u, json_t *files, json_t *archive, b
             return refuse(u, 400, "invalid_field", "files must be an object of path to text");
         if (make_staging(u) < 0)
             return -1;
-        package_limits lim;
-        package_limits_default(&lim);
         char err[512] = "";
-        return package_result(u, package_write_files(files, u->staging, &lim, err, sizeof err),
+        return package_result(u, package_write_files(files, u->staging, &u->lim, err, sizeof err),
                               err);
     }
     const char *field = stack ? "code" : "archive";
@@ -363,7 +359,7 @@ static int seal_staging(deploy_unit *u)
 {
     if (chmod(u->staging, 0755) < 0)
         return refuse(u, 500, "internal_error", "could not seal the package: %s", strerror(errno));
-    int rc = code_digest_tree(u->staging, u->cfg.digest);
+    int rc = code_digest_tree(u->staging, u->cfg.digest, &u->unpacked);
     if (rc == -EINVAL) /* package.c never writes a device or a fifo */
         return refuse(u, 400, "invalid_package", "the package holds an entry of an odd type");
     if (rc < 0)
@@ -386,6 +382,7 @@ void deploy_unit_init(deploy_unit *u, hearth *h, const char *name)
     memset(u, 0, sizeof *u);
     u->h = h;
     snprintf(u->name, sizeof u->name, "%s", name);
+    package_limits_default(&u->lim);
     fnset_defaults(&u->cfg);
     u->cfg.network = h->set.default_network; /* a RESTART option: not changed under us */
 }

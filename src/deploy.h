@@ -11,6 +11,7 @@
 
 #include "gateway.h"
 #include "hearth.h"
+#include "package.h"
 
 /* One function's part of a deploy, shared by PUT /v1/functions/{name} and
  * a stack apply (stacks.c): what the threadpool makes of its settings and
@@ -22,6 +23,8 @@ typedef struct deploy_unit {
     fn_config cfg;          /* the new version; cfg.digest once unpacked */
     char staging[PATH_MAX]; /* the unpacked code until placed; "" when none */
     char placed[PATH_MAX];  /* <code>/<name>/<version> once placed; "" before */
+    package_limits lim;     /* the unpack's bounds: package.h's, or less in a stack */
+    uint64_t unpacked;      /* bytes of file content unpacked */
     unsigned status;        /* HTTP status of the error */
     const char *code;       /* error code; NULL while all is well */
     char message[512];

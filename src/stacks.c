@@ -162,10 +162,14 @@ static void stack_work(uv_work_t *w)
     }
     if (!j->code)
         qsort(j->fns, j->n, sizeof *j->fns, name_cmp);
+    uint64_t used = 0;
     for (size_t i = 0; !j->code && i < j->n; i++) {
         deploy_unit *u = &j->fns[i].u;
+        if (STACK_MAX_UNPACKED - used < u->lim.max_unpacked)
+            u->lim.max_unpacked = (size_t)(STACK_MAX_UNPACKED - used);
         if (deploy_unit_from_json(u, json_object_get(fns, u->name), true) < 0)
             fail_unit(j, u);
+        used += u->unpacked;
     }
     json_decref(fns);
 }

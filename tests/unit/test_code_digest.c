@@ -86,7 +86,7 @@ static void digest_of(const ent *e, size_t n, bool zip, time_t stamp, char out[C
     int rc = package_unpack_archive(buf, len, dir, &lim, err, sizeof err);
     if (rc)
         fail_msg("unpack: %s", err);
-    assert_int_equal(code_digest_tree(dir, out), 0);
+    assert_int_equal(code_digest_tree(dir, out, NULL), 0);
     package_remove_tree(dir);
     free(buf);
 }
@@ -147,11 +147,39 @@ static void any_change_shows(void **state)
     }
 }
 
+/* The bytes of file content, which bound a stack's unpacking; links and
+ * directories count nothing. */
+static void counts_file_bytes(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hearth-digest-XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    const char *files[][2] = {{"a", "12345"}, {"sub", NULL}, {"sub/b", "678"}};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        if (!files[i][1]) {
+            assert_int_equal(mkdir(path, 0755), 0);
+            continue;
+        }
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(files[i][1], f);
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/link", dir);
+    assert_int_equal(symlink("a", path), 0);
+    char out[CODE_DIGEST_LEN];
+    uint64_t bytes = 0;
+    assert_int_equal(code_digest_tree(dir, out, &bytes), 0);
+    assert_int_equal(bytes, 8);
+    package_remove_tree(dir);
+}
+
 static void missing_dir_is_an_error(void **state)
 {
     (void)state;
     char out[CODE_DIGEST_LEN];
-    assert_int_equal(code_digest_tree("/nonexistent/hearth-digest", out), -ENOENT);
+    assert_int_equal(code_digest_tree("/nonexistent/hearth-digest", out, NULL), -ENOENT);
 }
 
 int main(void)
@@ -159,6 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tgz_and_zip_agree),
         cmocka_unit_test(any_change_shows),
+        cmocka_unit_test(counts_file_bytes),
         cmocka_unit_test(missing_dir_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
