@@ -1201,8 +1201,9 @@ static const struct route *find_route(const char *method, const char *path, stru
     return NULL;
 }
 
-/* A deploy body, or a whole stack's, may be 70 MiB: only a token that may deploy gets that
- * much buffered; anyone else is answered (401) after 64 KiB at most. */
+/* A deploy body, or a whole stack's, may be 70 MiB: only a token that may
+ * deploy gets that much buffered; anyone else is answered (401) after
+ * 64 KiB at most. */
 static bool may_send_deploy_body(hearth *h, gw_request *req)
 {
     const auth_token *who;
