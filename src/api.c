@@ -47,6 +47,7 @@
 #include "runtimes.h"
 #include "safetext.h"
 #include "secrets.h"
+#include "stacks.h"
 #include "timefmt.h"
 #include "ui.h"
 #include "validate.h"
@@ -252,9 +253,12 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
                             json_pack("{s:I,s:I}", "waiting", (json_int_t)es.waiting, "running",
                                       (json_int_t)es.running));
     const json_t *routes = fnset_json_value(cfg, "routes");
-    json_t *rest = json_pack("{s:o,s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg),
-                             "routes", routes ? json_deep_copy(routes) : json_array(), "created_at",
-                             created, "updated_at", updated, "pool", pool_json(h, cfg->name));
+    json_t *rest = json_pack(
+        "{s:o,s:o,s:s,s:s,s:o,s:o,s:o}", "secrets", fn_config_secrets_json(cfg), "routes",
+        routes ? json_deep_copy(routes) : json_array(), "created_at", created, "updated_at",
+        updated, "pool", pool_json(h, cfg->name), "digest",
+        cfg->digest[0] ? json_string(cfg->digest) : json_null(), /* null: deployed before digests */
+        "stack", cfg->stack[0] ? json_string(cfg->stack) : json_null());
     if (!o || json_object_update(o, rest) < 0) {
         json_decref(o);
         o = NULL;
@@ -406,15 +410,7 @@ static void route_delete(hearth *h, gw_request *req, const char *name, const cha
         gw_respond_error(req, 500, "internal_error", "could not delete '%s'", name);
         return;
     }
-    sched_remove(h->sch, name);
-    events_function_removed(h->events, name);
-    routes_remove_function(h->routes, name);
-    logs_end_function(h->lg, name);
-    logstore_remove(h->store, name);
-    int rc = deploy_remove_code(h, name);
-    if (rc < 0)
-        dlog_warn("could not remove the code of %s: %s", name, strerror(-rc));
-    dlog_info("deleted function %s", name);
+    deploy_forget(h, name); /* its stack goes with its row: a redeploy is stack-less */
     api_audit(h, req, "delete", name);
     gw_respond(req, 204, NULL, NULL, 0);
 }
@@ -1174,6 +1170,11 @@ static const struct route routes[] = {
     {"DELETE", "/v1/tokens/*", route_token_revoke, AUTH_SCOPE_ADMIN, ROUTE_OTHER_SEGMENT},
     {"GET", "/v1/audit", route_audit, AUTH_SCOPE_ADMIN, 0},
     {"GET", "/v1/routes", route_routes, AUTH_SCOPE_READ, 0},
+    {"GET", "/v1/stacks", api_stacks_list, AUTH_SCOPE_READ, 0},
+    /* the segment is a stack: each function of the body is checked against
+     * the token's glob once the body is read (stacks.c) */
+    {"GET", "/v1/stacks/*", api_stack_show, AUTH_SCOPE_READ, ROUTE_OTHER_SEGMENT},
+    {"POST", "/v1/stacks/*", api_stack_apply, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
     {"GET", "/metrics", route_metrics, AUTH_SCOPE_METRICS, 0}, /* Prometheus text, not JSON */
     {"GET", "/ui/**", route_ui, AUTH_SCOPE_PUBLIC, 0},         /* /ui too: it redirects to /ui/ */
 };
@@ -1209,8 +1210,9 @@ static const struct route *find_route(const char *method, const char *path, stru
     return NULL;
 }
 
-/* A deploy body may be 70 MiB: only a token that may deploy gets that
- * much buffered; anyone else is answered (401) after 64 KiB at most. */
+/* A deploy body, or a whole stack's, may be 70 MiB: only a token that may
+ * deploy gets that much buffered; anyone else is answered (401) after
+ * 64 KiB at most. */
 static bool may_send_deploy_body(hearth *h, gw_request *req)
 {
     const auth_token *who;
@@ -1225,7 +1227,7 @@ size_t api_body_limit(gw_request *req, void *ud)
     struct route_match m;
     bool known;
     const struct route *r = find_route(gw_method(req), gw_path(req), &m, &known);
-    if (r && r->fn == route_put)
+    if (r && (r->fn == route_put || r->fn == api_stack_apply))
         return may_send_deploy_body(h, req) ? HEARTH_MAX_DEPLOY_BODY : HEARTH_MAX_OTHER_BODY;
     if (r && r->fn == route_secret_put)
         return SECRETS_VALUE_MAX;
