@@ -16,6 +16,8 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator, RefResolver
 
+from conftest import b64, targz
+
 ROOT = Path(__file__).resolve().parents[2]
 DOC_FILE = ROOT / "docs" / "openapi.json"
 OAS_SCHEMA = ROOT / "tests" / "openapi" / "oas-3.1-schema.json"
@@ -195,9 +197,13 @@ def test_the_daemon_serves_the_file_without_a_token(hearth):
     assert r.status_code == 405
 
 
-def check_answer(r, path, method="get"):
+def check_answer(r, path, method="get", want=None):
     """Validates an answer against the description's schema for its path,
-    method and status (a schema that drifted from the code fails here)."""
+    method and status (a schema that drifted from the code fails here);
+    `want`: the status it must have."""
+    if want is not None:
+        assert r.status_code == want, "%s %s: %d %s" % (method.upper(), path, r.status_code,
+                                                        r.text[:300])
     resp = DOC["paths"][path][method]["responses"][str(r.status_code)]
     resp = resolve(resp["$ref"]) if "$ref" in resp else resp
     schema = resp["content"]["application/json"]["schema"]
@@ -207,12 +213,21 @@ def check_answer(r, path, method="get"):
         "%s: %s" % ("/".join(map(str, e.absolute_path)), e.message[:200]) for e in errors[:5]))
 
 
-def test_answers_match_their_schemas(hearth):
-    r = hearth.deploy("oa-fn", files={"main.py": "def handler(e, c):\n    return e\n"},
-                      env={"A": "b"}, schedules=["@every 1h"], subscriptions=["oa-topic"],
-                      routes=[{"method": "GET", "path": "/oa/{id}"}], on_failure="oa-fn")
+CODE = {"main.py": "def handler(e, c):\n    return e\n"}
+
+
+@pytest.fixture(scope="module")
+def deployed(hearth):
+    """oa-fn, deployed once for the module: the deploy's answer."""
+    r = hearth.deploy("oa-fn", files=CODE, env={"A": "b"}, schedules=["@every 1h"],
+                      subscriptions=["oa-topic"], routes=[{"method": "GET", "path": "/oa/{id}"}],
+                      on_failure="oa-fn")
     assert r.status_code == 201, r.text[:500]
-    check_answer(r, "/v1/functions/{name}", "put")
+    return r
+
+
+def test_answers_match_their_schemas(hearth, deployed):
+    check_answer(deployed, "/v1/functions/{name}", "put")
     check_answer(hearth.request("PUT", "/v1/secrets/oa-secret", data=b"x"), "/v1/secrets/{secret}",
                  "put")
     r = hearth.request("POST", "/v1/tokens", json={"name": "oa-t", "scopes": ["read"]})
@@ -230,3 +245,32 @@ def test_answers_match_their_schemas(hearth):
     check_answer(r, "/v1/functions/{name}")
     r = hearth.request("GET", "/v1/functions", token=None)
     check_answer(r, "/v1/functions")
+
+
+def test_issue14_answers_match_their_schemas(hearth, deployed):
+    """Versions, aliases and stacks (issue 14's other parts)."""
+    r = hearth.deploy("oa-fn", files=CODE, memory_mb=256)
+    check_answer(r, "/v1/functions/{name}", "put", 200)
+    r = hearth.get("/v1/functions/oa-fn/versions")
+    check_answer(r, "/v1/functions/{name}/versions", want=200)
+    assert len(r.json()["versions"]) == 2
+    r = hearth.request("PUT", "/v1/functions/oa-fn/aliases/prod",
+                       json={"version": 1, "weights": {"2": 0.25}})
+    check_answer(r, "/v1/functions/{name}/aliases/{alias}", "put", 201)
+    check_answer(hearth.get("/v1/functions/oa-fn/aliases/prod"),
+                 "/v1/functions/{name}/aliases/{alias}", want=200)
+    r = hearth.get("/v1/functions/oa-fn/aliases/nope")
+    check_answer(r, "/v1/functions/{name}/aliases/{alias}", want=404)
+    assert r.json()["error"]["code"] == "alias_not_found"
+    check_answer(hearth.get("/v1/functions/oa-fn/aliases"), "/v1/functions/{name}/aliases",
+                 want=200)
+    r = hearth.request("POST", "/v1/functions/oa-fn/rollback", json={"version": 1})
+    check_answer(r, "/v1/functions/{name}/rollback", "post", 200)
+    assert r.json()["version"] == 1
+    body = {"functions": {"oa-stacked": {"code": b64(targz({"main.py": CODE["main.py"]})),
+                                         "runtime": "python3", "handler": "main.handler"}}}
+    r = hearth.request("POST", "/v1/stacks/oa-stack", json=body)
+    check_answer(r, "/v1/stacks/{stack}", "post", 200)
+    check_answer(hearth.get("/v1/stacks"), "/v1/stacks", want=200)
+    check_answer(hearth.get("/v1/stacks/oa-stack"), "/v1/stacks/{stack}", want=200)
+    check_answer(hearth.get("/v1/functions/oa-stacked"), "/v1/functions/{name}", want=200)
