@@ -247,8 +247,8 @@ def test_answers_match_their_schemas(hearth, deployed):
     check_answer(r, "/v1/functions")
 
 
-def test_issue14_answers_match_their_schemas(hearth, deployed):
-    """Versions, aliases and stacks (issue 14's other parts)."""
+def test_versions_answers_match_their_schemas(hearth, deployed):
+    """Versions, aliases and rollback (issue 14)."""
     r = hearth.deploy("oa-fn", files=CODE, memory_mb=256)
     check_answer(r, "/v1/functions/{name}", "put", 200)
     r = hearth.get("/v1/functions/oa-fn/versions")
@@ -267,6 +267,10 @@ def test_issue14_answers_match_their_schemas(hearth, deployed):
     r = hearth.request("POST", "/v1/functions/oa-fn/rollback", json={"version": 1})
     check_answer(r, "/v1/functions/{name}/rollback", "post", 200)
     assert r.json()["version"] == 1
+
+
+def test_stacks_answers_match_their_schemas(hearth):
+    """Stacks (issue 14)."""
     body = {"functions": {"oa-stacked": {"code": b64(targz({"main.py": CODE["main.py"]})),
                                          "runtime": "python3", "handler": "main.handler"}}}
     r = hearth.request("POST", "/v1/stacks/oa-stack", json=body)
