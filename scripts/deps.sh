@@ -21,10 +21,10 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(libcmocka-dev iproute2 python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
+    python3-jsonschema # validates docs/openapi.json against the OpenAPI 3.1 schema (tests/e2e/test_openapi.py)
     prometheus # promtool lints /metrics (tests/e2e/test_metrics.py)
     openssl curl systemd
     python3-croniter python3-tz # the reference for schedule fire times (tests/unit/test_cron_reference.py)
-    python3-jsonschema # validates docs/openapi.json against the OpenAPI 3.1 schema (tests/e2e/test_openapi.py)
   )
 fi
 if [ "${1:-}" = "--bench" ]; then

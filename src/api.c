@@ -293,6 +293,13 @@ static void route_runtimes(hearth *h, gw_request *req, const char *name, const c
     gw_respond_json(req, 200, json_pack("{s:o}", "runtimes", list));
 }
 
+/* GET /v1/openapi.json: this API described (openapi.c). */
+static void route_openapi(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)h, (void)name, (void)rest;
+    openapi_serve(req);
+}
+
 static int scrape_visit(const char *name, const metrics_fn *m, const sched_pool_state *st, void *ud)
 {
     metrics_fn_view v = {.name = name,
@@ -1145,13 +1152,6 @@ static void route_audit(hearth *h, gw_request *req, const char *name, const char
         return;
     }
     gw_respond_json(req, 200, json_pack("{s:o}", "audit", list));
-}
-
-/* GET /v1/openapi.json: this API described (openapi.c). */
-static void route_openapi(hearth *h, gw_request *req, const char *name, const char *rest)
-{
-    (void)h, (void)name, (void)rest;
-    openapi_serve(req);
 }
 
 /* --- dispatch --- */
