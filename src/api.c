@@ -23,9 +23,9 @@
  * Route tables: an entry starts with its method (a string, or NULL for
  * any) and its path pattern, `{"GET", "/v1/topics", ...}`, on one line.
  * tests/e2e/test_openapi.py reads every such entry in src/ (this table
- * and any other, e.g. an AWS or dashboard file's) and checks that
- * docs/openapi.json describes it with the same scope: a new route table
- * keeps that shape, and a new route is described there.
+ * and any other, e.g. an AWS or dashboard file's; not the CLI's src/cli/)
+ * and checks that docs/openapi.json describes it with the same scope: a
+ * new route table keeps that shape, and a new route is described there.
  *
  * Owns: the HTTP shape of everything. Must never: block (queries that
  * read logs are bounded by retention), or trust a header, a query value or
