@@ -26,6 +26,8 @@
  * and any other, e.g. an AWS or dashboard file's; not the CLI's src/cli/)
  * and checks that docs/openapi.json describes it with the same scope: a
  * new route table keeps that shape, and a new route is described there.
+ * (src/aws_lambda.c's operation table is read by its own shape, method,
+ * OP_ kind, scope, AWS name, and matched on x-aws-operation.)
  *
  * Owns: the HTTP shape of everything. Must never: block (queries that
  * read logs are bounded by retention), or trust a header, a query value or

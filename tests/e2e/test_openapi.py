@@ -1,7 +1,8 @@
 """The API described: docs/openapi.json is a valid OpenAPI 3.1 document,
 describes every route of the daemon's route tables (read from src/, with
-the scope each needs), every path and method it describes is served, and
-GET /v1/openapi.json answers the file byte for byte.
+the scope each needs; the AWS Lambda API's operation table too), every
+path and method it describes is served, real answers match its schemas,
+and GET /v1/openapi.json answers the file byte for byte.
 
 The validator is python3-jsonschema (Debian) with the OpenAPI Initiative's
 own JSON Schema for 3.1 documents, vendored in tests/openapi/ (see its
