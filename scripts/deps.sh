@@ -24,7 +24,9 @@ if [ "${1:-}" = "--test" ]; then
     python3-jsonschema # validates docs/openapi.json against the OpenAPI 3.1 schema (tests/e2e/test_openapi.py)
     prometheus # promtool lints /metrics (tests/e2e/test_metrics.py)
     openssl curl systemd
+    git # runtimes/c/README.md's build block finds the checkout with git (tests/e2e/test_readme_blocks.py)
     python3-croniter python3-tz # the reference for schedule fire times (tests/unit/test_cron_reference.py)
+    chromium chromium-driver python3-selenium # the dashboard in a headless browser (tests/e2e/test_ui.py)
   )
 fi
 if [ "${1:-}" = "--bench" ]; then

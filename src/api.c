@@ -58,6 +58,7 @@
 #include "safetext.h"
 #include "secrets.h"
 #include "timefmt.h"
+#include "ui.h"
 #include "validate.h"
 
 #define LOGS_TAIL_DEFAULT        100
@@ -1156,6 +1157,13 @@ static void route_audit(hearth *h, gw_request *req, const char *name, const char
     gw_respond_json(req, 200, json_pack("{s:o}", "audit", list));
 }
 
+/* GET /ui and /ui/<file>: the dashboard's files, open to anyone (ui.c). */
+static void route_ui(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)h, (void)name;
+    ui_serve(req, rest);
+}
+
 /* --- dispatch --- */
 
 static const struct route routes[] = {
@@ -1185,6 +1193,7 @@ static const struct route routes[] = {
     {"GET", "/v1/audit", route_audit, AUTH_SCOPE_ADMIN, 0},
     {"GET", "/v1/routes", route_routes, AUTH_SCOPE_READ, 0},
     {"GET", "/metrics", route_metrics, AUTH_SCOPE_METRICS, 0}, /* Prometheus text, not JSON */
+    {"GET", "/ui/**", route_ui, AUTH_SCOPE_PUBLIC, 0},         /* /ui too: it redirects to /ui/ */
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -1340,6 +1349,25 @@ static void add_allow(gw_request *req, unsigned allowed)
     gw_add_header(req, "Allow", allow);
 }
 
+/* The Allow header for a 405 on one of Hearth's own paths (RFC 9110
+ * requires one): every method of the table's routes for that path. */
+static void add_own_allow(gw_request *req, const char *path)
+{
+    char allow[128] = "";
+    struct route_match m;
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (!routes[i].method || !route_match(routes[i].pattern, path, &m))
+            continue;
+        size_t used = strlen(allow), n = strlen(routes[i].method);
+        bool seen = false; /* a method twice (two patterns take the path) is listed once */
+        for (const char *p = allow; (p = strstr(p, routes[i].method)); p += n)
+            seen |= (p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0');
+        if (!seen)
+            snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
+    }
+    gw_add_header(req, "Allow", allow);
+}
+
 /* A request no fixed route takes: a function's route, or 404/405. */
 static void serve_routed(hearth *h, gw_request *req)
 {
@@ -1392,10 +1420,11 @@ void api_handle(gw_request *req, void *ud)
     bool known;
     const struct route *r = find_route(gw_method(req), gw_path(req), &m, &known);
     if (!r) {
-        if (known)
+        if (known) {
+            add_own_allow(req, gw_path(req));
             gw_respond_error(req, 405, "method_not_allowed", "%s is not allowed on %.200s",
                              gw_method(req), gw_path(req));
-        else
+        } else
             serve_routed(h, req);
         return;
     }

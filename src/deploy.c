@@ -52,7 +52,8 @@ typedef struct deploy_job {
     char *q_choice[FNSET_CHOICE_COUNT]; /* the two-word settings, by table index */
     char *q_int[FNSET_INT_COUNT];       /* the whole-number settings, by table index */
     char unknown_query[64];
-    char bad_query[64]; /* a query parameter with a NUL byte, printable */
+    char bad_query[64];  /* a query parameter with a NUL byte, printable */
+    char json_query[64]; /* a JSON deploy's first query parameter: it would be ignored */
     /* results */
     fn_config cfg;
     char staging[PATH_MAX];
@@ -132,10 +133,17 @@ int deploy_base64_decode(const char *in, size_t len, unsigned char **out, size_t
 
 /* --- settings --- */
 
+/* A wrong setting is a wrong field of a JSON body, or a wrong query
+ * parameter of a raw-archive deploy, as docs/api.md's table names them. */
+static const char *bad_setting(const deploy_job *j)
+{
+    return j->raw ? "invalid_query" : "invalid_field";
+}
+
 static int check_runtime(deploy_job *j, const char *runtime, const char *handler)
 {
     if (!runtime || !*runtime)
-        return refuse(j, 400, "invalid_field", "runtime is required (see GET /v1/runtimes)");
+        return refuse(j, 400, bad_setting(j), "runtime is required (see GET /v1/runtimes)");
     const runtime_info *rt = runtimes_find(runtime);
     if (!rt)
         return refuse(j, 400, "unsupported_runtime",
@@ -143,12 +151,19 @@ static int check_runtime(deploy_job *j, const char *runtime, const char *handler
     if (!rt->usable)
         return refuse(j, 400, "unsupported_runtime", "runtime %s cannot run here: %s", rt->name,
                       rt->reason);
-    char err[256];
-    if (!handler || !validate_handler(handler))
-        return refuse(j, 400, "invalid_field",
-                      "handler is required: printable, no spaces, no '..', e.g. main.handler");
+    char err[512];
+    if (!handler || !*handler)
+        return refuse(j, 400, bad_setting(j), "handler is required: for %s, %s", rt->name,
+                      rt->handler_hint);
+    /* The runtime's own rule first: it says what the handler should be
+     * (exec's "/bin/sh" is told to ship a script, not that it is missing). */
     if (runtimes_check_handler(runtime, handler, err, sizeof err) < 0)
-        return refuse(j, 400, "invalid_field", "%s", err);
+        return refuse(j, 400, bad_setting(j), "%s", err);
+    if (!validate_handler(handler))
+        return refuse(j, 400, bad_setting(j),
+                      "handler must be printable ASCII without spaces, with no leading '/' and no "
+                      "'..' part: for %s, %s",
+                      rt->name, rt->handler_hint);
     snprintf(j->cfg.runtime, sizeof j->cfg.runtime, "%s", runtime);
     snprintf(j->cfg.handler, sizeof j->cfg.handler, "%s", handler);
     return 0;
@@ -158,7 +173,7 @@ static int check_range(deploy_job *j, const char *field, json_int_t v, json_int_
                        int64_t *out)
 {
     if (v < lo || v > hi)
-        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld", field,
+        return refuse(j, 400, bad_setting(j), "%s must be a whole number from %lld to %lld", field,
                       (long long)lo, (long long)hi);
     *out = v;
     return 0;
@@ -184,7 +199,7 @@ static int check_query_int(deploy_job *j, const char *s, const char *field, json
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end)
-        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld", field,
+        return refuse(j, 400, "invalid_query", "%s must be a whole number from %lld to %lld", field,
                       (long long)lo, (long long)hi);
     return check_range(j, field, v, lo, hi, out);
 }
@@ -203,7 +218,7 @@ static int check_choices(deploy_job *j, json_t *doc)
         if (!word || fnset_choose(&j->cfg, &t[i], word) < 0) {
             char words[128];
             fnset_words_phrase(&t[i], words, sizeof words);
-            return refuse(j, 400, "invalid_field", "%s must be %s", t[i].name, words);
+            return refuse(j, 400, bad_setting(j), "%s must be %s", t[i].name, words);
         }
     }
     return 0;
@@ -318,7 +333,7 @@ static int check_int_fields(deploy_job *j, json_t *doc)
     }
     char err[160];
     if (fnset_check_together(&j->cfg, err, sizeof err) < 0)
-        return refuse(j, 400, "invalid_field", "%s", err);
+        return refuse(j, 400, bad_setting(j), "%s", err);
     return 0;
 }
 
@@ -328,7 +343,7 @@ static int take_secrets(deploy_job *j, const json_t *list)
 {
     char err[160];
     if (validate_secret_list(list, err, sizeof err) < 0)
-        return refuse(j, 400, "invalid_field", "%s", err);
+        return refuse(j, 400, bad_setting(j), "%s", err);
     fn_config_set_secrets(&j->cfg, list);
     return 0;
 }
@@ -354,6 +369,21 @@ static bool is_setting(const char *key)
     return fnset_find(key) || fnset_find_choice(key) || fnset_json_index(key) >= 0;
 }
 
+/* The Content-Type a body that is not JSON should have come with, when it
+ * starts like an archive (curl --data-binary @f.tar.gz without -H sends
+ * application/x-www-form-urlencoded, which reads as JSON), or NULL. */
+static const char *archive_type_of(const char *body, size_t len)
+{
+    const unsigned char *b = (const unsigned char *)body;
+    if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+        return "application/gzip";
+    if (len >= 4 && b[0] == 'P' && b[1] == 'K' && (b[2] == 3 || b[2] == 5) && b[3] == b[2] + 1)
+        return "application/zip";
+    if (len >= 262 && memcmp(b + 257, "ustar", 5) == 0)
+        return "application/x-tar";
+    return NULL;
+}
+
 static int parse_json_body(deploy_job *j)
 {
     static const char *const known[] = {"runtime", "handler", "files", "archive", "env", "secrets"};
@@ -361,9 +391,24 @@ static int parse_json_body(deploy_job *j)
     json_t *doc = json_loadb(j->body, j->len, 0, &jerr);
     if (!json_is_object(doc)) {
         json_decref(doc);
+        const char *type = archive_type_of(j->body, j->len);
+        if (type)
+            return refuse(j, 400, "invalid_json",
+                          "the body is an archive, but came without its Content-Type, so it was "
+                          "read as JSON settings: send it with -H 'Content-Type: %s' and the "
+                          "settings as query parameters (?runtime=...&handler=...)",
+                          type);
         return refuse(j, 400, "invalid_json", "the body is not a JSON object: %s", jerr.text);
     }
     int rc = 0;
+    if (j->json_query[0]) {
+        rc = refuse(j, 400, "invalid_query",
+                    "query parameter '%s' on a JSON deploy: the settings go in the JSON body; "
+                    "query parameters are for a package sent as application/gzip, "
+                    "application/x-tar or application/zip",
+                    j->json_query);
+        goto out;
+    }
     const char *key = validate_unknown_key(doc, known, sizeof known / sizeof *known, is_setting);
     if (key) {
         rc = refuse(j, 400, "unknown_field", "unknown field '%.60s'", key);
@@ -400,8 +445,19 @@ static int parse_raw_body(deploy_job *j)
     if (j->bad_query[0])
         return refuse(j, 400, "invalid_query", "query parameter '%s' holds a NUL byte",
                       j->bad_query);
-    if (j->unknown_query[0])
-        return refuse(j, 400, "unknown_field", "unknown query parameter '%s'", j->unknown_query);
+    const char *q = j->unknown_query;
+    if (*q && (strcmp(q, "env") == 0 || strcmp(q, "files") == 0 || strcmp(q, "archive") == 0 ||
+               fnset_json_index(q) >= 0))
+        return refuse(j, 400, "invalid_query",
+                      "%s cannot be a query parameter: send a JSON body (Content-Type: "
+                      "application/json) with \"%s\" and the package as \"archive\", its "
+                      "base64 (docs/api.md)",
+                      q, q);
+    if (*q)
+        return refuse(j, 400, "invalid_query",
+                      "unknown query parameter '%s'; a package deploy takes runtime, handler, "
+                      "secrets and the settings of docs/api.md",
+                      q);
     int rc = check_runtime(j, j->q_runtime, j->q_handler);
     if (rc == 0)
         rc = check_int_fields(j, NULL);
@@ -477,11 +533,11 @@ static int secrets_missing(deploy_job *j)
 static int network_refused(deploy_job *j)
 {
     if (j->cfg.network == FN_NET_HOST && j->h->set.no_host_network)
-        return refuse(j, 400, "invalid_field",
+        return refuse(j, 400, bad_setting(j),
                       "\"network\": \"host\" is not allowed: this daemon runs with "
                       "--no-host-network");
     if (j->cfg.network == FN_NET_EGRESS && !j->h->egress.usable)
-        return refuse(j, 400, "invalid_field",
+        return refuse(j, 400, bad_setting(j),
                       "\"network\": \"egress\" cannot work on this host: %s", j->h->egress.why);
     return 0;
 }
@@ -622,6 +678,15 @@ static void note_query(const gw_pair *p, void *ud)
     *slot = strdup(value);
 }
 
+/* A JSON deploy takes no query parameter: ?timeout_ms=5000 beside a JSON
+ * body would otherwise be dropped without a word. */
+static void note_json_query(const gw_pair *p, void *ud)
+{
+    deploy_job *j = ud;
+    if (!j->json_query[0])
+        safetext_copy(j->json_query, sizeof j->json_query, p->name, p->name_len);
+}
+
 void deploy_start(hearth *h, gw_request *req, const char *name)
 {
     deploy_job *j = calloc(1, sizeof *j);
@@ -642,8 +707,7 @@ void deploy_start(hearth *h, gw_request *req, const char *name)
     }
     j->body = gw_body(req, &j->len);
     j->raw = is_archive_type(ct);
-    if (j->raw)
-        gw_each_query(req, note_query, j);
+    gw_each_query(req, j->raw ? note_query : note_json_query, j);
     j->work.data = j;
     int rc = uv_queue_work(h->loop, &j->work, deploy_work, deploy_after);
     if (rc < 0) {

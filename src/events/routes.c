@@ -70,6 +70,7 @@ static const struct {
     {"fn", "/fn/"},
     {"healthz", "/healthz"},
     {"metrics", "/metrics"},
+    {"ui", "/ui/"},
 };
 
 bool routes_is_reserved(const char *seg, size_t len)
@@ -82,7 +83,7 @@ bool routes_is_reserved(const char *seg, size_t len)
 
 const char *routes_reserved_text(void)
 {
-    return "/v1/, /fn/, /healthz, /metrics";
+    return "/v1/, /fn/, /healthz, /metrics, /ui/";
 }
 
 static const char *reserved_shown(const char *seg, size_t len)

@@ -48,7 +48,7 @@ const char *routes_method_name(enum routes_method m);
  * (api_route_outside_reserved). */
 bool routes_is_reserved(const char *seg, size_t len);
 
-/* The reserved segments as text for messages: "/v1/, /fn/, /healthz, /metrics". */
+/* The reserved segments as text for messages: "/v1/, /fn/, /healthz, /metrics, /ui/". */
 const char *routes_reserved_text(void);
 
 /* Checks a "routes" setting: a JSON array of at most ROUTES_MAX objects
