@@ -22,6 +22,7 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(libcmocka-dev iproute2 python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
+    python3-jsonschema # validates docs/openapi.json against the OpenAPI 3.1 schema (tests/e2e/test_openapi.py)
     prometheus # promtool lints /metrics (tests/e2e/test_metrics.py)
     openssl curl systemd
     git # runtimes/c/README.md's build block finds the checkout with git (tests/e2e/test_readme_blocks.py)

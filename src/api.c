@@ -20,6 +20,15 @@
  * is, under the same check, with the route's template and parameters
  * added to the event.
  *
+ * Route tables: an entry starts with its method (a string, or NULL for
+ * any) and its path pattern, `{"GET", "/v1/topics", ...}`, on one line.
+ * tests/e2e/test_openapi.py reads every such entry in src/ (this table
+ * and any other, e.g. an AWS or dashboard file's; not the CLI's src/cli/)
+ * and checks that docs/openapi.json describes it with the same scope: a
+ * new route table keeps that shape, and a new route is described there.
+ * (src/aws_lambda.c's operation table is read by its own shape, method,
+ * OP_ kind, scope, AWS name, and matched on x-aws-operation.)
+ *
  * Owns: the HTTP shape of everything. Must never: block (queries that
  * read logs are bounded by retention), or trust a header, a query value or
  * a function's answer without checking it.
@@ -44,6 +53,7 @@
 #include "fn_settings.h"
 #include "dlog.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "runtimes.h"
 #include "safetext.h"
 #include "secrets.h"
@@ -288,6 +298,13 @@ static void route_runtimes(hearth *h, gw_request *req, const char *name, const c
         json_array_append_new(list, o);
     }
     gw_respond_json(req, 200, json_pack("{s:o}", "runtimes", list));
+}
+
+/* GET /v1/openapi.json: this API described (openapi.c). */
+static void route_openapi(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)h, (void)name, (void)rest;
+    openapi_serve(req);
 }
 
 static int scrape_visit(const char *name, const metrics_fn *m, const sched_pool_state *st, void *ud)
@@ -1147,6 +1164,7 @@ static void route_ui(hearth *h, gw_request *req, const char *name, const char *r
 
 static const struct route routes[] = {
     {"GET", "/healthz", route_healthz, AUTH_SCOPE_PUBLIC, 0},
+    {"GET", "/v1/openapi.json", route_openapi, AUTH_SCOPE_PUBLIC, 0},
     {"GET", "/v1/runtimes", route_runtimes, AUTH_SCOPE_READ, 0},
     {"GET", "/v1/functions", route_list, AUTH_SCOPE_READ, 0},
     {"GET", "/v1/functions/*", route_show, AUTH_SCOPE_READ, 0},
