@@ -63,13 +63,6 @@ def _missing(hearth, method, path, **kw):
 
 
 @pytest.fixture(scope="module")
-def stacks_api(hearth):
-    if _missing(hearth, "POST", "/v1/stacks/cli-probe?dry_run=true", json={"functions": {}}):
-        pytest.skip("this hearthd has no stacks API yet (POST /v1/stacks answers 404): "
-                    "issue 14's stacks part")
-
-
-@pytest.fixture(scope="module")
 def versions_api(hearth):
     hearth.deploy_ok("cli-vprobe", "def handler(e, c):\n    return 1\n")
     missing = _missing(hearth, "GET", "/v1/functions/cli-vprobe/versions")
@@ -109,7 +102,7 @@ def _plan(stdout):
     return {p["function"]: p for p in json.loads(stdout)["plan"]}
 
 
-def test_apply_plans_creates_updates_deletes(hearth, work, stacks_api):
+def test_apply_plans_creates_updates_deletes(hearth, work):
     app = _write_stack(work)
     # a dry run from another directory: code paths are the file's
     dry = _plan(ok(hearth, work, "--json", "apply", "app/hearth.yml", "--dry-run").stdout)
@@ -142,7 +135,7 @@ def test_apply_plans_creates_updates_deletes(hearth, work, stacks_api):
     assert hearth.show("cli-ledger").status_code == 404
 
 
-def test_apply_is_all_or_nothing(hearth, work, stacks_api):
+def test_apply_is_all_or_nothing(hearth, work):
     app = _write_stack(work)
     ok(hearth, app, "apply")
     before = hearth.show("cli-web").json()["version"]

@@ -8,8 +8,8 @@ print. `curl` is wrapped with --fail-with-body so an HTTP error fails the block.
 
 The README's quick start runs the same way with `hearth`, the CLI ($HEARTH_CLI),
 on the PATH: its `hearth logs hello -f` block runs in the background and must
-show an invocation and exit 0 on SIGINT; its `hearth apply` block is skipped
-(marked MERGE) while the daemon has no stacks API or examples/stack-app.
+show an invocation and exit 0 on SIGINT; its `hearth apply` block deploys
+examples/stack-app.
 """
 
 import os
@@ -130,15 +130,6 @@ README = REPO / "README.md"
 CLI = os.environ.get("HEARTH_CLI") or str(REPO / "build" / "hearth")
 
 
-def _stacks_missing(hearth):
-    """MERGE: the stacks helper's API and examples/stack-app (issue 14);
-    until both are here the README's `hearth apply` block is skipped."""
-    if not (REPO / "examples" / "stack-app" / "hearth.yml").is_file():
-        return True
-    r = hearth.request("POST", "/v1/stacks/readme-probe?dry_run=true", json={"functions": {}})
-    return r.status_code == 404 and r.json().get("error", {}).get("code") == "not_found"
-
-
 def test_readme_quick_start_with_the_cli(hearth, shell_env):
     work, env = shell_env
     assert os.access(CLI, os.X_OK), "hearth (the CLI) not found at %s (set HEARTH_CLI)" % CLI
@@ -159,8 +150,6 @@ def test_readme_quick_start_with_the_cli(hearth, shell_env):
             _check_cli_follower(hearth, script, work, env)
             followed = True
             continue
-        if "hearth apply" in script and _stacks_missing(hearth):
-            continue  # MERGE: remove this skip with the stacks helper's work
         p = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=work, env=env,
                            capture_output=True, timeout=120)
         out = p.stdout.decode(errors="replace")
