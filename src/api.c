@@ -749,10 +749,13 @@ static void route_routes(hearth *h, gw_request *req, const char *name, const cha
     }
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++)
-        if (!caller || auth_function_allowed(caller, items[i].function))
-            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "method",
-                                                  routes_method_name(items[i].method), "path",
-                                                  items[i].path, "function", items[i].function));
+        if (!caller || auth_function_allowed(caller, items[i].function)) {
+            json_t *o = json_pack("{s:s,s:s,s:s}", "method", routes_method_name(items[i].method),
+                                  "path", items[i].path, "function", items[i].function);
+            if (o && items[i].qualifier && items[i].qualifier[0])
+                json_object_set_new(o, "qualifier", json_string(items[i].qualifier));
+            json_array_append_new(list, o);
+        }
     free(items);
     gw_respond_json(req, 200, json_pack("{s:o}", "routes", list));
 }
@@ -1414,7 +1417,10 @@ static void serve_routed(hearth *h, gw_request *req)
                 json_object_set_new(event, "resource", json_string(m.resource));
                 json_object_set_new(event, "pathParameters",
                                     m.params ? json_incref(m.params) : json_null());
-                start_call(h, req, m.function, "http", event);
+                char ref[FN_QUALIFIED_MAX + 1];
+                snprintf(ref, sizeof ref, "%s%s%s", m.function, m.qualifier[0] ? ":" : "",
+                         m.qualifier);
+                start_call(h, req, ref, "http", event);
             }
         }
         caller = NULL;

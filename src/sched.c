@@ -57,6 +57,7 @@
 #include "fn_settings.h"
 #include "keepalive.h"
 #include "metrics.h"
+#include "qualifier.h"
 #include "sched_internal.h"
 #include "strmap.h"
 #include "timefmt.h"
@@ -767,6 +768,11 @@ static void find_pinned(sched *s, const char *name, struct pinned_walk *pw)
     pw->name_len = strlen(name);
     pw->n = 0;
     strmap_each(&s->pools, collect_pinned, pw);
+}
+
+int sched_resolve(sched *s, const char *name, const char *qual, int64_t *version)
+{
+    return qualifier_resolve(s->o.reg, name, qual, version);
 }
 
 void sched_versions_changed(sched *s, const char *name)

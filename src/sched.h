@@ -111,6 +111,10 @@ void sched_invoke(sched *s, sched_call *c);
  * pool (a rollback to a version a canary kept warm) join the function's. */
 void sched_update(sched *s, const fn_config *cfg);
 
+/* The version a call of `name` with qualifier `qual` runs (qualifier.h's
+ * qualifier_resolve on the scheduler's registry): 0, -ENOENT, -EIO. */
+int sched_resolve(sched *s, const char *name, const char *qual, int64_t *version);
+
 /* The aliases of `name` changed: idle workers of versions that are neither
  * current nor named by an alias stop (busy ones at their keep-alive). */
 void sched_versions_changed(sched *s, const char *name);

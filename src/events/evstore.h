@@ -81,6 +81,7 @@ typedef struct ev_record {
     char callback_url[EV_URL_MAX + 1];
     ev_callback callback;
     char idem_key[EV_IDEM_KEY_MAX + 1];
+    char qualifier[FN_ALIAS_MAX + 1]; /* "" = the current version (qualifier.h) */
 } ev_record;
 
 void evrec_release(ev_record *r);

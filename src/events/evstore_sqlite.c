@@ -60,6 +60,9 @@ static const char *const migrations[] = {
     "  fired_s INTEGER NOT NULL,"
     "  id TEXT NOT NULL,"
     "  PRIMARY KEY (function, key));",
+    /* 2: the qualifier an invocation was made with (issue 14: "prod", "3",
+     * "" for the current version), resolved again at each attempt. */
+    "ALTER TABLE invocations ADD COLUMN qualifier TEXT NOT NULL DEFAULT '';",
 };
 
 /* Every query that reads a record selects these columns, in this order
@@ -68,8 +71,8 @@ static const char *const migrations[] = {
 #define REC_COLS                                                                                   \
     "seq, id, function, version, status, attempts, depth, source, created_ms, started_ms, "        \
     "finished_ms, run_at_ms, content_type, result_type, err_code, err_message, err_type, "         \
-    "callback_url, callback, idem_key"
-#define REC_NCOLS 20
+    "callback_url, callback, idem_key, qualifier"
+#define REC_NCOLS 21
 
 enum stmt_id {
     ST_BEGIN,
@@ -105,8 +108,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT] = "INSERT INTO invocations (id, function, status, depth, source, created_ms, "
-                  "run_at_ms, content_type, payload, callback_url, callback, idem_key) "
-                  "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                  "run_at_ms, content_type, payload, callback_url, callback, idem_key, qualifier) "
+                  "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_KEY_PUT] = "INSERT OR REPLACE INTO idempotency (function, key, id, created_ms) "
                    "VALUES (?1, ?2, ?3, ?4)",
     [ST_KEY_GET] = "SELECT id FROM idempotency WHERE function = ?1 AND key = ?2 "
@@ -312,6 +315,7 @@ int evstore_enqueue(evstore *st, ev_record *r)
     bind_text(s, 9, r->callback_url);
     sqlite3_bind_int(s, 10, r->callback);
     bind_text(s, 11, r->idem_key);
+    bind_text(s, 12, r->qualifier);
     int rc = write_one(st, ST_INSERT);
     if (rc)
         return rc;
@@ -374,6 +378,7 @@ static int read_record(sqlite3_stmt *s, ev_record *r, bool whole)
     col_text(s, 17, r->callback_url, sizeof r->callback_url);
     r->callback = (ev_callback)sqlite3_column_int(s, 18);
     col_text(s, 19, r->idem_key, sizeof r->idem_key);
+    col_text(s, 20, r->qualifier, sizeof r->qualifier);
     if (!whole)
         return 0;
     r->payload = col_blob(s, REC_NCOLS, &r->payload_len);
