@@ -250,6 +250,8 @@ static void on_attempt_done(sched_call *c, sched_result *res, void *ud)
     if (!ev->stopping) {
         const fn_config *cfg = sched_config(ev->o.sch, x->rec.function);
         retry_outcome out = cfg ? classify(res) : RETRY_FATAL;
+        if (res->version && res->version != x->rec.version)
+            evstore_set_version(ev->st, x->rec.seq, res->version);
         if (res->version)
             x->rec.version = res->version;
         retry_policy pol = cfg ? policy_of(cfg) : (retry_policy){0, 0, 0};

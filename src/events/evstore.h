@@ -140,6 +140,9 @@ int evstore_redrive(evstore *st, int64_t seq, int64_t now_ms);
 
 /* Records the callback's state. */
 int evstore_set_callback(evstore *st, int64_t seq, ev_callback state);
+/* The version that served the attempt, when not the one claimed (a
+ * qualified invocation runs its qualifier's version). */
+int evstore_set_version(evstore *st, int64_t seq, int64_t version);
 
 /* One invocation by id: 0, -ENOENT. */
 int evstore_get(evstore *st, const char *id, ev_record *out);

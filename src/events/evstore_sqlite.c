@@ -89,6 +89,7 @@ enum stmt_id {
     ST_CANCEL,
     ST_REDRIVE,
     ST_CALLBACK,
+    ST_VERSION,
     ST_GET,
     ST_GET_SEQ,
     ST_LIST,
@@ -132,6 +133,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                    "created_ms = ?2, run_at_ms = ?2, callback = CASE WHEN callback_url = '' THEN 0 ELSE 1 END "
                    "WHERE seq = ?1 AND status = 4",
     [ST_CALLBACK] = "UPDATE invocations SET callback = ?2 WHERE seq = ?1",
+    [ST_VERSION] = "UPDATE invocations SET version = ?2 WHERE seq = ?1",
     [ST_GET] = "SELECT " REC_COLS ", payload, result FROM invocations WHERE id = ?1",
     [ST_GET_SEQ] = "SELECT " REC_COLS ", payload, result FROM invocations WHERE seq = ?1",
     [ST_LIST] = "SELECT " REC_COLS " FROM invocations WHERE function = ?1 "
@@ -490,6 +492,11 @@ int evstore_redrive(evstore *st, int64_t seq, int64_t now_ms)
 int evstore_set_callback(evstore *st, int64_t seq, ev_callback state)
 {
     return seq_value(st, ST_CALLBACK, seq, (int64_t)state);
+}
+
+int evstore_set_version(evstore *st, int64_t seq, int64_t version)
+{
+    return seq_value(st, ST_VERSION, seq, version);
 }
 
 int evstore_get(evstore *st, const char *id, ev_record *out)
