@@ -68,10 +68,10 @@ static int version_visit(const fn_config *cfg, void *ud)
         json_object_del(settings, not_settings[i]);
     char created[TIMEFMT_ISO_LEN];
     timefmt_iso_ms(cfg->updated_ms, created);
-    json_t *v = json_pack("{s:I,s:s,s:I,s:b,s:o}", "version", (json_int_t)cfg->version, "created",
-                          created, "created_ms", (json_int_t)cfg->updated_ms, "current",
-                          cfg->version == x->current, "settings",
-                          settings ? settings : json_object());
+    json_t *v =
+        json_pack("{s:I,s:s,s:I,s:b,s:o}", "version", (json_int_t)cfg->version, "created", created,
+                  "created_ms", (json_int_t)cfg->updated_ms, "current", cfg->version == x->current,
+                  "settings", settings ? settings : json_object());
     /* "digest" (the code's, per version) joins here with the stacks work. */
     return v && json_array_append_new(x->list, v) == 0 ? 0 : -ENOMEM;
 }
@@ -117,8 +117,7 @@ static json_t *body_object(gw_request *req, bool empty_ok)
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(doc)) {
         json_decref(doc);
-        gw_respond_error(req, 400, "invalid_json", "the body is not a JSON object: %s",
-                         jerr.text);
+        gw_respond_error(req, 400, "invalid_json", "the body is not a JSON object: %s", jerr.text);
         return NULL;
     }
     return doc;
@@ -127,8 +126,7 @@ static json_t *body_object(gw_request *req, bool empty_ok)
 /* A version number field: a whole number from 1. */
 static bool version_field(const json_t *v, int64_t *out)
 {
-    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-        json_integer_value(v) > VERSION_NUM_MAX)
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > VERSION_NUM_MAX)
         return false;
     *out = json_integer_value(v);
     return true;
@@ -198,8 +196,8 @@ void api_rollback(hearth *h, gw_request *req, const char *name, const char *rest
      * functions' as a deploy's are, in the same turn as the registry. */
     routes_change *change;
     char err[400];
-    rc = routes_prepare(h->routes, name, fnset_json_value(&cfg, "routes"), &change, err,
-                        sizeof err);
+    rc =
+        routes_prepare(h->routes, name, fnset_json_value(&cfg, "routes"), &change, err, sizeof err);
     if (rc == 0 && registry_set_current(h->reg, name, to) < 0) {
         routes_abort(h->routes, change);
         rc = -EIO;

@@ -148,7 +148,8 @@ bool registry_alias_name_valid(const char *name);
  * Returns 0, -ENOENT (the function or one of the versions is not kept),
  * -EINVAL (a bad name or weights), -EBUSY, -EIO. */
 int registry_alias_put(registry *reg, fn_alias *a);
-int registry_alias_get(registry *reg, const char *fn, const char *alias, fn_alias *out); /* 0, -ENOENT */
+int registry_alias_get(registry *reg, const char *fn, const char *alias,
+                       fn_alias *out);                                       /* 0, -ENOENT */
 int registry_alias_delete(registry *reg, const char *fn, const char *alias); /* 0, -ENOENT */
 typedef int (*registry_alias_fn)(const fn_alias *a, void *ud);
 /* Visits the aliases of `fn` by name; non-zero from the visitor stops. */

@@ -33,8 +33,8 @@ bool registry_alias_name_valid(const char *name)
     size_t i = 1;
     for (; name[i]; i++) {
         char c = name[i];
-        if (i >= FN_ALIAS_MAX || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                                   c == '-'))
+        if (i >= FN_ALIAS_MAX ||
+            !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
             return false;
     }
     return true;
@@ -99,8 +99,7 @@ static int decode_weights(const char *text, size_t len, fn_alias *a)
     return rc;
 }
 
-#define ALIAS_SELECT                                                                               \
-    "SELECT function, name, version, weights, created_ms, updated_ms FROM aliases "
+#define ALIAS_SELECT "SELECT function, name, version, weights, created_ms, updated_ms FROM aliases "
 
 static int decode_alias(sqlite3 *db, sqlite3_stmt *st, fn_alias *out)
 {

@@ -153,8 +153,8 @@ static void finish(sched_call *c, sched_result *res)
         im->w = NULL;
     }
     if (im->p)
-        metrics_fn_call_done(pool_metrics(im->p), metrics_trigger_of(c->trigger), res->status, res->code,
-                             (uv_hrtime() - im->arrived_ns) / 1000);
+        metrics_fn_call_done(pool_metrics(im->p), metrics_trigger_of(c->trigger), res->status,
+                             res->code, (uv_hrtime() - im->arrived_ns) / 1000);
     c->done(c, res, c->ud);
     free(res->body);
     res->body = NULL;
@@ -728,10 +728,10 @@ void sched_update(sched *s, const fn_config *cfg)
         next = w->next;
         if (w->version == cfg->version || w->state == WORKER_BUSY || w->stopping)
             continue;
-        pool *own = w->state == WORKER_IDLE &&
-                            registry_version_aliased(s->o.reg, cfg->name, w->version)
-                        ? pool_get_version(s, cfg->name, w->version)
-                        : NULL;
+        pool *own =
+            w->state == WORKER_IDLE && registry_version_aliased(s->o.reg, cfg->name, w->version)
+                ? pool_get_version(s, cfg->name, w->version)
+                : NULL;
         if (own)
             move_idle(p, own, w);
         else
@@ -835,20 +835,24 @@ static void pool_end(sched *s, pool *p, unsigned status, const char *code, const
         pool_free(p);
 }
 
+/* Ends every version pool of `name`. A walk finds at most 64 at a time:
+ * it walks again until none is left. */
 static void end_pinned(sched *s, const char *name)
 {
     struct pinned_walk pw;
-    find_pinned(s, name, &pw);
-    for (size_t i = 0; i < pw.n; i++) {
-        char key[FN_NAME_MAX + 24];
-        pool *p = pw.found[i];
-        pinned_key(key, sizeof key, name, p->cfg.version);
-        strmap_remove(&s->pools, key);
-        p->removed = true;
-        for (worker *w = p->workers; w; w = w->next)
-            worker_mute_logs(w);
-        pool_end(s, p, 404, "function_not_found", "the function was deleted");
-    }
+    do {
+        find_pinned(s, name, &pw);
+        for (size_t i = 0; i < pw.n; i++) {
+            char key[FN_NAME_MAX + 24];
+            pool *p = pw.found[i];
+            pinned_key(key, sizeof key, name, p->cfg.version);
+            strmap_remove(&s->pools, key);
+            p->removed = true;
+            for (worker *w = p->workers; w; w = w->next)
+                worker_mute_logs(w);
+            pool_end(s, p, 404, "function_not_found", "the function was deleted");
+        }
+    } while (pw.n > 0);
 }
 
 void sched_version_pruned(sched *s, const char *name, int64_t version)

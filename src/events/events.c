@@ -177,8 +177,8 @@ static retry_outcome classify(const sched_result *res)
 {
     if (!res->code)
         return RETRY_SUCCEEDED;
-    if (strcmp(res->code, "function_not_found") == 0 ||
-        strcmp(res->code, "alias_not_found") == 0 || strcmp(res->code, "version_not_found") == 0)
+    if (strcmp(res->code, "function_not_found") == 0 || strcmp(res->code, "alias_not_found") == 0 ||
+        strcmp(res->code, "version_not_found") == 0)
         return RETRY_FATAL;
     if (strcmp(res->code, "queue_full") == 0 || strcmp(res->code, "queue_timeout") == 0 ||
         strcmp(res->code, "overloaded") == 0)

@@ -129,9 +129,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CANCEL] = "UPDATE invocations SET status = 5, finished_ms = ?2, "
                   "callback = CASE WHEN callback = 1 THEN 0 ELSE callback END "
                   "WHERE seq = ?1 AND status IN (0, 2)",
-    [ST_REDRIVE] = "UPDATE invocations SET status = 0, attempts = 0, finished_ms = 0, "
-                   "created_ms = ?2, run_at_ms = ?2, callback = CASE WHEN callback_url = '' THEN 0 ELSE 1 END "
-                   "WHERE seq = ?1 AND status = 4",
+    [ST_REDRIVE] =
+        "UPDATE invocations SET status = 0, attempts = 0, finished_ms = 0, "
+        "created_ms = ?2, run_at_ms = ?2, callback = CASE WHEN callback_url = '' THEN 0 ELSE 1 END "
+        "WHERE seq = ?1 AND status = 4",
     [ST_CALLBACK] = "UPDATE invocations SET callback = ?2 WHERE seq = ?1",
     [ST_VERSION] = "UPDATE invocations SET version = ?2 WHERE seq = ?1",
     [ST_GET] = "SELECT " REC_COLS ", payload, result FROM invocations WHERE id = ?1",

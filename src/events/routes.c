@@ -242,10 +242,10 @@ static int parse_item(json_t *item, size_t i, parsed_route *out, char *err, size
     json_t *q = json_object_get(item, "qualifier");
     char name[FN_NAME_MAX + 1], qual[FN_ALIAS_MAX + 1], ref[FN_QUALIFIED_MAX + 2];
     out->qualifier = q ? json_string_value(q) : "";
-    if (q && (!json_is_string(q) || json_string_length(q) == 0 ||
-              json_string_length(q) > FN_ALIAS_MAX ||
-              snprintf(ref, sizeof ref, "f:%s", out->qualifier) < 0 ||
-              qualifier_split(ref, name, qual) < 0 || strcmp(qual, out->qualifier) != 0))
+    if (q &&
+        (!json_is_string(q) || json_string_length(q) == 0 || json_string_length(q) > FN_ALIAS_MAX ||
+         snprintf(ref, sizeof ref, "f:%s", out->qualifier) < 0 ||
+         qualifier_split(ref, name, qual) < 0 || strcmp(qual, out->qualifier) != 0))
         return validate_refuse(err, errlen,
                                "routes[%zu].qualifier must be a version number, an alias name "
                                "([a-z][a-z0-9_-]{0,62}) or $LATEST",

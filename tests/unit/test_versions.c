@@ -174,10 +174,10 @@ static void test_alias_checks(void **state)
     struct fixture *f = *state;
     put(f->reg, "hello", 1);
     put(f->reg, "hello", 2);
-    alias(f->reg, "hello", "prod", 3, -ENOENT);   /* not kept */
-    alias(f->reg, "nobody", "prod", 1, -ENOENT);  /* no function */
-    alias(f->reg, "hello", "Prod", 1, -EINVAL);   /* the alphabet */
-    alias(f->reg, "hello", "1prod", 1, -EINVAL);  /* a letter first */
+    alias(f->reg, "hello", "prod", 3, -ENOENT);  /* not kept */
+    alias(f->reg, "nobody", "prod", 1, -ENOENT); /* no function */
+    alias(f->reg, "hello", "Prod", 1, -EINVAL);  /* the alphabet */
+    alias(f->reg, "hello", "1prod", 1, -EINVAL); /* a letter first */
     alias(f->reg, "hello", "", 1, -EINVAL);
     alias(f->reg, "hello", "prod", 0, -EINVAL);
     fn_alias a;
