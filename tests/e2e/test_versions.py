@@ -264,3 +264,17 @@ def test_delete_takes_the_aliases(hearth):
     hearth.deploy_ok("vs-del", code(1))
     assert_error(hearth.get("/v1/functions/vs-del/aliases/prod"), 404, "alias_not_found")
     assert hearth.get("/v1/functions/vs-del/aliases").json() == {"aliases": []}
+
+
+def test_current_pointer_and_aliases_survive_a_restart(hearth):
+    deploy_versions(hearth, "vs-keep", 2)
+    assert hearth.request("POST", "/v1/functions/vs-keep/rollback",
+                          json={"version": 1}).status_code == 200
+    hearth.request("PUT", "/v1/functions/vs-keep/aliases/next",
+                   json={"version": 2, "weights": {"1": 0.5}})
+    hearth.restart()
+    assert served(hearth.invoke("vs-keep", json={})) == (1, 1)
+    assert served(hearth.invoke("vs-keep:2", json={})) == (2, 2)
+    a = hearth.get("/v1/functions/vs-keep/aliases/next").json()
+    assert a["version"] == 2 and a["weights"] == {"1": 0.5}, a
+    assert hearth.show("vs-keep").json()["version"] == 1
