@@ -1451,7 +1451,7 @@ void api_handle(gw_request *req, void *ud)
         return;
     /* A token's functions glob and "auth": "none" are the function's: a
      * qualifier never widens (nor narrows) who may call it. */
-    char bare[FN_NAME_MAX + 1], qual[FN_ALIAS_MAX + 1];
+    char bare[FN_QUALIFIED_MAX + 1], qual[FN_ALIAS_MAX + 1]; /* bare: room for the copy below */
     if ((r->flags & ROUTE_QUALIFIED) && name[0])
         qualifier_split(name, bare, qual); /* checked by decode_segment */
     else

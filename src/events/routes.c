@@ -567,8 +567,8 @@ void routes_abort(routes_table *t, routes_change *c)
     free(c);
 }
 
-int routes_prepare(routes_table *t, const char *function, const json_t *routes,
-                   routes_change **out, char *err, size_t errlen)
+int routes_prepare(routes_table *t, const char *function, const json_t *routes, routes_change **out,
+                   char *err, size_t errlen)
 {
     *out = NULL;
     parsed_route *list = malloc(ROUTES_MAX * sizeof *list);
