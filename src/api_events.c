@@ -427,6 +427,8 @@ static json_t *schedule_json(hearth *h, const char *function, const json_t *item
                   schedule_item_cron(item), "timezone", schedule_item_timezone(item), "overlap",
                   schedule_item_overlap_skip(item) ? "skip" : "allow", "event",
                   event ? json_deep_copy(event) : json_null(), "next", next ? next : json_array());
+    if (o && schedule_item_qualifier(item)[0])
+        json_object_set_new(o, "qualifier", json_string(schedule_item_qualifier(item)));
     char key[200], id[EV_ID_LEN + 1];
     int64_t fired_s;
     clock_key(item, index, key, sizeof key);

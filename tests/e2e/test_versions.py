@@ -251,6 +251,8 @@ def test_qualifier_in_destinations_and_schedules(hearth):
 
     got = wait_until(fired, 20)
     assert got and all(i["version"] == 2 for i in got), got
+    listed = hearth.get("/v1/functions/vs-sched/schedules").json()["schedules"]
+    assert listed[0]["qualifier"] == "2", listed
     hearth.delete("vs-sched")
     assert_error(hearth.deploy("vs-sched2", files={"main.py": code(1)},
                                schedules=[{"cron": "@every 1s", "qualifier": "a:b"}]),
