@@ -35,6 +35,7 @@
  */
 #include "api.h"
 #include "api_internal.h"
+#include "qualifier.h"
 #include "events/events.h"
 
 #include <ctype.h>
@@ -67,7 +68,8 @@
 #define LOGS_TAIL_MAX            10000
 #define LOGS_RESPONSE_MAX        (64u * 1024 * 1024)
 
-/* `name` is a valid function name (or "" on routes without one); `rest`
+/* `name` is a valid function name (or "" on routes without one; on a
+ * ROUTE_QUALIFIED route possibly `name:qualifier`); `rest`
  * is what `**` covers, still percent-encoded. */
 typedef void (*route_fn)(hearth *h, gw_request *req, const char *name, const char *rest);
 
@@ -78,6 +80,9 @@ enum route_flags {
     ROUTE_PUBLIC_FN = 1 << 1,     /* open to anyone when the function is "auth": "none" */
     ROUTE_TOPIC_SEGMENT = ROUTE_OTHER_SEGMENT | 1 << 2, /* a topic name (topics.h's rule) */
     ROUTE_ID_SEGMENT = ROUTE_OTHER_SEGMENT | 1 << 3,    /* an invocation id */
+    /* a function name, optionally `name:qualifier` (qualifier.h): only where
+     * a call is made; the glob applies to the name, never the qualifier */
+    ROUTE_QUALIFIED = 1 << 4,
 };
 
 struct route {
@@ -159,17 +164,30 @@ static const struct segment_rule topic_segment = {
     "topic names are 1-63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"};
 _Static_assert(TOPIC_NAME_MAX == FN_NAME_MAX, "a topic name fits the segment buffer");
 
+static bool qualified_name_valid(const char *decoded)
+{
+    char name[FN_NAME_MAX + 1], qual[FN_ALIAS_MAX + 1];
+    return qualifier_split(decoded, name, qual) == 0;
+}
+
+static const struct segment_rule qualified_segment = {
+    qualified_name_valid, "invalid_name",
+    "function names match [a-z0-9][a-z0-9-]{0,62}, optionally followed by ':' and a version "
+    "number, an alias ([a-z][a-z0-9_-]{0,62}) or $LATEST"};
+
 /* Decodes the route's `*` segment into `out`. Returns false, having answered
  * 400, unless every decoded byte (a %00 included: the check runs on the
  * decoded length, not up to a NUL) passes the route's rule. */
 static bool decode_segment(gw_request *req, const struct route *r, const char *seg, size_t seg_len,
-                           char out[FN_NAME_MAX + 1])
+                           char out[FN_QUALIFIED_MAX + 1])
 {
     const struct segment_rule *rule =
         (r->flags & ROUTE_ID_SEGMENT) == ROUTE_ID_SEGMENT         ? &id_segment
         : (r->flags & ROUTE_TOPIC_SEGMENT) == ROUTE_TOPIC_SEGMENT ? &topic_segment
+        : (r->flags & ROUTE_QUALIFIED)                            ? &qualified_segment
                                                                   : &function_segment;
-    ssize_t n = gw_unescape(seg, seg_len, out, FN_NAME_MAX);
+    ssize_t n = gw_unescape(seg, seg_len, out,
+                            (r->flags & ROUTE_QUALIFIED) ? FN_QUALIFIED_MAX : FN_NAME_MAX);
     if (n >= 0) {
         out[n] = '\0';
         if (!memchr(out, '\0', (size_t)n) && rule->valid(out))
@@ -584,9 +602,39 @@ static json_t *http_event(gw_request *req, const char *rest)
     return ev;
 }
 
-static void start_call(hearth *h, gw_request *req, const char *name, const char *trigger,
+/* The version a call of `name` with `qual` runs (0: the current one), or
+ * false having answered 404 (an unknown function or alias; an unknown
+ * version number is the scheduler's 404). */
+bool api_resolve_qualifier(hearth *h, gw_request *req, const char *name, const char *qual,
+                           int64_t *version)
+{
+    int rc = qualifier_resolve(h->reg, name, qual, version);
+    if (rc == 0)
+        return true;
+    if (!sched_config(h->sch, name))
+        respond_fn_not_found(req, name);
+    else if (rc == -ENOENT)
+        gw_respond_error(req, 404, "alias_not_found", "'%s' has no alias '%s'", name, qual);
+    else
+        gw_respond_error(req, 500, "internal_error", "could not read the aliases of '%s'", name);
+    return false;
+}
+
+/* `ref` is `name` or `name:qualifier` (checked by the route's rule). */
+static void start_call(hearth *h, gw_request *req, const char *ref, const char *trigger,
                        json_t *http)
 {
+    char name[FN_NAME_MAX + 1], qual[FN_ALIAS_MAX + 1];
+    int64_t version = 0;
+    if (qualifier_split(ref, name, qual) < 0) {
+        json_decref(http);
+        gw_respond_error(req, 400, "invalid_name", "not a function reference");
+        return;
+    }
+    if (qual[0] && !api_resolve_qualifier(h, req, name, qual, &version)) {
+        json_decref(http);
+        return;
+    }
     sched_call *c = sched_call_new();
     if (!c) {
         json_decref(http);
@@ -594,6 +642,7 @@ static void start_call(hearth *h, gw_request *req, const char *name, const char 
         return;
     }
     snprintf(c->function, sizeof c->function, "%s", name);
+    c->version = version;
     snprintf(c->request_id, sizeof c->request_id, "%s", gw_request_id(req));
     const char *ct = gw_header(req, "Content-Type");
     if (ct && strlen(ct) < sizeof c->content_type && !strpbrk(ct, "\r\n"))
@@ -714,10 +763,13 @@ static void route_routes(hearth *h, gw_request *req, const char *name, const cha
     }
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++)
-        if (!caller || auth_function_allowed(caller, items[i].function))
-            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "method",
-                                                  routes_method_name(items[i].method), "path",
-                                                  items[i].path, "function", items[i].function));
+        if (!caller || auth_function_allowed(caller, items[i].function)) {
+            json_t *o = json_pack("{s:s,s:s,s:s}", "method", routes_method_name(items[i].method),
+                                  "path", items[i].path, "function", items[i].function);
+            if (o && items[i].qualifier && items[i].qualifier[0])
+                json_object_set_new(o, "qualifier", json_string(items[i].qualifier));
+            json_array_append_new(list, o);
+        }
     free(items);
     gw_respond_json(req, 200, json_pack("{s:o}", "routes", list));
 }
@@ -1170,7 +1222,13 @@ static const struct route routes[] = {
     {"GET", "/v1/functions/*", route_show, AUTH_SCOPE_READ, 0},
     {"PUT", "/v1/functions/*", route_put, AUTH_SCOPE_DEPLOY, 0},
     {"DELETE", "/v1/functions/*", route_delete, AUTH_SCOPE_DEPLOY, 0},
-    {"POST", "/v1/functions/*/invoke", route_invoke, AUTH_SCOPE_INVOKE, ROUTE_PUBLIC_FN},
+    {"POST", "/v1/functions/*/invoke", route_invoke, AUTH_SCOPE_INVOKE,
+     ROUTE_PUBLIC_FN | ROUTE_QUALIFIED},
+    {"GET", "/v1/functions/*/versions", api_versions_list, AUTH_SCOPE_READ, 0},
+    {"POST", "/v1/functions/*/rollback", api_rollback, AUTH_SCOPE_DEPLOY, 0},
+    {"GET", "/v1/functions/*/aliases/**", api_alias_get, AUTH_SCOPE_READ, 0},
+    {"PUT", "/v1/functions/*/aliases/**", api_alias_put, AUTH_SCOPE_DEPLOY, 0},
+    {"DELETE", "/v1/functions/*/aliases/**", api_alias_delete, AUTH_SCOPE_DEPLOY, 0},
     {"GET", "/v1/functions/*/logs", route_logs, AUTH_SCOPE_LOGS, 0},
     {"GET", "/v1/functions/*/invocations", api_invocations_list, AUTH_SCOPE_INVOKE, 0},
     {"GET", "/v1/functions/*/schedules", api_schedules_list, AUTH_SCOPE_READ, 0},
@@ -1182,7 +1240,7 @@ static const struct route routes[] = {
     {"GET", "/v1/secrets", route_secrets_list, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
     {"PUT", "/v1/secrets/*", route_secret_put, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
     {"DELETE", "/v1/secrets/*", route_secret_delete, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
-    {NULL, "/fn/*/**", route_fn_http, AUTH_SCOPE_INVOKE, ROUTE_PUBLIC_FN},
+    {NULL, "/fn/*/**", route_fn_http, AUTH_SCOPE_INVOKE, ROUTE_PUBLIC_FN | ROUTE_QUALIFIED},
     {"POST", "/v1/tokens", route_token_create, AUTH_SCOPE_ADMIN, 0},
     {"GET", "/v1/tokens", route_token_list, AUTH_SCOPE_ADMIN, 0},
     {"DELETE", "/v1/tokens/*", route_token_revoke, AUTH_SCOPE_ADMIN, ROUTE_OTHER_SEGMENT},
@@ -1407,7 +1465,10 @@ static void serve_routed(hearth *h, gw_request *req)
                 json_object_set_new(event, "resource", json_string(m.resource));
                 json_object_set_new(event, "pathParameters",
                                     m.params ? json_incref(m.params) : json_null());
-                start_call(h, req, m.function, "http", event);
+                char ref[FN_QUALIFIED_MAX + 1];
+                snprintf(ref, sizeof ref, "%s%s%s", m.function, m.qualifier[0] ? ":" : "",
+                         m.qualifier);
+                start_call(h, req, ref, "http", event);
             }
         }
         caller = NULL;
@@ -1434,10 +1495,17 @@ void api_handle(gw_request *req, void *ud)
         gw_respond_error(req, 503, "overloaded", "the daemon is shutting down");
         return;
     }
-    char name[FN_NAME_MAX + 1] = "";
+    char name[FN_QUALIFIED_MAX + 1] = "";
     if (m.seg && !decode_segment(req, r, m.seg, m.seg_len, name))
         return;
-    if (!authorize(h, req, r, name))
+    /* A token's functions glob and "auth": "none" are the function's: a
+     * qualifier never widens (nor narrows) who may call it. */
+    char bare[FN_QUALIFIED_MAX + 1], qual[FN_ALIAS_MAX + 1]; /* bare: room for the copy below */
+    if ((r->flags & ROUTE_QUALIFIED) && name[0])
+        qualifier_split(name, bare, qual); /* checked by decode_segment */
+    else
+        snprintf(bare, sizeof bare, "%s", name);
+    if (!authorize(h, req, r, bare))
         return;
     if (gw_body_too_large(req)) {
         gw_respond_error(req, 413, "payload_too_large", "the body is larger than %zu bytes",

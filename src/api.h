@@ -29,4 +29,7 @@ const char *api_route_outside_reserved(void);
 /* The function object of docs/api.md, with live pool state. New reference. */
 json_t *api_function_json(hearth *h, const fn_config *cfg);
 
+/* An alias as the API shows it (api_versions.c). */
+json_t *api_alias_json(const fn_alias *a);
+
 #endif

@@ -6,6 +6,7 @@
  * events itself.
  */
 #include "api_internal.h"
+#include "qualifier.h"
 
 #include "events/callback.h"
 #include "events/clock.h"
@@ -18,6 +19,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +88,34 @@ static bool key_valid(const char *k)
     return true;
 }
 
-void api_invoke_async(hearth *h, gw_request *req, const char *name)
+/* A qualified reference's parts, or false having answered: the qualifier
+ * must address something now (404 otherwise); each attempt resolves it
+ * again (an alias that moves takes its retries along). */
+static bool split_checked(hearth *h, gw_request *req, const char *ref, char *name, char *qual)
 {
+    int64_t version = 0;
+    if (qualifier_split(ref, name, qual) < 0) {
+        gw_respond_error(req, 400, "invalid_name", "not a function reference");
+        return false;
+    }
+    if (!qual[0] || !api_resolve_qualifier(h, req, name, qual, &version))
+        return !qual[0];
+    fn_config cfg;
+    if (version && registry_get_version(h->reg, name, version, &cfg) != 0) {
+        gw_respond_error(req, 404, "version_not_found", "'%s' keeps no version %" PRId64, name,
+                         version);
+        return false;
+    }
+    if (version)
+        fn_config_release(&cfg);
+    return true;
+}
+
+void api_invoke_async(hearth *h, gw_request *req, const char *ref)
+{
+    char name[FN_NAME_MAX + 1], qual[FN_ALIAS_MAX + 1];
+    if (!split_checked(h, req, ref, name, qual))
+        return;
     const char *key = gw_header(req, "Idempotency-Key");
     const char *url = gw_header(req, "X-Callback-Url");
     const char *ct = gw_header(req, "Content-Type");
@@ -115,6 +143,7 @@ void api_invoke_async(hearth *h, gw_request *req, const char *name)
     size_t len;
     const void *body = gw_body(req, &len);
     event_new e = {.function = name,
+                   .qualifier = qual,
                    .payload = body,
                    .len = len,
                    .content_type = ct,
@@ -398,6 +427,8 @@ static json_t *schedule_json(hearth *h, const char *function, const json_t *item
                   schedule_item_cron(item), "timezone", schedule_item_timezone(item), "overlap",
                   schedule_item_overlap_skip(item) ? "skip" : "allow", "event",
                   event ? json_deep_copy(event) : json_null(), "next", next ? next : json_array());
+    if (o && schedule_item_qualifier(item)[0])
+        json_object_set_new(o, "qualifier", json_string(schedule_item_qualifier(item)));
     char key[200], id[EV_ID_LEN + 1];
     int64_t fired_s;
     clock_key(item, index, key, sizeof key);

@@ -41,4 +41,19 @@ void api_topic_publish(hearth *h, gw_request *req, const char *topic, const char
 void api_topics_list(hearth *h, gw_request *req, const char *name, const char *rest);
 void api_schedules_list(hearth *h, gw_request *req, const char *name, const char *rest);
 
+/* --- api.c: qualified calls --- */
+
+/* The version a call of `name` with qualifier `qual` runs (0: current), or
+ * false having answered 404 function_not_found / alias_not_found. */
+bool api_resolve_qualifier(hearth *h, gw_request *req, const char *name, const char *qual,
+                           int64_t *version);
+
+/* --- api_versions.c: versions, rollback, aliases --- */
+
+void api_versions_list(hearth *h, gw_request *req, const char *name, const char *rest);
+void api_rollback(hearth *h, gw_request *req, const char *name, const char *rest);
+void api_alias_get(hearth *h, gw_request *req, const char *name, const char *rest);
+void api_alias_put(hearth *h, gw_request *req, const char *name, const char *rest);
+void api_alias_delete(hearth *h, gw_request *req, const char *name, const char *rest);
+
 #endif

@@ -625,6 +625,7 @@ void deploy_announce(hearth *h, const fn_config *cfg)
 {
     sched_update(h->sch, cfg);
     events_function_updated(h->events, cfg);
+    deploy_prune(h, cfg->name);
     dlog_info("deployed %s version %" PRId64, cfg->name, cfg->version);
 }
 
@@ -818,16 +819,16 @@ static void removal_after(uv_work_t *w, int status)
     free(w->data);
 }
 
-int deploy_remove_code(hearth *h, const char *name)
+/* Moves `dir` (of function `name`) aside into the staging dir at once,
+ * and deletes it there on the threadpool. */
+static int remove_dir(hearth *h, const char *name, const char *dir)
 {
-    char dir[PATH_MAX];
     removal *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
     char id[REQID_LEN + 1];
     reqid_new(id);
-    if (path_format(dir, sizeof dir, "%s/%s", h->code_root, name) ||
-        path_format(r->path, sizeof r->path, "%s/trash-%s-%s", h->staging_root, name, id)) {
+    if (path_format(r->path, sizeof r->path, "%s/trash-%s-%s", h->staging_root, name, id)) {
         free(r);
         return -ENAMETOOLONG;
     }
@@ -842,4 +843,43 @@ int deploy_remove_code(hearth *h, const char *name)
         free(r);
     }
     return 0;
+}
+
+int deploy_remove_code(hearth *h, const char *name)
+{
+    char dir[PATH_MAX];
+    if (path_format(dir, sizeof dir, "%s/%s", h->code_root, name))
+        return -ENAMETOOLONG;
+    return remove_dir(h, name, dir);
+}
+
+int deploy_remove_version(hearth *h, const char *name, int64_t version)
+{
+    char dir[PATH_MAX];
+    if (path_format(dir, sizeof dir, "%s/%s/%" PRId64, h->code_root, name, version))
+        return -ENAMETOOLONG;
+    return remove_dir(h, name, dir);
+}
+
+/* --keep-versions: the registry forgets the oldest versions nothing
+ * addresses, then their code goes. A failure only leaves them for the
+ * next deploy. */
+void deploy_prune(hearth *h, const char *name)
+{
+    int64_t gone[64];
+    size_t n = 0;
+    unsigned keep = h->set.keep_versions ? h->set.keep_versions : 10;
+    if (registry_prune(h->reg, name, keep, gone, sizeof gone / sizeof gone[0], &n) < 0) {
+        dlog_warn("could not prune the old versions of %s", name);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sched_version_pruned(h->sch, name, gone[i]);
+        int rc = deploy_remove_version(h, name, gone[i]);
+        if (rc < 0)
+            dlog_warn("could not remove the code of %s version %" PRId64 ": %s", name, gone[i],
+                      strerror(-rc));
+        else
+            dlog_info("pruned %s version %" PRId64 " (--keep-versions %u)", name, gone[i], keep);
+    }
 }

@@ -70,6 +70,13 @@ void deploy_start(hearth *h, gw_request *req, const char *name);
  * negative errno if the code could not be moved aside. */
 int deploy_remove_code(hearth *h, const char *name);
 
+/* Removes the code of one version (pruned) in the background. */
+int deploy_remove_version(hearth *h, const char *name, int64_t version);
+
+/* After a deploy: versions past --keep-versions go, with their code
+ * (never the current one nor one an alias names). */
+void deploy_prune(hearth *h, const char *name);
+
 /* Decodes standard base64 (whitespace ignored) into a malloc'd buffer.
  * Returns 0 or -EINVAL. */
 int deploy_base64_decode(const char *in, size_t len, unsigned char **out, size_t *outlen);

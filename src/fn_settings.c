@@ -6,6 +6,7 @@
  * never hold state: the table is read-only and every caller shares it.
  */
 #include "fn_settings.h"
+#include "qualifier.h"
 
 #include "events/schedule.h"
 #include "events/routes.h"
@@ -150,11 +151,14 @@ int fnset_check_together(const fn_config *cfg, char *err, size_t cap)
  * later, or deleted since). */
 static int check_destination(const json_t *v, char *err, size_t cap)
 {
-    const char *name = json_string_value(v);
-    if (name && validate_function_name(name))
+    const char *ref = json_string_value(v);
+    char name[FN_NAME_MAX + 1], qual[FN_ALIAS_MAX + 1];
+    if (ref && qualifier_split(ref, name, qual) == 0)
         return 0;
     if (err)
-        snprintf(err, cap, "must be the name of a function (lowercase letters, digits, '-')");
+        snprintf(err, cap,
+                 "must be the name of a function (lowercase letters, digits, '-'), optionally "
+                 "with ':' and a version, an alias or $LATEST");
     return -1;
 }
 

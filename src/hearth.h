@@ -42,6 +42,7 @@ typedef struct hearth_settings {
     unsigned max_queue;
     unsigned shutdown_grace_s;
     uint64_t keep_alive_ms;
+    unsigned keep_versions;       /* versions of a function kept after a deploy */
     uint64_t result_retention_ms; /* finished async invocations are kept this long */
     int log_level;
     bool no_sandbox;               /* debugging only: workers share the host's namespaces */

@@ -326,6 +326,7 @@ static void apply_live(hearth *h, const hearth_settings *next)
     set->memory_budget = next->memory_budget;
     set->max_queue = next->max_queue;
     set->keep_alive_ms = next->keep_alive_ms;
+    set->keep_versions = next->keep_versions;
     set->shutdown_grace_s = next->shutdown_grace_s;
     if (set->tls_cert && next->tls_cert) {
         set->tls_cert = next->tls_cert;
@@ -968,6 +969,7 @@ int main(int argc, char **argv)
                 .max_queue = 100,
                 .shutdown_grace_s = 10,
                 .keep_alive_ms = 600 * 1000,
+                .keep_versions = 10,
                 .result_retention_ms = 86400 * 1000,
                 .log_level = DLOG_INFO,
                 .uid_base = 400000,

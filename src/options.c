@@ -99,6 +99,8 @@ static const struct opt table[] = {
      "beyond its capacity before 429 (default 100)"},
     {"keep-alive", T_SECONDS, OFF(keep_alive_ms), 1, 86400 * 365, OPTIONS_LIVE, A_NONE, "SECONDS",
      "default keep_alive_s of a function: idle time\nbefore a worker stops (default 600)"},
+    {"keep-versions", T_COUNT, OFF(keep_versions), 1, 10000, OPTIONS_LIVE, A_NONE, "N",
+     "versions of each function kept (default 10;\nthe current and aliased ones always)"},
     {"result-retention", T_SECONDS, OFF(result_retention_ms), 1, 86400 * 365, OPTIONS_RESTART,
      A_NONE, "SECONDS",
      "how long a finished asynchronous invocation's\nresult is kept (default 86400, a day)"},

@@ -77,6 +77,18 @@ static const char *const migrations[] = {
     "ALTER TABLE versions ADD COLUMN digest TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE functions ADD COLUMN stack TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX functions_stack ON functions (stack, name) WHERE stack != '';",
+    /* 4: aliases (issue 14): a name for a version of a function, with the
+     * weighted extra versions as a JSON object {"4": 0.1}. They go with the
+     * function; a version an alias points at is never pruned
+     * (registry_versions.c checks, as weights are JSON). */
+    "CREATE TABLE aliases ("
+    "  function TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  weights TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (function, name));",
 };
 
 enum stmt_id {
@@ -679,6 +691,28 @@ static int delete_in_transaction(registry *reg, const char *name)
     return rc;
 }
 
+/* Rollback: the pointer moves, nothing is copied. The version must be kept
+ * (a pruned one has no code any more). */
+int registry_set_current(registry *reg, const char *name, int64_t version)
+{
+    if (reg->listing)
+        return -EBUSY;
+    if (!name_fits(name))
+        return -ENOENT;
+    sqlite3_stmt *st;
+    const char *sql = "UPDATE functions SET current_version = ?2 WHERE name = ?1 AND EXISTS "
+                      "(SELECT 1 FROM versions WHERE name = ?1 AND version = ?2)";
+    if (sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return registry_sql_fail(reg->db, sql);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : registry_sql_fail(reg->db, sql);
+    sqlite3_finalize(st);
+    if (rc == 0 && sqlite3_changes(reg->db) == 0)
+        rc = -ENOENT;
+    return rc;
+}
+
 /* Every check and every settings text first, so that the transaction
  * itself fails only on the database. */
 int registry_stack_apply(registry *reg, const char *stack, fn_config *const *puts, size_t nputs,
@@ -737,5 +771,29 @@ int registry_stack_list(registry *reg, const char *stack, registry_stack_fn visi
         rc = registry_sql_fail(reg->db, stmt_sql[id]);
     stmt_done(st);
     reg->listing = 0;
+    return rc;
+}
+
+int registry_versions(registry *reg, const char *name, registry_visit_fn visit, void *ud)
+{
+    if (!name_fits(name))
+        return 0;
+    sqlite3_stmt *st;
+    const char *sql = CONFIG_SELECT "WHERE f.name = ?1 ORDER BY v.version DESC";
+    if (sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return registry_sql_fail(reg->db, sql);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = 0, step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        fn_config cfg;
+        rc = decode_config(st, &cfg);
+        if (rc == 0) {
+            rc = visit(&cfg, ud);
+            fn_config_release(&cfg);
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = registry_sql_fail(reg->db, sql);
+    sqlite3_finalize(st);
     return rc;
 }

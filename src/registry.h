@@ -137,6 +137,59 @@ typedef int (*registry_stack_fn)(const char *stack, const char *function, void *
  * stops and is returned. */
 int registry_stack_list(registry *reg, const char *stack, registry_stack_fn visit, void *ud);
 
+/* --- versions, the current pointer and aliases (registry_versions.c) --- */
+
+/* Makes `version` (a kept one) the current version of `name`: what an
+ * unqualified call runs. Returns 0, -ENOENT (function or version), -EBUSY,
+ * -EIO. */
+int registry_set_current(registry *reg, const char *name, int64_t version);
+
+/* Visits every kept version of `name`, newest first (configs borrowed for
+ * the call; non-zero from the visitor stops and is returned). */
+int registry_versions(registry *reg, const char *name, registry_visit_fn visit, void *ud);
+
+/* Deletes the versions of `name` beyond the `keep` newest, except the
+ * current one and any an alias points at. The deleted version numbers go
+ * to deleted[] (at most `max`; the rest stay for the next prune), their
+ * count to *ndeleted: the caller removes their code. 0, -EBUSY, -EIO. */
+int registry_prune(registry *reg, const char *name, unsigned keep, int64_t *deleted, size_t max,
+                   size_t *ndeleted);
+
+#define FN_ALIAS_MAX       63
+#define FN_ALIAS_EXTRA_MAX 4
+
+/* An alias: a name for a version of a function, with up to
+ * FN_ALIAS_EXTRA_MAX other versions each taking a share of its calls
+ * (0 < weight < 1, summed < 1; `version` takes the rest). */
+typedef struct fn_alias {
+    char function[FN_NAME_MAX + 1];
+    char name[FN_ALIAS_MAX + 1];
+    int64_t version;
+    unsigned nextra;
+    int64_t extra_version[FN_ALIAS_EXTRA_MAX];
+    double extra_weight[FN_ALIAS_EXTRA_MAX];
+    int64_t created_ms, updated_ms;
+} fn_alias;
+
+/* True for an alias name: [a-z][a-z0-9_-]{0,62}. */
+bool registry_alias_name_valid(const char *name);
+
+/* Creates or replaces a->name of a->function at a->updated_ms (created_ms
+ * kept from the alias it replaces, else = updated_ms, filled in).
+ * Returns 0, -ENOENT (the function or one of the versions is not kept),
+ * -EINVAL (a bad name or weights), -EBUSY, -EIO. */
+int registry_alias_put(registry *reg, fn_alias *a);
+int registry_alias_get(registry *reg, const char *fn, const char *alias,
+                       fn_alias *out);                                       /* 0, -ENOENT */
+int registry_alias_delete(registry *reg, const char *fn, const char *alias); /* 0, -ENOENT */
+typedef int (*registry_alias_fn)(const fn_alias *a, void *ud);
+/* Visits the aliases of `fn` by name; non-zero from the visitor stops. */
+int registry_alias_list(registry *reg, const char *fn, registry_alias_fn visit, void *ud);
+
+/* True when some alias of `fn` points at `version` (its main version or a
+ * weighted one). */
+bool registry_version_aliased(registry *reg, const char *fn, int64_t version);
+
 /* --- tokens and audit (registry_auth.c) --- */
 
 #define REG_TOKEN_ID_LEN     16 /* hex */

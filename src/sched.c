@@ -57,6 +57,7 @@
 #include "fn_settings.h"
 #include "keepalive.h"
 #include "metrics.h"
+#include "qualifier.h"
 #include "sched_internal.h"
 #include "strmap.h"
 #include "timefmt.h"
@@ -152,8 +153,8 @@ static void finish(sched_call *c, sched_result *res)
         im->w = NULL;
     }
     if (im->p)
-        metrics_fn_call_done(&im->p->m, metrics_trigger_of(c->trigger), res->status, res->code,
-                             (uv_hrtime() - im->arrived_ns) / 1000);
+        metrics_fn_call_done(pool_metrics(im->p), metrics_trigger_of(c->trigger), res->status,
+                             res->code, (uv_hrtime() - im->arrived_ns) / 1000);
     c->done(c, res, c->ud);
     free(res->body);
     res->body = NULL;
@@ -284,6 +285,14 @@ bool is_current(const pool *p, const worker *w)
     return w->version == p->cfg.version && w->secrets_gen == p->secrets_gen;
 }
 
+/* The series a pool's calls count in: a version's own pool counts in its
+ * function's (metrics stay per function). */
+metrics_fn *pool_metrics(pool *p)
+{
+    pool *main = p->pinned ? strmap_get(&p->s->pools, p->cfg.name) : NULL;
+    return main ? &main->m : &p->m;
+}
+
 /* Workers of the current version not on their way out; `state` < 0: any. */
 unsigned count_current(const pool *p, int state)
 {
@@ -389,9 +398,14 @@ static void dispatch(sched *s, worker *w, sched_call *c)
 {
     pool *p = w->pool;
     c->impl->cold = w->served == 0 && w->ready_ms >= c->impl->arrived;
+    metrics_fn *m = pool_metrics(p);
     if (c->impl->cold)
-        metrics_fn_event(&p->m, METRICS_COLD_STARTS);
+        metrics_fn_event(m, METRICS_COLD_STARTS);
     else
+        m->warm_starts++;
+    if (m != &p->m && c->impl->cold) /* a version's own counts rank its workers for eviction */
+        p->m.events[METRICS_COLD_STARTS]++;
+    else if (m != &p->m)
         p->m.warm_starts++;
     arm_deadline(c);
     idle_remove(s, w);
@@ -496,7 +510,7 @@ void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t len)
         w->ready_ms = uv_now(p->s->o.loop);
         p->prewarm_backoff_ms = 0;
         note_cold_cost(p, (double)(w->ready_ms - w->spawned_ms));
-        metrics_hist_observe(&p->m.init, (uv_hrtime() - w->spawned_ns) / 1000);
+        metrics_hist_observe(&pool_metrics(p)->init, (uv_hrtime() - w->spawned_ns) / 1000);
         release_start_slot(p->s, w);
         worker_free_now(p->s, w);
         feed_waiting_pools(p->s); /* a start may have been held back for this one */
@@ -589,6 +603,51 @@ const fn_config *sched_config(sched *s, const char *name)
     return p && !p->deleted ? &p->cfg : NULL;
 }
 
+/* The key of version `version`'s own pool: "name@V" ('@' is in no
+ * function name, so it never meets a function's pool). */
+static void pinned_key(char *key, size_t size, const char *name, int64_t version)
+{
+    snprintf(key, size, "%s@%" PRId64, name, version);
+}
+
+/* The pool of a kept version of `name` other than the current one, made
+ * from the registry on first use; NULL when that version is not kept.
+ * Its config is that version's: never pre-warmed (min_instances 0), its
+ * idle workers stop after its keep-alive like any. */
+static pool *pool_get_version(sched *s, const char *name, int64_t version)
+{
+    char key[FN_NAME_MAX + 24];
+    pinned_key(key, sizeof key, name, version);
+    pool *p = strmap_get(&s->pools, key);
+    if (p)
+        return p;
+    fn_config cfg;
+    if (registry_get_version(s->o.reg, name, version, &cfg) != 0)
+        return NULL;
+    cfg.min_instances = 0;
+    p = calloc(1, sizeof *p);
+    if (p) {
+        p->cfg = cfg;
+        p->s = s;
+        p->pinned = true;
+        if (strmap_put(&s->pools, key, p) == 0)
+            return p;
+        free(p);
+    }
+    fn_config_release(&cfg);
+    return NULL;
+}
+
+/* Moves an idle worker to another pool of its function (its version's own
+ * pool, or the function's when its version becomes current again). */
+static void move_idle(pool *from, pool *to, worker *w)
+{
+    bool fresh = w->secrets_gen == from->secrets_gen;
+    pool_unlink(from, w);
+    pool_link(to, w);
+    w->secrets_gen = fresh ? to->secrets_gen : to->secrets_gen - 1;
+}
+
 static worker *idle_worker(pool *p)
 {
     worker *best = NULL;
@@ -625,6 +684,15 @@ void sched_invoke(sched *s, sched_call *c)
     if (!p) {
         fail(c, 404, "function_not_found", "no function named '%s'", c->function);
         return;
+    }
+    if (c->version && c->version != p->cfg.version) {
+        pool *v = pool_get_version(s, c->function, c->version);
+        if (!v) {
+            fail(c, 404, "version_not_found", "'%s' has no version %" PRId64 " (it may be pruned)",
+                 c->function, c->version);
+            return;
+        }
+        p = v;
     }
     struct sched_call_impl *im = c->impl;
     im->p = p; /* from here on the call counts in the pool's metrics */
@@ -665,10 +733,80 @@ void sched_update(sched *s, const fn_config *cfg)
     p->cfg = *cfg;
     fn_config_retain(&p->cfg);
     p->prewarm_backoff_ms = p->prewarm_not_before = 0; /* the new code may start */
-    for (worker *w = p->workers; w; w = w->next)
-        if (w->version != cfg->version && w->state != WORKER_BUSY)
+    char key[FN_NAME_MAX + 24];
+    pinned_key(key, sizeof key, cfg->name, cfg->version);
+    pool *was = strmap_get(&s->pools, key); /* a rollback to a version kept warm */
+    worker *next;
+    for (worker *w = was ? was->workers : NULL; w; w = next) {
+        next = w->next;
+        if (w->state == WORKER_IDLE && !w->stopping)
+            move_idle(was, p, w);
+    }
+    for (worker *w = p->workers; w; w = next) {
+        next = w->next;
+        if (w->version == cfg->version || w->state == WORKER_BUSY || w->stopping)
+            continue;
+        pool *own =
+            w->state == WORKER_IDLE && registry_version_aliased(s->o.reg, cfg->name, w->version)
+                ? pool_get_version(s, cfg->name, w->version)
+                : NULL;
+        if (own)
+            move_idle(p, own, w);
+        else
             stop_worker(s, w);
+    }
+    sched_versions_changed(s, cfg->name);
     pool_fill(s, p);
+}
+
+struct pinned_walk {
+    sched *s;
+    const char *name;
+    size_t name_len;
+    pool *found[64];
+    size_t n;
+};
+
+/* Collects the version pools of one function (the map cannot change
+ * while it is walked). */
+static int collect_pinned(const char *key, void *value, void *ud)
+{
+    struct pinned_walk *pw = ud;
+    pool *p = value;
+    if (p->pinned && strncmp(key, pw->name, pw->name_len) == 0 && key[pw->name_len] == '@' &&
+        pw->n < sizeof pw->found / sizeof pw->found[0])
+        pw->found[pw->n++] = p;
+    return 0;
+}
+
+static void find_pinned(sched *s, const char *name, struct pinned_walk *pw)
+{
+    pw->s = s;
+    pw->name = name;
+    pw->name_len = strlen(name);
+    pw->n = 0;
+    strmap_each(&s->pools, collect_pinned, pw);
+}
+
+int sched_resolve(sched *s, const char *name, const char *qual, int64_t *version)
+{
+    return qualifier_resolve(s->o.reg, name, qual, version);
+}
+
+void sched_versions_changed(sched *s, const char *name)
+{
+    struct pinned_walk pw;
+    find_pinned(s, name, &pw);
+    pool *main = strmap_get(&s->pools, name);
+    for (size_t i = 0; i < pw.n; i++) {
+        pool *p = pw.found[i];
+        if (main && p->cfg.version != main->cfg.version &&
+            registry_version_aliased(s->o.reg, name, p->cfg.version))
+            continue;
+        for (worker *w = p->workers; w; w = w->next)
+            if (w->state == WORKER_IDLE && !w->stopping)
+                stop_worker(s, w);
+    }
 }
 
 /* A pool whose function lists the secret: its workers started before
@@ -715,8 +853,38 @@ static void pool_end(sched *s, pool *p, unsigned status, const char *code, const
         pool_free(p);
 }
 
+/* Ends every version pool of `name`. A walk finds at most 64 at a time:
+ * it walks again until none is left. */
+static void end_pinned(sched *s, const char *name)
+{
+    struct pinned_walk pw;
+    do {
+        find_pinned(s, name, &pw);
+        for (size_t i = 0; i < pw.n; i++) {
+            char key[FN_NAME_MAX + 24];
+            pool *p = pw.found[i];
+            pinned_key(key, sizeof key, name, p->cfg.version);
+            strmap_remove(&s->pools, key);
+            p->removed = true;
+            for (worker *w = p->workers; w; w = w->next)
+                worker_mute_logs(w);
+            pool_end(s, p, 404, "function_not_found", "the function was deleted");
+        }
+    } while (pw.n > 0);
+}
+
+void sched_version_pruned(sched *s, const char *name, int64_t version)
+{
+    char key[FN_NAME_MAX + 24];
+    pinned_key(key, sizeof key, name, version);
+    pool *p = strmap_remove(&s->pools, key);
+    if (p)
+        pool_end(s, p, 404, "version_not_found", "the version was pruned");
+}
+
 void sched_remove(sched *s, const char *name)
 {
+    end_pinned(s, name);
     pool *p = strmap_remove(&s->pools, name);
     if (!p)
         return;
@@ -771,6 +939,8 @@ static int visit_pool(const char *name, void *value, void *ud)
 {
     struct each_pool *ep = ud;
     const pool *p = value;
+    if (p->pinned) /* its calls count in its function's series */
+        return 0;
     sched_pool_state st;
     pool_state(p, &st);
     return ep->fn(name, &p->m, &st, ep->ud);

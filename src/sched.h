@@ -76,6 +76,7 @@ typedef void (*sched_done_fn)(sched_call *c, sched_result *res, void *ud);
 /* A call, filled in by the caller before sched_invoke. */
 struct sched_call {
     char function[FN_NAME_MAX + 1];
+    int64_t version; /* 0 = the function's current version; else that kept version */
     char request_id[REQID_LEN + 1];
     const char *trigger; /* "invoke", "http" or "async" (static strings) */
     /* An asynchronous invocation's attempt: waits behind every synchronous
@@ -103,14 +104,28 @@ sched_call *sched_call_new(void);
 /* Runs `c`. `done` is called exactly once, possibly before this returns. */
 void sched_invoke(sched *s, sched_call *c);
 
-/* A new version of cfg->name is current: new calls go to it, idle workers
- * of older versions stop, busy ones stop when they finish. */
+/* A new version of cfg->name is current (a deploy or a rollback): new
+ * calls go to it, idle workers of other versions stop unless an alias
+ * still names their version (they move to that version's own pool), busy
+ * ones stop when they finish. Idle workers of the new version in its own
+ * pool (a rollback to a version a canary kept warm) join the function's. */
 void sched_update(sched *s, const fn_config *cfg);
+
+/* The version a call of `name` with qualifier `qual` runs (qualifier.h's
+ * qualifier_resolve on the scheduler's registry): 0, -ENOENT, -EIO. */
+int sched_resolve(sched *s, const char *name, const char *qual, int64_t *version);
+
+/* The aliases of `name` changed: idle workers of versions that are neither
+ * current nor named by an alias stop (busy ones at their keep-alive). */
+void sched_versions_changed(sched *s, const char *name);
 
 /* The secret `secret` has a new value: every function that lists it
  * replaces its workers as on a new version (idle ones stop now, busy ones
  * after their call), so the next call sees the new value. */
 void sched_secret_changed(sched *s, const char *secret);
+
+/* A version of `name` was pruned: its own pool ends (waiting calls 404). */
+void sched_version_pruned(sched *s, const char *name, int64_t version);
 
 /* The function is gone: queued calls get 404, calls in flight 502. */
 void sched_remove(sched *s, const char *name);

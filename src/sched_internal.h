@@ -35,6 +35,7 @@ struct pool {
     unsigned nworkers;
     unsigned nstarting; /* its workers holding a start slot, any version */
     bool deleted;
+    bool pinned;                 /* a kept version other than the current one ("name@V") */
     bool removed;                /* deleted through the API: nothing more reaches its log */
     metrics_fn m;                /* its series for /metrics (cold and warm starts among them) */
     uint64_t prewarm_not_before; /* loop time; a failing start pushes it back */
@@ -107,6 +108,7 @@ void pool_link(pool *p, worker *w);
 void pool_unlink(pool *p, worker *w);
 void pool_free(pool *p);
 bool is_current(const pool *p, const worker *w);
+metrics_fn *pool_metrics(pool *p);
 unsigned count_current(const pool *p, int state);
 bool kept_for_min(const pool *p, const worker *w);
 void delay_prewarm(sched *s, pool *p);

@@ -100,14 +100,14 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     sched_call *c = w->call;
     bool oom = worker_oom_killed(w);
     if (oom)
-        metrics_fn_event(&p->m, METRICS_OOM_KILLS);
+        metrics_fn_event(pool_metrics(p), METRICS_OOM_KILLS);
     if (oom && !p->removed)
         logs_note(s->o.lg, p->cfg.name, w->version, c ? c->request_id : "",
                   "hearth: out of memory: the worker used more than its %" PRId64 " MB",
                   p->cfg.memory_mb);
     bool violation = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGSYS;
     if (violation)
-        metrics_fn_event(&p->m, METRICS_VIOLATIONS);
+        metrics_fn_event(pool_metrics(p), METRICS_VIOLATIONS);
     if (violation && !p->removed)
         note_violation(s, p, w, c);
     if (c && oom)

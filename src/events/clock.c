@@ -116,7 +116,9 @@ static void fire_one(evclock *c, fn_clock *f, size_t i, int64_t at)
     reqid_new(event_id);
     json_t *event = schedule_event(f->name, i, item, at, event_id);
     snprintf(source, sizeof source, "schedule:%zu", i);
-    int rc = event ? c->ops.fire(c->ops.ud, f->name, source, event, id) : -ENOMEM;
+    int rc = event
+                 ? c->ops.fire(c->ops.ud, f->name, schedule_item_qualifier(item), source, event, id)
+                 : -ENOMEM;
     json_decref(event);
     if (rc < 0) {
         dlog_warn("schedule %s/%zu: the firing of %lld could not be queued: %s", f->name, i,

@@ -20,10 +20,11 @@
 typedef struct evclock evclock;
 
 typedef struct clock_ops {
-    /* Submits the firing's event as an invocation of `function`; 0 and its
-     * id, or a negative errno (the firing is then skipped). */
-    int (*fire)(void *ud, const char *function, const char *source, const json_t *event,
-                char id[EV_ID_LEN + 1]);
+    /* Submits the firing's event as an invocation of `function` (at the
+     * schedule's `qualifier`, "" = the current version); 0 and its id, or a
+     * negative errno (the firing is then skipped). */
+    int (*fire)(void *ud, const char *function, const char *qualifier, const char *source,
+                const json_t *event, char id[EV_ID_LEN + 1]);
     /* True while invocation `id` is queued, running or retrying. */
     bool (*pending)(void *ud, const char *id);
     /* The last firing of schedule `key` of `function`: 0, or -ENOENT. */

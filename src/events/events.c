@@ -177,7 +177,8 @@ static retry_outcome classify(const sched_result *res)
 {
     if (!res->code)
         return RETRY_SUCCEEDED;
-    if (strcmp(res->code, "function_not_found") == 0)
+    if (strcmp(res->code, "function_not_found") == 0 || strcmp(res->code, "alias_not_found") == 0 ||
+        strcmp(res->code, "version_not_found") == 0)
         return RETRY_FATAL;
     if (strcmp(res->code, "queue_full") == 0 || strcmp(res->code, "queue_timeout") == 0 ||
         strcmp(res->code, "overloaded") == 0)
@@ -249,6 +250,8 @@ static void on_attempt_done(sched_call *c, sched_result *res, void *ud)
     if (!ev->stopping) {
         const fn_config *cfg = sched_config(ev->o.sch, x->rec.function);
         retry_outcome out = cfg ? classify(res) : RETRY_FATAL;
+        if (res->version && res->version != x->rec.version)
+            evstore_set_version(ev->st, x->rec.seq, res->version);
         if (res->version)
             x->rec.version = res->version;
         retry_policy pol = cfg ? policy_of(cfg) : (retry_policy){0, 0, 0};
@@ -281,6 +284,19 @@ static void give_up_before_start(events *ev, evcall *x, const char *code, const 
 /* Hands a claimed invocation to the scheduler as a background call. */
 static void hand_to_sched(events *ev, evcall *x)
 {
+    /* A qualified invocation runs the version its qualifier names now: an
+     * alias moved between attempts moves its retries too. */
+    int64_t version = 0;
+    if (x->rec.qualifier[0] &&
+        sched_resolve(ev->o.sch, x->fn->name, x->rec.qualifier, &version) < 0) {
+        sched_result res = {.status = 404, .code = "alias_not_found"};
+        snprintf(res.message, sizeof res.message, "'%s' has no alias '%s'", x->fn->name,
+                 x->rec.qualifier);
+        x->fn->running++; /* as a started attempt, which on_attempt_done ends */
+        ev->running++;
+        on_attempt_done(NULL, &res, x);
+        return;
+    }
     sched_call *c = sched_call_new();
     if (!c) {
         x->fn->pending--; /* "running" in the store: runs again after a restart */
@@ -289,6 +305,7 @@ static void hand_to_sched(events *ev, evcall *x)
         return;
     }
     snprintf(c->function, sizeof c->function, "%s", x->fn->name);
+    c->version = version;
     snprintf(c->request_id, sizeof c->request_id, "%s", x->rec.id);
     snprintf(c->invocation_id, sizeof c->invocation_id, "%s", x->rec.id);
     snprintf(c->content_type, sizeof c->content_type, "%s", x->rec.content_type);
@@ -386,13 +403,14 @@ void ev_pump(events *ev)
 
 /* --- the schedule clock's view of the core (clock.h) --- */
 
-static int clock_fire(void *ud, const char *function, const char *source, const json_t *event,
-                      char id[EV_ID_LEN + 1])
+static int clock_fire(void *ud, const char *function, const char *qualifier, const char *source,
+                      const json_t *event, char id[EV_ID_LEN + 1])
 {
     char *text = json_dumps(event, JSON_COMPACT);
     if (!text)
         return -ENOMEM;
     event_new e = {.function = function,
+                   .qualifier = qualifier,
                    .payload = text,
                    .len = strlen(text),
                    .content_type = "application/json",

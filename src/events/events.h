@@ -52,6 +52,7 @@ void events_close_handles(events *ev);
 /* A new invocation, as a caller asks for it. */
 typedef struct event_new {
     const char *function;
+    const char *qualifier; /* NULL or "" = the current version; checked by the caller */
     const void *payload;
     size_t len;
     const char *content_type;    /* NULL or "" when none */

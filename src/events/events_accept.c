@@ -80,6 +80,10 @@ static int new_record(const event_new *e, ev_record *r)
     const char *ct = e->content_type ? e->content_type : "";
     const char *url = e->callback_url ? e->callback_url : "";
     const char *key = e->idempotency_key ? e->idempotency_key : "";
+    const char *qual = e->qualifier ? e->qualifier : "";
+    if (strlen(qual) >= sizeof r->qualifier)
+        return -EINVAL;
+    snprintf(r->qualifier, sizeof r->qualifier, "%s", qual);
     if (strlen(ct) >= sizeof r->content_type || strlen(url) >= sizeof r->callback_url ||
         strlen(key) >= sizeof r->idem_key)
         return -EINVAL;

@@ -8,9 +8,11 @@
 #include "events/events_internal.h"
 
 #include "dlog.h"
+#include "qualifier.h"
 #include "events/callback.h"
 #include "events/invocation_json.h"
 #include "fn_settings.h"
+#include "qualifier.h"
 #include "timefmt.h"
 
 #include <inttypes.h>
@@ -47,12 +49,16 @@ static void send_destination(events *ev, const ev_record *r, const fn_config *cf
                   r->function, EVENTS_MAX_DEPTH);
         return;
     }
+    char name[FN_NAME_MAX + 1], qual[FN_ALIAS_MAX + 1];
+    if (qualifier_split(json_string_value(target), name, qual) < 0)
+        return; /* stored settings passed the same check */
     json_t *rec = destination_record(r, condition);
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
     if (!text)
         return;
-    event_new e = {.function = json_string_value(target),
+    event_new e = {.function = name,
+                   .qualifier = qual,
                    .payload = text,
                    .len = strlen(text),
                    .content_type = "application/json",

@@ -81,6 +81,7 @@ typedef struct ev_record {
     char callback_url[EV_URL_MAX + 1];
     ev_callback callback;
     char idem_key[EV_IDEM_KEY_MAX + 1];
+    char qualifier[FN_ALIAS_MAX + 1]; /* "" = the current version (qualifier.h) */
 } ev_record;
 
 void evrec_release(ev_record *r);
@@ -139,6 +140,9 @@ int evstore_redrive(evstore *st, int64_t seq, int64_t now_ms);
 
 /* Records the callback's state. */
 int evstore_set_callback(evstore *st, int64_t seq, ev_callback state);
+/* The version that served the attempt, when not the one claimed (a
+ * qualified invocation runs its qualifier's version). */
+int evstore_set_version(evstore *st, int64_t seq, int64_t version);
 
 /* One invocation by id: 0, -ENOENT. */
 int evstore_get(evstore *st, const char *id, ev_record *out);

@@ -60,6 +60,9 @@ static const char *const migrations[] = {
     "  fired_s INTEGER NOT NULL,"
     "  id TEXT NOT NULL,"
     "  PRIMARY KEY (function, key));",
+    /* 2: the qualifier an invocation was made with (issue 14: "prod", "3",
+     * "" for the current version), resolved again at each attempt. */
+    "ALTER TABLE invocations ADD COLUMN qualifier TEXT NOT NULL DEFAULT '';",
 };
 
 /* Every query that reads a record selects these columns, in this order
@@ -68,8 +71,8 @@ static const char *const migrations[] = {
 #define REC_COLS                                                                                   \
     "seq, id, function, version, status, attempts, depth, source, created_ms, started_ms, "        \
     "finished_ms, run_at_ms, content_type, result_type, err_code, err_message, err_type, "         \
-    "callback_url, callback, idem_key"
-#define REC_NCOLS 20
+    "callback_url, callback, idem_key, qualifier"
+#define REC_NCOLS 21
 
 enum stmt_id {
     ST_BEGIN,
@@ -86,6 +89,7 @@ enum stmt_id {
     ST_CANCEL,
     ST_REDRIVE,
     ST_CALLBACK,
+    ST_VERSION,
     ST_GET,
     ST_GET_SEQ,
     ST_LIST,
@@ -105,8 +109,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT] = "INSERT INTO invocations (id, function, status, depth, source, created_ms, "
-                  "run_at_ms, content_type, payload, callback_url, callback, idem_key) "
-                  "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                  "run_at_ms, content_type, payload, callback_url, callback, idem_key, qualifier) "
+                  "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_KEY_PUT] = "INSERT OR REPLACE INTO idempotency (function, key, id, created_ms) "
                    "VALUES (?1, ?2, ?3, ?4)",
     [ST_KEY_GET] = "SELECT id FROM idempotency WHERE function = ?1 AND key = ?2 "
@@ -125,10 +129,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CANCEL] = "UPDATE invocations SET status = 5, finished_ms = ?2, "
                   "callback = CASE WHEN callback = 1 THEN 0 ELSE callback END "
                   "WHERE seq = ?1 AND status IN (0, 2)",
-    [ST_REDRIVE] = "UPDATE invocations SET status = 0, attempts = 0, finished_ms = 0, "
-                   "created_ms = ?2, run_at_ms = ?2, callback = CASE WHEN callback_url = '' THEN 0 ELSE 1 END "
-                   "WHERE seq = ?1 AND status = 4",
+    [ST_REDRIVE] =
+        "UPDATE invocations SET status = 0, attempts = 0, finished_ms = 0, "
+        "created_ms = ?2, run_at_ms = ?2, callback = CASE WHEN callback_url = '' THEN 0 ELSE 1 END "
+        "WHERE seq = ?1 AND status = 4",
     [ST_CALLBACK] = "UPDATE invocations SET callback = ?2 WHERE seq = ?1",
+    [ST_VERSION] = "UPDATE invocations SET version = ?2 WHERE seq = ?1",
     [ST_GET] = "SELECT " REC_COLS ", payload, result FROM invocations WHERE id = ?1",
     [ST_GET_SEQ] = "SELECT " REC_COLS ", payload, result FROM invocations WHERE seq = ?1",
     [ST_LIST] = "SELECT " REC_COLS " FROM invocations WHERE function = ?1 "
@@ -312,6 +318,7 @@ int evstore_enqueue(evstore *st, ev_record *r)
     bind_text(s, 9, r->callback_url);
     sqlite3_bind_int(s, 10, r->callback);
     bind_text(s, 11, r->idem_key);
+    bind_text(s, 12, r->qualifier);
     int rc = write_one(st, ST_INSERT);
     if (rc)
         return rc;
@@ -374,6 +381,7 @@ static int read_record(sqlite3_stmt *s, ev_record *r, bool whole)
     col_text(s, 17, r->callback_url, sizeof r->callback_url);
     r->callback = (ev_callback)sqlite3_column_int(s, 18);
     col_text(s, 19, r->idem_key, sizeof r->idem_key);
+    col_text(s, 20, r->qualifier, sizeof r->qualifier);
     if (!whole)
         return 0;
     r->payload = col_blob(s, REC_NCOLS, &r->payload_len);
@@ -485,6 +493,11 @@ int evstore_redrive(evstore *st, int64_t seq, int64_t now_ms)
 int evstore_set_callback(evstore *st, int64_t seq, ev_callback state)
 {
     return seq_value(st, ST_CALLBACK, seq, (int64_t)state);
+}
+
+int evstore_set_version(evstore *st, int64_t seq, int64_t version)
+{
+    return seq_value(st, ST_VERSION, seq, version);
 }
 
 int evstore_get(evstore *st, const char *id, ev_record *out)

@@ -34,6 +34,7 @@
 
 #include "dlog.h"
 #include "fn_settings.h"
+#include "qualifier.h"
 #include "strmap.h"
 #include "validate.h"
 
@@ -222,20 +223,34 @@ static bool methods_overlap(int a, int b)
 typedef struct parsed_route {
     int method;
     const char *path;
+    const char *qualifier; /* "" = the current version */
     tmpl t;
 } parsed_route;
 
 /* Parses and checks item `i` of a routes list. */
 static int parse_item(json_t *item, size_t i, parsed_route *out, char *err, size_t errlen)
 {
-    static const char *const known[] = {"method", "path"};
+    static const char *const known[] = {"method", "path", "qualifier"};
     if (!json_is_object(item))
         return validate_refuse(err, errlen, "routes[%zu] must be an object {\"method\": ..., \"path\": ...}",
                     i);
-    const char *key = validate_unknown_key(item, known, 2, NULL);
+    const char *key = validate_unknown_key(item, known, 3, NULL);
     if (key)
-        return validate_refuse(err, errlen, "routes[%zu]: unknown field '%.60s' (a route has method and path)",
-                    i, key);
+        return validate_refuse(err, errlen,
+                               "routes[%zu]: unknown field '%.60s' (a route has method, path and "
+                               "optionally qualifier)",
+                               i, key);
+    json_t *q = json_object_get(item, "qualifier");
+    char name[FN_NAME_MAX + 1], qual[FN_ALIAS_MAX + 1], ref[FN_QUALIFIED_MAX + 2];
+    out->qualifier = q ? json_string_value(q) : "";
+    if (q &&
+        (!json_is_string(q) || json_string_length(q) == 0 || json_string_length(q) > FN_ALIAS_MAX ||
+         snprintf(ref, sizeof ref, "f:%s", out->qualifier) < 0 ||
+         qualifier_split(ref, name, qual) < 0 || strcmp(qual, out->qualifier) != 0))
+        return validate_refuse(err, errlen,
+                               "routes[%zu].qualifier must be a version number, an alias name "
+                               "([a-z][a-z0-9_-]{0,62}) or $LATEST",
+                               i);
     json_t *m = json_object_get(item, "method"), *p = json_object_get(item, "path");
     out->method = json_is_string(m) && json_string_length(m) == strlen(json_string_value(m))
                       ? method_parse(json_string_value(m))
@@ -313,6 +328,7 @@ typedef struct rentry {
     rnode *node;
     rfunc *owner;
     char *path;      /* the template */
+    char qualifier[FN_ALIAS_MAX + 1]; /* the version or alias it calls ("" = current) */
     char **pnames;   /* the parameters' names, in path order (one allocation) */
     unsigned nparams;
 } rentry;
@@ -523,6 +539,7 @@ static rentry *entry_new(const parsed_route *r)
         return NULL;
     e->method = (enum routes_method)r->method;
     e->greedy = is_greedy(&r->t);
+    snprintf(e->qualifier, sizeof e->qualifier, "%s", r->qualifier ? r->qualifier : "");
     e->path = strdup(r->path);
     size_t names = 0;
     for (size_t i = 0; i < r->t.n; i++)
@@ -905,6 +922,7 @@ int routes_lookup(const routes_table *t, const char *method, const char *const *
     }
     m->function = s->found->owner->name;
     m->resource = s->found->path;
+    m->qualifier = s->found->qualifier;
     if (s->found->nparams && !(m->params = params_of(s)))
         return -ENOMEM;
     return ROUTES_FOUND;
@@ -923,7 +941,8 @@ static int list_visit(const char *key, void *value, void *ud)
     list_ctx *lc = ud;
     const rfunc *f = value;
     for (size_t i = 0; i < f->n; i++)
-        lc->items[lc->n++] = (routes_item){f->entries[i]->method, f->entries[i]->path, f->name};
+        lc->items[lc->n++] = (routes_item){f->entries[i]->method, f->entries[i]->path, f->name,
+                                           f->entries[i]->qualifier};
     return 0;
 }
 

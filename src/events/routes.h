@@ -114,6 +114,7 @@ size_t routes_count(const routes_table *t);
  * ROUTES_NO_METHOD. */
 typedef struct routes_match {
     const char *function;
+    const char *qualifier; /* the route's "qualifier" ("" = the current version) */
     const char *resource;
     json_t *params;
     unsigned allowed;
@@ -137,6 +138,7 @@ typedef struct routes_item {
     enum routes_method method;
     const char *path;
     const char *function;
+    const char *qualifier; /* "" when none */
 } routes_item;
 
 /* Every route, sorted by path, then method name, into a malloc'd array the

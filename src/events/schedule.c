@@ -16,12 +16,13 @@
 #include <string.h>
 
 #include "events/cron.h"
+#include "qualifier.h"
 #include "validate.h"
 
 #define COUNT(a)  (sizeof(a) / sizeof((a)[0]))
 #define QUOTE_MAX 32 /* how much of a bad key or value a message quotes */
 
-static const char *const item_keys[] = {"cron", "timezone", "event", "overlap"};
+static const char *const item_keys[] = {"cron", "timezone", "event", "overlap", "qualifier"};
 
 /* The keys of an event that belong to the firing, not to the schedule. */
 static const char *const fixed_event_keys[] = {"id", "time", "source", "detail-type", "resources"};
@@ -78,6 +79,12 @@ const json_t *schedule_item_event(const json_t *item)
     return json_is_object(ev) ? ev : NULL;
 }
 
+const char *schedule_item_qualifier(const json_t *item)
+{
+    const char *q = json_string_value(json_object_get(item, "qualifier"));
+    return q ? q : "";
+}
+
 bool schedule_item_overlap_skip(const json_t *item)
 {
     const char *o = json_string_value(json_object_get(item, "overlap"));
@@ -98,7 +105,8 @@ int schedule_item_validate(const json_t *item, size_t index, char *err, size_t e
         return fail(err, errlen, index, "must be a string or an object");
     const char *key = validate_unknown_key((json_t *)item, item_keys, COUNT(item_keys), NULL);
     if (key)
-        return fail(err, errlen, index, "unknown key '%s' (known: cron, timezone, event, overlap)",
+        return fail(err, errlen, index,
+                    "unknown key '%s' (known: cron, timezone, event, overlap, qualifier)",
                     quote_key(q, key));
     const json_t *cron = json_object_get(item, "cron");
     if (!json_is_string(cron))
@@ -116,6 +124,14 @@ int schedule_item_validate(const json_t *item, size_t index, char *err, size_t e
     if (ov && !(json_is_string(ov) && (strcmp(json_string_value(ov), "skip") == 0 ||
                                        strcmp(json_string_value(ov), "allow") == 0)))
         return fail(err, errlen, index, "overlap: must be \"skip\" or \"allow\"");
+    const json_t *qv = json_object_get(item, "qualifier");
+    char fname[FN_NAME_MAX + 1], qual[FN_ALIAS_MAX + 1], ref[FN_QUALIFIED_MAX + 2];
+    if (qv && (!json_is_string(qv) || json_string_length(qv) == 0 ||
+               json_string_length(qv) > FN_ALIAS_MAX ||
+               snprintf(ref, sizeof ref, "f:%s", json_string_value(qv)) < 0 ||
+               qualifier_split(ref, fname, qual) < 0 || strcmp(qual, json_string_value(qv)) != 0))
+        return fail(err, errlen, index,
+                    "qualifier: must be a version number, an alias name or $LATEST");
     const json_t *ev = json_object_get(item, "event");
     if (ev) {
         if (!json_is_object(ev))

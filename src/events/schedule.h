@@ -43,6 +43,8 @@ const json_t *schedule_item_event(const json_t *item);
 /* True unless the item says "overlap": "allow": then a firing does not
  * start while the previous one of the same schedule is queued or running. */
 bool schedule_item_overlap_skip(const json_t *item);
+/* The item's "qualifier" (the version or alias it invokes), "" when none. */
+const char *schedule_item_qualifier(const json_t *item);
 
 /* The first fire time of `item` strictly after `after_s`, or -1 (none
  * within CRON_HORIZON_S, or an invalid item). */

@@ -23,10 +23,10 @@ static bool busy;
 static int64_t saved_s;
 static char saved_id[EV_ID_LEN + 1];
 
-static int fake_fire(void *ud, const char *function, const char *source, const json_t *event,
-                     char id[EV_ID_LEN + 1])
+static int fake_fire(void *ud, const char *function, const char *qualifier, const char *source,
+                     const json_t *event, char id[EV_ID_LEN + 1])
 {
-    (void)ud, (void)function, (void)source;
+    (void)ud, (void)function, (void)qualifier, (void)source;
     fires++;
     json_decref(last_event);
     last_event = json_deep_copy(event);

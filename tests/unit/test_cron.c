@@ -430,10 +430,12 @@ static void test_schedules_validate(void **state)
                     "schedules[1]: cron: field 'hour': 25 is out of range 0-23");
     check_schedules("[\"0 25 * * *\"]", "schedules[0]: field 'hour': 25 is out of range 0-23");
     check_schedules("[{\"timezone\": \"UTC\"}]", "schedules[0]: cron: must be a string");
-    check_schedules("[{\"cron\": \"@daily\", \"tz\": \"UTC\"}]",
-                    "schedules[0]: unknown key 'tz' (known: cron, timezone, event, overlap)");
-    check_schedules("[{\"cron\": \"@daily\", \"x\\u0007\\u00e9\": 1}]",
-                    "schedules[0]: unknown key 'x?\?\?' (known: cron, timezone, event, overlap)");
+    check_schedules(
+        "[{\"cron\": \"@daily\", \"tz\": \"UTC\"}]",
+        "schedules[0]: unknown key 'tz' (known: cron, timezone, event, overlap, qualifier)");
+    check_schedules(
+        "[{\"cron\": \"@daily\", \"x\\u0007\\u00e9\": 1}]",
+        "schedules[0]: unknown key 'x?\?\?' (known: cron, timezone, event, overlap, qualifier)");
     check_schedules("[{\"cron\": \"@daily\", \"timezone\": \"Mars/Olympus\"}]",
                     "schedules[0]: timezone: unknown time zone 'Mars/Olympus'");
     check_schedules("[{\"cron\": \"@daily\", \"timezone\": 3}]",

@@ -57,6 +57,17 @@ const fn_config *sched_config(sched *s, const char *name)
     return NULL;
 }
 
+/* Qualified invocations: "v<N>" stands for version N, anything else is
+ * an unknown alias. */
+int sched_resolve(sched *s, const char *name, const char *qual, int64_t *version)
+{
+    (void)s, (void)name;
+    if (qual[0] != 'v')
+        return -ENOENT;
+    *version = atoi(qual + 1);
+    return 0;
+}
+
 static fn_config *add_fn(const char *name, int64_t max_concurrency, int64_t retries)
 {
     fn_config *f = &fns[nfns++];
