@@ -51,8 +51,8 @@ json_t *api_alias_json(const fn_alias *a)
 }
 
 /* The keys of a function object that are not settings of its version. */
-static const char *const not_settings[] = {"name",       "version",    "async", "pool",
-                                           "created_at", "updated_at", "digest"};
+static const char *const not_settings[] = {"name",       "version",    "async",  "pool",
+                                           "created_at", "updated_at", "digest", "stack"};
 
 struct versions_ctx {
     hearth *h;
