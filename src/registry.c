@@ -72,6 +72,10 @@ static const char *const migrations[] = {
     "  token_id TEXT NOT NULL,"
     "  action TEXT NOT NULL,"
     "  target TEXT NOT NULL);",
+    /* 3: a token's secret sealed with the daemon's SigV4 key (auth.c), for
+     * the AWS API's signatures; NULL for tokens made before, which cannot
+     * sign AWS requests. */
+    "ALTER TABLE tokens ADD COLUMN sigv4 BLOB;",
 };
 
 enum stmt_id {
