@@ -47,6 +47,9 @@ typedef struct deploy_job {
     const char *body; /* borrowed: the request waits for us */
     size_t len;
     bool raw;
+    char *owned_body;    /* deploy_start_doc: the document, serialized */
+    int64_t code_from;   /* deploy_start_doc: copy this version's code (0: none) */
+    deploy_done_fn done; /* deploy_start_doc: how to answer */
     /* raw-body settings, copied from the query on the loop */
     char *q_runtime, *q_handler, *q_secrets;
     char *q_choice[FNSET_CHOICE_COUNT]; /* the two-word settings, by table index */
@@ -301,6 +304,22 @@ static int unpack_json_package(deploy_job *j, json_t *files, json_t *archive)
     return rc;
 }
 
+/* The package of a version already installed, copied (deploy_start_doc). */
+static int copy_code(deploy_job *j)
+{
+    char src[PATH_MAX];
+    if (path_format(src, sizeof src, "%s/%s/%" PRId64, j->h->code_root, j->name, j->code_from))
+        return refuse(j, 500, "internal_error", "the data dir path is too long");
+    if (make_staging(j) < 0)
+        return -1;
+    int rc = package_copy_tree(src, j->staging);
+    if (rc < 0)
+        return refuse(j, 500, "internal_error",
+                      "could not copy the code of version %" PRId64 ": %s", j->code_from,
+                      strerror(-rc));
+    return 0;
+}
+
 /* Every whole-number setting the body gives, checked against its range;
  * then the settings against each other. */
 static int check_int_fields(deploy_job *j, json_t *doc)
@@ -388,7 +407,9 @@ static int parse_json_body(deploy_job *j)
     json_t *secrets = json_object_get(doc, "secrets");
     if (rc == 0 && secrets)
         rc = take_secrets(j, secrets);
-    if (rc == 0)
+    if (rc == 0 && j->code_from > 0)
+        rc = copy_code(j);
+    else if (rc == 0)
         rc = unpack_json_package(j, json_object_get(doc, "files"), json_object_get(doc, "archive"));
 out:
     json_decref(doc);
@@ -543,6 +564,7 @@ static void job_free(deploy_job *j)
     free(j->q_runtime);
     free(j->q_handler);
     free(j->q_secrets);
+    free(j->owned_body);
     for (size_t i = 0; i < FNSET_CHOICE_COUNT; i++)
         free(j->q_choice[i]);
     for (size_t i = 0; i < FNSET_INT_COUNT; i++)
@@ -561,7 +583,12 @@ static void deploy_after(uv_work_t *w, int status)
         events_function_updated(j->h->events, &j->cfg);
         dlog_info("deployed %s version %" PRId64, j->name, j->cfg.version);
         api_audit(j->h, j->req, "deploy", j->name);
-        gw_respond_json(j->req, created ? 201 : 200, api_function_json(j->h, &j->cfg));
+        if (j->done)
+            j->done(j->h, j->req, &j->cfg, created, created ? 201 : 200, NULL, "");
+        else
+            gw_respond_json(j->req, created ? 201 : 200, api_function_json(j->h, &j->cfg));
+    } else if (j->done) {
+        j->done(j->h, j->req, NULL, false, j->status, j->code, j->message);
     } else {
         gw_respond_error(j->req, j->status, j->code, "%s", j->message);
     }
@@ -648,6 +675,33 @@ void deploy_start(hearth *h, gw_request *req, const char *name)
     int rc = uv_queue_work(h->loop, &j->work, deploy_work, deploy_after);
     if (rc < 0) {
         gw_respond_error(req, 500, "internal_error", "could not queue the deploy");
+        job_free(j);
+    }
+}
+
+void deploy_start_doc(hearth *h, gw_request *req, const char *name, json_t *doc, int64_t code_from,
+                      deploy_done_fn done)
+{
+    deploy_job *j = calloc(1, sizeof *j);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!j || !text) {
+        free(j);
+        free(text);
+        done(h, req, NULL, false, 500, "internal_error", "out of memory");
+        return;
+    }
+    j->h = h;
+    j->req = req;
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->owned_body = text;
+    j->body = text;
+    j->len = strlen(text);
+    j->code_from = code_from;
+    j->done = done;
+    j->work.data = j;
+    if (uv_queue_work(h->loop, &j->work, deploy_work, deploy_after) < 0) {
+        done(h, req, NULL, false, 500, "internal_error", "could not queue the deploy");
         job_free(j);
     }
 }

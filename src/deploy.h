@@ -12,6 +12,19 @@
 /* Handles a deploy of `name` (already validated). Answers `req` later. */
 void deploy_start(hearth *h, gw_request *req, const char *name);
 
+/* How a deploy started by another API (the AWS Lambda API) ends: `cfg`
+ * is the new version, or NULL when refused, with the status, code and
+ * message a PUT would have answered. The callback answers `req`. */
+typedef void (*deploy_done_fn)(hearth *h, gw_request *req, const fn_config *cfg, bool created,
+                               unsigned status, const char *code, const char *message);
+
+/* Deploys `name` from `doc`, a settings document in the PUT body's JSON
+ * shape (taken: freed by the deploy), through the same checks and
+ * commit. With code_from > 0 the package is a copy of that version's
+ * code and `doc` holds neither files nor archive. Ends in `done`. */
+void deploy_start_doc(hearth *h, gw_request *req, const char *name, json_t *doc, int64_t code_from,
+                      deploy_done_fn done);
+
 /* Removes a function's code in the background (DELETE). Returns 0 or a
  * negative errno if the code could not be moved aside. */
 int deploy_remove_code(hearth *h, const char *name);
