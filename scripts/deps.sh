@@ -24,6 +24,7 @@ if [ "${1:-}" = "--test" ]; then
     prometheus # promtool lints /metrics (tests/e2e/test_metrics.py)
     openssl curl systemd
     python3-croniter python3-tz # the reference for schedule fire times (tests/unit/test_cron_reference.py)
+    awscli python3-boto3 # the AWS Lambda API against the real clients (tests/e2e/test_aws.py)
   )
 fi
 if [ "${1:-}" = "--bench" ]; then

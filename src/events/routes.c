@@ -70,6 +70,7 @@ static const struct {
     {"fn", "/fn/"},
     {"healthz", "/healthz"},
     {"metrics", "/metrics"},
+    {"2015-03-31", "/2015-03-31/"}, /* the AWS Lambda API (aws_lambda.h) */
 };
 
 bool routes_is_reserved(const char *seg, size_t len)
