@@ -30,6 +30,7 @@
 #include "auth.h"
 #include "aws_sigv4.h"
 #include "dlog.h"
+#include "safetext.h"
 #include "timefmt.h"
 #include "validate.h"
 
@@ -312,6 +313,37 @@ static void param_visit(const gw_pair *pr, void *ud)
     ps->p[ps->n++] = (aws_sigv4_param){pr->name, pr->value, pr->name_len, pr->value_len};
 }
 
+/* Every x-amz-* header sent must be signed (AWS's rule): otherwise
+ * X-Amz-Invocation-Type, say, could be changed on the way. */
+struct unsigned_check {
+    const aws_sigv4_auth *a;
+    char name[AWS_SIGV4_HEADER_NAME + 1];
+    bool found;
+};
+
+static void unsigned_visit(const gw_pair *p, void *ud)
+{
+    struct unsigned_check *uc = ud;
+    if (uc->found || p->name_len < 6 || strncasecmp(p->name, "x-amz-", 6) != 0)
+        return;
+    for (unsigned i = 0; i < uc->a->nheaders; i++)
+        if (strlen(uc->a->headers[i]) == p->name_len &&
+            strncasecmp(uc->a->headers[i], p->name, p->name_len) == 0)
+            return;
+    uc->found = true;
+    safetext_copy(uc->name, sizeof uc->name, p->name, p->name_len);
+}
+
+static bool all_amz_signed(gw_request *req, const aws_sigv4_auth *a)
+{
+    struct unsigned_check uc = {.a = a};
+    gw_each_header(req, unsigned_visit, &uc);
+    if (uc.found)
+        aws_error(req, 403, "InvalidSignatureException",
+                  "header %s is sent but not signed: list it in SignedHeaders", uc.name);
+    return !uc.found;
+}
+
 /* The body's SHA-256, checked against x-amz-content-sha256 when sent. */
 static bool payload_hash(gw_request *req, char hex[AWS_SIGV4_HEX_LEN + 1])
 {
@@ -323,7 +355,7 @@ static bool payload_hash(gw_request *req, char hex[AWS_SIGV4_HEX_LEN + 1])
         return true;
     if (strcmp(claimed, hex) == 0)
         return true;
-    aws_error(req, 400, "InvalidSignatureException",
+    aws_error(req, 403, "InvalidSignatureException",
               strcmp(claimed, "UNSIGNED-PAYLOAD") == 0
                   ? "UNSIGNED-PAYLOAD is not accepted: sign the body's SHA-256"
                   : "x-amz-content-sha256 does not match the body");
@@ -428,7 +460,7 @@ static const auth_token *authenticate(hearth *h, gw_request *req)
         return NULL;
     }
     char hash[AWS_SIGV4_HEX_LEN + 1], secret[AUTH_SECRET_LEN + 1];
-    if (!payload_hash(req, hash))
+    if (!all_amz_signed(req, &a) || !payload_hash(req, hash))
         return NULL;
     rc = auth_sigv4_secret(h->auth, t, secret);
     if (rc < 0) {
@@ -561,9 +593,11 @@ static bool take_names(gw_request *req, const struct aws_path *p, char name[FN_N
                   "optionally with :QUALIFIER, or its ARN");
         return false;
     }
-    const char *q = gw_query(req, "Qualifier", NULL);
+    size_t qlen = 0;
+    const char *q = gw_query(req, "Qualifier", &qlen);
     if (q) {
-        if (strlen(q) > AWS_QUAL_MAX || !aws_qualifier_valid(q) || (qual[0] && strcmp(qual, q))) {
+        if (qlen != strlen(q) || qlen > AWS_QUAL_MAX || !aws_qualifier_valid(q) ||
+            (qual[0] && strcmp(qual, q))) {
             aws_error(req, 400, "InvalidParameterValueException",
                       "Qualifier must be $LATEST, a version number or an alias name, and agree "
                       "with the one in FunctionName");
@@ -603,15 +637,16 @@ void aws_lambda_handle(hearth *h, gw_request *req)
         aws_error(req, 503, "ServiceException", "the daemon is shutting down");
         return;
     }
-    char name[FN_NAME_MAX + 1], qual[AWS_QUAL_MAX + 1], alias[FN_ALIAS_MAX + 1];
-    if (!take_names(req, &p, name, qual, alias) || !verify(h, req, op, name[0] ? name : NULL))
-        return;
+    /* Too large first: a cut body could never match its signature. */
     if (gw_body_too_large(req)) {
         aws_error(req, 413, "RequestTooLargeException", "the body is larger than %zu bytes",
                   aws_lambda_body_limit(h, req));
-    } else {
-        dlog_debug("aws %s %s", op->name, name);
-        run_op(h, req, op, name, qual, alias);
+        return;
     }
+    char name[FN_NAME_MAX + 1], qual[AWS_QUAL_MAX + 1], alias[FN_ALIAS_MAX + 1];
+    if (!take_names(req, &p, name, qual, alias) || !verify(h, req, op, name[0] ? name : NULL))
+        return;
+    dlog_debug("aws %s %s", op->name, name);
+    run_op(h, req, op, name, qual, alias);
     aws_caller = NULL;
 }
