@@ -577,7 +577,38 @@ static void run_op(hearth *h, gw_request *req, const struct aws_op *op, const ch
     }
 }
 
-/* Decodes the name segment (and ?Qualifier=) into name and qual. */
+/* Percent-decodes a path segment into out (cap bytes, NUL-terminated):
+ * false when it does not decode, does not fit, or holds a NUL byte. */
+static bool decode_segment(const char *seg, size_t len, char *out, size_t cap)
+{
+    ssize_t n = gw_unescape(seg, len, out, cap - 1);
+    if (n < 0 || memchr(out, '\0', (size_t)n))
+        return false;
+    out[n] = '\0';
+    return true;
+}
+
+/* The Qualifier query parameter onto qual: it must agree with one given
+ * in FunctionName. False having answered 400. */
+static bool take_qualifier(gw_request *req, char qual[AWS_QUAL_MAX + 1])
+{
+    size_t len = 0;
+    const char *q = gw_query(req, "Qualifier", &len);
+    if (!q)
+        return true;
+    if (len != strlen(q) || len > AWS_QUAL_MAX || !aws_qualifier_valid(q) ||
+        (qual[0] && strcmp(qual, q) != 0)) {
+        aws_error(req, 400, "InvalidParameterValueException",
+                  "Qualifier must be $LATEST, a version number or an alias name, and agree with "
+                  "the one in FunctionName");
+        return false;
+    }
+    memcpy(qual, q, len + 1);
+    return true;
+}
+
+/* Decodes the name segment (and ?Qualifier=) into name and qual, and the
+ * alias segment into alias. False having answered 400. */
 static bool take_names(gw_request *req, const struct aws_path *p, char name[FN_NAME_MAX + 1],
                        char qual[AWS_QUAL_MAX + 1], char alias[FN_ALIAS_MAX + 1])
 {
@@ -585,36 +616,23 @@ static bool take_names(gw_request *req, const struct aws_path *p, char name[FN_N
     name[0] = qual[0] = alias[0] = '\0';
     if (!p->fn)
         return true;
-    ssize_t n = gw_unescape(p->fn, p->fn_len, raw, sizeof raw - 1);
-    if (n < 0 || memchr(raw, '\0', (size_t)n) ||
-        (raw[n] = '\0', !split_function_name(raw, name, qual))) {
+    if (!decode_segment(p->fn, p->fn_len, raw, sizeof raw) ||
+        !split_function_name(raw, name, qual)) {
         aws_error(req, 400, "InvalidParameterValueException",
                   "FunctionName must be a Hearth function name ([a-z0-9][a-z0-9-]{0,62}), "
                   "optionally with :QUALIFIER, or its ARN");
         return false;
     }
-    size_t qlen = 0;
-    const char *q = gw_query(req, "Qualifier", &qlen);
-    if (q) {
-        if (qlen != strlen(q) || qlen > AWS_QUAL_MAX || !aws_qualifier_valid(q) ||
-            (qual[0] && strcmp(qual, q))) {
-            aws_error(req, 400, "InvalidParameterValueException",
-                      "Qualifier must be $LATEST, a version number or an alias name, and agree "
-                      "with the one in FunctionName");
-            return false;
-        }
-        snprintf(qual, AWS_QUAL_MAX + 1, "%s", q);
+    if (!take_qualifier(req, qual))
+        return false;
+    if (p->alias && (!decode_segment(p->alias, p->alias_len, raw, FN_ALIAS_MAX + 1) ||
+                     !aws_alias_name_valid(raw))) {
+        aws_error(req, 400, "InvalidParameterValueException",
+                  "alias names match [a-z][a-z0-9_-]{0,62}");
+        return false;
     }
-    if (p->alias) {
-        n = gw_unescape(p->alias, p->alias_len, raw, sizeof raw - 1);
-        if (n < 0 || (size_t)n > FN_ALIAS_MAX || memchr(raw, '\0', (size_t)n) ||
-            (raw[n] = '\0', !aws_alias_name_valid(raw))) {
-            aws_error(req, 400, "InvalidParameterValueException",
-                      "alias names match [a-z][a-z0-9_-]{0,62}");
-            return false;
-        }
-        memcpy(alias, raw, (size_t)n + 1);
-    }
+    if (p->alias)
+        memcpy(alias, raw, strlen(raw) + 1);
     return true;
 }
 
