@@ -78,7 +78,7 @@ bench: build
 	bench/egress.sh
 
 format:
-	clang-format -i src/*.c src/*.h src/events/*.c src/events/*.h include/hearth/*.h tests/unit/*.c bench/*.c
+	clang-format -i src/*.c src/*.h src/events/*.c src/events/*.h src/cli/*.c src/cli/*.h include/hearth/*.h tests/unit/*.c bench/*.c
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -15,16 +15,20 @@ packages=(
   libmnl-dev libnftables-dev # egress: veth pairs over rtnetlink, Hearth's nftables table
   slirp4netns # egress without root: user-mode networking for a worker's namespace
   libgnutls28-dev
-  libcurl4-gnutls-dev # outbound HTTP (result callbacks); the GnuTLS flavour, like the rest
+  libcurl4-gnutls-dev # outbound HTTP (result callbacks, the hearth CLI); the GnuTLS flavour, like the rest
+  libyaml-dev # the hearth CLI reads stack files (hearth.yml)
   python3
   tzdata # schedules' time zones: src/events/cron.c reads /usr/share/zoneinfo
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(libcmocka-dev iproute2 python3-pytest python3-requests qemu-system-x86 busybox-static nodejs
+    python3-jsonschema # validates docs/openapi.json against the OpenAPI 3.1 schema (tests/e2e/test_openapi.py)
     prometheus # promtool lints /metrics (tests/e2e/test_metrics.py)
     openssl curl systemd
+    git # runtimes/c/README.md's build block finds the checkout with git (tests/e2e/test_readme_blocks.py)
     python3-croniter python3-tz # the reference for schedule fire times (tests/unit/test_cron_reference.py)
     awscli python3-boto3 # the AWS Lambda API against the real clients (tests/e2e/test_aws.py)
+    chromium chromium-driver python3-selenium # the dashboard in a headless browser (tests/e2e/test_ui.py)
   )
 fi
 if [ "${1:-}" = "--bench" ]; then

@@ -20,6 +20,15 @@
  * is, under the same check, with the route's template and parameters
  * added to the event.
  *
+ * Route tables: an entry starts with its method (a string, or NULL for
+ * any) and its path pattern, `{"GET", "/v1/topics", ...}`, on one line.
+ * tests/e2e/test_openapi.py reads every such entry in src/ (this table
+ * and any other, e.g. an AWS or dashboard file's; not the CLI's src/cli/)
+ * and checks that docs/openapi.json describes it with the same scope: a
+ * new route table keeps that shape, and a new route is described there.
+ * (src/aws_lambda.c's operation table is read by its own shape, method,
+ * OP_ kind, scope, AWS name, and matched on x-aws-operation.)
+ *
  * Owns: the HTTP shape of everything. Must never: block (queries that
  * read logs are bounded by retention), or trust a header, a query value or
  * a function's answer without checking it.
@@ -45,10 +54,13 @@
 #include "fn_settings.h"
 #include "dlog.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "runtimes.h"
 #include "safetext.h"
 #include "secrets.h"
+#include "stacks.h"
 #include "timefmt.h"
+#include "ui.h"
 #include "validate.h"
 
 #define LOGS_TAIL_DEFAULT        100
@@ -252,9 +264,12 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
                             json_pack("{s:I,s:I}", "waiting", (json_int_t)es.waiting, "running",
                                       (json_int_t)es.running));
     const json_t *routes = fnset_json_value(cfg, "routes");
-    json_t *rest = json_pack("{s:o,s:o,s:s,s:s,s:o}", "secrets", fn_config_secrets_json(cfg),
-                             "routes", routes ? json_deep_copy(routes) : json_array(), "created_at",
-                             created, "updated_at", updated, "pool", pool_json(h, cfg->name));
+    json_t *rest = json_pack(
+        "{s:o,s:o,s:s,s:s,s:o,s:o,s:o}", "secrets", fn_config_secrets_json(cfg), "routes",
+        routes ? json_deep_copy(routes) : json_array(), "created_at", created, "updated_at",
+        updated, "pool", pool_json(h, cfg->name), "digest",
+        cfg->digest[0] ? json_string(cfg->digest) : json_null(), /* null: deployed before digests */
+        "stack", cfg->stack[0] ? json_string(cfg->stack) : json_null());
     if (!o || json_object_update(o, rest) < 0) {
         json_decref(o);
         o = NULL;
@@ -284,6 +299,13 @@ static void route_runtimes(hearth *h, gw_request *req, const char *name, const c
         json_array_append_new(list, o);
     }
     gw_respond_json(req, 200, json_pack("{s:o}", "runtimes", list));
+}
+
+/* GET /v1/openapi.json: this API described (openapi.c). */
+static void route_openapi(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)h, (void)name, (void)rest;
+    openapi_serve(req);
 }
 
 static int scrape_visit(const char *name, const metrics_fn *m, const sched_pool_state *st, void *ud)
@@ -406,15 +428,7 @@ static void route_delete(hearth *h, gw_request *req, const char *name, const cha
         gw_respond_error(req, 500, "internal_error", "could not delete '%s'", name);
         return;
     }
-    sched_remove(h->sch, name);
-    events_function_removed(h->events, name);
-    routes_remove_function(h->routes, name);
-    logs_end_function(h->lg, name);
-    logstore_remove(h->store, name);
-    int rc = deploy_remove_code(h, name);
-    if (rc < 0)
-        dlog_warn("could not remove the code of %s: %s", name, strerror(-rc));
-    dlog_info("deleted function %s", name);
+    deploy_forget(h, name); /* its stack goes with its row: a redeploy is stack-less */
     api_audit(h, req, "delete", name);
     gw_respond(req, 204, NULL, NULL, 0);
 }
@@ -1140,10 +1154,18 @@ static void route_audit(hearth *h, gw_request *req, const char *name, const char
     gw_respond_json(req, 200, json_pack("{s:o}", "audit", list));
 }
 
+/* GET /ui and /ui/<file>: the dashboard's files, open to anyone (ui.c). */
+static void route_ui(hearth *h, gw_request *req, const char *name, const char *rest)
+{
+    (void)h, (void)name;
+    ui_serve(req, rest);
+}
+
 /* --- dispatch --- */
 
 static const struct route routes[] = {
     {"GET", "/healthz", route_healthz, AUTH_SCOPE_PUBLIC, 0},
+    {"GET", "/v1/openapi.json", route_openapi, AUTH_SCOPE_PUBLIC, 0},
     {"GET", "/v1/runtimes", route_runtimes, AUTH_SCOPE_READ, 0},
     {"GET", "/v1/functions", route_list, AUTH_SCOPE_READ, 0},
     {"GET", "/v1/functions/*", route_show, AUTH_SCOPE_READ, 0},
@@ -1167,7 +1189,13 @@ static const struct route routes[] = {
     {"DELETE", "/v1/tokens/*", route_token_revoke, AUTH_SCOPE_ADMIN, ROUTE_OTHER_SEGMENT},
     {"GET", "/v1/audit", route_audit, AUTH_SCOPE_ADMIN, 0},
     {"GET", "/v1/routes", route_routes, AUTH_SCOPE_READ, 0},
+    {"GET", "/v1/stacks", api_stacks_list, AUTH_SCOPE_READ, 0},
+    /* the segment is a stack: each function of the body is checked against
+     * the token's glob once the body is read (stacks.c) */
+    {"GET", "/v1/stacks/*", api_stack_show, AUTH_SCOPE_READ, ROUTE_OTHER_SEGMENT},
+    {"POST", "/v1/stacks/*", api_stack_apply, AUTH_SCOPE_DEPLOY, ROUTE_OTHER_SEGMENT},
     {"GET", "/metrics", route_metrics, AUTH_SCOPE_METRICS, 0}, /* Prometheus text, not JSON */
+    {"GET", "/ui/**", route_ui, AUTH_SCOPE_PUBLIC, 0},         /* /ui too: it redirects to /ui/ */
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -1201,8 +1229,9 @@ static const struct route *find_route(const char *method, const char *path, stru
     return NULL;
 }
 
-/* A deploy body may be 70 MiB: only a token that may deploy gets that
- * much buffered; anyone else is answered (401) after 64 KiB at most. */
+/* A deploy body, or a whole stack's, may be 70 MiB: only a token that may
+ * deploy gets that much buffered; anyone else is answered (401) after
+ * 64 KiB at most. */
 static bool may_send_deploy_body(hearth *h, gw_request *req)
 {
     const auth_token *who;
@@ -1219,7 +1248,7 @@ size_t api_body_limit(gw_request *req, void *ud)
     struct route_match m;
     bool known;
     const struct route *r = find_route(gw_method(req), gw_path(req), &m, &known);
-    if (r && r->fn == route_put)
+    if (r && (r->fn == route_put || r->fn == api_stack_apply))
         return may_send_deploy_body(h, req) ? HEARTH_MAX_DEPLOY_BODY : HEARTH_MAX_OTHER_BODY;
     if (r && r->fn == route_secret_put)
         return SECRETS_VALUE_MAX;
@@ -1325,6 +1354,25 @@ static void add_allow(gw_request *req, unsigned allowed)
     gw_add_header(req, "Allow", allow);
 }
 
+/* The Allow header for a 405 on one of Hearth's own paths (RFC 9110
+ * requires one): every method of the table's routes for that path. */
+static void add_own_allow(gw_request *req, const char *path)
+{
+    char allow[128] = "";
+    struct route_match m;
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (!routes[i].method || !route_match(routes[i].pattern, path, &m))
+            continue;
+        size_t used = strlen(allow), n = strlen(routes[i].method);
+        bool seen = false; /* a method twice (two patterns take the path) is listed once */
+        for (const char *p = allow; (p = strstr(p, routes[i].method)); p += n)
+            seen |= (p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0');
+        if (!seen)
+            snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
+    }
+    gw_add_header(req, "Allow", allow);
+}
+
 /* A request no fixed route takes: a function's route, or 404/405. */
 static void serve_routed(hearth *h, gw_request *req)
 {
@@ -1381,10 +1429,11 @@ void api_handle(gw_request *req, void *ud)
     bool known;
     const struct route *r = find_route(gw_method(req), gw_path(req), &m, &known);
     if (!r) {
-        if (known)
+        if (known) {
+            add_own_allow(req, gw_path(req));
             gw_respond_error(req, 405, "method_not_allowed", "%s is not allowed on %.200s",
                              gw_method(req), gw_path(req));
-        else
+        } else
             serve_routed(h, req);
         return;
     }

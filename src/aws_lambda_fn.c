@@ -18,14 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "api.h"
 #include "deploy.h"
 #include "dlog.h"
-#include "events/events.h"
-#include "events/routes.h"
 #include "fn_settings.h"
-#include "logs.h"
-#include "logstore.h"
 #include "runtimes.h"
 #include "timefmt.h"
 #include "validate.h"
@@ -67,15 +65,31 @@ static void lambda_runtime(const char *hearth, char *out, size_t cap)
 
 /* --- FunctionConfiguration --- */
 
+/* CodeSha256: the version's code digest (code_digest.h, over the unpacked
+ * tree, so equal for a .zip and a .tar.gz of the same files; not the zip's
+ * own hash as on AWS) as base64, as Lambda shows it; "" before digests. */
+static void code_sha256(const fn_config *cfg, char *out, size_t cap)
+{
+    unsigned char bin[32];
+    size_t n = 0;
+    out[0] = '\0';
+    if (strncmp(cfg->digest, "sha256:", 7) == 0 &&
+        sodium_hex2bin(bin, sizeof bin, cfg->digest + 7, strlen(cfg->digest + 7), NULL, &n, NULL) ==
+            0 &&
+        n == sizeof bin && cap >= sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL))
+        sodium_bin2base64(out, cap, bin, sizeof bin, sodium_base64_VARIANT_ORIGINAL);
+}
+
 json_t *aws_function_config(hearth *h, gw_request *req, const fn_config *cfg, const char *version)
 {
     (void)h;
-    char arn[256], runtime[48], modified[TIMEFMT_ISO_LEN], rev[32], ver[24];
+    char arn[256], runtime[48], modified[TIMEFMT_ISO_LEN], rev[32], ver[24], sha[48];
     aws_function_arn(req, cfg->name, version ? version : "", arn, sizeof arn);
     lambda_runtime(cfg->runtime, runtime, sizeof runtime);
     timefmt_iso_ms(cfg->updated_ms, modified);
     snprintf(rev, sizeof rev, "v%" PRId64 "-%" PRId64, cfg->version, cfg->updated_ms);
     snprintf(ver, sizeof ver, "%s", version ? version : "$LATEST");
+    code_sha256(cfg, sha, sizeof sha);
     json_t *env = cfg->env ? json_deep_copy(cfg->env) : json_object();
     return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:{s:o},"
                      "s:[s],s:s}",
@@ -85,7 +99,7 @@ json_t *aws_function_config(hearth *h, gw_request *req, const fn_config *cfg, co
                      (json_int_t)cfg->memory_mb, "LastModified", modified, "Version", ver, "State",
                      "Active", "LastUpdateStatus", "Successful", "PackageType", "Zip", "RevisionId",
                      rev, "Description", "", "CodeSize", (json_int_t)0, "Environment", "Variables",
-                     env, "Architectures", "x86_64", "CodeSha256", "");
+                     env, "Architectures", "x86_64", "CodeSha256", sha);
 }
 
 /* Loads `name` for an operation: false having answered 404/500/403. */
@@ -185,16 +199,7 @@ void aws_delete_function(hearth *h, gw_request *req, const char *name, const cha
         aws_error(req, 500, "ServiceException", "could not delete '%s'", name);
         return;
     }
-    /* What DELETE /v1/functions/{name} does, in the same order. */
-    sched_remove(h->sch, name);
-    events_function_removed(h->events, name);
-    routes_remove_function(h->routes, name);
-    logs_end_function(h->lg, name);
-    logstore_remove(h->store, name);
-    int rc = deploy_remove_code(h, name);
-    if (rc < 0)
-        dlog_warn("could not remove the code of %s: %s", name, strerror(-rc));
-    dlog_info("deleted function %s (AWS API)", name);
+    deploy_forget(h, name); /* what DELETE /v1/functions/{name} does after the row */
     api_audit(h, req, "delete", name);
     aws_respond(req, 204, NULL);
 }

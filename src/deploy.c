@@ -2,7 +2,9 @@
  * deploy.c — turning a PUT into a new version.
  *
  * On the threadpool (deploy_work): parse and check the settings, decode
- * and unpack the package into a private staging folder, fsync it. On the
+ * and unpack the package into a private staging folder, fsync it and
+ * digest it (code_digest.h). That step is a deploy_unit's, shared with a
+ * stack apply (stacks.c), which runs it once per function. On the
  * loop (deploy_after): pick the next version number, rename the staging
  * folder to <code>/<name>/<version>, record the version in the registry
  * (the durable commit point: only then is the client answered) together
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "code_digest.h"
 #include "dlog.h"
 #include "events/events.h"
 #include "events/routes.h"
@@ -39,43 +42,40 @@
 #include "timefmt.h"
 #include "validate.h"
 
+/* The settings of a raw-archive PUT, copied from the query on the loop. */
+typedef struct deploy_query {
+    char *runtime, *handler, *secrets;
+    char *choice[FNSET_CHOICE_COUNT]; /* the two-word settings, by table index */
+    char *ints[FNSET_INT_COUNT];      /* the whole-number settings, by table index */
+    char unknown[64];
+    char bad[64];  /* a query parameter with a NUL byte, printable */
+    char json[64]; /* a JSON deploy's first query parameter: it would be ignored */
+} deploy_query;
+
 typedef struct deploy_job {
     uv_work_t work;
-    hearth *h;
     gw_request *req;
-    char name[FN_NAME_MAX + 1];
     const char *body; /* borrowed: the request waits for us */
     size_t len;
     bool raw;
-    char *owned_body;    /* deploy_start_doc: the document, serialized */
-    int64_t code_from;   /* deploy_start_doc: copy this version's code (0: none) */
+    deploy_query q;
+    deploy_unit u;
+    json_t *doc;         /* deploy_start_doc: the settings document (owned) */
     deploy_done_fn done; /* deploy_start_doc: how to answer */
-    /* raw-body settings, copied from the query on the loop */
-    char *q_runtime, *q_handler, *q_secrets;
-    char *q_choice[FNSET_CHOICE_COUNT]; /* the two-word settings, by table index */
-    char *q_int[FNSET_INT_COUNT];       /* the whole-number settings, by table index */
-    char unknown_query[64];
-    char bad_query[64]; /* a query parameter with a NUL byte, printable */
-    /* results */
-    fn_config cfg;
-    char staging[PATH_MAX];
-    unsigned status;
-    const char *code; /* NULL on success */
-    char message[512];
 } deploy_job;
 
-static int refuse(deploy_job *j, unsigned status, const char *code, const char *fmt, ...)
+static int refuse(deploy_unit *u, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Records an error for the client. Returns -1 so callers can `return refuse(…)`. */
-static int refuse(deploy_job *j, unsigned status, const char *code, const char *fmt, ...)
+static int refuse(deploy_unit *u, unsigned status, const char *code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(j->message, sizeof j->message, fmt, ap);
+    vsnprintf(u->message, sizeof u->message, fmt, ap);
     va_end(ap);
-    j->status = status;
-    j->code = code;
+    u->status = status;
+    u->code = code;
     return -1;
 }
 
@@ -135,50 +135,64 @@ int deploy_base64_decode(const char *in, size_t len, unsigned char **out, size_t
 
 /* --- settings --- */
 
-static int check_runtime(deploy_job *j, const char *runtime, const char *handler)
+/* A wrong setting is a wrong field of a JSON body, or a wrong query
+ * parameter of a raw-archive deploy, as docs/api.md's table names them. */
+static const char *bad_setting(const deploy_unit *u)
+{
+    return u->from_query ? "invalid_query" : "invalid_field";
+}
+
+static int check_runtime(deploy_unit *u, const char *runtime, const char *handler)
 {
     if (!runtime || !*runtime)
-        return refuse(j, 400, "invalid_field", "runtime is required (see GET /v1/runtimes)");
+        return refuse(u, 400, bad_setting(u), "runtime is required (see GET /v1/runtimes)");
     const runtime_info *rt = runtimes_find(runtime);
     if (!rt)
-        return refuse(j, 400, "unsupported_runtime",
+        return refuse(u, 400, "unsupported_runtime",
                       "unknown runtime '%.40s'; GET /v1/runtimes lists them", runtime);
     if (!rt->usable)
-        return refuse(j, 400, "unsupported_runtime", "runtime %s cannot run here: %s", rt->name,
+        return refuse(u, 400, "unsupported_runtime", "runtime %s cannot run here: %s", rt->name,
                       rt->reason);
-    char err[256];
-    if (!handler || !validate_handler(handler))
-        return refuse(j, 400, "invalid_field",
-                      "handler is required: printable, no spaces, no '..', e.g. main.handler");
+    char err[512];
+    if (!handler || !*handler)
+        return refuse(u, 400, bad_setting(u), "handler is required: for %s, %s", rt->name,
+                      rt->handler_hint);
+    /* The runtime's own rule first: it says what the handler should be
+     * (exec's "/bin/sh" is told to ship a script, not that it is missing). */
     if (runtimes_check_handler(runtime, handler, err, sizeof err) < 0)
-        return refuse(j, 400, "invalid_field", "%s", err);
-    snprintf(j->cfg.runtime, sizeof j->cfg.runtime, "%s", runtime);
-    snprintf(j->cfg.handler, sizeof j->cfg.handler, "%s", handler);
+        return refuse(u, 400, bad_setting(u), "%s", err);
+    if (!validate_handler(handler))
+        return refuse(u, 400, bad_setting(u),
+                      "handler must be printable ASCII without spaces, with no leading '/' and no "
+                      "'..' part: for %s, %s",
+                      rt->name, rt->handler_hint);
+    snprintf(u->cfg.runtime, sizeof u->cfg.runtime, "%s", runtime);
+    snprintf(u->cfg.handler, sizeof u->cfg.handler, "%s", handler);
     return 0;
 }
 
-static int check_range(deploy_job *j, const char *field, json_int_t v, json_int_t lo, json_int_t hi,
-                       int64_t *out)
+static int check_range(deploy_unit *u, const char *field, json_int_t v, json_int_t lo,
+                       json_int_t hi, int64_t *out)
 {
     if (v < lo || v > hi)
-        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld", field,
+        return refuse(u, 400, bad_setting(u), "%s must be a whole number from %lld to %lld", field,
                       (long long)lo, (long long)hi);
     *out = v;
     return 0;
 }
 
-static int check_int_field(deploy_job *j, json_t *v, const char *field, json_int_t lo,
+static int check_int_field(deploy_unit *u, json_t *v, const char *field, json_int_t lo,
                            json_int_t hi, int64_t *out)
 {
     if (!v)
         return 0;
     if (!json_is_integer(v))
-        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld", field,
+        return refuse(u, 400, "invalid_field", "%s must be a whole number from %lld to %lld", field,
                       (long long)lo, (long long)hi);
-    return check_range(j, field, json_integer_value(v), lo, hi, out);
+    return check_range(u, field, json_integer_value(v), lo, hi, out);
 }
 
-static int check_query_int(deploy_job *j, const char *s, const char *field, json_int_t lo,
+static int check_query_int(deploy_unit *u, const char *s, const char *field, json_int_t lo,
                            json_int_t hi, int64_t *out)
 {
     if (!s)
@@ -187,26 +201,26 @@ static int check_query_int(deploy_job *j, const char *s, const char *field, json
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end)
-        return refuse(j, 400, "invalid_field", "%s must be a whole number from %lld to %lld", field,
+        return refuse(u, 400, "invalid_query", "%s must be a whole number from %lld to %lld", field,
                       (long long)lo, (long long)hi);
-    return check_range(j, field, v, lo, hi, out);
+    return check_range(u, field, v, lo, hi, out);
 }
 
 /* Every two-word setting given (network, keep_alive), from the JSON body
  * or, without one, the query. */
-static int check_choices(deploy_job *j, json_t *doc)
+static int check_choices(deploy_unit *u, json_t *doc, const deploy_query *q)
 {
     size_t n;
     const fnset_choice *t = fnset_choices(&n);
     for (size_t i = 0; i < n; i++) {
         json_t *v = doc ? json_object_get(doc, t[i].name) : NULL;
-        const char *word = doc ? json_string_value(v) : j->q_choice[i];
+        const char *word = doc ? json_string_value(v) : q->choice[i];
         if ((doc && !v) || (!doc && !word))
             continue;
-        if (!word || fnset_choose(&j->cfg, &t[i], word) < 0) {
+        if (!word || fnset_choose(&u->cfg, &t[i], word) < 0) {
             char words[128];
             fnset_words_phrase(&t[i], words, sizeof words);
-            return refuse(j, 400, "invalid_field", "%s must be %s", t[i].name, words);
+            return refuse(u, 400, bad_setting(u), "%s must be %s", t[i].name, words);
         }
     }
     return 0;
@@ -217,7 +231,7 @@ static int check_choices(deploy_job *j, json_t *doc)
  * function's is checked on the loop, at the commit (install). JSON bodies
  * only: a query cannot carry a list. A null value is the same as leaving
  * the setting out. */
-static int check_json_settings(deploy_job *j, json_t *doc)
+static int check_json_settings(deploy_unit *u, json_t *doc)
 {
     size_t n;
     const fnset_json *t = fnset_jsons(&n);
@@ -228,141 +242,125 @@ static int check_json_settings(deploy_job *j, json_t *doc)
             continue;
         if (t[i].check(v, err, sizeof err) < 0) /* a message may name the field itself */
             return strncmp(err, t[i].name, strlen(t[i].name)) == 0
-                       ? refuse(j, 400, "invalid_field", "%s", err)
-                       : refuse(j, 400, "invalid_field", "%s: %s", t[i].name, err);
-        j->cfg.json_settings[i] = json_deep_copy(v);
-        if (!j->cfg.json_settings[i])
-            return refuse(j, 500, "internal_error", "out of memory");
+                       ? refuse(u, 400, "invalid_field", "%s", err)
+                       : refuse(u, 400, "invalid_field", "%s: %s", t[i].name, err);
+        u->cfg.json_settings[i] = json_deep_copy(v);
+        if (!u->cfg.json_settings[i])
+            return refuse(u, 500, "internal_error", "out of memory");
     }
     return 0;
 }
 
 /* --- packages --- */
 
-static int make_staging(deploy_job *j)
+static int make_staging(deploy_unit *u)
 {
-    if (path_format(j->staging, sizeof j->staging, "%s/deploy-XXXXXX", j->h->staging_root) ||
-        !mkdtemp(j->staging)) {
-        j->staging[0] = '\0';
-        return refuse(j, 500, "internal_error", "could not create a staging folder: %s",
+    if (path_format(u->staging, sizeof u->staging, "%s/deploy-XXXXXX", u->h->staging_root) ||
+        !mkdtemp(u->staging)) {
+        u->staging[0] = '\0';
+        return refuse(u, 500, "internal_error", "could not create a staging folder: %s",
                       strerror(errno));
     }
     return 0;
 }
 
-static int package_result(deploy_job *j, int rc, const char *err)
+static int package_result(deploy_unit *u, int rc, const char *err)
 {
     if (rc == -EINVAL)
-        return refuse(j, 400, "invalid_package", "%s", err[0] ? err : "the package is invalid");
+        return refuse(u, 400, "invalid_package", "%s", err[0] ? err : "the package is invalid");
     if (rc < 0)
-        return refuse(j, 500, "internal_error", "could not store the package: %s", strerror(-rc));
+        return refuse(u, 500, "internal_error", "could not store the package: %s", strerror(-rc));
     return 0;
 }
 
-static int unpack_bytes(deploy_job *j, const void *data, size_t len)
+static int unpack_bytes(deploy_unit *u, const void *data, size_t len)
 {
     if (len > PACKAGE_MAX_COMPRESSED)
-        return refuse(j, 400, "invalid_package",
+        return refuse(u, 400, "invalid_package",
                       "the package is %zu bytes; at most %u are accepted", len,
                       PACKAGE_MAX_COMPRESSED);
-    if (make_staging(j) < 0)
+    if (make_staging(u) < 0)
         return -1;
-    package_limits lim;
-    package_limits_default(&lim);
     char err[512] = "";
-    int rc = package_unpack_archive(data, len, j->staging, &lim, err, sizeof err);
-    return package_result(j, rc, err);
+    int rc = package_unpack_archive(data, len, u->staging, &u->lim, err, sizeof err);
+    return package_result(u, rc, err);
 }
 
-static int unpack_json_package(deploy_job *j, json_t *files, json_t *archive)
+static int unpack_json_package(deploy_unit *u, json_t *files, json_t *archive, bool stack)
 {
+    if (stack && !archive)
+        return refuse(u, 400, "invalid_field",
+                      "code is required: a base64 .tar.gz or .zip of the function's folder");
     if (!files == !archive)
-        return refuse(j, 400, "invalid_field", "give exactly one of files or archive");
+        return refuse(u, 400, "invalid_field", "give exactly one of files or archive");
     if (files) {
         if (!json_is_object(files))
-            return refuse(j, 400, "invalid_field", "files must be an object of path to text");
-        if (make_staging(j) < 0)
+            return refuse(u, 400, "invalid_field", "files must be an object of path to text");
+        if (make_staging(u) < 0)
             return -1;
-        package_limits lim;
-        package_limits_default(&lim);
         char err[512] = "";
-        return package_result(j, package_write_files(files, j->staging, &lim, err, sizeof err),
+        return package_result(u, package_write_files(files, u->staging, &u->lim, err, sizeof err),
                               err);
     }
+    const char *field = stack ? "code" : "archive";
     if (!json_is_string(archive))
-        return refuse(j, 400, "invalid_field", "archive must be a base64 string");
+        return refuse(u, 400, "invalid_field", "%s must be a base64 string", field);
     unsigned char *bytes;
     size_t n;
     int rc =
         deploy_base64_decode(json_string_value(archive), json_string_length(archive), &bytes, &n);
     if (rc == -EINVAL)
-        return refuse(j, 400, "invalid_package", "archive is not valid base64");
+        return refuse(u, 400, "invalid_package", "%s is not valid base64", field);
     if (rc < 0)
-        return refuse(j, 500, "internal_error", "out of memory");
-    rc = unpack_bytes(j, bytes, n);
+        return refuse(u, 500, "internal_error", "out of memory");
+    rc = unpack_bytes(u, bytes, n);
     free(bytes);
     return rc;
 }
 
-/* The package of a version already installed, copied (deploy_start_doc). */
-static int copy_code(deploy_job *j)
-{
-    char src[PATH_MAX];
-    if (path_format(src, sizeof src, "%s/%s/%" PRId64, j->h->code_root, j->name, j->code_from))
-        return refuse(j, 500, "internal_error", "the data dir path is too long");
-    if (make_staging(j) < 0)
-        return -1;
-    int rc = package_copy_tree(src, j->staging);
-    if (rc < 0)
-        return refuse(j, 500, "internal_error",
-                      "could not copy the code of version %" PRId64 ": %s", j->code_from,
-                      strerror(-rc));
-    return 0;
-}
-
 /* Every whole-number setting the body gives, checked against its range;
  * then the settings against each other. */
-static int check_int_fields(deploy_job *j, json_t *doc)
+static int check_int_fields(deploy_unit *u, json_t *doc, const deploy_query *q)
 {
     size_t n;
     const fnset_int *t = fnset_ints(&n);
     for (size_t i = 0; i < n; i++) {
         const char *name = t[i].name;
-        int rc = doc ? check_int_field(j, json_object_get(doc, name), name, t[i].min, t[i].max,
-                                       fnset_field(&j->cfg, &t[i]))
-                     : check_query_int(j, j->q_int[i], name, t[i].min, t[i].max,
-                                       fnset_field(&j->cfg, &t[i]));
+        int rc = doc ? check_int_field(u, json_object_get(doc, name), name, t[i].min, t[i].max,
+                                       fnset_field(&u->cfg, &t[i]))
+                     : check_query_int(u, q->ints[i], name, t[i].min, t[i].max,
+                                       fnset_field(&u->cfg, &t[i]));
         if (rc < 0)
             return rc;
     }
     char err[160];
-    if (fnset_check_together(&j->cfg, err, sizeof err) < 0)
-        return refuse(j, 400, "invalid_field", "%s", err);
+    if (fnset_check_together(&u->cfg, err, sizeof err) < 0)
+        return refuse(u, 400, bad_setting(u), "%s", err);
     return 0;
 }
 
 /* The "secrets" list, names only: whether each exists is checked on the
  * loop, at the commit (secrets_missing), where DELETE cannot slip in. */
-static int take_secrets(deploy_job *j, const json_t *list)
+static int take_secrets(deploy_unit *u, const json_t *list)
 {
     char err[160];
     if (validate_secret_list(list, err, sizeof err) < 0)
-        return refuse(j, 400, "invalid_field", "%s", err);
-    fn_config_set_secrets(&j->cfg, list);
+        return refuse(u, 400, bad_setting(u), "%s", err);
+    fn_config_set_secrets(&u->cfg, list);
     return 0;
 }
 
 /* ?secrets=a,b (the raw-archive form): the same list, comma-separated. */
-static int take_query_secrets(deploy_job *j)
+static int take_query_secrets(deploy_unit *u, const deploy_query *q)
 {
     json_t *list = json_array();
-    char *copy = strdup(j->q_secrets), *save = NULL;
-    int rc = list && copy ? 0 : refuse(j, 500, "internal_error", "out of memory");
+    char *copy = strdup(q->secrets), *save = NULL;
+    int rc = list && copy ? 0 : refuse(u, 500, "internal_error", "out of memory");
     for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; rc == 0 && t;
          t = strtok_r(NULL, ",", &save))
         json_array_append_new(list, json_string_nocheck(t));
     if (rc == 0)
-        rc = take_secrets(j, list);
+        rc = take_secrets(u, list);
     free(copy);
     json_decref(list);
     return rc;
@@ -373,98 +371,191 @@ static bool is_setting(const char *key)
     return fnset_find(key) || fnset_find_choice(key) || fnset_json_index(key) >= 0;
 }
 
-static int parse_json_body(deploy_job *j)
+/* Makes the staged code readable by workers and durable, and digests it. */
+static int seal_staging(deploy_unit *u)
 {
-    static const char *const known[] = {"runtime", "handler", "files", "archive", "env", "secrets"};
-    json_error_t jerr;
-    json_t *doc = json_loadb(j->body, j->len, 0, &jerr);
-    if (!json_is_object(doc)) {
-        json_decref(doc);
-        return refuse(j, 400, "invalid_json", "the body is not a JSON object: %s", jerr.text);
-    }
-    int rc = 0;
-    const char *key = validate_unknown_key(doc, known, sizeof known / sizeof *known, is_setting);
-    if (key) {
-        rc = refuse(j, 400, "unknown_field", "unknown field '%.60s'", key);
-        goto out;
-    }
-    rc = check_runtime(j, json_string_value(json_object_get(doc, "runtime")),
-                       json_string_value(json_object_get(doc, "handler")));
-    if (rc == 0)
-        rc = check_int_fields(j, doc);
-    if (rc == 0)
-        rc = check_choices(j, doc);
-    if (rc == 0)
-        rc = check_json_settings(j, doc);
-    json_t *env = json_object_get(doc, "env");
-    if (rc == 0 && env) {
-        char err[256] = "";
-        if (validate_env(env, err, sizeof err) < 0)
-            rc = refuse(j, 400, "invalid_field", "%s", err);
-        else
-            j->cfg.env = json_deep_copy(env);
-    }
-    json_t *secrets = json_object_get(doc, "secrets");
-    if (rc == 0 && secrets)
-        rc = take_secrets(j, secrets);
-    if (rc == 0 && j->code_from > 0)
-        rc = copy_code(j);
-    else if (rc == 0)
-        rc = unpack_json_package(j, json_object_get(doc, "files"), json_object_get(doc, "archive"));
-out:
-    json_decref(doc);
-    return rc;
-}
-
-static int parse_raw_body(deploy_job *j)
-{
-    if (j->bad_query[0])
-        return refuse(j, 400, "invalid_query", "query parameter '%s' holds a NUL byte",
-                      j->bad_query);
-    if (j->unknown_query[0])
-        return refuse(j, 400, "unknown_field", "unknown query parameter '%s'", j->unknown_query);
-    int rc = check_runtime(j, j->q_runtime, j->q_handler);
-    if (rc == 0)
-        rc = check_int_fields(j, NULL);
-    if (rc == 0)
-        rc = check_choices(j, NULL);
-    if (rc == 0 && j->q_secrets)
-        rc = take_query_secrets(j);
-    if (rc == 0)
-        rc = unpack_bytes(j, j->body, j->len);
-    return rc;
-}
-
-/* Makes the staged code readable by workers and durable. */
-static int seal_staging(deploy_job *j)
-{
-    if (chmod(j->staging, 0755) < 0)
-        return refuse(j, 500, "internal_error", "could not seal the package: %s", strerror(errno));
-    int fd = open(j->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (chmod(u->staging, 0755) < 0)
+        return refuse(u, 500, "internal_error", "could not seal the package: %s", strerror(errno));
+    int rc = code_digest_tree(u->staging, u->cfg.digest, &u->unpacked);
+    if (rc == -EINVAL) /* package.c never writes a device or a fifo */
+        return refuse(u, 400, "invalid_package", "the package holds an entry of an odd type");
+    if (rc < 0)
+        return refuse(u, 500, "internal_error", "could not digest the package: %s", strerror(-rc));
+    int fd = open(u->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || syncfs(fd) < 0) {
         int err = errno;
         if (fd >= 0)
             close(fd);
-        return refuse(j, 500, "internal_error", "could not sync the package: %s", strerror(err));
+        return refuse(u, 500, "internal_error", "could not sync the package: %s", strerror(err));
     }
     close(fd);
     return 0;
 }
 
+/* The defaults every deploy starts from; after a failure, the staging
+ * folder removed. */
+void deploy_unit_init(deploy_unit *u, hearth *h, const char *name)
+{
+    memset(u, 0, sizeof *u);
+    u->h = h;
+    snprintf(u->name, sizeof u->name, "%s", name);
+    package_limits_default(&u->lim);
+    fnset_defaults(&u->cfg);
+    u->cfg.network = h->set.default_network; /* a RESTART option: not changed under us */
+}
+
+/* Seals and digests after a successful parse; removes the staging folder
+ * after a failure; env is always an object. */
+static int unit_finish(deploy_unit *u, int rc)
+{
+    if (rc == 0)
+        rc = seal_staging(u);
+    if (rc < 0 && u->staging[0]) {
+        package_remove_tree(u->staging);
+        u->staging[0] = '\0';
+    }
+    if (!u->cfg.env)
+        u->cfg.env = json_object();
+    if (rc == 0 && !u->cfg.env)
+        rc = refuse(u, 500, "internal_error", "out of memory");
+    return rc;
+}
+
+/* The package of a version already installed, copied (deploy_start_doc). */
+static int copy_code(deploy_unit *u)
+{
+    char src[PATH_MAX];
+    if (path_format(src, sizeof src, "%s/%s/%" PRId64, u->h->code_root, u->name, u->code_from))
+        return refuse(u, 500, "internal_error", "the data dir path is too long");
+    if (make_staging(u) < 0)
+        return -1;
+    int rc = package_copy_tree(src, u->staging);
+    if (rc < 0)
+        return refuse(u, 500, "internal_error",
+                      "could not copy the code of version %" PRId64 ": %s", u->code_from,
+                      strerror(-rc));
+    return 0;
+}
+
+int deploy_unit_from_json(deploy_unit *u, json_t *doc, bool stack)
+{
+    static const char *const known[] = {"runtime", "handler", "files", "archive", "env", "secrets"};
+    static const char *const known_in_stack[] = {"runtime", "handler", "code", "env", "secrets"};
+    if (!json_is_object(doc))
+        return unit_finish(u, refuse(u, 400, "invalid_field", "the settings must be an object"));
+    const char *key =
+        stack ? validate_unknown_key(doc, known_in_stack,
+                                     sizeof known_in_stack / sizeof *known_in_stack, is_setting)
+              : validate_unknown_key(doc, known, sizeof known / sizeof *known, is_setting);
+    if (key)
+        return unit_finish(u, refuse(u, 400, "unknown_field", "unknown field '%.60s'", key));
+    int rc = check_runtime(u, json_string_value(json_object_get(doc, "runtime")),
+                           json_string_value(json_object_get(doc, "handler")));
+    if (rc == 0)
+        rc = check_int_fields(u, doc, NULL);
+    if (rc == 0)
+        rc = check_choices(u, doc, NULL);
+    if (rc == 0)
+        rc = check_json_settings(u, doc);
+    json_t *env = json_object_get(doc, "env");
+    if (rc == 0 && env) {
+        char err[256] = "";
+        if (validate_env(env, err, sizeof err) < 0)
+            rc = refuse(u, 400, "invalid_field", "%s", err);
+        else
+            u->cfg.env = json_deep_copy(env);
+    }
+    json_t *secrets = json_object_get(doc, "secrets");
+    if (rc == 0 && secrets)
+        rc = take_secrets(u, secrets);
+    if (rc == 0 && u->code_from > 0)
+        rc = copy_code(u);
+    else if (rc == 0)
+        rc = stack ? unpack_json_package(u, NULL, json_object_get(doc, "code"), true)
+                   : unpack_json_package(u, json_object_get(doc, "files"),
+                                         json_object_get(doc, "archive"), false);
+    return unit_finish(u, rc);
+}
+
+/* The Content-Type a body that is not JSON should have come with, when it
+ * starts like an archive (curl --data-binary @f.tar.gz without -H sends
+ * application/x-www-form-urlencoded, which reads as JSON), or NULL. */
+static const char *archive_type_of(const char *body, size_t len)
+{
+    const unsigned char *b = (const unsigned char *)body;
+    if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+        return "application/gzip";
+    if (len >= 4 && b[0] == 'P' && b[1] == 'K' && (b[2] == 3 || b[2] == 5) && b[3] == b[2] + 1)
+        return "application/zip";
+    if (len >= 262 && memcmp(b + 257, "ustar", 5) == 0)
+        return "application/x-tar";
+    return NULL;
+}
+
+static int parse_raw_body(deploy_job *j)
+{
+    deploy_unit *u = &j->u;
+    const deploy_query *q = &j->q;
+    if (q->bad[0])
+        return refuse(u, 400, "invalid_query", "query parameter '%s' holds a NUL byte", q->bad);
+    const char *k = q->unknown;
+    if (*k && (strcmp(k, "env") == 0 || strcmp(k, "files") == 0 || strcmp(k, "archive") == 0 ||
+               fnset_json_index(k) >= 0))
+        return refuse(u, 400, "invalid_query",
+                      "%s cannot be a query parameter: send a JSON body (Content-Type: "
+                      "application/json) with \"%s\" and the package as \"archive\", its "
+                      "base64 (docs/api.md)",
+                      k, k);
+    if (*k)
+        return refuse(u, 400, "invalid_query",
+                      "unknown query parameter '%s'; a package deploy takes runtime, handler, "
+                      "secrets and the settings of docs/api.md",
+                      k);
+    int rc = check_runtime(u, q->runtime, q->handler);
+    if (rc == 0)
+        rc = check_int_fields(u, NULL, q);
+    if (rc == 0)
+        rc = check_choices(u, NULL, q);
+    if (rc == 0 && q->secrets)
+        rc = take_query_secrets(u, q);
+    if (rc == 0)
+        rc = unpack_bytes(u, j->body, j->len);
+    return rc;
+}
+
 static void deploy_work(uv_work_t *w)
 {
     deploy_job *j = w->data;
-    fnset_defaults(&j->cfg);
-    j->cfg.network = j->h->set.default_network; /* a RESTART option: not changed under us */
-    int rc = j->raw ? parse_raw_body(j) : parse_json_body(j);
-    if (rc == 0)
-        rc = seal_staging(j);
-    if (rc < 0 && j->staging[0]) {
-        package_remove_tree(j->staging);
-        j->staging[0] = '\0';
+    if (j->doc) {
+        deploy_unit_from_json(&j->u, j->doc, false);
+        return;
     }
-    if (!j->cfg.env)
-        j->cfg.env = json_object();
+    if (j->raw) {
+        unit_finish(&j->u, parse_raw_body(j));
+        return;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(j->body, j->len, 0, &jerr);
+    const char *type = json_is_object(doc) ? NULL : archive_type_of(j->body, j->len);
+    if (type)
+        unit_finish(&j->u, refuse(&j->u, 400, "invalid_json",
+                                  "the body is an archive, but came without its Content-Type, so "
+                                  "it was read as JSON settings: send it with -H 'Content-Type: "
+                                  "%s' and the settings as query parameters "
+                                  "(?runtime=...&handler=...)",
+                                  type));
+    else if (!json_is_object(doc))
+        unit_finish(&j->u, refuse(&j->u, 400, "invalid_json", "the body is not a JSON object: %s",
+                                  jerr.text));
+    else if (j->q.json[0])
+        unit_finish(&j->u, refuse(&j->u, 400, "invalid_query",
+                                  "query parameter '%s' on a JSON deploy: the settings go in the "
+                                  "JSON body; query parameters are for a package sent as "
+                                  "application/gzip, application/x-tar or application/zip",
+                                  j->q.json));
+    else
+        deploy_unit_from_json(&j->u, doc, false);
+    json_decref(doc);
 }
 
 /* --- the commit, on the loop --- */
@@ -481,76 +572,130 @@ static int fsync_dir(const char *path)
 
 /* 400 naming the first secret the new version lists that does not exist:
  * a worker could not start without it. */
-static int secrets_missing(deploy_job *j)
+static int secrets_missing(deploy_unit *u)
 {
     int64_t ms;
-    for (unsigned i = 0; i < j->cfg.nsecrets; i++)
-        if (secrets_updated_ms(j->h->secrets, j->cfg.secrets[i], &ms) < 0)
-            return refuse(j, 400, "unknown_secret",
+    for (unsigned i = 0; i < u->cfg.nsecrets; i++)
+        if (secrets_updated_ms(u->h->secrets, u->cfg.secrets[i], &ms) < 0)
+            return refuse(u, 400, "unknown_secret",
                           "secret '%s' does not exist; create it first with PUT /v1/secrets/%s",
-                          j->cfg.secrets[i], j->cfg.secrets[i]);
+                          u->cfg.secrets[i], u->cfg.secrets[i]);
     return 0;
 }
 
 /* 400 for a network its workers could never get: "host" on a daemon
  * started with --no-host-network, "egress" where egress cannot work. The
  * spawner would refuse every worker, so say so at deploy. */
-static int network_refused(deploy_job *j)
+static int network_refused(deploy_unit *u)
 {
-    if (j->cfg.network == FN_NET_HOST && j->h->set.no_host_network)
-        return refuse(j, 400, "invalid_field",
+    if (u->cfg.network == FN_NET_HOST && u->h->set.no_host_network)
+        return refuse(u, 400, bad_setting(u),
                       "\"network\": \"host\" is not allowed: this daemon runs with "
                       "--no-host-network");
-    if (j->cfg.network == FN_NET_EGRESS && !j->h->egress.usable)
-        return refuse(j, 400, "invalid_field",
-                      "\"network\": \"egress\" cannot work on this host: %s", j->h->egress.why);
+    if (u->cfg.network == FN_NET_EGRESS && !u->h->egress.usable)
+        return refuse(u, 400, bad_setting(u),
+                      "\"network\": \"egress\" cannot work on this host: %s", u->h->egress.why);
     return 0;
 }
 
-static int install(deploy_job *j, bool *created)
+int deploy_unit_check(deploy_unit *u)
 {
-    hearth *h = j->h;
-    if (network_refused(j) < 0 || secrets_missing(j) < 0)
+    return network_refused(u) < 0 || secrets_missing(u) < 0 ? -1 : 0;
+}
+
+int deploy_unit_place(deploy_unit *u, int64_t version)
+{
+    hearth *h = u->h;
+    char dir[PATH_MAX];
+    if (path_format(dir, sizeof dir, "%s/%s", h->code_root, u->name) ||
+        path_format(u->placed, sizeof u->placed, "%s/%" PRId64, dir, version)) {
+        u->placed[0] = '\0';
+        return refuse(u, 500, "internal_error", "the data dir path is too long");
+    }
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        u->placed[0] = '\0';
+        return refuse(u, 500, "internal_error", "could not create %s: %s", dir, strerror(errno));
+    }
+    package_remove_tree(u->placed); /* left by a crash between rename and commit */
+    if (rename(u->staging, u->placed) < 0) {
+        u->placed[0] = '\0';
+        return refuse(u, 500, "internal_error", "could not install the package: %s",
+                      strerror(errno));
+    }
+    u->staging[0] = '\0';
+    fsync_dir(dir);
+    snprintf(u->cfg.name, sizeof u->cfg.name, "%s", u->name);
+    u->cfg.version = version;
+    u->cfg.updated_ms = timefmt_now_ms();
+    return 0;
+}
+
+void deploy_unit_unplace(deploy_unit *u)
+{
+    if (u->placed[0])
+        package_remove_tree(u->placed);
+    u->placed[0] = '\0';
+}
+
+void deploy_unit_release(deploy_unit *u)
+{
+    if (u->staging[0])
+        package_remove_tree(u->staging);
+    u->staging[0] = '\0';
+    fn_config_release(&u->cfg);
+}
+
+void deploy_announce(hearth *h, const fn_config *cfg)
+{
+    sched_update(h->sch, cfg);
+    events_function_updated(h->events, cfg);
+    dlog_info("deployed %s version %" PRId64, cfg->name, cfg->version);
+}
+
+void deploy_forget(hearth *h, const char *name)
+{
+    sched_remove(h->sch, name);
+    events_function_removed(h->events, name);
+    routes_remove_function(h->routes, name);
+    logs_end_function(h->lg, name);
+    logstore_remove(h->store, name);
+    int rc = deploy_remove_code(h, name);
+    if (rc < 0)
+        dlog_warn("could not remove the code of %s: %s", name, strerror(-rc));
+    dlog_info("deleted function %s", name);
+}
+
+static int install(deploy_unit *u, bool *created)
+{
+    hearth *h = u->h;
+    if (deploy_unit_check(u) < 0)
         return -1;
     int64_t latest;
     fn_config old;
-    if (registry_latest_version(h->reg, j->name, &latest) < 0)
-        return refuse(j, 500, "internal_error", "could not read the registry");
-    *created = registry_get(h->reg, j->name, &old) != 0;
+    if (registry_latest_version(h->reg, u->name, &latest) < 0)
+        return refuse(u, 500, "internal_error", "could not read the registry");
+    *created = registry_get(h->reg, u->name, &old) != 0;
     if (!*created)
         fn_config_release(&old);
-    char dir[PATH_MAX], target[PATH_MAX];
-    if (path_format(dir, sizeof dir, "%s/%s", h->code_root, j->name) ||
-        path_format(target, sizeof target, "%s/%" PRId64, dir, latest + 1))
-        return refuse(j, 500, "internal_error", "the data dir path is too long");
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return refuse(j, 500, "internal_error", "could not create %s: %s", dir, strerror(errno));
-    package_remove_tree(target); /* left by a crash between rename and commit */
-    if (rename(j->staging, target) < 0)
-        return refuse(j, 500, "internal_error", "could not install the package: %s",
-                      strerror(errno));
-    j->staging[0] = '\0';
-    fsync_dir(dir);
-    snprintf(j->cfg.name, sizeof j->cfg.name, "%s", j->name);
-    j->cfg.version = latest + 1;
-    j->cfg.updated_ms = timefmt_now_ms();
+    if (deploy_unit_place(u, latest + 1) < 0)
+        return -1;
     /* The routes table changes with the registry or not at all: both on
      * this thread, in this turn, so two deploys cannot both claim a route. */
     routes_change *routes;
     char err[400];
-    int rc = routes_prepare(h->routes, j->name, fnset_json_value(&j->cfg, "routes"), &routes, err,
+    int rc = routes_prepare(h->routes, u->name, fnset_json_value(&u->cfg, "routes"), &routes, err,
                             sizeof err);
-    if (rc == 0 && registry_put(h->reg, &j->cfg) < 0) {
+    if (rc == 0 && registry_put(h->reg, &u->cfg) < 0) {
         routes_abort(h->routes, routes);
         rc = -EIO;
     }
     if (rc < 0) {
-        package_remove_tree(target);
+        deploy_unit_unplace(u);
         if (rc == -EEXIST)
-            return refuse(j, 409, "route_conflict", "%s", err);
+            return refuse(u, 409, "route_conflict", "%s", err);
         if (rc == -EINVAL)
-            return refuse(j, 400, "invalid_field", "%s", err);
-        return refuse(j, 500, "internal_error", "could not record the new version");
+            return refuse(u, 400, "invalid_field", "%s", err);
+        return refuse(u, 500, "internal_error", "could not record the new version");
     }
     routes_commit(h->routes, routes);
     return 0;
@@ -558,39 +703,36 @@ static int install(deploy_job *j, bool *created)
 
 static void job_free(deploy_job *j)
 {
-    if (j->staging[0])
-        package_remove_tree(j->staging);
-    fn_config_release(&j->cfg);
-    free(j->q_runtime);
-    free(j->q_handler);
-    free(j->q_secrets);
-    free(j->owned_body);
+    deploy_unit_release(&j->u);
+    free(j->q.runtime);
+    free(j->q.handler);
+    free(j->q.secrets);
     for (size_t i = 0; i < FNSET_CHOICE_COUNT; i++)
-        free(j->q_choice[i]);
+        free(j->q.choice[i]);
     for (size_t i = 0; i < FNSET_INT_COUNT; i++)
-        free(j->q_int[i]);
+        free(j->q.ints[i]);
+    json_decref(j->doc);
     free(j);
 }
 
 static void deploy_after(uv_work_t *w, int status)
 {
     deploy_job *j = w->data;
+    deploy_unit *u = &j->u;
     bool created = false;
     if (status < 0)
-        refuse(j, 500, "internal_error", "the deploy was cancelled");
-    if (!j->code && install(j, &created) == 0) {
-        sched_update(j->h->sch, &j->cfg);
-        events_function_updated(j->h->events, &j->cfg);
-        dlog_info("deployed %s version %" PRId64, j->name, j->cfg.version);
-        api_audit(j->h, j->req, "deploy", j->name);
+        refuse(u, 500, "internal_error", "the deploy was cancelled");
+    if (!u->code && install(u, &created) == 0) {
+        deploy_announce(u->h, &u->cfg);
+        api_audit(u->h, j->req, "deploy", u->name);
         if (j->done)
-            j->done(j->h, j->req, &j->cfg, created, created ? 201 : 200, NULL, "");
+            j->done(u->h, j->req, &u->cfg, created, created ? 201 : 200, NULL, "");
         else
-            gw_respond_json(j->req, created ? 201 : 200, api_function_json(j->h, &j->cfg));
+            gw_respond_json(j->req, created ? 201 : 200, api_function_json(u->h, &u->cfg));
     } else if (j->done) {
-        j->done(j->h, j->req, NULL, false, j->status, j->code, j->message);
+        j->done(u->h, j->req, NULL, false, u->status, u->code, u->message);
     } else {
-        gw_respond_error(j->req, j->status, j->code, "%s", j->message);
+        gw_respond_error(j->req, u->status, u->code, "%s", u->message);
     }
     job_free(j);
 }
@@ -623,30 +765,39 @@ static bool is_json_body_type(const char *ct)
 
 static void note_query(const gw_pair *p, void *ud)
 {
-    deploy_job *j = ud;
+    deploy_query *q = ud;
     const char *name = p->name, *value = p->value;
     /* Read up to a decoded %00, "python3%00junk" would pass for python3. */
     if (memchr(name, '\0', p->name_len) || memchr(value, '\0', p->value_len)) {
-        if (!j->bad_query[0])
-            safetext_copy(j->bad_query, sizeof j->bad_query, name, p->name_len);
+        if (!q->bad[0])
+            safetext_copy(q->bad, sizeof q->bad, name, p->name_len);
         return;
     }
     size_t n, m;
     const fnset_int *t = fnset_ints(&n), *s = fnset_find(name);
     const fnset_choice *ct = fnset_choices(&m), *c = fnset_find_choice(name);
-    char **slot = strcmp(name, "runtime") == 0   ? &j->q_runtime
-                  : strcmp(name, "handler") == 0 ? &j->q_handler
-                  : strcmp(name, "secrets") == 0 ? &j->q_secrets
-                  : s                            ? &j->q_int[s - t]
-                  : c                            ? &j->q_choice[c - ct]
+    char **slot = strcmp(name, "runtime") == 0   ? &q->runtime
+                  : strcmp(name, "handler") == 0 ? &q->handler
+                  : strcmp(name, "secrets") == 0 ? &q->secrets
+                  : s                            ? &q->ints[s - t]
+                  : c                            ? &q->choice[c - ct]
                                                  : NULL;
     if (!slot) {
-        if (!j->unknown_query[0])
-            snprintf(j->unknown_query, sizeof j->unknown_query, "%s", name);
+        if (!q->unknown[0])
+            snprintf(q->unknown, sizeof q->unknown, "%s", name);
         return;
     }
     free(*slot);
     *slot = strdup(value);
+}
+
+/* A JSON deploy takes no query parameter: ?timeout_ms=5000 beside a JSON
+ * body would otherwise be dropped without a word. */
+static void note_json_query(const gw_pair *p, void *ud)
+{
+    deploy_query *q = ud;
+    if (!q->json[0])
+        safetext_copy(q->json, sizeof q->json, p->name, p->name_len);
 }
 
 void deploy_start(hearth *h, gw_request *req, const char *name)
@@ -656,9 +807,8 @@ void deploy_start(hearth *h, gw_request *req, const char *name)
         gw_respond_error(req, 500, "internal_error", "out of memory");
         return;
     }
-    j->h = h;
     j->req = req;
-    snprintf(j->name, sizeof j->name, "%s", name);
+    deploy_unit_init(&j->u, h, name);
     const char *ct = gw_header(req, "Content-Type");
     if (!is_archive_type(ct) && !is_json_body_type(ct)) {
         gw_respond_error(req, 415, "unsupported_media_type",
@@ -669,8 +819,8 @@ void deploy_start(hearth *h, gw_request *req, const char *name)
     }
     j->body = gw_body(req, &j->len);
     j->raw = is_archive_type(ct);
-    if (j->raw)
-        gw_each_query(req, note_query, j);
+    j->u.from_query = j->raw;
+    gw_each_query(req, j->raw ? note_query : note_json_query, &j->q);
     j->work.data = j;
     int rc = uv_queue_work(h->loop, &j->work, deploy_work, deploy_after);
     if (rc < 0) {
@@ -683,21 +833,15 @@ void deploy_start_doc(hearth *h, gw_request *req, const char *name, json_t *doc,
                       deploy_done_fn done)
 {
     deploy_job *j = calloc(1, sizeof *j);
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    if (!j || !text) {
-        free(j);
-        free(text);
+    if (!j) {
+        json_decref(doc);
         done(h, req, NULL, false, 500, "internal_error", "out of memory");
         return;
     }
-    j->h = h;
     j->req = req;
-    snprintf(j->name, sizeof j->name, "%s", name);
-    j->owned_body = text;
-    j->body = text;
-    j->len = strlen(text);
-    j->code_from = code_from;
+    deploy_unit_init(&j->u, h, name);
+    j->u.code_from = code_from;
+    j->doc = doc;
     j->done = done;
     j->work.data = j;
     if (uv_queue_work(h->loop, &j->work, deploy_work, deploy_after) < 0) {

@@ -6,8 +6,63 @@
 #ifndef HEARTH_DEPLOY_H
 #define HEARTH_DEPLOY_H
 
+#include <limits.h>
+#include <stdbool.h>
+
 #include "gateway.h"
 #include "hearth.h"
+#include "package.h"
+
+/* One function's part of a deploy, shared by PUT /v1/functions/{name} and
+ * a stack apply (stacks.c): what the threadpool makes of its settings and
+ * code, then what the loop installs. On any failure status/code/message
+ * hold the client's error. */
+typedef struct deploy_unit {
+    hearth *h;
+    char name[FN_NAME_MAX + 1];
+    fn_config cfg;          /* the new version; cfg.digest once unpacked */
+    char staging[PATH_MAX]; /* the unpacked code until placed; "" when none */
+    char placed[PATH_MAX];  /* <code>/<name>/<version> once placed; "" before */
+    package_limits lim;     /* the unpack's bounds: package.h's, or less in a stack */
+    uint64_t unpacked;      /* bytes of file content unpacked */
+    bool from_query;        /* a raw-archive PUT: a wrong setting is invalid_query */
+    int64_t code_from;      /* > 0: copy this version's code, no files/archive (deploy_start_doc) */
+    unsigned status;        /* HTTP status of the error */
+    const char *code;       /* error code; NULL while all is well */
+    char message[512];
+} deploy_unit;
+
+/* Starts a unit for `name` (valid). */
+void deploy_unit_init(deploy_unit *u, hearth *h, const char *name);
+
+/* Threadpool: checks a JSON settings object as PUT takes it, unpacks its
+ * code into a staging folder, seals it and digests it. In a stack
+ * (`stack`), the code is "code" (a base64 .tar.gz or .zip) and "files" /
+ * "archive" are refused. Returns 0 or -1 with the error in u. */
+int deploy_unit_from_json(deploy_unit *u, json_t *doc, bool stack);
+
+/* Loop: the checks that need the daemon's state (the network allowed
+ * here, the secrets listed exist). Returns 0 or -1 with the error in u. */
+int deploy_unit_check(deploy_unit *u);
+
+/* Loop: moves the staged code to <code>/<name>/<version> and stamps cfg
+ * with name, version and time. Returns 0 or -1 with the error in u. */
+int deploy_unit_place(deploy_unit *u, int64_t version);
+
+/* Loop: takes placed code away again (the commit failed). */
+void deploy_unit_unplace(deploy_unit *u);
+
+/* Frees what the unit holds (a staging folder is removed). */
+void deploy_unit_release(deploy_unit *u);
+
+/* Loop, after a commit: tells the scheduler and the events of the new
+ * current version of cfg->name, as every deploy does. */
+void deploy_announce(hearth *h, const fn_config *cfg);
+
+/* Loop, after a function's registry rows are gone (DELETE, a stack apply):
+ * stops its workers, its events, its routes and its log follows, and
+ * removes its logs and its code in the background. */
+void deploy_forget(hearth *h, const char *name);
 
 /* Handles a deploy of `name` (already validated). Answers `req` later. */
 void deploy_start(hearth *h, gw_request *req, const char *name);

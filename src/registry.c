@@ -72,7 +72,12 @@ static const char *const migrations[] = {
     "  token_id TEXT NOT NULL,"
     "  action TEXT NOT NULL,"
     "  target TEXT NOT NULL);",
-    /* 3: a token's secret sealed with the daemon's SigV4 key (auth.c), for
+    /* 3: each version's code digest (code_digest.h; '' before this), and
+     * the stack that owns a function ('' for none), for stack applies. */
+    "ALTER TABLE versions ADD COLUMN digest TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE functions ADD COLUMN stack TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX functions_stack ON functions (stack, name) WHERE stack != '';",
+    /* 4: a token's secret sealed with the daemon's SigV4 key (auth.c), for
      * the AWS API's signatures; NULL for tokens made before, which cannot
      * sign AWS requests. */
     "ALTER TABLE tokens ADD COLUMN sigv4 BLOB;",
@@ -89,16 +94,29 @@ enum stmt_id {
     ST_UPSERT_FUNCTION,
     ST_INSERT_VERSION,
     ST_DELETE,
+    ST_SET_STACK,
+    ST_STACK_LIST,
+    ST_STACK_LIST_ONE,
     ST_COUNT
 };
 
 /* Every query that reads a config selects these columns, in this order
  * (decode_config() depends on it). */
 #define CONFIG_SELECT                                                                              \
-    "SELECT v.name, v.version, v.runtime, v.handler, v.settings, f.created_ms, v.created_ms "      \
-    "FROM functions f JOIN versions v ON v.name = f.name "
+    "SELECT v.name, v.version, v.runtime, v.handler, v.settings, f.created_ms, v.created_ms, "     \
+    "v.digest, f.stack FROM functions f JOIN versions v ON v.name = f.name "
 
-enum { COL_NAME, COL_VERSION, COL_RUNTIME, COL_HANDLER, COL_SETTINGS, COL_FN_CREATED, COL_CREATED };
+enum {
+    COL_NAME,
+    COL_VERSION,
+    COL_RUNTIME,
+    COL_HANDLER,
+    COL_SETTINGS,
+    COL_FN_CREATED,
+    COL_CREATED,
+    COL_DIGEST,
+    COL_STACK
+};
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -114,8 +132,11 @@ static const char *const stmt_sql[ST_COUNT] = {
         "current_version = excluded.current_version, latest_version = excluded.latest_version, "
         "updated_ms = excluded.updated_ms",
     [ST_INSERT_VERSION] = "INSERT INTO versions (name, version, runtime, handler, settings, "
-                          "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                          "created_ms, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_DELETE] = "DELETE FROM functions WHERE name = ?1",
+    [ST_SET_STACK] = "UPDATE functions SET stack = ?2 WHERE name = ?1",
+    [ST_STACK_LIST] = "SELECT stack, name FROM functions WHERE stack != '' ORDER BY stack, name",
+    [ST_STACK_LIST_ONE] = "SELECT stack, name FROM functions WHERE stack = ?1 ORDER BY name",
 };
 
 struct registry {
@@ -366,6 +387,10 @@ static int decode_config(sqlite3_stmt *st, fn_config *out)
     if (rc == 0)
         rc = registry_copy_text(st, COL_HANDLER, cfg.handler, sizeof cfg.handler);
     if (rc == 0)
+        rc = registry_copy_text(st, COL_DIGEST, cfg.digest, sizeof cfg.digest);
+    if (rc == 0)
+        rc = registry_copy_text(st, COL_STACK, cfg.stack, sizeof cfg.stack);
+    if (rc == 0)
         rc = decode_settings(st, &cfg);
     if (rc) {
         const char *name = (const char *)sqlite3_column_text(st, COL_NAME);
@@ -492,7 +517,7 @@ static void put_or_drop(json_t **obj, const char *key, json_t *value)
 
 /* The settings column for `cfg`, as a malloc'd string the caller frees;
  * NULL when out of memory. Keys are sorted so equal settings are equal text. */
-static char *encode_settings(const fn_config *cfg)
+char *registry_encode_settings(const fn_config *cfg)
 {
     json_t *settings = json_object();
     put_or_drop(&settings, "env", cfg->env ? json_incref(cfg->env) : json_object());
@@ -532,7 +557,35 @@ static int write_version(registry *reg, const fn_config *cfg, const char *settin
     sqlite3_bind_text(st, 4, cfg->handler, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, settings, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, cfg->updated_ms);
+    sqlite3_bind_text(st, 7, cfg->digest, -1, SQLITE_STATIC);
     return stmt_exec(reg, ST_INSERT_VERSION);
+}
+
+/* The checks of a put (check_config, and a digest that fits). */
+static int check_put(const fn_config *cfg)
+{
+    int rc = check_config(cfg);
+    if (rc == 0 && strnlen(cfg->digest, sizeof cfg->digest) == sizeof cfg->digest)
+        rc = -EINVAL;
+    return rc;
+}
+
+/* Writes cfg as the new current version inside an open transaction;
+ * *created_ms is the function's creation time. */
+static int put_in_transaction(registry *reg, const fn_config *cfg, const char *settings,
+                              int64_t *created_ms)
+{
+    int64_t latest = 0;
+    int rc = read_latest(reg, cfg->name, &latest, created_ms);
+    if (rc == 0 && cfg->version != latest + 1)
+        rc = -EEXIST;
+    if (rc == 0 && latest == 0)
+        *created_ms = cfg->updated_ms;
+    if (rc == 0)
+        rc = write_function(reg, cfg, *created_ms);
+    if (rc == 0)
+        rc = write_version(reg, cfg, settings);
+    return rc;
 }
 
 /* Also -EINVAL for a config validate.h rejects, -ENOMEM, and -EBUSY from
@@ -542,24 +595,16 @@ int registry_put(registry *reg, fn_config *cfg)
 {
     if (reg->listing)
         return -EBUSY;
-    int rc = check_config(cfg);
+    int rc = check_put(cfg);
     if (rc)
         return rc;
-    char *settings = encode_settings(cfg);
+    char *settings = registry_encode_settings(cfg);
     if (!settings)
         return -ENOMEM;
-    int64_t latest = 0, created_ms = 0;
+    int64_t created_ms = 0;
     rc = stmt_exec(reg, ST_BEGIN);
     if (rc == 0) {
-        rc = read_latest(reg, cfg->name, &latest, &created_ms);
-        if (rc == 0 && cfg->version != latest + 1)
-            rc = -EEXIST;
-        if (rc == 0 && latest == 0)
-            created_ms = cfg->updated_ms;
-        if (rc == 0)
-            rc = write_function(reg, cfg, created_ms);
-        if (rc == 0)
-            rc = write_version(reg, cfg, settings);
+        rc = put_in_transaction(reg, cfg, settings, &created_ms);
         if (rc == 0)
             rc = stmt_exec(reg, ST_COMMIT);
         if (rc)
@@ -610,5 +655,91 @@ int registry_delete(registry *reg, const char *name)
     int rc = stmt_exec(reg, ST_DELETE);
     if (rc == 0 && sqlite3_changes(reg->db) == 0)
         rc = -ENOENT;
+    return rc;
+}
+
+/* --- stacks --- */
+
+static int set_stack(registry *reg, const char *name, const char *stack)
+{
+    sqlite3_stmt *st = reg->stmt[ST_SET_STACK];
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, stack, -1, SQLITE_STATIC);
+    int rc = stmt_exec(reg, ST_SET_STACK);
+    if (rc == 0 && sqlite3_changes(reg->db) == 0)
+        rc = -ENOENT;
+    return rc;
+}
+
+static int delete_in_transaction(registry *reg, const char *name)
+{
+    if (!name_fits(name))
+        return -ENOENT;
+    sqlite3_stmt *st = reg->stmt[ST_DELETE];
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = stmt_exec(reg, ST_DELETE);
+    if (rc == 0 && sqlite3_changes(reg->db) == 0)
+        rc = -ENOENT;
+    return rc;
+}
+
+/* Every check and every settings text first, so that the transaction
+ * itself fails only on the database. */
+int registry_stack_apply(registry *reg, const char *stack, fn_config *const *puts, size_t nputs,
+                         const char *const *members, size_t nmembers, const char *const *deletes,
+                         size_t ndeletes)
+{
+    if (reg->listing)
+        return -EBUSY;
+    if (!validate_function_name(stack))
+        return -EINVAL;
+    char **settings = calloc(nputs ? nputs : 1, sizeof *settings);
+    int64_t *created = calloc(nputs ? nputs : 1, sizeof *created);
+    int rc = settings && created ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < nputs; i++) {
+        rc = check_put(puts[i]);
+        if (rc == 0 && !(settings[i] = registry_encode_settings(puts[i])))
+            rc = -ENOMEM;
+    }
+    if (rc == 0 && (rc = stmt_exec(reg, ST_BEGIN)) == 0) {
+        for (size_t i = 0; rc == 0 && i < nputs; i++)
+            rc = put_in_transaction(reg, puts[i], settings[i], &created[i]);
+        for (size_t i = 0; rc == 0 && i < nmembers; i++)
+            rc = set_stack(reg, members[i], stack);
+        for (size_t i = 0; rc == 0 && i < ndeletes; i++)
+            rc = delete_in_transaction(reg, deletes[i]);
+        if (rc == 0)
+            rc = stmt_exec(reg, ST_COMMIT);
+        if (rc)
+            rollback(reg);
+    }
+    for (size_t i = 0; rc == 0 && i < nputs; i++)
+        puts[i]->created_ms = created[i];
+    for (size_t i = 0; settings && i < nputs; i++)
+        free(settings[i]);
+    free(settings);
+    free(created);
+    return rc;
+}
+
+int registry_stack_list(registry *reg, const char *stack, registry_stack_fn visit, void *ud)
+{
+    if (reg->listing)
+        return -EBUSY;
+    enum stmt_id id = stack ? ST_STACK_LIST_ONE : ST_STACK_LIST;
+    sqlite3_stmt *st = reg->stmt[id];
+    if (stack)
+        sqlite3_bind_text(st, 1, stack, -1, SQLITE_STATIC);
+    int rc = 0, step = SQLITE_DONE;
+    reg->listing = 1;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(st, 0);
+        const char *f = (const char *)sqlite3_column_text(st, 1);
+        rc = s && f ? visit(s, f, ud) : -EIO;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = registry_sql_fail(reg->db, stmt_sql[id]);
+    stmt_done(st);
+    reg->listing = 0;
     return rc;
 }

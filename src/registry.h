@@ -58,6 +58,12 @@ typedef struct fn_config {
     json_t *json_settings[FNSET_JSON_MAX];
     int64_t created_ms; /* when the function was first created */
     int64_t updated_ms; /* when this version was deployed */
+    /* code_digest.h's "sha256:<hex>" of this version's unpacked code; ""
+     * for versions deployed before digests existed */
+    char digest[72];
+    /* the stack that owns the function (POST /v1/stacks/{stack}), or "".
+     * A function's, not a version's: registry_put never changes it. */
+    char stack[FN_NAME_MAX + 1];
 } fn_config;
 
 void fn_config_release(fn_config *cfg);
@@ -105,6 +111,31 @@ int registry_list(registry *reg, registry_visit_fn visit, void *ud);
 
 /* Deletes `name` and all its versions. Returns 0, -ENOENT, -EIO. */
 int registry_delete(registry *reg, const char *name);
+
+/* The settings of `cfg` (everything but name, version, runtime, handler
+ * and code) as canonical JSON text, keys sorted: two configs with equal
+ * settings give equal text. malloc'd; NULL when out of memory. */
+char *registry_encode_settings(const fn_config *cfg);
+
+/* --- stacks --- */
+
+/* One stack apply, in ONE durable transaction: puts[i] become new current
+ * versions (as registry_put, each version latest + 1), every name in
+ * `members` gets its stack set to `stack`, and every name in `deletes` is
+ * deleted with its versions. Any failure rolls everything back. Returns 0,
+ * -EEXIST (a version number moved under us), -EINVAL (a config
+ * registry_put would refuse), -ENOENT (a delete of an unknown name),
+ * -EBUSY, -ENOMEM, -EIO. puts[i]->created_ms is filled on success. */
+int registry_stack_apply(registry *reg, const char *stack, fn_config *const *puts, size_t nputs,
+                         const char *const *members, size_t nmembers, const char *const *deletes,
+                         size_t ndeletes);
+
+typedef int (*registry_stack_fn)(const char *stack, const char *function, void *ud);
+
+/* Visits every function that belongs to a stack (only `stack`'s when not
+ * NULL), ordered by stack then function name. Non-zero from the visitor
+ * stops and is returned. */
+int registry_stack_list(registry *reg, const char *stack, registry_stack_fn visit, void *ud);
 
 /* --- tokens and audit (registry_auth.c) --- */
 

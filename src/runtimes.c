@@ -72,7 +72,12 @@ static int exec_handler(const char *h, char *err, size_t errlen)
     for (const char *p = h; ok && (p = strstr(p, "..")); p += 2)
         ok = !((p == h || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'));
     if (!ok) {
-        snprintf(err, errlen, "handler '%s' must be a relative path inside the package", h);
+        /* "/bin/sh": the system's programs are there to be named by a
+         * script's #! line, not to be the handler. */
+        snprintf(err, errlen,
+                 "handler '%s' must be a relative path inside the package, e.g. run.sh; to run "
+                 "a program of the system, ship a script whose #! line names it",
+                 h);
         return -EINVAL;
     }
     return 0;
@@ -115,7 +120,7 @@ static int node_handler(const char *h, char *err, size_t errlen)
 
 static struct runtime_def table[] = {
     {
-        .info = {.name = "python3"},
+        .info = {.name = "python3", .handler_hint = "module.function, e.g. main.handler"},
         .interpreter = "/usr/bin/python3",
         .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
                          "import platform; print(platform.python_version())", NULL},
@@ -127,7 +132,8 @@ static struct runtime_def table[] = {
     {
         /* Any executable, a process per request; the python3 runtime's
          * protocol loop runs it (runtimes/exec/runner.py). */
-        .info = {.name = "exec"},
+        .info = {.name = "exec",
+                 .handler_hint = "the executable's path in the package, e.g. run.sh"},
         .interpreter = "/usr/bin/python3",
         .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
                          "import platform; print(platform.python_version())", NULL},
@@ -139,7 +145,9 @@ static struct runtime_def table[] = {
     {
         /* The AWS Lambda Runtime API for a function's own bootstrap
          * (runtimes/lambda/runner.py), on exec's and python3's programs. */
-        .info = {.name = "lambda"},
+        .info = {.name = "lambda",
+                 .handler_hint =
+                     "anything its bootstrap reads from _HANDLER, e.g. function.handler"},
         .interpreter = "/usr/bin/python3",
         .version_argv = {"/usr/bin/python3", "-I", "-S", "-c",
                          "import platform; print(platform.python_version())", NULL},
@@ -151,7 +159,8 @@ static struct runtime_def table[] = {
     {
         /* Native C: the function is a shared object, loaded once by a small
          * runner built with hearthd (runtimes/c/runner.c); no program text. */
-        .info = {.name = "c"},
+        .info = {.name = "c",
+                 .handler_hint = "the shared object's path in the package, e.g. libhello.so"},
         .interpreter = NULL, /* runtimes_init: where the runner is installed */
         .version_argv = {NULL, "--version", NULL},
         .check_handler = c_handler,
@@ -160,7 +169,7 @@ static struct runtime_def table[] = {
         /* Node.js from Debian's package (or NodeSource's), never a version
          * manager's shim on PATH. No template: a clone of node is not safe
          * to take (V8 runs threads). */
-        .info = {.name = "node"},
+        .info = {.name = "node", .handler_hint = "file.function, e.g. index.handler"},
         .interpreter = "/usr/bin/node",
         .version_argv = {"/usr/bin/node", "-p", "process.versions.node", NULL},
         .program = {"node/bootstrap.js"},

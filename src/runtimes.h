@@ -11,6 +11,7 @@
 
 typedef struct runtime_info {
     const char *name;
+    const char *handler_hint; /* what a handler is, with an example, for error messages */
     char version[32];
     bool usable;
     char reason[160]; /* why not usable */

@@ -4,8 +4,9 @@
  * In the worker's own mount namespace (propagation private, so nothing
  * leaks back to the host): a small tmpfs becomes the new root; /usr and
  * the host's top-level library folders are bound read-only (merged-/usr
- * symlinks are recreated); /etc holds only the loader cache and generated
- * passwd/group/hosts; the function's code is bound read-only at /var/task;
+ * symlinks are recreated); /etc holds only the loader cache, Debian's
+ * alternatives links and generated passwd/group/hosts; the function's
+ * code is bound read-only at /var/task;
  * /dev has null, zero, full, random and urandom; /tmp is a size-limited
  * tmpfs; for a function that lists secrets, /run/secrets is a tmpfs of
  * this worker alone, filled from the spawner's bundle and made read-only;
@@ -324,6 +325,15 @@ static int make_etc(const sandbox_root_plan *p)
     if (access("/etc/ld.so.cache", R_OK) == 0 &&
         (touch(NEWROOT "/etc/ld.so.cache") < 0 ||
          bind_ro("/etc/ld.so.cache", NEWROOT "/etc/ld.so.cache") < 0))
+        return -1;
+    /* Debian's commands are often links through /etc/alternatives
+     * (/usr/bin/awk -> /etc/alternatives/awk -> /usr/bin/mawk): without it
+     * they do not exist. Its links lead into /usr, bound anyway; one to
+     * anywhere else leads nowhere in the sandbox. */
+    struct stat st;
+    if (stat("/etc/alternatives", &st) == 0 && S_ISDIR(st.st_mode) &&
+        (mkdir(NEWROOT "/etc/alternatives", 0755) < 0 ||
+         bind_ro("/etc/alternatives", NEWROOT "/etc/alternatives") < 0))
         return -1;
     return 0;
 }

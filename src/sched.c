@@ -167,16 +167,33 @@ static void finish(sched_call *c, sched_result *res)
     }
 }
 
-void fail(sched_call *c, unsigned status, const char *code, const char *fmt, ...)
+static void vfail(sched_call *c, unsigned status, const char *code, const char *type,
+                  const char *fmt, va_list ap)
 {
     sched_result res = {.status = status, .code = code};
     if (c->impl->p)
         res.version = c->impl->p->cfg.version;
+    if (type)
+        snprintf(res.error_type, sizeof res.error_type, "%s", type);
+    vsnprintf(res.message, sizeof res.message, fmt, ap);
+    finish(c, &res);
+}
+
+void fail(sched_call *c, unsigned status, const char *code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(res.message, sizeof res.message, fmt, ap);
+    vfail(c, status, code, NULL, fmt, ap);
     va_end(ap);
-    finish(c, &res);
+}
+
+void fail_typed(sched_call *c, unsigned status, const char *code, const char *type, const char *fmt,
+                ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, status, code, type, fmt, ap);
+    va_end(ap);
 }
 
 /* --- the idle list (oldest first; eviction and expiry take from the head) --- */
@@ -459,9 +476,10 @@ static void answer_error(sched_call *c, worker *w, json_t *meta)
 {
     sched_result res = {.status = 500, .code = "function_error", .version = w->version};
     res.cold = c->impl->cold;
-    const char *type = meta_str(meta, "error_type", "Error");
-    snprintf(res.error_type, sizeof res.error_type, "%s", type);
-    snprintf(res.message, sizeof res.message, "%s: %s", type, meta_str(meta, "message", ""));
+    /* The type travels in its own field, the message as the runtime gave
+     * it: {"type": "ValueError", "message": "boom"}, as docs/api.md shows. */
+    snprintf(res.error_type, sizeof res.error_type, "%s", meta_str(meta, "error_type", "Error"));
+    snprintf(res.message, sizeof res.message, "%s", meta_str(meta, "message", ""));
     finish(c, &res);
 }
 

@@ -97,6 +97,9 @@ struct sched {
 /* sched.c: calls, the idle list, pools and their workers, frames */
 void fail(sched_call *c, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* fail, with the error's `type` too (an init_error's, as a function_error has). */
+void fail_typed(sched_call *c, unsigned status, const char *code, const char *type, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
 const char *meta_str(json_t *meta, const char *key, const char *dflt);
 void idle_remove(sched *s, worker *w);
 void stop_worker(sched *s, worker *w);

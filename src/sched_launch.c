@@ -35,28 +35,36 @@
 static void describe_exit(int wstatus, char *out, size_t cap)
 {
     if (WIFSIGNALED(wstatus))
-        snprintf(out, cap, "killed by signal %d (%s)", WTERMSIG(wstatus),
+        snprintf(out, cap, "was killed by signal %d (%s)", WTERMSIG(wstatus),
                  strsignal(WTERMSIG(wstatus)));
     else
         snprintf(out, cap, "exited with status %d", WEXITSTATUS(wstatus));
 }
 
-/* A worker that died before READY fails the oldest call it was started for. */
+/* A worker that died before READY: the function's log says why (the
+ * runtime's INIT_ERROR when it sent one), in the words the oldest call it
+ * was started for is answered with, since that answer reaches one caller
+ * and the log everyone. */
 static void fail_start(pool *p, worker *w, const char *how)
 {
     sched_call *c = p->qhead;
+    const char *type = NULL, *msg = NULL;
+    if (w->init_error && !w->spawn_error) {
+        type = meta_str(w->init_error, "error_type", "InitError");
+        msg = meta_str(w->init_error, "message", "");
+        logs_note(p->s->o.lg, p->cfg.name, w->version, "",
+                  "hearth: worker %s while starting: %s: %s", how, type, msg);
+    } else {
+        logs_note(p->s->o.lg, p->cfg.name, w->version, "", "hearth: worker %s while starting", how);
+    }
     if (!c)
         return;
-    if (w->spawn_error) {
+    if (w->spawn_error)
         fail(c, 500, "internal_error", "could not start a worker: %s", strerror(-w->spawn_error));
-        return;
-    }
-    if (w->init_error) {
-        const char *type = meta_str(w->init_error, "error_type", "InitError");
-        fail(c, 500, "init_error", "%s: %s", type, meta_str(w->init_error, "message", ""));
-        return;
-    }
-    fail(c, 502, "function_crashed", "the worker %s while starting", how);
+    else if (type)
+        fail_typed(c, 500, "init_error", type, "%s", msg);
+    else
+        fail(c, 502, "function_crashed", "the worker %s while starting", how);
 }
 
 static void note_violation(sched *s, pool *p, worker *w, sched_call *c)
@@ -113,7 +121,6 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
         logs_note(s->o.lg, p->cfg.name, w->version, c->request_id, "hearth: worker %s", how);
         fail(c, 502, "function_crashed", "the worker %s during the request", how);
     } else if (w->state == WORKER_STARTING && !w->stopping) {
-        logs_note(s->o.lg, p->cfg.name, w->version, "", "hearth: worker %s while starting", how);
         fail_start(p, w, how);
         delay_prewarm(s, p);
     }

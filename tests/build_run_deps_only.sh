@@ -16,8 +16,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 mkdir "$tmp/pc" "$tmp/empty"
 
-# The modules of pkg_check_modules(DEPS ...): one home for that list.
-mods=$(sed -n '/pkg_check_modules(DEPS/,/)/p' "$src/CMakeLists.txt" |
+# The modules of pkg_check_modules(DEPS ...) and of the CLI's (CLIDEPS ...):
+# one home for those lists.
+mods=$(sed -n '/pkg_check_modules(\(CLI\)\{0,1\}DEPS/,/)/p' "$src/CMakeLists.txt" |
     sed -e 's/.*IMPORTED_TARGET//' -e 's/[()]//g' | tr -s ' \n' ' ')
 [ -n "$mods" ] || { echo "no module list found in CMakeLists.txt" >&2; exit 1; }
 
@@ -56,4 +57,5 @@ if grep -q '^CMOCKA_FOUND:INTERNAL=1' "$tmp/build/CMakeCache.txt"; then
     exit 1
 fi
 "$tmp/build/hearthd" --version
+"$tmp/build/hearth" --help >/dev/null # the CLI is part of `make run`'s build
 echo "ok: configured and built with only: $mods"

@@ -13,6 +13,7 @@ Must never: run anything outside the package, keep state between requests
 Standard library only.
 """
 
+import errno
 import stat
 import subprocess
 
@@ -48,6 +49,30 @@ def load_executable(handler):
     except OSError as exc:
         init_error("HandlerNotFound", "cannot make %s executable: %s" % (handler, exc_message(exc)))
     return copy
+
+
+def exec_failure(path, handler, exc):
+    """Why the kernel would not run `path` (the package's `handler`), naming
+    the file that is really missing: ENOENT for a file that exists means its
+    #! interpreter (or an ELF binary's loader) is not in the sandbox."""
+    if isinstance(exc, FileNotFoundError) and os.path.exists(path):
+        try:
+            with open(path, "rb") as f:
+                first = f.readline(256)
+        except OSError:
+            first = b""
+        if first.startswith(b"#!"):
+            words = first[2:].strip().split()
+            interp = words[0].decode("utf-8", "replace") if words else ""
+            if not interp:
+                return "%s has an empty #! line" % handler
+            return ("interpreter %s not found (the #! line of %s); the sandbox has the host's "
+                    "/usr and /lib* only" % (interp, handler))
+        return ("%s cannot run here: a program it needs to start (its ELF interpreter) is not "
+                "in the sandbox" % handler)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOEXEC:
+        return "%s is neither a binary this machine runs nor a script with a #! line" % handler
+    return "cannot run %s: %s" % (handler, exc_message(exc))
 
 
 def content_type_of(data):
@@ -87,8 +112,9 @@ def answer_exec(meta, body, path):
         run = subprocess.run([path], input=event, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=run_env(meta), cwd="/proc/self/cwd")
     except OSError as exc:
-        sys.stderr.write("hearth: cannot run %s: %s\n" % (path, exc_message(exc)))
-        return ERROR, encode_meta({"error_type": "ExecError", "message": exc_message(exc)}), b""
+        message = exec_failure(path, os.environ.get("HEARTH_HANDLER", path), exc)
+        sys.stderr.write("hearth: %s\n" % message)
+        return ERROR, encode_meta({"error_type": "ExecError", "message": message}), b""
     if run.stderr:
         sys.stderr.buffer.write(run.stderr)
         sys.stderr.flush()

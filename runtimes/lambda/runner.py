@@ -298,8 +298,11 @@ def main_lambda():
     specialize_if_prebuilt()  # bootstrap.py: a pre-built runtime waits for its function here
     path = load_executable("bootstrap")  # init_error when the package has none
     server = RuntimeServer(("127.0.0.1", 0), Handler)
-    proc = subprocess.Popen([path], env=lambda_env(server.server_address[1]),
-                            cwd="/proc/self/cwd", stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.Popen([path], env=lambda_env(server.server_address[1]),
+                                cwd="/proc/self/cwd", stdin=subprocess.DEVNULL)
+    except OSError as exc:  # exec/runner.py names what is missing (a #! interpreter, say)
+        init_error("Runtime.InvalidEntrypoint", exec_failure(path, "bootstrap", exc))
     threading.Thread(target=watch, args=(proc,), daemon=True).start()
     server.serve_forever()
 

@@ -70,6 +70,7 @@ static const struct {
     {"fn", "/fn/"},
     {"healthz", "/healthz"},
     {"metrics", "/metrics"},
+    {"ui", "/ui/"},
     {"2015-03-31", "/2015-03-31/"}, /* the AWS Lambda API (aws_lambda.h) */
 };
 
@@ -83,7 +84,7 @@ bool routes_is_reserved(const char *seg, size_t len)
 
 const char *routes_reserved_text(void)
 {
-    return "/v1/, /fn/, /healthz, /metrics";
+    return "/v1/, /fn/, /healthz, /metrics, /ui/";
 }
 
 static const char *reserved_shown(const char *seg, size_t len)
@@ -485,15 +486,33 @@ static bool is_greedy(const tmpl *tp)
     return tp->n && tp->seg[tp->n - 1].kind == SEG_GREEDY;
 }
 
-/* The route of another function than `fn` that `r` collides with, or NULL. */
-static const rentry *collision(routes_table *t, const char *fn, const parsed_route *r)
+/* Functions whose routes a prepare disregards: `fn` itself, and for a set
+ * (routes_prepare_set) every function of the set. */
+typedef struct owners {
+    const char *fn;
+    const char *const *set;
+    size_t nset;
+} owners;
+
+static bool is_disregarded(const owners *o, const char *name)
+{
+    if (strcmp(name, o->fn) == 0)
+        return true;
+    for (size_t i = 0; i < o->nset; i++)
+        if (strcmp(name, o->set[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The route of a function outside `o` that `r` collides with, or NULL. */
+static const rentry *collision(routes_table *t, const owners *o, const parsed_route *r)
 {
     rnode *n = walk(t, &r->t, false);
     if (!n)
         return NULL;
     rentry *const *slots = is_greedy(&r->t) ? n->greedy : n->here;
     for (int m = 0; m < ROUTES_METHODS; m++)
-        if (slots[m] && methods_overlap(m, r->method) && strcmp(slots[m]->owner->name, fn) != 0)
+        if (slots[m] && methods_overlap(m, r->method) && !is_disregarded(o, slots[m]->owner->name))
             return slots[m];
     return NULL;
 }
@@ -551,9 +570,10 @@ void routes_abort(routes_table *t, routes_change *c)
     free(c);
 }
 
-int routes_prepare(routes_table *t, const char *function, const json_t *routes,
-                   routes_change **out, char *err, size_t errlen)
+static int prepare_one(routes_table *t, const owners *o, const json_t *routes, routes_change **out,
+                       char *err, size_t errlen)
 {
+    const char *function = o->fn;
     *out = NULL;
     parsed_route *list = malloc(ROUTES_MAX * sizeof *list);
     if (!list) {
@@ -563,7 +583,7 @@ int routes_prepare(routes_table *t, const char *function, const json_t *routes,
     size_t n;
     int rc = parse_list(routes, list, &n, err, errlen);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const rentry *other = collision(t, function, &list[i]);
+        const rentry *other = collision(t, o, &list[i]);
         if (other) {
             validate_refuse(err, errlen, "%s %s collides with %s %s of function '%s'",
                  method_names[list[i].method], list[i].path, method_names[other->method],
@@ -617,6 +637,13 @@ int routes_prepare(routes_table *t, const char *function, const json_t *routes,
     return 0;
 }
 
+int routes_prepare(routes_table *t, const char *function, const json_t *routes, routes_change **out,
+                   char *err, size_t errlen)
+{
+    owners o = {.fn = function};
+    return prepare_one(t, &o, routes, out, err, errlen);
+}
+
 /* Takes `e` out of its slot and frees it, with the nodes it leaves empty. */
 static void entry_unlink(routes_table *t, rentry *e)
 {
@@ -627,12 +654,21 @@ static void entry_unlink(routes_table *t, rentry *e)
     prune_up(t, n);
 }
 
-void routes_commit(routes_table *t, routes_change *c)
+/* Commit, first half: takes the function's current routes out. */
+static void unlink_old(routes_table *t, routes_change *c)
 {
     rfunc *f = c->fn;
     for (size_t i = 0; i < f->n; i++)
         entry_unlink(t, f->entries[i]);
     free(f->entries);
+    f->entries = NULL;
+    f->n = 0;
+}
+
+/* Commit, second half: puts the new routes in their slots; frees c. */
+static void place_new(routes_table *t, routes_change *c)
+{
+    rfunc *f = c->fn;
     for (size_t i = 0; i < c->n; i++) {
         rentry *e = c->entries[i];
         e->node->pending--;
@@ -648,6 +684,90 @@ void routes_commit(routes_table *t, routes_change *c)
         free(f);
     }
     free(c);
+}
+
+void routes_commit(routes_table *t, routes_change *c)
+{
+    unlink_old(t, c);
+    place_new(t, c);
+}
+
+struct routes_set {
+    size_t n;
+    routes_change **c;
+};
+
+void routes_abort_set(routes_table *t, routes_set *s)
+{
+    if (!s)
+        return;
+    for (size_t i = s->n; i-- > 0;) /* newest first: each undoes only its own */
+        routes_abort(t, s->c[i]);
+    free(s->c);
+    free(s);
+}
+
+/* The set's lists against each other, in a table of their own: what
+ * routes_prepare finds there is a collision inside the set. */
+static int check_within(const char *const *fns, const json_t *const *lists, size_t n, size_t *bad,
+                        char *err, size_t errlen)
+{
+    routes_table *scratch = routes_table_new();
+    if (!scratch) {
+        validate_refuse(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        routes_change *c;
+        rc = routes_prepare(scratch, fns[i], lists[i], &c, err, errlen);
+        if (rc == 0)
+            routes_commit(scratch, c);
+        else
+            *bad = i;
+    }
+    routes_table_free(scratch);
+    return rc;
+}
+
+int routes_prepare_set(routes_table *t, const char *const *functions, const json_t *const *lists,
+                       size_t n, routes_set **out, size_t *bad, char *err, size_t errlen)
+{
+    *out = NULL;
+    *bad = 0;
+    int rc = check_within(functions, lists, n, bad, err, errlen);
+    if (rc < 0)
+        return rc;
+    routes_set *s = calloc(1, sizeof *s);
+    if (!s || !(s->c = calloc(n ? n : 1, sizeof *s->c))) {
+        free(s);
+        validate_refuse(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        owners o = {.fn = functions[i], .set = functions, .nset = n};
+        rc = prepare_one(t, &o, lists[i], &s->c[i], err, errlen);
+        if (rc < 0) {
+            *bad = i;
+            routes_abort_set(t, s);
+            return rc;
+        }
+        s->n++;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Every old route of the set out before any new one goes in: a route may
+ * move from one function of the set to another. */
+void routes_commit_set(routes_table *t, routes_set *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        unlink_old(t, s->c[i]);
+    for (size_t i = 0; i < s->n; i++)
+        place_new(t, s->c[i]);
+    free(s->c);
+    free(s);
 }
 
 void routes_remove_function(routes_table *t, const char *function)

@@ -48,7 +48,7 @@ const char *routes_method_name(enum routes_method m);
  * (api_route_outside_reserved). */
 bool routes_is_reserved(const char *seg, size_t len);
 
-/* The reserved segments as text for messages: "/v1/, /fn/, /healthz, /metrics". */
+/* The reserved segments as text for messages: "/v1/, /fn/, /healthz, /metrics, /ui/". */
 const char *routes_reserved_text(void);
 
 /* Checks a "routes" setting: a JSON array of at most ROUTES_MAX objects
@@ -80,6 +80,20 @@ int routes_prepare(routes_table *t, const char *function, const json_t *routes,
                    routes_change **out, char *err, size_t errlen);
 void routes_commit(routes_table *t, routes_change *c);
 void routes_abort(routes_table *t, routes_change *c);
+
+/* The same for several functions at once (a stack apply): each list is
+ * checked against the routes of every function OUTSIDE the set, and the
+ * lists against each other; routes_commit_set then swaps all of them in
+ * together (every old route of the set out before any new one goes in, so
+ * a route may move between functions of the set), or routes_abort_set
+ * drops them all. A NULL/empty list removes the function's routes.
+ * Function names must be distinct. On error *bad is the index of the
+ * function whose list failed, with the same codes as routes_prepare. */
+typedef struct routes_set routes_set;
+int routes_prepare_set(routes_table *t, const char *const *functions, const json_t *const *lists,
+                       size_t n, routes_set **out, size_t *bad, char *err, size_t errlen);
+void routes_commit_set(routes_table *t, routes_set *s);
+void routes_abort_set(routes_table *t, routes_set *s);
 
 /* Removes every route of `function` (none is fine). Never fails. */
 void routes_remove_function(routes_table *t, const char *function);

@@ -150,13 +150,17 @@ def test_invoke_event_and_dry_run(aws):
 
 def test_update_code_and_configuration(aws):
     h, tok, c = aws
+    before = c.get_function_configuration(FunctionName="aws-fn")["CodeSha256"]
     conf = c.update_function_code(FunctionName="aws-fn", ZipFile=zip_of(2))
     assert conf["FunctionName"] == "aws-fn"
+    assert len(base64.b64decode(conf["CodeSha256"])) == 32 and conf["CodeSha256"] != before
     assert invoke(c, {"n": 2})[1]["v"] == 2
     conf = c.update_function_configuration(FunctionName="aws-fn", Timeout=20, MemorySize=256,
                                            Environment={"Variables": {"GREETING": "hi"}})
     assert conf["Timeout"] == 20 and conf["MemorySize"] == 256
     assert conf["Environment"]["Variables"] == {"GREETING": "hi"}
+    assert conf["CodeSha256"] == c.get_function(FunctionName="aws-fn")["Configuration"][
+        "CodeSha256"]
     r, body = invoke(c, {"n": 3})
     assert body["v"] == 2 and body["env"] == "hi"  # the code was kept
     assert h.show("aws-fn").json()["version"] == 3

@@ -91,4 +91,4 @@ def test_handler_must_name_a_shared_object_in_the_package(hearth):
     for bad in ("libfn", "../libfn.so", "/lib/libc.so"):
         r = hearth.deploy_raw("c-bad", c_package(ECHO), "application/gzip", runtime="c",
                               handler=bad)
-        assert_error(r, 400, "invalid_field")
+        assert_error(r, 400, "invalid_query")

@@ -1,6 +1,7 @@
 """Issue point 2 (Deploy): files, archives (JSON base64 and raw bodies), versions,
 name and settings validation, hostile packages refused with nothing written."""
 
+import gzip
 import io
 import json
 import os
@@ -169,11 +170,46 @@ def test_raw_body_of_unsupported_type_is_415(hearth):
 
 
 def test_raw_body_bad_query_setting(hearth):
-    r = hearth.deploy_raw("dp-rawq", targz({"main.py": V1}), "application/gzip",
-                          runtime="python3", handler="main.handler", timeout_ms="soon")
-    assert r.status_code == 400, r.text
-    assert r.json()["error"]["code"] in ("invalid_field", "invalid_query"), r.text
+    """A package's settings are query parameters: a wrong one, an unknown
+    one, or one only the JSON form can carry is 400 invalid_query
+    (docs/api.md), and nothing is stored."""
+    data = targz({"main.py": V1})
+    base = {"runtime": "python3", "handler": "main.handler"}
+    for query, needle in [({"timeout_ms": "soon"}, "timeout_ms"),
+                          ({"network": "moon"}, "network"),
+                          ({"handler": "nodot"}, "module.function"),
+                          ({"timeot_ms": "5"}, "unknown query parameter 'timeot_ms'"),
+                          ({"env": "A=1"}, "JSON"),
+                          ({"routes": "/x"}, "JSON")]:
+        err = assert_error(hearth.deploy_raw("dp-rawq", data, "application/gzip",
+                                             **dict(base, **query)), 400, "invalid_query")
+        assert needle in err["message"], (query, err)
     assert_error(hearth.show("dp-rawq"), 404, "function_not_found")
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zip", "x-tar"])
+def test_archive_without_its_content_type_gets_a_hint(hearth, kind):
+    """curl --data-binary @pkg.tar.gz without -H sends a form type, read as
+    JSON settings: the answer says which header to add."""
+    files = {"main.py": V1}
+    data = {"gzip": lambda: targz(files), "zip": lambda: zipbytes(files),
+            "x-tar": lambda: gzip.decompress(targz(files))}[kind]()
+    for ctype in (None, "application/x-www-form-urlencoded"):
+        headers = {"Content-Type": ctype} if ctype else {}
+        r = hearth.request("PUT", "/v1/functions/dp-noct", data=data, headers=headers,
+                           params={"runtime": "python3", "handler": "main.handler"})
+        err = assert_error(r, 400, "invalid_json")
+        assert "-H 'Content-Type: application/%s'" % kind in err["message"], err
+
+
+def test_json_deploy_with_query_parameters_is_refused(hearth):
+    """?timeout_ms=5000 beside a JSON body would be dropped without a word."""
+    r = hearth.request("PUT", "/v1/functions/dp-jsonq", params={"timeout_ms": "5000"},
+                       json={"runtime": "python3", "handler": "main.handler",
+                             "files": {"main.py": V1}})
+    err = assert_error(r, 400, "invalid_query")
+    assert "'timeout_ms'" in err["message"] and "JSON body" in err["message"], err
+    assert_error(hearth.show("dp-jsonq"), 404, "function_not_found")
 
 
 def test_package_of_48_mib_compressed_is_accepted(hearth):

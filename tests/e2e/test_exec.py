@@ -122,11 +122,35 @@ def test_bad_handlers(hearth):
     r = hearth.deploy("ex-bad", files={"run.sh": ECHO}, handler="../etc/passwd", runtime="exec")
     assert_error(r, 400, "invalid_field")
     r = hearth.deploy("ex-bad", files={"run.sh": ECHO}, handler="/bin/sh", runtime="exec")
-    assert_error(r, 400, "invalid_field")
+    err = assert_error(r, 400, "invalid_field")
+    # Not "handler is required": it says what a handler is, and how to run /bin/sh.
+    assert "relative path inside the package" in err["message"], err
+    assert "#! line" in err["message"] and "required" not in err["message"], err
+    r = hearth.deploy("ex-bad", files={"run.sh": ECHO}, handler="", runtime="exec")
+    assert "e.g. run.sh" in assert_error(r, 400, "invalid_field")["message"]
     hearth.deploy_ok("ex-missing", files={"run.sh": ECHO}, handler="nope.sh", runtime="exec",
                      timeout_ms=5000)
     err = assert_error(hearth.invoke("ex-missing", data=b""), 500, "init_error")
     assert "nope.sh" in err["message"], err
+
+
+def test_awk_script(hearth):
+    """Debian's /usr/bin/awk is a link through /etc/alternatives, which the
+    sandbox's /etc has (read-only)."""
+    deploy_exec(hearth, "ex-awk", {"run.awk": "#!/usr/bin/awk -f\n{ print \"awk saw \" $2 }\n"},
+                handler="run.awk")
+    r = hearth.invoke("ex-awk", data=b"one two three")
+    assert r.status_code == 200 and r.text == "awk saw two\n", r.text
+
+
+def test_missing_interpreter_is_named(hearth):
+    """execve's ENOENT for a script means its #! interpreter is missing:
+    the error names that file, not the script."""
+    deploy_exec(hearth, "ex-nointerp", {"run.sh": "#!/usr/bin/hearth-no-such-shell\necho hi\n"})
+    err = assert_error(hearth.invoke("ex-nointerp", data=b""), 500, "function_error")
+    assert err["type"] == "ExecError", err
+    assert err["message"].startswith("interpreter /usr/bin/hearth-no-such-shell not found"), err
+    assert "run.sh" in err["message"], err
 
 
 def test_timeout_kills_the_process(hearth):

@@ -26,6 +26,8 @@ FAILING = py("""
             os._exit(3)
         if what == "kill":
             os.kill(os.getpid(), 9)
+        if what == "segv":
+            os.kill(os.getpid(), 11)
         if what == "sleep":
             time.sleep(event["seconds"])
         if what == "unserializable":
@@ -50,8 +52,9 @@ def still_healthy(hearth):
 def test_exception_is_500_function_error_with_traceback_in_logs(hearth, failing):
     r = hearth.invoke("fl-main", json={"do": "raise"})
     err = assert_error(r, 500, "function_error")
-    assert err.get("type") == "ValueError", err
-    assert "boom 42" in err["message"], err
+    # One shape for every error a function causes (docs/api.md): the type
+    # in "type", the exception's own text alone in "message".
+    assert err.get("type") == "ValueError" and err["message"] == "boom 42", err
     records = hearth.log_records("fl-main", request_id=r.headers["X-Request-Id"])
     text = "\n".join(rec["message"] for rec in records)
     assert "Traceback" in text and "ValueError: boom 42" in text, records
@@ -63,7 +66,7 @@ def test_exception_is_500_function_error_with_traceback_in_logs(hearth, failing)
 
 def test_custom_exception_type(hearth, failing):
     err = assert_error(hearth.invoke("fl-main", json={"do": "custom"}), 500, "function_error")
-    assert err.get("type") == "CustomError" and "custom trouble" in err["message"], err
+    assert err.get("type") == "CustomError" and err["message"] == "custom trouble", err
 
 
 def test_unserializable_result_is_an_error(hearth, failing):
@@ -85,6 +88,15 @@ def test_worker_death_is_502_and_next_call_gets_a_new_worker(hearth, failing, ho
         rid = r.headers["X-Request-Id"]
         msgs = [rec["message"] for rec in hearth.log_records("fl-main", request_id=rid)]
         assert "about to exit" in msgs, msgs
+
+
+def test_crash_message_says_what_happened_to_the_worker(hearth, failing):
+    r = hearth.invoke("fl-main", json={"do": "segv"})
+    err = assert_error(r, 502, "function_crashed")
+    assert err["message"].startswith("the worker was killed by signal 11 "), err
+    rid = r.headers["X-Request-Id"]
+    msgs = [rec["message"] for rec in hearth.log_records("fl-main", request_id=rid)]
+    assert any(m.startswith("hearth: worker was killed by signal 11 ") for m in msgs), msgs
 
 
 def test_timeout_is_504_and_kills_the_worker(hearth, failing):
@@ -116,7 +128,16 @@ def test_init_errors(hearth):
     assert_error(hearth.invoke("fl-init"), 500, "init_error")
     r = hearth.deploy("fl-init", files={"main.py": "def other(e, c):\n    return 1\n"},
                       timeout_ms=3000)
-    assert_error(hearth.invoke("fl-init"), 500, "init_error")
+    err = assert_error(hearth.invoke("fl-init"), 500, "init_error")
+    # The same shape as function_error: the type apart, the message alone.
+    assert err.get("type") == "HandlerNotFound", err
+    assert err["message"] == "module 'main' has no attribute 'handler'", err
+    # The reason is in the function's log too, not only in one caller's answer.
+    want = "while starting: HandlerNotFound: " + err["message"]
+    assert wait_until(lambda: any(
+        rec["message"].startswith("hearth: worker exited with status 1 ") and
+        rec["message"].endswith(want) for rec in hearth.log_records("fl-init")), 5), \
+        hearth.log_records("fl-init")
     hearth.deploy_ok("fl-init", "def handler(e, c):\n    return 'fixed'\n")
     assert hearth.invoke_ok("fl-init").text == "fixed"
 

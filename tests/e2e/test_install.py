@@ -50,8 +50,13 @@ def test_everything_lands_in_the_usual_places(staged):
                 "share/hearth/runtimes/python3/bootstrap.py",
                 "share/hearth/runtimes/node/bootstrap.js", "include/hearth/protocol.h",
                 "share/doc/hearth/README.md", "share/doc/hearth/operations.md",
-                "share/doc/hearth/configuration.md", "lib/systemd/system/hearthd.service"]:
+                "share/doc/hearth/configuration.md", "lib/systemd/system/hearthd.service",
+                "bin/hearth", "share/bash-completion/completions/hearth",
+                "share/doc/hearth/cli.md"]:
         assert (prefix / rel).exists(), rel
+    # the client runs from where it is installed
+    p = subprocess.run([str(prefix / "bin" / "hearth"), "--help"], capture_output=True, timeout=30)
+    assert p.returncode == 0 and b"hearth deploy" not in p.stderr and b"apply" in p.stdout
     sysconf = dest / "etc" / "hearth"
     assert (sysconf / "hearthd.conf").exists() and (sysconf / "hearthd.conf.default").exists(), \
         list(dest.rglob("*.conf*"))

@@ -113,13 +113,13 @@ def test_invocation_error_and_init_error(hearth):
                   "$API/invocation/$ID/error -d '{\"errorMessage\": \"it broke\", "
                   "\"errorType\": \"Ignored\"}' >/dev/null; done\n")
     err = assert_error(hearth.invoke("lm-err", json={}), 500, "function_error")
-    assert err["type"] == "Runtime.Custom" and "it broke" in err["message"], err
+    assert err["type"] == "Runtime.Custom" and err["message"] == "it broke", err
     deploy_lambda(hearth, "lm-init", "#!/bin/sh\ncurl -sS -X POST "
                   "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error "
                   "-d '{\"errorMessage\": \"no config\", \"errorType\": \"Init.Config\"}'\n"
                   "sleep 5\n", timeout_ms=5000)
     err = assert_error(hearth.invoke("lm-init", json={}), 500, "init_error")
-    assert "Init.Config" in err["message"] and "no config" in err["message"], err
+    assert err["type"] == "Init.Config" and err["message"] == "no config", err
 
 
 def test_missing_or_quitting_bootstrap_is_an_init_error(hearth):
@@ -132,6 +132,11 @@ def test_missing_or_quitting_bootstrap_is_an_init_error(hearth):
     deploy_lambda(hearth, "lm-quit", "#!/bin/sh\nexit 4\n", timeout_ms=5000)
     err = assert_error(hearth.invoke("lm-quit", json={}), 500, "init_error")
     assert "exited" in err["message"], err
+    # A bootstrap whose #! interpreter is missing: the error names it.
+    deploy_lambda(hearth, "lm-nointerp", "#!/usr/bin/hearth-no-such-shell\n", timeout_ms=5000)
+    err = assert_error(hearth.invoke("lm-nointerp", json={}), 500, "init_error")
+    assert err["type"] == "Runtime.InvalidEntrypoint", err
+    assert err["message"].startswith("interpreter /usr/bin/hearth-no-such-shell not found"), err
 
 
 def test_http_trigger_status_codes(hearth):

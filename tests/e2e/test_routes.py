@@ -134,7 +134,7 @@ def test_body_limit_is_the_invoke_limit(hearth):
 
 
 @pytest.mark.parametrize("path", ["/v1/x", "/v1", "/fn/x", "/healthz", "/metrics", "/metrics/x",
-                                  "/V1/x", "/Healthz/{p+}", "/FN/{x}"])
+                                  "/V1/x", "/Healthz/{p+}", "/FN/{x}", "/ui", "/Ui/{x}"])
 def test_reserved_prefixes_are_refused(hearth, path):
     r = hearth.deploy("rt-reserved", {"main.py": WHO}, routes=[route("GET", path)])
     err = assert_error(r, 400, "invalid_field")

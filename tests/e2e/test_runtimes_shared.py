@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from c_build import deploy_c
+from c_build import c_package, deploy_c
 from conftest import assert_error, py
 
 # Each function reads {"do": ...}: "print" prints a marker (to stdout, or
@@ -143,8 +143,38 @@ def test_a_handler_error_is_500_function_error(hearth, fn):
     runtime, name = fn
     err = assert_error(hearth.invoke(name, json={"do": "raise"}), 500, "function_error")
     assert err["type"] == ERROR_TYPE[runtime], err
-    assert "asked to fail" in err["message"], err
+    # One shape in every runtime: the type apart, the message the function's
+    # own (exec's names the exit status first: it has no message of its own).
+    want = "exit status 1: asked to fail" if runtime == "exec" else "asked to fail"
+    assert err["message"] == want, err
     assert hearth.invoke(name, json={}).text == "ok"
+
+
+# A handler that names nothing, per runtime: its init_error's type.
+MISSING_HANDLER = {"python3": ("main.nope", "HandlerNotFound"),
+                   "node": ("index.nope", "HandlerNotFound"),
+                   "exec": ("nope.sh", "HandlerNotFound"),
+                   "c": ("libnope.so", "ImportModuleError")}
+
+
+@pytest.mark.parametrize("runtime", sorted(MISSING_HANDLER))
+def test_an_init_error_has_the_function_errors_shape(hearth, runtime):
+    """init_error, like function_error: `type` apart, a message that does
+    not repeat it, in every runtime that reports one."""
+    if not usable(hearth, runtime):
+        pytest.skip("runtime %s is not usable on this machine" % runtime)
+    handler, want = MISSING_HANDLER[runtime]
+    name = "sh-init-" + runtime.replace("3", "")
+    _, files = FUNCTIONS[runtime]
+    if runtime == "c":
+        r = hearth.deploy_raw(name, c_package(textwrap.dedent(files)), "application/gzip",
+                              runtime="c", handler=handler, timeout_ms=5000)
+        assert r.status_code == 201, r.text
+    else:
+        hearth.deploy_ok(name, files=files, handler=handler, runtime=runtime, timeout_ms=5000)
+    err = assert_error(hearth.invoke(name, json={}), 500, "init_error")
+    assert err.get("type") == want, err
+    assert err["message"] and not err["message"].startswith(want), err
 
 
 def test_a_dying_worker_is_502_function_crashed(hearth, fn):

@@ -157,7 +157,7 @@ def test_settings_as_query_parameters_with_a_raw_archive(hearth):
                      {"min_instances": "101"}, {"max_concurrency": ""}):
         r = hearth.deploy_raw("sc-query", data, "application/gzip", runtime="python3",
                               handler="main.handler", **settings)
-        assert_error(r, 400, "invalid_field")
+        assert_error(r, 400, "invalid_query")
     shown = hearth.show("sc-query").json()
     assert shown["version"] == version and settings_of(shown) == want, shown
     assert hearth.invoke_ok("sc-query", json={}).json()["worker"]

@@ -40,9 +40,16 @@ def test_unknown_route_is_404_not_found(hearth):
     assert_error(hearth.get("/v1/nope"), 404, "not_found")
 
 
-def test_wrong_method_is_405(hearth):
-    assert_error(hearth.request("POST", "/healthz"), 405, "method_not_allowed")
-    assert_error(hearth.request("PATCH", "/v1/functions/some-fn"), 405, "method_not_allowed")
+def test_wrong_method_is_405_with_allow(hearth):
+    """Every 405 says which methods the path takes (RFC 9110)."""
+    for method, path, allow in [("POST", "/healthz", "GET"),
+                                ("PATCH", "/v1/functions/some-fn", "GET, PUT, DELETE"),
+                                ("GET", "/v1/functions/some-fn/invoke", "POST"),
+                                ("DELETE", "/v1/functions", "GET"),
+                                ("GET", "/v1/secrets/some-secret", "PUT, DELETE")]:
+        r = hearth.request(method, path)
+        assert_error(r, 405, "method_not_allowed")
+        assert r.headers.get("Allow") == allow, (method, path, r.headers)
 
 
 def test_runtimes_lists_usable_python3(hearth):

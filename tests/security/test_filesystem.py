@@ -19,8 +19,8 @@ DENIED = {"ENOENT", "EACCES", "EPERM", "EROFS"}
 def test_read_host_shadow(hearth, neighbour):
     """Attack: read the host's /etc/shadow (directly, and through the
     sandbox init's /proc/1/root). Stopped by: the private root — /etc is a
-    generated folder with passwd, group, hosts, nsswitch.conf and the loader
-    cache only, the host root is detached by pivot_root — and /proc/1/root
+    generated folder with passwd, group, hosts, nsswitch.conf, the loader
+    cache and Debian's alternatives links only, the host root is detached by pivot_root — and /proc/1/root
     of a process of another uid is not readable."""
     out = attack_ok(hearth, "fs-shadow", '''
         import os, hostile
@@ -32,7 +32,10 @@ def test_read_host_shadow(hearth, neighbour):
     ''')
     for path, (result, detail) in out["tries"].items():
         assert result in DENIED, "%s was readable: %r" % (path, detail)
-    assert out["etc"] == ["group", "hosts", "ld.so.cache", "nsswitch.conf", "passwd"], out["etc"]
+    etc = ["group", "hosts", "ld.so.cache", "nsswitch.conf", "passwd"]
+    if os.path.isdir("/etc/alternatives"):
+        etc.insert(0, "alternatives")
+    assert out["etc"] == etc, out["etc"]
     survived(hearth, neighbour)
 
 
@@ -157,10 +160,17 @@ def test_write_outside_tmp(hearth, neighbour):
             t["chmod /tmp"] = hostile.err(os.chmod, "/tmp", 0o700)
             t["utime /etc/passwd"] = hostile.err(os.utime, "/etc/passwd", (0, 0))
             t["symlink /etc/x"] = hostile.err(os.symlink, "/tmp", "/etc/x")
+            # Debian's alternatives are links the host's commands go through.
+            t["symlink /etc/alternatives/x"] = hostile.err(os.symlink, "/tmp",
+                                                           "/etc/alternatives/x")
+            t["unlink /etc/alternatives/awk"] = hostile.err(os.unlink, "/etc/alternatives/awk")
+            t["rename /etc/alternatives"] = hostile.err(os.rename, "/etc/alternatives",
+                                                        "/etc/alt")
             t["rmdir /var/task"] = hostile.err(os.rmdir, "/var/task")
             create("/tmp/allowed")  # the one writable place
             made = [p for p in ["/pwned", "/var/task/pwned", "/etc/pwned", "/usr/pwned",
-                                "/var/pwned", "/dev/pwned", "/var/task/d", "/etc/d", "/etc/x"]
+                                "/var/pwned", "/dev/pwned", "/var/task/d", "/etc/d", "/etc/x",
+                                "/etc/alternatives/x", "/etc/alt"]
                     if os.path.lexists(p)]
             return {"tries": t, "made": made, "tmp": open("/tmp/allowed").read()}
     ''')

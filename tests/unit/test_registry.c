@@ -458,7 +458,7 @@ static void test_reopen_keeps_data(void **state)
     fn_config_release(&got);
     /* Versions continue where they were, and reopening did not re-migrate. */
     put(f->reg, "hello", 3, "main.v3", 3000, NULL, 0);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
     /* WAL is a property of the file: any other opener sees it. */
     sqlite3 *db;
     sqlite3_stmt *st;
@@ -632,6 +632,61 @@ static void test_settings_defaults_and_corruption(void **state)
     assert_int_equal(registry_get(f->reg, "old", &got), -EIO);
 }
 
+static int stack_visit(const char *stack, const char *function, void *ud)
+{
+    char *out = ud;
+    size_t used = strlen(out);
+    snprintf(out + used, 256 - used, "%s/%s ", stack, function);
+    return 0;
+}
+
+/* A stack apply is one transaction: new versions, membership and deletes
+ * all land, or (one delete of an unknown name) none of them. */
+static void test_stack_apply_all_or_nothing(void **state)
+{
+    struct fixture *f = *state;
+    put(f->reg, "old", 1, "main.v1", 1000, NULL, 0);
+    put(f->reg, "loner", 1, "main.v1", 1000, NULL, 0);
+    fn_config a, b;
+    make_cfg(&a, "a", 1, "main.a", 2000, NULL);
+    make_cfg(&b, "old", 2, "main.v2", 2000, NULL);
+    snprintf(a.digest, sizeof a.digest, "sha256:%064d", 1);
+    fn_config *puts[] = {&a, &b};
+    const char *members[] = {"a", "old"};
+    const char *bad_deletes[] = {"nosuch"};
+    assert_int_equal(registry_stack_apply(f->reg, "s", puts, 2, members, 2, bad_deletes, 1),
+                     -ENOENT);
+    fn_config got;
+    assert_int_equal(registry_get(f->reg, "a", &got), -ENOENT);
+    assert_int_equal(registry_get(f->reg, "old", &got), 0);
+    assert_int_equal(got.version, 1);
+    assert_string_equal(got.stack, "");
+    fn_config_release(&got);
+
+    const char *deletes[] = {"loner"};
+    assert_int_equal(registry_stack_apply(f->reg, "s", puts, 2, members, 2, deletes, 1), 0);
+    assert_int_equal(registry_get(f->reg, "a", &got), 0);
+    assert_string_equal(got.stack, "s");
+    assert_string_equal(got.digest, a.digest);
+    fn_config_release(&got);
+    assert_int_equal(registry_get(f->reg, "old", &got), 0);
+    assert_int_equal(got.version, 2);
+    assert_string_equal(got.stack, "s");
+    fn_config_release(&got);
+    assert_int_equal(registry_get(f->reg, "loner", &got), -ENOENT);
+    char listed[256] = "";
+    assert_int_equal(registry_stack_list(f->reg, NULL, stack_visit, listed), 0);
+    assert_string_equal(listed, "s/a s/old ");
+    /* a plain put keeps the function in its stack */
+    put(f->reg, "a", 2, "main.a2", 3000, NULL, 0);
+    assert_int_equal(registry_get(f->reg, "a", &got), 0);
+    assert_string_equal(got.stack, "s");
+    assert_string_equal(got.digest, "");
+    fn_config_release(&got);
+    fn_config_release(&a);
+    fn_config_release(&b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -647,6 +702,7 @@ int main(void)
         T(test_recreate_after_delete_starts_at_1),
         T(test_get_version_of_old_version),
         T(test_reopen_keeps_data),
+        T(test_stack_apply_all_or_nothing),
         T(test_put_survives_process_exit),
         T(test_unusable_database_is_an_error),
         T(test_newer_schema_is_refused),

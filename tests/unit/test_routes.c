@@ -444,6 +444,51 @@ static void test_ten_thousand(void **state)
     routes_table_free(t);
 }
 
+/* A set (a stack apply): a route may move between functions of the set;
+ * a collision inside the set or with a function outside it changes
+ * nothing and names the failing function's index. */
+static void test_sets(void **state)
+{
+    (void)state;
+    routes_table *t = routes_table_new();
+    set_ok(t, "a", "[{\"method\": \"GET\", \"path\": \"/x\"}]");
+    set_ok(t, "b", "[{\"method\": \"GET\", \"path\": \"/y\"}]");
+    set_ok(t, "out", "[{\"method\": \"GET\", \"path\": \"/z\"}]");
+    const char *fns[] = {"a", "b"};
+    json_t *swap[] = {list("[{\"method\": \"GET\", \"path\": \"/y\"}]"),
+                      list("[{\"method\": \"GET\", \"path\": \"/x\"}]")};
+    routes_set *s;
+    size_t bad;
+    char err[400];
+    assert_int_equal(
+        routes_prepare_set(t, fns, (const json_t *const *)swap, 2, &s, &bad, err, sizeof err), 0);
+    routes_commit_set(t, s);
+    expect(t, "GET", "/x", "b", "/x", NULL);
+    expect(t, "GET", "/y", "a", "/y", NULL);
+    json_t *inside[] = {list("[{\"method\": \"ANY\", \"path\": \"/w\"}]"),
+                        list("[{\"method\": \"GET\", \"path\": \"/w\"}]")};
+    assert_int_equal(
+        routes_prepare_set(t, fns, (const json_t *const *)inside, 2, &s, &bad, err, sizeof err),
+        -EEXIST);
+    assert_int_equal(bad, 1);
+    json_t *outside[] = {list("[]"), list("[{\"method\": \"GET\", \"path\": \"/z\"}]")};
+    assert_int_equal(
+        routes_prepare_set(t, fns, (const json_t *const *)outside, 2, &s, &bad, err, sizeof err),
+        -EEXIST);
+    assert_int_equal(bad, 1);
+    assert_non_null(strstr(err, "'out'"));
+    expect(t, "GET", "/x", "b", "/x", NULL);
+    expect(t, "GET", "/y", "a", "/y", NULL);
+    expect(t, "GET", "/z", "out", "/z", NULL);
+    assert_int_equal(routes_count(t), 3);
+    for (int i = 0; i < 2; i++) {
+        json_decref(swap[i]);
+        json_decref(inside[i]);
+        json_decref(outside[i]);
+    }
+    routes_table_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_replace_and_remove),
         cmocka_unit_test(test_list_sorted),
         cmocka_unit_test(test_ten_thousand),
+        cmocka_unit_test(test_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

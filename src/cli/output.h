@@ -1,0 +1,41 @@
+/*
+ * output.h — how answers are shown: aligned tables with a header for a
+ * person at a terminal, tab-separated rows without one for a pipe, and the
+ * API's own JSON for --json.
+ *
+ * Owns: column layout, the JSON printer.
+ */
+#ifndef HEARTH_CLI_OUTPUT_H
+#define HEARTH_CLI_OUTPUT_H
+
+#include "cli.h"
+
+#include <jansson.h>
+
+#define TABLE_COLS_MAX 8
+
+typedef struct table {
+    size_t ncols;
+    const char *head[TABLE_COLS_MAX];
+    size_t nrows, cap;
+    char **cells; /* nrows * ncols, owned */
+} table;
+
+/* Sets up a table with the given column titles (NULL-terminated). */
+void table_init(table *t, ...);
+
+/* Adds a row of ncols strings (copied; NULL shows as "-"). Returns 0 or -ENOMEM. */
+int table_add(table *t, ...);
+
+/* Prints it (see above) and frees its contents. */
+void table_flush(table *t, const cli *c);
+
+/* Prints a JSON value on stdout, indented on a terminal, one line on a pipe. */
+void out_json(const cli *c, const json_t *j);
+
+/* A member as text for a table cell: strings as they are, numbers and
+ * booleans formatted, null/absent as NULL, arrays of strings joined with
+ * ",", other values compact JSON. Returns a pointer into `tmp` or the value. */
+const char *out_field(const json_t *obj, const char *key, char *tmp, size_t n);
+
+#endif
