@@ -27,6 +27,7 @@ if [ "${1:-}" = "--test" ]; then
     openssl curl systemd
     git # runtimes/c/README.md's build block finds the checkout with git (tests/e2e/test_readme_blocks.py)
     python3-croniter python3-tz # the reference for schedule fire times (tests/unit/test_cron_reference.py)
+    awscli python3-boto3 # the AWS Lambda API against the real clients (tests/e2e/test_aws.py)
     chromium chromium-driver python3-selenium # the dashboard in a headless browser (tests/e2e/test_ui.py)
   )
 fi

@@ -49,6 +49,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "aws_lambda.h"
 #include "deploy.h"
 #include "events/routes.h"
 #include "fn_settings.h"
@@ -1300,6 +1301,8 @@ static bool may_send_deploy_body(hearth *h, gw_request *req)
 size_t api_body_limit(gw_request *req, void *ud)
 {
     hearth *h = ud;
+    if (aws_lambda_owns(gw_path(req)))
+        return aws_lambda_body_limit(h, req);
     struct route_match m;
     bool known;
     const struct route *r = find_route(gw_method(req), gw_path(req), &m, &known);
@@ -1479,6 +1482,10 @@ static void serve_routed(hearth *h, gw_request *req)
 void api_handle(gw_request *req, void *ud)
 {
     hearth *h = ud;
+    if (aws_lambda_owns(gw_path(req))) { /* signed with SigV4, not a bearer token: its own door */
+        aws_lambda_handle(h, req);
+        return;
+    }
     struct route_match m;
     bool known;
     const struct route *r = find_route(gw_method(req), gw_path(req), &m, &known);

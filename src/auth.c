@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "dlog.h"
+#include "secrets.h"
 #include "strmap.h"
 #include "timefmt.h"
 
@@ -59,8 +60,9 @@ static const char *const scope_names[AUTH_SCOPE_COUNT] = {
 struct auth {
     registry *reg;
     bool off;
-    strmap by_hash;       /* hex of the hash -> auth_token (owned) */
-    int64_t data_version; /* the registry's, when the cache was loaded */
+    unsigned char *sigv4_key; /* sodium_malloc'd AUTH_SIGV4_KEY_BYTES, or NULL: no sealing */
+    strmap by_hash;           /* hex of the hash -> auth_token (owned) */
+    int64_t data_version;     /* the registry's, when the cache was loaded */
 };
 
 /* --- scopes --- */
@@ -203,6 +205,8 @@ static int cache_put(strmap *m, const registry_token *rt)
     memcpy(t->name, rt->name, sizeof t->name);
     memcpy(t->functions, rt->functions, sizeof t->functions);
     memcpy(t->hash, rt->hash, sizeof t->hash);
+    t->has_sigv4 = rt->has_sigv4;
+    memcpy(t->sigv4, rt->sigv4, sizeof t->sigv4);
     t->scopes = scopes_parse_list(rt->scopes);
     t->all_functions = strcmp(t->functions, AUTH_ALL) == 0;
     t->expires_ms = rt->expires_ms;
@@ -266,6 +270,7 @@ void auth_free(auth *a)
         return;
     cache_clear(&a->by_hash);
     strmap_release(&a->by_hash);
+    sodium_free(a->sigv4_key);
     free(a);
 }
 
@@ -357,6 +362,13 @@ auth_verdict auth_check(auth *a, const char *header, auth_scope need, const char
     if (!t)
         return AUTH_BAD_TOKEN;
     *who = t;
+    return auth_check_token(t, need, function);
+}
+
+auth_verdict auth_check_token(const auth_token *t, auth_scope need, const char *function)
+{
+    if (need >= AUTH_SCOPE_PUBLIC)
+        return AUTH_OK;
     if (t->scopes & (1u << AUTH_SCOPE_ADMIN))
         return AUTH_OK;
     if (need == AUTH_SCOPE_ADMIN || !(t->scopes & (1u << need)))
@@ -385,8 +397,36 @@ static int random_bytes(void *buf, size_t len)
     return 0;
 }
 
-/* A new secret and the record that stores its hash; nothing is stored. */
-static int make_token(const auth_spec *spec, char secret[AUTH_SECRET_LEN + 1], registry_token *rt)
+/* The additional data a sealed secret is bound to: its token's id and
+ * hash, so a sealed blob copied onto another row does not open. */
+static void seal_ad(const char *id, const unsigned char hash[REG_TOKEN_HASH_LEN],
+                    unsigned char ad[REG_TOKEN_ID_LEN + REG_TOKEN_HASH_LEN])
+{
+    memcpy(ad, id, REG_TOKEN_ID_LEN);
+    memcpy(ad + REG_TOKEN_ID_LEN, hash, REG_TOKEN_HASH_LEN);
+}
+
+/* Seals the new token's secret into rt->sigv4 when a key is loaded. */
+static int seal_secret(const auth *a, const char *secret, registry_token *rt)
+{
+    if (!a->sigv4_key)
+        return 0;
+    unsigned char *nonce = rt->sigv4, ad[REG_TOKEN_ID_LEN + REG_TOKEN_HASH_LEN];
+    int rc = random_bytes(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    if (rc < 0)
+        return rc;
+    seal_ad(rt->id, rt->hash, ad);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        rt->sigv4 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL,
+        (const unsigned char *)secret, AUTH_SECRET_LEN, ad, sizeof ad, NULL, nonce, a->sigv4_key);
+    rt->has_sigv4 = true;
+    return 0;
+}
+
+/* A new secret and the record that stores its hash (and, with a SigV4
+ * key, the secret sealed); nothing is stored. */
+static int make_token(const auth *a, const auth_spec *spec, char secret[AUTH_SECRET_LEN + 1],
+                      registry_token *rt)
 {
     unsigned char raw[SECRET_BYTES], id[ID_BYTES];
     int rc = random_bytes(raw, sizeof raw);
@@ -408,7 +448,7 @@ static int make_token(const auth_spec *spec, char secret[AUTH_SECRET_LEN + 1], r
              spec->functions ? spec->functions : AUTH_ALL);
     rt->created_ms = timefmt_now_ms();
     rt->expires_ms = spec->expires ? rt->created_ms + spec->expires_in_s * 1000 : 0;
-    return 0;
+    return seal_secret(a, secret, rt);
 }
 
 /* Stores and caches a made token. */
@@ -426,7 +466,7 @@ int auth_create(auth *a, const auth_spec *spec, char secret[AUTH_SECRET_LEN + 1]
     char err[256];
     if (auth_spec_check(spec, err, sizeof err) < 0)
         return -EINVAL;
-    int rc = make_token(spec, secret, out);
+    int rc = make_token(a, spec, secret, out);
     if (rc == 0)
         rc = store_token(a, out);
     if (rc < 0)
@@ -456,6 +496,112 @@ int auth_revoke(auth *a, const char *id)
     struct find_id f = {.id = id};
     if (strmap_each(&a->by_hash, find_id_visit, &f) == 1)
         free(strmap_remove(&a->by_hash, f.key));
+    return 0;
+}
+
+/* --- AWS Signature Version 4: the secret, sealed --- */
+
+_Static_assert(REG_TOKEN_SIGV4_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
+                                          AUTH_SECRET_LEN +
+                                          crypto_aead_xchacha20poly1305_ietf_ABYTES,
+               "REG_TOKEN_SIGV4_LEN does not match the sealing");
+_Static_assert(AUTH_SIGV4_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+               "AUTH_SIGV4_KEY_BYTES does not match the cipher");
+
+/* Creates the key file (0600, new, synced). 0 or -errno; -EEXIST when
+ * another process made it first. */
+static int create_key_file(const char *path)
+{
+    unsigned char key[AUTH_SIGV4_KEY_BYTES];
+    int rc = random_bytes(key, sizeof key);
+    int fd = rc == 0 ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+    if (rc == 0 && fd < 0)
+        rc = -errno;
+    if (fd >= 0 && (fchmod(fd, 0600) < 0 || write(fd, key, sizeof key) != (ssize_t)sizeof key ||
+                    fsync(fd) < 0))
+        rc = errno ? -errno : -EIO;
+    sodium_memzero(key, sizeof key);
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0 && rc != -EEXIST && fd >= 0)
+        unlink(path);
+    return rc;
+}
+
+int auth_sigv4_key_load(auth *a, const char *path)
+{
+    unsigned char *key = sodium_malloc(AUTH_SIGV4_KEY_BYTES);
+    if (!key)
+        return -ENOMEM;
+    int rc = secrets_read_file(AT_FDCWD, path, key, AUTH_SIGV4_KEY_BYTES);
+    if (rc == -ENOENT) {
+        rc = create_key_file(path);
+        if (rc == 0 || rc == -EEXIST)
+            rc = secrets_read_file(AT_FDCWD, path, key, AUTH_SIGV4_KEY_BYTES);
+    }
+    if (rc < 0) {
+        sodium_free(key);
+        return rc;
+    }
+    sodium_mprotect_readonly(key);
+    sodium_free(a->sigv4_key);
+    a->sigv4_key = key;
+    return 0;
+}
+
+struct by_id {
+    const char *id;
+    const auth_token *found;
+};
+
+static int by_id_visit(const char *key, void *value, void *ud)
+{
+    (void)key;
+    struct by_id *b = ud;
+    if (strcmp(((auth_token *)value)->id, b->id) != 0)
+        return 0;
+    b->found = value;
+    return 1;
+}
+
+const auth_token *auth_find_id(auth *a, const char *id)
+{
+    struct by_id b = {.id = id};
+    if (strlen(id) != REG_TOKEN_ID_LEN)
+        return NULL;
+    if (strmap_each(&a->by_hash, by_id_visit, &b) != 1 && registry_changed(a) &&
+        auth_reload(a) == 0)
+        strmap_each(&a->by_hash, by_id_visit, &b);
+    const auth_token *t = b.found;
+    if (t && t->expires_ms && timefmt_now_ms() >= t->expires_ms)
+        return NULL;
+    return t;
+}
+
+int auth_sigv4_secret(const auth *a, const auth_token *t, char secret[AUTH_SECRET_LEN + 1])
+{
+    if (!a->sigv4_key || !t->has_sigv4)
+        return -ENOKEY;
+    unsigned char ad[REG_TOKEN_ID_LEN + REG_TOKEN_HASH_LEN];
+    seal_ad(t->id, t->hash, ad);
+    unsigned long long n;
+    const size_t npub = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)secret, &n, NULL,
+                                                   t->sigv4 + npub, REG_TOKEN_SIGV4_LEN - npub, ad,
+                                                   sizeof ad, t->sigv4, a->sigv4_key) != 0 ||
+        n != AUTH_SECRET_LEN) {
+        sodium_memzero(secret, AUTH_SECRET_LEN + 1);
+        return -EBADMSG;
+    }
+    secret[AUTH_SECRET_LEN] = '\0';
+    /* The hash must match too: a key that opens another token's blob is
+     * refused even if the AEAD binding were ever weakened. */
+    unsigned char hash[REG_TOKEN_HASH_LEN];
+    crypto_generichash(hash, sizeof hash, (const unsigned char *)secret, AUTH_SECRET_LEN, NULL, 0);
+    if (sodium_memcmp(hash, t->hash, sizeof hash) != 0) {
+        sodium_memzero(secret, AUTH_SECRET_LEN + 1);
+        return -EBADMSG;
+    }
     return 0;
 }
 
@@ -506,7 +652,7 @@ int auth_bootstrap(auth *a, const char *path)
         return -ENAMETOOLONG;
     registry_token rt;
     auth_spec spec = {.name = name, .scopes = 1u << AUTH_SCOPE_ADMIN};
-    int rc = make_token(&spec, secret, &rt);
+    int rc = make_token(a, &spec, secret, &rt);
     if (rc == 0)
         rc = write_secret_file(tmp, secret);
     sodium_memzero(secret, sizeof secret);

@@ -43,6 +43,8 @@ typedef struct auth_token {
     bool all_functions; /* functions is "*": no fnmatch needed */
     int64_t expires_ms; /* 0 = never */
     unsigned char hash[REG_TOKEN_HASH_LEN];
+    bool has_sigv4; /* the secret is sealed in sigv4 (tokens made since the AWS API) */
+    unsigned char sigv4[REG_TOKEN_SIGV4_LEN];
 } auth_token;
 
 /* Opens the token cache over `reg` (which must outlive it), loading every
@@ -73,6 +75,32 @@ typedef enum auth_verdict {
  * when one was found live (also for the 403 verdicts), else NULL. */
 auth_verdict auth_check(auth *a, const char *header, auth_scope need, const char *function,
                         const auth_token **who);
+
+/* The verdict for a token already found (auth_check's second half; the
+ * AWS API finds its token by access key id). */
+auth_verdict auth_check_token(const auth_token *t, auth_scope need, const char *function);
+
+/* --- AWS Signature Version 4 (aws_lambda.c) ---
+ * SigV4 needs the secret itself on the verifying side, and the registry
+ * keeps only a hash. So each token made while a SigV4 key is loaded also
+ * has its secret sealed (XChaCha20-Poly1305, bound to the token's id and
+ * hash) with a 32-byte key that only the daemon's data dir holds
+ * (<data-dir>/sigv4.key, 0600). docs/security.md weighs this. */
+#define AUTH_SIGV4_KEY_BYTES 32
+#define AUTH_SIGV4_KEY_FILE  "sigv4.key"
+
+/* Loads the key at `path`, creating it (random, 0600) when missing; from
+ * then on new tokens are sealed. 0 or -errno (-EINVAL: wrong size). */
+int auth_sigv4_key_load(auth *a, const char *path);
+
+/* The live, unexpired token with id `id` (the access key id), or NULL.
+ * Borrowed like auth_check's. */
+const auth_token *auth_find_id(auth *a, const char *id);
+
+/* Opens t's sealed secret into `secret` (caller zeroes it after use).
+ * 0, -ENOKEY (a token made before sealing, or no key loaded), -EBADMSG
+ * (the blob does not open: another key, or tampered). */
+int auth_sigv4_secret(const auth *a, const auth_token *t, char secret[AUTH_SECRET_LEN + 1]);
 
 /* True when the Authorization value `header` carries something in the
  * format of a Hearth token (live or not): such a header is never passed

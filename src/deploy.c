@@ -60,6 +60,8 @@ typedef struct deploy_job {
     bool raw;
     deploy_query q;
     deploy_unit u;
+    json_t *doc;         /* deploy_start_doc: the settings document (owned) */
+    deploy_done_fn done; /* deploy_start_doc: how to answer */
 } deploy_job;
 
 static int refuse(deploy_unit *u, unsigned status, const char *code, const char *fmt, ...)
@@ -419,6 +421,22 @@ static int unit_finish(deploy_unit *u, int rc)
     return rc;
 }
 
+/* The package of a version already installed, copied (deploy_start_doc). */
+static int copy_code(deploy_unit *u)
+{
+    char src[PATH_MAX];
+    if (path_format(src, sizeof src, "%s/%s/%" PRId64, u->h->code_root, u->name, u->code_from))
+        return refuse(u, 500, "internal_error", "the data dir path is too long");
+    if (make_staging(u) < 0)
+        return -1;
+    int rc = package_copy_tree(src, u->staging);
+    if (rc < 0)
+        return refuse(u, 500, "internal_error",
+                      "could not copy the code of version %" PRId64 ": %s", u->code_from,
+                      strerror(-rc));
+    return 0;
+}
+
 int deploy_unit_from_json(deploy_unit *u, json_t *doc, bool stack)
 {
     static const char *const known[] = {"runtime", "handler", "files", "archive", "env", "secrets"};
@@ -450,7 +468,9 @@ int deploy_unit_from_json(deploy_unit *u, json_t *doc, bool stack)
     json_t *secrets = json_object_get(doc, "secrets");
     if (rc == 0 && secrets)
         rc = take_secrets(u, secrets);
-    if (rc == 0)
+    if (rc == 0 && u->code_from > 0)
+        rc = copy_code(u);
+    else if (rc == 0)
         rc = stack ? unpack_json_package(u, NULL, json_object_get(doc, "code"), true)
                    : unpack_json_package(u, json_object_get(doc, "files"),
                                          json_object_get(doc, "archive"), false);
@@ -506,6 +526,10 @@ static int parse_raw_body(deploy_job *j)
 static void deploy_work(uv_work_t *w)
 {
     deploy_job *j = w->data;
+    if (j->doc) {
+        deploy_unit_from_json(&j->u, j->doc, false);
+        return;
+    }
     if (j->raw) {
         unit_finish(&j->u, parse_raw_body(j));
         return;
@@ -688,6 +712,7 @@ static void job_free(deploy_job *j)
         free(j->q.choice[i]);
     for (size_t i = 0; i < FNSET_INT_COUNT; i++)
         free(j->q.ints[i]);
+    json_decref(j->doc);
     free(j);
 }
 
@@ -701,7 +726,12 @@ static void deploy_after(uv_work_t *w, int status)
     if (!u->code && install(u, &created) == 0) {
         deploy_announce(u->h, &u->cfg);
         api_audit(u->h, j->req, "deploy", u->name);
-        gw_respond_json(j->req, created ? 201 : 200, api_function_json(u->h, &u->cfg));
+        if (j->done)
+            j->done(u->h, j->req, &u->cfg, created, created ? 201 : 200, NULL, "");
+        else
+            gw_respond_json(j->req, created ? 201 : 200, api_function_json(u->h, &u->cfg));
+    } else if (j->done) {
+        j->done(u->h, j->req, NULL, false, u->status, u->code, u->message);
     } else {
         gw_respond_error(j->req, u->status, u->code, "%s", u->message);
     }
@@ -796,6 +826,27 @@ void deploy_start(hearth *h, gw_request *req, const char *name)
     int rc = uv_queue_work(h->loop, &j->work, deploy_work, deploy_after);
     if (rc < 0) {
         gw_respond_error(req, 500, "internal_error", "could not queue the deploy");
+        job_free(j);
+    }
+}
+
+void deploy_start_doc(hearth *h, gw_request *req, const char *name, json_t *doc, int64_t code_from,
+                      deploy_done_fn done)
+{
+    deploy_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        json_decref(doc);
+        done(h, req, NULL, false, 500, "internal_error", "out of memory");
+        return;
+    }
+    j->req = req;
+    deploy_unit_init(&j->u, h, name);
+    j->u.code_from = code_from;
+    j->doc = doc;
+    j->done = done;
+    j->work.data = j;
+    if (uv_queue_work(h->loop, &j->work, deploy_work, deploy_after) < 0) {
+        done(h, req, NULL, false, 500, "internal_error", "could not queue the deploy");
         job_free(j);
     }
 }

@@ -26,6 +26,7 @@ typedef struct deploy_unit {
     package_limits lim;     /* the unpack's bounds: package.h's, or less in a stack */
     uint64_t unpacked;      /* bytes of file content unpacked */
     bool from_query;        /* a raw-archive PUT: a wrong setting is invalid_query */
+    int64_t code_from;      /* > 0: copy this version's code, no files/archive (deploy_start_doc) */
     unsigned status;        /* HTTP status of the error */
     const char *code;       /* error code; NULL while all is well */
     char message[512];
@@ -65,6 +66,19 @@ void deploy_forget(hearth *h, const char *name);
 
 /* Handles a deploy of `name` (already validated). Answers `req` later. */
 void deploy_start(hearth *h, gw_request *req, const char *name);
+
+/* How a deploy started by another API (the AWS Lambda API) ends: `cfg`
+ * is the new version, or NULL when refused, with the status, code and
+ * message a PUT would have answered. The callback answers `req`. */
+typedef void (*deploy_done_fn)(hearth *h, gw_request *req, const fn_config *cfg, bool created,
+                               unsigned status, const char *code, const char *message);
+
+/* Deploys `name` from `doc`, a settings document in the PUT body's JSON
+ * shape (taken: freed by the deploy), through the same checks and
+ * commit. With code_from > 0 the package is a copy of that version's
+ * code and `doc` holds neither files nor archive. Ends in `done`. */
+void deploy_start_doc(hearth *h, gw_request *req, const char *name, json_t *doc, int64_t code_from,
+                      deploy_done_fn done);
 
 /* Removes a function's code in the background (DELETE). Returns 0 or a
  * negative errno if the code could not be moved aside. */

@@ -132,6 +132,13 @@ static int open_tokens(hearth *h)
     }
     if (h->set.no_auth)
         return 0;
+    /* Before the bootstrap, so the first admin token can sign AWS requests. */
+    rc = auth_sigv4_key_load(h->auth, AUTH_SIGV4_KEY_FILE);
+    if (rc < 0) {
+        dlog_error("cannot read or create %s/%s: %s", h->set.data_dir, AUTH_SIGV4_KEY_FILE,
+                   strerror(-rc));
+        return -1;
+    }
     rc = auth_bootstrap(h->auth, ADMIN_TOKEN_FILE);
     if (rc < 0) {
         dlog_error("cannot write the first admin token to %s/%s: %s", h->set.data_dir,

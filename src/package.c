@@ -874,3 +874,89 @@ int package_remove_tree(const char *path)
         rc = -errno;
     return rc;
 }
+
+/* --- copying an installed version --- */
+
+static int copy_file(int sfd, int dfd, const char *name, mode_t mode)
+{
+    int in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    int out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    int rc = out < 0 ? -errno : 0;
+    char chunk[65536];
+    ssize_t n;
+    while (rc == 0 && (n = read(in, chunk, sizeof chunk)) != 0) {
+        if (n < 0 || write(out, chunk, (size_t)n) != n)
+            rc = errno ? -errno : -EIO;
+    }
+    if (out >= 0 && rc == 0 && fchmod(out, mode) < 0)
+        rc = -errno;
+    if (out >= 0)
+        close(out);
+    close(in);
+    return rc;
+}
+
+static int copy_dir(int sfd, int dfd, unsigned depth)
+{
+    if (depth > 64)
+        return -ELOOP;
+    DIR *d = fdopendir(sfd);
+    if (!d) {
+        close(sfd);
+        return -errno;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            rc = -errno;
+        } else if (S_ISDIR(st.st_mode)) {
+            int s2 = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int d2 = -1;
+            if (s2 < 0 || mkdirat(dfd, e->d_name, 0755) < 0 ||
+                (d2 = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                rc = -errno;
+            if (rc == 0)
+                rc = copy_dir(s2, d2, depth + 1); /* takes s2 */
+            else if (s2 >= 0)
+                close(s2);
+            if (d2 >= 0)
+                close(d2);
+        } else if (S_ISREG(st.st_mode)) {
+            rc = copy_file(dirfd(d), dfd, e->d_name, st.st_mode & 0755);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PKG_PATH_MAX + 1];
+            ssize_t n = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1);
+            if (n < 0)
+                rc = -errno;
+            else {
+                target[n] = '\0';
+                if (symlinkat(target, dfd, e->d_name) < 0)
+                    rc = -errno;
+            }
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+int package_copy_tree(const char *src, const char *dest_dir)
+{
+    int sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sfd < 0)
+        return -errno;
+    int dfd = open(dest_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        int err = errno;
+        close(sfd);
+        return -err;
+    }
+    int rc = copy_dir(sfd, dfd, 0);
+    close(dfd);
+    return rc;
+}

@@ -44,6 +44,13 @@ int package_unpack_archive(const void *data, size_t len, const char *dest_dir,
 int package_write_files(const json_t *files, const char *dest_dir, const package_limits *lim,
                         char *err, size_t errlen);
 
+/* Copies the code folder `src` (an installed version: already checked)
+ * into the empty folder `dest_dir`: folders, regular files with their
+ * mode & 0755, symlinks as they are; nothing is followed. For a new
+ * version with the same code (the AWS API's UpdateFunctionConfiguration).
+ * Returns 0 or a negative errno. */
+int package_copy_tree(const char *src, const char *dest_dir);
+
 /* Removes `path` and everything below it without following symlinks.
  * Returns 0 or a negative errno; a missing path is 0. */
 int package_remove_tree(const char *path);

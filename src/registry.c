@@ -89,6 +89,10 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  updated_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (function, name));",
+    /* 5: a token's secret sealed with the daemon's SigV4 key (auth.c), for
+     * the AWS API's signatures; NULL for tokens made before, which cannot
+     * sign AWS requests. */
+    "ALTER TABLE tokens ADD COLUMN sigv4 BLOB;",
 };
 
 enum stmt_id {

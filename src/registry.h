@@ -197,6 +197,7 @@ bool registry_version_aliased(registry *reg, const char *fn, int64_t version);
 #define REG_TOKEN_HASH_LEN   32
 #define REG_TOKEN_SCOPES_MAX 127 /* comma-separated scope words */
 #define REG_TOKEN_GLOB_MAX   128
+#define REG_TOKEN_SIGV4_LEN  (24 + 47 + 16) /* XChaCha20-Poly1305: nonce, a token, tag */
 
 /* A bearer token as stored: never its secret, only a hash of it. Times in
  * unix ms; expires_ms and revoked_ms are 0 for never / not revoked. */
@@ -207,6 +208,11 @@ typedef struct registry_token {
     char scopes[REG_TOKEN_SCOPES_MAX + 1];
     char functions[REG_TOKEN_GLOB_MAX + 1];
     int64_t created_ms, expires_ms, revoked_ms;
+    /* The secret sealed with the daemon's SigV4 key (auth.c; never the
+     * secret itself): nonce, ciphertext, tag. has_sigv4 false for tokens
+     * made before migration 3. */
+    bool has_sigv4;
+    unsigned char sigv4[REG_TOKEN_SIGV4_LEN];
 } registry_token;
 
 /* Stores a new token durably. Returns 0, -EEXIST when a token not revoked

@@ -4,7 +4,8 @@
  * audit trail.
  *
  * Owns the SQL of those two tables. Must never: store or return a token's
- * secret (only its hash ever reaches this file), run on a request's hot
+ * secret (only its hash, and the secret sealed by auth.c with a key this
+ * file never sees, ever reach it), run on a request's hot
  * path (auth.c caches the tokens in memory), or leave a half-written row.
  * Statements are prepared per call: these are management actions, rare.
  */
@@ -27,7 +28,7 @@ int registry_token_add(registry *reg, const registry_token *t)
         return -EBUSY;
     sqlite3 *db = registry_sqlite(reg);
     static const char sql[] = "INSERT INTO tokens (id, name, hash, scopes, functions, created_ms, "
-                              "expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+                              "expires_ms, sigv4) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
     sqlite3_stmt *st;
     int rc = prepare(db, sql, &st);
     if (rc)
@@ -39,6 +40,10 @@ int registry_token_add(registry *reg, const registry_token *t)
     sqlite3_bind_text(st, 5, t->functions, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, t->created_ms);
     sqlite3_bind_int64(st, 7, t->expires_ms);
+    if (t->has_sigv4)
+        sqlite3_bind_blob(st, 8, t->sigv4, REG_TOKEN_SIGV4_LEN, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 8);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE)
         rc = 0;
@@ -82,6 +87,9 @@ static int decode_token(sqlite3_stmt *st, registry_token *t)
     t->created_ms = sqlite3_column_int64(st, 5);
     t->expires_ms = sqlite3_column_int64(st, 6);
     t->revoked_ms = sqlite3_column_int64(st, 7);
+    t->has_sigv4 = sqlite3_column_bytes(st, 8) == REG_TOKEN_SIGV4_LEN;
+    if (t->has_sigv4)
+        memcpy(t->sigv4, sqlite3_column_blob(st, 8), REG_TOKEN_SIGV4_LEN);
     return 0;
 }
 
@@ -89,10 +97,12 @@ int registry_token_list(registry *reg, bool live_only, registry_token_fn visit, 
 {
     sqlite3 *db = registry_sqlite(reg);
     sqlite3_stmt *st;
-    int rc = prepare(db,
-                     "SELECT id, name, hash, scopes, functions, created_ms, expires_ms, revoked_ms "
-                     "FROM tokens WHERE ?1 = 0 OR revoked_ms = 0 ORDER BY created_ms, rowid",
-                     &st);
+    int rc =
+        prepare(db,
+                "SELECT id, name, hash, scopes, functions, created_ms, expires_ms, revoked_ms, "
+                "sigv4 "
+                "FROM tokens WHERE ?1 = 0 OR revoked_ms = 0 ORDER BY created_ms, rowid",
+                &st);
     if (rc)
         return rc;
     sqlite3_bind_int(st, 1, live_only);

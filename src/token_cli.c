@@ -228,6 +228,15 @@ int token_cli_main(int argc, char **argv)
         registry_close(reg);
         return 1;
     }
+    /* The daemon's SigV4 key, so a token made here can sign AWS requests too. */
+    char key_path[4096];
+    snprintf(key_path, sizeof key_path, "%s/%s", c.data_dir, AUTH_SIGV4_KEY_FILE);
+    if (strcmp(cmd, "create") == 0 && (rc = auth_sigv4_key_load(a, key_path)) < 0) {
+        fprintf(stderr, "hearthd token: cannot read or create %s: %s\n", key_path, strerror(-rc));
+        auth_free(a);
+        registry_close(reg);
+        return 1;
+    }
     if (strcmp(cmd, "create") == 0)
         rc = cmd_create(a, &c);
     else if (strcmp(cmd, "revoke") == 0)

@@ -72,6 +72,7 @@ static const struct {
     {"healthz", "/healthz"},
     {"metrics", "/metrics"},
     {"ui", "/ui/"},
+    {"2015-03-31", "/2015-03-31/"}, /* the AWS Lambda API (aws_lambda.h) */
 };
 
 bool routes_is_reserved(const char *seg, size_t len)

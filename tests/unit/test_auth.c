@@ -185,6 +185,47 @@ static void test_audit_newest_first(void **state)
     assert_int_equal(n, 2);
 }
 
+/* SigV4's sealed secret: opens to the token with the key it was sealed
+ * with, is absent without a key, and does not open with another key. */
+static void test_sigv4_sealed_secret(void **state)
+{
+    struct fx *f = *state;
+    char key[128], secret[AUTH_SECRET_LEN + 1], opened[AUTH_SECRET_LEN + 1];
+    registry_token rt;
+    auth_spec spec = {.name = "plain", .scopes = 1u << AUTH_SCOPE_READ};
+    assert_int_equal(auth_create(f->a, &spec, secret, &rt), 0);
+    assert_false(rt.has_sigv4);
+    const auth_token *t = auth_find_id(f->a, rt.id);
+    assert_non_null(t);
+    assert_int_equal(auth_sigv4_secret(f->a, t, opened), -ENOKEY);
+
+    snprintf(key, sizeof key, "%s/sigv4.key", f->dir);
+    assert_int_equal(auth_sigv4_key_load(f->a, key), 0);
+    struct stat st;
+    assert_int_equal(stat(key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    spec.name = "sealed";
+    assert_int_equal(auth_create(f->a, &spec, secret, &rt), 0);
+    assert_true(rt.has_sigv4);
+    assert_null(memmem(rt.sigv4, sizeof rt.sigv4, secret + 4, 16)); /* not in the clear */
+    t = auth_find_id(f->a, rt.id);
+    assert_non_null(t);
+    assert_int_equal(auth_sigv4_secret(f->a, t, opened), 0);
+    assert_string_equal(opened, secret);
+    assert_int_equal(auth_check_token(t, AUTH_SCOPE_READ, "f"), AUTH_OK);
+    assert_int_equal(auth_check_token(t, AUTH_SCOPE_DEPLOY, "f"), AUTH_NO_SCOPE);
+
+    /* Another daemon's key: the blob does not open. */
+    assert_int_equal(unlink(key), 0);
+    assert_int_equal(auth_sigv4_key_load(f->a, key), 0); /* a new random key */
+    t = auth_find_id(f->a, rt.id);
+    assert_int_equal(auth_sigv4_secret(f->a, t, opened), -EBADMSG);
+    /* Revoked: no longer found by its id. */
+    assert_int_equal(auth_revoke(f->a, rt.id), 0);
+    assert_null(auth_find_id(f->a, rt.id));
+    assert_null(auth_find_id(f->a, "not-an-id"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +235,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke_and_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap_writes_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_newest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigv4_sealed_secret, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

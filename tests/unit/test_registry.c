@@ -458,7 +458,7 @@ static void test_reopen_keeps_data(void **state)
     fn_config_release(&got);
     /* Versions continue where they were, and reopening did not re-migrate. */
     put(f->reg, "hello", 3, "main.v3", 3000, NULL, 0);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
     /* WAL is a property of the file: any other opener sees it. */
     sqlite3 *db;
     sqlite3_stmt *st;
