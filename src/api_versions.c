@@ -69,11 +69,11 @@ static int version_visit(const fn_config *cfg, void *ud)
     char created[TIMEFMT_ISO_LEN];
     timefmt_iso_ms(cfg->updated_ms, created);
     /* A version deployed before digests were kept has none: null. */
-    json_t *v = json_pack("{s:I,s:o,s:s,s:I,s:b,s:o}", "version", (json_int_t)cfg->version,
-                          "digest", cfg->digest[0] ? json_string(cfg->digest) : json_null(),
-                          "created", created, "created_ms", (json_int_t)cfg->updated_ms, "current",
-                          cfg->version == x->current, "settings",
-                          settings ? settings : json_object());
+    json_t *v =
+        json_pack("{s:I,s:o,s:s,s:I,s:b,s:o}", "version", (json_int_t)cfg->version, "digest",
+                  cfg->digest[0] ? json_string(cfg->digest) : json_null(), "created", created,
+                  "created_ms", (json_int_t)cfg->updated_ms, "current", cfg->version == x->current,
+                  "settings", settings ? settings : json_object());
     return v && json_array_append_new(x->list, v) == 0 ? 0 : -ENOMEM;
 }
 

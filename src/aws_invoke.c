@@ -247,9 +247,12 @@ static void invoke_event(hearth *h, gw_request *req, const char *name, const cha
     const char *ct = gw_header(req, "Content-Type");
     if (ct && (strlen(ct) > EV_CTYPE_MAX || strpbrk(ct, "\r\n")))
         ct = NULL;
-    event_new e = {
-        .function = name, .qualifier = qual, .payload = body, .len = len, .content_type = ct,
-        .source = "invoke"};
+    event_new e = {.function = name,
+                   .qualifier = qual,
+                   .payload = body,
+                   .len = len,
+                   .content_type = ct,
+                   .source = "invoke"};
     events_submit(h->events, &e, on_accepted, req);
 }
 

@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SETTINGS_MAX    (64 * 1024) /* a settings column larger than this is corrupt */
+#define SETTINGS_MAX (64 * 1024) /* a settings column larger than this is corrupt */
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 

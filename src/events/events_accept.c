@@ -217,8 +217,9 @@ static void change_one(events *ev, const char *id, bool redrive, events_ack_fn d
     evrec_release(&r);
     evfn *f = ev_fn_get(ev, r.function);
     int64_t now = timefmt_now_ms();
-    rc = !f ? -ENOMEM : redrive ? evstore_redrive(ev->st, r.seq, now)
-                                : evstore_cancel(ev->st, r.seq, now);
+    rc = !f        ? -ENOMEM
+         : redrive ? evstore_redrive(ev->st, r.seq, now)
+                   : evstore_cancel(ev->st, r.seq, now);
     ev_batch_joined(ev);
     if (rc < 0) {
         if (rc == -ESTALE)
@@ -236,8 +237,8 @@ static void change_one(events *ev, const char *id, bool redrive, events_ack_fn d
         ack_now(done, ud, 503, "storage_error", "%s", "out of memory");
         return;
     }
-    *k = (evack){.done = done, .ud = ud, .fn = f, .seq = redrive ? r.seq : 0,
-                 .reserved = redrive ? 1 : -1};
+    *k = (evack){
+        .done = done, .ud = ud, .fn = f, .seq = redrive ? r.seq : 0, .reserved = redrive ? 1 : -1};
     snprintf(k->ack.id, sizeof k->ack.id, "%s", r.id);
     k->ack.state = redrive ? EV_QUEUED : EV_CANCELLED;
     f->pending = (unsigned)((int)f->pending + k->reserved);
@@ -253,4 +254,3 @@ void events_cancel(events *ev, const char *id, events_ack_fn done, void *ud)
 {
     change_one(ev, id, false, done, ud);
 }
-

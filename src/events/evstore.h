@@ -151,8 +151,8 @@ typedef int (*evstore_visit_fn)(ev_record *r, void *ud); /* r borrowed; non-zero
 
 /* A function's invocations, newest first, at most `limit`, only those of
  * `status` unless it is -1. Payloads and results are not loaded. */
-int evstore_list(evstore *st, const char *function, int status, unsigned limit,
-                 evstore_visit_fn fn, void *ud);
+int evstore_list(evstore *st, const char *function, int status, unsigned limit, evstore_visit_fn fn,
+                 void *ud);
 
 /* Every invocation still to run, oldest first (payloads not loaded). Used
  * at start: a running one was cut off by a stop and runs again. */

@@ -398,8 +398,9 @@ static int get_one(evstore *st, enum stmt_id id, ev_record *out)
 {
     sqlite3_stmt *s = st->stmt[id];
     int step = sqlite3_step(s);
-    int rc = step == SQLITE_ROW ? read_record(s, out, true) : step == SQLITE_DONE ? -ENOENT
-                                                                                  : fail(st, id);
+    int rc = step == SQLITE_ROW    ? read_record(s, out, true)
+             : step == SQLITE_DONE ? -ENOENT
+                                   : fail(st, id);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc;
@@ -523,8 +524,8 @@ static int visit_rows(evstore *st, enum stmt_id id, evstore_visit_fn fn, void *u
     return rc;
 }
 
-int evstore_list(evstore *st, const char *function, int status, unsigned limit,
-                 evstore_visit_fn fn, void *ud)
+int evstore_list(evstore *st, const char *function, int status, unsigned limit, evstore_visit_fn fn,
+                 void *ud)
 {
     enum stmt_id id = status < 0 ? ST_LIST : ST_LIST_STATUS;
     sqlite3_stmt *s = stmt(st, id);

@@ -43,8 +43,8 @@
 /* --- methods and reserved prefixes --- */
 
 static const char *const method_names[ROUTES_METHODS] = {
-    [ROUTES_GET] = "GET",   [ROUTES_POST] = "POST",       [ROUTES_PUT] = "PUT",
-    [ROUTES_PATCH] = "PATCH", [ROUTES_DELETE] = "DELETE", [ROUTES_HEAD] = "HEAD",
+    [ROUTES_GET] = "GET",         [ROUTES_POST] = "POST",     [ROUTES_PUT] = "PUT",
+    [ROUTES_PATCH] = "PATCH",     [ROUTES_DELETE] = "DELETE", [ROUTES_HEAD] = "HEAD",
     [ROUTES_OPTIONS] = "OPTIONS", [ROUTES_ANY] = "ANY",
 };
 
@@ -67,12 +67,9 @@ static const struct {
     const char *seg;
     const char *shown; /* as a prefix, for messages */
 } reserved[] = {
-    {"v1", "/v1/"},
-    {"fn", "/fn/"},
-    {"healthz", "/healthz"},
-    {"metrics", "/metrics"},
-    {"ui", "/ui/"},
-    {"2015-03-31", "/2015-03-31/"}, /* the AWS Lambda API (aws_lambda.h) */
+    {"v1", "/v1/"},          {"fn", "/fn/"},
+    {"healthz", "/healthz"}, {"metrics", "/metrics"},
+    {"ui", "/ui/"},          {"2015-03-31", "/2015-03-31/"}, /* the AWS Lambda API (aws_lambda.h) */
 };
 
 bool routes_is_reserved(const char *seg, size_t len)
@@ -135,14 +132,15 @@ static int parse_segment(const char *s, size_t len, tseg *out, char *why, size_t
         return validate_refuse(why, whylen, "has an empty segment ('//' or a trailing '/')");
     if (s[0] == '{') {
         if (s[len - 1] != '}')
-            return validate_refuse(why, whylen, "a parameter is a whole segment: {name} or {name+}");
+            return validate_refuse(why, whylen,
+                                   "a parameter is a whole segment: {name} or {name+}");
         bool greedy = len >= 3 && s[len - 2] == '+';
         const char *name = s + 1;
         size_t n = len - 2 - (greedy ? 1 : 0);
         if (!param_name_ok(name, n))
-            return validate_refuse(why, whylen,
-                        "parameter names match [A-Za-z_][A-Za-z0-9_]{0,63}; '%.*s' does not",
-                        (int)len, s);
+            return validate_refuse(
+                why, whylen, "parameter names match [A-Za-z_][A-Za-z0-9_]{0,63}; '%.*s' does not",
+                (int)len, s);
         *out = (tseg){greedy ? SEG_GREEDY : SEG_PARAM, name, n};
         return 0;
     }
@@ -152,9 +150,9 @@ static int parse_segment(const char *s, size_t len, tseg *out, char *why, size_t
             unsigned char c = (unsigned char)s[i];
             snprintf(what, sizeof what, c > 0x20 && c < 0x7f ? "'%c'" : "byte 0x%02x", c);
             return validate_refuse(why, whylen,
-                        "holds %s: literal segments are letters, digits and "
-                        "-._~!$&'()*+,;=:@ (a parameter is a whole segment)",
-                        what);
+                                   "holds %s: literal segments are letters, digits and "
+                                   "-._~!$&'()*+,;=:@ (a parameter is a whole segment)",
+                                   what);
         }
     if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
         return validate_refuse(why, whylen, "'.' and '..' are not segments a route may have");
@@ -183,11 +181,12 @@ static int tmpl_parse(const char *path, size_t len, tmpl *t, char *why, size_t w
             return -EINVAL;
         if (t->n > 0 && t->seg[t->n - 1].kind == SEG_GREEDY)
             return validate_refuse(why, whylen, "a greedy {%.*s+} must be the last segment",
-                        (int)t->seg[t->n - 1].len, t->seg[t->n - 1].s);
+                                   (int)t->seg[t->n - 1].len, t->seg[t->n - 1].s);
         for (size_t i = 0; i < t->n; i++)
-            if (t->seg[i].kind != SEG_LITERAL && s->kind != SEG_LITERAL && t->seg[i].len == s->len &&
-                memcmp(t->seg[i].s, s->s, s->len) == 0)
-                return validate_refuse(why, whylen, "names the parameter '%.*s' twice", (int)s->len, s->s);
+            if (t->seg[i].kind != SEG_LITERAL && s->kind != SEG_LITERAL &&
+                t->seg[i].len == s->len && memcmp(t->seg[i].s, s->s, s->len) == 0)
+                return validate_refuse(why, whylen, "names the parameter '%.*s' twice", (int)s->len,
+                                       s->s);
         t->n++;
         if (!slash)
             break;
@@ -195,7 +194,7 @@ static int tmpl_parse(const char *path, size_t len, tmpl *t, char *why, size_t w
     }
     if (t->seg[0].kind == SEG_LITERAL && routes_is_reserved(t->seg[0].s, t->seg[0].len))
         return validate_refuse(why, whylen, "is under the reserved prefix %s",
-                    reserved_shown(t->seg[0].s, t->seg[0].len));
+                               reserved_shown(t->seg[0].s, t->seg[0].len));
     return 0;
 }
 
@@ -233,8 +232,8 @@ static int parse_item(json_t *item, size_t i, parsed_route *out, char *err, size
 {
     static const char *const known[] = {"method", "path", "qualifier"};
     if (!json_is_object(item))
-        return validate_refuse(err, errlen, "routes[%zu] must be an object {\"method\": ..., \"path\": ...}",
-                    i);
+        return validate_refuse(err, errlen,
+                               "routes[%zu] must be an object {\"method\": ..., \"path\": ...}", i);
     const char *key = validate_unknown_key(item, known, 3, NULL);
     if (key)
         return validate_refuse(err, errlen,
@@ -257,12 +256,14 @@ static int parse_item(json_t *item, size_t i, parsed_route *out, char *err, size
                       ? method_parse(json_string_value(m))
                       : -1;
     if (out->method < 0)
-        return validate_refuse(err, errlen,
-                    "routes[%zu].method must be one of GET, POST, PUT, PATCH, DELETE, HEAD, "
-                    "OPTIONS, ANY",
-                    i);
+        return validate_refuse(
+            err, errlen,
+            "routes[%zu].method must be one of GET, POST, PUT, PATCH, DELETE, HEAD, "
+            "OPTIONS, ANY",
+            i);
     if (!json_is_string(p))
-        return validate_refuse(err, errlen, "routes[%zu].path must be a string starting with '/'", i);
+        return validate_refuse(err, errlen, "routes[%zu].path must be a string starting with '/'",
+                               i);
     out->path = json_string_value(p);
     size_t len = json_string_length(p);
     char why[200], shown[96];
@@ -288,20 +289,21 @@ static int parse_list(const json_t *v, parsed_route *out, size_t *n, char *err, 
     if (!v)
         return 0; /* none (routes_prepare's NULL) */
     if (!json_is_array(v))
-        return validate_refuse(err, errlen,
-                    "routes must be an array of {\"method\": ..., \"path\": ...} objects");
+        return validate_refuse(
+            err, errlen, "routes must be an array of {\"method\": ..., \"path\": ...} objects");
     size_t count = json_array_size(v);
     if (count > ROUTES_MAX)
-        return validate_refuse(err, errlen, "routes lists %zu routes; at most %d are allowed", count,
-                    ROUTES_MAX);
+        return validate_refuse(err, errlen, "routes lists %zu routes; at most %d are allowed",
+                               count, ROUTES_MAX);
     for (size_t i = 0; i < count; i++) {
         if (parse_item(json_array_get(v, i), i, &out[i], err, errlen) < 0)
             return -EINVAL;
         for (size_t j = 0; j < i; j++)
             if (methods_overlap(out[i].method, out[j].method) && same_shape(&out[i].t, &out[j].t))
-                return validate_refuse(err, errlen, "routes[%zu]: %s %s collides with routes[%zu] (%s %s)", i,
-                            method_names[out[i].method], out[i].path, j,
-                            method_names[out[j].method], out[j].path);
+                return validate_refuse(err, errlen,
+                                       "routes[%zu]: %s %s collides with routes[%zu] (%s %s)", i,
+                                       method_names[out[i].method], out[i].path, j,
+                                       method_names[out[j].method], out[j].path);
     }
     *n = count;
     return 0;
@@ -328,9 +330,9 @@ typedef struct rentry {
     bool greedy; /* in node->greedy[], else node->here[] */
     rnode *node;
     rfunc *owner;
-    char *path;      /* the template */
+    char *path;                       /* the template */
     char qualifier[FN_ALIAS_MAX + 1]; /* the version or alias it calls ("" = current) */
-    char **pnames;   /* the parameters' names, in path order (one allocation) */
+    char **pnames;                    /* the parameters' names, in path order (one allocation) */
     unsigned nparams;
 } rentry;
 
@@ -603,8 +605,8 @@ static int prepare_one(routes_table *t, const owners *o, const json_t *routes, r
         const rentry *other = collision(t, o, &list[i]);
         if (other) {
             validate_refuse(err, errlen, "%s %s collides with %s %s of function '%s'",
-                 method_names[list[i].method], list[i].path, method_names[other->method],
-                 other->path, other->owner->name);
+                            method_names[list[i].method], list[i].path, method_names[other->method],
+                            other->path, other->owner->name);
             rc = -EEXIST;
         }
     }
@@ -897,8 +899,8 @@ static json_t *params_of(const search *s)
             p += l;
             *p++ = '/';
         }
-        if (!joined || json_object_set_new_nocheck(o, e->pnames[plain],
-                                                   json_stringn(joined, len - 1)) < 0) {
+        if (!joined ||
+            json_object_set_new_nocheck(o, e->pnames[plain], json_stringn(joined, len - 1)) < 0) {
             json_decref(o);
             o = NULL;
         }

@@ -76,8 +76,8 @@ void routes_table_free(routes_table *t); /* accepts NULL */
  * function's (err names both routes and the other function); -EINVAL for
  * a list that does not validate; -ENOMEM. On error the table is unchanged. */
 typedef struct routes_change routes_change;
-int routes_prepare(routes_table *t, const char *function, const json_t *routes,
-                   routes_change **out, char *err, size_t errlen);
+int routes_prepare(routes_table *t, const char *function, const json_t *routes, routes_change **out,
+                   char *err, size_t errlen);
 void routes_commit(routes_table *t, routes_change *c);
 void routes_abort(routes_table *t, routes_change *c);
 

@@ -109,9 +109,9 @@ static void test_fires_at_its_times_and_once_after_a_jump(void **state)
     assert_int_equal(clock_tick(c), 1);
     assert_string_equal(json_string_value(json_object_get(last_event, "source")),
                         "hearth.schedule");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(last_event,
-                                                                         "resources"), 0)),
-                        "hearth:schedule:f/0");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(last_event, "resources"), 0)),
+        "hearth:schedule:f/0");
     assert_int_equal(saved_s, 1010);
     /* The wall clock jumps 95 s ahead: one firing, not nine. */
     now_ms = 1105000;

@@ -109,8 +109,8 @@ static events *open_events(unsigned max_workers)
     snprintf(path, sizeof path, "%s/events.db", dir);
     evstore *st;
     assert_int_equal(evstore_open(path, &st), 0);
-    events_opts o = {.loop = &loop, .store = st, .result_retention_ms = 3600000,
-                     .max_workers = max_workers};
+    events_opts o = {
+        .loop = &loop, .store = st, .result_retention_ms = 3600000, .max_workers = max_workers};
     events *ev;
     assert_int_equal(events_open(&o, NULL, &ev), 0);
     return ev;
@@ -169,8 +169,11 @@ static void on_ack(const event_ack *a, void *ud)
 
 static void submit(events *ev, const char *fn, const char *payload)
 {
-    event_new e = {.function = fn, .payload = payload, .len = strlen(payload),
-                   .content_type = "application/json", .source = "invoke"};
+    event_new e = {.function = fn,
+                   .payload = payload,
+                   .len = strlen(payload),
+                   .content_type = "application/json",
+                   .source = "invoke"};
     events_submit(ev, &e, on_ack, NULL);
 }
 
@@ -488,12 +491,11 @@ static void test_cancel_and_destination(void **state)
     assert_string_equal(calls[0]->function, "sink"); /* and not f's cancelled second */
     json_t *rec = json_loadb(calls[0]->body, calls[0]->body_len, 0, NULL);
     assert_non_null(rec);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(rec, "requestContext"), "condition")),
-                        "Success");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(rec, "requestPayload"),
-                                                        "n")),
-                     1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(rec, "requestContext"), "condition")),
+        "Success");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(rec, "requestPayload"), "n")), 1);
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(rec, "responsePayload"), "r")), 1);
     json_decref(rec);

@@ -253,8 +253,9 @@ static void test_backtracking(void **state)
     expect_none(t, "GET", "/"); /* a greedy takes at least one segment */
 
     /* Parameters at several depths, named by each route itself. */
-    set_ok(t, "two", "[{\"method\": \"GET\", \"path\": \"/o/{org}/r/{repo}\"},"
-                     " {\"method\": \"GET\", \"path\": \"/o/{name}/members\"}]");
+    set_ok(t, "two",
+           "[{\"method\": \"GET\", \"path\": \"/o/{org}/r/{repo}\"},"
+           " {\"method\": \"GET\", \"path\": \"/o/{name}/members\"}]");
     expect(t, "GET", "/o/acme/r/hearth", "two", "/o/{org}/r/{repo}",
            "{\"org\": \"acme\", \"repo\": \"hearth\"}");
     expect(t, "GET", "/o/acme/members", "two", "/o/{name}/members", "{\"name\": \"acme\"}");
@@ -265,8 +266,9 @@ static void test_methods(void **state)
 {
     (void)state;
     routes_table *t = routes_table_new();
-    set_ok(t, "get", "[{\"method\": \"GET\", \"path\": \"/a/b\"},"
-                     " {\"method\": \"DELETE\", \"path\": \"/a/b\"}]");
+    set_ok(t, "get",
+           "[{\"method\": \"GET\", \"path\": \"/a/b\"},"
+           " {\"method\": \"DELETE\", \"path\": \"/a/b\"}]");
     set_ok(t, "any", "[{\"method\": \"ANY\", \"path\": \"/a/{x}\"}]");
     set_ok(t, "only-post", "[{\"method\": \"POST\", \"path\": \"/p\"}]");
     expect(t, "GET", "/a/b", "get", "/a/b", NULL);
@@ -282,8 +284,9 @@ static void test_methods(void **state)
     assert_null(m.params);
     assert_int_equal(look(t, "get", "/p", &m), ROUTES_NO_METHOD); /* methods are case-sensitive */
     /* A parameter beats a greedy only for the methods it takes. */
-    set_ok(t, "mix", "[{\"method\": \"ANY\", \"path\": \"/m/{x+}\"},"
-                     " {\"method\": \"HEAD\", \"path\": \"/m/{y}\"}]");
+    set_ok(t, "mix",
+           "[{\"method\": \"ANY\", \"path\": \"/m/{x+}\"},"
+           " {\"method\": \"HEAD\", \"path\": \"/m/{y}\"}]");
     expect(t, "HEAD", "/m/1", "mix", "/m/{y}", "{\"y\": \"1\"}");
     expect(t, "GET", "/m/1", "mix", "/m/{x+}", "{\"x\": \"1\"}");
     routes_table_free(t);
@@ -294,38 +297,40 @@ static void test_conflicts(void **state)
     (void)state;
     routes_table *t = routes_table_new();
     char err[400];
-    set_ok(t, "owner", "[{\"method\": \"GET\", \"path\": \"/users/{id}\"},"
-                       " {\"method\": \"ANY\", \"path\": \"/hooks/{p+}\"}]");
-    assert_int_equal(set(t, "thief", "[{\"method\": \"GET\", \"path\": \"/users/{uid}\"}]", err,
-                         sizeof err),
-                     -EEXIST);
+    set_ok(t, "owner",
+           "[{\"method\": \"GET\", \"path\": \"/users/{id}\"},"
+           " {\"method\": \"ANY\", \"path\": \"/hooks/{p+}\"}]");
+    assert_int_equal(
+        set(t, "thief", "[{\"method\": \"GET\", \"path\": \"/users/{uid}\"}]", err, sizeof err),
+        -EEXIST);
     assert_string_equal(err, "GET /users/{uid} collides with GET /users/{id} of function 'owner'");
-    assert_int_equal(set(t, "thief", "[{\"method\": \"ANY\", \"path\": \"/users/{x}\"}]", err,
-                         sizeof err),
-                     -EEXIST);
-    assert_int_equal(set(t, "thief", "[{\"method\": \"POST\", \"path\": \"/hooks/{q+}\"}]", err,
-                         sizeof err),
-                     -EEXIST);
+    assert_int_equal(
+        set(t, "thief", "[{\"method\": \"ANY\", \"path\": \"/users/{x}\"}]", err, sizeof err),
+        -EEXIST);
+    assert_int_equal(
+        set(t, "thief", "[{\"method\": \"POST\", \"path\": \"/hooks/{q+}\"}]", err, sizeof err),
+        -EEXIST);
     assert_non_null(strstr(err, "ANY /hooks/{p+} of function 'owner'"));
     /* A refused list changes nothing, even for its routes that were free. */
-    assert_int_equal(set(t, "thief", "[{\"method\": \"GET\", \"path\": \"/free\"},"
-                                     " {\"method\": \"GET\", \"path\": \"/users/{uid}\"}]",
+    assert_int_equal(set(t, "thief",
+                         "[{\"method\": \"GET\", \"path\": \"/free\"},"
+                         " {\"method\": \"GET\", \"path\": \"/users/{uid}\"}]",
                          err, sizeof err),
                      -EEXIST);
     assert_int_equal(routes_count(t), 2);
     expect_none(t, "GET", "/free");
     expect(t, "GET", "/users/7", "owner", "/users/{id}", "{\"id\": \"7\"}");
     /* Other shapes and methods are free. */
-    set_ok(t, "thief", "[{\"method\": \"POST\", \"path\": \"/users/{uid}\"},"
-                       " {\"method\": \"GET\", \"path\": \"/users/{uid}/x\"},"
-                       " {\"method\": \"GET\", \"path\": \"/users/me\"},"
-                       " {\"method\": \"GET\", \"path\": \"/hooks/{p}\"}]");
+    set_ok(t, "thief",
+           "[{\"method\": \"POST\", \"path\": \"/users/{uid}\"},"
+           " {\"method\": \"GET\", \"path\": \"/users/{uid}/x\"},"
+           " {\"method\": \"GET\", \"path\": \"/users/me\"},"
+           " {\"method\": \"GET\", \"path\": \"/hooks/{p}\"}]");
     expect(t, "POST", "/users/7", "thief", "/users/{uid}", "{\"uid\": \"7\"}");
     expect(t, "GET", "/users/7", "owner", "/users/{id}", "{\"id\": \"7\"}");
     /* A list that does not validate is -EINVAL, and changes nothing. */
-    assert_int_equal(set(t, "thief", "[{\"method\": \"GET\", \"path\": \"/v1/x\"}]", err,
-                         sizeof err),
-                     -EINVAL);
+    assert_int_equal(
+        set(t, "thief", "[{\"method\": \"GET\", \"path\": \"/v1/x\"}]", err, sizeof err), -EINVAL);
     assert_int_equal(routes_count(t), 6);
     routes_table_free(t);
 }
@@ -334,20 +339,23 @@ static void test_replace_and_remove(void **state)
 {
     (void)state;
     routes_table *t = routes_table_new();
-    set_ok(t, "f", "[{\"method\": \"GET\", \"path\": \"/old/{id}\"},"
-                   " {\"method\": \"GET\", \"path\": \"/keep\"}]");
+    set_ok(t, "f",
+           "[{\"method\": \"GET\", \"path\": \"/old/{id}\"},"
+           " {\"method\": \"GET\", \"path\": \"/keep\"}]");
     set_ok(t, "g", "[{\"method\": \"GET\", \"path\": \"/g\"}]");
     /* A function's own routes never collide with its next list. */
-    set_ok(t, "f", "[{\"method\": \"ANY\", \"path\": \"/keep\"},"
-                   " {\"method\": \"GET\", \"path\": \"/new/{id}\"}]");
+    set_ok(t, "f",
+           "[{\"method\": \"ANY\", \"path\": \"/keep\"},"
+           " {\"method\": \"GET\", \"path\": \"/new/{id}\"}]");
     expect_none(t, "GET", "/old/1");
     expect(t, "GET", "/new/1", "f", "/new/{id}", "{\"id\": \"1\"}");
     expect(t, "PUT", "/keep", "f", "/keep", NULL);
     assert_int_equal(routes_count(t), 3);
 
     /* The route another function gave up is free for the taking. */
-    set_ok(t, "g", "[{\"method\": \"GET\", \"path\": \"/g\"},"
-                   " {\"method\": \"GET\", \"path\": \"/old/{x}\"}]");
+    set_ok(t, "g",
+           "[{\"method\": \"GET\", \"path\": \"/g\"},"
+           " {\"method\": \"GET\", \"path\": \"/old/{x}\"}]");
     expect(t, "GET", "/old/1", "g", "/old/{x}", "{\"x\": \"1\"}");
 
     /* An aborted change leaves the table as it was. */
@@ -383,10 +391,12 @@ static void test_list_sorted(void **state)
 {
     (void)state;
     routes_table *t = routes_table_new();
-    set_ok(t, "b", "[{\"method\": \"POST\", \"path\": \"/x\"}, {\"method\": \"GET\", \"path\": "
-                   "\"/y\"}]");
-    set_ok(t, "a", "[{\"method\": \"GET\", \"path\": \"/x\"}, {\"method\": \"ANY\", \"path\": "
-                   "\"/a/{p+}\"}]");
+    set_ok(t, "b",
+           "[{\"method\": \"POST\", \"path\": \"/x\"}, {\"method\": \"GET\", \"path\": "
+           "\"/y\"}]");
+    set_ok(t, "a",
+           "[{\"method\": \"GET\", \"path\": \"/x\"}, {\"method\": \"ANY\", \"path\": "
+           "\"/a/{p+}\"}]");
     routes_item *items;
     size_t n;
     assert_int_equal(routes_list(t, &items, &n), 0);
