@@ -221,7 +221,8 @@ static int show_finished(const cli *c, json_t *inv)
         return CLI_OK;
     }
     json_t *err = json_object_get(inv, "error");
-    const char *msg = json_string_value(json_object_get(err, "message"));
+    char text[1024];
+    const char *msg = http_error_text(err, text, sizeof text);
     const char *code = json_string_value(json_object_get(err, "code"));
     return cli_fail(CLI_FAIL, "invocation %s %s: %s%s%s%s",
                     json_string_value(json_object_get(inv, "id")), status ? status : "?",

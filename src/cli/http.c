@@ -179,11 +179,22 @@ void http_release(http_resp *r)
     buf_release(&r->body);
 }
 
+const char *http_error_text(const json_t *err, char *out, size_t cap)
+{
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    const char *type = json_string_value(json_object_get(err, "type"));
+    if (!msg)
+        return NULL;
+    snprintf(out, cap, "%s%s%s", type ? type : "", type ? ": " : "", msg);
+    return out;
+}
+
 int http_fail(const http_resp *r)
 {
     json_t *j = r->body.len ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
     json_t *e = json_object_get(j, "error");
-    const char *msg = json_string_value(json_object_get(e, "message"));
+    char text[1024];
+    const char *msg = http_error_text(e, text, sizeof text);
     const char *code = json_string_value(json_object_get(e, "code"));
     int rc;
     if (msg && code)

@@ -49,6 +49,10 @@ void http_release(http_resp *r);
  * status) as one line on stderr and returns CLI_FAIL. */
 int http_fail(const http_resp *r);
 
+/* An API error object's text for a person: "Type: message" when the
+ * function raised a typed error, else the message; NULL when it has none. */
+const char *http_error_text(const json_t *err, char *out, size_t cap);
+
 /* The answer's body parsed as JSON (NULL, with the reason printed, when it
  * is not). The caller owns the reference. */
 json_t *http_json(const http_resp *r);

@@ -57,7 +57,8 @@ def test_the_readmes_have_blocks_to_run():
 @pytest.fixture(scope="module")
 def workspace():
     """A scratch copy of what the blocks read (include/, examples/), made a
-    git repository as a checkout is, and a PATH whose curl fails on errors."""
+    git repository as a checkout is, and a PATH whose curl fails on errors, with
+    hearth (the CLI) on it."""
     work = Path(tempfile.mkdtemp(prefix="hearth-e2e-readmes-"))
     repo = work / "hearth"
     for part in ("include", "examples"):
@@ -70,6 +71,9 @@ def workspace():
     assert real, "curl is needed for the README blocks"
     (shim / "curl").write_text("#!/bin/sh\nexec %s --fail-with-body \"$@\"\n" % real)
     (shim / "curl").chmod(0o755)
+    cli = os.environ.get("HEARTH_CLI") or str(REPO / "build" / "hearth")
+    assert os.access(cli, os.X_OK), "hearth (the CLI) not found at %s (set HEARTH_CLI)" % cli
+    (shim / "hearth").symlink_to(cli)
     yield repo, "%s:%s" % (shim, os.environ.get("PATH", "/usr/bin:/bin"))
     shutil.rmtree(work, ignore_errors=True)
 
@@ -87,7 +91,8 @@ def test_readme_block_works_as_pasted(hearth, workspace, readme, index, cwd):
     if needs - usable_runtimes(hearth):
         pytest.skip("runtime %s is not usable on this machine" % sorted(needs))
     script = block.replace(DOC_ADDR, "127.0.0.1:%d" % hearth.port)
-    env = dict(os.environ, PATH=path, HEARTH_TOKEN=hearth.token)
+    env = dict(os.environ, PATH=path, HEARTH_TOKEN=hearth.token, HEARTH_URL=hearth.url(""),
+               HEARTH_CONFIG=os.devnull)
     p = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=repo / cwd, env=env,
                        capture_output=True, timeout=120)
     out = p.stdout.decode(errors="replace")
@@ -144,7 +149,8 @@ def test_quickstart_i_call_is_described_as_warm(hearth, workspace):
     hearth.deploy_ok("hello", "def handler(e, c):\n    return {}\n")
     hearth.invoke_ok("hello", json={})  # the quick start's call before it
     _, path = workspace
-    env = dict(os.environ, PATH=path, HEARTH_TOKEN=hearth.token)
+    env = dict(os.environ, PATH=path, HEARTH_TOKEN=hearth.token, HEARTH_URL=hearth.url(""),
+               HEARTH_CONFIG=os.devnull)
     p = subprocess.run(["bash", "-e", "-c", block.replace(DOC_ADDR, "127.0.0.1:%d" % hearth.port)],
                        env=env, capture_output=True, timeout=60)
     out = p.stdout.decode(errors="replace")

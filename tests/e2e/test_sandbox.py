@@ -95,7 +95,9 @@ def test_worker_children_die_with_it(hearth, inside):
     mark = inside[0]
     assert hearth.invoke_ok("sb-inspect", body="spawn",
                             headers={"Content-Type": "text/plain"}).text == "spawned"
-    assert len(procs_with_env(mark)) >= 2  # the worker and its sleep
+    # the worker and its sleep (whose /proc/PID/environ reads empty for an
+    # instant while it execs)
+    assert wait_until(lambda: len(procs_with_env(mark)) >= 2, 5)
     r = hearth.invoke("sb-inspect", body="spawn-and-hang", headers={"Content-Type": "text/plain"})
     assert r.status_code == 504, r.text
     assert hearth.delete("sb-inspect").status_code == 204
