@@ -122,10 +122,15 @@ static void usage(FILE *f)
           "The command-line client of hearthd.\n\nCommands:\n",
           f);
     for (size_t i = 0; i < NCOMMANDS; i++) {
-        /* the usage's first line, without "hearth NAME " */
-        const char *u = commands[i].usage + strlen("hearth ");
-        int n = (int)strcspn(u, "\n");
-        fprintf(f, "  %.*s\n", n, u);
+        /* each usage line (token has three), without its "hearth " */
+        for (const char *u = commands[i].usage; *u;) {
+            u += strspn(u, " \n");
+            if (strncmp(u, "hearth ", 7) == 0)
+                u += 7;
+            int n = (int)strcspn(u, "\n");
+            fprintf(f, "  %.*s\n", n, u);
+            u += n;
+        }
     }
     fputs("\n`hearth COMMAND --help` tells more. The daemon's URL and token come from\n"
           "--url/--token, HEARTH_URL/HEARTH_TOKEN, ~/.config/hearth/config, or, on the\n"
