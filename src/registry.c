@@ -628,16 +628,13 @@ int registry_put(registry *reg, fn_config *cfg)
     return rc;
 }
 
-/* Returns 0 after the last function, or the visitor's non-zero value when
- * it stops early (as strmap_each does). -EBUSY when called from inside a
- * visitor; a visitor may read (registry_get*) but not write (-EBUSY). */
-int registry_list(registry *reg, registry_visit_fn visit, void *ud)
+/* Hands each CONFIG_SELECT row of `st` (of text `sql`) to `visit`, decoded,
+ * until one returns non-zero. Returns that value, 0 after the last row, or
+ * the failure of a step. The caller resets or finalizes `st`. */
+static int visit_configs(registry *reg, sqlite3_stmt *st, const char *sql, registry_visit_fn visit,
+                         void *ud)
 {
-    if (reg->listing)
-        return -EBUSY;
-    sqlite3_stmt *st = reg->stmt[ST_LIST];
     int rc = 0, step = SQLITE_DONE;
-    reg->listing = 1;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         fn_config cfg;
         rc = decode_config(st, &cfg);
@@ -647,7 +644,20 @@ int registry_list(registry *reg, registry_visit_fn visit, void *ud)
         }
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = registry_sql_fail(reg->db, stmt_sql[ST_LIST]);
+        rc = registry_sql_fail(reg->db, sql);
+    return rc;
+}
+
+/* Returns 0 after the last function, or the visitor's non-zero value when
+ * it stops early (as strmap_each does). -EBUSY when called from inside a
+ * visitor; a visitor may read (registry_get*) but not write (-EBUSY). */
+int registry_list(registry *reg, registry_visit_fn visit, void *ud)
+{
+    if (reg->listing)
+        return -EBUSY;
+    sqlite3_stmt *st = reg->stmt[ST_LIST];
+    reg->listing = 1;
+    int rc = visit_configs(reg, st, stmt_sql[ST_LIST], visit, ud);
     stmt_done(st);
     reg->listing = 0;
     return rc;
@@ -787,17 +797,7 @@ int registry_versions(registry *reg, const char *name, registry_visit_fn visit, 
     if (sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL) != SQLITE_OK)
         return registry_sql_fail(reg->db, sql);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = 0, step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        fn_config cfg;
-        rc = decode_config(st, &cfg);
-        if (rc == 0) {
-            rc = visit(&cfg, ud);
-            fn_config_release(&cfg);
-        }
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = registry_sql_fail(reg->db, sql);
+    int rc = visit_configs(reg, st, sql, visit, ud);
     sqlite3_finalize(st);
     return rc;
 }
