@@ -154,22 +154,14 @@ int cmd_deploy(cli *c, int argc, char **argv)
         free(b64);
     }
     buf_release(&pkg);
-    char *text = rc == CLI_OK ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
     json_decref(env);
-    if (rc != CLI_OK)
+    if (rc != CLI_OK) {
+        json_decref(body);
         return rc;
-    if (!text)
-        return cli_fail(CLI_FAIL, "out of memory");
-    http_req req = {.method = "PUT",
-                    .path = path,
-                    .ctype = "application/json",
-                    .body = text,
-                    .len = strlen(text),
-                    .progress = true};
+    }
     http_resp r;
-    rc = http_do(c, &req, &r);
-    free(text);
+    rc = http_send_json(c, "PUT", path, body, &r);
+    json_decref(body);
     if (rc == CLI_OK && (r.status < 200 || r.status >= 300))
         rc = http_fail(&r);
     if (rc == CLI_OK) {
