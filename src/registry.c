@@ -663,13 +663,10 @@ int registry_list(registry *reg, registry_visit_fn visit, void *ud)
     return rc;
 }
 
-/* One statement: the versions go with the function through ON DELETE
- * CASCADE (foreign keys are checked on at open), atomically. -EBUSY from
- * inside a registry_list visitor. */
-int registry_delete(registry *reg, const char *name)
+/* The delete itself, without the listing check: registry_stack_apply runs
+ * it inside its own transaction. */
+static int delete_function(registry *reg, const char *name)
 {
-    if (reg->listing)
-        return -EBUSY;
     if (!name_fits(name))
         return -ENOENT;
     sqlite3_stmt *st = reg->stmt[ST_DELETE];
@@ -678,6 +675,16 @@ int registry_delete(registry *reg, const char *name)
     if (rc == 0 && sqlite3_changes(reg->db) == 0)
         rc = -ENOENT;
     return rc;
+}
+
+/* One statement: the versions go with the function through ON DELETE
+ * CASCADE (foreign keys are checked on at open), atomically. -EBUSY from
+ * inside a registry_list visitor. */
+int registry_delete(registry *reg, const char *name)
+{
+    if (reg->listing)
+        return -EBUSY;
+    return delete_function(reg, name);
 }
 
 /* --- stacks --- */
@@ -688,18 +695,6 @@ static int set_stack(registry *reg, const char *name, const char *stack)
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, stack, -1, SQLITE_STATIC);
     int rc = stmt_exec(reg, ST_SET_STACK);
-    if (rc == 0 && sqlite3_changes(reg->db) == 0)
-        rc = -ENOENT;
-    return rc;
-}
-
-static int delete_in_transaction(registry *reg, const char *name)
-{
-    if (!name_fits(name))
-        return -ENOENT;
-    sqlite3_stmt *st = reg->stmt[ST_DELETE];
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = stmt_exec(reg, ST_DELETE);
     if (rc == 0 && sqlite3_changes(reg->db) == 0)
         rc = -ENOENT;
     return rc;
@@ -751,7 +746,7 @@ int registry_stack_apply(registry *reg, const char *stack, fn_config *const *put
         for (size_t i = 0; rc == 0 && i < nmembers; i++)
             rc = set_stack(reg, members[i], stack);
         for (size_t i = 0; rc == 0 && i < ndeletes; i++)
-            rc = delete_in_transaction(reg, deletes[i]);
+            rc = delete_function(reg, deletes[i]);
         if (rc == 0)
             rc = stmt_exec(reg, ST_COMMIT);
         if (rc)
