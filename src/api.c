@@ -621,6 +621,30 @@ bool api_resolve_qualifier(hearth *h, gw_request *req, const char *name, const c
     return false;
 }
 
+/* A Content-Type that does not fit is dropped rather than cut (a cut media
+ * type would misname the body), and one with a line break is dropped since
+ * the value is written out again as a header. */
+const char *api_request_ctype(gw_request *req, size_t max)
+{
+    const char *ct = gw_header(req, "Content-Type");
+    return ct && strlen(ct) <= max && !strpbrk(ct, "\r\n") ? ct : NULL;
+}
+
+sched_call *api_call_new(gw_request *req, const char *name, int64_t version)
+{
+    sched_call *c = sched_call_new();
+    if (!c)
+        return NULL;
+    snprintf(c->function, sizeof c->function, "%s", name);
+    c->version = version;
+    snprintf(c->request_id, sizeof c->request_id, "%s", gw_request_id(req));
+    const char *ct = api_request_ctype(req, sizeof c->content_type - 1);
+    if (ct)
+        snprintf(c->content_type, sizeof c->content_type, "%s", ct);
+    c->body = gw_body(req, &c->body_len);
+    return c;
+}
+
 /* `ref` is `name` or `name:qualifier` (checked by the route's rule). */
 static void start_call(hearth *h, gw_request *req, const char *ref, const char *trigger,
                        json_t *http)
@@ -636,21 +660,14 @@ static void start_call(hearth *h, gw_request *req, const char *ref, const char *
         json_decref(http);
         return;
     }
-    sched_call *c = sched_call_new();
+    sched_call *c = api_call_new(req, name, version);
     if (!c) {
         json_decref(http);
         gw_respond_error(req, 500, "internal_error", "out of memory");
         return;
     }
-    snprintf(c->function, sizeof c->function, "%s", name);
-    c->version = version;
-    snprintf(c->request_id, sizeof c->request_id, "%s", gw_request_id(req));
-    const char *ct = gw_header(req, "Content-Type");
-    if (ct && strlen(ct) < sizeof c->content_type && !strpbrk(ct, "\r\n"))
-        snprintf(c->content_type, sizeof c->content_type, "%s", ct);
     c->trigger = trigger;
     c->http = http;
-    c->body = gw_body(req, &c->body_len);
     c->done = on_call_done;
     c->ud = req;
     sched_invoke(h->sch, c);

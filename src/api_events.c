@@ -118,7 +118,7 @@ void api_invoke_async(hearth *h, gw_request *req, const char *ref)
         return;
     const char *key = gw_header(req, "Idempotency-Key");
     const char *url = gw_header(req, "X-Callback-Url");
-    const char *ct = gw_header(req, "Content-Type");
+    const char *ct = api_request_ctype(req, EV_CTYPE_MAX);
     char err[256];
     if (key && !key_valid(key)) {
         gw_respond_error(req, 400, "invalid_header",
@@ -138,8 +138,6 @@ void api_invoke_async(hearth *h, gw_request *req, const char *ref)
         gw_respond_error(req, 400, "invalid_header", "X-Callback-Url: %s", err);
         return;
     }
-    if (ct && (strlen(ct) > EV_CTYPE_MAX || strpbrk(ct, "\r\n")))
-        ct = NULL;
     size_t len;
     const void *body = gw_body(req, &len);
     event_new e = {.function = name,
@@ -350,9 +348,7 @@ void api_topic_publish(hearth *h, gw_request *req, const char *topic, const char
     p->h = h;
     snprintf(p->topic, sizeof p->topic, "%s", topic);
     p->body = gw_body(req, &p->len);
-    p->ct = gw_header(req, "Content-Type");
-    if (p->ct && (strlen(p->ct) > EV_CTYPE_MAX || strpbrk(p->ct, "\r\n")))
-        p->ct = NULL;
+    p->ct = api_request_ctype(req, EV_CTYPE_MAX);
     const topics *tp = events_topics(h->events);
     if (topics_each_subscriber(tp, topic, check_subscriber, p)) {
         gw_respond_error(req, 403, "forbidden",

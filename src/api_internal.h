@@ -1,11 +1,13 @@
 /*
  * api_internal.h — what the REST API's files share: the handler shape and
- * the request helpers of api.c. Only api*.c include this.
+ * the request helpers of api.c. Only api*.c and the other front ends that
+ * answer on the gateway (stacks.c, aws_invoke.c) include this.
  */
 #ifndef HEARTH_API_INTERNAL_H
 #define HEARTH_API_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "gateway.h"
@@ -42,6 +44,15 @@ void api_topics_list(hearth *h, gw_request *req, const char *name, const char *r
 void api_schedules_list(hearth *h, gw_request *req, const char *name, const char *rest);
 
 /* --- api.c: qualified calls --- */
+
+/* The request's Content-Type, to pass on with its body, or NULL when it is
+ * longer than `max` bytes or holds a line break. */
+const char *api_request_ctype(gw_request *req, size_t max);
+
+/* A call of `name` (at `version`, 0: the current one) carrying the
+ * request's id, Content-Type and body; the caller sets the trigger and the
+ * completion. NULL when out of memory. */
+sched_call *api_call_new(gw_request *req, const char *name, int64_t version);
 
 /* The version a call of `name` with qualifier `qual` runs (0: current), or
  * false having answered 404 function_not_found / alias_not_found. */

@@ -12,6 +12,7 @@
  * so lines the worker printed just before answering are in).
  */
 #include "aws_internal.h"
+#include "api_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -195,7 +196,7 @@ static void on_done(sched_call *c, sched_result *res, void *ud)
 static void invoke_sync(hearth *h, gw_request *req, const char *name, int64_t version, bool tail)
 {
     aws_call *ac = calloc(1, sizeof *ac);
-    sched_call *c = ac ? sched_call_new() : NULL;
+    sched_call *c = ac ? api_call_new(req, name, version) : NULL;
     if (!c) {
         free(ac);
         aws_error(req, 500, "ServiceException", "out of memory");
@@ -209,14 +210,7 @@ static void invoke_sync(hearth *h, gw_request *req, const char *name, int64_t ve
         uv_timer_init(h->loop, &ac->timer);
         ac->timer.data = ac;
     }
-    snprintf(c->function, sizeof c->function, "%s", name);
-    c->version = version;
-    snprintf(c->request_id, sizeof c->request_id, "%s", gw_request_id(req));
-    const char *ct = gw_header(req, "Content-Type");
-    if (ct && strlen(ct) < sizeof c->content_type && !strpbrk(ct, "\r\n"))
-        snprintf(c->content_type, sizeof c->content_type, "%s", ct);
     c->trigger = "invoke";
-    c->body = gw_body(req, &c->body_len);
     c->done = on_done;
     c->ud = ac;
     sched_invoke(h->sch, c);
@@ -244,9 +238,7 @@ static void invoke_event(hearth *h, gw_request *req, const char *name, const cha
 {
     size_t len;
     const void *body = gw_body(req, &len);
-    const char *ct = gw_header(req, "Content-Type");
-    if (ct && (strlen(ct) > EV_CTYPE_MAX || strpbrk(ct, "\r\n")))
-        ct = NULL;
+    const char *ct = api_request_ctype(req, EV_CTYPE_MAX);
     event_new e = {.function = name,
                    .qualifier = qual,
                    .payload = body,

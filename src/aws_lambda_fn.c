@@ -368,7 +368,21 @@ void aws_create_function(hearth *h, gw_request *req)
     json_decref(in);
 }
 
-void aws_update_code(hearth *h, gw_request *req, const char *name)
+/* What an update edits in the function's settings document, from the
+ * request body `in`: false, having answered, when the body is wrong. */
+typedef bool (*doc_edit_fn)(gw_request *req, json_t *in, json_t *doc);
+
+static bool take_code(gw_request *req, json_t *in, json_t *doc)
+{
+    return take_zip(req, json_object_get(in, "ZipFile"), doc);
+}
+
+/* UpdateFunctionCode and UpdateFunctionConfiguration: the current settings
+ * as a document, edited by `edit`, deployed as a new version. With
+ * keep_code the new version copies the current one's code, since the body
+ * brought none. */
+static void update_function(hearth *h, gw_request *req, const char *name, doc_edit_fn edit,
+                            bool keep_code)
 {
     fn_config cfg;
     json_t *in = body_object(req);
@@ -379,36 +393,25 @@ void aws_update_code(hearth *h, gw_request *req, const char *name)
         return;
     }
     json_t *doc = settings_doc(&cfg);
+    int64_t code_from = keep_code ? cfg.version : 0;
     fn_config_release(&cfg);
-    if (doc && take_zip(req, json_object_get(in, "ZipFile"), doc)) {
+    if (doc && edit(req, in, doc)) {
         json_decref(in);
-        deploy_start_doc(h, req, name, doc, 0, on_updated);
+        deploy_start_doc(h, req, name, doc, code_from, on_updated);
         return;
     }
     json_decref(doc);
     json_decref(in);
 }
 
+void aws_update_code(hearth *h, gw_request *req, const char *name)
+{
+    update_function(h, req, name, take_code, false);
+}
+
 void aws_update_config(hearth *h, gw_request *req, const char *name)
 {
-    fn_config cfg;
-    json_t *in = body_object(req);
-    if (!in)
-        return;
-    if (!load_fn(h, req, name, &cfg)) {
-        json_decref(in);
-        return;
-    }
-    json_t *doc = settings_doc(&cfg);
-    int64_t from = cfg.version;
-    fn_config_release(&cfg);
-    if (doc && apply_lambda_fields(req, in, doc)) {
-        json_decref(in);
-        deploy_start_doc(h, req, name, doc, from, on_updated);
-        return;
-    }
-    json_decref(doc);
-    json_decref(in);
+    update_function(h, req, name, apply_lambda_fields, true);
 }
 
 /* Hearth's versions are immutable already: publishing names the current one. */

@@ -628,16 +628,13 @@ int registry_put(registry *reg, fn_config *cfg)
     return rc;
 }
 
-/* Returns 0 after the last function, or the visitor's non-zero value when
- * it stops early (as strmap_each does). -EBUSY when called from inside a
- * visitor; a visitor may read (registry_get*) but not write (-EBUSY). */
-int registry_list(registry *reg, registry_visit_fn visit, void *ud)
+/* Hands each CONFIG_SELECT row of `st` (of text `sql`) to `visit`, decoded,
+ * until one returns non-zero. Returns that value, 0 after the last row, or
+ * the failure of a step. The caller resets or finalizes `st`. */
+static int visit_configs(registry *reg, sqlite3_stmt *st, const char *sql, registry_visit_fn visit,
+                         void *ud)
 {
-    if (reg->listing)
-        return -EBUSY;
-    sqlite3_stmt *st = reg->stmt[ST_LIST];
     int rc = 0, step = SQLITE_DONE;
-    reg->listing = 1;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         fn_config cfg;
         rc = decode_config(st, &cfg);
@@ -647,9 +644,36 @@ int registry_list(registry *reg, registry_visit_fn visit, void *ud)
         }
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = registry_sql_fail(reg->db, stmt_sql[ST_LIST]);
+        rc = registry_sql_fail(reg->db, sql);
+    return rc;
+}
+
+/* Returns 0 after the last function, or the visitor's non-zero value when
+ * it stops early (as strmap_each does). -EBUSY when called from inside a
+ * visitor; a visitor may read (registry_get*) but not write (-EBUSY). */
+int registry_list(registry *reg, registry_visit_fn visit, void *ud)
+{
+    if (reg->listing)
+        return -EBUSY;
+    sqlite3_stmt *st = reg->stmt[ST_LIST];
+    reg->listing = 1;
+    int rc = visit_configs(reg, st, stmt_sql[ST_LIST], visit, ud);
     stmt_done(st);
     reg->listing = 0;
+    return rc;
+}
+
+/* The delete itself, without the listing check: registry_stack_apply runs
+ * it inside its own transaction. */
+static int delete_function(registry *reg, const char *name)
+{
+    if (!name_fits(name))
+        return -ENOENT;
+    sqlite3_stmt *st = reg->stmt[ST_DELETE];
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = stmt_exec(reg, ST_DELETE);
+    if (rc == 0 && sqlite3_changes(reg->db) == 0)
+        rc = -ENOENT;
     return rc;
 }
 
@@ -660,14 +684,7 @@ int registry_delete(registry *reg, const char *name)
 {
     if (reg->listing)
         return -EBUSY;
-    if (!name_fits(name))
-        return -ENOENT;
-    sqlite3_stmt *st = reg->stmt[ST_DELETE];
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = stmt_exec(reg, ST_DELETE);
-    if (rc == 0 && sqlite3_changes(reg->db) == 0)
-        rc = -ENOENT;
-    return rc;
+    return delete_function(reg, name);
 }
 
 /* --- stacks --- */
@@ -678,18 +695,6 @@ static int set_stack(registry *reg, const char *name, const char *stack)
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, stack, -1, SQLITE_STATIC);
     int rc = stmt_exec(reg, ST_SET_STACK);
-    if (rc == 0 && sqlite3_changes(reg->db) == 0)
-        rc = -ENOENT;
-    return rc;
-}
-
-static int delete_in_transaction(registry *reg, const char *name)
-{
-    if (!name_fits(name))
-        return -ENOENT;
-    sqlite3_stmt *st = reg->stmt[ST_DELETE];
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = stmt_exec(reg, ST_DELETE);
     if (rc == 0 && sqlite3_changes(reg->db) == 0)
         rc = -ENOENT;
     return rc;
@@ -741,7 +746,7 @@ int registry_stack_apply(registry *reg, const char *stack, fn_config *const *put
         for (size_t i = 0; rc == 0 && i < nmembers; i++)
             rc = set_stack(reg, members[i], stack);
         for (size_t i = 0; rc == 0 && i < ndeletes; i++)
-            rc = delete_in_transaction(reg, deletes[i]);
+            rc = delete_function(reg, deletes[i]);
         if (rc == 0)
             rc = stmt_exec(reg, ST_COMMIT);
         if (rc)
@@ -787,17 +792,7 @@ int registry_versions(registry *reg, const char *name, registry_visit_fn visit, 
     if (sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL) != SQLITE_OK)
         return registry_sql_fail(reg->db, sql);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = 0, step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        fn_config cfg;
-        rc = decode_config(st, &cfg);
-        if (rc == 0) {
-            rc = visit(&cfg, ud);
-            fn_config_release(&cfg);
-        }
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = registry_sql_fail(reg->db, sql);
+    int rc = visit_configs(reg, st, sql, visit, ud);
     sqlite3_finalize(st);
     return rc;
 }

@@ -37,18 +37,8 @@ static void default_name(const char *file, char out[STACK_NAME_MAX + 1])
 
 static int post(const cli *c, const char *path, json_t *body, json_t **out)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    if (!text)
-        return cli_fail(CLI_FAIL, "out of memory");
-    http_req req = {.method = "POST",
-                    .path = path,
-                    .ctype = "application/json",
-                    .body = text,
-                    .len = strlen(text),
-                    .progress = true};
     http_resp r;
-    int rc = http_do(c, &req, &r);
-    free(text);
+    int rc = http_send_json(c, "POST", path, body, &r);
     *out = NULL;
     if (rc == CLI_OK && r.status == 404 && strstr(r.body.data ? r.body.data : "", "\"not_found\""))
         rc = cli_fail(CLI_FAIL, "this hearthd has no stacks API (POST /v1/stacks answered 404)");

@@ -154,22 +154,14 @@ int cmd_deploy(cli *c, int argc, char **argv)
         free(b64);
     }
     buf_release(&pkg);
-    char *text = rc == CLI_OK ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
     json_decref(env);
-    if (rc != CLI_OK)
+    if (rc != CLI_OK) {
+        json_decref(body);
         return rc;
-    if (!text)
-        return cli_fail(CLI_FAIL, "out of memory");
-    http_req req = {.method = "PUT",
-                    .path = path,
-                    .ctype = "application/json",
-                    .body = text,
-                    .len = strlen(text),
-                    .progress = true};
+    }
     http_resp r;
-    rc = http_do(c, &req, &r);
-    free(text);
+    rc = http_send_json(c, "PUT", path, body, &r);
+    json_decref(body);
     if (rc == CLI_OK && (r.status < 200 || r.status >= 300))
         rc = http_fail(&r);
     if (rc == CLI_OK) {
@@ -449,38 +441,43 @@ static void pool_cell(const json_t *fn, char *out, size_t n)
              (long long)json_integer_value(json_object_get(p, "busy")));
 }
 
-int cmd_ls(cli *c, int argc, char **argv)
+static void functions_table(table *t, json_t *all)
 {
-    (void)argv;
-    if (argc != 1)
-        return cli_fail(CLI_USAGE, "usage: hearth ls");
-    json_t *all;
-    int rc = http_json_call(c, "GET", "/v1/functions", NULL, &all);
-    if (rc != CLI_OK)
-        return rc;
-    if (c->json) {
-        out_json(c, all);
-        json_decref(all);
-        return CLI_OK;
-    }
-    table t;
-    table_init(&t, "NAME", "VERSION", "RUNTIME", "HANDLER", "MEMORY", "IDLE/BUSY", "UPDATED", NULL);
+    table_init(t, "NAME", "VERSION", "RUNTIME", "HANDLER", "MEMORY", "IDLE/BUSY", "UPDATED", NULL);
     size_t i;
     json_t *fn;
     json_array_foreach(json_object_get(all, "functions"), i, fn)
     {
         char v[32], m[32], pool[64];
         pool_cell(fn, pool, sizeof(pool));
-        table_add(&t, json_string_value(json_object_get(fn, "name")),
+        table_add(t, json_string_value(json_object_get(fn, "name")),
                   out_field(fn, "version", v, sizeof(v)),
                   json_string_value(json_object_get(fn, "runtime")),
                   json_string_value(json_object_get(fn, "handler")),
                   out_field(fn, "memory_mb", m, sizeof(m)), pool,
                   json_string_value(json_object_get(fn, "updated_at")));
     }
-    table_flush(&t, c);
-    json_decref(all);
-    return CLI_OK;
+}
+
+int cmd_ls(cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return cli_fail(CLI_USAGE, "usage: hearth ls");
+    return out_get(c, "/v1/functions", functions_table);
+}
+
+/* One row a field of the function, in the API's order. */
+static void fields_table(table *t, json_t *fn)
+{
+    table_init(t, "FIELD", "VALUE", NULL);
+    const char *key;
+    json_t *v;
+    json_object_foreach(fn, key, v)
+    {
+        char tmp[4096];
+        table_add(t, key, out_field(fn, key, tmp, sizeof(tmp)));
+    }
 }
 
 int cmd_show(cli *c, int argc, char **argv)
@@ -490,26 +487,7 @@ int cmd_show(cli *c, int argc, char **argv)
     char path[1024];
     if (cli_fn_path(argv[1], "", path, sizeof(path)) != CLI_OK)
         return CLI_USAGE;
-    json_t *fn;
-    int rc = http_json_call(c, "GET", path, NULL, &fn);
-    if (rc != CLI_OK)
-        return rc;
-    if (c->json) {
-        out_json(c, fn);
-    } else {
-        table t;
-        table_init(&t, "FIELD", "VALUE", NULL);
-        const char *key;
-        json_t *v;
-        json_object_foreach(fn, key, v)
-        {
-            char tmp[4096];
-            table_add(&t, key, out_field(fn, key, tmp, sizeof(tmp)));
-        }
-        table_flush(&t, c);
-    }
-    json_decref(fn);
-    return CLI_OK;
+    return out_get(c, path, fields_table);
 }
 
 int cmd_rm(cli *c, int argc, char **argv)

@@ -36,6 +36,21 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out)
     return 0;
 }
 
+static void versions_table(table *t, json_t *all)
+{
+    table_init(t, "VERSION", "CURRENT", "DIGEST", "CREATED", NULL);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(all, "versions"), i, v)
+    {
+        char n[32];
+        table_add(t, out_field(v, "version", n, sizeof(n)),
+                  json_is_true(json_object_get(v, "current")) ? "*" : "",
+                  json_string_value(json_object_get(v, "digest")),
+                  json_string_value(json_object_get(v, "created")));
+    }
+}
+
 int cmd_versions(cli *c, int argc, char **argv)
 {
     if (argc != 2)
@@ -43,27 +58,7 @@ int cmd_versions(cli *c, int argc, char **argv)
     char path[1024];
     if (cli_fn_path(argv[1], "/versions", path, sizeof(path)) != CLI_OK)
         return CLI_USAGE;
-    json_t *all;
-    int rc = http_json_call(c, "GET", path, NULL, &all);
-    if (rc != CLI_OK || json_out(c, all)) {
-        json_decref(all);
-        return rc;
-    }
-    table t;
-    table_init(&t, "VERSION", "CURRENT", "DIGEST", "CREATED", NULL);
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(all, "versions"), i, v)
-    {
-        char n[32];
-        table_add(&t, out_field(v, "version", n, sizeof(n)),
-                  json_is_true(json_object_get(v, "current")) ? "*" : "",
-                  json_string_value(json_object_get(v, "digest")),
-                  json_string_value(json_object_get(v, "created")));
-    }
-    table_flush(&t, c);
-    json_decref(all);
-    return CLI_OK;
+    return out_get(c, path, versions_table);
 }
 
 int cmd_rollback(cli *c, int argc, char **argv)
@@ -189,6 +184,24 @@ int cmd_alias(cli *c, int argc, char **argv)
     return CLI_OK;
 }
 
+static void invocations_table(table *t, json_t *all)
+{
+    table_init(t, "ID", "STATUS", "ATTEMPTS", "SOURCE", "CREATED", "ERROR", NULL);
+    size_t i;
+    json_t *inv;
+    json_array_foreach(json_object_get(all, "invocations"), i, inv)
+    {
+        char a[32];
+        json_t *err = json_object_get(inv, "error");
+        table_add(t, json_string_value(json_object_get(inv, "id")),
+                  json_string_value(json_object_get(inv, "status")),
+                  out_field(inv, "attempts", a, sizeof(a)),
+                  json_string_value(json_object_get(inv, "source")),
+                  json_string_value(json_object_get(inv, "created_at")),
+                  json_string_value(json_object_get(err, "message")));
+    }
+}
+
 int cmd_invocations(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -212,30 +225,7 @@ int cmd_invocations(cli *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     strncat(path, query, sizeof(path) - strlen(path) - 1);
-    json_t *all;
-    rc = http_json_call(c, "GET", path, NULL, &all);
-    if (rc != CLI_OK || json_out(c, all)) {
-        json_decref(all);
-        return rc;
-    }
-    table t;
-    table_init(&t, "ID", "STATUS", "ATTEMPTS", "SOURCE", "CREATED", "ERROR", NULL);
-    size_t i;
-    json_t *inv;
-    json_array_foreach(json_object_get(all, "invocations"), i, inv)
-    {
-        char a[32];
-        json_t *err = json_object_get(inv, "error");
-        table_add(&t, json_string_value(json_object_get(inv, "id")),
-                  json_string_value(json_object_get(inv, "status")),
-                  out_field(inv, "attempts", a, sizeof(a)),
-                  json_string_value(json_object_get(inv, "source")),
-                  json_string_value(json_object_get(inv, "created_at")),
-                  json_string_value(json_object_get(err, "message")));
-    }
-    table_flush(&t, c);
-    json_decref(all);
-    return CLI_OK;
+    return out_get(c, path, invocations_table);
 }
 
 int cmd_retry(cli *c, int argc, char **argv)
@@ -258,21 +248,9 @@ int cmd_retry(cli *c, int argc, char **argv)
     return rc;
 }
 
-int cmd_schedules(cli *c, int argc, char **argv)
+static void schedules_table(table *t, json_t *all)
 {
-    if (argc != 2)
-        return cli_fail(CLI_USAGE, "usage: hearth schedules N");
-    char path[1024];
-    if (cli_fn_path(argv[1], "/schedules", path, sizeof(path)) != CLI_OK)
-        return CLI_USAGE;
-    json_t *all;
-    int rc = http_json_call(c, "GET", path, NULL, &all);
-    if (rc != CLI_OK || json_out(c, all)) {
-        json_decref(all);
-        return rc;
-    }
-    table t;
-    table_init(&t, "INDEX", "CRON", "TIMEZONE", "NEXT", "LAST", NULL);
+    table_init(t, "INDEX", "CRON", "TIMEZONE", "NEXT", "LAST", NULL);
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(all, "schedules"), i, s)
@@ -283,17 +261,24 @@ int cmd_schedules(cli *c, int argc, char **argv)
             snprintf(last, sizeof(last), "%s %s", json_string_value(json_object_get(l, "fired_at")),
                      json_string_value(json_object_get(l, "status")));
         json_t *next = json_object_get(s, "next");
-        table_add(&t, out_field(s, "index", idx, sizeof(idx)),
+        table_add(t, out_field(s, "index", idx, sizeof(idx)),
                   json_string_value(json_object_get(s, "cron")),
                   json_string_value(json_object_get(s, "timezone")),
                   json_string_value(json_array_get(next, 0)), last[0] ? last : NULL);
         /* the later fire times, one row each, under the first */
         for (size_t k = 1; k < json_array_size(next); k++)
-            table_add(&t, "", "", "", json_string_value(json_array_get(next, k)), "");
+            table_add(t, "", "", "", json_string_value(json_array_get(next, k)), "");
     }
-    table_flush(&t, c);
-    json_decref(all);
-    return CLI_OK;
+}
+
+int cmd_schedules(cli *c, int argc, char **argv)
+{
+    if (argc != 2)
+        return cli_fail(CLI_USAGE, "usage: hearth schedules N");
+    char path[1024];
+    if (cli_fn_path(argv[1], "/schedules", path, sizeof(path)) != CLI_OK)
+        return CLI_USAGE;
+    return out_get(c, path, schedules_table);
 }
 
 static int token_create(cli *c, int argc, char **argv)
@@ -350,36 +335,30 @@ static int token_create(cli *c, int argc, char **argv)
     return rc;
 }
 
+static void tokens_table(table *t, json_t *all)
+{
+    table_init(t, "ID", "NAME", "SCOPES", "FUNCTIONS", "STATE", "CREATED", "EXPIRES", NULL);
+    size_t i;
+    json_t *tok;
+    json_array_foreach(json_object_get(all, "tokens"), i, tok)
+    {
+        char s[256];
+        table_add(t, json_string_value(json_object_get(tok, "id")),
+                  json_string_value(json_object_get(tok, "name")),
+                  out_field(tok, "scopes", s, sizeof(s)),
+                  json_string_value(json_object_get(tok, "functions")),
+                  json_string_value(json_object_get(tok, "state")),
+                  json_string_value(json_object_get(tok, "created_at")),
+                  json_string_value(json_object_get(tok, "expires_at")));
+    }
+}
+
 int cmd_token(cli *c, int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "create") == 0)
         return token_create(c, argc - 1, argv + 1);
-    if (argc == 2 && (strcmp(argv[1], "ls") == 0 || strcmp(argv[1], "list") == 0)) {
-        json_t *all;
-        int rc = http_json_call(c, "GET", "/v1/tokens", NULL, &all);
-        if (rc != CLI_OK || json_out(c, all)) {
-            json_decref(all);
-            return rc;
-        }
-        table t;
-        table_init(&t, "ID", "NAME", "SCOPES", "FUNCTIONS", "STATE", "CREATED", "EXPIRES", NULL);
-        size_t i;
-        json_t *tok;
-        json_array_foreach(json_object_get(all, "tokens"), i, tok)
-        {
-            char s[256];
-            table_add(&t, json_string_value(json_object_get(tok, "id")),
-                      json_string_value(json_object_get(tok, "name")),
-                      out_field(tok, "scopes", s, sizeof(s)),
-                      json_string_value(json_object_get(tok, "functions")),
-                      json_string_value(json_object_get(tok, "state")),
-                      json_string_value(json_object_get(tok, "created_at")),
-                      json_string_value(json_object_get(tok, "expires_at")));
-        }
-        table_flush(&t, c);
-        json_decref(all);
-        return CLI_OK;
-    }
+    if (argc == 2 && (strcmp(argv[1], "ls") == 0 || strcmp(argv[1], "list") == 0))
+        return out_get(c, "/v1/tokens", tokens_table);
     if (argc == 3 && (strcmp(argv[1], "rm") == 0 || strcmp(argv[1], "revoke") == 0)) {
         char *eid = http_escape(argv[2]);
         if (!eid)

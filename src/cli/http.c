@@ -216,6 +216,26 @@ json_t *http_json(const http_resp *r)
     return j;
 }
 
+int http_send_json(const cli *c, const char *method, const char *path, const json_t *body,
+                   http_resp *out)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    if (!text) {
+        memset(out, 0, sizeof(*out));
+        buf_init(&out->body, HTTP_ANSWER_MAX);
+        return cli_fail(CLI_FAIL, "out of memory");
+    }
+    http_req req = {.method = method,
+                    .path = path,
+                    .ctype = "application/json",
+                    .body = text,
+                    .len = strlen(text),
+                    .progress = true};
+    int rc = http_do(c, &req, out);
+    free(text);
+    return rc;
+}
+
 int http_json_call(const cli *c, const char *method, const char *path, json_t *body, json_t **out)
 {
     *out = NULL;

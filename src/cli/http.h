@@ -62,6 +62,12 @@ json_t *http_json(const http_resp *r);
  * CLI_OK or CLI_FAIL (reason printed). */
 int http_json_call(const cli *c, const char *method, const char *path, json_t *body, json_t **out);
 
+/* Sends `body` (not taken) as JSON, with the upload progress line: these
+ * are the requests that carry archives (deploy, stack apply). Returns as
+ * http_do does; *out is ready for http_release either way. */
+int http_send_json(const cli *c, const char *method, const char *path, const json_t *body,
+                   http_resp *out);
+
 /* A path segment percent-escaped (the caller frees it). */
 char *http_escape(const char *segment);
 

@@ -5,6 +5,7 @@
  * answer (a log message, a function's error) must not drive the terminal.
  */
 #include "output.h"
+#include "http.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -145,4 +146,19 @@ const char *out_field(const json_t *obj, const char *key, char *tmp, size_t n)
     snprintf(tmp, n, "%s", s);
     free(s);
     return tmp;
+}
+
+int out_get(const cli *c, const char *path, out_table_fn to_table)
+{
+    json_t *ans;
+    int rc = http_json_call(c, "GET", path, NULL, &ans);
+    if (rc == CLI_OK && c->json) {
+        out_json(c, ans);
+    } else if (rc == CLI_OK) {
+        table t;
+        to_table(&t, ans);
+        table_flush(&t, c);
+    }
+    json_decref(ans);
+    return rc;
 }

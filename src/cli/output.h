@@ -30,6 +30,13 @@ int table_add(table *t, ...);
 /* Prints it (see above) and frees its contents. */
 void table_flush(table *t, const cli *c);
 
+/* Fills a table from an API answer: table_init, then a table_add a row. */
+typedef void (*out_table_fn)(table *t, json_t *ans);
+
+/* GETs `path` and shows the answer: as it came with --json, else as the
+ * table `to_table` makes of it. Returns CLI_OK or CLI_FAIL (reason printed). */
+int out_get(const cli *c, const char *path, out_table_fn to_table);
+
 /* Prints a JSON value on stdout, indented on a terminal, one line on a pipe. */
 void out_json(const cli *c, const json_t *j);
 

@@ -23,50 +23,11 @@
 
 #include "fn_settings.h"
 #include "registry.h"
-
-struct fixture {
-    char dir[64];
-    char path[128];
-    registry *reg;
-};
+#include "registry_fixture.h"
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/hearth-test-registry-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/registry.db", f->dir);
-    int rc = registry_open(f->path, &f->reg);
-    if (rc) {
-        print_error("registry_open: %s\n", strerror(-rc));
-        rmdir(f->dir);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    registry_close(f->reg);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char p[512];
-            snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    free(f);
-    return 0;
+    return registry_fixture_setup(state, "/tmp/hearth-test-registry-XXXXXX");
 }
 
 /* Fills *c with a version of `name`; `env_json` NULL means no env. The
@@ -689,7 +650,7 @@ static void test_stack_apply_all_or_nothing(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, registry_fixture_teardown)
     const struct CMUnitTest tests[] = {
         T(test_put_then_get),
         T(test_put_without_env_reads_empty_env),

@@ -21,38 +21,11 @@
 #include "fn_settings.h"
 #include "qualifier.h"
 #include "registry.h"
-
-struct fixture {
-    char dir[64];
-    char path[128];
-    registry *reg;
-};
+#include "registry_fixture.h"
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/hearth-test-versions-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/registry.db", f->dir);
-    assert_int_equal(registry_open(f->path, &f->reg), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    registry_close(f->reg);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
-    free(f);
-    return 0;
+    return registry_fixture_setup(state, "/tmp/hearth-test-versions-XXXXXX");
 }
 
 static void put(registry *reg, const char *name, int64_t version)
@@ -101,13 +74,19 @@ static const char *kept(registry *reg, const char *name)
     return text;
 }
 
+/* An alias of `fn` named `name` at `version`, nothing else set. */
+static void alias_init(fn_alias *a, const char *fn, const char *name, int64_t version)
+{
+    memset(a, 0, sizeof *a);
+    snprintf(a->function, sizeof a->function, "%s", fn);
+    snprintf(a->name, sizeof a->name, "%s", name);
+    a->version = version;
+}
+
 static void alias(registry *reg, const char *fn, const char *name, int64_t version, int want)
 {
     fn_alias a;
-    memset(&a, 0, sizeof a);
-    snprintf(a.function, sizeof a.function, "%s", fn);
-    snprintf(a.name, sizeof a.name, "%s", name);
-    a.version = version;
+    alias_init(&a, fn, name, version);
     a.updated_ms = 5000;
     assert_int_equal(registry_alias_put(reg, &a), want);
 }
@@ -135,10 +114,7 @@ static void test_alias_put_get_list_delete(void **state)
     put(f->reg, "hello", 1);
     put(f->reg, "hello", 2);
     fn_alias a;
-    memset(&a, 0, sizeof a);
-    snprintf(a.function, sizeof a.function, "hello");
-    snprintf(a.name, sizeof a.name, "prod");
-    a.version = 1;
+    alias_init(&a, "hello", "prod", 1);
     a.nextra = 1;
     a.extra_version[0] = 2;
     a.extra_weight[0] = 0.1;
@@ -181,10 +157,7 @@ static void test_alias_checks(void **state)
     alias(f->reg, "hello", "", 1, -EINVAL);
     alias(f->reg, "hello", "prod", 0, -EINVAL);
     fn_alias a;
-    memset(&a, 0, sizeof a);
-    snprintf(a.function, sizeof a.function, "hello");
-    snprintf(a.name, sizeof a.name, "prod");
-    a.version = 1;
+    alias_init(&a, "hello", "prod", 1);
     a.nextra = 2;
     a.extra_version[0] = 2;
     a.extra_weight[0] = 0.6;
@@ -337,7 +310,7 @@ static void test_qualifier_pick_and_resolve(void **state)
     assert_true(twos > 400 && twos < 600);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, registry_fixture_teardown)
 
 int main(void)
 {
