@@ -351,6 +351,8 @@ void aws_create_function(hearth *h, gw_request *req)
                   "FunctionName must match [a-z0-9][a-z0-9-]{0,62}");
     } else if (!aws_may_reach(req, name)) {
         aws_error(req, 403, "AccessDeniedException", "this key may not reach function '%s'", name);
+    } else if (!doc) {
+        aws_error(req, 500, "ServiceException", "out of memory");
     } else if (registry_get(h->reg, name, &old) == 0) {
         fn_config_release(&old);
         aws_error(req, 409, "ResourceConflictException", "Function already exist: %s", name);
@@ -395,7 +397,9 @@ static void update_function(hearth *h, gw_request *req, const char *name, doc_ed
     json_t *doc = settings_doc(&cfg);
     int64_t code_from = keep_code ? cfg.version : 0;
     fn_config_release(&cfg);
-    if (doc && edit(req, in, doc)) {
+    if (!doc)
+        aws_error(req, 500, "ServiceException", "out of memory");
+    else if (edit(req, in, doc)) { /* edit answers when it refuses */
         json_decref(in);
         deploy_start_doc(h, req, name, doc, code_from, on_updated);
         return;
