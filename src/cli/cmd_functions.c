@@ -202,11 +202,7 @@ static int show_finished(const cli *c, json_t *inv)
         if (!c->json) {
             json_t *res = json_object_get(inv, "result");
             if (json_is_string(res))
-                printf("%s%s", json_string_value(res),
-                       c->tty_out && json_string_length(res) &&
-                               json_string_value(res)[json_string_length(res) - 1] != '\n'
-                           ? "\n"
-                           : "");
+                out_answer(c, json_string_value(res), json_string_length(res));
             else if (res)
                 out_json(c, res);
         }
@@ -339,9 +335,7 @@ int cmd_invoke(cli *c, int argc, char **argv)
             printf("%s\n", id);
         json_decref(a);
     } else {
-        fwrite(r.body.data, 1, r.body.len, stdout);
-        if (c->tty_out && r.body.len && r.body.data[r.body.len - 1] != '\n')
-            putchar('\n');
+        out_answer(c, r.body.data ? r.body.data : "", r.body.len);
     }
     http_release(&r);
     return rc;

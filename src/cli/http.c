@@ -5,6 +5,7 @@
  * (the API never sends one, and following could hand the token on).
  */
 #include "http.h"
+#include "output.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 typedef struct xfer {
     http_resp *resp;
     const http_req *req;
+    const cli *c;
     bool shown; /* a progress line is on the terminal */
     bool too_big;
 } xfer;
@@ -39,7 +41,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     /* A streamed 2xx answer (logs -f) goes straight out, flushed so that
      * a pipe reader sees each line as it comes. */
     if (x->req->stream && x->resp->status >= 200 && x->resp->status < 300) {
-        if (fwrite(p, 1, len, stdout) != len)
+        if (out_write(x->c, p, len) != 0)
             return 0;
         fflush(stdout);
         return len;
@@ -129,7 +131,7 @@ int http_do(const cli *c, const http_req *req, http_resp *out)
         hdrs = curl_slist_append(hdrs, req->extra_header);
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
 
-    xfer x = {.resp = out, .req = req};
+    xfer x = {.resp = out, .req = req, .c = c};
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);

@@ -86,10 +86,14 @@ int cli_fail(int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    /* one line: a message quoting the daemon keeps no newline */
+    /* One line, and nothing that drives a terminal: a message quoting the
+     * daemon (or whatever answers at HEARTH_URL) keeps no newline and no
+     * escape sequence. */
     for (char *p = line; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+        else if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     fprintf(stderr, "hearth: %s\n", line);
     return status;
 }

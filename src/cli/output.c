@@ -13,6 +13,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+int out_write(const cli *c, const char *p, size_t len)
+{
+    if (!c->tty_out)
+        return fwrite(p, 1, len, stdout) == len ? 0 : -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)p[i];
+        bool drives = (b < 0x20 && b != '\n' && b != '\t') || b == 0x7f;
+        if (putchar(drives ? '?' : b) == EOF)
+            return -1;
+    }
+    return 0;
+}
+
+void out_answer(const cli *c, const char *p, size_t len)
+{
+    out_write(c, p, len);
+    if (c->tty_out && len && p[len - 1] != '\n')
+        putchar('\n');
+}
+
 void table_init(table *t, ...)
 {
     memset(t, 0, sizeof(*t));

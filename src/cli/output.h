@@ -37,6 +37,17 @@ typedef void (*out_table_fn)(table *t, json_t *ans);
  * table `to_table` makes of it. Returns CLI_OK or CLI_FAIL (reason printed). */
 int out_get(const cli *c, const char *path, out_table_fn to_table);
 
+/* Writes a function's bytes (an answer, log lines) to stdout: as they are
+ * on a pipe; on a terminal with every control character but newline and
+ * tab shown as '?', so that what a function (or whatever answers at
+ * HEARTH_URL) wrote cannot move the cursor, retitle the terminal or
+ * overwrite a line. Returns 0 or -1 (stdout failed). */
+int out_write(const cli *c, const char *p, size_t len);
+
+/* A function's answer: out_write, and on a terminal a newline after it
+ * when it has none, so the prompt starts on a line of its own. */
+void out_answer(const cli *c, const char *p, size_t len);
+
 /* Prints a JSON value on stdout, indented on a terminal, one line on a pipe. */
 void out_json(const cli *c, const json_t *j);
 

@@ -167,6 +167,21 @@ static void stringify_env(json_t *env)
     }
 }
 
+/* True when `dir`, symlinks resolved, is `base` or below it. A stack file
+ * may come from someone else (a cloned repository): its `code` must not
+ * reach ~/.ssh or /etc and upload them to a function that could send them
+ * on. */
+static bool inside_base(const char *dir, const char *base)
+{
+    char rdir[PATH_MAX], rbase[PATH_MAX];
+    if (!realpath(dir, rdir) || !realpath(base, rbase))
+        return false;
+    size_t n = strlen(rbase);
+    if (n == 1) /* the file sits in / */
+        return true;
+    return strncmp(rdir, rbase, n) == 0 && (rdir[n] == '\0' || rdir[n] == '/');
+}
+
 static int load_function(const char *fname, json_t *fn, const char *base)
 {
     if (!json_is_object(fn))
@@ -183,6 +198,9 @@ static int load_function(const char *fname, json_t *fn, const char *base)
                           : snprintf(dir, sizeof(dir), "%s/%s", base, rel);
     if (w < 0 || (size_t)w >= sizeof(dir))
         return cli_fail(-1, "%s: the code path is too long", fname);
+    if (!inside_base(dir, base))
+        return cli_fail(-1, "%s: code %s is not a folder inside the stack file's folder %s", fname,
+                        rel, base);
     buf pkg;
     if (pack_dir(dir, &pkg) != 0) {
         buf_release(&pkg);
