@@ -23,7 +23,7 @@ import zipfile
 
 import pytest
 
-boto3 = pytest.importorskip("boto3")
+import boto3  # noqa: E402 (Debian python3-boto3: scripts/deps.sh --test)
 import botocore.config  # noqa: E402
 import botocore.exceptions  # noqa: E402
 
@@ -214,8 +214,8 @@ def aws_cli(h, tok, *args):
                           env=env, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.skipif(not AWS, reason="the aws CLI (Debian's awscli) is not installed")
 def test_aws_cli_create_invoke_list_delete(aws, tmp_path):
+    assert AWS, "the aws CLI (Debian's awscli, scripts/deps.sh --test) is not installed"
     h, tok, c = aws
     z = tmp_path / "fn.zip"
     z.write_bytes(zip_of(9))

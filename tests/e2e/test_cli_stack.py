@@ -1,10 +1,9 @@
 """`hearth apply` (a stack file, docs/cli.md) and `hearth versions`,
 `rollback`, `alias` against a real hearthd.
 
-These need the daemon's stacks API (POST /v1/stacks/{stack}) and versions
-API (/v1/functions/{name}/versions, /rollback, /aliases); a daemon without
-them answers 404 not_found, and the tests that need them skip, saying so.
-The YAML checks that fail before any request always run.
+They drive the daemon's stacks API (POST /v1/stacks/{stack}) and versions
+API (/v1/functions/{name}/versions, /rollback, /aliases); the YAML checks
+fail before any request is sent.
 """
 
 import json
@@ -55,21 +54,6 @@ def work():
     d = Path(tempfile.mkdtemp(prefix="hearth-e2e-cli-stack-"))
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-def _missing(hearth, method, path, **kw):
-    r = hearth.request(method, path, **kw)
-    return r.status_code == 404 and r.json().get("error", {}).get("code") == "not_found"
-
-
-@pytest.fixture(scope="module")
-def versions_api(hearth):
-    hearth.deploy_ok("cli-vprobe", "def handler(e, c):\n    return 1\n")
-    missing = _missing(hearth, "GET", "/v1/functions/cli-vprobe/versions")
-    hearth.delete("cli-vprobe")
-    if missing:
-        pytest.skip("this hearthd has no versions API yet (GET /v1/functions/{name}/versions "
-                    "answers 404): issue 14's versions part")
 
 
 def test_yaml_errors_fail_before_any_request(hearth, work):
@@ -148,7 +132,7 @@ def test_apply_is_all_or_nothing(hearth, work):
     assert hearth.show("cli-broken").status_code == 404
 
 
-def test_versions_rollback_alias(hearth, work, versions_api):
+def test_versions_rollback_alias(hearth, work):
     src = work / "ver"
     src.mkdir()
     for n in (1, 2):

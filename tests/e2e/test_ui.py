@@ -12,6 +12,7 @@ Set HEARTH_UI_SCREENSHOTS=DIR to keep screenshots of the pages (the one in
 docs/img/ is made so).
 """
 
+import functools
 import http.client
 import os
 import shutil
@@ -52,9 +53,15 @@ try:
 except ImportError:  # the HTTP tests still run
     HAVE_SELENIUM = False
 
-needs_browser = pytest.mark.skipif(
-    not (HAVE_SELENIUM and os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-    reason="needs Debian's chromium, chromium-driver and python3-selenium (scripts/deps.sh --test)")
+def needs_browser(test):
+    """A browser test: a machine without the browser fails it, saying what
+    to install (make test installs them: scripts/deps.sh --test), rather
+    than passing it by skipping."""
+    def run(*a, **kw):
+        assert HAVE_SELENIUM and os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK), (
+            "needs Debian's chromium, chromium-driver and python3-selenium (scripts/deps.sh --test)")
+        return test(*a, **kw)
+    return functools.wraps(test)(run)
 
 
 @pytest.fixture(scope="module")
