@@ -17,6 +17,15 @@ local token = os.getenv("HEARTH_TOKEN")
 if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end
+-- BENCH_HEADERS: more headers, one "Name: value" per line (a request
+-- signed ahead for the AWS API: bench/qualifiers.sh). They win over the
+-- token's Authorization.
+local extra = os.getenv("BENCH_HEADERS")
+if extra then
+  for name, value in extra:gmatch("([^:\n]+):%s*([^\n]*)") do
+    wrk.headers[name] = value
+  end
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

@@ -168,6 +168,14 @@ static void finish(sched_call *c, sched_result *res)
     }
 }
 
+/* An error always says something: an exception raised without text
+ * (Python's MemoryError(), `raise ValueError()`) is named by its type. */
+static void message_or_type(sched_result *res)
+{
+    if (!res->message[0] && res->error_type[0])
+        snprintf(res->message, sizeof res->message, "%s", res->error_type);
+}
+
 static void vfail(sched_call *c, unsigned status, const char *code, const char *type,
                   const char *fmt, va_list ap)
 {
@@ -177,6 +185,7 @@ static void vfail(sched_call *c, unsigned status, const char *code, const char *
     if (type)
         snprintf(res.error_type, sizeof res.error_type, "%s", type);
     vsnprintf(res.message, sizeof res.message, fmt, ap);
+    message_or_type(&res);
     finish(c, &res);
 }
 
@@ -494,6 +503,7 @@ static void answer_error(sched_call *c, worker *w, json_t *meta)
      * it: {"type": "ValueError", "message": "boom"}, as docs/api.md shows. */
     snprintf(res.error_type, sizeof res.error_type, "%s", meta_str(meta, "error_type", "Error"));
     snprintf(res.message, sizeof res.message, "%s", meta_str(meta, "message", ""));
+    message_or_type(&res);
     finish(c, &res);
 }
 

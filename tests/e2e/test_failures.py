@@ -21,6 +21,8 @@ FAILING = py("""
             raise ValueError("boom 42")
         if what == "custom":
             raise CustomError("custom trouble")
+        if what == "bare":
+            raise CustomError()
         if what == "exit":
             print("about to exit", flush=True)
             os._exit(3)
@@ -67,6 +69,11 @@ def test_exception_is_500_function_error_with_traceback_in_logs(hearth, failing)
 def test_custom_exception_type(hearth, failing):
     err = assert_error(hearth.invoke("fl-main", json={"do": "custom"}), 500, "function_error")
     assert err.get("type") == "CustomError" and err["message"] == "custom trouble", err
+
+
+def test_an_exception_without_text_is_named_by_its_type(hearth, failing):
+    err = assert_error(hearth.invoke("fl-main", json={"do": "bare"}), 500, "function_error")
+    assert err.get("type") == "CustomError" and err["message"] == "CustomError", err
 
 
 def test_unserializable_result_is_an_error(hearth, failing):
