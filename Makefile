@@ -76,6 +76,7 @@ bench: build
 	bench/async.sh
 	bench/cold.sh
 	bench/egress.sh
+	bench/qualifiers.sh
 
 format:
 	clang-format -i src/*.c src/*.h src/events/*.c src/events/*.h src/cli/*.c src/cli/*.h include/hearth/*.h tests/unit/*.c bench/*.c

@@ -151,10 +151,17 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_STACK_LIST_ONE] = "SELECT stack, name FROM functions WHERE stack = ?1 ORDER BY name",
 };
 
+#define REG_CACHED_MAX 8
+
 struct registry {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     int listing; /* inside registry_list: its statement is busy */
+    /* registry_cached(): the other files' statements of the request path */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cached[REG_CACHED_MAX];
 };
 
 void fn_config_release(fn_config *cfg)
@@ -277,9 +284,29 @@ void registry_close(registry *reg)
         return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(reg->stmt[i]);
+    for (int i = 0; i < REG_CACHED_MAX; i++)
+        sqlite3_finalize(reg->cached[i].st);
     if (reg->db && sqlite3_close(reg->db) != SQLITE_OK)
         dlog_error("registry: close: %s", sqlite3_errmsg(reg->db));
     free(reg);
+}
+
+sqlite3_stmt *registry_cached(registry *reg, const char *sql)
+{
+    for (int i = 0; i < REG_CACHED_MAX; i++) {
+        if (reg->cached[i].sql && strcmp(reg->cached[i].sql, sql) == 0)
+            return reg->cached[i].st;
+        if (!reg->cached[i].sql) {
+            if (sqlite3_prepare_v3(reg->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &reg->cached[i].st,
+                                   NULL) != SQLITE_OK) {
+                registry_sql_fail(reg->db, sql);
+                return NULL;
+            }
+            reg->cached[i].sql = sql;
+            return reg->cached[i].st;
+        }
+    }
+    return NULL;
 }
 
 int registry_copy_text(sqlite3_stmt *st, int col, char *dst, size_t size)

@@ -223,11 +223,14 @@ int registry_alias_get(registry *reg, const char *fn, const char *alias, fn_alia
 {
     if (!fn_fits(fn) || !registry_alias_name_valid(alias))
         return -ENOENT;
+    /* On every call of name:alias: kept prepared (a prepare costs more
+     * than the lookup). */
     sqlite3 *db = registry_sqlite(reg);
-    sqlite3_stmt *st;
-    int rc = prepare(db, ALIAS_SELECT "WHERE function = ?1 AND name = ?2", &st);
-    if (rc)
-        return rc;
+    static const char sql[] = ALIAS_SELECT "WHERE function = ?1 AND name = ?2";
+    sqlite3_stmt *st = registry_cached(reg, sql);
+    if (!st)
+        return -EIO;
+    int rc = 0;
     sqlite3_bind_text(st, 1, fn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, alias, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
@@ -237,7 +240,8 @@ int registry_alias_get(registry *reg, const char *fn, const char *alias, fn_alia
         rc = -ENOENT;
     else
         rc = registry_sql_fail(db, sqlite3_sql(st));
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 
