@@ -32,7 +32,7 @@ if [ "${1:-}" = "--test" ]; then
   )
 fi
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(wrk)
+  packages+=(wrk python3-botocore) # botocore: bench/qualifiers.sh signs its AWS request
 fi
 
 VM_KERNEL=/var/cache/hearth/vmlinuz
