@@ -77,19 +77,9 @@ fi
 
 # one_run NAME C: prints "req/s p50_us" of one wrk run.
 one_run() {
-    local name=$1 c=$2 t=2 port
-    port=PORT_$name
-    [ "$c" -lt 2 ] && t=1
-    HEARTH_TOKEN=$(token "$name") wrk -t"$t" -c"$c" -d"$DURATION" -s "$REPO/bench/post.lua" \
-        "http://127.0.0.1:${!port}/v1/functions/hello/invoke" >"$TMP/wrk.out" 2>&1 || true
-    local line
-    line=$(grep '^BENCH ' "$TMP/wrk.out") || { cat "$TMP/wrk.out" >&2; exit 1; }
-    local -A f
-    local kv
-    for kv in ${line#BENCH }; do f[${kv%%=*}]=${kv#*=}; done
-    [ "${f[non2xx]}" = 0 ] || { echo "auth_cost: $name answered ${f[non2xx]} non-2xx" >&2; exit 1; }
-    awk -v r="${f[requests]}" -v d="${f[duration_us]}" -v p="${f[p50_us]}" \
-        'BEGIN { printf "%.0f %d\n", r * 1e6 / d, p }'
+    local port=PORT_$1
+    HEARTH_TOKEN=$(token "$1") wrk_post "http://127.0.0.1:${!port}/v1/functions/hello/invoke" "$2" |
+        cut -d' ' -f1,2
 }
 
 

@@ -32,6 +32,23 @@ fmt_us() {
         else printf "%.2f s", u / 1000000 }'
 }
 
+# wrk_post URL C: one wrk run of $DURATION POSTing post.lua's body to URL
+# over C connections (HEARTH_TOKEN, BENCH_HEADERS as the caller set them);
+# prints "req/s p50_us p99_us", or stops the script when wrk printed no
+# figures or any answer was not 2xx.
+wrk_post() {
+    local url=$1 c=$2 t=2
+    [ "$c" -lt 2 ] && t=1
+    wrk -t"$t" -c"$c" -d"$DURATION" -s "$REPO/bench/post.lua" "$url" >"$TMP/wrk.out" 2>&1 || true
+    local line kv
+    line=$(grep '^BENCH ' "$TMP/wrk.out") || { cat "$TMP/wrk.out" >&2; exit 1; }
+    local -A f
+    for kv in ${line#BENCH }; do f[${kv%%=*}]=${kv#*=}; done
+    [ "${f[non2xx]}" = 0 ] || die "$url answered ${f[non2xx]} non-2xx"
+    awk -v r="${f[requests]}" -v d="${f[duration_us]}" -v p="${f[p50_us]}" -v q="${f[p99_us]}" \
+        'BEGIN { printf "%.0f %d %d\n", r * 1e6 / d, p, q }'
+}
+
 # The median of the numbers on stdin, one per line.
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 

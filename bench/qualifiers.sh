@@ -82,19 +82,9 @@ path_of() {
 
 # one_run CASE C: prints "req/s p50_us" of one wrk run.
 one_run() {
-    local case=$1 c=$2 t=2 hdrs=""
-    [ "$c" -lt 2 ] && t=1
-    [ "$case" = aws ] && hdrs=$(cat "$TMP/aws-headers")
-    HEARTH_TOKEN=$ADMIN BENCH_HEADERS=$hdrs wrk -t"$t" -c"$c" -d"$DURATION" \
-        -s "$REPO/bench/post.lua" "$URL$(path_of "$case")" >"$TMP/wrk.out" 2>&1 || true
-    local line
-    line=$(grep '^BENCH ' "$TMP/wrk.out") || { cat "$TMP/wrk.out" >&2; exit 1; }
-    local -A f
-    local kv
-    for kv in ${line#BENCH }; do f[${kv%%=*}]=${kv#*=}; done
-    [ "${f[non2xx]}" = 0 ] || { echo "qualifiers: $case answered ${f[non2xx]} non-2xx" >&2; exit 1; }
-    awk -v r="${f[requests]}" -v d="${f[duration_us]}" -v p="${f[p50_us]}" \
-        'BEGIN { printf "%.0f %d\n", r * 1e6 / d, p }'
+    local hdrs=""
+    [ "$1" = aws ] && hdrs=$(cat "$TMP/aws-headers")
+    HEARTH_TOKEN=$ADMIN BENCH_HEADERS=$hdrs wrk_post "$URL$(path_of "$1")" "$2" | cut -d' ' -f1,2
 }
 
 CASES="plain version alias canary aws"

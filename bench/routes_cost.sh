@@ -92,18 +92,8 @@ route_count() {
 
 # one_run NAME PATH C: prints "req/s p50_us p99_us" of one wrk run.
 one_run() {
-    local port=PORT_$1 token=TOKEN_$1 path=$2 c=$3 t=2
-    [ "$c" -lt 2 ] && t=1
-    HEARTH_TOKEN=${!token} wrk -t"$t" -c"$c" -d"$DURATION" -s "$REPO/bench/post.lua" \
-        "http://127.0.0.1:${!port}$path" >"$TMP/wrk.out" 2>&1 || true
-    local line
-    line=$(grep '^BENCH ' "$TMP/wrk.out") || { cat "$TMP/wrk.out" >&2; exit 1; }
-    local -A f
-    local kv
-    for kv in ${line#BENCH }; do f[${kv%%=*}]=${kv#*=}; done
-    [ "${f[non2xx]}" = 0 ] || { echo "routes_cost: $path answered ${f[non2xx]} non-2xx" >&2; exit 1; }
-    awk -v r="${f[requests]}" -v d="${f[duration_us]}" -v p="${f[p50_us]}" -v q="${f[p99_us]}" \
-        'BEGIN { printf "%.0f %d %d\n", r * 1e6 / d, p, q }'
+    local port=PORT_$1 token=TOKEN_$1
+    HEARTH_TOKEN=${!token} wrk_post "http://127.0.0.1:${!port}$2" "$3"
 }
 
 med() { median <"$TMP/$1"; }
