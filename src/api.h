@@ -32,4 +32,14 @@ json_t *api_function_json(hearth *h, const fn_config *cfg);
 /* An alias as the API shows it (api_versions.c). */
 json_t *api_alias_json(const fn_alias *a);
 
+/* An alias's weighted versions from a {"4": 0.1} object (NULL or null:
+ * none) onto a, checked as every alias is: up to FN_ALIAS_EXTRA_MAX
+ * version numbers other than a->version, each share in (0, 1), summed
+ * under 1. Returns NULL, or why not (for the caller's error shape). */
+const char *api_alias_weights(const json_t *w, fn_alias *a);
+
+/* Stores alias a as of now (registry_alias_put's codes) and, when stored,
+ * lets the scheduler stop idle workers of versions no longer addressed. */
+int api_alias_store(hearth *h, fn_alias *a);
+
 #endif

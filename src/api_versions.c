@@ -302,40 +302,48 @@ static bool alias_from_body(gw_request *req, json_t *doc, fn_alias *a)
         gw_respond_error(req, 400, "invalid_field", "\"version\" must be a version number");
         return false;
     }
-    json_t *w = json_object_get(doc, "weights");
-    if (w && json_is_null(w))
-        w = NULL;
-    if (w && (!json_is_object(w) || json_object_size(w) > FN_ALIAS_EXTRA_MAX)) {
-        gw_respond_error(req, 400, "invalid_field",
-                         "\"weights\" maps up to %d other version numbers to their share",
-                         FN_ALIAS_EXTRA_MAX);
+    const char *why = api_alias_weights(json_object_get(doc, "weights"), a);
+    if (why) {
+        gw_respond_error(req, 400, "invalid_field", "\"weights\": %s", why);
         return false;
     }
-    double sum = 0;
+    return true;
+}
+
+const char *api_alias_weights(const json_t *w, fn_alias *a)
+{
     a->nextra = 0;
-    json_object_foreach(w, key, val)
+    if (!w || json_is_null(w))
+        return NULL;
+    if (!json_is_object(w) || json_object_size(w) > FN_ALIAS_EXTRA_MAX)
+        return "up to " FN_ALIAS_EXTRA_MAX_TEXT " other version numbers, each to its share";
+    double sum = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)w, key, val)
     {
         char *end = NULL;
         long long v = 0;
         if (key[0] >= '1' && key[0] <= '9' && strlen(key) <= 16)
             v = strtoll(key, &end, 10);
         double x = json_is_number(val) ? json_number_value(val) : -1;
-        if (v < 1 || !end || *end || v == a->version || !(x > 0 && x < 1) || !isfinite(x)) {
-            gw_respond_error(req, 400, "invalid_field",
-                             "each weight maps a version number other than \"version\" to a "
-                             "share between 0 and 1 (exclusive)");
-            return false;
-        }
+        if (v < 1 || !end || *end || v == a->version || !(x > 0 && x < 1) || !isfinite(x))
+            return "each maps a version number other than the alias's own to a share between 0 "
+                   "and 1 (exclusive)";
         a->extra_version[a->nextra] = v;
         a->extra_weight[a->nextra++] = x;
         sum += x;
     }
-    if (!(sum < 1)) {
-        gw_respond_error(req, 400, "invalid_field",
-                         "the weights sum to less than 1 (\"version\" takes the rest)");
-        return false;
-    }
-    return true;
+    return sum < 1 ? NULL : "the shares sum to less than 1 (the alias's version takes the rest)";
+}
+
+int api_alias_store(hearth *h, fn_alias *a)
+{
+    a->updated_ms = timefmt_now_ms();
+    int rc = registry_alias_put(h->reg, a);
+    if (rc == 0)
+        sched_versions_changed(h->sch, a->function);
+    return rc;
 }
 
 void api_alias_put(hearth *h, gw_request *req, const char *name, const char *rest)
@@ -362,8 +370,7 @@ void api_alias_put(hearth *h, gw_request *req, const char *name, const char *res
         return;
     fn_alias old;
     bool created = registry_alias_get(h->reg, name, alias, &old) != 0;
-    a.updated_ms = timefmt_now_ms();
-    int rc = registry_alias_put(h->reg, &a);
+    int rc = api_alias_store(h, &a);
     if (rc == -ENOENT) {
         gw_respond_error(req, 404, "version_not_found",
                          "'%s' does not keep every version the alias names", name);
@@ -377,7 +384,6 @@ void api_alias_put(hearth *h, gw_request *req, const char *name, const char *res
         gw_respond_error(req, 500, "internal_error", "could not store the alias");
         return;
     }
-    sched_versions_changed(h->sch, name);
     char target[REG_AUDIT_TARGET_MAX + 1];
     snprintf(target, sizeof target, "%s:%s", name, alias);
     api_audit(h, req, created ? "alias_create" : "alias_update", target);

@@ -277,12 +277,10 @@ void aws_invoke(hearth *h, gw_request *req, const char *name, const char *qual)
         return;
     }
     if (type && strcmp(type, "DryRun") == 0) {
-        fn_config cfg;
-        if (registry_get(h->reg, name, &cfg) < 0) {
+        if (!sched_config(h->sch, name)) { /* the scheduler's copy: no registry read */
             aws_error(req, 404, "ResourceNotFoundException", "Function not found: %s", name);
             return;
         }
-        fn_config_release(&cfg);
         aws_respond(req, 204, NULL);
     } else if (type && strcmp(type, "Event") == 0) {
         invoke_event(h, req, name, qual[0] ? qual : NULL);

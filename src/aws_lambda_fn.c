@@ -476,33 +476,21 @@ static bool take_weights(gw_request *req, json_t *routing, fn_alias *a)
     json_t *w = json_object_get(routing, "AdditionalVersionWeights");
     if (!w)
         return true;
-    const char *k;
-    json_t *v;
-    a->nextra = 0;
-    json_object_foreach(w, k, v)
-    {
-        char *end;
-        long long ver = strtoll(k, &end, 10);
-        double x = json_number_value(v);
-        if (a->nextra == FN_ALIAS_EXTRA_MAX || *end || ver <= 0 || !json_is_number(v) ||
-            !(x > 0 && x < 1)) {
-            aws_error(req, 400, "InvalidParameterValueException",
-                      "AdditionalVersionWeights: up to %d versions, each weight between 0 and 1",
-                      FN_ALIAS_EXTRA_MAX);
-            return false;
-        }
-        a->extra_version[a->nextra] = ver;
-        a->extra_weight[a->nextra++] = x;
-    }
-    return true;
+    const char *why = api_alias_weights(w, a);
+    if (why)
+        aws_error(req, 400, "InvalidParameterValueException", "AdditionalVersionWeights: %s", why);
+    return !why;
 }
 
 static void alias_store(hearth *h, gw_request *req, fn_alias *a, unsigned status)
 {
-    int rc = registry_alias_put(h->reg, a);
+    int rc = api_alias_store(h, a);
     if (rc == -ENOENT)
         aws_error(req, 404, "ResourceNotFoundException", "Function not found: %s:%" PRId64,
                   a->function, a->version);
+    else if (rc == -EINVAL)
+        aws_error(req, 400, "InvalidParameterValueException",
+                  "the alias's version and its AdditionalVersionWeights must differ");
     else if (rc < 0)
         aws_error(req, 500, "ServiceException", "could not store the alias");
     else {
@@ -591,6 +579,7 @@ void aws_alias_delete(hearth *h, gw_request *req, const char *name, const char *
         aws_error(req, 500, "ServiceException", "could not delete the alias");
         return;
     }
+    sched_versions_changed(h->sch, name);
     api_audit(h, req, "alias_delete", name);
     aws_respond(req, 204, NULL);
 }

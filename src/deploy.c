@@ -61,7 +61,7 @@ typedef struct deploy_job {
     deploy_query q;
     deploy_unit u;
     json_t *doc;         /* deploy_start_doc: the settings document (owned) */
-    deploy_done_fn done; /* deploy_start_doc: how to answer */
+    deploy_done_fn done; /* how to answer: put_done, or deploy_start_doc's caller's */
 } deploy_job;
 
 static int refuse(deploy_unit *u, unsigned status, const char *code, const char *fmt, ...)
@@ -726,16 +726,22 @@ static void deploy_after(uv_work_t *w, int status)
     if (!u->code && install(u, &created) == 0) {
         deploy_announce(u->h, &u->cfg);
         api_audit(u->h, j->req, "deploy", u->name);
-        if (j->done)
-            j->done(u->h, j->req, &u->cfg, created, created ? 201 : 200, NULL, "");
-        else
-            gw_respond_json(j->req, created ? 201 : 200, api_function_json(u->h, &u->cfg));
-    } else if (j->done) {
-        j->done(u->h, j->req, NULL, false, u->status, u->code, u->message);
+        j->done(u->h, j->req, &u->cfg, created, created ? 201 : 200, NULL, "");
     } else {
-        gw_respond_error(j->req, u->status, u->code, "%s", u->message);
+        j->done(u->h, j->req, NULL, false, u->status, u->code, u->message);
     }
     job_free(j);
+}
+
+/* How a PUT answers: the function object, or the error. */
+static void put_done(hearth *h, gw_request *req, const fn_config *cfg, bool created,
+                     unsigned status, const char *code, const char *message)
+{
+    (void)created;
+    if (code)
+        gw_respond_error(req, status, code, "%s", message);
+    else
+        gw_respond_json(req, status, api_function_json(h, cfg));
 }
 
 /* --- entry points --- */
@@ -809,6 +815,7 @@ void deploy_start(hearth *h, gw_request *req, const char *name)
         return;
     }
     j->req = req;
+    j->done = put_done;
     deploy_unit_init(&j->u, h, name);
     const char *ct = gw_header(req, "Content-Type");
     if (!is_archive_type(ct) && !is_json_body_type(ct)) {

@@ -157,6 +157,7 @@ int registry_prune(registry *reg, const char *name, unsigned keep, int64_t *dele
 
 #define FN_ALIAS_MAX       63
 #define FN_ALIAS_EXTRA_MAX 4
+#define FN_ALIAS_EXTRA_MAX_TEXT "4" /* for messages */
 
 /* An alias: a name for a version of a function, with up to
  * FN_ALIAS_EXTRA_MAX other versions each taking a share of its calls
@@ -187,7 +188,7 @@ typedef int (*registry_alias_fn)(const fn_alias *a, void *ud);
 int registry_alias_list(registry *reg, const char *fn, registry_alias_fn visit, void *ud);
 
 /* True when some alias of `fn` points at `version` (its main version or a
- * weighted one). */
+ * weighted one), or when the aliases cannot be read (keep, to be safe). */
 bool registry_version_aliased(registry *reg, const char *fn, int64_t version);
 
 /* --- tokens and audit (registry_auth.c) --- */

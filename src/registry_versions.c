@@ -306,8 +306,9 @@ static int note_aliased(const fn_alias *a, void *ud)
 bool registry_version_aliased(registry *reg, const char *fn, int64_t version)
 {
     struct aliased x = {version, false};
-    registry_alias_list(reg, fn, note_aliased, &x);
-    return x.found;
+    /* A read that fails says "aliased": pruning then keeps the version
+     * rather than delete one an alias may still name. */
+    return registry_alias_list(reg, fn, note_aliased, &x) < 0 || x.found;
 }
 
 int registry_prune(registry *reg, const char *name, unsigned keep, int64_t *deleted, size_t max,
