@@ -155,8 +155,8 @@ int registry_versions(registry *reg, const char *name, registry_visit_fn visit, 
 int registry_prune(registry *reg, const char *name, unsigned keep, int64_t *deleted, size_t max,
                    size_t *ndeleted);
 
-#define FN_ALIAS_MAX       63
-#define FN_ALIAS_EXTRA_MAX 4
+#define FN_ALIAS_MAX            63
+#define FN_ALIAS_EXTRA_MAX      4
 #define FN_ALIAS_EXTRA_MAX_TEXT "4" /* for messages */
 
 /* An alias: a name for a version of a function, with up to

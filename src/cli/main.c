@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "config.h"
 #include "http.h"
+#include "output.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -92,8 +93,7 @@ int cli_fail(int status, const char *fmt, ...)
     for (char *p = line; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-        else if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    line[out_defang(line, strlen(line), false)] = '\0';
     fprintf(stderr, "hearth: %s\n", line);
     return status;
 }

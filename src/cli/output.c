@@ -1,29 +1,51 @@
 /*
  * output.c — tables and JSON on stdout (see output.h).
  *
- * Cells are printed with their control characters replaced by '?': an
+ * Cells are printed with their control characters replaced by '?' (out_defang): an
  * answer (a log message, a function's error) must not drive the terminal.
  */
 #include "output.h"
 #include "http.h"
+#include "safetext.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+size_t out_defang(char *s, size_t len, bool keep_lines)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = safetext_utf8_next(s + i, len - i, &cp);
+        bool line = keep_lines && (cp == '\n' || cp == '\t');
+        if (!line &&
+            (cp < 0x20 || cp == 0x7f || cp == SAFETEXT_ILL_FORMED || safetext_breaks_lines(cp))) {
+            s[out++] = '?';
+        } else {
+            memmove(s + out, s + i, n);
+            out += n;
+        }
+        i += n;
+    }
+    return out;
+}
+
 int out_write(const cli *c, const char *p, size_t len)
 {
     if (!c->tty_out)
         return fwrite(p, 1, len, stdout) == len ? 0 : -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char b = (unsigned char)p[i];
-        bool drives = (b < 0x20 && b != '\n' && b != '\t') || b == 0x7f;
-        if (putchar(drives ? '?' : b) == EOF)
-            return -1;
-    }
-    return 0;
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, p, len);
+    size_t n = out_defang(copy, len, true);
+    int rc = fwrite(copy, 1, n, stdout) == n ? 0 : -1;
+    free(copy);
+    return rc;
 }
 
 void out_answer(const cli *c, const char *p, size_t len)
@@ -47,11 +69,8 @@ void table_init(table *t, ...)
 static char *clean_copy(const char *s)
 {
     char *d = strdup(s ? s : "-");
-    if (!d)
-        return NULL;
-    for (char *p = d; *p; p++)
-        if ((unsigned char)*p < ' ' || *p == 0x7f)
-            *p = '?';
+    if (d)
+        d[out_defang(d, strlen(d), false)] = '\0';
     return d;
 }
 

@@ -37,6 +37,12 @@ typedef void (*out_table_fn)(table *t, json_t *ans);
  * table `to_table` makes of it. Returns CLI_OK or CLI_FAIL (reason printed). */
 int out_get(const cli *c, const char *path, out_table_fn to_table);
 
+/* Replaces, in place, what would drive a terminal with '?': C0 and C1
+ * controls, DEL, bytes that are not UTF-8, and safetext_breaks_lines()'s
+ * separators and bidi overrides; newline and tab stay when keep_lines.
+ * Returns the new length (never longer). */
+size_t out_defang(char *s, size_t len, bool keep_lines);
+
 /* Writes a function's bytes (an answer, log lines) to stdout: as they are
  * on a pipe; on a terminal with every control character but newline and
  * tab shown as '?', so that what a function (or whatever answers at

@@ -33,7 +33,8 @@ from conftest import ROOTLESS, py, wait_until
 
 CLI = os.environ.get("HEARTH_CLI") or str(Path(__file__).resolve().parents[2] / "build" / "hearth")
 ESC = b"\x1b"
-NASTY = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\r\x08"
+NASTY = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\r\x08\u009b2J\u202e"
+C1_CSI = "\u009b".encode()
 
 # The CLI alone: the daemon's user makes no difference to these.
 cli_only = pytest.mark.skipif(ROOTLESS, reason="no daemon involved: the root run covers it")
@@ -122,6 +123,7 @@ def test_error_messages_from_the_daemon_cannot_drive_the_terminal(fake, tmp_path
     p = run(fake, tmp_path, "ls")
     assert p.returncode != 0
     assert ESC not in p.stderr and b"\x07" not in p.stderr and b"\x08" not in p.stderr
+    assert C1_CSI not in p.stderr and "\u202e".encode() not in p.stderr
     assert p.stderr.count(b"\n") == 1 and b"boom" in p.stderr
 
 
@@ -129,7 +131,7 @@ def test_error_messages_from_the_daemon_cannot_drive_the_terminal(fake, tmp_path
 def test_an_answer_on_a_terminal_is_defanged_but_a_pipe_gets_it_whole(fake, tmp_path):
     FakeDaemon.answers["/v1/functions/f/invoke"] = (200, "text/plain", NASTY.encode())
     code, shown = run_on_tty(fake, tmp_path, "invoke", "f")
-    assert code == 0 and ESC not in shown and b"red" in shown
+    assert code == 0 and ESC not in shown and C1_CSI not in shown and b"red" in shown
     p = run(fake, tmp_path, "invoke", "f")
     assert p.returncode == 0 and p.stdout == NASTY.encode()  # scripts get the bytes
 
@@ -139,7 +141,7 @@ def test_a_log_stream_on_a_terminal_is_defanged(fake, tmp_path):
     lines = ("2026-12-04T00:00:00.000Z stdout " + NASTY + "\n").encode() * 3
     FakeDaemon.answers["/v1/functions/f/logs"] = (200, "text/plain", lines)
     code, shown = run_on_tty(fake, tmp_path, "logs", "f")
-    assert code == 0 and ESC not in shown and shown.count(b"red") == 3
+    assert code == 0 and ESC not in shown and C1_CSI not in shown and shown.count(b"red") == 3
 
 
 @cli_only
