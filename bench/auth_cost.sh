@@ -90,7 +90,8 @@ for c in $CONNS; do
     for name in $NAMES; do : >"$TMP/$name.rps"; : >"$TMP/$name.p50"; done
     for _ in $(seq "$ROUNDS"); do
         for name in $NAMES; do
-            read -r rps p50 < <(one_run "$name" "$c")
+            out=$(one_run "$name" "$c") # not < <(…): set -e must see a failed run
+            read -r rps p50 <<<"$out"
             echo "$rps" >>"$TMP/$name.rps"
             echo "$p50" >>"$TMP/$name.p50"
         done

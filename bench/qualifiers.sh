@@ -28,15 +28,14 @@ CONNS=${CONNS:-"1 16"}
 PY=/usr/bin/python3
 unset HEARTH_TOKEN BENCH_HEADERS
 
-command -v wrk >/dev/null || { echo "qualifiers: wrk is missing (apt-get install wrk)" >&2; exit 2; }
-[ -x "$HEARTHD" ] || { echo "qualifiers: no hearthd at $HEARTHD" >&2; exit 2; }
-"$PY" -c 'import botocore' 2>/dev/null ||
-    { echo "qualifiers: python3-botocore is missing (scripts/deps.sh --test)" >&2; exit 2; }
-TMP=$(mktemp -d /tmp/hearth-qualifiers.XXXXXX)
-PIDS=()
 BENCH=qualifiers
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
+command -v wrk >/dev/null || die "wrk is missing (apt-get install wrk)"
+[ -x "$HEARTHD" ] || die "no hearthd at $HEARTHD"
+"$PY" -c 'import botocore' 2>/dev/null || die "python3-botocore is missing (scripts/deps.sh --bench)"
+TMP=$(mktemp -d /tmp/hearth-qualifiers.XXXXXX)
+PIDS=()
 trap stop_named_and_clean EXIT
 
 start_named q "$HEARTHD" --runtimes-dir "$REPO/runtimes"
@@ -98,7 +97,8 @@ for c in $CONNS; do
     for case in $CASES; do : >"$TMP/$case.rps"; : >"$TMP/$case.p50"; done
     for _ in $(seq "$ROUNDS"); do
         for case in $CASES; do
-            read -r rps p50 < <(one_run "$case" "$c")
+            out=$(one_run "$case" "$c") # not < <(…): set -e must see a failed run
+            read -r rps p50 <<<"$out"
             echo "$rps" >>"$TMP/$case.rps"
             echo "$p50" >>"$TMP/$case.p50"
         done

@@ -123,7 +123,8 @@ for c in $CONNS; do
             for kind in routed fn; do
                 path=/hello/bench
                 [ "$kind" = fn ] && path=/fn/hello/bench
-                read -r rps p50 p99 < <(one_run "$name" "$path" "$c")
+                out=$(one_run "$name" "$path" "$c") # set -e must see a failed run
+                read -r rps p50 p99 <<<"$out"
                 echo "$rps" >>"$TMP/$name.$kind.$c.rps"
                 echo "$p50" >>"$TMP/$name.$kind.$c.p50"
                 echo "$p99" >>"$TMP/$name.$kind.$c.p99"
