@@ -101,7 +101,7 @@ static int decode_weights(const char *text, size_t len, fn_alias *a)
 
 #define ALIAS_SELECT "SELECT function, name, version, weights, created_ms, updated_ms FROM aliases "
 
-static int decode_alias(sqlite3 *db, sqlite3_stmt *st, fn_alias *out)
+static int decode_alias(sqlite3_stmt *st, fn_alias *out)
 {
     fn_alias a;
     memset(&a, 0, sizeof a);
@@ -111,10 +111,8 @@ static int decode_alias(sqlite3 *db, sqlite3_stmt *st, fn_alias *out)
     if (rc == 0)
         rc = decode_weights((const char *)sqlite3_column_text(st, 3),
                             (size_t)sqlite3_column_bytes(st, 3), &a);
-    if (rc) {
-        (void)db;
+    if (rc)
         return rc;
-    }
     a.version = sqlite3_column_int64(st, 2);
     a.created_ms = sqlite3_column_int64(st, 4);
     a.updated_ms = sqlite3_column_int64(st, 5);
@@ -235,7 +233,7 @@ int registry_alias_get(registry *reg, const char *fn, const char *alias, fn_alia
     sqlite3_bind_text(st, 2, alias, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW)
-        rc = decode_alias(db, st, out);
+        rc = decode_alias(st, out);
     else if (step == SQLITE_DONE)
         rc = -ENOENT;
     else
@@ -277,7 +275,7 @@ int registry_alias_list(registry *reg, const char *fn, registry_alias_fn visit, 
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         fn_alias a;
-        rc = decode_alias(db, st, &a);
+        rc = decode_alias(st, &a);
         if (rc == 0)
             rc = visit(&a, ud);
     }

@@ -770,7 +770,6 @@ void sched_update(sched *s, const fn_config *cfg)
 }
 
 struct pinned_walk {
-    sched *s;
     const char *name;
     size_t name_len;
     pool *found[64];
@@ -791,7 +790,6 @@ static int collect_pinned(const char *key, void *value, void *ud)
 
 static void find_pinned(sched *s, const char *name, struct pinned_walk *pw)
 {
-    pw->s = s;
     pw->name = name;
     pw->name_len = strlen(name);
     pw->n = 0;

@@ -8,7 +8,6 @@
 #include "events/events_internal.h"
 
 #include "dlog.h"
-#include "qualifier.h"
 #include "events/callback.h"
 #include "events/invocation_json.h"
 #include "fn_settings.h"
