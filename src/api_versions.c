@@ -77,25 +77,23 @@ static int version_visit(const fn_config *cfg, void *ud)
     return v && json_array_append_new(x->list, v) == 0 ? 0 : -ENOMEM;
 }
 
-/* Loads the current config of `name` (caller releases), or answers 404/500. */
-static bool load_current(hearth *h, gw_request *req, const char *name, fn_config *cfg)
+/* The current version of `name` from the scheduler's copy (no registry
+ * read), or 0 having answered 404. */
+static int64_t current_version(hearth *h, gw_request *req, const char *name)
 {
-    int rc = registry_get(h->reg, name, cfg);
-    if (rc == -ENOENT)
+    const fn_config *cur = sched_config(h->sch, name);
+    if (!cur)
         gw_respond_error(req, 404, "function_not_found", "no function named '%s'", name);
-    else if (rc < 0)
-        gw_respond_error(req, 500, "internal_error", "could not read the registry");
-    return rc == 0;
+    return cur ? cur->version : 0;
 }
 
 void api_versions_list(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
-    fn_config cur;
-    if (!load_current(h, req, name, &cur))
+    int64_t current = current_version(h, req, name);
+    if (!current)
         return;
-    struct versions_ctx x = {h, json_array(), cur.version};
-    fn_config_release(&cur);
+    struct versions_ctx x = {h, json_array(), current};
     if (!x.list || registry_versions(h->reg, name, version_visit, &x) != 0) {
         json_decref(x.list);
         gw_respond_error(req, 500, "internal_error", "could not read the versions of '%s'", name);
@@ -150,11 +148,9 @@ static int find_older(const fn_config *cfg, void *ud)
 void api_rollback(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
-    fn_config cur;
-    if (!load_current(h, req, name, &cur))
+    int64_t from = current_version(h, req, name), to = 0;
+    if (!from)
         return;
-    int64_t from = cur.version, to = 0;
-    fn_config_release(&cur);
     json_t *doc = body_object(req, true);
     if (!doc)
         return;
@@ -247,11 +243,7 @@ static bool alias_segment(gw_request *req, const char *rest, char alias[FN_ALIAS
 
 static bool function_exists(hearth *h, gw_request *req, const char *name)
 {
-    fn_config cfg;
-    if (!load_current(h, req, name, &cfg))
-        return false;
-    fn_config_release(&cfg);
-    return true;
+    return current_version(h, req, name) != 0;
 }
 
 static int alias_visit(const fn_alias *a, void *ud)
