@@ -20,7 +20,7 @@
 
 #include "package.h"
 
-static char parent[64];
+static char parent[512];
 
 static void check_parent_holds_only(const char *name)
 {
@@ -39,11 +39,13 @@ static void check_parent_holds_only(const char *name)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!parent[0]) {
-        snprintf(parent, sizeof parent, "/tmp/hearth-fuzz-pkg-XXXXXX");
+        /* run.sh points TMPDIR into the build folder: nothing is left in /tmp. */
+        const char *tmp = getenv("TMPDIR");
+        snprintf(parent, sizeof parent, "%s/hearth-fuzz-pkg-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(parent))
             abort();
     }
-    char dest[96];
+    char dest[600];
     snprintf(dest, sizeof dest, "%s/code", parent);
     if (mkdir(dest, 0700) < 0)
         abort();

@@ -26,15 +26,15 @@ static const char *const interpreters[] = {"/usr/bin/python3", "/usr/bin/node",
                                            "/var/runtime/hearth-c-runner", NULL};
 static spawner_policy policy;
 
-/* A real code root (check_code_dir resolves paths), made once. */
+/* A real code root (check_code_dir resolves paths), made once, at a
+ * fixed place so that inputs can name folders in it (the seeds do). */
 static void setup(void)
 {
-    char tmpl[] = "/tmp/hearth-fuzz-spawn-XXXXXX";
-    if (!mkdtemp(tmpl) || !realpath(tmpl, code_root))
+    mkdir("/tmp/hearth-fuzz-code", 0755);
+    mkdir("/tmp/hearth-fuzz-code/fn", 0755);
+    mkdir("/tmp/hearth-fuzz-code/fn/1", 0755);
+    if (!realpath("/tmp/hearth-fuzz-code", code_root))
         abort();
-    char fn[PATH_MAX + 8];
-    snprintf(fn, sizeof fn, "%s/fn", code_root);
-    mkdir(fn, 0755);
     policy.code_root = code_root;
     policy.uid_base = 100000;
     policy.uid_count = 64;

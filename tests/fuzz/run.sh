@@ -30,7 +30,11 @@ env -u CFLAGS -u LDFLAGS cmake -S "$here" -B "$build" -DCMAKE_C_COMPILER="$cc" \
 cmake --build "$build" -j "${JOBS:-2}" >/dev/null
 
 targets=${FUZZ_TARGETS:-$(sed -n 's/^set(HEARTH_FUZZ_TARGETS \(.*\))$/\1/p' "$here/CMakeLists.txt")}
-mkdir -p "$build/artifacts"
+mkdir -p "$build/artifacts" "$build/tmp"
+# Scratch folders (package's) go to the build folder; spawn_msg's code root
+# has a fixed name its seeds can point at, removed at the end.
+export TMPDIR="$build/tmp"
+trap 'rm -rf /tmp/hearth-fuzz-code "$build/tmp"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 total_runs=0
