@@ -17,6 +17,11 @@
  * reload reaches the next connection and none is dropped. Without TLS
  * none of this is set up: the plain path is unchanged.
  *
+ * Connection limits and the header/body deadlines live in
+ * gateway_conn.c; this file tells it each connection's open and close
+ * (MHD_OPTION_NOTIFY_CONNECTION, for plain HTTP too) and each phase of a
+ * request.
+ *
  * Owns: connections, the request target and percent-decoding, request
  * bodies (bounded per route), answers (every error it builds itself has
  * the JSON error shape), chunked streams. Must never: block, interpret a
@@ -38,6 +43,7 @@
 
 #include "buf.h"
 #include "dlog.h"
+#include "gateway_conn.h"
 #include "safetext.h"
 #include "tls.h"
 
@@ -53,6 +59,7 @@ struct gateway {
     uv_poll_t poll;
     uv_timer_t timer;
     gateway_opts opts;
+    gw_conns *conns;
     unsigned pending;
     uint16_t port;
     int handles_open;
@@ -66,6 +73,7 @@ struct gw_header {
 struct gw_request {
     gateway *gw;
     struct MHD_Connection *conn;
+    gw_conn *limits; /* its connection's deadlines (NULL: untracked) */
     char method[16];
     char *path;          /* as sent: still percent-encoded, without the query */
     bool started;        /* on_access has seen it (method and body limit known) */
@@ -143,6 +151,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     r->gw = cls;
     r->conn = conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->limits = ci ? ci->socket_context : NULL;
+    gw_conn_request_line(r->limits);
     r->target_at = (uintptr_t)uri;
     r->target_len = strlen(uri);
     return r;
@@ -166,6 +178,7 @@ static void request_start(gw_request *r, const char *method, const char *version
     gateway *gw = r->gw;
     struct MHD_Connection *conn = r->conn;
     r->started = true;
+    gw_conn_head_done(r->limits);
     r->target_cut = target_was_cut(r, version);
     snprintf(r->method, sizeof r->method, "%s", method);
     reqid_new(r->id);
@@ -178,6 +191,7 @@ static void request_start(gw_request *r, const char *method, const char *version
 
 static void hand_to_handler(gw_request *r)
 {
+    gw_conn_body_done(r->limits);
     r->handled = true;
     r->gw->pending++;
     r->gw->opts.handler(r, r->gw->opts.ud);
@@ -225,7 +239,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)conn;
-    (void)toe;
     gateway *gw = cls;
     gw_request *r = *ctx;
     if (!r)
@@ -233,6 +246,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     *ctx = NULL;
     if (r->handled && !r->answered)
         gw->pending--; /* cannot happen while suspended; kept for safety */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        gw_conn_answered(r->limits); /* kept alive: waits for the next head */
     if (r->streaming && r->closed) {
         gw_closed_fn closed = r->closed;
         r->closed = NULL;
@@ -258,17 +273,26 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     dlog_debug("http: %s", msg);
 }
 
-/* HTTPS only: counts each connection against the certificate pair it may
- * be handed, so that a reload frees an old pair only when unused. */
+/* Every connection: tracked for its limits (gateway_conn.c) and, over
+ * HTTPS, counted against the certificate pair it may be handed, so that a
+ * reload frees an old pair only when unused. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)conn;
     gateway *gw = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED)
-        *socket_ctx = tls_conn_open(gw->opts.tls);
-    else
-        tls_conn_close(gw->opts.tls, *socket_ctx);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        void *token = gw->opts.tls ? tls_conn_open(gw->opts.tls) : NULL;
+        *socket_ctx = gw_conn_opened(gw->conns, ci ? ci->connect_fd : -1, gw->opts.tls, token);
+        if (!*socket_ctx && token)
+            tls_conn_close(gw->opts.tls, token);
+    } else {
+        void *token = gw_conn_closed(*socket_ctx);
+        *socket_ctx = NULL;
+        if (gw->opts.tls)
+            tls_conn_close(gw->opts.tls, token);
+    }
 }
 
 /* --- the loop glue --- */
@@ -356,6 +380,20 @@ static void on_handle_closed(uv_handle_t *h)
         free(gw);
 }
 
+/* MHD's own limit sits above ours: the connection past ours must be
+ * accepted for gateway_conn.c to make room for it or answer it 503. */
+static unsigned mhd_connection_limit(const gateway_opts *opts)
+{
+    return opts->max_connections ? opts->max_connections + 16 : 16384;
+}
+
+/* MHD counts whole seconds (0 = none). */
+static unsigned idle_seconds(const gateway_opts *opts)
+{
+    uint64_t s = (opts->idle_timeout_ms + 999) / 1000;
+    return s > 86400 ? 86400 : (unsigned)s;
+}
+
 int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
 {
     struct sockaddr_storage ss;
@@ -372,7 +410,6 @@ int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
         flags |= MHD_USE_IPv6;
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_retrieve},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, gw},
         {MHD_OPTION_END, 0, NULL},
     };
     if (opts->tls) {
@@ -384,15 +421,26 @@ int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
     } else {
         tls_opts[0].option = MHD_OPTION_END;
     }
+    gw_conn_limits lim = {
+        .max_connections = opts->max_connections,
+        .header_timeout_ms = opts->header_timeout_ms,
+        .body_timeout_ms = opts->body_timeout_ms,
+    };
+    if (!(gw->conns = gw_conns_new(loop, &lim))) {
+        free(gw);
+        return -ENOMEM;
+    }
     gw->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, gw, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, gw, MHD_OPTION_CONNECTION_LIMIT, (unsigned)16384,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, gw, MHD_OPTION_CONNECTION_LIMIT,
+        mhd_connection_limit(opts), MHD_OPTION_CONNECTION_TIMEOUT, idle_seconds(opts),
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_ARRAY,
         tls_opts, MHD_OPTION_END);
     if (!gw->mhd) {
         int err = errno ? errno : EADDRINUSE;
+        gw_conns_free(gw->conns);
         free(gw);
         return -err;
     }
@@ -439,6 +487,7 @@ void gateway_stop(gateway *gw)
     if (!gw)
         return;
     MHD_stop_daemon(gw->mhd);
+    gw_conns_free(gw->conns);
     uv_close((uv_handle_t *)&gw->poll, on_handle_closed);
     uv_close((uv_handle_t *)&gw->timer, on_handle_closed);
 }
