@@ -61,6 +61,7 @@ struct gateway {
     gateway_opts opts;
     gw_conns *conns;
     unsigned pending;
+    unsigned immediate_runs; /* MHD_run()s in a row that asked for another at once */
     uint16_t port;
     int handles_open;
 };
@@ -139,12 +140,27 @@ static void on_hup_closed(uv_handle_t *h)
  * kept as sent, so that routing splits segments on real '/' and each
  * segment is decoded with its true length (gw_unescape). The request is
  * freed by on_completed even when MHD refuses it before on_access. */
+/* RFC 9112 §3.2.2: a server must accept the absolute-form
+ * (http://host/path) that proxies send; the path is what follows the
+ * authority ("/" when none does). Other targets are returned as they are. */
+static const char *origin_form(const char *uri)
+{
+    size_t scheme = strncasecmp(uri, "http://", 7) == 0    ? 7
+                    : strncasecmp(uri, "https://", 8) == 0 ? 8
+                                                           : 0;
+    if (!scheme)
+        return uri;
+    const char *path = uri + scheme + strcspn(uri + scheme, "/?");
+    return *path == '/' ? path : "/";
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     gw_request *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->path = strndup(uri, strcspn(uri, "?"));
+    const char *target = origin_form(uri);
+    r->path = strndup(target, strcspn(target, "?"));
     if (!r->path) {
         free(r);
         return NULL;
@@ -189,6 +205,55 @@ static void request_start(gw_request *r, const char *method, const char *version
         r->too_big = true;
 }
 
+struct header_scan {
+    unsigned content_lengths;
+    const char *content_length; /* the first one's value */
+    bool differ;                /* a later Content-Length says otherwise */
+    bool bad_byte;              /* a NUL in a name or a value, a blank in a name */
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_len, const char *value, size_t value_len)
+{
+    (void)kind;
+    struct header_scan *hs = cls;
+    if (!key || memchr(key, '\0', key_len) || strcspn(key, " \t") < key_len ||
+        (value && memchr(value, '\0', value_len)))
+        hs->bad_byte = true;
+    if (key && strcasecmp(key, "Content-Length") == 0) {
+        if (hs->content_lengths++ == 0)
+            hs->content_length = value;
+        else if (!value || !hs->content_length || strcmp(value, hs->content_length) != 0)
+            hs->differ = true;
+    }
+    return MHD_YES;
+}
+
+/* What libmicrohttpd lets through and RFC 9112 says to refuse, because
+ * two readers of the request (a proxy in front, and us) could disagree on
+ * it: a NUL in a header (C strings would cut it), a blank in a header
+ * name (§5.1), Content-Lengths that differ (it takes the first, and the
+ * rest of the body would be read as the next request), a Transfer-Encoding
+ * other than chunked (§6.1: the body's end cannot be known), or one next to
+ * a Content-Length (§6.3: request smuggling). NULL when fine, else why. */
+static const char *bad_framing(gw_request *r)
+{
+    struct header_scan hs = {0};
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header, &hs);
+    if (hs.bad_byte)
+        return "a header name or value holds a NUL byte or a blank in its name";
+    if (hs.differ)
+        return "the request has Content-Length headers that differ";
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (!te)
+        return NULL;
+    if (strcasecmp(te, "chunked") != 0)
+        return "Transfer-Encoding other than chunked is not supported";
+    if (hs.content_lengths)
+        return "a request may not have both Transfer-Encoding and Content-Length";
+    return NULL;
+}
+
 static void hand_to_handler(gw_request *r)
 {
     gw_conn_body_done(r->limits);
@@ -207,8 +272,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_NO; /* on_uri ran out of memory */
     if (!r->started) {
         request_start(r, method, version);
+        const char *framing = bad_framing(r);
         if (r->target_cut)
             gw_respond_error(r, 400, "bad_request", "the request target holds a NUL byte");
+        else if (framing)
+            gw_respond_error(r, 400, "bad_request", "%s", framing);
         /* An announced oversized body is refused before a byte of it is read. */
         else if (!r->too_big)
             return MHD_YES;
@@ -284,7 +352,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         void *token = gw->opts.tls ? tls_conn_open(gw->opts.tls) : NULL;
-        *socket_ctx = gw_conn_opened(gw->conns, ci ? ci->connect_fd : -1, gw->opts.tls, token);
+        *socket_ctx =
+            gw_conn_opened(gw->conns, conn, ci ? ci->connect_fd : -1, gw->opts.tls, token);
         if (!*socket_ctx && token)
             tls_conn_close(gw->opts.tls, token);
     } else {
@@ -309,14 +378,29 @@ static void on_poll(uv_poll_t *p, int status, int events)
     gw_run(p->data);
 }
 
+/* MHD asks for another run at once (timeout 0) while it holds data it
+ * can act on; a connection wedged in its read buffer (0.9.75: a chunk
+ * line longer than the buffer) asks it forever. A 0 ms timer started in
+ * its own callback runs again in the same pass of libuv's timer phase, so
+ * the loop would never poll again: no other client, not even the sweep
+ * that cuts the wedged one (gateway_conn.c), would run. After a streak of
+ * immediate runs the next waits 1 ms, which lets the loop turn. */
+#define GW_IMMEDIATE_RUNS 64
+
 static void gw_run(gateway *gw)
 {
     MHD_run(gw->mhd);
     MHD_UNSIGNED_LONG_LONG timeout;
-    if (MHD_get_timeout(gw->mhd, &timeout) == MHD_YES)
-        uv_timer_start(&gw->timer, on_timer, timeout, 0);
-    else
+    if (MHD_get_timeout(gw->mhd, &timeout) != MHD_YES) {
+        gw->immediate_runs = 0;
         uv_timer_stop(&gw->timer);
+        return;
+    }
+    if (timeout > 0)
+        gw->immediate_runs = 0;
+    else if (++gw->immediate_runs > GW_IMMEDIATE_RUNS)
+        timeout = 1;
+    uv_timer_start(&gw->timer, on_timer, timeout, 0);
 }
 
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
@@ -435,9 +519,9 @@ int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, gw, MHD_OPTION_CONNECTION_LIMIT,
         mhd_connection_limit(opts), MHD_OPTION_CONNECTION_TIMEOUT, idle_seconds(opts),
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_ARRAY,
-        tls_opts, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!gw->mhd) {
         int err = errno ? errno : EADDRINUSE;
         gw_conns_free(gw->conns);

@@ -33,9 +33,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <microhttpd.h>
+
 #include "dlog.h"
 
-#define SWEEP_MS 250
+#define SWEEP_MS      250
+#define CUT_TIMEOUT_S 1
 
 #define ANSWER_MAX 512
 
@@ -76,6 +79,7 @@ struct gw_conn {
     gw_conns *cs;
     gw_conn *prev, *next;
     int fd;
+    struct MHD_Connection *mhd;
     bool tls;
     bool cut; /* shut down by us: MHD will close it */
     enum phase phase;
@@ -130,6 +134,10 @@ static void cut(gw_conn *c, const char *answer)
         (void)n; /* a client that cannot take it gets the close alone */
     }
     shutdown(c->fd, SHUT_RDWR);
+    /* MHD notices the end only when it reads; one whose buffer is full of
+     * an unfinished line (a 200 KiB chunk extension) no longer does. Its
+     * own timeout, now short, closes such a connection too. */
+    MHD_set_connection_option(c->mhd, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)CUT_TIMEOUT_S);
     c->cut = true;
     c->deadline = 0;
     c->cs->live--;
@@ -201,14 +209,16 @@ static gw_conn *longest_idle(gw_conns *cs)
     return NULL;
 }
 
-gw_conn *gw_conn_opened(gw_conns *cs, int fd, bool tls, void *tls_token)
+gw_conn *gw_conn_opened(gw_conns *cs, struct MHD_Connection *conn, int fd, bool tls,
+                        void *tls_token)
 {
     gw_conn *c = calloc(1, sizeof *c);
     if (!c) {
         shutdown(fd, SHUT_RDWR);
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)CUT_TIMEOUT_S);
         return NULL;
     }
-    *c = (gw_conn){.cs = cs, .fd = fd, .tls = tls, .tls_token = tls_token};
+    *c = (gw_conn){.cs = cs, .fd = fd, .mhd = conn, .tls = tls, .tls_token = tls_token};
     /* uv_now is the time of this loop turn: a connection accepted after a
      * long turn must not be judged by it. */
     uv_update_time(cs->loop);

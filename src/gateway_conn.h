@@ -30,12 +30,14 @@ void gw_conns_free(gw_conns *cs);
 /* Connections open now, those being cut off excluded. */
 unsigned gw_conns_count(const gw_conns *cs);
 
-/* A new connection on socket `fd`. At the limit, the connection idle the
+/* A new connection `conn` on socket `fd`. At the limit, the connection idle the
  * longest is closed to make room; when none is idle, the new one is
  * answered 503 (plain HTTP) and closed. `tls`: no byte of ours may be
  * written to the socket. Returns NULL when out of memory (the connection
  * is then closed, untracked). `tls_token` is the caller's, kept. */
-gw_conn *gw_conn_opened(gw_conns *cs, int fd, bool tls, void *tls_token);
+struct MHD_Connection;
+gw_conn *gw_conn_opened(gw_conns *cs, struct MHD_Connection *conn, int fd, bool tls,
+                        void *tls_token);
 
 /* Its end: frees `c`. Returns the tls_token given to gw_conn_opened. */
 void *gw_conn_closed(gw_conn *c);
