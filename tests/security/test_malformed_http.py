@@ -26,7 +26,7 @@ import pytest
 from conftest import py
 
 # Short limits: cases that stall are cut in seconds, not a minute.
-HEARTH_ARGS = ("--header-timeout", "3", "--body-timeout", "3")
+HEARTH_ARGS = ("--header-timeout", "2", "--body-timeout", "2")
 READ_TIMEOUT = 20  # far above the limits: a hang fails the case
 
 ECHO = py("""
@@ -274,3 +274,15 @@ def test_a_client_that_leaves_mid_body_leaves_nothing_behind(mh):
         s.close()
     _still_serving(mh)
     assert mh.get("/metrics", timeout=10).status_code == 200
+
+
+def test_a_nul_in_a_header_value_ends_the_value(mh):
+    """libmicrohttpd keeps a header value as a C string: what follows a NUL
+    is gone before hearth sees it (docs/configuration.md)."""
+    reply, _ = _exchange(mh, _with_auth(mh, b"GET /fn/mh-echo HTTP/1.1\r\n" + H +
+                                        b"X-Nul: before\x00after\r\n" + CLOSE + b"\r\n"))
+    assert _status(reply) == 200, reply[:400]
+    event = json.loads(reply.partition(b"\r\n\r\n")[2])
+    headers = {k.lower(): v for k, v in event["headers"].items()}
+    assert headers["x-nul"] == "before", headers
+    _still_serving(mh)
