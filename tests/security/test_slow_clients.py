@@ -199,6 +199,22 @@ def test_hostile_load_does_not_delay_a_good_clients_calls(hearth):
     assert hearth.healthy()
 
 
+@pytest.mark.parametrize("n", [128, 256])
+def test_exactly_128_and_256_requests_ready_at_once_are_all_answered(hearth, n):
+    """DESIGN.md §7: libmicrohttpd's own epoll thread stalls when exactly 128
+    (or 256) connections are ready at once; hearthd's loop must not."""
+    socks = [_connect(hearth) for _ in range(n)]
+    try:
+        for s in socks:  # every request written before any answer is read
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for s in socks:
+            reply, _ = _read_answer(s, 20)
+            assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    finally:
+        for s in socks:
+            s.close()
+
+
 # --- the limits, on a daemon of their own ---
 
 LIMITS = ("--max-connections", "20", "--header-timeout", "2", "--body-timeout", "2",
