@@ -27,6 +27,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "check.h"
 #include "dlog.h"
 #include "dnsfwd.h"
 #include "events/callback.h"
@@ -984,6 +985,8 @@ int main(int argc, char **argv)
                 .uid_count = 4096,
             },
     };
+    if (argc > 1 && strcmp(argv[1], "check") == 0)
+        return check_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return token_cli_main(argc - 1, argv + 1);
     hearth *h = &d.h;

@@ -251,6 +251,11 @@ static int prepare_statements(registry *reg)
     return 0;
 }
 
+int registry_schema_version(void)
+{
+    return (int)COUNT(migrations);
+}
+
 int registry_open(const char *path, registry **out)
 {
     *out = NULL;
