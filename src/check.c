@@ -257,10 +257,15 @@ static void version_code_row(check *c, sqlite3_stmt *st, void *ud)
                 version, dir, got, digest);
 }
 
-static void dangling_row(check *c, sqlite3_stmt *st, void *ud)
+/* A query whose every row (text, number) is a problem, told by `fmt`. */
+typedef struct row_problem {
+    const char *area, *fmt;
+} row_problem;
+
+static void problem_row(check *c, sqlite3_stmt *st, void *ud)
 {
-    finding(c, F_PROBLEM, "registry", (const char *)ud, col_text(st, 0),
-            (long long)sqlite3_column_int64(st, 1));
+    const row_problem *p = ud;
+    finding(c, F_PROBLEM, p->area, p->fmt, col_text(st, 0), (long long)sqlite3_column_int64(st, 1));
 }
 
 /* True when `name`/`version` (version < 0: any) is in the registry. */
@@ -344,19 +349,24 @@ static void check_registry(check *c)
     each_row(c, c->reg, "registry",
              "SELECT f.name, f.current_version FROM functions f WHERE NOT EXISTS (SELECT 1 FROM "
              "versions v WHERE v.name = f.name AND v.version = f.current_version)",
-             dangling_row, "function %s: its current version %lld is not kept");
-    each_row(c, c->reg, "registry",
-             "SELECT f.name, f.latest_version FROM functions f WHERE f.latest_version < (SELECT "
-             "max(v.version) FROM versions v WHERE v.name = f.name)",
-             dangling_row, "function %s: latest_version %lld is below a kept version");
+             problem_row,
+             &(row_problem){"registry", "function %s: its current version %lld is not kept"});
+    each_row(
+        c, c->reg, "registry",
+        "SELECT f.name, f.latest_version FROM functions f WHERE f.latest_version < (SELECT "
+        "max(v.version) FROM versions v WHERE v.name = f.name)",
+        problem_row,
+        &(row_problem){"registry", "function %s: latest_version %lld is below a kept version"});
     each_row(c, c->reg, "registry",
              "SELECT a.function || ' alias ' || a.name, a.version FROM aliases a WHERE NOT EXISTS "
              "(SELECT 1 FROM versions v WHERE v.name = a.function AND v.version = a.version)",
-             dangling_row, "%s: points at version %lld, which is not kept");
+             problem_row,
+             &(row_problem){"registry", "%s: points at version %lld, which is not kept"});
     each_row(c, c->reg, "tokens",
              "SELECT id, length(hash) FROM tokens WHERE typeof(hash) != 'blob' OR length(hash) != "
              "32 OR scopes = '' OR expires_ms < 0 OR revoked_ms < 0",
-             dangling_row, "token %s: malformed row (hash length %lld, or no scope)");
+             problem_row,
+             &(row_problem){"tokens", "token %s: malformed row (hash length %lld, or no scope)"});
     check_code_tree(c);
 }
 
@@ -396,12 +406,13 @@ static void count_row(check *c, sqlite3_stmt *st, void *ud)
 static void check_events(check *c)
 {
     each_row(c, c->ev, "events",
-             "SELECT id, status FROM invocations WHERE status NOT BETWEEN 0 AND 5", dangling_row,
-             "invocation %s: unknown status %lld");
+             "SELECT id, status FROM invocations WHERE status NOT BETWEEN 0 AND 5", problem_row,
+             &(row_problem){"events", "invocation %s: unknown status %lld"});
     each_row(c, c->ev, "events",
              "SELECT id, status FROM invocations WHERE (status IN (3, 4, 5) AND finished_ms = 0) "
              "OR attempts < 0 OR id = '' OR function = ''",
-             dangling_row, "invocation %s (status %lld): inconsistent row");
+             problem_row,
+             &(row_problem){"events", "invocation %s (status %lld): inconsistent row"});
     int64_t running = 0;
     each_row(c, c->ev, "events", "SELECT count(*) FROM invocations WHERE status = 1", count_row,
              &running);
