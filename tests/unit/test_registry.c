@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "failalloc.h"
 #include "fn_settings.h"
 #include "registry.h"
 #include "registry_fixture.h"
@@ -648,6 +649,81 @@ static void test_stack_apply_all_or_nothing(void **state)
     fn_config_release(&b);
 }
 
+/* --- out of memory (tests/unit/failalloc.h) --- */
+
+static int count_visit(const fn_config *cfg, void *ud)
+{
+    (void)cfg;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int enomem(int rc)
+{
+    return rc == -ENOMEM ? rc : (assert_int_equal(rc, 0), 0);
+}
+
+/* A read: jansson reports a failed allocation inside its lexer as a
+ * syntax error, so decoding a stored row then says -EIO (unreadable),
+ * a clean error all the same. */
+static int read_error(int rc)
+{
+    return rc == -EIO && failalloc_fired() ? -ENOMEM : rc;
+}
+
+/* Put two versions, read them back, list, encode, delete: on a database
+ * of its own, so every run starts alike. */
+static int registry_scenario(void *ud)
+{
+    const char *path = ud;
+    unlink(path);
+    json_t *env = json_pack("{s:s}", "A", "b");
+    if (!env)
+        return -ENOMEM;
+    registry *reg = NULL;
+    int rc = registry_open(path, &reg);
+    if (rc < 0) {
+        json_decref(env);
+        return enomem(rc);
+    }
+    fn_config c, got;
+    make_cfg(&c, "hello", 1, "main.handler", 1000, NULL);
+    c.env = env;
+    rc = registry_put(reg, &c);
+    if (rc == 0) {
+        c.version = 2;
+        rc = registry_put(reg, &c);
+    }
+    if (rc == 0 && (rc = read_error(registry_get(reg, "hello", &got))) == 0) {
+        assert_int_equal(got.version, 2);
+        assert_string_equal(json_string_value(json_object_get(got.env, "A")), "b");
+        fn_config_release(&got);
+    }
+    if (rc == 0 && (rc = read_error(registry_get_version(reg, "hello", 1, &got))) == 0)
+        fn_config_release(&got);
+    int n = 0;
+    if (rc == 0 && (rc = read_error(registry_list(reg, count_visit, &n))) == 0)
+        assert_int_equal(n, 1);
+    if (rc == 0) {
+        char *text = registry_encode_settings(&c);
+        rc = text ? 0 : -ENOMEM;
+        free(text);
+    }
+    if (rc == 0)
+        rc = registry_delete(reg, "hello");
+    fn_config_release(&c);
+    registry_close(reg);
+    return enomem(rc);
+}
+
+static void test_out_of_memory(void **state)
+{
+    struct fixture *f = *state;
+    char path[160];
+    snprintf(path, sizeof path, "%s/oom.db", f->dir);
+    assert_true(failalloc_run("registry", registry_scenario, path, 0) > 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, registry_fixture_teardown)
@@ -669,6 +745,7 @@ int main(void)
         T(test_newer_schema_is_refused),
         T(test_scheduling_settings_round_trip),
         T(test_settings_defaults_and_corruption),
+        T(test_out_of_memory),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
