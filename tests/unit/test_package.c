@@ -844,8 +844,8 @@ static int package_scenario(void *ud)
     if (rc == 0) {
         reset_dest(c->fx);
         c->fx->err[0] = '\0';
-        rc = package_rc(c->fx, package_write_files(c->files, c->fx->dest, NULL, c->fx->err,
-                                                   sizeof c->fx->err));
+        rc = package_rc(
+            c->fx, package_write_files(c->files, c->fx->dest, NULL, c->fx->err, sizeof c->fx->err));
     }
     if (rc != 0 && rc != -ENOMEM)
         print_error("package: %d %s\n", rc, c->fx->err);
