@@ -52,6 +52,8 @@
 #define ADMIN_TOKEN_FILE "admin-token"
 #define LOG_LINE_MAX     (1024 * 1024) /* logstore.c's LS_MAX_LINE */
 
+_Static_assert(REG_TOKEN_HASH_LEN == 32, "the tokens query below says 32");
+
 typedef enum { F_PROBLEM, F_LEFTOVER, F_REPAIRED } finding_kind;
 
 static const char *const kind_word[] = {"problem", "leftover", "repaired"};
@@ -124,7 +126,7 @@ static long db_holder(const char *db)
     return fl.l_type == F_UNLCK ? 0 : (long)fl.l_pid;
 }
 
-static int refuse_if_live(check *c)
+static int refuse_if_live(void)
 {
     static const char *const dbs[] = {"hearth.db", "events.db"};
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
@@ -136,7 +138,6 @@ static int refuse_if_live(check *c)
                     dbs[i]);
         else
             fprintf(stderr, "hearthd check: cannot tell whether a hearthd uses %s\n", dbs[i]);
-        (void)c;
         return -1;
     }
     return 0;
@@ -364,7 +365,7 @@ static void check_registry(check *c)
              &(row_problem){"registry", "%s: points at version %lld, which is not kept"});
     each_row(c, c->reg, "tokens",
              "SELECT id, length(hash) FROM tokens WHERE typeof(hash) != 'blob' OR length(hash) != "
-             "32 OR scopes = '' OR expires_ms < 0 OR revoked_ms < 0",
+             "32 /* REG_TOKEN_HASH_LEN */ OR scopes = '' OR expires_ms < 0 OR revoked_ms < 0",
              problem_row,
              &(row_problem){"tokens", "token %s: malformed row (hash length %lld, or no scope)"});
     check_code_tree(c);
@@ -529,9 +530,11 @@ static void check_log_dir(check *c, const char *fn)
         if (e->d_name[0] == '.' || path_format(path, sizeof path, "%s/%s", dir, e->d_name))
             continue;
         seg_scan s = {0};
+        errno = 0;
         scan_segment(path, &s);
         if (s.unreadable)
-            finding(c, F_PROBLEM, "logs", "cannot read %s: %s", path, strerror(errno));
+            finding(c, F_PROBLEM, "logs", "cannot read %s: %s", path,
+                    errno ? strerror(errno) : "read error");
         if (s.bad)
             finding(c, F_PROBLEM, "logs",
                     "%s: %zu line(s) are not log records (skipped by queries)", path, s.bad);
@@ -610,7 +613,7 @@ int check_run(const char *dir, bool repair, bool json, FILE *out)
     int status = CHECK_FAILED;
     if (json && !(c.findings = json_array()))
         fprintf(stderr, "hearthd check: out of memory\n");
-    else if (refuse_if_live(&c) == 0)
+    else if (refuse_if_live() == 0)
         status = run_checks(&c);
     sqlite3_close(c.reg);
     sqlite3_close(c.ev);
