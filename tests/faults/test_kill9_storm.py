@@ -1,7 +1,8 @@
 """Issue 15 §2: kill -9 during a storm of deploys, invocations and async
 enqueues leaves a consistent data directory every time.
 
-Each round runs a storm from a few threads (deploys of new versions,
+`hearthd check` first refuses the live daemon's data dir (exit 2). Each
+round then runs a storm from a few threads (deploys of new versions,
 synchronous calls, async enqueues), kills hearthd's whole process group
 with SIGKILL at a random moment, then:
   - `hearthd check --data-dir` reports no problem (exit 0); every other
@@ -173,6 +174,9 @@ def test_kill9_storm_leaves_a_consistent_data_dir():
         h.deploy_ok(ASYNC_FN, QUICK, async_retries=1, async_retry_base_ms=50,
                     async_max_queue=100000)
         h.deploy_ok(SYNC_FN, QUICK)
+        live = run_check(h, "--repair")  # never on a data dir a hearthd holds
+        assert live.returncode == 2 and "stop hearthd first" in live.stderr, (
+            live.returncode, live.stdout, live.stderr)
         rounds = 0
         for rnd in range(ROUNDS):
             if rnd >= MIN_ROUNDS and time.monotonic() - t0 > BUDGET_S:
