@@ -240,7 +240,10 @@ static int check_json_settings(deploy_unit *u, json_t *doc)
         char err[512] = "";
         if (!v || json_is_null(v))
             continue;
-        if (t[i].check(v, err, sizeof err) < 0) /* a message may name the field itself */
+        int rc = t[i].check(v, err, sizeof err);
+        if (rc == -ENOMEM)
+            return refuse(u, 500, "internal_error", "out of memory");
+        if (rc < 0) /* a message may name the field itself */
             return strncmp(err, t[i].name, strlen(t[i].name)) == 0
                        ? refuse(u, 400, "invalid_field", "%s", err)
                        : refuse(u, 400, "invalid_field", "%s: %s", t[i].name, err);

@@ -27,6 +27,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "check.h"
 #include "dlog.h"
 #include "dnsfwd.h"
 #include "events/callback.h"
@@ -968,6 +969,8 @@ static void configure(daemon_state *d, int argc, char **argv)
 int main(int argc, char **argv)
 {
     static daemon_state d;
+    if (argc > 1 && strcmp(argv[1], "check") == 0)
+        return check_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return token_cli_main(argc - 1, argv + 1);
     hearth *h = &d.h;

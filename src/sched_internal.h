@@ -125,6 +125,11 @@ void feed_waiting_pools(sched *s);
 
 /* sched_launch.c: starting a worker */
 int spawn_worker(sched *s, pool *p, worker *stem);
+/* A worker's environment ("KEY=VALUE", NULL-ended) for cfg, or (NULL) a
+ * pre-built sandbox's: NULL when out of memory, never a partial one. */
+char **sched_worker_env(const fn_config *cfg);
+void sched_free_env(char **env); /* accepts NULL */
+
 int spawn_sandbox(sched *s, const char *runtime, bool egress, const worker_events *ev, int *slot,
                   worker **out);
 bool uid_slot_free(const sched *s);
