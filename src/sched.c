@@ -963,21 +963,41 @@ int sched_each_pool(sched *s, sched_pool_visit_fn fn, void *ud)
     return strmap_each(&s->pools, visit_pool, &ep);
 }
 
+struct pool_ending {
+    sched *s;
+    const char *code, *why;
+};
+
 static int end_pool(const char *name, void *value, void *ud)
 {
     (void)name;
-    pool_end(ud, value, 503, "overloaded", "the daemon is shutting down");
+    struct pool_ending *e = ud;
+    pool_end(e->s, value, 503, e->code, e->why);
     return 0;
 }
 
-void sched_shutdown(sched *s)
+static void end_all(sched *s, const char *code, const char *why)
 {
+    if (s->shutting_down)
+        return;
     s->shutting_down = true;
     uv_timer_stop(&s->sweep);
     uv_timer_stop(&s->init_timer);
     prebuilt_shutdown(s);
-    strmap_each(&s->pools, end_pool, s);
+    struct pool_ending e = {s, code, why};
+    strmap_each(&s->pools, end_pool, &e);
     strmap_release(&s->pools);
+}
+
+void sched_shutdown(sched *s)
+{
+    end_all(s, "overloaded", "the daemon is shutting down");
+}
+
+void sched_spawner_lost(sched *s)
+{
+    end_all(s, "spawner_lost",
+            "the sandbox spawner died; hearthd is stopping so that it can be started again");
 }
 
 unsigned sched_live(const sched *s)

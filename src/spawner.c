@@ -371,6 +371,11 @@ void spawner_watch(spawner *sp, uv_loop_t *loop, void (*on_lost)(void *ud), void
     update_poll(sp);
 }
 
+bool spawner_is_lost(const spawner *sp)
+{
+    return sp->lost;
+}
+
 static void on_poll_closed(uv_handle_t *h)
 {
     (void)h;
