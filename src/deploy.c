@@ -268,6 +268,9 @@ static int package_result(deploy_unit *u, int rc, const char *err)
 {
     if (rc == -EINVAL)
         return refuse(u, 400, "invalid_package", "%s", err[0] ? err : "the package is invalid");
+    if (rc == -ENOSPC || rc == -EDQUOT)
+        return refuse(u, 507, "insufficient_storage",
+                      "the data directory is full: the package was not stored");
     if (rc < 0)
         return refuse(u, 500, "internal_error", "could not store the package: %s", strerror(-rc));
     return 0;

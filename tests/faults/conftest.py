@@ -96,18 +96,15 @@ def umount(path):
 def fill(path, name="filler"):
     """Fills the file system of `path` to the last byte; returns the file."""
     f = Path(path) / name
-    with open(f, "wb") as out:
-        chunk = b"\0" * (1 << 20)
-        try:
-            while True:
-                out.write(chunk)
-                out.flush()
-        except OSError:
-            pass
-        try:
-            while True:
-                out.write(b"\0" * 4096)
-                out.flush()
-        except OSError:
-            pass
+    fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            chunk = b"\0" * size
+            try:
+                while True:
+                    os.write(fd, chunk)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     return f
