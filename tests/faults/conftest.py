@@ -32,11 +32,12 @@ harness = importlib.util.module_from_spec(_spec)
 sys.modules["faults_harness"] = harness
 _spec.loader.exec_module(harness)
 
-# pytest finds fixtures and hooks by name in this module.
-pytest_configure = harness.pytest_configure
-pytest_runtest_makereport = harness.pytest_runtest_makereport
-hearth_factory = harness.hearth_factory
-fresh_hearth = harness.fresh_hearth
+# pytest finds fixtures and hooks by name in this module. Every public
+# name of the e2e harness is here too, so that a test module that does
+# `from conftest import Hearth` (pytest names this file "conftest") works.
+for _name in dir(harness):
+    if not _name.startswith("_") or _name == "_new_base":
+        globals().setdefault(_name, getattr(harness, _name))
 
 CLOCKSHIM = os.environ.get("HEARTH_CLOCKSHIM") or str(
     Path(harness.HEARTHD).resolve().parent / "libhearth_clockshim.so")
