@@ -295,6 +295,7 @@ static void on_spawner_lost(void *ud)
     daemon_state *d = ud;
     d->spawner_lost = true;
     dlog_error("the spawner is gone: stopping so that hearthd can be started again");
+    sched_spawner_lost(d->h.sch);
     begin_shutdown(d, SIGTERM);
 }
 

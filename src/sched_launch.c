@@ -59,7 +59,9 @@ static void fail_start(pool *p, worker *w, const char *how)
     }
     if (!c)
         return;
-    if (w->spawn_error)
+    if (w->spawn_error == -EMFILE || w->spawn_error == -ENFILE)
+        fail(c, 503, "overloaded", "could not start a worker: %s", strerror(-w->spawn_error));
+    else if (w->spawn_error)
         fail(c, 500, "internal_error", "could not start a worker: %s", strerror(-w->spawn_error));
     else if (type)
         fail_typed(c, 500, "init_error", type, "%s", msg);
