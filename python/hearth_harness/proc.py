@@ -86,17 +86,14 @@ def procs_with_env(marker):
 
 def remove_cgroups_of(pid):
     """A daemon killed with -9 cannot remove its cgroup folders (the next
-    daemon sweeps them at start); the suite leaves none behind either."""
-    for base in glob.glob("/sys/fs/cgroup/*/**/hearth-%d" % pid, recursive=True):
-        for leaf in sorted(glob.glob(base + "/*/"), reverse=True):
+    daemon sweeps them at start); the harness leaves none behind either:
+    every folder under each hearth-<pid>, deepest first, then itself."""
+    for top in daemon_cgroups(pid):
+        for leaf in sorted(glob.glob(top + "/**/", recursive=True), reverse=True):
             try:
                 os.rmdir(leaf)
             except OSError:
                 pass
-        try:
-            os.rmdir(base)
-        except OSError:
-            pass
 
 
 def vmrss_kib(pid):
