@@ -42,7 +42,8 @@ and a last line `soak: PASS` or `soak: FAIL (...)`. Exit 0 PASS, 1 FAIL,
 
 Environment: HEARTHD [<repo>/build/hearthd], SOAK_SECONDS [600],
   SOAK_SAMPLE [10], SOAK_ARGS [extra hearthd options], SOAK_JSON [none],
-  HEARTH_E2E_ROOTLESS [none: root], SOAK_KEEP=1 keeps the temp dir.
+  HEARTH_E2E_ROOTLESS [none: root], SOAK_KEEP=1 keeps the temp dir,
+  SOAK_LOADS [all: sync,async,deploy,follow,bad,crash, or some of them].
 Must never: talk to anything but 127.0.0.1, signal a process but the
 daemon it started and that daemon's soak-slow workers, or leave a daemon,
 cgroup or temp dir behind.
@@ -338,19 +339,23 @@ def sample(h, t0):
 
 
 def growth(samples):
-    """[(figure, first-third max, last-third median, bound, verdict)]."""
+    """[(figure, first-third max, last-third median, bound, verdict, slope)]:
+    slope, for information, is the least-squares trend in units per hour."""
     out = []
     for col in COLUMNS:
         vals = [s[col] for s in samples if s[col] is not None]
         if len(vals) < 6:
-            out.append((col, None, None, None, "not judged (%d samples)" % len(vals)))
+            out.append((col, None, None, None, "not judged (%d samples)" % len(vals), None))
             continue
         third = len(vals) // 3
         first_max = max(vals[:third])
         last_med = statistics.median(vals[-third:])
         rel, ab = SLACK[col]
         bound = first_max * (1 + rel) + ab
-        out.append((col, first_max, last_med, bound, "ok" if last_med <= bound else "GROWS"))
+        ts = [s["t"] for s in samples if s[col] is not None]
+        slope = statistics.linear_regression(ts, vals).slope * 3600 if len(set(ts)) > 1 else 0.0
+        out.append((col, first_max, last_med, bound, "ok" if last_med <= bound else "GROWS",
+                    slope))
     return out
 
 
@@ -384,12 +389,12 @@ def print_report(samples, tally, checks, problems, seconds, rootless):
             print("  %s/%s: %s" % (kind, outcome, e))
     print()
     print("growth (last third's median vs the first third's max + slack):")
-    for col, fmax, lmed, bound, verdict in checks:
+    for col, fmax, lmed, bound, verdict, slope in checks:
         if fmax is None:
             print("  %-16s %s" % (col, verdict))
         else:
-            print("  %-16s first max %10.0f  last median %10.0f  bound %10.0f  %s" % (
-                col, fmax, lmed, bound, verdict))
+            print("  %-16s first max %9.0f  last median %9.0f  bound %9.0f  trend %+8.1f/h  %s"
+                  % (col, fmax, lmed, bound, slope, verdict))
     print()
     print("soak: PASS" if not problems else "soak: FAIL (%s)" % "; ".join(problems))
 
@@ -431,6 +436,9 @@ def main():
         soak.slow_mark = slow_mark
         loads = [soak.sync_load, soak.sync_load, soak.async_load, soak.deploy_load,
                  soak.follow_load, soak.follow_load, soak.bad_load, soak.crash_load]
+        only = os.environ.get("SOAK_LOADS", "").replace(",", " ").split()
+        if only:  # to find which load a growth comes with
+            loads = [f for f in loads if f.__name__[:-len("_load")] in only]
         threads = [threading.Thread(target=f, daemon=True) for f in loads]
         t0 = time.monotonic()
         for t in threads:
@@ -453,7 +461,7 @@ def main():
             if not wait_until(lambda: async_drained(h), 60, 0.5):
                 problems.append("async queue not drained 60 s after the load")
         checks = growth(samples)
-        for col, _f, _l, _b, verdict in checks:
+        for col, _f, _l, _b, verdict, _s in checks:
             if verdict == "GROWS":
                 problems.append("%s grows" % col)
         for outcome in ("daemon_5xx", "transport", "unexpected"):
