@@ -10,7 +10,8 @@
 # Environment: HEARTHD [$BUILD/hearthd], BUILD [<repo>/build], SOAK_SECONDS
 #   [600], SOAK_SAMPLE [10], SOAK_ARGS [more hearthd options], SOAK_JSON
 #   [none: a file for the figures as JSON], HEARTH_E2E_ROOTLESS [none: a
-#   user to run the daemon as, rootless mode].
+#   user to run the daemon as, rootless mode], SOAK_LOADS [all: a list of
+#   sync,async,deploy,follow,bad,crash].
 # Exit status: soak.py's: 0 PASS, 1 FAIL, 2 set-up failure.
 set -euo pipefail
 
@@ -19,7 +20,7 @@ BUILD=${BUILD:-$REPO/build}
 export HEARTHD=${HEARTHD:-$BUILD/hearthd}
 [ -x "$HEARTHD" ] || { echo "soak: no hearthd at $HEARTHD (make build, or set HEARTHD)" >&2; exit 2; }
 if [ "$(id -u)" != 0 ]; then
-    exec sudo --preserve-env=HEARTHD,SOAK_SECONDS,SOAK_SAMPLE,SOAK_ARGS,SOAK_JSON,HEARTH_E2E_ROOTLESS \
+    exec sudo --preserve-env=HEARTHD,SOAK_SECONDS,SOAK_SAMPLE,SOAK_ARGS,SOAK_JSON,SOAK_LOADS,HEARTH_E2E_ROOTLESS \
         /usr/bin/python3 "$REPO/bench/soak.py"
 fi
 exec /usr/bin/python3 "$REPO/bench/soak.py"
