@@ -6,6 +6,9 @@ need, so `from hearth_harness import Hearth, py, assert_error` works.
   util    snippets, ports, the error-shape assert, archives, polling
   proc    /proc and cgroup bookkeeping: descendants, fds, RSS, leaves, mounts
   daemon  Hearth: one hearthd on a loopback port, its token, deploy/invoke/logs
+  fixtures  the pytest face: fixtures, hooks, every name the conftests offer
+  benchlib  the benches' raw-socket client, bench daemon, statistics, report
+  build   $BUILD and bench_bin(): a bench program built by CMake
 
 Importers put <repo>/python on sys.path first (tests/e2e/conftest.py and
 bench/*.py do); nothing loads another file by path.
