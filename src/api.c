@@ -429,10 +429,33 @@ static void route_show(hearth *h, gw_request *req, const char *name, const char 
     fn_config_release(&cfg);
 }
 
+/* How a PUT ends: the function object, or deploy's error. */
+static void put_done(hearth *h, void *ctx, const deploy_result *r)
+{
+    gw_request *req = ctx;
+    if (!r->cfg) {
+        gw_respond_error(req, r->status, r->code, "%s", r->message);
+        return;
+    }
+    api_audit(h, req, "deploy", r->cfg->name);
+    gw_respond_json(req, r->status, api_function_json(h, r->cfg));
+}
+
+static void put_param(const gw_pair *p, void *ud)
+{
+    deploy_param(ud, p->name, p->name_len, p->value, p->value_len);
+}
+
 static void route_put(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
-    deploy_start(h, req, name);
+    size_t len;
+    const char *body = gw_body(req, &len);
+    deploy_job *j = deploy_new(h, name, gw_header(req, "Content-Type"), body, len, put_done, req);
+    if (!j)
+        return;
+    gw_each_query(req, put_param, j);
+    deploy_run(j);
 }
 
 static void route_delete(hearth *h, gw_request *req, const char *name, const char *rest)

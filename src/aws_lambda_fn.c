@@ -311,18 +311,22 @@ static void deploy_answer(hearth *h, gw_request *req, const fn_config *cfg, unsi
     aws_respond(req, status, aws_function_config(h, req, cfg, NULL));
 }
 
-static void on_created(hearth *h, gw_request *req, const fn_config *cfg, bool created,
-                       unsigned status, const char *code, const char *message)
+/* A deploy's end as Lambda answers it; success is audited as PUT's is. */
+static void deploy_done(hearth *h, gw_request *req, const deploy_result *r, unsigned ok)
 {
-    (void)created;
-    deploy_answer(h, req, cfg, cfg ? 201 : status, code, message);
+    if (r->cfg)
+        api_audit(h, req, "deploy", r->cfg->name);
+    deploy_answer(h, req, r->cfg, r->cfg ? ok : r->status, r->code, r->message);
 }
 
-static void on_updated(hearth *h, gw_request *req, const fn_config *cfg, bool created,
-                       unsigned status, const char *code, const char *message)
+static void on_created(hearth *h, void *ctx, const deploy_result *r)
 {
-    (void)created;
-    deploy_answer(h, req, cfg, cfg ? 200 : status, code, message);
+    deploy_done(h, ctx, r, 201);
+}
+
+static void on_updated(hearth *h, void *ctx, const deploy_result *r)
+{
+    deploy_done(h, ctx, r, 200);
 }
 
 /* Code.ZipFile (base64, as the SDKs send a blob) into doc's archive. */
@@ -363,7 +367,7 @@ void aws_create_function(hearth *h, gw_request *req)
         char fn[FN_NAME_MAX + 1];
         snprintf(fn, sizeof fn, "%s", name);
         json_decref(in);
-        deploy_start_doc(h, req, fn, doc, 0, on_created);
+        deploy_start_doc(h, fn, doc, 0, on_created, req);
         return;
     }
     json_decref(doc);
@@ -401,7 +405,7 @@ static void update_function(hearth *h, gw_request *req, const char *name, doc_ed
         aws_error(req, 500, "ServiceException", "out of memory");
     else if (edit(req, in, doc)) { /* edit answers when it refuses */
         json_decref(in);
-        deploy_start_doc(h, req, name, doc, code_from, on_updated);
+        deploy_start_doc(h, name, doc, code_from, on_updated, req);
         return;
     }
     json_decref(doc);
