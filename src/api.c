@@ -893,6 +893,34 @@ bad_follow:
     return false;
 }
 
+/* A log follow is a chunked stream: the gateway pulls what the
+ * collector's follower holds, and the follower wakes the stream. */
+static void follow_wake(void *ctx)
+{
+    gw_stream_wake(ctx);
+}
+
+static ssize_t follow_pull(void *ud, char *dst, size_t max)
+{
+    return logs_follower_pull(ud, dst, max);
+}
+
+static void follow_closed(void *ud)
+{
+    logs_follower_closed(ud);
+}
+
+static void follow_logs(hearth *h, gw_request *req, const char *name, const log_query *q,
+                        enum logs_format format)
+{
+    logs_follower *f = logs_follow(h->lg, name, q, format, (logs_sink){follow_wake, req});
+    if (!f) {
+        gw_respond_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    gw_respond_stream(req, 200, logs_content_type(format), follow_pull, follow_closed, f);
+}
+
 static void route_logs(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
@@ -906,7 +934,7 @@ static void route_logs(hearth *h, gw_request *req, const char *name, const char 
     if (!parse_logs_query(req, &q, &format, &follow))
         return;
     if (follow) {
-        logs_follow(h->lg, req, name, &q, format);
+        follow_logs(h, req, name, &q, format);
         return;
     }
     struct logs_reply lr = {.format = format};
@@ -918,9 +946,7 @@ static void route_logs(hearth *h, gw_request *req, const char *name, const char 
     }
     size_t len;
     char *text = buf_detach(&lr.out, &len);
-    gw_respond(req, 200,
-               format == LOGS_NDJSON ? "application/x-ndjson" : "text/plain; charset=utf-8", text,
-               len);
+    gw_respond(req, 200, logs_content_type(format), text, len);
 }
 
 /* --- secrets: names and times out, values only in --- */
