@@ -80,7 +80,7 @@ static void note_violation(sched *s, pool *p, worker *w, sched_call *c)
 
 static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
 {
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     sched *s = p->s;
     char how[128];
     if (w->spawn_error)
@@ -97,7 +97,7 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
         s->ndying--;
         s->dying_mb -= (uint64_t)w->memory_mb;
     }
-    sched_call *c = w->call;
+    sched_call *c = sw_of(w)->call;
     bool oom = worker_oom_killed(w);
     if (oom)
         metrics_fn_event(pool_metrics(p), METRICS_OOM_KILLS);
@@ -128,6 +128,8 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     w->init_error = NULL;
     give_back_uid_slot(s, w);
     w->state = WORKER_DEAD;
+    free(w->owner);
+    w->owner = NULL;
     if (p->deleted) {
         if (p->nworkers == 0)
             pool_free(p);
@@ -272,13 +274,19 @@ static int launch(sched *s, pool *p, const char *runtime, bool egress, worker *s
     spec.code_dir = p ? code_dir : s->o.code_root;
     spec.secrets = p && p->cfg.nsecrets ? secrets : NULL;
     spec.egress = p ? p->cfg.network == FN_NET_EGRESS : egress;
-    int rc = !env   ? -ENOMEM
+    /* A claimed stem keeps the state it was built with. */
+    sched_worker *own = stem ? NULL : calloc(1, sizeof *own);
+    int rc = !env || (!stem && !own) ? -ENOMEM
              : stem ? worker_specialize(stem, &spec, p->cfg.name, p->cfg.version, ev)
                     : worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p ? p->cfg.name : "",
                                    p ? p->cfg.version : 0, s->o.max_response, ev, out);
     free_env(env);
     if (rc == 0 && stem)
         *out = stem;
+    else if (rc == 0)
+        (*out)->owner = own;
+    else
+        free(own);
     if (rc < 0 && !stem && *slot >= 0)
         s->uid_used[*slot] = false;
     return rc;
@@ -298,7 +306,7 @@ static int start_for(sched *s, pool *p, worker *stem, int *slot, worker **out)
         int rc = launch(s, p, p->cfg.runtime, false, stem, &worker_ev, slot, out);
         prebuilt_note_start(s, p, rc == 0);
         if (rc == 0) {
-            stem->stem = NULL; /* a function's worker now, for good */
+            sw_of(stem)->stem = NULL; /* a function's worker now, for good */
             return 0;
         }
         dlog_warn("could not claim a pre-built sandbox for %s: %s", p->cfg.name, strerror(-rc));
