@@ -51,6 +51,7 @@
 #include "auth.h"
 #include "aws_lambda.h"
 #include "deploy.h"
+#include "decimal.h"
 #include "events/routes.h"
 #include "fn_settings.h"
 #include "dlog.h"
@@ -209,22 +210,6 @@ bool api_query_text(gw_request *req, const char *key, const char **v)
     size_t len = 0;
     *v = gw_query(req, key, &len);
     return !*v || (!memchr(*v, '\0', len) && safetext_is_utf8(*v, len));
-}
-
-bool api_parse_uint(const char *s, uint64_t max, uint64_t *out)
-{
-    if (!s || !*s)
-        return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (!isdigit((unsigned char)*s))
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-        if (v > max)
-            return false;
-    }
-    *out = v;
-    return true;
 }
 
 /* A setting's value as the daemon applies it: inherited ones resolved. */
@@ -859,7 +844,7 @@ static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *fo
     }
     uint64_t tail = *follow ? LOGS_TAIL_FOLLOW_DEFAULT : LOGS_TAIL_DEFAULT;
     if (!api_query_text(req, "tail", &v) ||
-        (v && (!api_parse_uint(v, LOGS_TAIL_MAX, &tail) || tail == 0))) {
+        (v && (!decimal_parse(v, LOGS_TAIL_MAX, &tail) || tail == 0))) {
         gw_respond_error(req, 400, "invalid_query", "tail must be a whole number from 1 to %d",
                          LOGS_TAIL_MAX);
         return false;
@@ -1258,7 +1243,7 @@ static void route_audit(hearth *h, gw_request *req, const char *name, const char
     const char *v;
     uint64_t limit = AUDIT_LIMIT_DEFAULT;
     if (!api_query_text(req, "limit", &v) ||
-        (v && (!api_parse_uint(v, AUDIT_LIMIT_MAX, &limit) || limit == 0))) {
+        (v && (!decimal_parse(v, AUDIT_LIMIT_MAX, &limit) || limit == 0))) {
         gw_respond_error(req, 400, "invalid_query", "limit must be a whole number from 1 to %d",
                          AUDIT_LIMIT_MAX);
         return;

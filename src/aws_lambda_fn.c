@@ -23,6 +23,7 @@
 #include "api.h"
 #include "deploy.h"
 #include "dlog.h"
+#include "qualifier.h"
 #include "fn_settings.h"
 #include "runtimes.h"
 #include "timefmt.h"
@@ -463,12 +464,8 @@ static bool take_version(hearth *h, gw_request *req, const char *name, json_t *v
         fn_config_release(&cfg);
         return true;
     }
-    char *end = NULL;
-    long long n = s ? strtoll(s, &end, 10) : 0;
-    if (s && *s && *end == '\0' && n > 0) {
-        *out = n;
+    if (s && qualifier_version(s, out))
         return true;
-    }
     aws_error(req, 400, "InvalidParameterValueException",
               "FunctionVersion must be a version number or $LATEST");
     return false;

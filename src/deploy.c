@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "code_digest.h"
+#include "decimal.h"
 #include "dlog.h"
 #include "events/events.h"
 #include "events/routes.h"
@@ -196,13 +197,12 @@ static int check_query_int(deploy_unit *u, const char *s, const char *field, jso
 {
     if (!s)
         return 0;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
+    /* No setting is negative: a sign is as wrong as any other byte. */
+    uint64_t v;
+    if (!decimal_parse(s, INT64_MAX, &v))
         return refuse(u, 400, "invalid_query", "%s must be a whole number from %lld to %lld", field,
                       (long long)lo, (long long)hi);
-    return check_range(u, field, v, lo, hi, out);
+    return check_range(u, field, (json_int_t)v, lo, hi, out);
 }
 
 /* Every two-word setting given (network, keep_alive), from the JSON body
