@@ -31,6 +31,7 @@
 #include "code_digest.h"
 #include "decimal.h"
 #include "dlog.h"
+#include "fsutil.h"
 #include "events/events.h"
 #include "events/routes.h"
 #include "package.h"
@@ -410,7 +411,7 @@ static int unit_finish(deploy_unit *u, int rc)
     if (rc == 0)
         rc = seal_staging(u);
     if (rc < 0 && u->staging[0]) {
-        package_remove_tree(u->staging);
+        fsutil_remove_tree(u->staging);
         u->staging[0] = '\0';
     }
     if (!u->cfg.env)
@@ -615,7 +616,7 @@ int deploy_unit_place(deploy_unit *u, int64_t version)
         u->placed[0] = '\0';
         return refuse(u, 500, "internal_error", "could not create %s: %s", dir, strerror(errno));
     }
-    package_remove_tree(u->placed); /* left by a crash between rename and commit */
+    fsutil_remove_tree(u->placed); /* left by a crash between rename and commit */
     if (rename(u->staging, u->placed) < 0) {
         u->placed[0] = '\0';
         return refuse(u, 500, "internal_error", "could not install the package: %s",
@@ -632,14 +633,14 @@ int deploy_unit_place(deploy_unit *u, int64_t version)
 void deploy_unit_unplace(deploy_unit *u)
 {
     if (u->placed[0])
-        package_remove_tree(u->placed);
+        fsutil_remove_tree(u->placed);
     u->placed[0] = '\0';
 }
 
 void deploy_unit_release(deploy_unit *u)
 {
     if (u->staging[0])
-        package_remove_tree(u->staging);
+        fsutil_remove_tree(u->staging);
     u->staging[0] = '\0';
     fn_config_release(&u->cfg);
 }
@@ -867,7 +868,7 @@ typedef struct removal {
 static void removal_work(uv_work_t *w)
 {
     removal *r = w->data;
-    package_remove_tree(r->path);
+    fsutil_remove_tree(r->path);
 }
 
 static void removal_after(uv_work_t *w, int status)
@@ -896,7 +897,7 @@ static int remove_dir(hearth *h, const char *name, const char *dir)
     }
     r->work.data = r;
     if (uv_queue_work(h->loop, &r->work, removal_work, removal_after) < 0) {
-        package_remove_tree(r->path);
+        fsutil_remove_tree(r->path);
         free(r);
     }
     return 0;

@@ -19,6 +19,7 @@
  */
 #include "logstore.h"
 
+#include "fsutil.h"
 #include "safetext.h"
 #include "strmap.h"
 #include "timefmt.h"
@@ -119,23 +120,6 @@ static void note_error(logstore *ls, int err)
 }
 
 /* ---- file I/O ---- */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* An existing folder is made LS_DIR_MODE too: older versions made them 0750. */
 static int mkdir_exist_ok(const char *path)
@@ -318,7 +302,7 @@ static int fn_flush(struct ls_fn *f)
     if (!f->buf_len)
         return 0;
     struct ls_seg *last = &f->segs[f->nseg - 1];
-    int rc = write_all(f->fd, f->buf, f->buf_len);
+    int rc = fsutil_write_all(f->fd, f->buf, f->buf_len);
     if (rc) {
         if (ftruncate(f->fd, (off_t)last->size) < 0)
             f->tail_broken = true;
@@ -438,7 +422,7 @@ static int fn_write_line(logstore *ls, struct ls_fn *f, const char *line, size_t
         return rc;
     if (n > LS_BUF_CAP) {
         struct ls_seg *last = &f->segs[f->nseg - 1];
-        rc = write_all(f->fd, line, n);
+        rc = fsutil_write_all(f->fd, line, n);
         if (rc) {
             if (ftruncate(f->fd, (off_t)last->size) < 0)
                 f->tail_broken = true;
@@ -550,26 +534,6 @@ int logstore_flush(logstore *ls)
 
 /* ---- remove ---- */
 
-/* Removes the folder's files and the folder; a missing folder is fine. */
-static int remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && !rc)
-            rc = -errno;
-    }
-    closedir(d);
-    if (rmdir(path) < 0 && errno != ENOENT && !rc)
-        rc = -errno;
-    return rc;
-}
-
 int logstore_remove(logstore *ls, const char *function)
 {
     if (!ls)
@@ -585,7 +549,7 @@ int logstore_remove(logstore *ls, const char *function)
         fn_deactivate(ls, f, true);
         fn_free(f);
     }
-    return remove_tree(path);
+    return fsutil_remove_tree(path);
 }
 
 /* ---- query ---- */

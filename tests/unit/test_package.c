@@ -23,6 +23,7 @@
 #include <archive_entry.h>
 #include <cmocka.h>
 
+#include "fsutil.h"
 #include "package.h"
 
 #define OUT_CAP (8u * 1024 * 1024)
@@ -93,7 +94,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    int rc = package_remove_tree(fx->base);
+    int rc = fsutil_remove_tree(fx->base);
     free(fx);
     return rc;
 }
@@ -101,7 +102,7 @@ static int teardown(void **state)
 /* Empties dest so one test can try several packages. */
 static void reset_dest(fixture *fx)
 {
-    assert_int_equal(package_remove_tree(fx->dest), 0);
+    assert_int_equal(fsutil_remove_tree(fx->dest), 0);
     assert_int_equal(mkdir(fx->dest, 0755), 0);
 }
 
@@ -783,7 +784,7 @@ static void test_remove_tree(void **state)
     }
     make_deep(fx->dest, 2100, fx->outside); /* deeper than a path may be long, more than fds */
 
-    assert_int_equal(package_remove_tree(fx->dest), 0);
+    assert_int_equal(fsutil_remove_tree(fx->dest), 0);
     struct stat st;
     assert_int_equal(lstat(fx->dest, &st), -1);
     assert_int_equal(errno, ENOENT);
@@ -791,12 +792,12 @@ static void test_remove_tree(void **state)
     assert_int_equal(stat(secret, &st), 0);
     assert_int_equal(st.st_size, 1);
     assert_int_equal(st.st_nlink, 1);
-    assert_int_equal(package_remove_tree(fx->dest), 0); /* missing is fine */
+    assert_int_equal(fsutil_remove_tree(fx->dest), 0); /* missing is fine */
 
     /* a symlink given as the path is removed, not followed */
     snprintf(p, sizeof(p), "%s/link", fx->base);
     assert_int_equal(symlink(fx->outside, p), 0);
-    assert_int_equal(package_remove_tree(p), 0);
+    assert_int_equal(fsutil_remove_tree(p), 0);
     assert_int_equal(count_dir(fx->outside), 1);
     assert_int_equal(mkdir(fx->dest, 0755), 0);
     assert_outside_untouched(fx);
