@@ -143,10 +143,10 @@ static const worker_events worker_ev = {.on_frame = on_frame, .on_exit = on_exit
 
 /* --- starting workers --- */
 
-/* The environment every worker starts with; a function's adds its own. */
-static const char *const fixed_env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
-                                        "HOME=/tmp", "TZ=UTC"};
-#define NFIXED (sizeof fixed_env / sizeof *fixed_env)
+/* The environment every worker starts with; a function's adds its own.
+ * validate.c keeps the list, so that a function's env cannot name one. */
+static const char *const *const fixed_env = validate_fixed_env;
+#define NFIXED VALIDATE_FIXED_ENV_COUNT
 
 /* "KEY=VALUE" strings for a worker of cfg, or (cfg NULL) for a pre-built
  * one, which has only the fixed ones and HEARTH_PREBUILT=1. Freed with
