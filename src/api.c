@@ -212,16 +212,6 @@ bool api_query_text(gw_request *req, const char *key, const char **v)
     return !*v || (!memchr(*v, '\0', len) && safetext_is_utf8(*v, len));
 }
 
-/* A setting's value as the daemon applies it: inherited ones resolved. */
-static int64_t effective_setting(const hearth *h, const fn_config *cfg, const fnset_int *s)
-{
-    int64_t v = fnset_value(cfg, s);
-    if (v != FNSET_INHERIT)
-        return v;
-    if (strcmp(s->name, "max_queue") == 0)
-        return (int64_t)h->set.max_queue;
-    return (int64_t)(h->set.keep_alive_ms / 1000); /* keep_alive_s */
-}
 
 static json_t *pool_json(hearth *h, const char *name)
 {
@@ -248,10 +238,15 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     json_t *o =
         json_pack("{s:s,s:I,s:s,s:s,s:o}", "name", cfg->name, "version", (json_int_t)cfg->version,
                   "runtime", cfg->runtime, "handler", cfg->handler, "env", env);
+    /* What an inherited setting follows: the daemon's options. */
+    const int64_t daemon[FNSET_DAEMON_COUNT] = {
+        [FNSET_DAEMON_MAX_QUEUE] = (int64_t)h->set.max_queue,
+        [FNSET_DAEMON_KEEP_ALIVE_S] = (int64_t)(h->set.keep_alive_ms / 1000),
+    };
     size_t n;
     const fnset_int *t = fnset_ints(&n);
     for (size_t i = 0; o && i < n; i++)
-        json_object_set_new(o, t[i].name, json_integer(effective_setting(h, cfg, &t[i])));
+        json_object_set_new(o, t[i].name, json_integer(fnset_effective(cfg, &t[i], daemon)));
     const fnset_choice *c = fnset_choices(&n);
     for (size_t i = 0; o && i < n; i++)
         json_object_set_new(o, c[i].name, json_string(fnset_word(cfg, &c[i])));
