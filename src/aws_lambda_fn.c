@@ -50,10 +50,11 @@ static void lambda_runtime(const char *hearth, char *out, size_t cap)
 {
     const runtime_info *rt = runtimes_find(hearth);
     const char *v = rt ? rt->version : "";
-    int major = atoi(v), minor = 0;
+    /* "3.11.2": the leading digits of the first two parts; 0 when none. */
+    int major = (int)strtol(v, NULL, 10), minor = 0;
     const char *dot = strchr(v, '.');
     if (dot)
-        minor = atoi(dot + 1);
+        minor = (int)strtol(dot + 1, NULL, 10);
     if (strcmp(hearth, "python3") == 0 && major == 3)
         snprintf(out, cap, "python3.%d", minor);
     else if (strcmp(hearth, "node") == 0 && major > 0)

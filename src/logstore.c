@@ -47,6 +47,7 @@
 #define LS_MAX_NAME    255
 #define LS_SEQ_DIGITS  20
 #define LS_SEG_SUFFIX  ".ndjson"
+#define NDJSON_HEAD_MAX 160 /* an NDJSON line up to its request id: time, stream, version */
 #define LS_DIR_MODE    0700 /* log lines may carry what a function prints: owner only */
 #define LS_FILE_MODE   0600
 
@@ -935,13 +936,18 @@ char *logstore_format_ndjson(const log_record *rec, size_t *len)
     size_t rid_len = strlen(rid);
     char iso[TIMEFMT_ISO_LEN];
     timefmt_iso_ms(rec->time_ms, iso);
-    char *out = malloc(160 + 6 * (rid_len + rec->msg_len));
+    char *out = malloc(NDJSON_HEAD_MAX + 6 * (rid_len + rec->msg_len));
     if (!out)
         return NULL;
-    char *o = out + sprintf(out,
-                            "{\"time\":\"%s\",\"time_ms\":%" PRId64
-                            ",\"stream\":\"%s\",\"version\":%" PRId64 ",\"request_id\":\"",
-                            iso, rec->time_ms, stream_name(rec->stream), rec->version);
+    int head = snprintf(out, NDJSON_HEAD_MAX,
+                        "{\"time\":\"%s\",\"time_ms\":%" PRId64
+                        ",\"stream\":\"%s\",\"version\":%" PRId64 ",\"request_id\":\"",
+                        iso, rec->time_ms, stream_name(rec->stream), rec->version);
+    if (head < 0 || head >= NDJSON_HEAD_MAX) {
+        free(out);
+        return NULL;
+    }
+    char *o = out + head;
     o = json_put_string(o, rid, rid_len);
     memcpy(o, "\",\"message\":\"", 13);
     o = json_put_string(o + 13, rec->msg ? rec->msg : "", rec->msg_len);

@@ -78,7 +78,7 @@ static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof(*fx));
     assert_non_null(fx);
-    strcpy(fx->base, "/tmp/hearth-pkgtest.XXXXXX");
+    snprintf(fx->base, sizeof fx->base, "%s", "/tmp/hearth-pkgtest.XXXXXX");
     assert_non_null(mkdtemp(fx->base));
     snprintf(fx->dest, sizeof(fx->dest), "%s/pkg", fx->base);
     snprintf(fx->outside, sizeof(fx->outside), "%s/outside", fx->base);
@@ -508,12 +508,12 @@ static void test_nested_dirs_in_any_order(void **state)
     fixture *fx = *state;
     char deep[2100] = "", deeper[2200], half[1100] = "";
     for (int i = 0; i < 1000; i++)
-        strcat(deep, "d/");
+        memcpy(deep + 2 * i, "d/", 3);
     for (int i = 0; i < 500; i++)
-        strcat(half, "d/");
+        memcpy(half + 2 * i, "d/", 3);
     snprintf(deeper, sizeof(deeper), "%sx/y/h", deep);
-    strcat(deep, "f");
-    strcat(half, "g");
+    memcpy(deep + 2000, "f", 2);
+    memcpy(half + 1000, "g", 2);
     const tent ents[] = {
         FILE_("a/b/c/d/f1", "1"), FILE_("a/b/x/y/f2", "2"), FILE_("a/f3", "3"),     DIR_("a/b/"),
         FILE_(deep, "deep"),      FILE_(half, "half"),      FILE_(deeper, "deeper")};
