@@ -37,19 +37,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LS_BUF_CAP     (64 * 1024)   /* write buffer per active function */
-#define LS_MAX_ACTIVE  64            /* functions holding an fd + buffer */
-#define LS_MIN_SEGMENT (64 * 1024)   /* smallest segment size */
-#define LS_MAX_MSG     (64 * 1024)   /* ceiling for one message (lines are split at 16 KiB) */
-#define LS_READ_CHUNK  (64 * 1024)   /* first size of the query's line buffer */
-#define LS_MAX_LINE    (1024 * 1024) /* longer lines on disk are corrupt and skipped */
-#define LS_MAX_TAIL    10000         /* the API's ceiling for `tail` */
-#define LS_MAX_NAME    255
-#define LS_SEQ_DIGITS  20
-#define LS_SEG_SUFFIX  ".ndjson"
-#define NDJSON_HEAD_MAX 160 /* an NDJSON line up to its request id: time, stream, version */
-#define LS_DIR_MODE    0700 /* log lines may carry what a function prints: owner only */
-#define LS_FILE_MODE   0600
+#define LS_BUF_CAP      (64 * 1024)   /* write buffer per active function */
+#define LS_MAX_ACTIVE   64            /* functions holding an fd + buffer */
+#define LS_MIN_SEGMENT  (64 * 1024)   /* smallest segment size */
+#define LS_MAX_MSG      (64 * 1024)   /* ceiling for one message (lines are split at 16 KiB) */
+#define LS_READ_CHUNK   (64 * 1024)   /* first size of the query's line buffer */
+#define LS_MAX_LINE     (1024 * 1024) /* longer lines on disk are corrupt and skipped */
+#define LS_MAX_TAIL     10000         /* the API's ceiling for `tail` */
+#define LS_MAX_NAME     255
+#define LS_SEQ_DIGITS   20
+#define LS_SEG_SUFFIX   ".ndjson"
+#define NDJSON_HEAD_MAX 160  /* an NDJSON line up to its request id: time, stream, version */
+#define LS_DIR_MODE     0700 /* log lines may carry what a function prints: owner only */
+#define LS_FILE_MODE    0600
 
 struct ls_seg {
     uint64_t seq;
