@@ -14,7 +14,8 @@
  * written, so the previous version keeps serving.
  *
  * Owns: staging folders, code folders. Must never: touch the registry or
- * the scheduler from the threadpool.
+ * the scheduler from the threadpool, nor know HTTP: it takes the body and
+ * parameters as bytes and ends in a deploy_result its caller renders.
  */
 #include "deploy.h"
 
@@ -56,7 +57,7 @@ typedef struct deploy_query {
 struct deploy_job {
     uv_work_t work;
     void *ctx;        /* the caller's, handed to done */
-    const char *body; /* borrowed: the request waits for us */
+    const char *body; /* borrowed: the caller keeps it until done */
     size_t len;
     bool raw;
     deploy_query q;

@@ -165,8 +165,8 @@ void logs_close(logs *lg)
 {
     if (!lg)
         return;
-    /* Followers still here belong to connections the gateway already
-     * tore down; their memory is ours to free. */
+    /* Followers still here belong to sinks already gone without saying
+     * so (connections torn down at shutdown); their memory is ours. */
     while (lg->followers) {
         follower *f = lg->followers;
         lg->followers = f->next;

@@ -1,9 +1,14 @@
 /*
  * package.c — turns an uploaded package (a files map, or a .tar.gz/.tar/.zip
- * held in memory) into a directory tree, and removes such trees.
+ * held in memory) into a directory tree, and copies an installed one
+ * (fsutil_remove_tree removes them).
  *
- * The package comes from a stranger and hearthd runs as root, so this file
- * must never create, write or link anything outside dest_dir. It never uses
+ * The package comes from a stranger, and the tree it makes is later
+ * bind-mounted into a sandbox and read by the root spawner's children; even
+ * as the unprivileged daemon (hearthd runs as --user, nobody by default,
+ * with a root spawner beside it) a write outside dest_dir could replace
+ * another function's code or the daemon's own data. So this file must
+ * never create, write or link anything outside dest_dir. It never uses
  * archive_write_disk and never resolves a path through the kernel in one go:
  * every path is validated here, then walked one component at a time from an
  * O_DIRECTORY fd with O_NOFOLLOW, so a symlink placed by an earlier entry can
