@@ -67,7 +67,6 @@
 
 #define LOGS_TAIL_DEFAULT        100
 #define LOGS_TAIL_FOLLOW_DEFAULT 10
-#define LOGS_TAIL_MAX            10000
 #define LOGS_RESPONSE_MAX        (64u * 1024 * 1024)
 
 /* `name` is a valid function name (or "" on routes without one; on a
@@ -211,7 +210,6 @@ bool api_query_text(gw_request *req, const char *key, const char **v)
     *v = gw_query(req, key, &len);
     return !*v || (!memchr(*v, '\0', len) && safetext_is_utf8(*v, len));
 }
-
 
 static json_t *pool_json(hearth *h, const char *name)
 {
@@ -839,9 +837,9 @@ static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *fo
     }
     uint64_t tail = *follow ? LOGS_TAIL_FOLLOW_DEFAULT : LOGS_TAIL_DEFAULT;
     if (!api_query_text(req, "tail", &v) ||
-        (v && (!decimal_parse(v, LOGS_TAIL_MAX, &tail) || tail == 0))) {
+        (v && (!decimal_parse(v, LOGSTORE_TAIL_MAX, &tail) || tail == 0))) {
         gw_respond_error(req, 400, "invalid_query", "tail must be a whole number from 1 to %d",
-                         LOGS_TAIL_MAX);
+                         LOGSTORE_TAIL_MAX);
         return false;
     }
     q->tail = (size_t)tail;

@@ -43,7 +43,6 @@
 #define LS_MAX_MSG      (64 * 1024)   /* ceiling for one message (lines are split at 16 KiB) */
 #define LS_READ_CHUNK   (64 * 1024)   /* first size of the query's line buffer */
 #define LS_MAX_LINE     (1024 * 1024) /* longer lines on disk are corrupt and skipped */
-#define LS_MAX_TAIL     10000         /* the API's ceiling for `tail` */
 #define LS_MAX_NAME     255
 #define LS_SEQ_DIGITS   20
 #define LS_SEG_SUFFIX   ".ndjson"
@@ -805,7 +804,7 @@ int logstore_query(logstore *ls, const char *function, const log_query *q, log_v
     int rc = check_name(function);
     if (rc)
         return rc;
-    if (q->tail > LS_MAX_TAIL)
+    if (q->tail > LOGSTORE_TAIL_MAX)
         return -EINVAL;
     struct ls_fn *f;
     rc = fn_get(ls, function, false, &f);
