@@ -241,7 +241,10 @@ static int check_json_settings(deploy_unit *u, json_t *doc)
         char err[512] = "";
         if (!v || json_is_null(v))
             continue;
-        if (t[i].check(v, err, sizeof err) < 0) /* a message may name the field itself */
+        int rc = t[i].check(v, err, sizeof err);
+        if (rc == -ENOMEM)
+            return refuse(u, 500, "internal_error", "out of memory");
+        if (rc < 0) /* a message may name the field itself */
             return strncmp(err, t[i].name, strlen(t[i].name)) == 0
                        ? refuse(u, 400, "invalid_field", "%s", err)
                        : refuse(u, 400, "invalid_field", "%s: %s", t[i].name, err);
@@ -269,6 +272,9 @@ static int package_result(deploy_unit *u, int rc, const char *err)
 {
     if (rc == -EINVAL)
         return refuse(u, 400, "invalid_package", "%s", err[0] ? err : "the package is invalid");
+    if (rc == -ENOSPC || rc == -EDQUOT)
+        return refuse(u, 507, "insufficient_storage",
+                      "the data directory is full: the package was not stored");
     if (rc < 0)
         return refuse(u, 500, "internal_error", "could not store the package: %s", strerror(-rc));
     return 0;
@@ -687,9 +693,9 @@ static int install(deploy_unit *u, bool *created)
     char err[400];
     int rc = routes_prepare(h->routes, u->name, fnset_json_value(&u->cfg, "routes"), &routes, err,
                             sizeof err);
-    if (rc == 0 && registry_put(h->reg, &u->cfg) < 0) {
+    if (rc == 0 && (rc = registry_put(h->reg, &u->cfg)) < 0) {
         routes_abort(h->routes, routes);
-        rc = -EIO;
+        rc = rc == -EBUSY || rc == -ENOSPC ? rc : -EIO;
     }
     if (rc < 0) {
         deploy_unit_unplace(u);
@@ -697,6 +703,12 @@ static int install(deploy_unit *u, bool *created)
             return refuse(u, 409, "route_conflict", "%s", err);
         if (rc == -EINVAL)
             return refuse(u, 400, "invalid_field", "%s", err);
+        if (rc == -EBUSY)
+            return refuse(u, 503, "storage_busy",
+                          "the registry is locked by another process; try again");
+        if (rc == -ENOSPC)
+            return refuse(u, 507, "insufficient_storage",
+                          "the data directory is full: the new version was not recorded");
         return refuse(u, 500, "internal_error", "could not record the new version");
     }
     routes_commit(h->routes, routes);

@@ -82,7 +82,8 @@ int64_t fnset_effective(const fn_config *cfg, const fnset_int *s,
 
 /* A setting whose value is JSON (a list, an object, a function's name),
  * kept in fn_config.json_settings at its index in the table; NULL when the
- * deploy did not set it. `check` returns 0, or -1 with a sentence in err
+ * deploy did not set it. `check` returns 0, -ENOMEM (out of memory: not
+ * the value's fault), or another negative value with a sentence in err
  * (err may be NULL). */
 typedef struct fnset_json {
     const char *name;

@@ -24,6 +24,7 @@
 #include "logs.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,8 @@ struct logs_follower {
     follower *next;
 };
 
+#define LOGS_DROP_NOTE_MS 10000
+
 struct logs {
     logstore *store;
     follower *followers;
@@ -56,6 +59,10 @@ struct logs {
     log_source *waiting_head, *waiting_tail;
     bool stopped; /* shutting down: the handle closes once nobody waits */
     bool closing; /* it is closing: no more turns */
+    /* Lines the store refused (a full disk): counted, and noted in the
+     * daemon's log at most every LOGS_DROP_NOTE_MS, not once per line. */
+    uint64_t dropped, dropped_noted;
+    uint64_t drop_noted_at; /* loop time of the last note */
 };
 
 /* A new turn: a fresh budget, and the sources that waited for it, oldest
@@ -200,11 +207,29 @@ static bool follower_wants(const follower *f, const char *function, const log_re
            (!f->request_id[0] || strcmp(f->request_id, rec->request_id) == 0);
 }
 
+/* A refused line is dropped, never retried (calls go on); the count and
+ * the cause reach the daemon's log now and then, and once more when the
+ * store takes lines again. */
+static void note_store(logs *lg, const char *function, int rc)
+{
+    uint64_t now = uv_now(lg->turn.loop);
+    if (rc < 0) {
+        lg->dropped++;
+        if (lg->dropped_noted && now - lg->drop_noted_at < LOGS_DROP_NOTE_MS)
+            return;
+        dlog_warn("logs: %" PRIu64 " line(s) dropped so far (the last of %s: %s); calls go on",
+                  lg->dropped, function, strerror(-rc));
+        lg->dropped_noted = lg->dropped;
+        lg->drop_noted_at = now;
+    } else if (lg->dropped) {
+        dlog_warn("logs: stored again after dropping %" PRIu64 " line(s)", lg->dropped);
+        lg->dropped = lg->dropped_noted = 0;
+    }
+}
+
 static void publish(logs *lg, const char *function, const log_record *rec)
 {
-    int rc = logstore_append(lg->store, function, rec);
-    if (rc < 0)
-        dlog_warn("could not store a log line of %s: %s", function, strerror(-rc));
+    note_store(lg, function, logstore_append(lg->store, function, rec));
     for (follower *f = lg->followers; f; f = f->next) {
         if (!follower_wants(f, function, rec))
             continue;

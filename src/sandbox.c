@@ -660,6 +660,9 @@ static void drop_init_privileges(void)
         setresuid(nobody, nobody, nobody);
     clear_all_caps();
     prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
+    /* The uid change cleared the death signal: without it the init, and
+     * the runtime in its pid namespace, outlived a killed spawner. */
+    prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L);
 }
 
 /* ---- ATTACH: a pre-built sandbox's init and its spawner ---- */
@@ -768,6 +771,7 @@ static int lower_address_space(const struct child_ctx *c, pid_t rt, uint64_t as_
     int rc = set_address_space(rt, as_bytes), err = errno;
     if (setresuid(0, 0, 0) < 0 || setresgid(0, 0, 0) < 0)
         _exit(127); /* half ourselves: no state to carry on in */
+    prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L); /* the switch cleared it */
     errno = err;
     return rc;
 }

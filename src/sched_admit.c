@@ -329,7 +329,10 @@ void pool_fill(sched *s, pool *p)
                 delay_prewarm(s, p);
                 return;
             }
-            fail(p->qhead, 500, "internal_error", "could not start a worker: %s", strerror(-rc));
+            /* Out of descriptors passes; anything else is a fault of ours. */
+            bool fds = rc == -EMFILE || rc == -ENFILE;
+            fail(p->qhead, fds ? 503 : 500, fds ? "overloaded" : "internal_error",
+                 "could not start a worker: %s", strerror(-rc));
             continue;
         }
         starting++;

@@ -42,9 +42,9 @@ struct worker {
     /* Owned by the scheduler. */
     worker_state state;
     int64_t version;
-    uint64_t secrets_gen; /* its pool's secrets_gen when it started */
-    uint64_t served;      /* requests answered */
-    uint64_t last_used_ms;
+    uint64_t secrets_gen;            /* its pool's secrets_gen when it started */
+    uint64_t served;                 /* requests answered */
+    uint64_t last_used_ms;           /* loop time it last went idle (monotonic) */
     uint64_t ready_ms;               /* loop time of its READY frame (0 while starting) */
     uint64_t spawned_ms;             /* loop time it was started */
     uint64_t spawned_ns;             /* uv_hrtime() then, for the init-duration histogram */

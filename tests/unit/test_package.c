@@ -23,6 +23,7 @@
 #include <archive_entry.h>
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "fsutil.h"
 #include "package.h"
 
@@ -803,11 +804,80 @@ static void test_remove_tree(void **state)
     assert_outside_untouched(fx);
 }
 
+/* --- out of memory (tests/unit/failalloc.h): unpacking each format and
+ * writing a files map, into a fresh folder each run --- */
+
+typedef struct oom_case {
+    fixture *fx;
+    unsigned char *archive[3];
+    size_t len[3];
+    json_t *files;
+} oom_case;
+
+/* The package code says a failed allocation as -ENOMEM, or as -EINVAL
+ * when the message says so (libarchive's own "out of memory" errors). */
+static int package_rc(const fixture *fx, int rc)
+{
+    if (rc == -EINVAL && failalloc_fired() && strstr(fx->err, "memory"))
+        return -ENOMEM;
+    return rc;
+}
+
+static int package_scenario(void *ud)
+{
+    oom_case *c = ud;
+    int rc = 0;
+    for (int f = 0; rc == 0 && f < 3; f++) {
+        reset_dest(c->fx);
+        c->fx->err[0] = '\0';
+        rc = package_rc(c->fx, package_unpack_archive(c->archive[f], c->len[f], c->fx->dest, NULL,
+                                                      c->fx->err, sizeof c->fx->err));
+        if (rc == 0) { /* read without allocating: the count goes on */
+            char path[300], got[32] = "";
+            snprintf(path, sizeof path, "%s/lib/util/helpers.py", c->fx->dest);
+            FILE *fp = fopen(path, "r");
+            assert_non_null(fp);
+            assert_true(fread(got, 1, sizeof got - 1, fp) > 0);
+            fclose(fp);
+            assert_string_equal(got, "def h(): pass\n");
+        }
+    }
+    if (rc == 0) {
+        reset_dest(c->fx);
+        c->fx->err[0] = '\0';
+        rc = package_rc(
+            c->fx, package_write_files(c->files, c->fx->dest, NULL, c->fx->err, sizeof c->fx->err));
+    }
+    if (rc != 0 && rc != -ENOMEM)
+        print_error("package: %d %s\n", rc, c->fx->err);
+    return rc;
+}
+
+static void test_out_of_memory(void **state)
+{
+    oom_case c = {.fx = *state};
+    const tent ents[] = {
+        FILE_("main.py", "print('hi')\n"),
+        DIR_("lib/"),
+        FILE_("lib/util/helpers.py", "def h(): pass\n"),
+        SYMLINK_("link", "main.py"),
+    };
+    for (int f = 0; f < 3; f++)
+        c.archive[f] = build((fmt)f, ents, N(ents), &c.len[f]);
+    c.files = json_pack("{s:s,s:s}", "main.py", "x = 1\n", "lib/a/b.py", "y = 2\n");
+    assert_non_null(c.files);
+    assert_true(failalloc_run("package", package_scenario, &c, 0) > 0);
+    for (int f = 0; f < 3; f++)
+        free(c.archive[f]);
+    json_decref(c.files);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_targz_normal_package),
+        T(test_out_of_memory),
         T(test_zip_normal_package),
         T(test_plain_tar_normal_package),
         T(test_umask_does_not_narrow_modes),
