@@ -51,6 +51,7 @@
 #include "auth.h"
 #include "aws_lambda.h"
 #include "deploy.h"
+#include "decimal.h"
 #include "events/routes.h"
 #include "fn_settings.h"
 #include "dlog.h"
@@ -66,7 +67,6 @@
 
 #define LOGS_TAIL_DEFAULT        100
 #define LOGS_TAIL_FOLLOW_DEFAULT 10
-#define LOGS_TAIL_MAX            10000
 #define LOGS_RESPONSE_MAX        (64u * 1024 * 1024)
 
 /* `name` is a valid function name (or "" on routes without one; on a
@@ -211,33 +211,6 @@ bool api_query_text(gw_request *req, const char *key, const char **v)
     return !*v || (!memchr(*v, '\0', len) && safetext_is_utf8(*v, len));
 }
 
-bool api_parse_uint(const char *s, uint64_t max, uint64_t *out)
-{
-    if (!s || !*s)
-        return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (!isdigit((unsigned char)*s))
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-        if (v > max)
-            return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* A setting's value as the daemon applies it: inherited ones resolved. */
-static int64_t effective_setting(const hearth *h, const fn_config *cfg, const fnset_int *s)
-{
-    int64_t v = fnset_value(cfg, s);
-    if (v != FNSET_INHERIT)
-        return v;
-    if (strcmp(s->name, "max_queue") == 0)
-        return (int64_t)h->set.max_queue;
-    return (int64_t)(h->set.keep_alive_ms / 1000); /* keep_alive_s */
-}
-
 static json_t *pool_json(hearth *h, const char *name)
 {
     sched_pool_state ps;
@@ -263,10 +236,15 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     json_t *o =
         json_pack("{s:s,s:I,s:s,s:s,s:o}", "name", cfg->name, "version", (json_int_t)cfg->version,
                   "runtime", cfg->runtime, "handler", cfg->handler, "env", env);
+    /* What an inherited setting follows: the daemon's options. */
+    const int64_t daemon[FNSET_DAEMON_COUNT] = {
+        [FNSET_DAEMON_MAX_QUEUE] = (int64_t)h->set.max_queue,
+        [FNSET_DAEMON_KEEP_ALIVE_S] = (int64_t)(h->set.keep_alive_ms / 1000),
+    };
     size_t n;
     const fnset_int *t = fnset_ints(&n);
     for (size_t i = 0; o && i < n; i++)
-        json_object_set_new(o, t[i].name, json_integer(effective_setting(h, cfg, &t[i])));
+        json_object_set_new(o, t[i].name, json_integer(fnset_effective(cfg, &t[i], daemon)));
     const fnset_choice *c = fnset_choices(&n);
     for (size_t i = 0; o && i < n; i++)
         json_object_set_new(o, c[i].name, json_string(fnset_word(cfg, &c[i])));
@@ -429,10 +407,33 @@ static void route_show(hearth *h, gw_request *req, const char *name, const char 
     fn_config_release(&cfg);
 }
 
+/* How a PUT ends: the function object, or deploy's error. */
+static void put_done(hearth *h, void *ctx, const deploy_result *r)
+{
+    gw_request *req = ctx;
+    if (!r->cfg) {
+        gw_respond_error(req, r->status, r->code, "%s", r->message);
+        return;
+    }
+    api_audit(h, req, "deploy", r->cfg->name);
+    gw_respond_json(req, r->status, api_function_json(h, r->cfg));
+}
+
+static void put_param(const gw_pair *p, void *ud)
+{
+    deploy_param(ud, p->name, p->name_len, p->value, p->value_len);
+}
+
 static void route_put(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
-    deploy_start(h, req, name);
+    size_t len;
+    const char *body = gw_body(req, &len);
+    deploy_job *j = deploy_new(h, name, gw_header(req, "Content-Type"), body, len, put_done, req);
+    if (!j)
+        return;
+    gw_each_query(req, put_param, j);
+    deploy_run(j);
 }
 
 static void route_delete(hearth *h, gw_request *req, const char *name, const char *rest)
@@ -836,9 +837,9 @@ static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *fo
     }
     uint64_t tail = *follow ? LOGS_TAIL_FOLLOW_DEFAULT : LOGS_TAIL_DEFAULT;
     if (!api_query_text(req, "tail", &v) ||
-        (v && (!api_parse_uint(v, LOGS_TAIL_MAX, &tail) || tail == 0))) {
+        (v && (!decimal_parse(v, LOGSTORE_TAIL_MAX, &tail) || tail == 0))) {
         gw_respond_error(req, 400, "invalid_query", "tail must be a whole number from 1 to %d",
-                         LOGS_TAIL_MAX);
+                         LOGSTORE_TAIL_MAX);
         return false;
     }
     q->tail = (size_t)tail;
@@ -870,6 +871,34 @@ bad_follow:
     return false;
 }
 
+/* A log follow is a chunked stream: the gateway pulls what the
+ * collector's follower holds, and the follower wakes the stream. */
+static void follow_wake(void *ctx)
+{
+    gw_stream_wake(ctx);
+}
+
+static ssize_t follow_pull(void *ud, char *dst, size_t max)
+{
+    return logs_follower_pull(ud, dst, max);
+}
+
+static void follow_closed(void *ud)
+{
+    logs_follower_closed(ud);
+}
+
+static void follow_logs(hearth *h, gw_request *req, const char *name, const log_query *q,
+                        enum logs_format format)
+{
+    logs_follower *f = logs_follow(h->lg, name, q, format, (logs_sink){follow_wake, req});
+    if (!f) {
+        gw_respond_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    gw_respond_stream(req, 200, logs_content_type(format), follow_pull, follow_closed, f);
+}
+
 static void route_logs(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
@@ -883,7 +912,7 @@ static void route_logs(hearth *h, gw_request *req, const char *name, const char 
     if (!parse_logs_query(req, &q, &format, &follow))
         return;
     if (follow) {
-        logs_follow(h->lg, req, name, &q, format);
+        follow_logs(h, req, name, &q, format);
         return;
     }
     struct logs_reply lr = {.format = format};
@@ -895,9 +924,7 @@ static void route_logs(hearth *h, gw_request *req, const char *name, const char 
     }
     size_t len;
     char *text = buf_detach(&lr.out, &len);
-    gw_respond(req, 200,
-               format == LOGS_NDJSON ? "application/x-ndjson" : "text/plain; charset=utf-8", text,
-               len);
+    gw_respond(req, 200, logs_content_type(format), text, len);
 }
 
 /* --- secrets: names and times out, values only in --- */
@@ -1209,7 +1236,7 @@ static void route_audit(hearth *h, gw_request *req, const char *name, const char
     const char *v;
     uint64_t limit = AUDIT_LIMIT_DEFAULT;
     if (!api_query_text(req, "limit", &v) ||
-        (v && (!api_parse_uint(v, AUDIT_LIMIT_MAX, &limit) || limit == 0))) {
+        (v && (!decimal_parse(v, AUDIT_LIMIT_MAX, &limit) || limit == 0))) {
         gw_respond_error(req, 400, "invalid_query", "limit must be a whole number from 1 to %d",
                          AUDIT_LIMIT_MAX);
         return;

@@ -17,9 +17,6 @@
  * False when it decodes to a NUL byte or to bytes that are not UTF-8. */
 bool api_query_text(gw_request *req, const char *key, const char **v);
 
-/* A decimal number no larger than max, all digits. */
-bool api_parse_uint(const char *s, uint64_t max, uint64_t *out);
-
 /* With Content-Type application/json, the body must parse: false, having
  * answered 400 invalid_json, when it does not. */
 bool api_check_json_body(gw_request *req);

@@ -29,7 +29,7 @@
 
 #include "code_digest.h"
 #include "events/evstore.h"
-#include "package.h"
+#include "fsutil.h"
 #include "paths.h"
 #include "registry.h"
 #include "secrets.h"
@@ -95,7 +95,7 @@ static void leftover_path(check *c, const char *area, const char *path, const ch
         finding(c, F_LEFTOVER, area, "%s: %s (--repair removes it)", path, why);
         return;
     }
-    int rc = package_remove_tree(path);
+    int rc = fsutil_remove_tree(path);
     if (rc < 0)
         finding(c, F_PROBLEM, area, "%s: %s; could not remove it: %s", path, why, strerror(-rc));
     else

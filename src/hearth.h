@@ -14,7 +14,6 @@
 #include <uv.h>
 
 #include "egress.h"
-#include "gateway.h"
 #include "logs.h"
 #include "logstore.h"
 #include "metrics.h"
@@ -24,6 +23,10 @@
 #include "spawner.h"
 
 #define HEARTH_VERSION "0.1.0"
+
+/* The HTTP listener (gateway.h): only main, the gateway and the API look
+ * inside it, so the modules below the API need not include gateway.h. */
+typedef struct gateway gateway;
 
 typedef struct hearth_settings {
     const char *listen;   /* HOST:PORT */

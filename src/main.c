@@ -37,7 +37,7 @@
 #include "hearth.h"
 #include "locate.h"
 #include "options.h"
-#include "package.h"
+#include "fsutil.h"
 #include "paths.h"
 #include "runtimes.h"
 #include "secrets.h"
@@ -169,7 +169,7 @@ static int prepare_data_dir(hearth *h)
     snprintf(h->code_root, sizeof h->code_root, "code");
     snprintf(h->staging_root, sizeof h->staging_root, "staging");
     /* Half-finished deploys and deletions of an earlier run. */
-    package_remove_tree(h->staging_root);
+    fsutil_remove_tree(h->staging_root);
     if (make_dir(h->code_root, 0711) < 0 || make_dir(h->staging_root, 0700) < 0)
         return -1;
     int rc = secrets_prepare();

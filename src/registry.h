@@ -14,9 +14,8 @@
 
 typedef struct registry registry;
 
-#define FN_NAME_MAX    63
+/* FN_NAME_MAX and FN_HANDLER_MAX: validate.h, with their rules. */
 #define FN_RUNTIME_MAX 31
-#define FN_HANDLER_MAX 255
 #define FNSET_JSON_MAX 8 /* slots for JSON-valued settings (fn_settings.h) */
 
 /* One version of a function. `env` is an owned JSON object (string ->

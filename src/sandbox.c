@@ -3,9 +3,11 @@
  *
  * Owns the parent side of a spawn (channels, fork, learning whether exec
  * succeeded, the pidfd) and the child side between fork and exec, written
- * as one ordered table of steps (child_steps[]) so that reading the table
- * tells the whole isolation policy and later steps (namespaces,
- * pivot_root, seccomp, cgroups) slot in.
+ * as two ordered tables of steps, so that reading them tells the whole
+ * isolation policy: setup_steps[] (signals, ids, cgroup, session, network,
+ * the private root, fds), run by the sandbox's init when isolated, and
+ * runtime_steps[] (rlimits, code dir, capabilities, identity, user
+ * namespace, seccomp, exec), run by the runtime it forks.
  *
  * Must never: run anything but async-signal-safe code between fork and
  * exec (everything the child needs is prepared before fork and nothing is

@@ -149,7 +149,7 @@ static void finish(sched_call *c, sched_result *res)
     if (im->queued)
         queue_remove(im->p, c);
     if (im->w) {
-        im->w->call = NULL;
+        sw_of(im->w)->call = NULL;
         im->w = NULL;
     }
     if (im->p)
@@ -250,7 +250,7 @@ void stop_worker(sched *s, worker *w)
 
 void pool_link(pool *p, worker *w)
 {
-    w->pool = p;
+    sw_of(w)->pool = p;
     w->prev = NULL;
     w->next = p->workers;
     if (p->workers)
@@ -408,7 +408,7 @@ static void arm_deadline(sched_call *c)
 
 static void dispatch(sched *s, worker *w, sched_call *c)
 {
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     c->impl->cold = w->served == 0 && w->ready_ms >= c->impl->arrived;
     metrics_fn *m = pool_metrics(p);
     if (c->impl->cold)
@@ -422,7 +422,7 @@ static void dispatch(sched *s, worker *w, sched_call *c)
     arm_deadline(c);
     idle_remove(s, w);
     w->state = WORKER_BUSY;
-    w->call = c;
+    sw_of(w)->call = c;
     c->impl->w = w;
     size_t meta_len = 0;
     char *meta = invoke_meta(p, c, &meta_len);
@@ -438,7 +438,7 @@ static void dispatch(sched *s, worker *w, sched_call *c)
 /* A worker is free: give it the oldest waiting call, or park it. */
 static void worker_free_now(sched *s, worker *w)
 {
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     w->state = WORKER_IDLE;
     w->last_used_ms = uv_now(s->o.loop);
     if (p->deleted || s->shutting_down || !is_current(p, w)) {
@@ -512,8 +512,8 @@ static void answer_error(sched_call *c, worker *w, json_t *meta)
 
 void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t len)
 {
-    pool *p = w->pool;
-    sched_call *c = w->call;
+    pool *p = sw_of(w)->pool;
+    sched_call *c = sw_of(w)->call;
     if (w->stopping) {
         free(body); /* on its way out: it has no call, and must take none */
         return;
@@ -570,7 +570,7 @@ static void on_deadline(uv_timer_t *t)
         return;
     }
     if (w) {
-        w->call = NULL;
+        sw_of(w)->call = NULL;
         im->w = NULL;
         logs_note(im->s->o.lg, im->p->cfg.name, w->version, c->request_id,
                   "hearth: timed out after %" PRId64 " ms; worker stopped", im->p->cfg.timeout_ms);
@@ -855,9 +855,9 @@ static void pool_end(sched *s, pool *p, unsigned status, const char *code, const
     while ((c = queue_pop(p)))
         fail(c, status, code, "%s", why);
     for (worker *w = p->workers; w; w = w->next) {
-        if (w->call)
-            fail(w->call, status == 404 ? 502 : status, status == 404 ? "function_crashed" : code,
-                 "%s", why);
+        if (sw_of(w)->call)
+            fail(sw_of(w)->call, status == 404 ? 502 : status,
+                 status == 404 ? "function_crashed" : code, "%s", why);
         stop_worker(s, w);
     }
     if (p->nworkers == 0)
@@ -1021,7 +1021,7 @@ static void stop_expired_idle(sched *s)
     worker *next;
     for (worker *w = s->idle_head; w; w = next) {
         next = w->idle_next;
-        if (!idle_expired(s, w->pool, w, now) || kept_for_min(w->pool, w))
+        if (!idle_expired(s, sw_of(w)->pool, w, now) || kept_for_min(sw_of(w)->pool, w))
             continue;
         dlog_debug("worker %d idle for %" PRIu64 " ms; stopping it", (int)worker_pid(w),
                    now - w->last_used_ms);

@@ -51,6 +51,19 @@ struct pool {
     pool *hungry_prev, *hungry_next;
 };
 
+/* What the scheduler keeps of a worker behind its opaque owner pointer
+ * (worker.h): allocated with the worker (launch), freed by its on_exit. */
+typedef struct sched_worker {
+    pool *pool;       /* its function's pool; NULL while a pre-built sandbox */
+    sched_call *call; /* the call in flight */
+    stem_pool *stem;  /* the pre-built pool it belongs to until claimed */
+} sched_worker;
+
+static inline sched_worker *sw_of(const worker *w)
+{
+    return w->owner;
+}
+
 struct sched_call_impl {
     sched_call *call;
     sched *s;

@@ -82,7 +82,7 @@ static void note_violation(sched *s, pool *p, worker *w, sched_call *c)
 
 static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
 {
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     sched *s = p->s;
     char how[128];
     if (w->spawn_error)
@@ -99,7 +99,7 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
         s->ndying--;
         s->dying_mb -= (uint64_t)w->memory_mb;
     }
-    sched_call *c = w->call;
+    sched_call *c = sw_of(w)->call;
     bool oom = worker_oom_killed(w);
     if (oom)
         metrics_fn_event(pool_metrics(p), METRICS_OOM_KILLS);
@@ -130,6 +130,8 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     w->init_error = NULL;
     give_back_uid_slot(s, w);
     w->state = WORKER_DEAD;
+    free(w->owner);
+    w->owner = NULL;
     if (p->deleted) {
         if (p->nworkers == 0)
             pool_free(p);
@@ -143,10 +145,10 @@ static const worker_events worker_ev = {.on_frame = on_frame, .on_exit = on_exit
 
 /* --- starting workers --- */
 
-/* The environment every worker starts with; a function's adds its own. */
-static const char *const fixed_env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
-                                        "HOME=/tmp", "TZ=UTC"};
-#define NFIXED (sizeof fixed_env / sizeof *fixed_env)
+/* The environment every worker starts with; a function's adds its own.
+ * validate.c keeps the list, so that a function's env cannot name one. */
+static const char *const *const fixed_env = validate_fixed_env;
+#define NFIXED VALIDATE_FIXED_ENV_COUNT
 
 /* "KEY=VALUE" strings for a worker of cfg, or (cfg NULL) for a pre-built
  * one, which has only the fixed ones and HEARTH_PREBUILT=1. Freed with
@@ -279,13 +281,19 @@ static int launch(sched *s, pool *p, const char *runtime, bool egress, worker *s
     spec.code_dir = p ? code_dir : s->o.code_root;
     spec.secrets = p && p->cfg.nsecrets ? secrets : NULL;
     spec.egress = p ? p->cfg.network == FN_NET_EGRESS : egress;
-    int rc = !env   ? -ENOMEM
+    /* A claimed stem keeps the state it was built with. */
+    sched_worker *own = stem ? NULL : calloc(1, sizeof *own);
+    int rc = !env || (!stem && !own) ? -ENOMEM
              : stem ? worker_specialize(stem, &spec, p->cfg.name, p->cfg.version, ev)
                     : worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p ? p->cfg.name : "",
                                    p ? p->cfg.version : 0, s->o.max_response, ev, out);
     sched_free_env(env);
     if (rc == 0 && stem)
         *out = stem;
+    else if (rc == 0)
+        (*out)->owner = own;
+    else
+        free(own);
     if (rc < 0 && !stem && *slot >= 0)
         s->uid_used[*slot] = false;
     return rc;
@@ -305,7 +313,7 @@ static int start_for(sched *s, pool *p, worker *stem, int *slot, worker **out)
         int rc = launch(s, p, p->cfg.runtime, false, stem, &worker_ev, slot, out);
         prebuilt_note_start(s, p, rc == 0);
         if (rc == 0) {
-            stem->stem = NULL; /* a function's worker now, for good */
+            sw_of(stem)->stem = NULL; /* a function's worker now, for good */
             return 0;
         }
         dlog_warn("could not claim a pre-built sandbox for %s: %s", p->cfg.name, strerror(-rc));

@@ -76,4 +76,12 @@ ssize_t spawnmsg_recv(int fd, void *buf, size_t cap, int *fds, int maxfds, int *
 /* Sends one message with nfds (<= SPAWNMSG_MAX_FDS) fds. 0 or -errno. */
 int spawnmsg_send(int fd, const void *buf, size_t len, const int *fds, int nfds);
 
+/* A template's answer to one spawn message (zygote_child.c writes it,
+ * zygote.c reads it): rc 0 and the new worker's host pid, or rc a
+ * negative errno and pid 0. */
+typedef struct spawnmsg_reply {
+    int32_t rc;
+    int32_t pid;
+} spawnmsg_reply;
+
 #endif

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "decimal.h"
+
 int64_t timefmt_now_ms(void)
 {
     struct timespec ts;
@@ -133,12 +135,10 @@ int timefmt_parse(const char *s, int64_t *ms)
     if (!s || !*s)
         return -EINVAL;
     if (strchr(s, '-') == NULL) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || *end || v < 0)
+        uint64_t v;
+        if (!decimal_parse(s, INT64_MAX, &v))
             return -EINVAL;
-        *ms = v;
+        *ms = (int64_t)v;
         return 0;
     }
     return parse_rfc3339(s, ms);

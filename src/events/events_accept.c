@@ -87,9 +87,9 @@ static int new_record(const event_new *e, ev_record *r)
     if (strlen(ct) >= sizeof r->content_type || strlen(url) >= sizeof r->callback_url ||
         strlen(key) >= sizeof r->idem_key)
         return -EINVAL;
-    strcpy(r->content_type, ct);
-    strcpy(r->callback_url, url);
-    strcpy(r->idem_key, key);
+    snprintf(r->content_type, sizeof r->content_type, "%s", ct);
+    snprintf(r->callback_url, sizeof r->callback_url, "%s", url);
+    snprintf(r->idem_key, sizeof r->idem_key, "%s", key);
     r->callback = url[0] ? EV_CALLBACK_PENDING : EV_CALLBACK_NONE;
     r->payload = (char *)e->payload; /* borrowed for the insert */
     r->payload_len = e->len;

@@ -56,7 +56,7 @@ static const char *quote_key(char out[QUOTE_MAX + 4], const char *key)
     size_t i = 0;
     for (; key[i] && i < QUOTE_MAX; i++)
         out[i] = key[i] >= 0x20 && key[i] < 0x7f ? key[i] : '?';
-    strcpy(out + i, key[i] ? "..." : "");
+    memcpy(out + i, key[i] ? "..." : "", key[i] ? 4 : 1);
     return out;
 }
 

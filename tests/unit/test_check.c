@@ -24,7 +24,7 @@
 #include "code_digest.h"
 #include "events/evstore.h"
 #include "fn_settings.h"
-#include "package.h"
+#include "fsutil.h"
 #include "registry.h"
 
 typedef struct fx {
@@ -121,7 +121,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    package_remove_tree(f->dir);
+    fsutil_remove_tree(f->dir);
     free(f->out);
     free(f);
     return 0;
@@ -169,7 +169,7 @@ static void test_missing_code_is_a_problem(void **state)
     fx *f = *state;
     char p[256];
     snprintf(p, sizeof p, "%s/code/fn/1", f->dir);
-    assert_int_equal(package_remove_tree(p), 0);
+    assert_int_equal(fsutil_remove_tree(p), 0);
     assert_int_equal(run(f, true), CHECK_PROBLEMS);
     assert_true(said(f, "problem: code: fn version 1: its code code/fn/1 is missing"));
 }

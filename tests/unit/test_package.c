@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "failalloc.h"
+#include "fsutil.h"
 #include "package.h"
 
 #define OUT_CAP (8u * 1024 * 1024)
@@ -78,7 +79,7 @@ static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof(*fx));
     assert_non_null(fx);
-    strcpy(fx->base, "/tmp/hearth-pkgtest.XXXXXX");
+    snprintf(fx->base, sizeof fx->base, "%s", "/tmp/hearth-pkgtest.XXXXXX");
     assert_non_null(mkdtemp(fx->base));
     snprintf(fx->dest, sizeof(fx->dest), "%s/pkg", fx->base);
     snprintf(fx->outside, sizeof(fx->outside), "%s/outside", fx->base);
@@ -94,7 +95,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    int rc = package_remove_tree(fx->base);
+    int rc = fsutil_remove_tree(fx->base);
     free(fx);
     return rc;
 }
@@ -102,7 +103,7 @@ static int teardown(void **state)
 /* Empties dest so one test can try several packages. */
 static void reset_dest(fixture *fx)
 {
-    assert_int_equal(package_remove_tree(fx->dest), 0);
+    assert_int_equal(fsutil_remove_tree(fx->dest), 0);
     assert_int_equal(mkdir(fx->dest, 0755), 0);
 }
 
@@ -508,12 +509,12 @@ static void test_nested_dirs_in_any_order(void **state)
     fixture *fx = *state;
     char deep[2100] = "", deeper[2200], half[1100] = "";
     for (int i = 0; i < 1000; i++)
-        strcat(deep, "d/");
+        memcpy(deep + 2 * i, "d/", 3);
     for (int i = 0; i < 500; i++)
-        strcat(half, "d/");
+        memcpy(half + 2 * i, "d/", 3);
     snprintf(deeper, sizeof(deeper), "%sx/y/h", deep);
-    strcat(deep, "f");
-    strcat(half, "g");
+    memcpy(deep + 2000, "f", 2);
+    memcpy(half + 1000, "g", 2);
     const tent ents[] = {
         FILE_("a/b/c/d/f1", "1"), FILE_("a/b/x/y/f2", "2"), FILE_("a/f3", "3"),     DIR_("a/b/"),
         FILE_(deep, "deep"),      FILE_(half, "half"),      FILE_(deeper, "deeper")};
@@ -784,7 +785,7 @@ static void test_remove_tree(void **state)
     }
     make_deep(fx->dest, 2100, fx->outside); /* deeper than a path may be long, more than fds */
 
-    assert_int_equal(package_remove_tree(fx->dest), 0);
+    assert_int_equal(fsutil_remove_tree(fx->dest), 0);
     struct stat st;
     assert_int_equal(lstat(fx->dest, &st), -1);
     assert_int_equal(errno, ENOENT);
@@ -792,12 +793,12 @@ static void test_remove_tree(void **state)
     assert_int_equal(stat(secret, &st), 0);
     assert_int_equal(st.st_size, 1);
     assert_int_equal(st.st_nlink, 1);
-    assert_int_equal(package_remove_tree(fx->dest), 0); /* missing is fine */
+    assert_int_equal(fsutil_remove_tree(fx->dest), 0); /* missing is fine */
 
     /* a symlink given as the path is removed, not followed */
     snprintf(p, sizeof(p), "%s/link", fx->base);
     assert_int_equal(symlink(fx->outside, p), 0);
-    assert_int_equal(package_remove_tree(p), 0);
+    assert_int_equal(fsutil_remove_tree(p), 0);
     assert_int_equal(count_dir(fx->outside), 1);
     assert_int_equal(mkdir(fx->dest, 0755), 0);
     assert_outside_untouched(fx);
