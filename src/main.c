@@ -564,7 +564,8 @@ static void open_cgroups(hearth *h)
         dlog_warn("cgroups: unusable (%s): no memory, pids or cpu limits", strerror(-rc));
         return;
     }
-    for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n"))
+    char *save = NULL;
+    for (char *line = strtok_r(report, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         dlog_info("cgroups: %s", line);
 }
 
