@@ -86,6 +86,7 @@ bench: build
 	bench/cold.sh
 	bench/egress.sh
 	bench/qualifiers.sh
+	bench/soak.sh
 
 format:
 	clang-format -i src/*.c src/*.h src/events/*.c src/events/*.h src/cli/*.c src/cli/*.h include/hearth/*.h tests/unit/*.c bench/*.c

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/auth_cost.sh — what checking tokens costs on the warm path.
 #
-# 1. bench/auth_check.c: one auth_check(), timed alone (live token, glob,
+# 1. $BUILD/bench_auth_check (bench/auth_check.c, built by CMake in $BUILD if
+#    needed, never configured again): one auth_check(), timed alone (live token, glob,
 #    unknown token, no header).
 # 2. Two hearthd on 127.0.0.1, the same build: one with tokens (every wrk
 #    request sends the admin token), one with --no-auth. The same trivial
@@ -15,13 +16,13 @@
 #    token, joins the rounds: the ratio tokens / before is what checking
 #    tokens and recording metrics cost together against that build.
 #
-# Environment: HEARTHD [<repo>/build/hearthd], DURATION [5s], ROUNDS [3],
-#   CONNS ["1 16"], BUILD [a temp build of bench_auth_check, ~30 s],
-#   BASELINE [none].
+# Environment: BUILD [<repo>/build], HEARTHD [$BUILD/hearthd], DURATION [5s],
+#   ROUNDS [3], CONNS ["1 16"], BASELINE [none].
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-HEARTHD=${HEARTHD:-$REPO/build/hearthd}
+BUILD=${BUILD:-$REPO/build}
+HEARTHD=${HEARTHD:-$BUILD/hearthd}
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"1 16"}
@@ -38,14 +39,8 @@ BENCH=auth_cost
 trap stop_named_and_clean EXIT
 
 # --- 1. one check alone ---
-build=${BUILD:-$TMP/build}
-if [ ! -x "$build/bench_auth_check" ]; then
-    echo "auth_cost: building bench_auth_check in $build..." >&2
-    cmake -S "$REPO" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_TESTS=OFF >"$TMP/cmake.log" 2>&1 &&
-        cmake --build "$build" --target bench_auth_check -j2 >>"$TMP/cmake.log" 2>&1 ||
-        { cat "$TMP/cmake.log" >&2; exit 2; }
-fi
-"$build/bench_auth_check"
+AUTH_CHECK=$(bench_bin auth_check)
+"$AUTH_CHECK"
 echo
 
 # --- 2. the warm path, with and without ---

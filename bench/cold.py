@@ -41,7 +41,7 @@ in the same run:
      hearthd starts them (-I -B -c runtimes/python3/bootstrap.py, the same
      hello, fd 3 a socketpair) but as plain children of this process (no
      sandbox, no daemon, no HTTP), driven by bench/frame_driver.c (built
-     with cc -O2 into the temp dir): C INVOKE frames in flight, round-robin
+     by CMake as $BUILD/bench_frame_driver): C INVOKE frames in flight, round-robin
      as above, 1 s (quick 0.3 s) unmeasured then COLD_DURATION s; req/s,
      workers' CPU per call (/proc/PID/stat), the bare ratio, and the
      daemon's own loss = daemon ratio / bare ratio (plus the growth of
@@ -89,7 +89,6 @@ Environment (defaults in brackets; quick mode's after the slash):
   COLD_DAEMON_ARGS   more hearthd options, e.g. "--prebuilt-max 0" (no pool) []
 """
 
-import importlib.util
 import json
 import os
 import platform
@@ -103,20 +102,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.dont_write_bytecode = True  # a benchmark run leaves nothing in the repo
+sys.path.insert(0, str(REPO / "python"))
+sys.path.insert(1, str(REPO / "bench"))
 
-
-def _load(name, file):
-    """A bench script as a module (its main() only runs as a script). No
-    bytecode cache: a benchmark run leaves nothing in the repo."""
-    sys.dont_write_bytecode = True
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / file)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-R = _load("hearth_bench_runtimes", "runtimes.py")
-S = R.S  # runtimes.py's own copy of sched.py: one BenchError class for both
+import runtimes as R  # noqa: E402  (bench/runtimes.py: its functions and checks)
+from hearth_harness import benchlib as S  # noqa: E402  (the same module R.S is)
+from hearth_harness.build import bench_bin  # noqa: E402
+from hearth_harness.config import HarnessError  # noqa: E402
 BenchError, SetupError = S.BenchError, S.SetupError
 fmt_ns, build_request, invoke_path = S.fmt_ns, S.build_request, S.invoke_path
 
@@ -751,16 +744,12 @@ FRAME_HDR = 12  # bootstrap.py's HEADER: magic, type, flags, meta_len, body_len
 
 
 def build_frame_driver(base):
-    """bench/frame_driver.c built with cc -O2 into the temp dir; its path."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        raise BenchError("no C compiler for bench/frame_driver.c")
-    out = base / "frame_driver"
-    if not out.exists():
-        subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-o", str(out),
-                        str(REPO / "bench" / "frame_driver.c")], check=True,
-                       capture_output=True, timeout=60)
-    return out
+    """$BUILD/bench_frame_driver (bench/frame_driver.c), built by CMake if
+    needed (hearth_harness.build); its path."""
+    try:
+        return bench_bin("frame_driver")
+    except (HarnessError, OSError, subprocess.SubprocessError) as e:
+        raise BenchError("cannot build bench/frame_driver.c: %s" % e)
 
 
 def _read_exact(sock, n):
@@ -851,7 +840,7 @@ def case_many_bare(base, nfns, clients, seconds, quick):
     lines = ["bare processes (no daemon, no sandbox, no HTTP): %d, then %d python3 -I -B -c "
              "runtimes/python3/bootstrap.py with the same hello, children of this process, fd 3 "
              "a socketpair;" % (clients, nfns),
-             "bench/frame_driver.c (cc -O2) keeps %d INVOKE frames (the daemon's metadata) in "
+             "bench/frame_driver.c (CMake, -O2) keeps %d INVOKE frames (the daemon's metadata) in "
              "flight, slot k on processes k, k+%d, ... in turn, %.1f s unmeasured then %d s:" % (
                  clients, clients, warm_s, seconds)]
     for n, f in ((clients, few), (nfns, many)):

@@ -47,7 +47,6 @@ Environment (defaults in brackets):
   TL_VERBOSE    1: print each call's own timeline too [0]
 """
 
-import importlib.util
 import os
 import re
 import shutil
@@ -59,10 +58,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.dont_write_bytecode = True
-_spec = importlib.util.spec_from_file_location("hearth_bench_cold", REPO / "bench" / "cold.py")
-C = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(C)
+sys.dont_write_bytecode = True  # a benchmark run leaves nothing in the repo
+sys.path.insert(0, str(REPO / "python"))
+sys.path.insert(1, str(REPO / "bench"))
+import cold as C  # noqa: E402  (bench/cold.py: its daemon, pool and calls)
 S = C.S
 BenchError, SetupError = S.BenchError, S.SetupError
 

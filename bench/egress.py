@@ -28,7 +28,6 @@ Run:  bench/egress.sh   (EGRESS_N=40 EGRESS_WARM_N=300 by default; --quick: 5 / 
       slirp4netns instead of veth pairs; /dev/net/tun is opened to it for the run)
 """
 
-import importlib.util
 import os
 import pwd
 import statistics
@@ -38,10 +37,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.dont_write_bytecode = True
-_spec = importlib.util.spec_from_file_location("hearth_bench_cold", REPO / "bench" / "cold.py")
-C = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(C)
+sys.dont_write_bytecode = True  # a benchmark run leaves nothing in the repo
+sys.path.insert(0, str(REPO / "python"))
+sys.path.insert(1, str(REPO / "bench"))
+import cold as C  # noqa: E402  (bench/cold.py: its daemon, pool and calls)
 S, R = C.S, C.R
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 from netlab import TunForRootless  # noqa: E402  (the rootless tests' own /dev/net/tun handling)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/keepalive_sim.sh — the adaptive keep-alive policy against a fixed one.
 #
-# Builds bench/keepalive_sim.c with src/keepalive.c (gcc, no daemon, no
-# CMake) and runs it: a synthetic week of calls shaped like the Azure
+# Runs $BUILD/bench_keepalive_sim (bench/keepalive_sim.c with the daemon's
+# src/keepalive.c, built by CMake if needed; no daemon): a synthetic week of calls shaped like the Azure
 # Functions trace (timers, Poisson and bursty on/off functions, rates from
 # several a minute to one a day), replayed against a fixed 10-minute
 # keep-alive and against the hybrid histogram policy of "Serverless in the
@@ -11,10 +11,11 @@
 # worker-hours, wasted memory time (GB-hours) and worker starts; per kind
 # of function and per call rate; the fixed keep-alive that idles as much as
 # the adaptive policy; and a few variants of the policy. Prints one
-# plain-text report on stdout. Takes ~2 s to build and ~1 s to run;
+# plain-text report on stdout. Takes ~1 s to run;
 # deterministic for a given seed.
 #
 # Environment:
+#   BUILD     the CMake build dir (default <repo>/build)
 #   KA_SEED   trace seed (default 1)
 #   KA_FUNCS  functions (default 200)
 #   KA_DAYS   simulated days (default 7)
@@ -25,19 +26,16 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+BENCH=keepalive_sim
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 SEED=${KA_SEED:-1}
 FUNCS=${KA_FUNCS:-200}
 DAYS=${KA_DAYS:-7}
 
-TMP=$(mktemp -d /tmp/hearth-keepalive-sim.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
-
-if ! gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -iquote "$REPO/src" \
-    "$REPO/bench/keepalive_sim.c" "$REPO/src/keepalive.c" -lm -o "$TMP/keepalive_sim"; then
-    echo "keepalive_sim: build failed" >&2
-    exit 2
-fi
+SIM=$(bench_bin keepalive_sim)
 
 status=0
-"$TMP/keepalive_sim" "$SEED" "$FUNCS" "$DAYS" || status=$?
+"$SIM" "$SEED" "$FUNCS" "$DAYS" || status=$?
 exit "$status"

@@ -1,6 +1,7 @@
 # bench/lib.sh — what the shell benches share: sourced, never run. Each
 # script sets BENCH (its name, for messages), PY and, for daemons, TMP
-# (its temp dir), REPO and HEARTHD before using these.
+# (its temp dir), REPO, BUILD (the CMake build dir) and HEARTHD before
+# using these.
 
 die() {
     echo "${BENCH:-bench}: $*" >&2
@@ -75,4 +76,21 @@ stop_named_and_clean() {
     local pid
     for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
     rm -rf "$TMP"
+}
+
+# bench_bin NAME: prints $BUILD/bench_NAME (bench/NAME.c, CMakeLists.txt),
+# built or brought up to date in $BUILD first. $BUILD is configured only if
+# it never was, so a build made for the tests keeps its options
+# (HEARTH_TESTS, cmocka): a bench never configures it again.
+bench_bin() {
+    local name=$1 log
+    log=$(mktemp /tmp/hearth-bench-cmake.XXXXXX)
+    if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+        cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log" 2>&1 ||
+            { cat "$log" >&2; rm -f "$log"; die "cannot configure $BUILD"; }
+    fi
+    cmake --build "$BUILD" --target "bench_$name" -j2 >>"$log" 2>&1 ||
+        { cat "$log" >&2; rm -f "$log"; die "cannot build bench_$name in $BUILD"; }
+    rm -f "$log"
+    echo "$BUILD/bench_$name"
 }

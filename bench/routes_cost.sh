@@ -2,7 +2,8 @@
 # bench/routes_cost.sh — what HTTP routes cost: a lookup alone, and a routed
 # call against the same call through /fn/, with 1 and with 10,000 routes.
 #
-# 1. bench/routes_cost.c: routes_lookup() timed alone in tables of 1, 100
+# 1. $BUILD/bench_routes_cost (bench/routes_cost.c, built by CMake if
+#    needed): routes_lookup() timed alone in tables of 1, 100
 #    and 10,000 routes (same run): ns per lookup for a hit with a parameter,
 #    a greedy hit after backing up, and a miss.
 # 2. Two hearthd on 127.0.0.1, the same build. On both, a trivial Python
@@ -17,14 +18,14 @@
 #    daemon (what a lookup adds to a call), and routed with 10,000 routes /
 #    routed with 1 (what the table's size adds).
 #
-# Environment: HEARTHD [<repo>/build/hearthd], BUILD [<repo>/build: where
-#   bench_routes_cost is built], DURATION [3s], ROUNDS [5], CONNS ["1 16"],
+# Environment: BUILD [<repo>/build: where bench_routes_cost is built],
+#   HEARTHD [$BUILD/hearthd], DURATION [3s], ROUNDS [5], CONNS ["1 16"],
 #   LOOKUPS [2000000].
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-HEARTHD=${HEARTHD:-$REPO/build/hearthd}
 BUILD=${BUILD:-$REPO/build}
+HEARTHD=${HEARTHD:-$BUILD/hearthd}
 DURATION=${DURATION:-3s}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-"1 16"}
@@ -42,14 +43,8 @@ BENCH=routes_cost
 trap stop_named_and_clean EXIT
 
 # --- 1. one lookup alone ---
-if [ ! -x "$BUILD/bench_routes_cost" ] || [ "$REPO/src/events/routes.c" -nt "$BUILD/bench_routes_cost" ]; then
-    echo "routes_cost: building bench_routes_cost in $BUILD..." >&2
-    { [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo; } \
-        >"$TMP/cmake.log" 2>&1 &&
-        cmake --build "$BUILD" --target bench_routes_cost -j2 >>"$TMP/cmake.log" 2>&1 ||
-        { cat "$TMP/cmake.log" >&2; exit 2; }
-fi
-"$BUILD/bench_routes_cost" "$LOOKUPS"
+ROUTES_COST=$(bench_bin routes_cost)
+"$ROUTES_COST" "$LOOKUPS"
 echo
 
 # --- 2. a routed call against /fn/, with 1 and with 10,000 routes ---

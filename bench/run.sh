@@ -2,8 +2,8 @@
 # bench/run.sh — Hearth's benchmark: a report, not a test.
 #
 # In one run, on 127.0.0.1 only:
-#   1. builds bench/mhd_hello.c (the bare libmicrohttpd baseline) into a
-#      temp dir and runs wrk against it at 1, 16, 64, 128 and 256
+#   1. runs $BUILD/bench_mhd_hello (bench/mhd_hello.c, the bare
+#      libmicrohttpd baseline, built by CMake if needed) and runs wrk against it at 1, 16, 64, 128 and 256
 #      connections (128 and 256 prove MHD's ready-list stall is absent);
 #   2. starts hearthd with a temp data dir and measures cold starts: deploy a
 #      new version, time the deploy and its first invocation with curl
@@ -17,7 +17,8 @@
 # Everything it starts is stopped and its temp dir removed on exit.
 #
 # Environment:
-#   HEARTHD       a built hearthd (default <repo>/build/hearthd, built if missing)
+#   BUILD         the CMake build dir (default <repo>/build)
+#   HEARTHD       a built hearthd (default $BUILD/hearthd, built if missing)
 #   DURATION      length of each wrk run (default 5s)
 #   COLD_N        cold starts measured (default 20)
 #   BASE_CONNS    baseline connection counts (default "1 16 64 128 256")
@@ -30,6 +31,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$REPO/build}
 DURATION=${DURATION:-5s}
 COLD_N=${COLD_N:-20}
 BASE_CONNS=${BASE_CONNS:-"1 16 64 128 256"}
@@ -141,24 +143,23 @@ command -v wrk >/dev/null || die "wrk is missing (Debian package wrk; make bench
 command -v curl >/dev/null || die "curl is missing"
 [ -x "$PY" ] || die "$PY is missing"
 if [ -z "${HEARTHD:-}" ]; then
-    HEARTHD=$REPO/build/hearthd
+    HEARTHD=$BUILD/hearthd
     if [ ! -x "$HEARTHD" ]; then
-        echo "bench: building hearthd in $REPO/build" >&2
-        cmake -S "$REPO" -B "$REPO/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-        cmake --build "$REPO/build" -j "$(nproc)" >/dev/null
+        echo "bench: building hearthd in $BUILD" >&2
+        [ -f "$BUILD/CMakeCache.txt" ] ||
+            cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+        cmake --build "$BUILD" --target hearthd -j "$(nproc)" >/dev/null
     fi
 fi
 [ -x "$HEARTHD" ] || die "no hearthd at $HEARTHD"
-# shellcheck disable=SC2046 # pkg-config output is meant to split
-cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$TMP/mhd_hello" "$REPO/bench/mhd_hello.c" \
-    $(pkg-config --cflags --libs libmicrohttpd) || die "cannot build the baseline"
+MHD_HELLO=$(bench_bin mhd_hello)
 
 echo "bench: $(nproc) CPUs, $(uname -sr), libmicrohttpd $(pkg-config --modversion libmicrohttpd)," \
     "$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $DURATION per wrk run" >&2
 
 # --- 1. baseline ---
 
-"$TMP/mhd_hello" 0 >"$TMP/base.port" 2>"$TMP/base.log" &
+"$MHD_HELLO" 0 >"$TMP/base.port" 2>"$TMP/base.log" &
 BASE_PID=$!
 for _ in $(seq 50); do
     [ -s "$TMP/base.port" ] && break

@@ -47,7 +47,6 @@ Environment (defaults in brackets):
   RT_KEEP          1: keep the temp dir (daemon log, data) [0]
 """
 
-import importlib.util
 import json
 import os
 import platform
@@ -60,20 +59,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.dont_write_bytecode = True  # a benchmark run leaves nothing in the repo
+sys.path.insert(0, str(REPO / "python"))
 
+from hearth_harness import benchlib as S  # noqa: E402  (client, daemon, statistics)
 
-def _load_sched():
-    """bench/sched.py as a module (its main() only runs as a script). No
-    bytecode cache: a benchmark run leaves nothing in the repo."""
-    sys.dont_write_bytecode = True
-    spec = importlib.util.spec_from_file_location("hearth_bench_sched",
-                                                  REPO / "bench" / "sched.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-S = _load_sched()
 BenchError, SetupError = S.BenchError, S.SetupError
 fmt_ns, build_request, invoke_path = S.fmt_ns, S.build_request, S.invoke_path
 

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # bench/sandbox_cost.sh — what each piece of the worker sandbox costs.
 #
-# Builds bench/sandbox_cost.c against the hearthcore library and runs it as
-# root, then again rootless as nobody: N spawns of /bin/true from
+# Runs $BUILD/bench_sandbox_cost (bench/sandbox_cost.c against the
+# hearthcore library, built by CMake if needed) as root, then again rootless as nobody: N spawns of /bin/true from
 # sandbox_spawn() to reaped and released, for the full sandbox, each piece
 # off in turn, no sandbox, and posix_spawn / fork+exec floors; then PY_N
 # Python cold starts with and without the sandbox. Prints one plain-text
-# report on stdout. Takes ~15 s to build and ~30 s to run.
+# report on stdout. Takes ~30 s to run (and a build of hearthcore if $BUILD
+# has none).
 #
 # Environment:
-#   HEARTHCORE    a built libhearthcore.a (default: configure and build one
-#                 from this checkout in a temp dir, ~15 s)
+#   BUILD         the CMake build dir (default <repo>/build)
 #   SANDBOX_N     spawns per case (default 200)
 #   SANDBOX_PY_N  Python cold starts per case (default 30)
 #
@@ -18,6 +18,10 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+BENCH=sandbox_cost
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 N=${SANDBOX_N:-200}
 PY_N=${SANDBOX_PY_N:-30}
 
@@ -26,29 +30,12 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 
+SC=$(bench_bin sandbox_cost)
 TMP=$(mktemp -d /tmp/hearth-sandbox-cost.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-
-lib=${HEARTHCORE:-}
-if [ -z "$lib" ]; then
-    echo "sandbox_cost: building hearthcore in $TMP/build..." >&2
-    if ! cmake -S "$REPO" -B "$TMP/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/cmake.log" 2>&1 ||
-        ! cmake --build "$TMP/build" --target hearthcore -j "$(nproc)" >>"$TMP/cmake.log" 2>&1; then
-        cat "$TMP/cmake.log" >&2
-        exit 2
-    fi
-    lib=$TMP/build/libhearthcore.a
-fi
-[ -f "$lib" ] || {
-    echo "sandbox_cost: no library at $lib" >&2
-    exit 2
-}
-
-# shellcheck disable=SC2046 # pkg-config prints several flags on purpose
-gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -iquote "$REPO/src" -I"$REPO/include" \
-    "$REPO/bench/sandbox_cost.c" "$lib" \
-    $(pkg-config --libs libmicrohttpd libuv jansson libseccomp sqlite3 libarchive) -lpthread \
-    -o "$TMP/sandbox_cost"
+# A copy the rootless run (as nobody) can reach: $BUILD may sit under a
+# folder nobody cannot enter.
+cp "$SC" "$TMP/sandbox_cost"
 
 status=0
 "$TMP/sandbox_cost" "$N" "$PY_N" || status=$?

@@ -52,6 +52,7 @@
 #include "auth.h"
 #include "aws_lambda.h"
 #include "deploy.h"
+#include "decimal.h"
 #include "events/routes.h"
 #include "fn_settings.h"
 #include "dlog.h"
@@ -170,17 +171,6 @@ bool api_query_text(gw_request *req, const char *key, const char **v)
     return !*v || api_query_value_ok(*v, len);
 }
 
-/* A setting's value as the daemon applies it: inherited ones resolved. */
-static int64_t effective_setting(const hearth *h, const fn_config *cfg, const fnset_int *s)
-{
-    int64_t v = fnset_value(cfg, s);
-    if (v != FNSET_INHERIT)
-        return v;
-    if (strcmp(s->name, "max_queue") == 0)
-        return (int64_t)h->set.max_queue;
-    return (int64_t)(h->set.keep_alive_ms / 1000); /* keep_alive_s */
-}
-
 static json_t *pool_json(hearth *h, const char *name)
 {
     sched_pool_state ps;
@@ -206,10 +196,15 @@ json_t *api_function_json(hearth *h, const fn_config *cfg)
     json_t *o =
         json_pack("{s:s,s:I,s:s,s:s,s:o}", "name", cfg->name, "version", (json_int_t)cfg->version,
                   "runtime", cfg->runtime, "handler", cfg->handler, "env", env);
+    /* What an inherited setting follows: the daemon's options. */
+    const int64_t daemon[FNSET_DAEMON_COUNT] = {
+        [FNSET_DAEMON_MAX_QUEUE] = (int64_t)h->set.max_queue,
+        [FNSET_DAEMON_KEEP_ALIVE_S] = (int64_t)(h->set.keep_alive_ms / 1000),
+    };
     size_t n;
     const fnset_int *t = fnset_ints(&n);
     for (size_t i = 0; o && i < n; i++)
-        json_object_set_new(o, t[i].name, json_integer(effective_setting(h, cfg, &t[i])));
+        json_object_set_new(o, t[i].name, json_integer(fnset_effective(cfg, &t[i], daemon)));
     const fnset_choice *c = fnset_choices(&n);
     for (size_t i = 0; o && i < n; i++)
         json_object_set_new(o, c[i].name, json_string(fnset_word(cfg, &c[i])));
@@ -372,10 +367,33 @@ static void route_show(hearth *h, gw_request *req, const char *name, const char 
     fn_config_release(&cfg);
 }
 
+/* How a PUT ends: the function object, or deploy's error. */
+static void put_done(hearth *h, void *ctx, const deploy_result *r)
+{
+    gw_request *req = ctx;
+    if (!r->cfg) {
+        gw_respond_error(req, r->status, r->code, "%s", r->message);
+        return;
+    }
+    api_audit(h, req, "deploy", r->cfg->name);
+    gw_respond_json(req, r->status, api_function_json(h, r->cfg));
+}
+
+static void put_param(const gw_pair *p, void *ud)
+{
+    deploy_param(ud, p->name, p->name_len, p->value, p->value_len);
+}
+
 static void route_put(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
-    deploy_start(h, req, name);
+    size_t len;
+    const char *body = gw_body(req, &len);
+    deploy_job *j = deploy_new(h, name, gw_header(req, "Content-Type"), body, len, put_done, req);
+    if (!j)
+        return;
+    gw_each_query(req, put_param, j);
+    deploy_run(j);
 }
 
 static void route_delete(hearth *h, gw_request *req, const char *name, const char *rest)
@@ -723,6 +741,34 @@ static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *fo
     return false;
 }
 
+/* A log follow is a chunked stream: the gateway pulls what the
+ * collector's follower holds, and the follower wakes the stream. */
+static void follow_wake(void *ctx)
+{
+    gw_stream_wake(ctx);
+}
+
+static ssize_t follow_pull(void *ud, char *dst, size_t max)
+{
+    return logs_follower_pull(ud, dst, max);
+}
+
+static void follow_closed(void *ud)
+{
+    logs_follower_closed(ud);
+}
+
+static void follow_logs(hearth *h, gw_request *req, const char *name, const log_query *q,
+                        enum logs_format format)
+{
+    logs_follower *f = logs_follow(h->lg, name, q, format, (logs_sink){follow_wake, req});
+    if (!f) {
+        gw_respond_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    gw_respond_stream(req, 200, logs_content_type(format), follow_pull, follow_closed, f);
+}
+
 static void route_logs(hearth *h, gw_request *req, const char *name, const char *rest)
 {
     (void)rest;
@@ -736,7 +782,7 @@ static void route_logs(hearth *h, gw_request *req, const char *name, const char 
     if (!parse_logs_query(req, &q, &format, &follow))
         return;
     if (follow) {
-        logs_follow(h->lg, req, name, &q, format);
+        follow_logs(h, req, name, &q, format);
         return;
     }
     struct logs_reply lr = {.format = format};
@@ -748,9 +794,7 @@ static void route_logs(hearth *h, gw_request *req, const char *name, const char 
     }
     size_t len;
     char *text = buf_detach(&lr.out, &len);
-    gw_respond(req, 200,
-               format == LOGS_NDJSON ? "application/x-ndjson" : "text/plain; charset=utf-8", text,
-               len);
+    gw_respond(req, 200, logs_content_type(format), text, len);
 }
 
 /* --- secrets: names and times out, values only in --- */
@@ -1062,7 +1106,7 @@ static void route_audit(hearth *h, gw_request *req, const char *name, const char
     const char *v;
     uint64_t limit = AUDIT_LIMIT_DEFAULT;
     if (!api_query_text(req, "limit", &v) ||
-        (v && (!api_parse_uint(v, AUDIT_LIMIT_MAX, &limit) || limit == 0))) {
+        (v && (!decimal_parse(v, AUDIT_LIMIT_MAX, &limit) || limit == 0))) {
         gw_respond_error(req, 400, "invalid_query", "limit must be a whole number from 1 to %d",
                          AUDIT_LIMIT_MAX);
         return;

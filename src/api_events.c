@@ -7,6 +7,7 @@
  */
 #include "api_internal.h"
 #include "qualifier.h"
+#include "decimal.h"
 
 #include "events/callback.h"
 #include "events/clock.h"
@@ -234,7 +235,7 @@ void api_invocations_list(hearth *h, gw_request *req, const char *name, const ch
         return;
     }
     if (!api_query_text(req, "limit", &limit) ||
-        (limit && (!api_parse_uint(limit, INVOCATIONS_LIMIT_MAX, &n) || n == 0))) {
+        (limit && (!decimal_parse(limit, INVOCATIONS_LIMIT_MAX, &n) || n == 0))) {
         gw_respond_error(req, 400, "invalid_query", "limit is a number from 1 to %d",
                          INVOCATIONS_LIMIT_MAX);
         return;

@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api_parse.h" /* api_parse_uint, api_query_value_ok */
 #include "gateway.h"
 #include "hearth.h"
 

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "gateway.h"
 #include "reqid.h"
 #include "safetext.h"
@@ -84,22 +85,6 @@ bool api_query_value_ok(const char *v, size_t len)
     return !memchr(v, '\0', len) && safetext_is_utf8(v, len);
 }
 
-bool api_parse_uint(const char *s, uint64_t max, uint64_t *out)
-{
-    if (!s || !*s)
-        return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (!isdigit((unsigned char)*s))
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-        if (v > max)
-            return false;
-    }
-    *out = v;
-    return true;
-}
-
 static bool valid_request_id(const char *s)
 {
     size_t n = strnlen(s, REQID_LEN + 1);
@@ -134,9 +119,9 @@ int api_logs_query_parse(api_query_fn get, void *ud, log_query *q, enum logs_for
         *follow = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
     }
     uint64_t tail = *follow ? LOGS_TAIL_FOLLOW_DEFAULT : LOGS_TAIL_DEFAULT;
-    *why = "tail must be a whole number from 1 to " STR(LOGS_TAIL_MAX);
+    *why = "tail must be a whole number from 1 to " STR(LOGSTORE_TAIL_MAX);
     if (!text(get, ud, "tail", &v) ||
-        (v && (!api_parse_uint(v, LOGS_TAIL_MAX, &tail) || tail == 0)))
+        (v && (!decimal_parse(v, LOGSTORE_TAIL_MAX, &tail) || tail == 0)))
         return -1;
     q->tail = (size_t)tail;
     *format = LOGS_TEXT;

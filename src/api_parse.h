@@ -57,14 +57,10 @@ enum routed_split api_split_routed_path(const char *raw, struct routed_path *rp)
  * take "5%00junk" for 5. */
 bool api_query_value_ok(const char *v, size_t len);
 
-/* A decimal number no larger than max, all digits. */
-bool api_parse_uint(const char *s, uint64_t max, uint64_t *out);
-
 /* --- GET /v1/functions/{name}/logs --- */
 
 #define LOGS_TAIL_DEFAULT        100
 #define LOGS_TAIL_FOLLOW_DEFAULT 10
-#define LOGS_TAIL_MAX            10000
 
 /* A query parameter by name: its decoded value (len bytes, NULs kept), or
  * NULL when the request has none. */

@@ -314,12 +314,9 @@ const char *api_alias_weights(const json_t *w, fn_alias *a)
     json_t *val;
     json_object_foreach((json_t *)w, key, val)
     {
-        char *end = NULL;
-        long long v = 0;
-        if (key[0] >= '1' && key[0] <= '9' && strlen(key) <= 16)
-            v = strtoll(key, &end, 10);
+        int64_t v = 0;
         double x = json_is_number(val) ? json_number_value(val) : -1;
-        if (v < 1 || !end || *end || v == a->version || !(x > 0 && x < 1) || !isfinite(x))
+        if (!qualifier_version(key, &v) || v == a->version || !(x > 0 && x < 1) || !isfinite(x))
             return "each maps a version number other than the alias's own to a share between 0 "
                    "and 1 (exclusive)";
         a->extra_version[a->nextra] = v;

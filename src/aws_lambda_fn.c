@@ -23,6 +23,7 @@
 #include "api.h"
 #include "deploy.h"
 #include "dlog.h"
+#include "qualifier.h"
 #include "fn_settings.h"
 #include "runtimes.h"
 #include "timefmt.h"
@@ -49,10 +50,11 @@ static void lambda_runtime(const char *hearth, char *out, size_t cap)
 {
     const runtime_info *rt = runtimes_find(hearth);
     const char *v = rt ? rt->version : "";
-    int major = atoi(v), minor = 0;
+    /* "3.11.2": the leading digits of the first two parts; 0 when none. */
+    int major = (int)strtol(v, NULL, 10), minor = 0;
     const char *dot = strchr(v, '.');
     if (dot)
-        minor = atoi(dot + 1);
+        minor = (int)strtol(dot + 1, NULL, 10);
     if (strcmp(hearth, "python3") == 0 && major == 3)
         snprintf(out, cap, "python3.%d", minor);
     else if (strcmp(hearth, "node") == 0 && major > 0)
@@ -311,18 +313,22 @@ static void deploy_answer(hearth *h, gw_request *req, const fn_config *cfg, unsi
     aws_respond(req, status, aws_function_config(h, req, cfg, NULL));
 }
 
-static void on_created(hearth *h, gw_request *req, const fn_config *cfg, bool created,
-                       unsigned status, const char *code, const char *message)
+/* A deploy's end as Lambda answers it; success is audited as PUT's is. */
+static void deploy_done(hearth *h, gw_request *req, const deploy_result *r, unsigned ok)
 {
-    (void)created;
-    deploy_answer(h, req, cfg, cfg ? 201 : status, code, message);
+    if (r->cfg)
+        api_audit(h, req, "deploy", r->cfg->name);
+    deploy_answer(h, req, r->cfg, r->cfg ? ok : r->status, r->code, r->message);
 }
 
-static void on_updated(hearth *h, gw_request *req, const fn_config *cfg, bool created,
-                       unsigned status, const char *code, const char *message)
+static void on_created(hearth *h, void *ctx, const deploy_result *r)
 {
-    (void)created;
-    deploy_answer(h, req, cfg, cfg ? 200 : status, code, message);
+    deploy_done(h, ctx, r, 201);
+}
+
+static void on_updated(hearth *h, void *ctx, const deploy_result *r)
+{
+    deploy_done(h, ctx, r, 200);
 }
 
 /* Code.ZipFile (base64, as the SDKs send a blob) into doc's archive. */
@@ -363,7 +369,7 @@ void aws_create_function(hearth *h, gw_request *req)
         char fn[FN_NAME_MAX + 1];
         snprintf(fn, sizeof fn, "%s", name);
         json_decref(in);
-        deploy_start_doc(h, req, fn, doc, 0, on_created);
+        deploy_start_doc(h, fn, doc, 0, on_created, req);
         return;
     }
     json_decref(doc);
@@ -401,7 +407,7 @@ static void update_function(hearth *h, gw_request *req, const char *name, doc_ed
         aws_error(req, 500, "ServiceException", "out of memory");
     else if (edit(req, in, doc)) { /* edit answers when it refuses */
         json_decref(in);
-        deploy_start_doc(h, req, name, doc, code_from, on_updated);
+        deploy_start_doc(h, name, doc, code_from, on_updated, req);
         return;
     }
     json_decref(doc);
@@ -459,12 +465,8 @@ static bool take_version(hearth *h, gw_request *req, const char *name, json_t *v
         fn_config_release(&cfg);
         return true;
     }
-    char *end = NULL;
-    long long n = s ? strtoll(s, &end, 10) : 0;
-    if (s && *s && *end == '\0' && n > 0) {
-        *out = n;
+    if (s && qualifier_version(s, out))
         return true;
-    }
     aws_error(req, 400, "InvalidParameterValueException",
               "FunctionVersion must be a version number or $LATEST");
     return false;

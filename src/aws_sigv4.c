@@ -187,9 +187,9 @@ int aws_sigv4_check_date(const char *d, const aws_sigv4_auth *a, int64_t now_s)
     int v[6];
     static const int off[6] = {0, 4, 6, 9, 11, 13}, len[6] = {4, 2, 2, 2, 2, 2};
     for (int i = 0; i < 6; i++) {
-        char tmp[5] = {0};
-        memcpy(tmp, d + off[i], (size_t)len[i]);
-        v[i] = atoi(tmp);
+        v[i] = 0; /* digits, checked above */
+        for (int k = 0; k < len[i]; k++)
+            v[i] = v[i] * 10 + (d[off[i] + k] - '0');
     }
     struct tm tm = {.tm_year = v[0] - 1900,
                     .tm_mon = v[1] - 1,

@@ -14,7 +14,8 @@
  * written, so the previous version keeps serving.
  *
  * Owns: staging folders, code folders. Must never: touch the registry or
- * the scheduler from the threadpool.
+ * the scheduler from the threadpool, nor know HTTP: it takes the body and
+ * parameters as bytes and ends in a deploy_result its caller renders.
  */
 #include "deploy.h"
 
@@ -28,9 +29,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api.h"
 #include "code_digest.h"
+#include "decimal.h"
 #include "dlog.h"
+#include "fsutil.h"
 #include "events/events.h"
 #include "events/routes.h"
 #include "package.h"
@@ -52,17 +54,17 @@ typedef struct deploy_query {
     char json[64]; /* a JSON deploy's first query parameter: it would be ignored */
 } deploy_query;
 
-typedef struct deploy_job {
+struct deploy_job {
     uv_work_t work;
-    gw_request *req;
-    const char *body; /* borrowed: the request waits for us */
+    void *ctx;        /* the caller's, handed to done */
+    const char *body; /* borrowed: the caller keeps it until done */
     size_t len;
     bool raw;
     deploy_query q;
     deploy_unit u;
     json_t *doc;         /* deploy_start_doc: the settings document (owned) */
-    deploy_done_fn done; /* how to answer: put_done, or deploy_start_doc's caller's */
-} deploy_job;
+    deploy_done_fn done; /* how the caller answers */
+};
 
 static int refuse(deploy_unit *u, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -197,13 +199,12 @@ static int check_query_int(deploy_unit *u, const char *s, const char *field, jso
 {
     if (!s)
         return 0;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
+    /* No setting is negative: a sign is as wrong as any other byte. */
+    uint64_t v;
+    if (!decimal_parse(s, INT64_MAX, &v))
         return refuse(u, 400, "invalid_query", "%s must be a whole number from %lld to %lld", field,
                       (long long)lo, (long long)hi);
-    return check_range(u, field, v, lo, hi, out);
+    return check_range(u, field, (json_int_t)v, lo, hi, out);
 }
 
 /* Every two-word setting given (network, keep_alive), from the JSON body
@@ -240,7 +241,10 @@ static int check_json_settings(deploy_unit *u, json_t *doc)
         char err[512] = "";
         if (!v || json_is_null(v))
             continue;
-        if (t[i].check(v, err, sizeof err) < 0) /* a message may name the field itself */
+        int rc = t[i].check(v, err, sizeof err);
+        if (rc == -ENOMEM)
+            return refuse(u, 500, "internal_error", "out of memory");
+        if (rc < 0) /* a message may name the field itself */
             return strncmp(err, t[i].name, strlen(t[i].name)) == 0
                        ? refuse(u, 400, "invalid_field", "%s", err)
                        : refuse(u, 400, "invalid_field", "%s: %s", t[i].name, err);
@@ -268,6 +272,9 @@ static int package_result(deploy_unit *u, int rc, const char *err)
 {
     if (rc == -EINVAL)
         return refuse(u, 400, "invalid_package", "%s", err[0] ? err : "the package is invalid");
+    if (rc == -ENOSPC || rc == -EDQUOT)
+        return refuse(u, 507, "insufficient_storage",
+                      "the data directory is full: the package was not stored");
     if (rc < 0)
         return refuse(u, 500, "internal_error", "could not store the package: %s", strerror(-rc));
     return 0;
@@ -411,7 +418,7 @@ static int unit_finish(deploy_unit *u, int rc)
     if (rc == 0)
         rc = seal_staging(u);
     if (rc < 0 && u->staging[0]) {
-        package_remove_tree(u->staging);
+        fsutil_remove_tree(u->staging);
         u->staging[0] = '\0';
     }
     if (!u->cfg.env)
@@ -616,7 +623,7 @@ int deploy_unit_place(deploy_unit *u, int64_t version)
         u->placed[0] = '\0';
         return refuse(u, 500, "internal_error", "could not create %s: %s", dir, strerror(errno));
     }
-    package_remove_tree(u->placed); /* left by a crash between rename and commit */
+    fsutil_remove_tree(u->placed); /* left by a crash between rename and commit */
     if (rename(u->staging, u->placed) < 0) {
         u->placed[0] = '\0';
         return refuse(u, 500, "internal_error", "could not install the package: %s",
@@ -633,14 +640,14 @@ int deploy_unit_place(deploy_unit *u, int64_t version)
 void deploy_unit_unplace(deploy_unit *u)
 {
     if (u->placed[0])
-        package_remove_tree(u->placed);
+        fsutil_remove_tree(u->placed);
     u->placed[0] = '\0';
 }
 
 void deploy_unit_release(deploy_unit *u)
 {
     if (u->staging[0])
-        package_remove_tree(u->staging);
+        fsutil_remove_tree(u->staging);
     u->staging[0] = '\0';
     fn_config_release(&u->cfg);
 }
@@ -686,9 +693,9 @@ static int install(deploy_unit *u, bool *created)
     char err[400];
     int rc = routes_prepare(h->routes, u->name, fnset_json_value(&u->cfg, "routes"), &routes, err,
                             sizeof err);
-    if (rc == 0 && registry_put(h->reg, &u->cfg) < 0) {
+    if (rc == 0 && (rc = registry_put(h->reg, &u->cfg)) < 0) {
         routes_abort(h->routes, routes);
-        rc = -EIO;
+        rc = rc == -EBUSY || rc == -ENOSPC ? rc : -EIO;
     }
     if (rc < 0) {
         deploy_unit_unplace(u);
@@ -696,6 +703,12 @@ static int install(deploy_unit *u, bool *created)
             return refuse(u, 409, "route_conflict", "%s", err);
         if (rc == -EINVAL)
             return refuse(u, 400, "invalid_field", "%s", err);
+        if (rc == -EBUSY)
+            return refuse(u, 503, "storage_busy",
+                          "the registry is locked by another process; try again");
+        if (rc == -ENOSPC)
+            return refuse(u, 507, "insufficient_storage",
+                          "the data directory is full: the new version was not recorded");
         return refuse(u, 500, "internal_error", "could not record the new version");
     }
     routes_commit(h->routes, routes);
@@ -725,23 +738,21 @@ static void deploy_after(uv_work_t *w, int status)
         refuse(u, 500, "internal_error", "the deploy was cancelled");
     if (!u->code && install(u, &created) == 0) {
         deploy_announce(u->h, &u->cfg);
-        api_audit(u->h, j->req, "deploy", u->name);
-        j->done(u->h, j->req, &u->cfg, created, created ? 201 : 200, NULL, "");
+        deploy_result r = {&u->cfg, created, created ? 201 : 200, NULL, ""};
+        j->done(u->h, j->ctx, &r);
     } else {
-        j->done(u->h, j->req, NULL, false, u->status, u->code, u->message);
+        deploy_result r = {NULL, false, u->status, u->code, u->message};
+        j->done(u->h, j->ctx, &r);
     }
     job_free(j);
 }
 
-/* How a PUT answers: the function object, or the error. */
-static void put_done(hearth *h, gw_request *req, const fn_config *cfg, bool created,
-                     unsigned status, const char *code, const char *message)
+/* Ends a job that never ran: its caller hears the error at once. */
+static void refuse_now(hearth *h, deploy_done_fn done, void *ctx, unsigned status, const char *code,
+                       const char *message)
 {
-    (void)created;
-    if (code)
-        gw_respond_error(req, status, code, "%s", message);
-    else
-        gw_respond_json(req, status, api_function_json(h, cfg));
+    deploy_result r = {NULL, false, status, code, message};
+    done(h, ctx, &r);
 }
 
 /* --- entry points --- */
@@ -770,14 +781,14 @@ static bool is_json_body_type(const char *ct)
     return !ct || !*ct || type_in(ct, types, sizeof types / sizeof *types);
 }
 
-static void note_query(const gw_pair *p, void *ud)
+/* A raw-archive deploy's settings come from the query. */
+static void note_query(deploy_query *q, const char *name, size_t name_len, const char *value,
+                       size_t value_len)
 {
-    deploy_query *q = ud;
-    const char *name = p->name, *value = p->value;
     /* Read up to a decoded %00, "python3%00junk" would pass for python3. */
-    if (memchr(name, '\0', p->name_len) || memchr(value, '\0', p->value_len)) {
+    if (memchr(name, '\0', name_len) || memchr(value, '\0', value_len)) {
         if (!q->bad[0])
-            safetext_copy(q->bad, sizeof q->bad, name, p->name_len);
+            safetext_copy(q->bad, sizeof q->bad, name, name_len);
         return;
     }
     size_t n, m;
@@ -791,71 +802,73 @@ static void note_query(const gw_pair *p, void *ud)
                                                  : NULL;
     if (!slot) {
         if (!q->unknown[0])
-            snprintf(q->unknown, sizeof q->unknown, "%s", name);
+            safetext_copy(q->unknown, sizeof q->unknown, name, name_len);
         return;
     }
     free(*slot);
     *slot = strdup(value);
 }
 
-/* A JSON deploy takes no query parameter: ?timeout_ms=5000 beside a JSON
- * body would otherwise be dropped without a word. */
-static void note_json_query(const gw_pair *p, void *ud)
+void deploy_param(deploy_job *j, const char *name, size_t name_len, const char *value,
+                  size_t value_len)
 {
-    deploy_query *q = ud;
-    if (!q->json[0])
-        safetext_copy(q->json, sizeof q->json, p->name, p->name_len);
+    if (j->raw)
+        note_query(&j->q, name, name_len, value, value_len);
+    /* A JSON deploy takes no query parameter: ?timeout_ms=5000 beside a
+     * JSON body would otherwise be dropped without a word. */
+    else if (!j->q.json[0])
+        safetext_copy(j->q.json, sizeof j->q.json, name, name_len);
 }
 
-void deploy_start(hearth *h, gw_request *req, const char *name)
+deploy_job *deploy_new(hearth *h, const char *name, const char *ctype, const char *body, size_t len,
+                       deploy_done_fn done, void *ctx)
 {
+    if (!is_archive_type(ctype) && !is_json_body_type(ctype)) {
+        refuse_now(h, done, ctx, 415, "unsupported_media_type",
+                   "send the settings as application/json, or a package as "
+                   "application/gzip, application/x-tar or application/zip");
+        return NULL;
+    }
     deploy_job *j = calloc(1, sizeof *j);
     if (!j) {
-        gw_respond_error(req, 500, "internal_error", "out of memory");
-        return;
+        refuse_now(h, done, ctx, 500, "internal_error", "out of memory");
+        return NULL;
     }
-    j->req = req;
-    j->done = put_done;
+    j->ctx = ctx;
+    j->done = done;
     deploy_unit_init(&j->u, h, name);
-    const char *ct = gw_header(req, "Content-Type");
-    if (!is_archive_type(ct) && !is_json_body_type(ct)) {
-        gw_respond_error(req, 415, "unsupported_media_type",
-                         "send the settings as application/json, or a package as "
-                         "application/gzip, application/x-tar or application/zip");
-        free(j);
-        return;
-    }
-    j->body = gw_body(req, &j->len);
-    j->raw = is_archive_type(ct);
+    j->body = body;
+    j->len = len;
+    j->raw = is_archive_type(ctype);
     j->u.from_query = j->raw;
-    gw_each_query(req, j->raw ? note_query : note_json_query, &j->q);
+    return j;
+}
+
+void deploy_run(deploy_job *j)
+{
+    hearth *h = j->u.h;
     j->work.data = j;
-    int rc = uv_queue_work(h->loop, &j->work, deploy_work, deploy_after);
-    if (rc < 0) {
-        gw_respond_error(req, 500, "internal_error", "could not queue the deploy");
+    if (uv_queue_work(h->loop, &j->work, deploy_work, deploy_after) < 0) {
+        refuse_now(h, j->done, j->ctx, 500, "internal_error", "could not queue the deploy");
         job_free(j);
     }
 }
 
-void deploy_start_doc(hearth *h, gw_request *req, const char *name, json_t *doc, int64_t code_from,
-                      deploy_done_fn done)
+void deploy_start_doc(hearth *h, const char *name, json_t *doc, int64_t code_from,
+                      deploy_done_fn done, void *ctx)
 {
     deploy_job *j = calloc(1, sizeof *j);
     if (!j) {
         json_decref(doc);
-        done(h, req, NULL, false, 500, "internal_error", "out of memory");
+        refuse_now(h, done, ctx, 500, "internal_error", "out of memory");
         return;
     }
-    j->req = req;
+    j->ctx = ctx;
+    j->done = done;
     deploy_unit_init(&j->u, h, name);
     j->u.code_from = code_from;
     j->doc = doc;
-    j->done = done;
-    j->work.data = j;
-    if (uv_queue_work(h->loop, &j->work, deploy_work, deploy_after) < 0) {
-        done(h, req, NULL, false, 500, "internal_error", "could not queue the deploy");
-        job_free(j);
-    }
+    deploy_run(j);
 }
 
 /* --- removal --- */
@@ -868,7 +881,7 @@ typedef struct removal {
 static void removal_work(uv_work_t *w)
 {
     removal *r = w->data;
-    package_remove_tree(r->path);
+    fsutil_remove_tree(r->path);
 }
 
 static void removal_after(uv_work_t *w, int status)
@@ -897,7 +910,7 @@ static int remove_dir(hearth *h, const char *name, const char *dir)
     }
     r->work.data = r;
     if (uv_queue_work(h->loop, &r->work, removal_work, removal_after) < 0) {
-        package_remove_tree(r->path);
+        fsutil_remove_tree(r->path);
         free(r);
     }
     return 0;

@@ -9,7 +9,8 @@
 #include <limits.h>
 #include <stdbool.h>
 
-#include "gateway.h"
+#include <jansson.h>
+
 #include "hearth.h"
 #include "package.h"
 
@@ -64,21 +65,46 @@ void deploy_announce(hearth *h, const fn_config *cfg);
  * removes its logs and its code in the background. */
 void deploy_forget(hearth *h, const char *name);
 
-/* Handles a deploy of `name` (already validated). Answers `req` later. */
-void deploy_start(hearth *h, gw_request *req, const char *name);
+/* How a deploy ends, for the caller to render (api.c, aws_lambda_fn.c):
+ * the new version, or the error a PUT answers. Borrowed: valid only
+ * during the deploy_done_fn call. */
+typedef struct deploy_result {
+    const fn_config *cfg; /* the new current version, or NULL when refused */
+    bool created;         /* the function did not exist before */
+    unsigned status;      /* 201 created, 200 updated, or the error's HTTP status */
+    const char *code;     /* the error code; NULL on success */
+    const char *message;  /* the error's message; "" on success */
+} deploy_result;
 
-/* How a deploy started by another API (the AWS Lambda API) ends: `cfg`
- * is the new version, or NULL when refused, with the status, code and
- * message a PUT would have answered. The callback answers `req`. */
-typedef void (*deploy_done_fn)(hearth *h, gw_request *req, const fn_config *cfg, bool created,
-                               unsigned status, const char *code, const char *message);
+/* Called once on the loop when a deploy ends; ctx is the caller's (the
+ * suspended request). The deploy has been committed and announced when
+ * r->cfg is set; the callback answers and audits. */
+typedef void (*deploy_done_fn)(hearth *h, void *ctx, const deploy_result *r);
+
+typedef struct deploy_job deploy_job;
+
+/* Starts a deploy of `name` (already validated) from a PUT body of
+ * content type `ctype` (may be NULL), borrowed until `done` runs. Returns
+ * the job, to take query parameters (deploy_param) and then deploy_run;
+ * or NULL when refused at once (415, out of memory), `done` already
+ * called. */
+deploy_job *deploy_new(hearth *h, const char *name, const char *ctype, const char *body, size_t len,
+                       deploy_done_fn done, void *ctx);
+
+/* One query parameter of the PUT (raw bytes, possibly with NUL): the
+ * settings of a raw-archive deploy; a JSON deploy refuses any. */
+void deploy_param(deploy_job *j, const char *name, size_t name_len, const char *value,
+                  size_t value_len);
+
+/* Queues the job's work; ends in its `done`. */
+void deploy_run(deploy_job *j);
 
 /* Deploys `name` from `doc`, a settings document in the PUT body's JSON
  * shape (taken: freed by the deploy), through the same checks and
  * commit. With code_from > 0 the package is a copy of that version's
  * code and `doc` holds neither files nor archive. Ends in `done`. */
-void deploy_start_doc(hearth *h, gw_request *req, const char *name, json_t *doc, int64_t code_from,
-                      deploy_done_fn done);
+void deploy_start_doc(hearth *h, const char *name, json_t *doc, int64_t code_from,
+                      deploy_done_fn done, void *ctx);
 
 /* Removes a function's code in the background (DELETE). Returns 0 or a
  * negative errno if the code could not be moved aside. */

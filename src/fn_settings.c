@@ -18,19 +18,23 @@
 
 #define FIELD(f) offsetof(fn_config, f)
 
+/* A row's default: its own, or FROM the daemon option it inherits. */
+#define OWN(d)  (d), FNSET_OWN
+#define FROM(o) FNSET_INHERIT, (o)
+
 static const fnset_int table[] = {
-    {"timeout_ms", 1, 900000, 30000, FIELD(timeout_ms)},
-    {"memory_mb", 64, 10240, 128, FIELD(memory_mb)},
-    {"max_concurrency", 1, 1000, 10, FIELD(max_concurrency)},
-    {"min_instances", 0, 100, 0, FIELD(min_instances)},
-    {"max_queue", 0, 10000, FNSET_INHERIT, FIELD(max_queue)},
-    {"queue_timeout_ms", 1, 900000, 10000, FIELD(queue_timeout_ms)},
-    {"keep_alive_s", 0, 86400, FNSET_INHERIT, FIELD(keep_alive_s)},
-    {"init_timeout_ms", 1, 900000, 10000, FIELD(init_timeout_ms)},
-    {"async_retries", 0, 10, 2, FIELD(async_retries)},
-    {"async_retry_base_ms", 1, 300000, 1000, FIELD(async_retry_base_ms)},
-    {"async_max_age_s", 1, 21600, 21600, FIELD(async_max_age_s)},
-    {"async_max_queue", 1, 100000, 10000, FIELD(async_max_queue)},
+    {"timeout_ms", 1, 900000, OWN(30000), FIELD(timeout_ms)},
+    {"memory_mb", 64, 10240, OWN(128), FIELD(memory_mb)},
+    {"max_concurrency", 1, 1000, OWN(10), FIELD(max_concurrency)},
+    {"min_instances", 0, 100, OWN(0), FIELD(min_instances)},
+    {"max_queue", 0, 10000, FROM(FNSET_DAEMON_MAX_QUEUE), FIELD(max_queue)},
+    {"queue_timeout_ms", 1, 900000, OWN(10000), FIELD(queue_timeout_ms)},
+    {"keep_alive_s", 0, 86400, FROM(FNSET_DAEMON_KEEP_ALIVE_S), FIELD(keep_alive_s)},
+    {"init_timeout_ms", 1, 900000, OWN(10000), FIELD(init_timeout_ms)},
+    {"async_retries", 0, 10, OWN(2), FIELD(async_retries)},
+    {"async_retry_base_ms", 1, 300000, OWN(1000), FIELD(async_retry_base_ms)},
+    {"async_max_age_s", 1, 21600, OWN(21600), FIELD(async_max_age_s)},
+    {"async_max_queue", 1, 100000, OWN(10000), FIELD(async_max_queue)},
 };
 
 _Static_assert(sizeof table / sizeof *table == FNSET_INT_COUNT, "FNSET_INT_COUNT is stale");
@@ -122,6 +126,13 @@ int64_t *fnset_field(fn_config *cfg, const fnset_int *s)
 int64_t fnset_value(const fn_config *cfg, const fnset_int *s)
 {
     return *(const int64_t *)(const void *)((const char *)cfg + s->offset);
+}
+
+int64_t fnset_effective(const fn_config *cfg, const fnset_int *s,
+                        const int64_t daemon[FNSET_DAEMON_COUNT])
+{
+    int64_t v = fnset_value(cfg, s);
+    return v == FNSET_INHERIT && s->inherits != FNSET_OWN ? daemon[s->inherits] : v;
 }
 
 void fnset_defaults(fn_config *cfg)

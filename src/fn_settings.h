@@ -20,11 +20,20 @@
  * reaches functions that never chose. */
 #define FNSET_INHERIT (-1)
 
+/* Where an inherited default comes from: one of the daemon's options. */
+typedef enum fnset_daemon {
+    FNSET_OWN = 0,             /* not inherited: the row's dflt */
+    FNSET_DAEMON_MAX_QUEUE,    /* --max-queue */
+    FNSET_DAEMON_KEEP_ALIVE_S, /* --keep-alive, in seconds */
+    FNSET_DAEMON_COUNT
+} fnset_daemon;
+
 typedef struct fnset_int {
     const char *name;
     int64_t min, max;
-    int64_t dflt;  /* or FNSET_INHERIT */
-    size_t offset; /* of its int64_t field in fn_config */
+    int64_t dflt;          /* or FNSET_INHERIT */
+    fnset_daemon inherits; /* FNSET_OWN, or the option an FNSET_INHERIT dflt follows */
+    size_t offset;         /* of its int64_t field in fn_config */
 } fnset_int;
 
 #define FNSET_INT_COUNT 12 /* entries in the table */
@@ -65,10 +74,16 @@ const fnset_int *fnset_find(const char *name);
 /* Its field in cfg. */
 int64_t *fnset_field(fn_config *cfg, const fnset_int *s);
 int64_t fnset_value(const fn_config *cfg, const fnset_int *s);
+/* The value the daemon applies: cfg's own, or for an inherited setting
+ * that cfg left unset, daemon[s->inherits] (the daemon's options, indexed
+ * by fnset_daemon). */
+int64_t fnset_effective(const fn_config *cfg, const fnset_int *s,
+                        const int64_t daemon[FNSET_DAEMON_COUNT]);
 
 /* A setting whose value is JSON (a list, an object, a function's name),
  * kept in fn_config.json_settings at its index in the table; NULL when the
- * deploy did not set it. `check` returns 0, or -1 with a sentence in err
+ * deploy did not set it. `check` returns 0, -ENOMEM (out of memory: not
+ * the value's fault), or another negative value with a sentence in err
  * (err may be NULL). */
 typedef struct fnset_json {
     const char *name;

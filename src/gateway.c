@@ -17,6 +17,11 @@
  * reload reaches the next connection and none is dropped. Without TLS
  * none of this is set up: the plain path is unchanged.
  *
+ * Connection limits and the header/body deadlines live in
+ * gateway_conn.c; this file tells it each connection's open and close
+ * (MHD_OPTION_NOTIFY_CONNECTION, for plain HTTP too) and each phase of a
+ * request.
+ *
  * Owns: connections, the request target and percent-decoding, request
  * bodies (bounded per route), answers (every error it builds itself has
  * the JSON error shape), chunked streams. Must never: block, interpret a
@@ -38,6 +43,7 @@
 
 #include "buf.h"
 #include "dlog.h"
+#include "gateway_conn.h"
 #include "safetext.h"
 #include "tls.h"
 
@@ -53,7 +59,9 @@ struct gateway {
     uv_poll_t poll;
     uv_timer_t timer;
     gateway_opts opts;
+    gw_conns *conns;
     unsigned pending;
+    unsigned immediate_runs; /* MHD_run()s in a row that asked for another at once */
     uint16_t port;
     int handles_open;
 };
@@ -66,6 +74,7 @@ struct gw_header {
 struct gw_request {
     gateway *gw;
     struct MHD_Connection *conn;
+    gw_conn *limits; /* its connection's deadlines (NULL: untracked) */
     char method[16];
     char *path;          /* as sent: still percent-encoded, without the query */
     bool started;        /* on_access has seen it (method and body limit known) */
@@ -131,18 +140,37 @@ static void on_hup_closed(uv_handle_t *h)
  * kept as sent, so that routing splits segments on real '/' and each
  * segment is decoded with its true length (gw_unescape). The request is
  * freed by on_completed even when MHD refuses it before on_access. */
+/* RFC 9112 §3.2.2: a server must accept the absolute-form
+ * (http://host/path) that proxies send; the path is what follows the
+ * authority ("/" when none does). Other targets are returned as they are. */
+static const char *origin_form(const char *uri)
+{
+    size_t scheme = strncasecmp(uri, "http://", 7) == 0    ? 7
+                    : strncasecmp(uri, "https://", 8) == 0 ? 8
+                                                           : 0;
+    if (!scheme)
+        return uri;
+    const char *path = uri + scheme + strcspn(uri + scheme, "/?");
+    return *path == '/' ? path : "/";
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     gw_request *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->path = strndup(uri, strcspn(uri, "?"));
+    const char *target = origin_form(uri);
+    r->path = strndup(target, strcspn(target, "?"));
     if (!r->path) {
         free(r);
         return NULL;
     }
     r->gw = cls;
     r->conn = conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->limits = ci ? ci->socket_context : NULL;
+    gw_conn_request_line(r->limits);
     r->target_at = (uintptr_t)uri;
     r->target_len = strlen(uri);
     return r;
@@ -166,6 +194,7 @@ static void request_start(gw_request *r, const char *method, const char *version
     gateway *gw = r->gw;
     struct MHD_Connection *conn = r->conn;
     r->started = true;
+    gw_conn_head_done(r->limits);
     r->target_cut = target_was_cut(r, version);
     snprintf(r->method, sizeof r->method, "%s", method);
     reqid_new(r->id);
@@ -176,8 +205,58 @@ static void request_start(gw_request *r, const char *method, const char *version
         r->too_big = true;
 }
 
+struct header_scan {
+    unsigned content_lengths;
+    const char *content_length; /* the first one's value */
+    bool differ;                /* a later Content-Length says otherwise */
+    bool bad_byte;              /* a NUL in a name or a value, a blank in a name */
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_len, const char *value, size_t value_len)
+{
+    (void)kind;
+    struct header_scan *hs = cls;
+    if (!key || memchr(key, '\0', key_len) || strcspn(key, " \t") < key_len ||
+        (value && memchr(value, '\0', value_len)))
+        hs->bad_byte = true;
+    if (key && strcasecmp(key, "Content-Length") == 0) {
+        if (hs->content_lengths++ == 0)
+            hs->content_length = value;
+        else if (!value || !hs->content_length || strcmp(value, hs->content_length) != 0)
+            hs->differ = true;
+    }
+    return MHD_YES;
+}
+
+/* What libmicrohttpd lets through and RFC 9112 says to refuse, because
+ * two readers of the request (a proxy in front, and us) could disagree on
+ * it: a NUL in a header (C strings would cut it), a blank in a header
+ * name (§5.1), Content-Lengths that differ (it takes the first, and the
+ * rest of the body would be read as the next request), a Transfer-Encoding
+ * other than chunked (§6.1: the body's end cannot be known), or one next to
+ * a Content-Length (§6.3: request smuggling). NULL when fine, else why. */
+static const char *bad_framing(gw_request *r)
+{
+    struct header_scan hs = {0};
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header, &hs);
+    if (hs.bad_byte)
+        return "a header name or value holds a NUL byte or a blank in its name";
+    if (hs.differ)
+        return "the request has Content-Length headers that differ";
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (!te)
+        return NULL;
+    if (strcasecmp(te, "chunked") != 0)
+        return "Transfer-Encoding other than chunked is not supported";
+    if (hs.content_lengths)
+        return "a request may not have both Transfer-Encoding and Content-Length";
+    return NULL;
+}
+
 static void hand_to_handler(gw_request *r)
 {
+    gw_conn_body_done(r->limits);
     r->handled = true;
     r->gw->pending++;
     r->gw->opts.handler(r, r->gw->opts.ud);
@@ -193,8 +272,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_NO; /* on_uri ran out of memory */
     if (!r->started) {
         request_start(r, method, version);
+        const char *framing = bad_framing(r);
         if (r->target_cut)
             gw_respond_error(r, 400, "bad_request", "the request target holds a NUL byte");
+        else if (framing)
+            gw_respond_error(r, 400, "bad_request", "%s", framing);
         /* An announced oversized body is refused before a byte of it is read. */
         else if (!r->too_big)
             return MHD_YES;
@@ -225,7 +307,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)conn;
-    (void)toe;
     gateway *gw = cls;
     gw_request *r = *ctx;
     if (!r)
@@ -233,6 +314,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     *ctx = NULL;
     if (r->handled && !r->answered)
         gw->pending--; /* cannot happen while suspended; kept for safety */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        gw_conn_answered(r->limits); /* kept alive: waits for the next head */
     if (r->streaming && r->closed) {
         gw_closed_fn closed = r->closed;
         r->closed = NULL;
@@ -258,17 +341,27 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     dlog_debug("http: %s", msg);
 }
 
-/* HTTPS only: counts each connection against the certificate pair it may
- * be handed, so that a reload frees an old pair only when unused. */
+/* Every connection: tracked for its limits (gateway_conn.c) and, over
+ * HTTPS, counted against the certificate pair it may be handed, so that a
+ * reload frees an old pair only when unused. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)conn;
     gateway *gw = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED)
-        *socket_ctx = tls_conn_open(gw->opts.tls);
-    else
-        tls_conn_close(gw->opts.tls, *socket_ctx);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        void *token = gw->opts.tls ? tls_conn_open(gw->opts.tls) : NULL;
+        *socket_ctx =
+            gw_conn_opened(gw->conns, conn, ci ? ci->connect_fd : -1, gw->opts.tls, token);
+        if (!*socket_ctx && token)
+            tls_conn_close(gw->opts.tls, token);
+    } else {
+        void *token = gw_conn_closed(*socket_ctx);
+        *socket_ctx = NULL;
+        if (gw->opts.tls)
+            tls_conn_close(gw->opts.tls, token);
+    }
 }
 
 /* --- the loop glue --- */
@@ -285,14 +378,29 @@ static void on_poll(uv_poll_t *p, int status, int events)
     gw_run(p->data);
 }
 
+/* MHD asks for another run at once (timeout 0) while it holds data it
+ * can act on; a connection wedged in its read buffer (0.9.75: a chunk
+ * line longer than the buffer) asks it forever. A 0 ms timer started in
+ * its own callback runs again in the same pass of libuv's timer phase, so
+ * the loop would never poll again: no other client, not even the sweep
+ * that cuts the wedged one (gateway_conn.c), would run. After a streak of
+ * immediate runs the next waits 1 ms, which lets the loop turn. */
+#define GW_IMMEDIATE_RUNS 64
+
 static void gw_run(gateway *gw)
 {
     MHD_run(gw->mhd);
     MHD_UNSIGNED_LONG_LONG timeout;
-    if (MHD_get_timeout(gw->mhd, &timeout) == MHD_YES)
-        uv_timer_start(&gw->timer, on_timer, timeout, 0);
-    else
+    if (MHD_get_timeout(gw->mhd, &timeout) != MHD_YES) {
+        gw->immediate_runs = 0;
         uv_timer_stop(&gw->timer);
+        return;
+    }
+    if (timeout > 0)
+        gw->immediate_runs = 0;
+    else if (++gw->immediate_runs > GW_IMMEDIATE_RUNS)
+        timeout = 1;
+    uv_timer_start(&gw->timer, on_timer, timeout, 0);
 }
 
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
@@ -356,6 +464,20 @@ static void on_handle_closed(uv_handle_t *h)
         free(gw);
 }
 
+/* MHD's own limit sits above ours: the connection past ours must be
+ * accepted for gateway_conn.c to make room for it or answer it 503. */
+static unsigned mhd_connection_limit(const gateway_opts *opts)
+{
+    return opts->max_connections ? opts->max_connections + 16 : 16384;
+}
+
+/* MHD counts whole seconds (0 = none). */
+static unsigned idle_seconds(const gateway_opts *opts)
+{
+    uint64_t s = (opts->idle_timeout_ms + 999) / 1000;
+    return s > 86400 ? 86400 : (unsigned)s;
+}
+
 int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
 {
     struct sockaddr_storage ss;
@@ -372,7 +494,6 @@ int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
         flags |= MHD_USE_IPv6;
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_retrieve},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, gw},
         {MHD_OPTION_END, 0, NULL},
     };
     if (opts->tls) {
@@ -384,15 +505,26 @@ int gateway_start(uv_loop_t *loop, const gateway_opts *opts, gateway **out)
     } else {
         tls_opts[0].option = MHD_OPTION_END;
     }
+    gw_conn_limits lim = {
+        .max_connections = opts->max_connections,
+        .header_timeout_ms = opts->header_timeout_ms,
+        .body_timeout_ms = opts->body_timeout_ms,
+    };
+    if (!(gw->conns = gw_conns_new(loop, &lim))) {
+        free(gw);
+        return -ENOMEM;
+    }
     gw->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, gw, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, gw, MHD_OPTION_CONNECTION_LIMIT, (unsigned)16384,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_ARRAY,
-        tls_opts, MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, gw, MHD_OPTION_CONNECTION_LIMIT,
+        mhd_connection_limit(opts), MHD_OPTION_CONNECTION_TIMEOUT, idle_seconds(opts),
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!gw->mhd) {
         int err = errno ? errno : EADDRINUSE;
+        gw_conns_free(gw->conns);
         free(gw);
         return -err;
     }
@@ -439,6 +571,7 @@ void gateway_stop(gateway *gw)
     if (!gw)
         return;
     MHD_stop_daemon(gw->mhd);
+    gw_conns_free(gw->conns);
     uv_close((uv_handle_t *)&gw->poll, on_handle_closed);
     uv_close((uv_handle_t *)&gw->timer, on_handle_closed);
 }

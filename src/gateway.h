@@ -36,6 +36,11 @@ typedef struct gateway_opts {
     gw_body_limit_fn body_limit;
     void *ud;
     struct tls_certs *tls; /* HTTPS with these (tls.h), or NULL for plain HTTP */
+    /* Hostile and slow clients (docs/configuration.md); 0 = no limit. */
+    unsigned max_connections;   /* open at once: the longest idle makes room, else 503 */
+    uint64_t header_timeout_ms; /* accept or previous answer -> complete head, else 408 */
+    uint64_t body_timeout_ms;   /* complete head -> complete body, else 408 */
+    uint64_t idle_timeout_ms;   /* no byte either way: closed (MHD's own timeout) */
 } gateway_opts;
 
 /* Binds and starts serving on `loop`. Returns 0 or a negative errno

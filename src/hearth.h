@@ -14,7 +14,6 @@
 #include <uv.h>
 
 #include "egress.h"
-#include "gateway.h"
 #include "logs.h"
 #include "logstore.h"
 #include "metrics.h"
@@ -24,6 +23,10 @@
 #include "spawner.h"
 
 #define HEARTH_VERSION "0.1.0"
+
+/* The HTTP listener (gateway.h): only main, the gateway and the API look
+ * inside it, so the modules below the API need not include gateway.h. */
+typedef struct gateway gateway;
 
 typedef struct hearth_settings {
     const char *listen;   /* HOST:PORT */
@@ -53,8 +56,12 @@ typedef struct hearth_settings {
     bool no_auth;                  /* --no-auth: no token checks (loopback only) */
     uid_t uid_base; /* as root: worker uids (= gids) come from [base, base + count) */
     unsigned uid_count;
-    egress_config egress;    /* --egress-subnet, --egress-deny, --egress-allow, --resolv-conf */
-    uint8_t default_network; /* --default-network: fn_network of a deploy that names none */
+    egress_config egress;       /* --egress-subnet, --egress-deny, --egress-allow, --resolv-conf */
+    uint8_t default_network;    /* --default-network: fn_network of a deploy that names none */
+    unsigned max_connections;   /* client connections open at once (gateway.c) */
+    uint64_t header_timeout_ms; /* from accept or the previous answer to a complete head */
+    uint64_t body_timeout_ms;   /* from a complete head to a complete body */
+    uint64_t idle_timeout_ms;   /* no byte either way for this long: closed */
 } hearth_settings;
 
 /* Deploy bodies carry a 50 MiB package as base64 plus settings. */

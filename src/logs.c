@@ -4,8 +4,9 @@
  * Bytes from a worker's stdout/stderr are cut into lines (at most
  * LOGS_MAX_LINE; longer ones are split), stamped with the time, stream,
  * version and the request in flight, appended to the logstore and copied
- * to every follower of that function. A follower is a chunked HTTP
- * response; each has a bounded backlog, and lines that do not fit are
+ * to every follower of that function. A follower is read by a sink
+ * (logs_sink; api.c makes it a chunked HTTP response, so nothing here
+ * knows HTTP); each has a bounded backlog, and lines that do not fit are
  * counted and reported instead of growing memory (a slow reader must not
  * make a flooding function cost the daemon memory).
  *
@@ -23,6 +24,7 @@
 #include "logs.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,17 +36,20 @@
 
 #define FOLLOWER_BACKLOG (4 * 1024 * 1024)
 
-typedef struct follower {
+typedef struct logs_follower follower;
+struct logs_follower {
     logs *lg;
-    gw_request *req;
+    logs_sink sink;
     char function[FN_NAME_MAX + 1];
     char request_id[REQID_LEN + 1]; /* "" = every request */
     enum logs_format format;
     buf backlog;
     size_t dropped;
     bool ended;
-    struct follower *next;
-} follower;
+    follower *next;
+};
+
+#define LOGS_DROP_NOTE_MS 10000
 
 struct logs {
     logstore *store;
@@ -54,6 +59,10 @@ struct logs {
     log_source *waiting_head, *waiting_tail;
     bool stopped; /* shutting down: the handle closes once nobody waits */
     bool closing; /* it is closing: no more turns */
+    /* Lines the store refused (a full disk): counted, and noted in the
+     * daemon's log at most every LOGS_DROP_NOTE_MS, not once per line. */
+    uint64_t dropped, dropped_noted;
+    uint64_t drop_noted_at; /* loop time of the last note */
 };
 
 /* A new turn: a fresh budget, and the sources that waited for it, oldest
@@ -163,8 +172,8 @@ void logs_close(logs *lg)
 {
     if (!lg)
         return;
-    /* Followers still here belong to connections the gateway already
-     * tore down; their memory is ours to free. */
+    /* Followers still here belong to sinks already gone without saying
+     * so (connections torn down at shutdown); their memory is ours. */
     while (lg->followers) {
         follower *f = lg->followers;
         lg->followers = f->next;
@@ -198,17 +207,35 @@ static bool follower_wants(const follower *f, const char *function, const log_re
            (!f->request_id[0] || strcmp(f->request_id, rec->request_id) == 0);
 }
 
+/* A refused line is dropped, never retried (calls go on); the count and
+ * the cause reach the daemon's log now and then, and once more when the
+ * store takes lines again. */
+static void note_store(logs *lg, const char *function, int rc)
+{
+    uint64_t now = uv_now(lg->turn.loop);
+    if (rc < 0) {
+        lg->dropped++;
+        if (lg->dropped_noted && now - lg->drop_noted_at < LOGS_DROP_NOTE_MS)
+            return;
+        dlog_warn("logs: %" PRIu64 " line(s) dropped so far (the last of %s: %s); calls go on",
+                  lg->dropped, function, strerror(-rc));
+        lg->dropped_noted = lg->dropped;
+        lg->drop_noted_at = now;
+    } else if (lg->dropped) {
+        dlog_warn("logs: stored again after dropping %" PRIu64 " line(s)", lg->dropped);
+        lg->dropped = lg->dropped_noted = 0;
+    }
+}
+
 static void publish(logs *lg, const char *function, const log_record *rec)
 {
-    int rc = logstore_append(lg->store, function, rec);
-    if (rc < 0)
-        dlog_warn("could not store a log line of %s: %s", function, strerror(-rc));
+    note_store(lg, function, logstore_append(lg->store, function, rec));
     for (follower *f = lg->followers; f; f = f->next) {
         if (!follower_wants(f, function, rec))
             continue;
         if (logs_format(rec, f->format, &f->backlog) < 0)
             f->dropped++;
-        gw_stream_wake(f->req);
+        f->sink.wake(f->sink.ctx);
     }
 }
 
@@ -335,9 +362,8 @@ void logs_source_release(log_source *src)
 
 /* --- followers --- */
 
-static ssize_t follower_pull(void *ud, char *dst, size_t max)
+ssize_t logs_follower_pull(follower *f, char *dst, size_t max)
 {
-    follower *f = ud;
     if (f->backlog.len == 0 && f->dropped) {
         char note[128];
         int n =
@@ -354,9 +380,8 @@ static ssize_t follower_pull(void *ud, char *dst, size_t max)
     return (ssize_t)n;
 }
 
-static void follower_closed(void *ud)
+void logs_follower_closed(follower *f)
 {
-    follower *f = ud;
     for (follower **pp = &f->lg->followers; *pp; pp = &(*pp)->next) {
         if (*pp == f) {
             *pp = f->next;
@@ -375,16 +400,14 @@ static int backlog_visit(const log_record *rec, void *ud)
     return 0;
 }
 
-void logs_follow(logs *lg, gw_request *req, const char *function, const log_query *q,
-                 enum logs_format format)
+logs_follower *logs_follow(logs *lg, const char *function, const log_query *q,
+                           enum logs_format format, logs_sink sink)
 {
     follower *f = calloc(1, sizeof *f);
-    if (!f) {
-        gw_respond_error(req, 500, "internal_error", "out of memory");
-        return;
-    }
+    if (!f)
+        return NULL;
     f->lg = lg;
-    f->req = req;
+    f->sink = sink;
     f->format = format;
     snprintf(f->function, sizeof f->function, "%s", function);
     snprintf(f->request_id, sizeof f->request_id, "%s", q->request_id ? q->request_id : "");
@@ -392,9 +415,12 @@ void logs_follow(logs *lg, gw_request *req, const char *function, const log_quer
     logstore_query(lg->store, function, q, backlog_visit, f);
     f->next = lg->followers;
     lg->followers = f;
-    gw_respond_stream(req, 200,
-                      format == LOGS_NDJSON ? "application/x-ndjson" : "text/plain; charset=utf-8",
-                      follower_pull, follower_closed, f);
+    return f;
+}
+
+const char *logs_content_type(enum logs_format format)
+{
+    return format == LOGS_NDJSON ? "application/x-ndjson" : "text/plain; charset=utf-8";
 }
 
 static void end_matching(logs *lg, const char *function)
@@ -403,7 +429,7 @@ static void end_matching(logs *lg, const char *function)
         if (function && strcmp(f->function, function) != 0)
             continue;
         f->ended = true;
-        gw_stream_wake(f->req);
+        f->sink.wake(f->sink.ctx);
     }
 }
 

@@ -9,12 +9,13 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "buf.h"
-#include "gateway.h"
 #include "logstore.h"
 #include "registry.h"
+#include "reqid.h"
 
 #define LOGS_MAX_LINE (16 * 1024) /* longer lines are split */
 /* Lines stored in one loop turn, all workers together, and by one source at
@@ -86,10 +87,29 @@ void logs_source_release(log_source *src);
 void logs_note(logs *lg, const char *function, int64_t version, const char *request_id,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Answers `req` with the lines of `function` matching `q`, then keeps the
- * response open and streams new matching lines until the client leaves. */
-void logs_follow(logs *lg, gw_request *req, const char *function, const log_query *q,
-                 enum logs_format format);
+/* Where a follower's bytes go, implemented by whoever shows them (api.c:
+ * a chunked HTTP stream). The collector never writes to it: it calls
+ * wake(ctx) when lines are waiting or the follow has ended, and the sink
+ * then takes them with logs_follower_pull. */
+typedef struct logs_sink {
+    void (*wake)(void *ctx);
+    void *ctx;
+} logs_sink;
+
+typedef struct logs_follower logs_follower;
+
+/* Starts following `function`: the lines matching `q` already stored are
+ * waiting at once, and new matching lines are added as they come until
+ * the sink leaves (logs_follower_closed). Returns NULL when out of memory. */
+logs_follower *logs_follow(logs *lg, const char *function, const log_query *q,
+                           enum logs_format format, logs_sink sink);
+/* Moves up to `max` waiting bytes to `dst`. Returns how many, 0 when none
+ * wait yet (a wake will follow), or -1 when the follow has ended. */
+ssize_t logs_follower_pull(logs_follower *f, char *dst, size_t max);
+/* The sink is gone: frees the follower (f is invalid afterwards). */
+void logs_follower_closed(logs_follower *f);
+/* The content type of `format`'s lines. */
+const char *logs_content_type(enum logs_format format);
 
 /* Ends the followers of one function (it was deleted), or of all. */
 void logs_end_function(logs *lg, const char *function);

@@ -19,6 +19,7 @@
  */
 #include "logstore.h"
 
+#include "fsutil.h"
 #include "safetext.h"
 #include "strmap.h"
 #include "timefmt.h"
@@ -36,18 +37,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LS_BUF_CAP     (64 * 1024)   /* write buffer per active function */
-#define LS_MAX_ACTIVE  64            /* functions holding an fd + buffer */
-#define LS_MIN_SEGMENT (64 * 1024)   /* smallest segment size */
-#define LS_MAX_MSG     (64 * 1024)   /* ceiling for one message (lines are split at 16 KiB) */
-#define LS_READ_CHUNK  (64 * 1024)   /* first size of the query's line buffer */
-#define LS_MAX_LINE    (1024 * 1024) /* longer lines on disk are corrupt and skipped */
-#define LS_MAX_TAIL    10000         /* the API's ceiling for `tail` */
-#define LS_MAX_NAME    255
-#define LS_SEQ_DIGITS  20
-#define LS_SEG_SUFFIX  ".ndjson"
-#define LS_DIR_MODE    0700 /* log lines may carry what a function prints: owner only */
-#define LS_FILE_MODE   0600
+#define LS_BUF_CAP      (64 * 1024)   /* write buffer per active function */
+#define LS_MAX_ACTIVE   64            /* functions holding an fd + buffer */
+#define LS_MIN_SEGMENT  (64 * 1024)   /* smallest segment size */
+#define LS_MAX_MSG      (64 * 1024)   /* ceiling for one message (lines are split at 16 KiB) */
+#define LS_READ_CHUNK   (64 * 1024)   /* first size of the query's line buffer */
+#define LS_MAX_LINE     (1024 * 1024) /* longer lines on disk are corrupt and skipped */
+#define LS_MAX_NAME     255
+#define LS_SEQ_DIGITS   20
+#define LS_SEG_SUFFIX   ".ndjson"
+#define NDJSON_HEAD_MAX 160  /* an NDJSON line up to its request id: time, stream, version */
+#define LS_DIR_MODE     0700 /* log lines may carry what a function prints: owner only */
+#define LS_FILE_MODE    0600
 
 struct ls_seg {
     uint64_t seq;
@@ -119,23 +120,6 @@ static void note_error(logstore *ls, int err)
 }
 
 /* ---- file I/O ---- */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* An existing folder is made LS_DIR_MODE too: older versions made them 0750. */
 static int mkdir_exist_ok(const char *path)
@@ -318,7 +302,7 @@ static int fn_flush(struct ls_fn *f)
     if (!f->buf_len)
         return 0;
     struct ls_seg *last = &f->segs[f->nseg - 1];
-    int rc = write_all(f->fd, f->buf, f->buf_len);
+    int rc = fsutil_write_all(f->fd, f->buf, f->buf_len);
     if (rc) {
         if (ftruncate(f->fd, (off_t)last->size) < 0)
             f->tail_broken = true;
@@ -438,7 +422,7 @@ static int fn_write_line(logstore *ls, struct ls_fn *f, const char *line, size_t
         return rc;
     if (n > LS_BUF_CAP) {
         struct ls_seg *last = &f->segs[f->nseg - 1];
-        rc = write_all(f->fd, line, n);
+        rc = fsutil_write_all(f->fd, line, n);
         if (rc) {
             if (ftruncate(f->fd, (off_t)last->size) < 0)
                 f->tail_broken = true;
@@ -550,26 +534,6 @@ int logstore_flush(logstore *ls)
 
 /* ---- remove ---- */
 
-/* Removes the folder's files and the folder; a missing folder is fine. */
-static int remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && !rc)
-            rc = -errno;
-    }
-    closedir(d);
-    if (rmdir(path) < 0 && errno != ENOENT && !rc)
-        rc = -errno;
-    return rc;
-}
-
 int logstore_remove(logstore *ls, const char *function)
 {
     if (!ls)
@@ -585,7 +549,7 @@ int logstore_remove(logstore *ls, const char *function)
         fn_deactivate(ls, f, true);
         fn_free(f);
     }
-    return remove_tree(path);
+    return fsutil_remove_tree(path);
 }
 
 /* ---- query ---- */
@@ -840,7 +804,7 @@ int logstore_query(logstore *ls, const char *function, const log_query *q, log_v
     int rc = check_name(function);
     if (rc)
         return rc;
-    if (q->tail > LS_MAX_TAIL)
+    if (q->tail > LOGSTORE_TAIL_MAX)
         return -EINVAL;
     struct ls_fn *f;
     rc = fn_get(ls, function, false, &f);
@@ -971,13 +935,18 @@ char *logstore_format_ndjson(const log_record *rec, size_t *len)
     size_t rid_len = strlen(rid);
     char iso[TIMEFMT_ISO_LEN];
     timefmt_iso_ms(rec->time_ms, iso);
-    char *out = malloc(160 + 6 * (rid_len + rec->msg_len));
+    char *out = malloc(NDJSON_HEAD_MAX + 6 * (rid_len + rec->msg_len));
     if (!out)
         return NULL;
-    char *o = out + sprintf(out,
-                            "{\"time\":\"%s\",\"time_ms\":%" PRId64
-                            ",\"stream\":\"%s\",\"version\":%" PRId64 ",\"request_id\":\"",
-                            iso, rec->time_ms, stream_name(rec->stream), rec->version);
+    int head = snprintf(out, NDJSON_HEAD_MAX,
+                        "{\"time\":\"%s\",\"time_ms\":%" PRId64
+                        ",\"stream\":\"%s\",\"version\":%" PRId64 ",\"request_id\":\"",
+                        iso, rec->time_ms, stream_name(rec->stream), rec->version);
+    if (head < 0 || head >= NDJSON_HEAD_MAX) {
+        free(out);
+        return NULL;
+    }
+    char *o = out + head;
     o = json_put_string(o, rid, rid_len);
     memcpy(o, "\",\"message\":\"", 13);
     o = json_put_string(o + 13, rec->msg ? rec->msg : "", rec->msg_len);

@@ -24,9 +24,12 @@ typedef struct log_record {
     size_t msg_len;
 } log_record;
 
+/* The most lines a query may ask for by `tail` (the API's ceiling too). */
+#define LOGSTORE_TAIL_MAX 10000
+
 typedef struct log_query {
-    size_t tail;            /* last N matching lines; 0 = all retained */
-    int64_t since_ms;       /* only lines with time_ms >= since_ms; 0 = no bound */
+    size_t tail;      /* last N matching lines (at most LOGSTORE_TAIL_MAX); 0 = all retained */
+    int64_t since_ms; /* only lines with time_ms >= since_ms; 0 = no bound */
     const char *request_id; /* only this request; NULL = any */
 } log_query;
 

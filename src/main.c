@@ -27,6 +27,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "check.h"
 #include "dlog.h"
 #include "dnsfwd.h"
 #include "events/callback.h"
@@ -36,7 +37,7 @@
 #include "hearth.h"
 #include "locate.h"
 #include "options.h"
-#include "package.h"
+#include "fsutil.h"
 #include "paths.h"
 #include "runtimes.h"
 #include "secrets.h"
@@ -168,7 +169,7 @@ static int prepare_data_dir(hearth *h)
     snprintf(h->code_root, sizeof h->code_root, "code");
     snprintf(h->staging_root, sizeof h->staging_root, "staging");
     /* Half-finished deploys and deletions of an earlier run. */
-    package_remove_tree(h->staging_root);
+    fsutil_remove_tree(h->staging_root);
     if (make_dir(h->code_root, 0711) < 0 || make_dir(h->staging_root, 0700) < 0)
         return -1;
     int rc = secrets_prepare();
@@ -294,6 +295,7 @@ static void on_spawner_lost(void *ud)
     daemon_state *d = ud;
     d->spawner_lost = true;
     dlog_error("the spawner is gone: stopping so that hearthd can be started again");
+    sched_spawner_lost(d->h.sch);
     begin_shutdown(d, SIGTERM);
 }
 
@@ -519,6 +521,10 @@ static int start_services(daemon_state *d)
         .body_limit = api_body_limit,
         .ud = h,
         .tls = h->tls,
+        .max_connections = h->set.max_connections,
+        .header_timeout_ms = h->set.header_timeout_ms,
+        .body_timeout_ms = h->set.body_timeout_ms,
+        .idle_timeout_ms = h->set.idle_timeout_ms,
     };
     int rc = gateway_start(h->loop, &go, &h->gw);
     if (rc < 0) {
@@ -558,7 +564,8 @@ static void open_cgroups(hearth *h)
         dlog_warn("cgroups: unusable (%s): no memory, pids or cpu limits", strerror(-rc));
         return;
     }
-    for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n"))
+    char *save = NULL;
+    for (char *line = strtok_r(report, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         dlog_info("cgroups: %s", line);
 }
 
@@ -940,6 +947,7 @@ static void configure(daemon_state *d, int argc, char **argv)
         fprintf(stderr, "hearthd: cannot tell where hearthd is installed: %s\n", strerror(-rc));
         exit(1);
     }
+    options_defaults(&h->set);
     h->set.runtimes_dir = loc.runtimes;
     d->defaults = h->set;
     d->opts = options_parse(argc, argv, loc.config, &h->set);
@@ -962,34 +970,14 @@ static void configure(daemon_state *d, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    static daemon_state d = {
-        .h.set =
-            {
-                .listen = "127.0.0.1:8080",
-                .data_dir = "./hearth-data",
-                .max_body = 6u << 20,
-                .max_response = 6u << 20,
-                .log_retention = 32u << 20,
-                .max_workers = 64,
-                .prebuilt_min = 1,
-                .prebuilt_max = 8,
-                .max_queue = 100,
-                .shutdown_grace_s = 10,
-                .keep_alive_ms = 600 * 1000,
-                .keep_versions = 10,
-                .result_retention_ms = 86400 * 1000,
-                .log_level = DLOG_INFO,
-                .uid_base = 400000,
-                .user = "nobody",
-                .uid_count = 4096,
-            },
-    };
+    static daemon_state d;
+    if (argc > 1 && strcmp(argv[1], "check") == 0)
+        return check_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return token_cli_main(argc - 1, argv + 1);
     hearth *h = &d.h;
     h->kmsg_fd = -1;
     h->dns_fd = h->dns_tcp_fd = -1;
-    egress_config_defaults(&h->set.egress);
     configure(&d, argc, argv);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();

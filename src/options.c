@@ -59,6 +59,9 @@ struct opt {
     unsigned long long min, max;
     options_when when;
     enum opt_action action;
+    /* The built-in value, parsed like any other (NULL: zero, or computed
+     * by main.c when zero, as the help text then says). */
+    const char *def;
     const char *arg;  /* its value in --help; NULL for flags */
     const char *help; /* '\n' continues on the next line, aligned */
 };
@@ -66,89 +69,100 @@ struct opt {
 #define OFF(f) offsetof(hearth_settings, f)
 
 static const struct opt table[] = {
-    {"config", T_ACTION, 0, 0, 0, OPTIONS_RESTART, A_CONFIG, "FILE",
+    {"config", T_ACTION, 0, 0, 0, OPTIONS_RESTART, A_CONFIG, NULL, "FILE",
      "read settings from FILE (installed, the default is\n" HEARTH_DEFAULT_CONFIG
      "; a build tree reads\nnone); the command line wins over it"},
-    {"listen", T_STR, OFF(listen), 0, 0, OPTIONS_RESTART, A_NONE, "HOST:PORT",
-     "address to serve HTTP on (default 127.0.0.1:8080;\n"
-     "[::1]:PORT for IPv6, port 0 picks a free port)"},
-    {"data-dir", T_STR, OFF(data_dir), 0, 0, OPTIONS_RESTART, A_NONE, "DIR",
-     "where functions, code and logs are kept\n(default ./hearth-data; created if missing)"},
-    {"tls-cert", T_STR, OFF(tls_cert), 0, 0, OPTIONS_LIVE, A_NONE, "FILE",
+    {"listen", T_STR, OFF(listen), 0, 0, OPTIONS_RESTART, A_NONE, "127.0.0.1:8080", "HOST:PORT",
+     "address to serve HTTP on ([::1]:PORT for IPv6,\nport 0 picks a free port)"},
+    {"data-dir", T_STR, OFF(data_dir), 0, 0, OPTIONS_RESTART, A_NONE, "./hearth-data", "DIR",
+     "where functions, code and logs are kept (created\nif missing)"},
+    {"tls-cert", T_STR, OFF(tls_cert), 0, 0, OPTIONS_LIVE, A_NONE, NULL, "FILE",
      "serve HTTPS with this PEM certificate (chain);\nre-read on SIGHUP"},
-    {"tls-key", T_STR, OFF(tls_key), 0, 0, OPTIONS_LIVE, A_NONE, "FILE",
+    {"tls-key", T_STR, OFF(tls_key), 0, 0, OPTIONS_LIVE, A_NONE, NULL, "FILE",
      "the PEM private key of --tls-cert"},
-    {"log-level", T_LEVEL, OFF(log_level), 0, 0, OPTIONS_LIVE, A_NONE, "LEVEL",
-     "error, warn, info or debug (default info)"},
-    {"max-body", T_SIZE, OFF(max_body), 1, HEARTH_FRAME_MAX_BODY, OPTIONS_LIVE, A_NONE, "SIZE",
-     "largest invoke request body (default 6M)"},
+    {"log-level", T_LEVEL, OFF(log_level), 0, 0, OPTIONS_LIVE, A_NONE, "info", "LEVEL",
+     "error, warn, info or debug"},
+    {"max-body", T_SIZE, OFF(max_body), 1, HEARTH_FRAME_MAX_BODY, OPTIONS_LIVE, A_NONE, "6M",
+     "SIZE", "largest invoke request body"},
     {"max-response", T_SIZE, OFF(max_response), 1, HEARTH_FRAME_MAX_BODY, OPTIONS_RESTART, A_NONE,
-     "SIZE", "largest function answer (default 6M)"},
-    {"log-retention", T_SIZE, OFF(log_retention), 65536, 1ull << 50, OPTIONS_LIVE, A_NONE, "SIZE",
-     "log bytes kept per function (default 32M)"},
-    {"max-workers", T_COUNT, OFF(max_workers), 1, 100000, OPTIONS_LIVE, A_NONE, "N",
-     "live workers across all functions (default 64)"},
-    {"max-starting", T_COUNT, OFF(max_starting), 1, 10000, OPTIONS_LIVE, A_NONE, "N",
+     "6M", "SIZE", "largest function answer"},
+    {"log-retention", T_SIZE, OFF(log_retention), 65536, 1ull << 50, OPTIONS_LIVE, A_NONE, "32M",
+     "SIZE", "log bytes kept per function"},
+    {"max-workers", T_COUNT, OFF(max_workers), 1, 100000, OPTIONS_LIVE, A_NONE, "64", "N",
+     "live workers across all functions"},
+    {"max-starting", T_COUNT, OFF(max_starting), 1, 10000, OPTIONS_LIVE, A_NONE, NULL, "N",
      "workers starting at once, across all functions\n(default twice the CPUs, at least 4)"},
-    {"memory-budget", T_SIZE, OFF(memory_budget), 64u << 20, 1ull << 50, OPTIONS_LIVE, A_NONE,
+    {"memory-budget", T_SIZE, OFF(memory_budget), 64u << 20, 1ull << 50, OPTIONS_LIVE, A_NONE, NULL,
      "SIZE",
      "the memory_mb of all live workers, summed, stays\n"
      "under this (default 3/4 of the machine's memory)"},
-    {"max-queue", T_COUNT, OFF(max_queue), 0, 10000, OPTIONS_LIVE, A_NONE, "N",
-     "default max_queue of a function: requests waiting\n"
-     "beyond its capacity before 429 (default 100)"},
-    {"keep-alive", T_SECONDS, OFF(keep_alive_ms), 1, 86400 * 365, OPTIONS_LIVE, A_NONE, "SECONDS",
-     "default keep_alive_s of a function: idle time\nbefore a worker stops (default 600)"},
-    {"keep-versions", T_COUNT, OFF(keep_versions), 1, 10000, OPTIONS_LIVE, A_NONE, "N",
-     "versions of each function kept (default 10;\nthe current and aliased ones always)"},
+    {"max-queue", T_COUNT, OFF(max_queue), 0, 10000, OPTIONS_LIVE, A_NONE, "100", "N",
+     "default max_queue of a function: requests waiting\nbeyond its capacity before 429"},
+    {"keep-alive", T_SECONDS, OFF(keep_alive_ms), 1, 86400 * 365, OPTIONS_LIVE, A_NONE, "600",
+     "SECONDS", "default keep_alive_s of a function: idle time\nbefore a worker stops"},
+    {"keep-versions", T_COUNT, OFF(keep_versions), 1, 10000, OPTIONS_LIVE, A_NONE, "10", "N",
+     "versions of each function kept (the current and\naliased ones always)"},
     {"result-retention", T_SECONDS, OFF(result_retention_ms), 1, 86400 * 365, OPTIONS_RESTART,
-     A_NONE, "SECONDS",
-     "how long a finished asynchronous invocation's\nresult is kept (default 86400, a day)"},
-    {"shutdown-grace", T_COUNT, OFF(shutdown_grace_s), 0, 3600, OPTIONS_LIVE, A_NONE, "SECONDS",
-     "time requests get to finish on SIGTERM (default 10)"},
-    {"runtimes-dir", T_STR, OFF(runtimes_dir), 0, 0, OPTIONS_RESTART, A_NONE, "DIR",
+     A_NONE, "86400", "SECONDS",
+     "how long a finished asynchronous invocation's\nresult is kept (a day)"},
+    {"shutdown-grace", T_COUNT, OFF(shutdown_grace_s), 0, 3600, OPTIONS_LIVE, A_NONE, "10",
+     "SECONDS", "time requests get to finish on SIGTERM"},
+    {"max-connections", T_COUNT, OFF(max_connections), 1, 1000000, OPTIONS_RESTART, A_NONE, "1024",
+     "N",
+     "client connections open at once; at the limit the\n"
+     "longest-idle one is closed for a new one, or the\nnew one gets 503"},
+    {"header-timeout", T_SECONDS, OFF(header_timeout_ms), 1, 3600, OPTIONS_RESTART, A_NONE, "10",
+     "SECONDS",
+     "a request's head must arrive within this of the\n"
+     "connection opening or its previous answer (408)"},
+    {"body-timeout", T_SECONDS, OFF(body_timeout_ms), 1, 86400, OPTIONS_RESTART, A_NONE, "60",
+     "SECONDS", "a request's body must arrive within this of its\nhead (408)"},
+    {"idle-timeout", T_SECONDS, OFF(idle_timeout_ms), 1, 86400, OPTIONS_RESTART, A_NONE, "60",
+     "SECONDS",
+     "a connection that moves no byte either way for\n"
+     "this long is closed (a client not reading its answer)"},
+    {"runtimes-dir", T_STR, OFF(runtimes_dir), 0, 0, OPTIONS_RESTART, A_NONE, NULL, "DIR",
      "where runtime programs live (default: the installed\n"
      "share/hearth/runtimes; in a build tree, the source's)"},
-    {"uid-range", T_UIDRANGE, OFF(uid_base), 0, 0, OPTIONS_RESTART, A_NONE, "BASE:COUNT",
-     "as root, each worker runs as its own uid (= gid) from\nthis range (default 400000:4096)"},
-    {"user", T_STR, OFF(user), 0, 0, OPTIONS_RESTART, A_NONE, "USER",
-     "started as root, the daemon drops to USER once its\n"
-     "privileged spawner runs (default nobody)"},
+    {"uid-range", T_UIDRANGE, OFF(uid_base), 0, 0, OPTIONS_RESTART, A_NONE, "400000:4096",
+     "BASE:COUNT", "as root, each worker runs as its own uid (= gid)\nfrom this range"},
+    {"user", T_STR, OFF(user), 0, 0, OPTIONS_RESTART, A_NONE, "nobody", "USER",
+     "started as root, the daemon drops to USER once its\nprivileged spawner runs"},
     {"allow-weaker-sandbox", T_FLAG, OFF(allow_weaker_sandbox), 0, 0, OPTIONS_RESTART, A_NONE, NULL,
-     "start even when the kernel refuses a protection\n(each is logged at start)"},
-    {"no-host-network", T_FLAG, OFF(no_host_network), 0, 0, OPTIONS_RESTART, A_NONE, NULL,
+     NULL, "start even when the kernel refuses a protection\n(each is logged at start)"},
+    {"no-host-network", T_FLAG, OFF(no_host_network), 0, 0, OPTIONS_RESTART, A_NONE, NULL, NULL,
      "refuse to start workers of functions deployed with\n\"network\": \"host\""},
-    {"default-network", T_NETWORK, OFF(default_network), 0, 0, OPTIONS_RESTART, A_NONE, "MODE",
-     "\"network\" of a deploy that names none: isolated\n(the default) or egress"},
-    {"egress-subnet", T_CIDR, OFF(egress.subnet), 0, 0, OPTIONS_RESTART, A_NONE, "CIDR",
-     "egress workers' addresses, a /30 each, as root\n(default 10.213.0.0/16; /8 to /26)"},
-    {"egress-deny", T_CIDRS, OFF(egress.ndeny), 0, OFF(egress.deny), OPTIONS_RESTART, A_NONE,
+    {"default-network", T_NETWORK, OFF(default_network), 0, 0, OPTIONS_RESTART, A_NONE, "isolated",
+     "MODE", "\"network\" of a deploy that names none: isolated\nor egress"},
+    {"egress-subnet", T_CIDR, OFF(egress.subnet), 0, 0, OPTIONS_RESTART, A_NONE, "10.213.0.0/16",
+     "CIDR", "egress workers' addresses, a /30 each, as root\n(/8 to /26)"},
+    {"egress-deny", T_CIDRS, OFF(egress.ndeny), 0, OFF(egress.deny), OPTIONS_RESTART, A_NONE, NULL,
      "CIDR", "egress workers may not reach it (repeatable; adds\nto host, workers, link-local)"},
     {"egress-allow", T_CIDRS, OFF(egress.nallow), 1, OFF(egress.allow), OPTIONS_RESTART, A_NONE,
-     "CIDR[:PORT]",
+     NULL, "CIDR[:PORT]",
      "egress workers may reach it even if denied, the\nhost included (repeatable; "
      "docs/security.md)"},
-    {"resolv-conf", T_STR, OFF(egress.resolv_conf), 0, 0, OPTIONS_RESTART, A_NONE, "FILE",
-     "the host's resolvers, which egress workers' DNS\nis relayed to (default /etc/resolv.conf)"},
-    {"adaptive-bin-ms", T_ULONG, OFF(adaptive_bin_ms), 10, 3600000, OPTIONS_RESTART, A_NONE, "MS",
-     "histogram bin of \"keep_alive\": \"adaptive\"\n(default 60000; 240 bins)"},
-    {"prebuilt-min", T_COUNT, OFF(prebuilt_min), 0, 64, OPTIONS_RESTART, A_NONE, "N",
-     "pre-built sandboxes kept ready per runtime, at least\n(default 1; 0 with --prebuilt-max 0: "
-     "none)"},
-    {"prebuilt-max", T_COUNT, OFF(prebuilt_max), 0, 256, OPTIONS_RESTART, A_NONE, "N",
-     "and at most, as recent cold starts ask (default 8;\n0: every cold start builds its sandbox)"},
-    {"no-templates", T_FLAG, OFF(no_templates), 0, 0, OPTIONS_RESTART, A_NONE, NULL,
+    {"resolv-conf", T_STR, OFF(egress.resolv_conf), 0, 0, OPTIONS_RESTART, A_NONE,
+     "/etc/resolv.conf", "FILE", "the host's resolvers, which egress workers' DNS\nis relayed to"},
+    {"adaptive-bin-ms", T_ULONG, OFF(adaptive_bin_ms), 10, 3600000, OPTIONS_RESTART, A_NONE, NULL,
+     "MS", "histogram bin of \"keep_alive\": \"adaptive\"\n(default 60000; 240 bins)"},
+    {"prebuilt-min", T_COUNT, OFF(prebuilt_min), 0, 64, OPTIONS_RESTART, A_NONE, "1", "N",
+     "pre-built sandboxes kept ready per runtime, at least\n(0 with --prebuilt-max 0: none)"},
+    {"prebuilt-max", T_COUNT, OFF(prebuilt_max), 0, 256, OPTIONS_RESTART, A_NONE, "8", "N",
+     "and at most, as recent cold starts ask (0: every\ncold start builds its sandbox)"},
+    {"no-templates", T_FLAG, OFF(no_templates), 0, 0, OPTIONS_RESTART, A_NONE, NULL, NULL,
      "start every worker by exec'ing its interpreter, not\n"
      "by cloning the runtime's pre-loaded template"},
-    {"no-auth", T_FLAG, OFF(no_auth), 0, 0, OPTIONS_RESTART, A_NONE, NULL,
+    {"no-auth", T_FLAG, OFF(no_auth), 0, 0, OPTIONS_RESTART, A_NONE, NULL, NULL,
      "no bearer tokens: anyone who can connect may do\n"
      "anything (refused unless --listen is loopback)"},
-    {"no-sandbox", T_FLAG, OFF(no_sandbox), 0, 0, OPTIONS_RESTART, A_NONE, NULL,
+    {"no-sandbox", T_FLAG, OFF(no_sandbox), 0, 0, OPTIONS_RESTART, A_NONE, NULL, NULL,
      "DEBUGGING ONLY: workers share the host's namespaces and\nfilesystem"},
-    {"check-config", T_ACTION, 0, 0, 0, OPTIONS_RESTART, A_CHECK, NULL,
+    {"check-config", T_ACTION, 0, 0, 0, OPTIONS_RESTART, A_CHECK, NULL, NULL,
      "read the options and the config file, say whether\nthey are valid, and exit"},
-    {"version", T_ACTION, 0, 0, 0, OPTIONS_RESTART, A_VERSION, NULL, "print the version and exit"},
-    {"help", T_ACTION, 0, 0, 0, OPTIONS_RESTART, A_HELP, NULL, "print this help and exit"},
+    {"version", T_ACTION, 0, 0, 0, OPTIONS_RESTART, A_VERSION, NULL, NULL,
+     "print the version and exit"},
+    {"help", T_ACTION, 0, 0, 0, OPTIONS_RESTART, A_HELP, NULL, NULL, "print this help and exit"},
 };
 
 #define NOPTS (sizeof table / sizeof table[0])
@@ -528,6 +542,8 @@ static void print_usage(FILE *out)
             if (*h == '\n')
                 fprintf(out, "%*s", HELP_COLUMN, "");
         }
+        if (o->def && o->type != T_FLAG)
+            fprintf(out, "\n%*s(default %s)", HELP_COLUMN, "", o->def);
         fputc('\n', out);
     }
     fputs("\nSIZE takes an optional K, M or G suffix (powers of 1024). Every option but\n"
@@ -600,6 +616,19 @@ static int load(options *o, hearth_settings *set, char *err, size_t errlen)
     if (o->config && load_file(o, set, err, errlen) < 0)
         return -1;
     return replay_argv(o, set, err, errlen);
+}
+
+void options_defaults(hearth_settings *set)
+{
+    memset(set, 0, sizeof *set);
+    char err[OPT_ERR_MAX];
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (table[i].def && apply(&table[i], table[i].def, set, err, sizeof err) < 0) {
+            /* A bad row is a bug of this file, caught by any test that starts hearthd. */
+            fprintf(stderr, "hearthd: built-in default: %s\n", err);
+            abort();
+        }
+    }
 }
 
 options *options_parse(int argc, char **argv, const char *default_config, hearth_settings *set)

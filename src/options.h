@@ -14,6 +14,10 @@
  * every load (the command line wins), and every string loaded so far. */
 typedef struct options options;
 
+/* Zeroes *set and gives every option its built-in default (the table's
+ * `def` column: the same parser as the command line and the file). */
+void options_defaults(hearth_settings *set);
+
 /* Reads argv into a new `options` and, over the built-in defaults in
  * *set, the config file (--config FILE, else `default_config` when it is
  * not NULL and exists), then the command line again. --help, --version,

@@ -1,9 +1,14 @@
 /*
  * package.c — turns an uploaded package (a files map, or a .tar.gz/.tar/.zip
- * held in memory) into a directory tree, and removes such trees.
+ * held in memory) into a directory tree, and copies an installed one
+ * (fsutil_remove_tree removes them).
  *
- * The package comes from a stranger and hearthd runs as root, so this file
- * must never create, write or link anything outside dest_dir. It never uses
+ * The package comes from a stranger, and the tree it makes is later
+ * bind-mounted into a sandbox and read by the root spawner's children; even
+ * as the unprivileged daemon (hearthd runs as --user, nobody by default,
+ * with a root spawner beside it) a write outside dest_dir could replace
+ * another function's code or the daemon's own data. So this file must
+ * never create, write or link anything outside dest_dir. It never uses
  * archive_write_disk and never resolves a path through the kernel in one go:
  * every path is validated here, then walked one component at a time from an
  * O_DIRECTORY fd with O_NOFOLLOW, so a symlink placed by an earlier entry can
@@ -29,6 +34,8 @@
 #include <unistd.h>
 
 #include <linux/openat2.h>
+
+#include "fsutil.h"
 
 #define PKG_PATH_MAX   4096 /* bytes in a package-relative path or link target */
 #define PKG_NAME_MAX   255  /* bytes in one path component */
@@ -331,17 +338,8 @@ static int pkg_finish_file(pkg_ctx *c, int fd, mode_t mode, const char *path)
 
 static int pkg_write_all(pkg_ctx *c, int fd, const void *buf, size_t n, const char *path)
 {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return pkg_local(c, path, "write", errno);
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    int rc = fsutil_write_all(fd, buf, n);
+    return rc < 0 ? pkg_local(c, path, "write", -rc) : 0;
 }
 
 /* Creates directory `path` (normalised; "" is the root and a no-op). An
@@ -790,91 +788,6 @@ int package_write_files(const json_t *files, const char *dest_dir, const package
     return rc;
 }
 
-/*
- * Deletes everything below the directory `fd` (consumed), holding one
- * directory fd at a time: it descends into a non-empty subdirectory and climbs
- * back with "..", which is safe because the walk never crosses a symlink
- * (unlinkat removes links themselves). Depth is therefore not limited by fds.
- */
-static int pkg_empty_dir(int fd)
-{
-    size_t depth = 0;
-    for (;;) {
-        DIR *d = fdopendir(fd);
-        if (!d) {
-            int e = errno;
-            close(fd);
-            return -e;
-        }
-        bool removed, descended = false;
-        do {
-            removed = false;
-            struct dirent *de;
-            while (!descended && (errno = 0, de = readdir(d)) != NULL) {
-                const char *n = de->d_name;
-                if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
-                    continue;
-                if (unlinkat(dirfd(d), n, 0) == 0 || ((errno == EISDIR || errno == EPERM) &&
-                                                      unlinkat(dirfd(d), n, AT_REMOVEDIR) == 0)) {
-                    removed = true;
-                    continue;
-                }
-                if (errno != ENOTEMPTY && errno != EEXIST) {
-                    int e = errno;
-                    closedir(d);
-                    return -e;
-                }
-                fd = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0) {
-                    int e = errno;
-                    closedir(d);
-                    return -e;
-                }
-                descended = true;
-            }
-            if (!descended && errno != 0) {
-                int e = errno;
-                closedir(d);
-                return -e;
-            }
-            /* entries removed while reading may hide others: read again */
-            if (removed && !descended)
-                rewinddir(d);
-        } while (removed && !descended);
-        if (descended) {
-            closedir(d);
-            depth++;
-            continue;
-        }
-        if (depth == 0) {
-            closedir(d);
-            return 0;
-        }
-        fd = openat(dirfd(d), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int e = errno;
-        closedir(d);
-        if (fd < 0)
-            return -e;
-        depth--;
-    }
-}
-
-int package_remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = pkg_empty_dir(fd);
-    if (rc == 0 && rmdir(path) < 0 && errno != ENOENT)
-        rc = -errno;
-    return rc;
-}
-
 /* --- copying an installed version --- */
 
 static int copy_file(int sfd, int dfd, const char *name, mode_t mode)
@@ -887,8 +800,10 @@ static int copy_file(int sfd, int dfd, const char *name, mode_t mode)
     char chunk[65536];
     ssize_t n;
     while (rc == 0 && (n = read(in, chunk, sizeof chunk)) != 0) {
-        if (n < 0 || write(out, chunk, (size_t)n) != n)
-            rc = errno ? -errno : -EIO;
+        if (n < 0)
+            rc = -errno;
+        else
+            rc = fsutil_write_all(out, chunk, (size_t)n);
     }
     if (out >= 0 && rc == 0 && fchmod(out, mode) < 0)
         rc = -errno;

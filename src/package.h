@@ -31,7 +31,7 @@ void package_limits_default(package_limits *lim);
  * in the archive), directories 0755, owned by the caller.
  * Returns 0, -EINVAL (bad package: `err` says why), or another negative
  * errno for a local failure. On any error `dest_dir` may hold partial
- * content: the caller removes it with package_remove_tree().
+ * content: the caller removes it with fsutil_remove_tree().
  */
 int package_unpack_archive(const void *data, size_t len, const char *dest_dir,
                            const package_limits *lim, char *err, size_t errlen);
@@ -50,9 +50,5 @@ int package_write_files(const json_t *files, const char *dest_dir, const package
  * version with the same code (the AWS API's UpdateFunctionConfiguration).
  * Returns 0 or a negative errno. */
 int package_copy_tree(const char *src, const char *dest_dir);
-
-/* Removes `path` and everything below it without following symlinks.
- * Returns 0 or a negative errno; a missing path is 0. */
-int package_remove_tree(const char *path);
 
 #endif

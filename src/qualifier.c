@@ -14,25 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "validate.h"
 
 #define LATEST          "$LATEST"
 #define VERSION_MAX_NUM 9007199254740992LL /* 2^53: what JSON numbers carry exactly */
 
-/* A version number: decimal digits, no sign, no leading zero. */
-static bool parse_version(const char *q, int64_t *out)
+bool qualifier_version(const char *s, int64_t *out)
 {
-    if (!q[0] || q[0] == '0' || strlen(q) > 16)
+    uint64_t v;
+    if (!decimal_parse_positive(s, VERSION_MAX_NUM, &v))
         return false;
-    int64_t v = 0;
-    for (const char *p = q; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        v = v * 10 + (*p - '0');
-    }
-    if (v > VERSION_MAX_NUM)
-        return false;
-    *out = v;
+    *out = (int64_t)v;
     return true;
 }
 
@@ -62,7 +55,7 @@ int qualifier_split(const char *ref, char name[FN_NAME_MAX + 1], char qual[FN_AL
         goto bad;
     memcpy(qual, colon + 1, qlen);
     qual[qlen] = '\0';
-    if (strcmp(qual, LATEST) == 0 || parse_version(qual, &v) || registry_alias_name_valid(qual))
+    if (strcmp(qual, LATEST) == 0 || qualifier_version(qual, &v) || registry_alias_name_valid(qual))
         return 0;
 bad:
     name[0] = qual[0] = '\0';
@@ -74,7 +67,7 @@ qualifier_kind qualifier_kind_of(const char *qual, int64_t *version)
     *version = 0;
     if (!qual[0] || strcmp(qual, LATEST) == 0)
         return QUAL_CURRENT;
-    if (parse_version(qual, version))
+    if (qualifier_version(qual, version))
         return QUAL_VERSION;
     return QUAL_ALIAS;
 }

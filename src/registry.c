@@ -251,6 +251,11 @@ static int prepare_statements(registry *reg)
     return 0;
 }
 
+int registry_schema_version(void)
+{
+    return (int)COUNT(migrations);
+}
+
 int registry_open(const char *path, registry **out)
 {
     *out = NULL;
@@ -347,8 +352,9 @@ static int decode_json_settings(json_t *settings, fn_config *cfg)
         json_t *v = json_object_get(settings, js[i].name);
         if (!v)
             continue;
-        if (js[i].check(v, NULL, 0) < 0)
-            return -EIO;
+        int rc = js[i].check(v, NULL, 0);
+        if (rc < 0)
+            return rc == -ENOMEM ? rc : -EIO;
         cfg->json_settings[i] = json_incref(v);
     }
     return 0;
@@ -388,7 +394,12 @@ static int decode_settings(sqlite3_stmt *st, fn_config *cfg)
     size_t len = (size_t)sqlite3_column_bytes(st, COL_SETTINGS);
     if (!text || len > SETTINGS_MAX)
         return -EIO;
-    json_t *settings = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    /* Out of memory is not corruption, when jansson can tell (a failed
+     * allocation in its lexer reads as a syntax error: then -EIO). */
+    json_error_t jerr;
+    json_t *settings = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!settings)
+        return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : -EIO;
     if (!json_is_object(settings)) {
         json_decref(settings);
         return -EIO;
@@ -432,9 +443,14 @@ static int decode_config(sqlite3_stmt *st, fn_config *out)
     if (rc == 0)
         rc = decode_settings(st, &cfg);
     if (rc) {
+        fn_config_release(&cfg); /* what decode_settings took before failing */
         const char *name = (const char *)sqlite3_column_text(st, COL_NAME);
-        dlog_error("registry: stored function '%.*s' is unreadable (%s)", FN_NAME_MAX,
-                   name ? name : "?", strerror(-rc));
+        if (rc == -ENOMEM)
+            dlog_error("registry: out of memory reading function '%.*s'", FN_NAME_MAX,
+                       name ? name : "?");
+        else
+            dlog_error("registry: stored function '%.*s' is unreadable (%s)", FN_NAME_MAX,
+                       name ? name : "?", strerror(-rc));
         return rc;
     }
     cfg.version = sqlite3_column_int64(st, COL_VERSION);

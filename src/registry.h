@@ -14,9 +14,8 @@
 
 typedef struct registry registry;
 
-#define FN_NAME_MAX    63
+/* FN_NAME_MAX and FN_HANDLER_MAX: validate.h, with their rules. */
 #define FN_RUNTIME_MAX 31
-#define FN_HANDLER_MAX 255
 #define FNSET_JSON_MAX 8 /* slots for JSON-valued settings (fn_settings.h) */
 
 /* One version of a function. `env` is an owned JSON object (string ->
@@ -84,6 +83,9 @@ bool fn_config_lists_secret(const fn_config *cfg, const char *name);
 /* Opens or creates the database at `path`, migrating its schema.
  * Returns 0 or a negative errno (-EIO for sqlite failures). */
 int registry_open(const char *path, registry **out);
+
+/* The user_version registry_open migrates to (hearthd check compares). */
+int registry_schema_version(void);
 void registry_close(registry *reg); /* accepts NULL */
 
 /* Current version of `name` into *out. -ENOENT when unknown. Caller

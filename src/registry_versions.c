@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "validate.h"
 
 #define WEIGHTS_MAX 1024 /* a weights column larger than this is corrupt */
@@ -86,9 +87,8 @@ static int decode_weights(const char *text, size_t len, fn_alias *a)
     a->nextra = 0;
     json_object_foreach(w, key, v)
     {
-        char *end;
-        long long ver = strtoll(key, &end, 10);
-        if (rc || *end || ver < 1 || !json_is_number(v)) {
+        uint64_t ver;
+        if (rc || !decimal_parse_positive(key, INT64_MAX, &ver) || !json_is_number(v)) {
             rc = -EIO;
             break;
         }

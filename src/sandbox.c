@@ -3,9 +3,11 @@
  *
  * Owns the parent side of a spawn (channels, fork, learning whether exec
  * succeeded, the pidfd) and the child side between fork and exec, written
- * as one ordered table of steps (child_steps[]) so that reading the table
- * tells the whole isolation policy and later steps (namespaces,
- * pivot_root, seccomp, cgroups) slot in.
+ * as two ordered tables of steps, so that reading them tells the whole
+ * isolation policy: setup_steps[] (signals, ids, cgroup, session, network,
+ * the private root, fds), run by the sandbox's init when isolated, and
+ * runtime_steps[] (rlimits, code dir, capabilities, identity, user
+ * namespace, seccomp, exec), run by the runtime it forks.
  *
  * Must never: run anything but async-signal-safe code between fork and
  * exec (everything the child needs is prepared before fork and nothing is
@@ -658,6 +660,9 @@ static void drop_init_privileges(void)
         setresuid(nobody, nobody, nobody);
     clear_all_caps();
     prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
+    /* The uid change cleared the death signal: without it the init, and
+     * the runtime in its pid namespace, outlived a killed spawner. */
+    prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L);
 }
 
 /* ---- ATTACH: a pre-built sandbox's init and its spawner ---- */
@@ -766,6 +771,7 @@ static int lower_address_space(const struct child_ctx *c, pid_t rt, uint64_t as_
     int rc = set_address_space(rt, as_bytes), err = errno;
     if (setresuid(0, 0, 0) < 0 || setresgid(0, 0, 0) < 0)
         _exit(127); /* half ourselves: no state to carry on in */
+    prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0L, 0L, 0L); /* the switch cleared it */
     errno = err;
     return rc;
 }

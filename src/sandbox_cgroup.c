@@ -155,12 +155,12 @@ static void note_own_cgroup(struct discovery *d, char *line)
     *c2 = '\0';
     const char *ctrls = c1 + 1, *path = c2 + 1;
     if (strcmp(line, "0") == 0 && *ctrls == '\0') {
-        strcpy(d->v2_cg, path);
+        snprintf(d->v2_cg, sizeof d->v2_cg, "%s", path);
         return;
     }
     for (int i = 0; i < SANDBOX_CGROUP_COUNT; i++) {
         if (list_has(ctrls, ',', ctrl_names[i]))
-            strcpy(d->v1_cg[i], path);
+            snprintf(d->v1_cg[i], sizeof d->v1_cg[i], "%s", path);
     }
 }
 

@@ -149,7 +149,7 @@ static void finish(sched_call *c, sched_result *res)
     if (im->queued)
         queue_remove(im->p, c);
     if (im->w) {
-        im->w->call = NULL;
+        sw_of(im->w)->call = NULL;
         im->w = NULL;
     }
     if (im->p)
@@ -250,7 +250,7 @@ void stop_worker(sched *s, worker *w)
 
 void pool_link(pool *p, worker *w)
 {
-    w->pool = p;
+    sw_of(w)->pool = p;
     w->prev = NULL;
     w->next = p->workers;
     if (p->workers)
@@ -340,7 +340,7 @@ static void note_arrival(sched *s, pool *p)
 {
     if (!p->cfg.adaptive_keep_alive)
         return;
-    uint64_t now = (uint64_t)timefmt_now_ms();
+    uint64_t now = uv_now(s->o.loop);
     ka_record(&p->ka, &s->ka, now);
     p->ka_dec = ka_decide(&p->ka, &s->ka, pool_keep_alive_ms(s, p));
     p->ka_last = now;
@@ -354,26 +354,29 @@ static bool ka_window_open(const pool *p, uint64_t now)
 
 /* Workers to keep started whatever the calls: min_instances, or one
  * while the adaptive policy has a pre-warm window open. */
-static unsigned prewarm_target(const pool *p)
+static unsigned prewarm_target(const sched *s, const pool *p)
 {
     unsigned n = (unsigned)p->cfg.min_instances;
     if (p->cfg.adaptive_keep_alive && p->ka_dec.prewarm_after_ms > 0 && n < 1 &&
-        ka_window_open(p, (uint64_t)timefmt_now_ms()))
+        ka_window_open(p, uv_now(s->o.loop)))
         n = 1;
     return n;
 }
 
 bool wants_prewarm(const sched *s, const pool *p, unsigned live)
 {
-    return live < prewarm_target(p) && uv_now(s->o.loop) >= p->prewarm_not_before;
+    return live < prewarm_target(s, p) && uv_now(s->o.loop) >= p->prewarm_not_before;
 }
 
 /* Builds the INVOKE metadata for `c` on pool `p`. Caller frees. */
 static char *invoke_meta(pool *p, sched_call *c, size_t *len)
 {
+    /* The worker reads its deadline against its own wall clock: convert
+     * the monotonic deadline at the moment the call is handed over. */
+    int64_t left = (int64_t)(c->impl->deadline - uv_now(p->s->o.loop));
     json_t *m = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s}", "request_id", c->request_id, "function",
                           p->cfg.name, "version", (json_int_t)p->cfg.version, "deadline_ms",
-                          (json_int_t)c->impl->deadline_ms, "memory_mb",
+                          (json_int_t)(timefmt_now_ms() + left), "memory_mb",
                           (json_int_t)p->cfg.memory_mb, "trigger", c->trigger);
     if (!m)
         return NULL;
@@ -398,14 +401,14 @@ static void on_deadline(uv_timer_t *t);
 static void arm_deadline(sched_call *c)
 {
     struct sched_call_impl *im = c->impl;
-    int64_t left = im->deadline_ms - timefmt_now_ms();
+    int64_t left = (int64_t)(im->deadline - uv_now(im->s->o.loop));
     im->queue_timer = false;
     uv_timer_start(&im->timer, on_deadline, left > 0 ? (uint64_t)left : 1, 0);
 }
 
 static void dispatch(sched *s, worker *w, sched_call *c)
 {
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     c->impl->cold = w->served == 0 && w->ready_ms >= c->impl->arrived;
     metrics_fn *m = pool_metrics(p);
     if (c->impl->cold)
@@ -419,7 +422,7 @@ static void dispatch(sched *s, worker *w, sched_call *c)
     arm_deadline(c);
     idle_remove(s, w);
     w->state = WORKER_BUSY;
-    w->call = c;
+    sw_of(w)->call = c;
     c->impl->w = w;
     size_t meta_len = 0;
     char *meta = invoke_meta(p, c, &meta_len);
@@ -435,9 +438,9 @@ static void dispatch(sched *s, worker *w, sched_call *c)
 /* A worker is free: give it the oldest waiting call, or park it. */
 static void worker_free_now(sched *s, worker *w)
 {
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     w->state = WORKER_IDLE;
-    w->last_used_ms = (uint64_t)timefmt_now_ms();
+    w->last_used_ms = uv_now(s->o.loop);
     if (p->deleted || s->shutting_down || !is_current(p, w)) {
         stop_worker(s, w);
         pool_fill(s, p);
@@ -509,8 +512,8 @@ static void answer_error(sched_call *c, worker *w, json_t *meta)
 
 void on_frame(worker *w, uint8_t type, json_t *meta, char *body, size_t len)
 {
-    pool *p = w->pool;
-    sched_call *c = w->call;
+    pool *p = sw_of(w)->pool;
+    sched_call *c = sw_of(w)->call;
     if (w->stopping) {
         free(body); /* on its way out: it has no call, and must take none */
         return;
@@ -567,7 +570,7 @@ static void on_deadline(uv_timer_t *t)
         return;
     }
     if (w) {
-        w->call = NULL;
+        sw_of(w)->call = NULL;
         im->w = NULL;
         logs_note(im->s->o.lg, im->p->cfg.name, w->version, c->request_id,
                   "hearth: timed out after %" PRId64 " ms; worker stopped", im->p->cfg.timeout_ms);
@@ -715,8 +718,8 @@ void sched_invoke(sched *s, sched_call *c)
         return;
     }
     im->s = s;
-    im->deadline_ms = timefmt_now_ms() + p->cfg.timeout_ms;
     im->arrived = uv_now(s->o.loop);
+    im->deadline = im->arrived + (uint64_t)p->cfg.timeout_ms;
     uv_timer_init(s->o.loop, &im->timer);
     im->timer.data = im;
     if (w) {
@@ -852,9 +855,9 @@ static void pool_end(sched *s, pool *p, unsigned status, const char *code, const
     while ((c = queue_pop(p)))
         fail(c, status, code, "%s", why);
     for (worker *w = p->workers; w; w = w->next) {
-        if (w->call)
-            fail(w->call, status == 404 ? 502 : status, status == 404 ? "function_crashed" : code,
-                 "%s", why);
+        if (sw_of(w)->call)
+            fail(sw_of(w)->call, status == 404 ? 502 : status,
+                 status == 404 ? "function_crashed" : code, "%s", why);
         stop_worker(s, w);
     }
     if (p->nworkers == 0)
@@ -960,21 +963,41 @@ int sched_each_pool(sched *s, sched_pool_visit_fn fn, void *ud)
     return strmap_each(&s->pools, visit_pool, &ep);
 }
 
+struct pool_ending {
+    sched *s;
+    const char *code, *why;
+};
+
 static int end_pool(const char *name, void *value, void *ud)
 {
     (void)name;
-    pool_end(ud, value, 503, "overloaded", "the daemon is shutting down");
+    struct pool_ending *e = ud;
+    pool_end(e->s, value, 503, e->code, e->why);
     return 0;
 }
 
-void sched_shutdown(sched *s)
+static void end_all(sched *s, const char *code, const char *why)
 {
+    if (s->shutting_down)
+        return;
     s->shutting_down = true;
     uv_timer_stop(&s->sweep);
     uv_timer_stop(&s->init_timer);
     prebuilt_shutdown(s);
-    strmap_each(&s->pools, end_pool, s);
+    struct pool_ending e = {s, code, why};
+    strmap_each(&s->pools, end_pool, &e);
     strmap_release(&s->pools);
+}
+
+void sched_shutdown(sched *s)
+{
+    end_all(s, "overloaded", "the daemon is shutting down");
+}
+
+void sched_spawner_lost(sched *s)
+{
+    end_all(s, "spawner_lost",
+            "the sandbox spawner died; hearthd is stopping so that it can be started again");
 }
 
 unsigned sched_live(const sched *s)
@@ -994,11 +1017,11 @@ static bool idle_expired(const sched *s, const pool *p, const worker *w, uint64_
 /* Scale to zero: each pool's keep-alive, min_instances excepted. */
 static void stop_expired_idle(sched *s)
 {
-    uint64_t now = (uint64_t)timefmt_now_ms();
+    uint64_t now = uv_now(s->o.loop);
     worker *next;
     for (worker *w = s->idle_head; w; w = next) {
         next = w->idle_next;
-        if (!idle_expired(s, w->pool, w, now) || kept_for_min(w->pool, w))
+        if (!idle_expired(s, sw_of(w)->pool, w, now) || kept_for_min(sw_of(w)->pool, w))
             continue;
         dlog_debug("worker %d idle for %" PRIu64 " ms; stopping it", (int)worker_pid(w),
                    now - w->last_used_ms);

@@ -177,6 +177,10 @@ const fn_config *sched_config(sched *s, const char *name);
 
 /* Stops every worker and answers every call 503. */
 void sched_shutdown(sched *s);
+/* The same at once when the spawner died: every call, waiting or running,
+ * is answered 503 "spawner_lost", and workers it cannot reap are let go.
+ * A later sched_shutdown does nothing. */
+void sched_spawner_lost(sched *s);
 /* Workers not yet reaped. */
 unsigned sched_live(const sched *s);
 

@@ -52,7 +52,7 @@ static unsigned start_share(const sched *s, const pool *joining)
 
 static uint64_t start_deadline(const worker *w)
 {
-    const pool *p = w->pool;
+    const pool *p = sw_of(w)->pool;
     return w->spawned_ms + (uint64_t)p->cfg.init_timeout_ms;
 }
 
@@ -75,7 +75,7 @@ static void arm_init_timer(sched *s)
 
 void take_start_slot(sched *s, worker *w)
 {
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     bool before = wants_start_slots(p);
     w->start_slot = true;
     w->start_prev = NULL;
@@ -94,7 +94,7 @@ void release_start_slot(sched *s, worker *w)
 {
     if (!w->start_slot)
         return;
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     bool before = wants_start_slots(p);
     w->start_slot = false;
     if (w->start_prev)
@@ -117,7 +117,7 @@ static bool reclaim_start_slot(sched *s, const pool *for_pool)
 {
     worker *victim = NULL;
     for (worker *w = s->starting; w; w = w->start_next) {
-        const pool *q = w->pool;
+        const pool *q = sw_of(w)->pool;
         if (q != for_pool && q->nstarting > start_share(s, for_pool) &&
             (!victim || w->spawned_ms > victim->spawned_ms))
             victim = w;
@@ -125,7 +125,7 @@ static bool reclaim_start_slot(sched *s, const pool *for_pool)
     if (!victim)
         return false;
     dlog_debug("stopping a start of %s (over its share of --max-starting) for %s",
-               ((pool *)victim->pool)->cfg.name, for_pool->cfg.name);
+               ((pool *)sw_of(victim)->pool)->cfg.name, for_pool->cfg.name);
     stop_worker(s, victim);
     return true;
 }
@@ -158,7 +158,7 @@ static void fail_init_timeout(pool *p, const worker *w)
 
 static void stop_late_start(sched *s, worker *w)
 {
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     logs_note(s->o.lg, p->cfg.name, w->version, "",
               "hearth: the worker did not finish starting within init_timeout_ms (%" PRId64
               " ms); stopped",
@@ -201,7 +201,7 @@ static worker *pick_victim(sched *s, const pool *for_pool)
 {
     worker *best = NULL;
     for (worker *w = s->idle_head; w; w = w->idle_next)
-        if (w->pool != for_pool && !kept_for_min(w->pool, w) &&
+        if (sw_of(w)->pool != for_pool && !kept_for_min(sw_of(w)->pool, w) &&
             (!best || w->priority < best->priority))
             best = w;
     return best;
@@ -219,7 +219,7 @@ static bool evict_one(sched *s, pool *for_pool)
     if (w->priority > s->clock)
         s->clock = w->priority;
     dlog_debug("evicting idle worker %d of %s (priority %.1f) for %s", (int)worker_pid(w),
-               ((pool *)w->pool)->cfg.name, w->priority, for_pool->cfg.name);
+               ((pool *)sw_of(w)->pool)->cfg.name, w->priority, for_pool->cfg.name);
     stop_worker(s, w);
     return true;
 }
@@ -329,7 +329,10 @@ void pool_fill(sched *s, pool *p)
                 delay_prewarm(s, p);
                 return;
             }
-            fail(p->qhead, 500, "internal_error", "could not start a worker: %s", strerror(-rc));
+            /* Out of descriptors passes; anything else is a fault of ours. */
+            bool fds = rc == -EMFILE || rc == -ENFILE;
+            fail(p->qhead, fds ? 503 : 500, fds ? "overloaded" : "internal_error",
+                 "could not start a worker: %s", strerror(-rc));
             continue;
         }
         starting++;

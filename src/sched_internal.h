@@ -45,11 +45,24 @@ struct pool {
     /* "keep_alive": "adaptive": idle times, and the decision after the last call */
     ka_state ka;
     ka_decision ka_dec;
-    uint64_t ka_last; /* wall-clock ms of the last call, 0 = none yet */
+    uint64_t ka_last; /* loop time (monotonic ms) of the last call, 0 = none yet */
     /* on the scheduler's list of pools waiting for a slot or memory */
     bool hungry;
     pool *hungry_prev, *hungry_next;
 };
+
+/* What the scheduler keeps of a worker behind its opaque owner pointer
+ * (worker.h): allocated with the worker (launch), freed by its on_exit. */
+typedef struct sched_worker {
+    pool *pool;       /* its function's pool; NULL while a pre-built sandbox */
+    sched_call *call; /* the call in flight */
+    stem_pool *stem;  /* the pre-built pool it belongs to until claimed */
+} sched_worker;
+
+static inline sched_worker *sw_of(const worker *w)
+{
+    return w->owner;
+}
 
 struct sched_call_impl {
     sched_call *call;
@@ -58,7 +71,7 @@ struct sched_call_impl {
     worker *w;
     sched_call *qnext;
     uv_timer_t timer;
-    int64_t deadline_ms;
+    uint64_t deadline;   /* loop time (monotonic): a wall-clock step cannot move it */
     uint64_t arrived;    /* loop time */
     uint64_t arrived_ns; /* uv_hrtime(), for the duration histogram */
     bool cold;           /* waited for a worker that became ready after it arrived */
@@ -125,6 +138,11 @@ void feed_waiting_pools(sched *s);
 
 /* sched_launch.c: starting a worker */
 int spawn_worker(sched *s, pool *p, worker *stem);
+/* A worker's environment ("KEY=VALUE", NULL-ended) for cfg, or (NULL) a
+ * pre-built sandbox's: NULL when out of memory, never a partial one. */
+char **sched_worker_env(const fn_config *cfg);
+void sched_free_env(char **env); /* accepts NULL */
+
 int spawn_sandbox(sched *s, const char *runtime, bool egress, const worker_events *ev, int *slot,
                   worker **out);
 bool uid_slot_free(const sched *s);

@@ -59,7 +59,9 @@ static void fail_start(pool *p, worker *w, const char *how)
     }
     if (!c)
         return;
-    if (w->spawn_error)
+    if (w->spawn_error == -EMFILE || w->spawn_error == -ENFILE)
+        fail(c, 503, "overloaded", "could not start a worker: %s", strerror(-w->spawn_error));
+    else if (w->spawn_error)
         fail(c, 500, "internal_error", "could not start a worker: %s", strerror(-w->spawn_error));
     else if (type)
         fail_typed(c, 500, "init_error", type, "%s", msg);
@@ -80,7 +82,7 @@ static void note_violation(sched *s, pool *p, worker *w, sched_call *c)
 
 static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
 {
-    pool *p = w->pool;
+    pool *p = sw_of(w)->pool;
     sched *s = p->s;
     char how[128];
     if (w->spawn_error)
@@ -97,7 +99,7 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
         s->ndying--;
         s->dying_mb -= (uint64_t)w->memory_mb;
     }
-    sched_call *c = w->call;
+    sched_call *c = sw_of(w)->call;
     bool oom = worker_oom_killed(w);
     if (oom)
         metrics_fn_event(pool_metrics(p), METRICS_OOM_KILLS);
@@ -128,6 +130,8 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
     w->init_error = NULL;
     give_back_uid_slot(s, w);
     w->state = WORKER_DEAD;
+    free(w->owner);
+    w->owner = NULL;
     if (p->deleted) {
         if (p->nworkers == 0)
             pool_free(p);
@@ -141,46 +145,51 @@ static const worker_events worker_ev = {.on_frame = on_frame, .on_exit = on_exit
 
 /* --- starting workers --- */
 
-/* The environment every worker starts with; a function's adds its own. */
-static const char *const fixed_env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
-                                        "HOME=/tmp", "TZ=UTC"};
-#define NFIXED (sizeof fixed_env / sizeof *fixed_env)
+/* The environment every worker starts with; a function's adds its own.
+ * validate.c keeps the list, so that a function's env cannot name one. */
+static const char *const *const fixed_env = validate_fixed_env;
+#define NFIXED VALIDATE_FIXED_ENV_COUNT
 
 /* "KEY=VALUE" strings for a worker of cfg, or (cfg NULL) for a pre-built
  * one, which has only the fixed ones and HEARTH_PREBUILT=1. Freed with
- * free_env. */
-static char **build_env(const fn_config *cfg)
+ * sched_free_env. All or nothing: NULL when any string cannot be made, as
+ * a worker without, say, HEARTH_HANDLER must never start. */
+char **sched_worker_env(const fn_config *cfg)
 {
     size_t n = (cfg ? json_object_size(cfg->env) : 0) + NFIXED + 8, i = 0;
     char **env = calloc(n, sizeof *env);
     if (!env)
         return NULL;
     for (size_t f = 0; f < NFIXED; f++)
-        env[i++] = strdup(fixed_env[f]);
+        if (!(env[i++] = strdup(fixed_env[f])))
+            goto nomem;
     if (!cfg) {
-        env[i++] = strdup("HEARTH_PREBUILT=1");
+        if (!(env[i++] = strdup("HEARTH_PREBUILT=1")))
+            goto nomem;
         return env;
     }
     const char *k;
     json_t *v;
     json_object_foreach(cfg->env, k, v)
     {
-        if (asprintf(&env[i], "%s=%s", k, json_string_value(v)) >= 0)
-            i++;
+        if (asprintf(&env[i], "%s=%s", k, json_string_value(v)) < 0)
+            goto nomem;
+        i++;
     }
-    if (asprintf(&env[i], "HEARTH_HANDLER=%s", cfg->handler) >= 0)
-        i++;
-    if (asprintf(&env[i], "HEARTH_FUNCTION_NAME=%s", cfg->name) >= 0)
-        i++;
-    if (asprintf(&env[i], "HEARTH_FUNCTION_VERSION=%" PRId64, cfg->version) >= 0)
-        i++;
-    if (asprintf(&env[i], "HEARTH_MEMORY_MB=%" PRId64, cfg->memory_mb) >= 0)
-        i++;
-    env[i] = NULL;
+    if (asprintf(&env[i], "HEARTH_HANDLER=%s", cfg->handler) < 0 ||
+        asprintf(&env[++i], "HEARTH_FUNCTION_NAME=%s", cfg->name) < 0 ||
+        asprintf(&env[++i], "HEARTH_FUNCTION_VERSION=%" PRId64, cfg->version) < 0 ||
+        asprintf(&env[++i], "HEARTH_MEMORY_MB=%" PRId64, cfg->memory_mb) < 0)
+        goto nomem;
+    env[++i] = NULL;
     return env;
+nomem:
+    env[i] = NULL; /* a failed asprintf leaves it undefined */
+    sched_free_env(env);
+    return NULL;
 }
 
-static void free_env(char **env)
+void sched_free_env(char **env)
 {
     for (size_t i = 0; env && env[i]; i++)
         free(env[i]);
@@ -262,7 +271,7 @@ static int launch(sched *s, pool *p, const char *runtime, bool egress, worker *s
     *slot = stem ? stem->uid_slot : take_uid_slot(s);
     if (s->o.uid_count && *slot < 0)
         return -EAGAIN;
-    char **env = build_env(p ? &p->cfg : NULL);
+    char **env = sched_worker_env(p ? &p->cfg : NULL);
     const char *secrets[VALIDATE_SECRETS_MAX + 1];
     for (unsigned i = 0; p && i <= p->cfg.nsecrets; i++)
         secrets[i] = i < p->cfg.nsecrets ? p->cfg.secrets[i] : NULL;
@@ -272,13 +281,19 @@ static int launch(sched *s, pool *p, const char *runtime, bool egress, worker *s
     spec.code_dir = p ? code_dir : s->o.code_root;
     spec.secrets = p && p->cfg.nsecrets ? secrets : NULL;
     spec.egress = p ? p->cfg.network == FN_NET_EGRESS : egress;
-    int rc = !env   ? -ENOMEM
+    /* A claimed stem keeps the state it was built with. */
+    sched_worker *own = stem ? NULL : calloc(1, sizeof *own);
+    int rc = !env || (!stem && !own) ? -ENOMEM
              : stem ? worker_specialize(stem, &spec, p->cfg.name, p->cfg.version, ev)
                     : worker_spawn(s->o.loop, s->o.spawner, s->o.lg, &spec, p ? p->cfg.name : "",
                                    p ? p->cfg.version : 0, s->o.max_response, ev, out);
-    free_env(env);
+    sched_free_env(env);
     if (rc == 0 && stem)
         *out = stem;
+    else if (rc == 0)
+        (*out)->owner = own;
+    else
+        free(own);
     if (rc < 0 && !stem && *slot >= 0)
         s->uid_used[*slot] = false;
     return rc;
@@ -298,7 +313,7 @@ static int start_for(sched *s, pool *p, worker *stem, int *slot, worker **out)
         int rc = launch(s, p, p->cfg.runtime, false, stem, &worker_ev, slot, out);
         prebuilt_note_start(s, p, rc == 0);
         if (rc == 0) {
-            stem->stem = NULL; /* a function's worker now, for good */
+            sw_of(stem)->stem = NULL; /* a function's worker now, for good */
             return 0;
         }
         dlog_warn("could not claim a pre-built sandbox for %s: %s", p->cfg.name, strerror(-rc));

@@ -152,7 +152,7 @@ static void on_stem_frame(worker *w, uint8_t type, json_t *meta, char *body, siz
 {
     (void)len;
     free(body);
-    stem_pool *st = w->stem;
+    stem_pool *st = sw_of(w)->stem;
     if (type != HEARTH_FRAME_READY || w->state != WORKER_STARTING ||
         !json_is_true(json_object_get(meta, "prebuilt"))) {
         dlog_warn("pre-built worker %d sent frame %u before it was given a function: stopped",
@@ -174,7 +174,7 @@ static void on_stem_frame(worker *w, uint8_t type, json_t *meta, char *body, siz
 /* Built; its runtime is loading. At shutdown it goes at once. */
 static void on_stem_started(worker *w)
 {
-    stem_pool *st = w->stem;
+    stem_pool *st = sw_of(w)->stem;
     if (st->s->shutting_down)
         stop_stem(st->s, st, w);
 }
@@ -183,7 +183,7 @@ static void on_stem_exit(worker *w, int wstatus, bool protocol_error)
 {
     (void)wstatus;
     (void)protocol_error;
-    stem_pool *st = w->stem;
+    stem_pool *st = sw_of(w)->stem;
     sched *s = st->s;
     if (!w->stopping)
         list_remove(list_of(st, w), w); /* it died on its own */
@@ -203,6 +203,8 @@ static void on_stem_exit(worker *w, int wstatus, bool protocol_error)
         schedule_fill(s, 0);
     }
     w->state = WORKER_DEAD;
+    free(w->owner);
+    w->owner = NULL;
     feed_waiting_pools(s);
 }
 
@@ -229,7 +231,7 @@ static int build_one(sched *s, stem_pool *st)
     metrics_spawned(s->o.metrics, rc == 0);
     if (rc < 0)
         return rc;
-    w->stem = st;
+    sw_of(w)->stem = st;
     w->uid_slot = slot;
     w->memory_mb = (int64_t)s->o.prebuilt_mb;
     w->spawned_ms = uv_now(s->o.loop);
@@ -289,7 +291,7 @@ worker *prebuilt_take(sched *s, pool *p)
 
 void prebuilt_untake(sched *s, worker *w)
 {
-    list_add(&((stem_pool *)w->stem)->ready, w);
+    list_add(&((stem_pool *)sw_of(w)->stem)->ready, w);
     s->nworkers++;
     s->memory_mb += (uint64_t)w->memory_mb;
 }
@@ -310,7 +312,7 @@ void prebuilt_note_start(sched *s, const pool *p, bool claimed)
 
 void prebuilt_discard(sched *s, worker *w)
 {
-    stem_pool *st = w->stem;
+    stem_pool *st = sw_of(w)->stem;
     s->nworkers++;
     s->memory_mb += (uint64_t)w->memory_mb;
     list_add(&st->ready, w); /* as it was taken; stop_stem takes it off again */

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "validate.h"
 
 _Static_assert(crypto_box_SEALBYTES == 48, "SECRETS_SEALED_MAX counts 48 bytes of seal");
@@ -58,8 +59,9 @@ static int write_atomic(int dirfd, const char *name, const void *data, size_t le
     int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return -errno;
-    errno = 0;
-    int rc = write(fd, data, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -(errno ? errno : EIO);
+    int rc = fsutil_write_all(fd, data, len);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
     close(fd);
     if (rc == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
         rc = -errno;

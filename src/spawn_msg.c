@@ -279,11 +279,14 @@ ssize_t spawnmsg_recv(int fd, void *buf, size_t cap, int *fds, int maxfds, int *
      * when we take none), so the message is not the one that was sent. */
     if (!(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && !extra)
         return n;
+    /* Whole and of the size asked, but the fds it carried were dropped:
+     * out of descriptors here (RLIMIT_NOFILE). The message can be read. */
+    bool fds_lost = !(mh.msg_flags & MSG_TRUNC) && !extra && (size_t)n == cap;
     for (int i = 0; nfds && i < *nfds; i++)
         close(fds[i]);
     if (nfds)
         *nfds = 0;
-    return -EMSGSIZE;
+    return fds_lost ? -EMFILE : -EMSGSIZE;
 }
 
 int spawnmsg_send(int fd, const void *buf, size_t len, const int *fds, int nfds)

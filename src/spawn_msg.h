@@ -68,10 +68,20 @@ int spawnmsg_decode(char *buf, size_t len, sandbox_spec *spec, const char **argv
 
 /* One message and up to maxfds fds (close-on-exec). Returns its length,
  * 0 at EOF, -EMSGSIZE when the message was cut or carried more fds than
- * maxfds (then none are kept), or -errno. */
+ * maxfds (then none are kept), -EMFILE when a message of exactly `cap`
+ * bytes arrived whole but the kernel dropped its fds (we are out of
+ * descriptors: buf holds the message, no fd is kept), or -errno. */
 ssize_t spawnmsg_recv(int fd, void *buf, size_t cap, int *fds, int maxfds, int *nfds);
 
 /* Sends one message with nfds (<= SPAWNMSG_MAX_FDS) fds. 0 or -errno. */
 int spawnmsg_send(int fd, const void *buf, size_t len, const int *fds, int nfds);
+
+/* A template's answer to one spawn message (zygote_child.c writes it,
+ * zygote.c reads it): rc 0 and the new worker's host pid, or rc a
+ * negative errno and pid 0. */
+typedef struct spawnmsg_reply {
+    int32_t rc;
+    int32_t pid;
+} spawnmsg_reply;
 
 #endif

@@ -186,6 +186,62 @@ static void lose(spawner *sp, const char *why)
         sp->on_lost(sp->lost_ud);
 }
 
+struct dropped {
+    spawner *sp;
+    int32_t id;
+};
+
+static void on_dropped_reaped(void *ud, int rc, int wstatus, bool oom);
+
+/* Reaps a sandbox the daemon could not take (its fds were dropped): asks
+ * again until the spawner says it is gone, so that it forgets it. */
+static void reap_dropped(struct dropped *d)
+{
+    sandbox_proc proc = {.spawner_id = d->id};
+    if (spawner_reap_async(d->sp, &proc, on_dropped_reaped, d) < 0)
+        free(d); /* the spawner is gone, and its sandboxes with it */
+}
+
+static void on_dropped_reaped(void *ud, int rc, int wstatus, bool oom)
+{
+    (void)wstatus;
+    (void)oom;
+    struct dropped *d = ud;
+    if (rc == 0 && !d->sp->lost)
+        reap_dropped(d); /* killed, not exited yet */
+    else
+        free(d);
+}
+
+/* Out of descriptors, the kernel dropped the fds of a reply: that request
+ * fails with -EMFILE (the call gets a 503) and the sandbox made for it is
+ * killed and reaped. The spawner is fine; the daemon goes on. */
+static int fds_dropped(spawner *sp, const struct spw_reply *r)
+{
+    struct pending *p = take_pending(sp, r->req);
+    if (!p) {
+        lose(sp, "an answer to no request");
+        return -1;
+    }
+    bool made = (p->type == SPW_SPAWN || p->type == SPW_PREBUILD) && r->rc == 0;
+    struct spw_reply failed = *r;
+    if (made)
+        failed.rc = -EMFILE;
+    dlog_warn("spawner: out of file descriptors: the fds of a reply were dropped%s",
+              made ? "; its sandbox is stopped and its call fails" : "");
+    deliver(p, &failed, NULL, 0);
+    if (made) {
+        sandbox_proc proc = {.spawner_id = r->id};
+        spawner_kill(sp, &proc);
+        struct dropped *d = malloc(sizeof *d);
+        if (d) {
+            *d = (struct dropped){sp, r->id};
+            reap_dropped(d);
+        }
+    }
+    return 1;
+}
+
 /* Reads one reply. 1: delivered, 0: none waiting, -1: the spawner is lost. */
 static int read_reply(spawner *sp)
 {
@@ -194,6 +250,8 @@ static int read_reply(spawner *sp)
     ssize_t n = spawnmsg_recv(sp->fd, &r, sizeof r, fds, SPW_SANDBOX_FDS, &nfds);
     if (n == -EAGAIN)
         return 0;
+    if (n == -EMFILE)
+        return fds_dropped(sp, &r);
     if (n != (ssize_t)sizeof r) {
         close_fds(fds, nfds);
         lose(sp, n == 0 ? "it exited" : "it broke the protocol");
@@ -269,6 +327,11 @@ void spawner_watch(spawner *sp, uv_loop_t *loop, void (*on_lost)(void *ud), void
     uv_poll_init(loop, &sp->poll, sp->fd);
     sp->poll.data = sp;
     update_poll(sp);
+}
+
+bool spawner_is_lost(const spawner *sp)
+{
+    return sp->lost;
 }
 
 static void on_poll_closed(uv_handle_t *h)

@@ -105,6 +105,9 @@ typedef void (*spawner_reaped_fn)(void *ud, int rc, int wstatus, bool oom);
  * broke the protocol) every request in flight is answered -EPIPE, then
  * on_lost(ud) runs once: nothing can be started any more. */
 void spawner_watch(spawner *sp, uv_loop_t *loop, void (*on_lost)(void *ud), void *ud);
+
+/* True once the spawner is lost: no KILL or REAP can be answered. */
+bool spawner_is_lost(const spawner *sp);
 /* Stops reading (before the loop closes); requests in flight are dropped. */
 void spawner_unwatch(spawner *sp);
 

@@ -36,10 +36,25 @@ static const struct {
     {"PRAGMA foreign_keys", "1"},
 };
 
+int sqlitedb_errno(sqlite3 *db)
+{
+    switch (sqlite3_errcode(db) & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY; /* another process holds the lock: try again later */
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    default:
+        return -EIO;
+    }
+}
+
 int sqlitedb_fail(sqlite3 *db, const char *who, const char *what)
 {
     dlog_error("%s: %s: %s", who, what, sqlite3_errmsg(db));
-    return -EIO;
+    return sqlitedb_errno(db);
 }
 
 int sqlitedb_exec(sqlite3 *db, const char *who, const char *sql)
@@ -49,7 +64,7 @@ int sqlitedb_exec(sqlite3 *db, const char *who, const char *sql)
         return 0;
     dlog_error("%s: %.60s: %s", who, sql, msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
-    return -EIO;
+    return sqlitedb_errno(db);
 }
 
 /* Runs a one-row query and compares its first column, as text and ignoring

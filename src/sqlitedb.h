@@ -19,10 +19,16 @@
 int sqlitedb_open(const char *path, const char *who, const char *const *migrations, size_t count,
                   sqlite3 **out);
 
-/* Runs `sql` (one or more statements, no rows wanted). 0 or -EIO. */
+/* Runs `sql` (one or more statements, no rows wanted). 0 or, as
+ * sqlitedb_errno, a negative errno. */
 int sqlitedb_exec(sqlite3 *db, const char *who, const char *sql);
 
-/* Logs sqlite's account of a failure of `what` and returns -EIO. */
+/* The last failure on `db` as a negative errno: -EBUSY (locked by another
+ * connection past the busy timeout), -ENOSPC (disk full), -ENOMEM, else
+ * -EIO; so that callers can answer 503 or 507 rather than 500. */
+int sqlitedb_errno(sqlite3 *db);
+
+/* Logs sqlite's account of a failure of `what` and returns sqlitedb_errno. */
 int sqlitedb_fail(sqlite3 *db, const char *who, const char *what);
 
 #endif

@@ -1,21 +1,45 @@
 /*
- * timefmt.c — wall-clock milliseconds and RFC 3339 formatting/parsing,
- * always in UTC, without touching the process's TZ or locale.
+ * timefmt.c — wall-clock milliseconds (and a steady variant for durations), RFC 3339
+ * formatting/parsing, always in UTC, without touching the process's TZ or locale.
  */
 #include "timefmt.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "decimal.h"
+
 int64_t timefmt_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t steady_offset_ms; /* wall minus monotonic at the first call */
+static pthread_once_t steady_once = PTHREAD_ONCE_INIT;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void steady_anchor(void)
+{
+    steady_offset_ms = timefmt_now_ms() - mono_ms();
+}
+
+int64_t timefmt_steady_ms(void)
+{
+    pthread_once(&steady_once, steady_anchor);
+    return mono_ms() + steady_offset_ms;
 }
 
 int timefmt_iso_ms(int64_t ms, char out[TIMEFMT_ISO_LEN])
@@ -111,12 +135,10 @@ int timefmt_parse(const char *s, int64_t *ms)
     if (!s || !*s)
         return -EINVAL;
     if (strchr(s, '-') == NULL) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || *end || v < 0)
+        uint64_t v;
+        if (!decimal_parse(s, INT64_MAX, &v))
             return -EINVAL;
-        *ms = v;
+        *ms = (int64_t)v;
         return 0;
     }
     return parse_rfc3339(s, ms);

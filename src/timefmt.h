@@ -8,8 +8,16 @@
 
 #define TIMEFMT_ISO_LEN 32
 
-/* Milliseconds since the unix epoch (CLOCK_REALTIME). */
+/* Milliseconds since the unix epoch (CLOCK_REALTIME). For what a person
+ * reads and for cron times only: a step of the wall clock moves it. */
 int64_t timefmt_now_ms(void);
+
+/* Steady wall time: the wall clock read once, at the first call, then
+ * advanced by CLOCK_MONOTONIC. Equal to timefmt_now_ms() until the wall
+ * clock is stepped; after a step it keeps the old pace, so ages and
+ * "run at" times stored in the async queue neither jump nor stall. A
+ * restart re-reads the wall clock. (DESIGN.md §8: monotonic durations.) */
+int64_t timefmt_steady_ms(void);
 
 /* Writes "2026-11-27T02:53:49.123Z" (UTC) into out; returns its length. */
 int timefmt_iso_ms(int64_t ms, char out[TIMEFMT_ISO_LEN]);

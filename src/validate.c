@@ -10,17 +10,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NAME_MAX_LEN    63
 #define ENV_KEY_MAX_LEN 128
 #define ENV_TOTAL_MAX   4096
-#define HANDLER_MAX_LEN 255
 #define QUOTED_KEY_MAX  64 /* how much of a bad key an error message shows */
 
-/* Variables the runtime sets for itself: a user value would break the
- * runtime or, for the loader's LD_* variables, subvert it. */
+const char *const validate_fixed_env[VALIDATE_FIXED_ENV_COUNT] = {
+    "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp", "TZ=UTC"};
+
+/* Besides validate_fixed_env, variables the runtimes set for themselves:
+ * a user value would break the runtime or, for the loader's LD_*
+ * variables, subvert it. */
 static const char *const reserved_names[] = {
-    "PATH",       "HOME",       "LANG",       "LC_ALL",          "TZ",
-    "PYTHONPATH", "PYTHONHOME", "LD_PRELOAD", "LD_LIBRARY_PATH", "LAMBDA_TASK_ROOT",
+    "LC_ALL", "PYTHONPATH", "PYTHONHOME", "LD_PRELOAD", "LD_LIBRARY_PATH", "LAMBDA_TASK_ROOT",
 };
 /* LD_ covers LD_AUDIT and the other loader knobs beyond the two above. */
 static const char *const reserved_prefixes[] = {"HEARTH_", "AWS_LAMBDA_", "LD_"};
@@ -36,8 +37,8 @@ bool validate_function_name(const char *name)
 {
     if (!name)
         return false;
-    size_t len = strnlen(name, NAME_MAX_LEN + 1);
-    if (len == 0 || len > NAME_MAX_LEN || !is_lower_alnum((unsigned char)name[0]))
+    size_t len = strnlen(name, FN_NAME_MAX + 1);
+    if (len == 0 || len > FN_NAME_MAX || !is_lower_alnum((unsigned char)name[0]))
         return false;
     for (size_t i = 1; i < len; i++)
         if (!is_lower_alnum((unsigned char)name[i]) && name[i] != '-')
@@ -47,7 +48,6 @@ bool validate_function_name(const char *name)
 
 bool validate_secret_name(const char *name)
 {
-    _Static_assert(VALIDATE_SECRET_NAME_MAX == NAME_MAX_LEN, "one rule for both names");
     return validate_function_name(name);
 }
 
@@ -106,6 +106,10 @@ static bool env_key_well_formed(const char *key, size_t len)
 
 static bool env_key_reserved(const char *key)
 {
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < VALIDATE_FIXED_ENV_COUNT; i++)
+        if (strncmp(key, validate_fixed_env[i], klen) == 0 && validate_fixed_env[i][klen] == '=')
+            return true;
     for (size_t i = 0; i < COUNT(reserved_names); i++)
         if (strcmp(key, reserved_names[i]) == 0)
             return true;
@@ -193,8 +197,8 @@ bool validate_handler(const char *handler)
 {
     if (!handler)
         return false;
-    size_t len = strnlen(handler, HANDLER_MAX_LEN + 1);
-    if (len == 0 || len > HANDLER_MAX_LEN || handler[0] == '/')
+    size_t len = strnlen(handler, FN_HANDLER_MAX + 1);
+    if (len == 0 || len > FN_HANDLER_MAX || handler[0] == '/')
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)handler[i];

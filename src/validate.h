@@ -17,9 +17,15 @@ bool validate_function_name(const char *name);
 int validate_refuse(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The longest function name and handler (validate_function_name,
+ * validate_handler); the registry's columns and buffers are sized by
+ * them. */
+#define FN_NAME_MAX    63
+#define FN_HANDLER_MAX 255
+
 /* Secret names follow the function names' rule, which makes them safe
  * as one path component (no '/', no "." or "..", no NUL, no leading '.'). */
-#define VALIDATE_SECRET_NAME_MAX 63
+#define VALIDATE_SECRET_NAME_MAX FN_NAME_MAX
 #define VALIDATE_SECRETS_MAX     16 /* secrets one function may list */
 bool validate_secret_name(const char *name);
 
@@ -28,8 +34,13 @@ bool validate_secret_name(const char *name);
  * `err` (which may be NULL). */
 int validate_secret_list(const json_t *list, char *err, size_t errlen);
 
+/* The environment every worker starts with, before its function's own
+ * (sched_launch.c); validate_env refuses a function's env that names one. */
+#define VALIDATE_FIXED_ENV_COUNT 4
+extern const char *const validate_fixed_env[VALIDATE_FIXED_ENV_COUNT];
+
 /* env: a JSON object whose keys match [A-Za-z_][A-Za-z0-9_]{0,127}, are not
- * reserved (HEARTH_* and the variables the runtime sets), and whose values
+ * reserved (HEARTH_*, validate_fixed_env and the runtime's own), and whose values
  * are strings without NUL; at most 4 KiB of keys+values in all (Lambda's
  * limit). Returns 0 or -EINVAL with a sentence in `err`. */
 int validate_env(const json_t *env, char *err, size_t errlen);

@@ -31,7 +31,7 @@
 
 #define READ_CHUNK     (64 * 1024)
 #define DRAIN_MAX      (1024 * 1024) /* bound on output drained before a frame */
-#define WORKER_HANDLES 4
+#define WORKER_HANDLES 5
 
 struct worker_impl {
     worker *w;
@@ -49,6 +49,7 @@ struct worker_impl {
     log_source src;
     uint32_t max_body;
     uv_poll_t ctl, out, err, pid;
+    uv_timer_t abandon; /* the spawner is lost: ends the worker from a fresh stack */
     int handles_open;
     bool out_open, err_open, ctl_open;
     int ctl_events; /* what the ctl poll watches now */
@@ -110,6 +111,7 @@ static void close_handles(struct worker_impl *im)
     uv_close((uv_handle_t *)&im->out, on_handle_closed);
     uv_close((uv_handle_t *)&im->err, on_handle_closed);
     uv_close((uv_handle_t *)&im->pid, on_handle_closed);
+    uv_close((uv_handle_t *)&im->abandon, on_handle_closed);
 }
 
 /* Forgets the frame being sent. The body is borrowed from a request that
@@ -122,13 +124,20 @@ static void drop_pending_send(struct worker_impl *im)
     im->body_len = im->body_off = 0;
 }
 
+static void on_abandon(uv_timer_t *t);
+
 static void stop_process(struct worker_impl *im)
 {
     drop_pending_send(im);
     if (im->spawning)
         im->kill_on_arrival = true;
-    else
+    else if (!spawner_is_lost(im->sp))
         spawner_kill(im->sp, &im->proc);
+    else if (!im->exited && !im->reaping)
+        /* Nobody can kill or reap it now (it is not ours to signal): end
+         * the worker as if reaped, on the next loop turn, since our caller
+         * may still be walking the list this worker is on. */
+        uv_timer_start(&im->abandon, on_abandon, 0, 0);
 }
 
 static void kill_for_protocol(struct worker_impl *im, const char *why)
@@ -504,6 +513,15 @@ static void on_reaped(void *ud, int rc, int wstatus, bool oom)
     step(im);
 }
 
+static void on_abandon(uv_timer_t *t)
+{
+    struct worker_impl *im = t->data;
+    if (im->exited || im->reaping)
+        return;
+    uv_poll_stop(&im->pid);
+    on_reaped(im, -EPIPE, 0, false);
+}
+
 static void on_pidfd(uv_poll_t *p, int status, int events)
 {
     (void)status;
@@ -528,7 +546,8 @@ static void start_handles(struct worker_impl *im)
     uv_poll_init(im->loop, &im->out, im->proc.out_fd);
     uv_poll_init(im->loop, &im->err, im->proc.err_fd);
     uv_poll_init(im->loop, &im->pid, im->proc.pidfd);
-    im->ctl.data = im->out.data = im->err.data = im->pid.data = im;
+    uv_timer_init(im->loop, &im->abandon);
+    im->ctl.data = im->out.data = im->err.data = im->pid.data = im->abandon.data = im;
     im->handles_open = WORKER_HANDLES;
     im->ctl_events = UV_READABLE;
     uv_poll_start(&im->ctl, UV_READABLE, on_ctl);

@@ -42,23 +42,21 @@ struct worker {
     /* Owned by the scheduler. */
     worker_state state;
     int64_t version;
-    uint64_t secrets_gen; /* its pool's secrets_gen when it started */
-    uint64_t served;      /* requests answered */
-    uint64_t last_used_ms;
+    uint64_t secrets_gen;            /* its pool's secrets_gen when it started */
+    uint64_t served;                 /* requests answered */
+    uint64_t last_used_ms;           /* loop time it last went idle (monotonic) */
     uint64_t ready_ms;               /* loop time of its READY frame (0 while starting) */
     uint64_t spawned_ms;             /* loop time it was started */
     uint64_t spawned_ns;             /* uv_hrtime() then, for the init-duration histogram */
     int64_t memory_mb;               /* what it counts against --memory-budget */
     double priority;                 /* Greedy-Dual: the lowest idle one is evicted first */
-    void *pool;                      /* the scheduler's pool */
-    void *call;                      /* the scheduler's call in flight */
+    void *owner;                     /* the scheduler's own state of this worker */
     bool stopping;                   /* killed on purpose: its exit fails no request */
     bool start_slot;                 /* holds one of --max-starting's slots */
     int uid_slot;                    /* its own uid from the range, or -1 */
     json_t *init_error;              /* what INIT_ERROR said, until the exit */
     int spawn_error;                 /* -errno: the sandbox never started (then on_exit) */
     bool prebuilt;                   /* a pre-built sandbox with no function yet */
-    void *stem;                      /* the scheduler's pre-built pool it belongs to, if any */
     worker *prev, *next;             /* the pool's list */
     worker *idle_prev, *idle_next;   /* the scheduler's idle list, oldest first */
     worker *start_prev, *start_next; /* the scheduler's list of slot holders */

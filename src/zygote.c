@@ -43,11 +43,6 @@ struct zygote {
     pid_t pid;
 };
 
-struct zygote_reply {
-    int32_t rc;
-    int32_t pid;
-};
-
 static struct zygote templates[MAX_TEMPLATES];
 static size_t ntemplates;
 
@@ -165,7 +160,7 @@ static int ask_template(struct zygote *z, const sandbox_spec *spec, const sandbo
     int rc = spawnmsg_encode(spec, bits, msg, &len);
     if (rc < 0)
         return rc;
-    struct zygote_reply reply;
+    spawnmsg_reply reply;
     if (spawnmsg_send(z->fd, msg, len, sendfds, nfds) < 0 || wait_readable(z->fd, REPLY_MS) < 0 ||
         spawnmsg_recv(z->fd, &reply, sizeof reply, NULL, 0, NULL) != (ssize_t)sizeof reply ||
         (reply.rc == 0 && reply.pid <= 0))

@@ -120,9 +120,7 @@ int hz_next(void)
     for (int i = 0; i < nfds; i++)
         close(fds[i]);
     explicit_bzero(msg, (size_t)len);
-    struct {
-        int32_t rc, pid;
-    } reply = {pid < 0 ? pid : 0, pid > 0 ? pid : 0};
+    spawnmsg_reply reply = {pid < 0 ? pid : 0, pid > 0 ? pid : 0};
     spawnmsg_send(sock, &reply, sizeof reply, NULL, 0);
     return 0;
 }

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
+
 /* Shows `j` as JSON (--json) and returns whether it did. */
 static bool json_out(const cli *c, json_t *j)
 {
@@ -25,14 +27,13 @@ static bool json_out(const cli *c, json_t *j)
     return true;
 }
 
-static int parse_int(const char *s, long long lo, long long hi, long long *out)
+/* A whole number from 1 up, as every count and version here is. */
+static int parse_count(const char *s, long long *out)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
+    uint64_t v;
+    if (!decimal_parse(s, INT64_MAX, &v) || v == 0)
         return -EINVAL;
-    *out = v;
+    *out = (long long)v;
     return 0;
 }
 
@@ -71,7 +72,7 @@ int cmd_rollback(cli *c, int argc, char **argv)
     json_t *body = json_object();
     if (argc == 3) {
         long long v;
-        if (parse_int(argv[2], 1, INT64_MAX, &v) != 0) {
+        if (parse_count(argv[2], &v) != 0) {
             json_decref(body);
             return cli_fail(CLI_USAGE, "'%s' is not a version number", argv[2]);
         }
@@ -118,7 +119,7 @@ int cmd_alias(cli *c, int argc, char **argv)
             }
             memcpy(vs, optarg, (size_t)(eq - optarg));
             vs[eq - optarg] = '\0';
-            if (parse_int(vs, 1, INT64_MAX, &ver) != 0 || !(share > 0 && share < 1)) {
+            if (parse_count(vs, &ver) != 0 || !(share > 0 && share < 1)) {
                 rc = cli_fail(CLI_USAGE, "--weight %s: a version and a share 0 < W < 1", optarg);
                 break;
             }
@@ -151,7 +152,7 @@ int cmd_alias(cli *c, int argc, char **argv)
     const char *method = del ? "DELETE" : "GET";
     if (nargs == 3) {
         long long v;
-        if (parse_int(argv[optind + 2], 1, INT64_MAX, &v) != 0) {
+        if (parse_count(argv[optind + 2], &v) != 0) {
             json_decref(weights);
             return cli_fail(CLI_USAGE, "'%s' is not a version number", argv[optind + 2]);
         }
@@ -301,7 +302,7 @@ static int token_create(cli *c, int argc, char **argv)
             json_object_set_new(body, "functions", json_string(optarg));
             break;
         case 'x':
-            if (parse_int(optarg, 1, INT64_MAX, &secs) != 0)
+            if (parse_count(optarg, &secs) != 0)
                 rc = cli_fail(CLI_USAGE, "--expires-in wants seconds");
             else
                 json_object_set_new(body, "expires_in_s", json_integer(secs));

@@ -901,7 +901,12 @@ int cron_tz_check(const char *tz, char *err, size_t errlen)
                 TZ_NAME_MAX);
         return -EINVAL;
     }
+    errno = 0;
     if (!zone_get(tz)) {
+        if (errno == ENOMEM) { /* zone_load could not allocate: not the name's fault */
+            set_err(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
         set_err(err, errlen, "unknown time zone '%s'", tz);
         return -EINVAL;
     }

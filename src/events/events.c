@@ -203,7 +203,7 @@ static void apply_decision(events *ev, evcall *x, const sched_result *res, retry
     ev_record *r = &x->rec;
     evfn *f = x->fn;
     const fn_config *cfg = sched_config(ev->o.sch, r->function);
-    int64_t now = timefmt_now_ms();
+    int64_t now = timefmt_steady_ms();
     ev_error err = {res->code, res->message, res->error_type};
     switch (d.verdict) {
     case RETRY_DONE:
@@ -255,7 +255,7 @@ static void on_attempt_done(sched_call *c, sched_result *res, void *ud)
         if (res->version)
             x->rec.version = res->version;
         retry_policy pol = cfg ? policy_of(cfg) : (retry_policy){0, 0, 0};
-        int64_t age = timefmt_now_ms() - x->rec.created_ms;
+        int64_t age = timefmt_steady_ms() - x->rec.created_ms;
         retry_decision d =
             retry_decide(&pol, out, x->rec.attempts, age > 0 ? (uint64_t)age : 0, jitter(ev));
         apply_decision(ev, x, res, d);
@@ -272,7 +272,7 @@ static void give_up_before_start(events *ev, evcall *x, const char *code, const 
                                  retry_verdict why)
 {
     /* It was claimed to be read: that claim was no attempt. */
-    if (evstore_requeue(ev->st, x->rec.seq, timefmt_now_ms()) == 0 && x->rec.attempts > 0)
+    if (evstore_requeue(ev->st, x->rec.seq, timefmt_steady_ms()) == 0 && x->rec.attempts > 0)
         x->rec.attempts--;
     sched_result res = {.status = 500, .code = code};
     snprintf(res.message, sizeof res.message, "%s", message);
@@ -332,7 +332,7 @@ static void start_one(events *ev, evfn *f)
     }
     x->ev = ev;
     x->fn = f;
-    int rc = evstore_claim(ev->st, seq, cfg ? cfg->version : 0, timefmt_now_ms(), &x->rec);
+    int rc = evstore_claim(ev->st, seq, cfg ? cfg->version : 0, timefmt_steady_ms(), &x->rec);
     ev_batch_joined(ev);
     if (rc < 0) {
         if (rc != -ESTALE) /* -ESTALE: cancelled, and counted then */
@@ -340,7 +340,7 @@ static void start_one(events *ev, evfn *f)
         free(x);
         return;
     }
-    int64_t age = timefmt_now_ms() - x->rec.created_ms;
+    int64_t age = timefmt_steady_ms() - x->rec.created_ms;
     retry_policy pol = cfg ? policy_of(cfg) : (retry_policy){0, 0, 0};
     if (!cfg)
         give_up_before_start(ev, x, "function_not_found", "the function no longer exists",
@@ -514,7 +514,7 @@ static int recover_one(ev_record *r, void *ud)
     evfn *f = ev_fn_get(ev, r->function);
     if (!f)
         return -ENOMEM;
-    int64_t now = timefmt_now_ms();
+    int64_t now = timefmt_steady_ms();
     if (r->status == EV_RUNNING && evstore_requeue(ev->st, r->seq, now) < 0)
         return -EIO;
     int64_t wait = r->status == EV_RUNNING ? 0 : r->run_at_ms - now;
@@ -540,7 +540,7 @@ static int index_function(const fn_config *cfg, void *ud)
 static void on_sweep(uv_timer_t *t)
 {
     events *ev = t->data;
-    int64_t now = timefmt_now_ms();
+    int64_t now = timefmt_steady_ms();
     if (evstore_expire(ev->st, now - (int64_t)ev->o.result_retention_ms,
                        now - EVENTS_IDEMPOTENCY_MS) == 0)
         ev_batch_joined(ev);

@@ -76,7 +76,7 @@ static int new_record(const event_new *e, ev_record *r)
     snprintf(r->function, sizeof r->function, "%s", e->function);
     snprintf(r->source, sizeof r->source, "%s", e->source ? e->source : "invoke");
     r->depth = e->depth;
-    r->created_ms = r->run_at_ms = timefmt_now_ms();
+    r->created_ms = r->run_at_ms = timefmt_steady_ms();
     const char *ct = e->content_type ? e->content_type : "";
     const char *url = e->callback_url ? e->callback_url : "";
     const char *key = e->idempotency_key ? e->idempotency_key : "";
@@ -87,9 +87,9 @@ static int new_record(const event_new *e, ev_record *r)
     if (strlen(ct) >= sizeof r->content_type || strlen(url) >= sizeof r->callback_url ||
         strlen(key) >= sizeof r->idem_key)
         return -EINVAL;
-    strcpy(r->content_type, ct);
-    strcpy(r->callback_url, url);
-    strcpy(r->idem_key, key);
+    snprintf(r->content_type, sizeof r->content_type, "%s", ct);
+    snprintf(r->callback_url, sizeof r->callback_url, "%s", url);
+    snprintf(r->idem_key, sizeof r->idem_key, "%s", key);
     r->callback = url[0] ? EV_CALLBACK_PENDING : EV_CALLBACK_NONE;
     r->payload = (char *)e->payload; /* borrowed for the insert */
     r->payload_len = e->len;
@@ -104,7 +104,7 @@ static bool is_duplicate(events *ev, const event_new *e, event_ack *a)
     ev_record old;
     if (!e->idempotency_key || !e->idempotency_key[0] ||
         evstore_find_key(ev->st, e->function, e->idempotency_key,
-                         timefmt_now_ms() - EVENTS_IDEMPOTENCY_MS, a->id) < 0 ||
+                         timefmt_steady_ms() - EVENTS_IDEMPOTENCY_MS, a->id) < 0 ||
         evstore_get(ev->st, a->id, &old) < 0)
         return false;
     a->duplicate = true;
@@ -216,7 +216,7 @@ static void change_one(events *ev, const char *id, bool redrive, events_ack_fn d
     }
     evrec_release(&r);
     evfn *f = ev_fn_get(ev, r.function);
-    int64_t now = timefmt_now_ms();
+    int64_t now = timefmt_steady_ms();
     rc = !f        ? -ENOMEM
          : redrive ? evstore_redrive(ev->st, r.seq, now)
                    : evstore_cancel(ev->st, r.seq, now);

@@ -88,6 +88,9 @@ void evrec_release(ev_record *r);
 
 /* Opens (creating) the store at `path`. 0 or a negative errno. */
 int evstore_open(const char *path, evstore **out);
+
+/* The user_version evstore_open migrates to (hearthd check compares). */
+int evstore_schema_version(void);
 void evstore_close(evstore *st); /* accepts NULL; rolls back an open batch */
 
 /* Makes every write since the last commit durable. 0, or -EIO having

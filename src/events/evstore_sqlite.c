@@ -255,6 +255,11 @@ bool evstore_dirty(const evstore *st)
     return st->batch;
 }
 
+int evstore_schema_version(void)
+{
+    return (int)COUNT(migrations);
+}
+
 int evstore_open(const char *path, evstore **out)
 {
     *out = NULL;

@@ -312,8 +312,10 @@ static int parse_list(const json_t *v, parsed_route *out, size_t *n, char *err, 
 int routes_validate(const json_t *v, char *err, size_t errlen)
 {
     parsed_route *list = malloc(ROUTES_MAX * sizeof *list);
-    if (!list)
-        return validate_refuse(err, errlen, "out of memory");
+    if (!list) {
+        validate_refuse(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     size_t n;
     int rc = parse_list(v, list, &n, err, errlen);
     free(list);

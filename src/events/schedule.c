@@ -56,7 +56,7 @@ static const char *quote_key(char out[QUOTE_MAX + 4], const char *key)
     size_t i = 0;
     for (; key[i] && i < QUOTE_MAX; i++)
         out[i] = key[i] >= 0x20 && key[i] < 0x7f ? key[i] : '?';
-    strcpy(out + i, key[i] ? "..." : "");
+    memcpy(out + i, key[i] ? "..." : "", key[i] ? 4 : 1);
     return out;
 }
 
@@ -95,9 +95,10 @@ int schedule_item_validate(const json_t *item, size_t index, char *err, size_t e
 {
     char cerr[160], q[QUOTE_MAX + 4];
     if (json_is_string(item)) {
+        errno = 0;
         cron_expr *e = cron_parse(json_string_value(item), cerr, sizeof cerr);
-        if (!e)
-            return fail(err, errlen, index, "%s", cerr);
+        if (!e) /* out of memory is not the client's mistake: never a 400 */
+            return errno == ENOMEM ? -ENOMEM : fail(err, errlen, index, "%s", cerr);
         cron_free(e);
         return 0;
     }
@@ -111,15 +112,17 @@ int schedule_item_validate(const json_t *item, size_t index, char *err, size_t e
     const json_t *cron = json_object_get(item, "cron");
     if (!json_is_string(cron))
         return fail(err, errlen, index, "cron: must be a string");
+    errno = 0;
     cron_expr *e = cron_parse(json_string_value(cron), cerr, sizeof cerr);
     if (!e)
-        return fail(err, errlen, index, "cron: %s", cerr);
+        return errno == ENOMEM ? -ENOMEM : fail(err, errlen, index, "cron: %s", cerr);
     cron_free(e);
     const json_t *tz = json_object_get(item, "timezone");
     if (tz && !json_is_string(tz))
         return fail(err, errlen, index, "timezone: must be a string");
-    if (tz && cron_tz_check(json_string_value(tz), cerr, sizeof cerr) < 0)
-        return fail(err, errlen, index, "timezone: %s", cerr);
+    int rc = tz ? cron_tz_check(json_string_value(tz), cerr, sizeof cerr) : 0;
+    if (rc < 0)
+        return rc == -ENOMEM ? rc : fail(err, errlen, index, "timezone: %s", cerr);
     const json_t *ov = json_object_get(item, "overlap");
     if (ov && !(json_is_string(ov) && (strcmp(json_string_value(ov), "skip") == 0 ||
                                        strcmp(json_string_value(ov), "allow") == 0)))
@@ -166,9 +169,11 @@ int schedules_validate(const json_t *v, char *err, size_t errlen)
             snprintf(err, errlen, "schedules: at most %d items", SCHEDULES_MAX);
         return -EINVAL;
     }
-    for (size_t i = 0; i < json_array_size(v); i++)
-        if (schedule_item_validate(json_array_get(v, i), i, err, errlen) < 0)
-            return -EINVAL;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        int rc = schedule_item_validate(json_array_get(v, i), i, err, errlen);
+        if (rc < 0)
+            return rc == -ENOMEM ? rc : -EINVAL;
+    }
     return 0;
 }
 

@@ -75,7 +75,7 @@ def test_an_upgrade_keeps_the_operators_config(staged):
 def test_the_installed_hearthd_runs_on_its_installed_files(staged, monkeypatch):
     base, dest, prefix = staged
     installed = prefix / "sbin" / "hearthd"
-    monkeypatch.setattr(conftest, "HEARTHD", str(installed))
+    monkeypatch.setattr(conftest.harness_config, "HEARTHD", str(installed))
     # The shipped config too (its data-dir is overridden by the helper's).
     h = Hearth(base / "run", ["--config", str(dest / "etc/hearth/hearthd.conf.default")])
     (base / "run").mkdir()

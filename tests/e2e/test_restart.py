@@ -66,7 +66,7 @@ def test_sigterm_grace_period_bounds_shutdown(hearth_factory):
 def test_restart_keeps_functions_versions_and_settings(fresh_hearth):
     h = fresh_hearth
     for v in ("v1", "v2", "v3"):
-        fn_a = h.deploy_ok("rs-a", SLOW % v, env={"K": "V-" + v}, timeout_ms=1234, memory_mb=256)
+        fn_a = h.deploy_ok("rs-a", SLOW % v, env={"K": "V-" + v}, timeout_ms=2500, memory_mb=256)
     assert fn_a["version"] == 3
     r = h.deploy_raw("rs-b", targz({"main.py": SLOW % "b1"}), "application/gzip",
                      runtime="python3", handler="main.handler", timeout_ms="7000")
@@ -85,11 +85,11 @@ def test_restart_keeps_functions_versions_and_settings(fresh_hearth):
         b.pop("pool"), a.pop("pool")
         assert a == b, "%s changed across restart:\nbefore %s\nafter  %s" % (name, b, a)
     out = h.invoke_ok("rs-a", json={}).json()
-    assert out["code"] == "v3" and out["env"] == "V-v3" and 0 < out["remaining"] <= 1234, out
+    assert out["code"] == "v3" and out["env"] == "V-v3" and 0 < out["remaining"] <= 2500, out
     assert h.invoke_ok("rs-b", json={}).json()["code"] == "b1"
     assert h.show("rs-c").status_code == 404
     # timeout_ms is enforced after the restart too
-    r = h.invoke("rs-a", json={"sleep": 3}, timeout=10)
+    r = h.invoke("rs-a", json={"sleep": 5}, timeout=10)
     assert r.status_code == 504, r.text
     # versions continue where they were
     fn = h.deploy_ok("rs-a", SLOW % "v4")

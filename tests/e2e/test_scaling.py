@@ -145,7 +145,7 @@ def test_settings_as_query_parameters_with_a_raw_archive(hearth):
     checked the same way."""
     data = targz({"main.py": py(worker_code())})
     want = {"max_concurrency": 4, "min_instances": 1, "max_queue": 9,
-            "queue_timeout_ms": 777, "keep_alive_s": 45}
+            "queue_timeout_ms": 7777, "keep_alive_s": 45}
     r = hearth.deploy_raw("sc-query", data, "application/gzip", runtime="python3",
                           handler="main.handler", **{k: str(v) for k, v in want.items()})
     assert r.status_code == 201, r.text[:800]

@@ -12,13 +12,14 @@
  *    segment must come out NUL-free UTF-8 without '/', never '.' or '..';
  *  - the query: pairs split on '&' and '=' and percent-decoded (libmicrohttpd
  *    does this in the daemon: here gw_unescape stands in for it), each value
- *    checked by api_query_value_ok, numbers by api_parse_uint.
+ *    checked by api_query_value_ok, numbers by decimal_parse.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_parse.h"
+#include "decimal.h"
 #include "events/topics.h"
 #include "gateway.h"
 #include "qualifier.h"
@@ -91,7 +92,7 @@ static void check_query(const char *q)
             abort(); /* decoding never grows a value */
         dec[n] = '\0';
         uint64_t v;
-        if (api_query_value_ok(dec, (size_t)n) && api_parse_uint(dec, 10000, &v) && v > 10000)
+        if (api_query_value_ok(dec, (size_t)n) && decimal_parse(dec, 10000, &v) && v > 10000)
             abort();
         free(dec);
         q += pair;

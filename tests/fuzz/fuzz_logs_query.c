@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api_parse.h"
+#include "decimal.h"
 #include "gateway.h"
 #include "timefmt.h"
 
@@ -75,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool follow;
     const char *why;
     if (api_logs_query_parse(get, &q, &lq, &format, &follow, &why) == 0) {
-        if (lq.tail < 1 || lq.tail > LOGS_TAIL_MAX ||
+        if (lq.tail < 1 || lq.tail > LOGSTORE_TAIL_MAX ||
             (format != LOGS_TEXT && format != LOGS_NDJSON))
             abort();
         if (lq.request_id &&

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "fsutil.h"
 #include "package.h"
 
 static char parent[512];
@@ -63,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == -EINVAL && !err[0])
         abort(); /* a refusal always says why */
     check_parent_holds_only("code");
-    if (package_remove_tree(dest) < 0)
+    if (fsutil_remove_tree(dest) < 0)
         abort();
     check_parent_holds_only("");
     return 0;

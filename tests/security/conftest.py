@@ -1,9 +1,9 @@
 """Hostile-function suite harness: the e2e daemon helpers, plus what every
 attack test shares.
 
-Owns: loading tests/e2e/conftest.py under the name `e2e_conftest` (both
-files are called conftest.py, so a plain import would find this one) and
-re-exporting its `hearth` and `hearth_factory` fixtures, hooks and helpers; the `neighbour`
+Owns: offering the shared harness (python/hearth_harness/, its pytest face
+hearth_harness.fixtures, also as `e2e_conftest`) to the security modules:
+its `hearth` and `hearth_factory` fixtures, hooks and helpers; the `neighbour`
 fixture (one innocent function per module that must keep answering); the
 `attack` helper that deploys a hostile function and runs it; `survived`,
 which every test ends with; and HOSTILE, the small library of raw-syscall
@@ -16,7 +16,6 @@ daemon or temp dir behind (the e2e Hearth class cleans up).
 Run: HEARTHD=build/hearthd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/security
 """
 
-import importlib.util
 import os
 import sys
 import uuid
@@ -24,11 +23,14 @@ from pathlib import Path
 
 import pytest
 
-_E2E = Path(__file__).resolve().parents[1] / "e2e" / "conftest.py"
-_spec = importlib.util.spec_from_file_location("e2e_conftest", _E2E)
-e2e_conftest = importlib.util.module_from_spec(_spec)
-sys.modules["e2e_conftest"] = e2e_conftest
-_spec.loader.exec_module(e2e_conftest)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+
+# The shared harness's pytest face, under its old name here: test modules
+# use `e2e_conftest.X` for any harness name (it used to be tests/e2e's
+# conftest loaded by path; both conftests now import the package).
+import hearth_harness.fixtures as e2e_conftest  # noqa: E402
+
+sys.modules.setdefault("e2e_conftest", e2e_conftest)
 
 # Fixtures and hooks are found by name in this module, so binding them here
 # is what registers them for tests/security.

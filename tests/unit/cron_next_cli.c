@@ -17,8 +17,9 @@ int main(void)
     char line[1024];
     while (fgets(line, sizeof line, stdin)) {
         line[strcspn(line, "\n")] = '\0';
-        char *expr = strtok(line, "\t"), *tz = strtok(NULL, "\t"), *after = strtok(NULL, "\t"),
-             *count = strtok(NULL, "\t");
+        char *save = NULL;
+        char *expr = strtok_r(line, "\t", &save), *tz = strtok_r(NULL, "\t", &save),
+             *after = strtok_r(NULL, "\t", &save), *count = strtok_r(NULL, "\t", &save);
         if (!expr || !tz || !after || !count) {
             printf("error bad query\n");
             continue;

@@ -22,7 +22,8 @@ static inline int proc_count_fds(int lowest)
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (e->d_name[0] != '.' && atoi(e->d_name) >= lowest && atoi(e->d_name) != dirfd(d))
+        if (e->d_name[0] != '.' && strtol(e->d_name, NULL, 10) >= lowest &&
+            strtol(e->d_name, NULL, 10) != dirfd(d))
             n++;
     closedir(d);
     return n;

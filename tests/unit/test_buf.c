@@ -15,11 +15,32 @@
 #include <string.h>
 
 #include "buf.h"
+#include "decimal.h"
 #include "deploy.h"
 #include "reqid.h"
 #include "safetext.h"
 #include "strmap.h"
 #include "timefmt.h"
+
+static void test_decimal_takes_digits_only_and_no_overflow(void **state)
+{
+    (void)state;
+    uint64_t v = 42;
+    assert_true(decimal_parse("0", 10, &v) && v == 0);
+    assert_true(decimal_parse("18446744073709551615", UINT64_MAX, &v) && v == UINT64_MAX);
+    assert_false(decimal_parse("18446744073709551616", UINT64_MAX, &v));
+    assert_true(decimal_parse("10", 10, &v) && v == 10);
+    assert_false(decimal_parse("11", 10, &v));
+    v = 42;
+    const char *bad[] = {"", " 5", "+5", "-5", "5 ", "1.5", "5x", "0x10"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(decimal_parse(bad[i], UINT64_MAX, &v));
+    assert_false(decimal_parse(NULL, 10, &v));
+    assert_int_equal(v, 42); /* a refusal leaves *out alone */
+    assert_true(decimal_parse_positive("7", 10, &v) && v == 7);
+    assert_false(decimal_parse_positive("07", 10, &v));
+    assert_false(decimal_parse_positive("0", 10, &v));
+}
 
 static void test_buf_refuses_past_its_ceiling(void **state)
 {
@@ -147,6 +168,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_refuses_past_its_ceiling),
+        cmocka_unit_test(test_decimal_takes_digits_only_and_no_overflow),
         cmocka_unit_test(test_strmap_put_get_remove_and_grow),
         cmocka_unit_test(test_timefmt_round_trip_and_parse),
         cmocka_unit_test(test_base64_decodes_and_refuses_garbage),

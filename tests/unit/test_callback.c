@@ -589,7 +589,7 @@ static void test_url_check(void **state)
             fail_msg("%s: said \"%s\"", bad[i].url, err);
     }
     char long_url[CALLBACK_URL_MAX + 2];
-    strcpy(long_url, "http://example.com/");
+    memcpy(long_url, "http://example.com/", 19);
     memset(long_url + 19, 'a', sizeof long_url - 20);
     long_url[sizeof long_url - 1] = '\0';
     assert_int_equal(callback_url_check(long_url, err, sizeof err), -1);

@@ -520,7 +520,7 @@ static void test_destroy_kills_leftovers_and_removes_dirs(void **state)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_true(n > 0);
-    pid_t left = (pid_t)atoi(text);
+    pid_t left = (pid_t)strtol(text, NULL, 10);
     assert_true(left > 1);
     f->stray = left;
     assert_int_equal(kill(left, 0), 0); /* the shell is gone, its child is not */

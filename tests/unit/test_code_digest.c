@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "code_digest.h"
+#include "fsutil.h"
 #include "package.h"
 
 #define OUT_CAP (1u << 20)
@@ -87,7 +88,7 @@ static void digest_of(const ent *e, size_t n, bool zip, time_t stamp, char out[C
     if (rc)
         fail_msg("unpack: %s", err);
     assert_int_equal(code_digest_tree(dir, out, NULL), 0);
-    package_remove_tree(dir);
+    fsutil_remove_tree(dir);
     free(buf);
 }
 
@@ -172,7 +173,7 @@ static void counts_file_bytes(void **state)
     uint64_t bytes = 0;
     assert_int_equal(code_digest_tree(dir, out, &bytes), 0);
     assert_int_equal(bytes, 8);
-    package_remove_tree(dir);
+    fsutil_remove_tree(dir);
 }
 
 static void missing_dir_is_an_error(void **state)

@@ -452,7 +452,7 @@ static void test_schedules_validate(void **state)
     char *big = malloc(n + 100);
     int k = snprintf(big, n + 100, "[{\"cron\": \"@daily\", \"event\": {\"detail\": \"");
     memset(big + k, 'a', SCHEDULE_EVENT_MAX);
-    strcpy(big + k + SCHEDULE_EVENT_MAX, "\"}}]");
+    memcpy(big + k + SCHEDULE_EVENT_MAX, "\"}}]", 5);
     check_schedules(big, "schedules[0]: event: larger than 8192 bytes");
     free(big);
 }

@@ -1002,7 +1002,7 @@ static void test_start_refuses_what_it_cannot_use(void **state)
 static char *write_temp(const char *text)
 {
     static char path[] = "/tmp/test_dnsfwd.XXXXXX";
-    strcpy(path, "/tmp/test_dnsfwd.XXXXXX");
+    snprintf(path, sizeof path, "%s", "/tmp/test_dnsfwd.XXXXXX");
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -1037,7 +1037,7 @@ static void test_read_resolvers_takes_nameserver_lines_as_glibc_does(void **stat
      * line: it must not be taken for one. */
     memset(longline, 'x', 511);
     longline[0] = '#';
-    strcpy(longline + 511, "nameserver 8.8.8.8\n");
+    memcpy(longline + 511, "nameserver 8.8.8.8\n", sizeof "nameserver 8.8.8.8\n");
     char text[2048];
     snprintf(text, sizeof text,
              "# written by hand\n"

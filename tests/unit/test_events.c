@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "events/events.h"
+#include "events/invocation_json.h"
+#include "failalloc.h"
 #include "events/retry.h"
 #include "fn_settings.h"
 #include "sched.h"
@@ -549,12 +551,66 @@ static void test_too_old_to_start_dies_without_an_attempt(void **state)
     close_events(ev);
 }
 
+/* --- out of memory (tests/unit/failalloc.h): an async invocation's life
+ * in the store, and its JSON, on a store of its own each run --- */
+
+static int events_scenario(void *ud)
+{
+    (void)ud;
+    char path[128];
+    snprintf(path, sizeof path, "%s/oom.db", dir);
+    unlink(path);
+    evstore *st = NULL;
+    int rc = evstore_open(path, &st);
+    if (rc < 0)
+        return rc;
+    ev_record r = {0};
+    snprintf(r.id, sizeof r.id, "oom-1");
+    snprintf(r.function, sizeof r.function, "f");
+    snprintf(r.source, sizeof r.source, "invoke");
+    snprintf(r.idem_key, sizeof r.idem_key, "key");
+    snprintf(r.content_type, sizeof r.content_type, "application/json");
+    r.created_ms = r.run_at_ms = 1000;
+    r.payload = "{\"a\": 1}";
+    r.payload_len = strlen(r.payload);
+    rc = evstore_enqueue(st, &r);
+    if (rc == 0)
+        rc = evstore_commit(st);
+    ev_record got;
+    if (rc == 0 && (rc = evstore_claim(st, r.seq, 1, 2000, &got)) == 0)
+        evrec_release(&got);
+    if (rc == 0)
+        rc = evstore_complete(st, r.seq, "{\"ok\":1}", 8, "application/json", 3000);
+    if (rc == 0 && (rc = evstore_get(st, "oom-1", &got)) == 0) {
+        json_t *j = invocation_json(&got, true);
+        json_t *out = j ? invocation_outcome_json(&got) : NULL;
+        if (!j || !out)
+            rc = -ENOMEM;
+        else
+            assert_string_equal(json_string_value(json_object_get(j, "status")), "succeeded");
+        json_decref(j);
+        json_decref(out);
+        evrec_release(&got);
+    }
+    if (rc == 0)
+        rc = evstore_commit(st);
+    evstore_close(st);
+    return rc;
+}
+
+static void test_store_out_of_memory(void **state)
+{
+    (void)state;
+    assert_true(failalloc_run("events", events_scenario, NULL, 0) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff_is_bounded_exponential_full_jitter),
         cmocka_unit_test(test_decisions),
         cmocka_unit_test_setup_teardown(test_store_transitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_uncommitted_batch_is_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_waits_for_the_commit_and_shares_hold, setup,
                                         teardown),

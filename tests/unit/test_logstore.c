@@ -46,7 +46,7 @@ static int setup(void **state)
     struct fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    strcpy(fx->dir, "/tmp/test_logstore.XXXXXX");
+    snprintf(fx->dir, sizeof fx->dir, "%s", "/tmp/test_logstore.XXXXXX");
     if (!mkdtemp(fx->dir)) {
         free(fx);
         return -1;

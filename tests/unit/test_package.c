@@ -23,6 +23,8 @@
 #include <archive_entry.h>
 #include <cmocka.h>
 
+#include "failalloc.h"
+#include "fsutil.h"
 #include "package.h"
 
 #define OUT_CAP (8u * 1024 * 1024)
@@ -77,7 +79,7 @@ static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof(*fx));
     assert_non_null(fx);
-    strcpy(fx->base, "/tmp/hearth-pkgtest.XXXXXX");
+    snprintf(fx->base, sizeof fx->base, "%s", "/tmp/hearth-pkgtest.XXXXXX");
     assert_non_null(mkdtemp(fx->base));
     snprintf(fx->dest, sizeof(fx->dest), "%s/pkg", fx->base);
     snprintf(fx->outside, sizeof(fx->outside), "%s/outside", fx->base);
@@ -93,7 +95,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    int rc = package_remove_tree(fx->base);
+    int rc = fsutil_remove_tree(fx->base);
     free(fx);
     return rc;
 }
@@ -101,7 +103,7 @@ static int teardown(void **state)
 /* Empties dest so one test can try several packages. */
 static void reset_dest(fixture *fx)
 {
-    assert_int_equal(package_remove_tree(fx->dest), 0);
+    assert_int_equal(fsutil_remove_tree(fx->dest), 0);
     assert_int_equal(mkdir(fx->dest, 0755), 0);
 }
 
@@ -507,12 +509,12 @@ static void test_nested_dirs_in_any_order(void **state)
     fixture *fx = *state;
     char deep[2100] = "", deeper[2200], half[1100] = "";
     for (int i = 0; i < 1000; i++)
-        strcat(deep, "d/");
+        memcpy(deep + 2 * i, "d/", 3);
     for (int i = 0; i < 500; i++)
-        strcat(half, "d/");
+        memcpy(half + 2 * i, "d/", 3);
     snprintf(deeper, sizeof(deeper), "%sx/y/h", deep);
-    strcat(deep, "f");
-    strcat(half, "g");
+    memcpy(deep + 2000, "f", 2);
+    memcpy(half + 1000, "g", 2);
     const tent ents[] = {
         FILE_("a/b/c/d/f1", "1"), FILE_("a/b/x/y/f2", "2"), FILE_("a/f3", "3"),     DIR_("a/b/"),
         FILE_(deep, "deep"),      FILE_(half, "half"),      FILE_(deeper, "deeper")};
@@ -783,7 +785,7 @@ static void test_remove_tree(void **state)
     }
     make_deep(fx->dest, 2100, fx->outside); /* deeper than a path may be long, more than fds */
 
-    assert_int_equal(package_remove_tree(fx->dest), 0);
+    assert_int_equal(fsutil_remove_tree(fx->dest), 0);
     struct stat st;
     assert_int_equal(lstat(fx->dest, &st), -1);
     assert_int_equal(errno, ENOENT);
@@ -791,15 +793,83 @@ static void test_remove_tree(void **state)
     assert_int_equal(stat(secret, &st), 0);
     assert_int_equal(st.st_size, 1);
     assert_int_equal(st.st_nlink, 1);
-    assert_int_equal(package_remove_tree(fx->dest), 0); /* missing is fine */
+    assert_int_equal(fsutil_remove_tree(fx->dest), 0); /* missing is fine */
 
     /* a symlink given as the path is removed, not followed */
     snprintf(p, sizeof(p), "%s/link", fx->base);
     assert_int_equal(symlink(fx->outside, p), 0);
-    assert_int_equal(package_remove_tree(p), 0);
+    assert_int_equal(fsutil_remove_tree(p), 0);
     assert_int_equal(count_dir(fx->outside), 1);
     assert_int_equal(mkdir(fx->dest, 0755), 0);
     assert_outside_untouched(fx);
+}
+
+/* --- out of memory (tests/unit/failalloc.h): unpacking each format and
+ * writing a files map, into a fresh folder each run --- */
+
+typedef struct oom_case {
+    fixture *fx;
+    unsigned char *archive[3];
+    size_t len[3];
+    json_t *files;
+} oom_case;
+
+/* The package code says a failed allocation as -ENOMEM, or as -EINVAL
+ * when the message says so (libarchive's own "out of memory" errors). */
+static int package_rc(const fixture *fx, int rc)
+{
+    if (rc == -EINVAL && failalloc_fired() && strstr(fx->err, "memory"))
+        return -ENOMEM;
+    return rc;
+}
+
+static int package_scenario(void *ud)
+{
+    oom_case *c = ud;
+    int rc = 0;
+    for (int f = 0; rc == 0 && f < 3; f++) {
+        reset_dest(c->fx);
+        c->fx->err[0] = '\0';
+        rc = package_rc(c->fx, package_unpack_archive(c->archive[f], c->len[f], c->fx->dest, NULL,
+                                                      c->fx->err, sizeof c->fx->err));
+        if (rc == 0) { /* read without allocating: the count goes on */
+            char path[300], got[32] = "";
+            snprintf(path, sizeof path, "%s/lib/util/helpers.py", c->fx->dest);
+            FILE *fp = fopen(path, "r");
+            assert_non_null(fp);
+            assert_true(fread(got, 1, sizeof got - 1, fp) > 0);
+            fclose(fp);
+            assert_string_equal(got, "def h(): pass\n");
+        }
+    }
+    if (rc == 0) {
+        reset_dest(c->fx);
+        c->fx->err[0] = '\0';
+        rc = package_rc(
+            c->fx, package_write_files(c->files, c->fx->dest, NULL, c->fx->err, sizeof c->fx->err));
+    }
+    if (rc != 0 && rc != -ENOMEM)
+        print_error("package: %d %s\n", rc, c->fx->err);
+    return rc;
+}
+
+static void test_out_of_memory(void **state)
+{
+    oom_case c = {.fx = *state};
+    const tent ents[] = {
+        FILE_("main.py", "print('hi')\n"),
+        DIR_("lib/"),
+        FILE_("lib/util/helpers.py", "def h(): pass\n"),
+        SYMLINK_("link", "main.py"),
+    };
+    for (int f = 0; f < 3; f++)
+        c.archive[f] = build((fmt)f, ents, N(ents), &c.len[f]);
+    c.files = json_pack("{s:s,s:s}", "main.py", "x = 1\n", "lib/a/b.py", "y = 2\n");
+    assert_non_null(c.files);
+    assert_true(failalloc_run("package", package_scenario, &c, 0) > 0);
+    for (int f = 0; f < 3; f++)
+        free(c.archive[f]);
+    json_decref(c.files);
 }
 
 int main(void)
@@ -807,6 +877,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_targz_normal_package),
+        T(test_out_of_memory),
         T(test_zip_normal_package),
         T(test_plain_tar_normal_package),
         T(test_umask_does_not_narrow_modes),

@@ -21,9 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "failalloc.h"
 #include "fn_settings.h"
 #include "registry.h"
 #include "registry_fixture.h"
+#include "registry_internal.h"
 
 static int setup(void **state)
 {
@@ -648,6 +650,88 @@ static void test_stack_apply_all_or_nothing(void **state)
     fn_config_release(&b);
 }
 
+/* --- out of memory (tests/unit/failalloc.h) --- */
+
+static int count_visit(const fn_config *cfg, void *ud)
+{
+    (void)cfg;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int enomem(int rc)
+{
+    return rc == -ENOMEM ? rc : (assert_int_equal(rc, 0), 0);
+}
+
+/* A read: jansson reports a failed allocation inside its lexer as a
+ * syntax error, so decoding a stored row then says -EIO (unreadable),
+ * a clean error all the same. */
+static int read_error(int rc)
+{
+    return rc == -EIO && failalloc_fired() ? -ENOMEM : rc;
+}
+
+/* Put two versions, read them back, list, encode, delete, on one open
+ * registry: the delete (or, after a failure, the clean-up) leaves it empty
+ * for the next run. */
+static int registry_scenario(void *ud)
+{
+    registry *reg = ud;
+    json_t *env = json_pack("{s:s}", "A", "b");
+    if (!env)
+        return -ENOMEM;
+    fn_config c, got;
+    make_cfg(&c, "hello", 1, "main.handler", 1000, NULL);
+    c.env = env;
+    int rc = registry_put(reg, &c);
+    if (rc == 0) {
+        c.version = 2;
+        rc = registry_put(reg, &c);
+    }
+    if (rc == 0 && (rc = read_error(registry_get(reg, "hello", &got))) == 0) {
+        assert_int_equal(got.version, 2);
+        assert_string_equal(json_string_value(json_object_get(got.env, "A")), "b");
+        fn_config_release(&got);
+    }
+    if (rc == 0 && (rc = read_error(registry_get_version(reg, "hello", 1, &got))) == 0)
+        fn_config_release(&got);
+    int n = 0;
+    if (rc == 0 && (rc = read_error(registry_list(reg, count_visit, &n))) == 0)
+        assert_int_equal(n, 1);
+    if (rc == 0) {
+        char *text = registry_encode_settings(&c);
+        rc = text ? 0 : -ENOMEM;
+        free(text);
+    }
+    if (rc == 0)
+        rc = registry_delete(reg, "hello");
+    else
+        registry_delete(reg, "hello"); /* the one failure is spent: this works */
+    fn_config_release(&c);
+    return enomem(rc);
+}
+
+static int open_scenario(void *ud)
+{
+    const char *path = ud;
+    registry *reg = NULL;
+    int rc = registry_open(path, &reg);
+    registry_close(reg);
+    return enomem(rc);
+}
+
+static void test_out_of_memory(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(failalloc_run("registry_open", open_scenario, f->path, 0) > 0);
+    /* Every put is an fsync; none is needed to count allocations. */
+    assert_int_equal(
+        sqlite3_exec(registry_sqlite(f->reg), "PRAGMA synchronous = OFF", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_true(failalloc_run("registry", registry_scenario, f->reg, 0) > 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, registry_fixture_teardown)
@@ -669,6 +753,7 @@ int main(void)
         T(test_newer_schema_is_refused),
         T(test_scheduling_settings_round_trip),
         T(test_settings_defaults_and_corruption),
+        T(test_out_of_memory),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -184,7 +184,7 @@ static void test_validate_errors(void **state)
     for (int i = 0; i <= ROUTES_MAX; i++)
         snprintf(big + strlen(big), sizeof big - strlen(big),
                  "%s{\"method\": \"GET\", \"path\": \"/r%d\"}", i ? "," : "", i);
-    strcat(big, "]");
+    snprintf(big + strlen(big), sizeof big - strlen(big), "]");
     expect_invalid(big, "at most 64");
 
     char longp[ROUTES_PATH_MAX + 64];
@@ -196,8 +196,8 @@ static void test_validate_errors(void **state)
     expect_invalid(doc, "longer than");
     char deep[256] = "[{\"method\": \"GET\", \"path\": \"";
     for (int i = 0; i <= ROUTES_SEGMENTS_MAX; i++)
-        strcat(deep, "/a");
-    strcat(deep, "\"}]");
+        snprintf(deep + strlen(deep), sizeof deep - strlen(deep), "/a");
+    snprintf(deep + strlen(deep), sizeof deep - strlen(deep), "\"}]");
     expect_invalid(deep, "more than 32 segments");
 }
 
@@ -423,7 +423,7 @@ static void test_ten_thousand(void **state)
         for (int r = 0; r < 63; r++)
             snprintf(doc + strlen(doc), sizeof doc - strlen(doc),
                      "%s{\"method\": \"GET\", \"path\": \"/t%d/r%d/{id}\"}", r ? "," : "", f, r);
-        strcat(doc, "]");
+        snprintf(doc + strlen(doc), sizeof doc - strlen(doc), "]");
         snprintf(fn, sizeof fn, "fn%d", f);
         set_ok(t, fn, doc);
     }

@@ -46,7 +46,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    strcpy(f->code_dir, "/tmp/hearth-sandbox-XXXXXX");
+    snprintf(f->code_dir, sizeof f->code_dir, "%s", "/tmp/hearth-sandbox-XXXXXX");
     if (!mkdtemp(f->code_dir) || chmod(f->code_dir, 0755) < 0) {
         free(f);
         return -1;
@@ -259,7 +259,8 @@ static void test_cwd_is_code_dir(void **state)
     char out[OUT_CAP], want[PATH_MAX + 2];
     run_capture(&spec, out, sizeof out);
     assert_non_null(realpath(f->code_dir, want));
-    strcat(want, "\n");
+    size_t wl = strlen(want);
+    snprintf(want + wl, sizeof want - wl, "\n");
     assert_string_equal(out, want);
 }
 
@@ -435,7 +436,7 @@ static void test_kill_reaches_the_whole_group(void **state)
     assert_int_equal(sandbox_spawn(&spec, &p), 0);
     char buf[64];
     read_fd(p.ctl_fd, buf, sizeof buf, 1);
-    pid_t grandchild = (pid_t)atoi(buf);
+    pid_t grandchild = (pid_t)strtol(buf, NULL, 10);
     assert_true(grandchild > 0);
     assert_int_equal(kill(grandchild, 0), 0);
 
@@ -678,7 +679,7 @@ static void test_isolated_worker_sees_only_its_own_world(void **state)
          *d; d++)
         assert_false(has_word(v, *d));
     field(out, "procs", v, sizeof v);
-    assert_true(atoi(v) < 10); /* init, sh and its pipeline: no host process */
+    assert_true(strtol(v, NULL, 10) < 10); /* init, sh and its pipeline: no host process */
     field(out, "net", v, sizeof v);
     assert_string_equal(v, "0/1"); /* no /sys; in /proc/net/dev only lo has a colon */
     field(out, "task", v, sizeof v);
@@ -753,7 +754,7 @@ static void test_runtime_pid_is_the_host_pid(void **state)
     assert_true(p.runtime > 0 && p.runtime != p.pid);
     char v[128], want[64];
     status_line(p.runtime, "PPid:", v, sizeof v);
-    assert_int_equal(atoi(v), p.pid);
+    assert_int_equal(strtol(v, NULL, 10), p.pid);
     status_line(p.runtime, "NSpid:", v, sizeof v);
     snprintf(want, sizeof want, "\t%d\t2\n", (int)p.runtime);
     assert_string_equal(v, want);
@@ -828,7 +829,7 @@ struct code_root {
 
 static void code_root_make(struct code_root *r)
 {
-    strcpy(r->dir, "/tmp/hearth-coderoot-XXXXXX");
+    snprintf(r->dir, sizeof r->dir, "%s", "/tmp/hearth-coderoot-XXXXXX");
     assert_non_null(mkdtemp(r->dir));
     assert_int_equal(chmod(r->dir, 0755), 0);
     snprintf(r->fn, sizeof r->fn, "%s/fn-a", r->dir);

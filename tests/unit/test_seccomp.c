@@ -66,7 +66,7 @@ static double ms_since(const struct timespec *start)
 static int group_setup(void **state)
 {
     (void)state;
-    strcpy(tmpdir, "/tmp/hearth-seccomp-XXXXXX");
+    snprintf(tmpdir, sizeof tmpdir, "%s", "/tmp/hearth-seccomp-XXXXXX");
     if (!mkdtemp(tmpdir))
         return -1;
     struct timespec start;

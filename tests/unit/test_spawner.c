@@ -405,10 +405,9 @@ static void test_many_spawns_in_flight_are_answered_by_id(void **state)
 static spawner *isolating_spawner(struct fixture *f, char *fn_dir, size_t cap)
 {
     assert_true(strlen(f->code_root) + sizeof "/claimed/1" <= cap);
-    memcpy(fn_dir, f->code_root, strlen(f->code_root) + 1);
-    strcat(fn_dir, "/claimed");
+    snprintf(fn_dir, cap, "%s/claimed", f->code_root);
     mkdir(fn_dir, 0755);
-    strcat(fn_dir, "/1");
+    snprintf(fn_dir, cap, "%s/claimed/1", f->code_root);
     mkdir(fn_dir, 0755);
     char file[PATH_MAX + 16];
     snprintf(file, sizeof file, "%s/handler.txt", fn_dir);

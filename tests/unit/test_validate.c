@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failalloc.h"
+#include "fn_settings.h"
+#include "registry.h"
 #include "validate.h"
 
 static void test_name_valid(void **state)
@@ -266,20 +269,76 @@ static void test_handler(void **state)
     assert_false(validate_handler("caf\xc3\xa9.fn"));
 }
 
+/* --- out of memory (tests/unit/failalloc.h): a deploy's settings, from
+ * the JSON text to the canonical settings the registry stores --- */
+
+static const char settings_doc[] =
+    "{\"env\": {\"A\": \"1\", \"B_2\": \"two\"}, \"secrets\": [\"db-pass\", \"key\"],"
+    " \"on_success\": \"audit:prod\", \"subscriptions\": [\"orders\"],"
+    " \"schedules\": [\"@every 1m\", {\"cron\": \"*/5 * * * *\", \"timezone\": "
+    "\"Europe/Paris\"}], \"routes\": [{\"method\": \"GET\", \"path\": \"/shop/{id}\"}]}";
+
+static int settings_scenario(void *ud)
+{
+    (void)ud;
+    json_error_t jerr;
+    json_t *doc = json_loads(settings_doc, 0, &jerr);
+    if (!doc)
+        return -ENOMEM; /* jansson says "out of memory" only as text */
+    fn_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    fnset_defaults(&cfg);
+    char err[256] = "";
+    int rc = validate_env(json_object_get(doc, "env"), err, sizeof err);
+    if (rc == 0)
+        rc = validate_secret_list(json_object_get(doc, "secrets"), err, sizeof err);
+    size_t n;
+    const fnset_json *t = fnset_jsons(&n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *v = json_object_get(doc, t[i].name);
+        if (!v)
+            continue;
+        int crc = t[i].check(v, err, sizeof err);
+        if (crc < 0)
+            rc = crc == -ENOMEM ? crc : -EINVAL;
+        else if (!(cfg.json_settings[i] = json_deep_copy(v)))
+            rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        fn_config_set_secrets(&cfg, json_object_get(doc, "secrets"));
+        cfg.env = json_incref(json_object_get(doc, "env"));
+        json_t *secrets = fn_config_secrets_json(&cfg);
+        char *text = secrets ? registry_encode_settings(&cfg) : NULL;
+        rc = text ? 0 : -ENOMEM;
+        if (text)
+            assert_non_null(strstr(text, "Europe/Paris"));
+        free(text);
+        json_decref(secrets);
+    }
+    /* An allocation that fails inside a check must not read as a refusal
+     * of valid settings (a 400 telling the client its settings are bad). */
+    if (rc == -EINVAL)
+        print_error("refused under a failed allocation: %s\n", err);
+    fn_config_release(&cfg);
+    json_decref(doc);
+    return rc;
+}
+
+static void test_settings_out_of_memory(void **state)
+{
+    (void)state;
+    assert_true(failalloc_run("settings", settings_scenario, NULL, 0) > 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_name_valid),
-        cmocka_unit_test(test_name_invalid),
-        cmocka_unit_test(test_env_ok),
-        cmocka_unit_test(test_env_not_object),
-        cmocka_unit_test(test_env_non_string_value),
-        cmocka_unit_test(test_env_bad_key),
-        cmocka_unit_test(test_env_reserved_key),
-        cmocka_unit_test(test_env_nul_in_value),
-        cmocka_unit_test(test_env_size_limit),
-        cmocka_unit_test(test_env_err_buffer),
-        cmocka_unit_test(test_handler),
+        cmocka_unit_test(test_name_valid),       cmocka_unit_test(test_settings_out_of_memory),
+        cmocka_unit_test(test_name_invalid),     cmocka_unit_test(test_env_ok),
+        cmocka_unit_test(test_env_not_object),   cmocka_unit_test(test_env_non_string_value),
+        cmocka_unit_test(test_env_bad_key),      cmocka_unit_test(test_env_reserved_key),
+        cmocka_unit_test(test_env_nul_in_value), cmocka_unit_test(test_env_size_limit),
+        cmocka_unit_test(test_env_err_buffer),   cmocka_unit_test(test_handler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

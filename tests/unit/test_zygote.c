@@ -238,7 +238,7 @@ static int find_templates(pid_t *out, int cap)
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < cap) {
-        pid_t pid = (pid_t)atoi(e->d_name);
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
         if (pid <= 0 || stat_field(pid, 4) != getpid())
             continue;
         snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
@@ -278,7 +278,8 @@ static bool cgroup_folder_left(void)
         *rel++ = '\0';
         rel[strcspn(rel, "\n")] = '\0';
         ctrl++;
-        const char *mount = *ctrl ? strtok(ctrl, ",") : "";
+        char *save = NULL;
+        const char *mount = *ctrl ? strtok_r(ctrl, ",", &save) : "";
         if (strcmp(rel, "/") == 0)
             rel = "";
         snprintf(path, sizeof path, "/sys/fs/cgroup%s%s%s/hearth-%ld", *mount ? "/" : "", mount,
@@ -330,7 +331,7 @@ static int setup(void **state)
     *state = f;
     if (geteuid() != 0)
         return 0;
-    strcpy(f->code_dir, "/tmp/hearth-zygote-XXXXXX");
+    snprintf(f->code_dir, sizeof f->code_dir, "%s", "/tmp/hearth-zygote-XXXXXX");
     if (!mkdtemp(f->code_dir) || chmod(f->code_dir, 0755) < 0)
         return -1;
     f->fds_before = proc_count_fds(0);
