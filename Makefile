@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc)
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 
-.PHONY: all build run install test test-asan unit bench format clean deps deps-test
+.PHONY: all build run install test test-asan unit fuzz bench format clean deps deps-test
 
 all: build
 
@@ -62,6 +62,15 @@ unit: deps-test
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -R "^unit_"
 
+# The libFuzzer targets of tests/fuzz, each for FUZZ_SECONDS, one after
+# another (FUZZ_TARGETS="cron routes" for some). What they find is kept in
+# $(FUZZ_BUILD)/corpus/ across runs; a crash stops the run and leaves its
+# input in $(FUZZ_BUILD)/artifacts/ (docs/testing.md).
+FUZZ_SECONDS ?= 300
+FUZZ_BUILD   ?= build-fuzz
+fuzz: deps-test
+	tests/fuzz/run.sh long $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 bench: build
 	@scripts/deps.sh --bench
 	bench/run.sh
@@ -83,4 +92,4 @@ format:
 	clang-format -i src/*.c src/*.h src/events/*.c src/events/*.h src/cli/*.c src/cli/*.h include/hearth/*.h tests/unit/*.c bench/*.c
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

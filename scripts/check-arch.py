@@ -23,7 +23,7 @@ DOC = os.path.join(ROOT, "docs", "architecture.md")
 BEGIN, END = "<!-- deps:begin -->", "<!-- deps:end -->"
 # The modules that know requests and answers: the gateway, the API and its
 # doors (aws_*, stacks, openapi, ui), and main, which wires them.
-EDGE = {"gateway", "gateway_conn", "api", "api_events", "api_versions", "api_internal", "aws_lambda",
+EDGE = {"gateway", "gateway_conn", "api", "api_events", "api_parse", "api_versions", "api_internal", "aws_lambda",
         "aws_lambda_fn", "aws_invoke", "aws_internal", "stacks", "openapi", "ui", "main",
         "options"}
 

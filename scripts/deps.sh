@@ -29,6 +29,7 @@ if [ "${1:-}" = "--test" ]; then
     python3-croniter python3-tz # the reference for schedule fire times (tests/unit/test_cron_reference.py)
     awscli python3-boto3 # the AWS Lambda API against the real clients (tests/e2e/test_aws.py)
     chromium chromium-driver python3-selenium # the dashboard in a headless browser (tests/e2e/test_ui.py)
+    clang libclang-rt-14-dev # tests/fuzz: clang -fsanitize=fuzzer and libFuzzer's runtime
   )
 fi
 if [ "${1:-}" = "--bench" ]; then

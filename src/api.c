@@ -35,6 +35,7 @@
  */
 #include "api.h"
 #include "api_internal.h"
+#include "api_parse.h"
 #include "qualifier.h"
 #include "events/events.h"
 
@@ -65,9 +66,7 @@
 #include "ui.h"
 #include "validate.h"
 
-#define LOGS_TAIL_DEFAULT        100
-#define LOGS_TAIL_FOLLOW_DEFAULT 10
-#define LOGS_RESPONSE_MAX        (64u * 1024 * 1024)
+#define LOGS_RESPONSE_MAX (64u * 1024 * 1024)
 
 /* `name` is a valid function name (or "" on routes without one; on a
  * ROUTE_QUALIFIED route possibly `name:qualifier`); `rest`
@@ -101,45 +100,6 @@ struct route {
 static const auth_token *caller;
 
 /* --- matching --- */
-
-/* What a path matched: the `*` segment as sent (seg, seg_len; NULL when
- * the pattern has none) and what `**` covers (with its leading '/'; "/"
- * when empty). */
-struct route_match {
-    const char *seg;
-    size_t seg_len;
-    const char *rest;
-};
-
-/* Matches the path as sent against `pattern`. */
-static bool route_match(const char *pattern, const char *path, struct route_match *m)
-{
-    const char *p = pattern, *s = path;
-    *m = (struct route_match){.rest = "/"};
-    while (*p) {
-        if (strcmp(p, "/**") == 0) {
-            if (*s != '\0' && *s != '/')
-                return false;
-            m->rest = *s ? s : "/";
-            return true;
-        }
-        if (*p == '*') {
-            size_t n = strcspn(s, "/");
-            if (n == 0)
-                return false;
-            m->seg = s;
-            m->seg_len = n;
-            s += n;
-            p++;
-            continue;
-        }
-        if (*p != *s)
-            return false;
-        p++;
-        s++;
-    }
-    return *s == '\0';
-}
 
 /* --- small helpers --- */
 
@@ -208,7 +168,7 @@ bool api_query_text(gw_request *req, const char *key, const char **v)
 {
     size_t len = 0;
     *v = gw_query(req, key, &len);
-    return !*v || (!memchr(*v, '\0', len) && safetext_is_utf8(*v, len));
+    return !*v || api_query_value_ok(*v, len);
 }
 
 static json_t *pool_json(hearth *h, const char *name)
@@ -713,59 +673,13 @@ static void route_fn_http(hearth *h, gw_request *req, const char *name, const ch
 
 /* --- the functions' own routes (events/routes.h) --- */
 
-/* A request path as the route table takes it: each segment percent-decoded
- * on its own (so an encoded '/' never splits one) and NUL-terminated in
- * `text`; decoding never grows a segment, so `text` always has room. */
-struct routed_path {
-    const char *segs[ROUTES_REQ_SEGMENTS];
-    size_t n;
-    char text[ROUTES_REQ_PATH_MAX + 1];
-};
-
-enum routed_split {
-    SPLIT_OK,
-    SPLIT_TOO_LONG, /* over ROUTES_REQ_PATH_MAX bytes or ROUTES_REQ_SEGMENTS segments */
-    SPLIT_INVALID,  /* a segment decodes to '/', NUL, '.', '..' or bytes that are not UTF-8 */
-    SPLIT_RESERVED, /* under one of Hearth's own prefixes (any case, any encoding) */
-};
-
-static enum routed_split split_routed_path(const char *raw, struct routed_path *rp)
-{
-    size_t len = strlen(raw);
-    rp->n = 0;
-    if (len > ROUTES_REQ_PATH_MAX)
-        return SPLIT_TOO_LONG;
-    if (raw[0] != '/')
-        return SPLIT_INVALID;
-    char *out = rp->text;
-    for (const char *p = raw + 1; len > 1;) {
-        size_t seg = strcspn(p, "/");
-        if (rp->n == ROUTES_REQ_SEGMENTS)
-            return SPLIT_TOO_LONG;
-        ssize_t d = gw_unescape(p, seg, out, seg);
-        if (d < 0 || memchr(out, '/', (size_t)d) || memchr(out, '\0', (size_t)d) ||
-            !safetext_is_utf8(out, (size_t)d) || (d == 1 && out[0] == '.') ||
-            (d == 2 && out[0] == '.' && out[1] == '.'))
-            return SPLIT_INVALID;
-        if (rp->n == 0 && routes_is_reserved(out, (size_t)d))
-            return SPLIT_RESERVED;
-        out[d] = '\0';
-        rp->segs[rp->n++] = out;
-        out += d + 1;
-        if (!p[seg])
-            break;
-        p += seg + 1;
-    }
-    return SPLIT_OK;
-}
-
 /* Looks the request up in the route table: what routes_lookup returns when
  * *sp is SPLIT_OK; otherwise the path could not be looked up (-EINVAL). */
 static int routed_lookup(hearth *h, gw_request *req, routes_match *m, enum routed_split *sp)
 {
     struct routed_path rp;
     *m = (routes_match){0};
-    *sp = split_routed_path(gw_path(req), &rp);
+    *sp = api_split_routed_path(gw_path(req), &rp);
     return *sp == SPLIT_OK ? routes_lookup(h->routes, gw_method(req), rp.segs, rp.n, m) : -EINVAL;
 }
 
@@ -811,63 +725,19 @@ static int logs_visit(const log_record *rec, void *ud)
     return 0;
 }
 
-static bool valid_request_id(const char *s)
+static const char *query_of(void *req, const char *key, size_t *len)
 {
-    size_t n = strnlen(s, REQID_LEN + 1);
-    if (n == 0 || n > REQID_LEN)
-        return false;
-    for (; *s; s++)
-        if (!isxdigit((unsigned char)*s) && *s != '-')
-            return false;
-    return true;
+    return gw_query(req, key, len);
 }
 
-/* Reads the logs query parameters. Answers 400 and returns false when one
- * is wrong. */
+/* Reads the logs query parameters (api_parse.c). Answers 400 and returns
+ * false when one is wrong. */
 static bool parse_logs_query(gw_request *req, log_query *q, enum logs_format *format, bool *follow)
 {
-    const char *v;
-    *follow = false;
-    if (!api_query_text(req, "follow", &v))
-        goto bad_follow;
-    if (v) {
-        if (strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "0") && strcmp(v, "false"))
-            goto bad_follow;
-        *follow = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
-    }
-    uint64_t tail = *follow ? LOGS_TAIL_FOLLOW_DEFAULT : LOGS_TAIL_DEFAULT;
-    if (!api_query_text(req, "tail", &v) ||
-        (v && (!decimal_parse(v, LOGSTORE_TAIL_MAX, &tail) || tail == 0))) {
-        gw_respond_error(req, 400, "invalid_query", "tail must be a whole number from 1 to %d",
-                         LOGSTORE_TAIL_MAX);
-        return false;
-    }
-    q->tail = (size_t)tail;
-    *format = LOGS_TEXT;
-    if (!api_query_text(req, "format", &v))
-        v = ""; /* held a NUL: refused below like any other unknown format */
-    if (v) {
-        if (strcmp(v, "ndjson") == 0)
-            *format = LOGS_NDJSON;
-        else if (strcmp(v, "text") != 0) {
-            gw_respond_error(req, 400, "invalid_query", "format must be text or ndjson");
-            return false;
-        }
-    }
-    if (!api_query_text(req, "request_id", &q->request_id) ||
-        (q->request_id && !valid_request_id(q->request_id))) {
-        gw_respond_error(req, 400, "invalid_query", "request_id is not a request id");
-        return false;
-    }
-    q->since_ms = 0;
-    if (!api_query_text(req, "since", &v) || (v && timefmt_parse(v, &q->since_ms) < 0)) {
-        gw_respond_error(req, 400, "invalid_query",
-                         "since must be unix milliseconds or an RFC 3339 time");
-        return false;
-    }
-    return true;
-bad_follow:
-    gw_respond_error(req, 400, "invalid_query", "follow must be 1 or 0");
+    const char *why;
+    if (api_logs_query_parse(query_of, req, q, format, follow, &why) == 0)
+        return true;
+    gw_respond_error(req, 400, "invalid_query", "%s", why);
     return false;
 }
 
@@ -1322,7 +1192,7 @@ static const struct route *find_route(const char *method, const char *path, stru
 {
     *path_known = false;
     for (size_t i = 0; i < NROUTES; i++) {
-        if (!route_match(routes[i].pattern, path, m))
+        if (!api_route_match(routes[i].pattern, path, m))
             continue;
         *path_known = true;
         if (!routes[i].method || strcmp(routes[i].method, method) == 0)
@@ -1463,7 +1333,7 @@ static void add_own_allow(gw_request *req, const char *path)
     char allow[128] = "";
     struct route_match m;
     for (size_t i = 0; i < NROUTES; i++) {
-        if (!routes[i].method || !route_match(routes[i].pattern, path, &m))
+        if (!routes[i].method || !api_route_match(routes[i].pattern, path, &m))
             continue;
         size_t used = strlen(allow), n = strlen(routes[i].method);
         bool seen = false; /* a method twice (two patterns take the path) is listed once */
