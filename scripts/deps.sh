@@ -30,6 +30,7 @@ if [ "${1:-}" = "--test" ]; then
     awscli python3-boto3 # the AWS Lambda API against the real clients (tests/e2e/test_aws.py)
     chromium chromium-driver python3-selenium # the dashboard in a headless browser (tests/e2e/test_ui.py)
     clang libclang-rt-14-dev # tests/fuzz: clang -fsanitize=fuzzer and libFuzzer's runtime
+    clang-format # scripts/check-format.sh (ctest check_format): the tree is as .clang-format writes it
   )
 fi
 if [ "${1:-}" = "--bench" ]; then
