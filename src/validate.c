@@ -69,13 +69,13 @@ int validate_secret_list(const json_t *list, char *err, size_t errlen)
     size_t n = json_array_size(list);
     if (n > VALIDATE_SECRETS_MAX)
         return validate_refuse(err, errlen, "a function lists at most %d secrets, not %zu",
-                           VALIDATE_SECRETS_MAX, n);
+                               VALIDATE_SECRETS_MAX, n);
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(list, i);
         const char *name = json_string_value(v);
         if (!name || strlen(name) != json_string_length(v) || !validate_secret_name(name))
-            return validate_refuse(err, errlen,
-                               "secrets[%zu] is not a secret name ([a-z0-9][a-z0-9-]{0,62})", i);
+            return validate_refuse(
+                err, errlen, "secrets[%zu] is not a secret name ([a-z0-9][a-z0-9-]{0,62})", i);
         for (size_t k = 0; k < i; k++)
             if (strcmp(name, json_string_value(json_array_get(list, k))) == 0)
                 return validate_refuse(err, errlen, "secret '%s' is listed twice", name);
@@ -145,13 +145,14 @@ static int check_env_entry(const char *key, size_t key_len, const json_t *value,
     quote_key(quoted, key, key_len);
     if (!env_key_well_formed(key, key_len))
         return validate_refuse(err, errlen, "env name '%s' must match [A-Za-z_][A-Za-z0-9_]{0,127}",
-                           quoted);
+                               quoted);
     if (env_key_reserved(key))
         return validate_refuse(err, errlen, "env name '%s' is reserved for the runtime", quoted);
     if (!json_is_string(value))
         return validate_refuse(err, errlen, "env value of '%s' must be a string", quoted);
     if (memchr(json_string_value(value), '\0', json_string_length(value)))
-        return validate_refuse(err, errlen, "env value of '%s' must not contain a NUL byte", quoted);
+        return validate_refuse(err, errlen, "env value of '%s' must not contain a NUL byte",
+                               quoted);
     return 0;
 }
 
@@ -174,7 +175,7 @@ int validate_env(const json_t *env, char *err, size_t errlen)
         total += key_len + json_string_length(value);
         if (total > ENV_TOTAL_MAX)
             return validate_refuse(err, errlen, "env is larger than %d bytes of names and values",
-                               ENV_TOTAL_MAX);
+                                   ENV_TOTAL_MAX);
     }
     return 0;
 }

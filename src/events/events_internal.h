@@ -27,8 +27,8 @@ typedef struct evfn {
     char name[FN_NAME_MAX + 1];
     evwait *heap; /* min-heap by (due, seq) */
     size_t n, cap;
-    unsigned running; /* attempts handed to the scheduler */
-    unsigned pending; /* waiting + running + accepted but not yet committed */
+    unsigned running;                       /* attempts handed to the scheduler */
+    unsigned pending;                       /* waiting + running + accepted but not yet committed */
     struct evfn *next_active, *prev_active; /* in ev->active while n > 0 */
     bool active;
 } evfn;
@@ -39,8 +39,8 @@ typedef struct evack {
     events_ack_fn done;
     void *ud;
     event_ack ack;
-    evfn *fn;    /* the function whose counts the commit settles */
-    int64_t seq; /* to add to fn's heap once durable (0: none) */
+    evfn *fn;     /* the function whose counts the commit settles */
+    int64_t seq;  /* to add to fn's heap once durable (0: none) */
     int reserved; /* pending count taken before the commit (+1 submit, -1 cancel) */
 } evack;
 
@@ -54,15 +54,15 @@ typedef struct evcall {
 struct events {
     events_opts o;
     evstore *st;
-    strmap fns; /* name → evfn */
+    strmap fns;   /* name → evfn */
     evfn *active; /* functions with waiting invocations */
     topics *tp;
     evclock *clock; /* the schedules */
     unsigned running;
-    uv_check_t commit;  /* ends the turn's batch */
-    uv_idle_t kick;     /* keeps the loop from sleeping on an open batch */
-    uv_timer_t wake;    /* the earliest waiting invocation's time */
-    uv_timer_t sweep;   /* result retention */
+    uv_check_t commit; /* ends the turn's batch */
+    uv_idle_t kick;    /* keeps the loop from sleeping on an open batch */
+    uv_timer_t wake;   /* the earliest waiting invocation's time */
+    uv_timer_t sweep;  /* result retention */
     bool armed, draining, stopping;
     evack *acks, **acks_tail;
     uint64_t rnd;

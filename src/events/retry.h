@@ -19,8 +19,8 @@ typedef enum retry_outcome {
 } retry_outcome;
 
 typedef struct retry_policy {
-    unsigned retries; /* attempts after the first (async_retries) */
-    uint64_t base_ms; /* async_retry_base_ms */
+    unsigned retries;    /* attempts after the first (async_retries) */
+    uint64_t base_ms;    /* async_retry_base_ms */
     uint64_t max_age_ms; /* async_max_age_s, in ms */
 } retry_policy;
 

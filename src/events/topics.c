@@ -41,8 +41,7 @@ int topics_check_subscriptions(const json_t *v, char *err, size_t cap)
 {
     if (!json_is_array(v) || json_array_size(v) > TOPIC_SUBSCRIPTIONS_MAX) {
         if (err)
-            snprintf(err, cap, "must be a list of at most %d topic names",
-                     TOPIC_SUBSCRIPTIONS_MAX);
+            snprintf(err, cap, "must be a list of at most %d topic names", TOPIC_SUBSCRIPTIONS_MAX);
         return -1;
     }
     for (size_t i = 0; i < json_array_size(v); i++) {
