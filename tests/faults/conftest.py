@@ -1,9 +1,8 @@
 """Fault-injection harness (issue 15, section 2): real hearthd daemons, as
 root, with faults put in at run time.
 
-Owns: loading tests/e2e/conftest.py's harness under another module name
-(its Hearth daemon, fixtures and pytest hooks are re-exported here, so
-test modules import from `faults_harness`), and the fault helpers:
+Owns: offering the shared harness (python/hearth_harness/: its Hearth
+daemon, fixtures and pytest hooks) to the fault tests, and the fault helpers:
 `WallClock` (steps one daemon's CLOCK_REALTIME through the test-only
 LD_PRELOAD library clockshim.so, never the host's clock: other tests run
 at the same time), `tmpfs` (a small tmpfs as a daemon's data dir, always
@@ -16,7 +15,6 @@ Environment: HEARTHD, HEARTH_CLI as for tests/e2e; HEARTH_CLOCKSHIM, the
 built libhearth_clockshim.so (else <repo>/build/libhearth_clockshim.so).
 """
 
-import importlib.util
 import os
 import struct
 import subprocess
@@ -26,21 +24,16 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location(
-    "faults_harness", HERE.parent / "e2e" / "conftest.py")
-harness = importlib.util.module_from_spec(_spec)
-sys.modules["faults_harness"] = harness
-_spec.loader.exec_module(harness)
+sys.path.insert(0, str(HERE.parents[1] / "python"))
 
-# pytest finds fixtures and hooks by name in this module. Every public
-# name of the e2e harness is here too, so that a test module that does
-# `from conftest import Hearth` (pytest names this file "conftest") works.
-for _name in dir(harness):
-    if not _name.startswith("_") or _name == "_new_base":
-        globals().setdefault(_name, getattr(harness, _name))
+# pytest finds fixtures and hooks by name in this module: the star import
+# (hearth_harness.fixtures.__all__) registers them and every helper name,
+# so test modules import from here (`from conftest import Hearth`).
+from hearth_harness.fixtures import *  # noqa: E402,F401,F403
+from hearth_harness.fixtures import harness_config  # noqa: E402
 
 CLOCKSHIM = os.environ.get("HEARTH_CLOCKSHIM") or str(
-    Path(harness.HEARTHD).resolve().parent / "libhearth_clockshim.so")
+    Path(harness_config.HEARTHD).resolve().parent / "libhearth_clockshim.so")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -48,7 +41,7 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="fault tests need root (mounts, prlimit, the spawner)")
         for item in items:
             item.add_marker(skip)
-    if harness.ROOTLESS:
+    if harness_config.ROOTLESS:
         skip = pytest.mark.skip(reason="fault tests run rootful only")
         for item in items:
             item.add_marker(skip)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import WallClock
-from faults_harness import Background, Hearth, _new_base, assert_error, py, wait_until
+from conftest import Background, Hearth, _new_base, assert_error, py, wait_until
 
 HOUR_MS = 3600 * 1000
 ASYNC = {"Prefer": "respond-async"}

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from faults_harness import assert_error, py, wait_until
+from conftest import assert_error, harness_config, py, wait_until
 
 HELLO = py("""
     def handler(event, context):
@@ -38,12 +38,11 @@ LIMIT = 1024
 def low_fd_hearth(hearth_factory, tmp_path, monkeypatch):
     """A daemon started under prlimit --nofile=LIMIT (soft and hard: hearthd
     raises its soft limit to the hard one at start)."""
-    import faults_harness
     wrapper = tmp_path / "hearthd-lowfd"
     wrapper.write_text('#!/bin/sh\nexec prlimit --nofile=%d:%d -- "%s" "$@"\n' % (
-        LIMIT, LIMIT, faults_harness.HEARTHD))
+        LIMIT, LIMIT, harness_config.HEARTHD))
     wrapper.chmod(0o755)
-    monkeypatch.setattr(faults_harness, "HEARTHD", str(wrapper))
+    monkeypatch.setattr(harness_config, "HEARTHD", str(wrapper))  # Hearth.start reads it
     return hearth_factory()
 
 

@@ -14,14 +14,14 @@ with SIGKILL at a random moment, then:
 At the end every acknowledged invocation reaches succeeded or dead: none
 vanishes.
 
-Self-contained: tests/faults/conftest.py belongs to another part, so the
-e2e harness is loaded here by path under a name of its own. Root only.
+The daemon and process helpers come from the shared harness
+(python/hearth_harness/, on the path through tests/faults/conftest.py).
+Root only.
 HEARTH_STORM_ROUNDS (default 8), HEARTH_STORM_BUDGET_S (default 55: no
 round starts after it, but at least 4 run) and HEARTH_STORM_SEED change
 the run.
 """
 
-import importlib.util
 import os
 import random
 import signal
@@ -35,10 +35,10 @@ from pathlib import Path
 import pytest
 import requests
 
-_E2E = Path(__file__).resolve().parents[1] / "e2e" / "conftest.py"
-_spec = importlib.util.spec_from_file_location("hearth_e2e_harness_storm", _E2E)
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)
+from hearth_harness.config import HEARTHD
+from hearth_harness.daemon import Hearth
+from hearth_harness.proc import descendants, remove_cgroups_of
+from hearth_harness.util import wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="kill -9 storm: needs root")
 
@@ -118,7 +118,7 @@ def crash(h):
     """SIGKILL to hearthd's whole process group (it runs in a session of
     its own: the spawner, the templates and any worker left in it), as a
     power cut would; then no process of it stays and no cgroup folder."""
-    procs = e2e.descendants(h.proc.pid)
+    procs = descendants(h.proc.pid)
     pid = h.proc.pid
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -128,12 +128,12 @@ def crash(h):
     h.proc = None
     h._log.close()
     left = h._leftovers(procs, wait=5.0)
-    e2e.remove_cgroups_of(pid)
+    remove_cgroups_of(pid)
     return left
 
 
 def run_check(h, *extra):
-    cmd = [e2e.HEARTHD, "check", "--data-dir", str(h.data_dir)] + list(extra)
+    cmd = [HEARTHD, "check", "--data-dir", str(h.data_dir)] + list(extra)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -165,7 +165,7 @@ def verify(h, ledger):
 def test_kill9_storm_leaves_a_consistent_data_dir():
     base = Path(tempfile.mkdtemp(prefix="hearth-storm-"))
     # Every version kept, so each acknowledged one can be looked for.
-    h = e2e.Hearth(base, ["--keep-versions", "10000"])
+    h = Hearth(base, ["--keep-versions", "10000"])
     rng = random.Random(SEED)
     ledger = Ledger()
     t0 = time.monotonic()
@@ -218,7 +218,7 @@ def test_kill9_storm_leaves_a_consistent_data_dir():
             pending = still
             return not pending
 
-        assert e2e.wait_until(settled, 120, 0.5), "invocations never finished: %s" % pending[:5]
+        assert wait_until(settled, 120, 0.5), "invocations never finished: %s" % pending[:5]
         h.stop()
         # After a clean stop only code folders of deploys cut before their
         # commit may stay (hearthd reuses or ignores them; --repair removes

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from faults_harness import (Background, alive, assert_error, descendants, py, spawner_pid,
+from conftest import (Background, alive, assert_error, descendants, py, spawner_pid,
                             wait_until)
 
 SLEEPER = py("""

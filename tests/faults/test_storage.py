@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from faults_harness import assert_error, py
+from conftest import assert_error, py
 
 HELLO = py("""
     def handler(event, context):
