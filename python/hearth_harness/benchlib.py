@@ -27,7 +27,7 @@ import sys
 import time
 
 from .config import REPO  # noqa: F401  (benches find their files from it)
-from .proc import _pids, _stat, alive, remove_cgroups_of
+from .proc import _stat, alive, descendant_tree, remove_cgroups_of  # noqa: F401  (_stat: bench/sched.py)
 from .util import free_port
 
 PY = "/usr/bin/python3"
@@ -392,19 +392,7 @@ def _exe(pid):
 
 def descendants(root):
     """The live descendants of root: {pid: (ppid, starttime)}."""
-    kids = {}
-    for pid in _pids():
-        st = _stat(pid)
-        if st and st[2] != "Z":
-            kids.setdefault(st[0], []).append((pid, st[1]))
-    out, todo = {}, [root]
-    while todo:
-        parent = todo.pop()
-        for pid, start in kids.get(parent, []):
-            if pid not in out:
-                out[pid] = (parent, start)
-                todo.append(pid)
-    return out
+    return descendant_tree(root, zombies=False)
 
 
 def status_kib(pid, fields=("VmRSS", "RssAnon", "RssFile", "RssShmem")):

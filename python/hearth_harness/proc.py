@@ -28,20 +28,27 @@ def _pids():
     return [int(d) for d in os.listdir("/proc") if d.isdigit()]
 
 
-def descendants(root):
-    """The live descendants of `root` as a set of (pid, starttime)."""
+def descendant_tree(root, zombies=True):
+    """The descendants of `root` as {pid: (ppid, starttime)}; without
+    zombies when `zombies` is False."""
     children = {}
     for pid in _pids():
         st = _stat(pid)
-        if st:
+        if st and (zombies or st[2] != "Z"):
             children.setdefault(st[0], []).append((pid, st[1]))
-    out, todo = set(), [root]
+    out, todo = {}, [root]
     while todo:
-        for pid, start in children.get(todo.pop(), []):
-            if (pid, start) not in out:
-                out.add((pid, start))
+        parent = todo.pop()
+        for pid, start in children.get(parent, []):
+            if pid not in out:
+                out[pid] = (parent, start)
                 todo.append(pid)
     return out
+
+
+def descendants(root):
+    """The descendants of `root` as a set of (pid, starttime)."""
+    return {(pid, start) for pid, (_, start) in descendant_tree(root).items()}
 
 
 def alive(pid, start):
