@@ -996,8 +996,7 @@ void sched_shutdown(sched *s)
 
 void sched_spawner_lost(sched *s)
 {
-    end_all(s, "spawner_lost",
-            "the sandbox spawner died; hearthd is stopping so that it can be started again");
+    end_all(s, "spawner_lost", SPAWNER_LOST_WHY);
 }
 
 unsigned sched_live(const sched *s)

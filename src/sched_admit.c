@@ -329,10 +329,7 @@ void pool_fill(sched *s, pool *p)
                 delay_prewarm(s, p);
                 return;
             }
-            /* Out of descriptors passes; anything else is a fault of ours. */
-            bool fds = rc == -EMFILE || rc == -ENFILE;
-            fail(p->qhead, fds ? 503 : 500, fds ? "overloaded" : "internal_error",
-                 "could not start a worker: %s", strerror(-rc));
+            fail_spawn_error(s, p->qhead, rc);
             continue;
         }
         starting++;

@@ -111,6 +111,7 @@ struct sched {
 /* sched.c: calls, the idle list, pools and their workers, frames */
 void fail(sched_call *c, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
 /* fail, with the error's `type` too (an init_error's, as a function_error has). */
 void fail_typed(sched_call *c, unsigned status, const char *code, const char *type, const char *fmt,
                 ...) __attribute__((format(printf, 5, 6)));
@@ -137,6 +138,13 @@ void pool_fill(sched *s, pool *p);
 void feed_waiting_pools(sched *s);
 
 /* sched_launch.c: starting a worker */
+/* Why every call answers 503 when the spawner is gone (sched_spawner_lost). */
+#define SPAWNER_LOST_WHY                                                                           \
+    "the sandbox spawner died; hearthd is stopping so that it can be started again"
+/* Answers c for a worker that could not be started (rc < 0): 503
+ * spawner_lost when the spawner is gone, 503 overloaded when out of file
+ * descriptors (that passes), otherwise 500 (a fault of ours). */
+void fail_spawn_error(sched *s, sched_call *c, int rc);
 int spawn_worker(sched *s, pool *p, worker *stem);
 /* A worker's environment ("KEY=VALUE", NULL-ended) for cfg, or (NULL) a
  * pre-built sandbox's: NULL when out of memory, never a partial one. */

@@ -41,6 +41,16 @@ static void describe_exit(int wstatus, char *out, size_t cap)
         snprintf(out, cap, "exited with status %d", WEXITSTATUS(wstatus));
 }
 
+void fail_spawn_error(sched *s, sched_call *c, int rc)
+{
+    if (spawner_is_lost(s->o.spawner))
+        fail(c, 503, "spawner_lost", SPAWNER_LOST_WHY);
+    else if (rc == -EMFILE || rc == -ENFILE)
+        fail(c, 503, "overloaded", "could not start a worker: %s", strerror(-rc));
+    else
+        fail(c, 500, "internal_error", "could not start a worker: %s", strerror(-rc));
+}
+
 /* A worker that died before READY: the function's log says why (the
  * runtime's INIT_ERROR when it sent one), in the words the oldest call it
  * was started for is answered with, since that answer reaches one caller
@@ -59,10 +69,8 @@ static void fail_start(pool *p, worker *w, const char *how)
     }
     if (!c)
         return;
-    if (w->spawn_error == -EMFILE || w->spawn_error == -ENFILE)
-        fail(c, 503, "overloaded", "could not start a worker: %s", strerror(-w->spawn_error));
-    else if (w->spawn_error)
-        fail(c, 500, "internal_error", "could not start a worker: %s", strerror(-w->spawn_error));
+    if (w->spawn_error || spawner_is_lost(p->s->o.spawner))
+        fail_spawn_error(p->s, c, w->spawn_error ? w->spawn_error : -EPIPE);
     else if (type)
         fail_typed(c, 500, "init_error", type, "%s", msg);
     else
@@ -119,6 +127,8 @@ static void on_exit_worker(worker *w, int wstatus, bool protocol_error)
         fail(c, 502, "sandbox_violation", "the function made a forbidden system call");
     else if (c && protocol_error)
         fail(c, 502, "invalid_response", "the worker broke the protocol and was stopped");
+    else if (c && spawner_is_lost(s->o.spawner))
+        fail(c, 503, "spawner_lost", SPAWNER_LOST_WHY); /* its sandbox died with the spawner */
     else if (c) {
         logs_note(s->o.lg, p->cfg.name, w->version, c->request_id, "hearth: worker %s", how);
         fail(c, 502, "function_crashed", "the worker %s during the request", how);
