@@ -88,6 +88,7 @@ struct spawner {
     char *buf; /* a request being encoded: a head and SPAWNMSG_MAX */
     void (*on_lost)(void *ud);
     void *lost_ud;
+    struct dropped *dropped; /* sandboxes being reaped after their fds were dropped */
 };
 
 static void update_poll(spawner *sp);
@@ -186,20 +187,46 @@ static void lose(spawner *sp, const char *why)
         sp->on_lost(sp->lost_ud);
 }
 
+/* A sandbox the daemon could not take (its fds were dropped): killed,
+ * then asked after until the spawner says it is gone, so that it forgets
+ * it. The spawner reaps with WNOHANG, so each "not yet" waits a little
+ * longer before asking again (a sandbox stuck in D state must not keep
+ * both processes busy). */
 struct dropped {
     spawner *sp;
     int32_t id;
+    unsigned delay_ms;
+    uv_timer_t timer;
+    struct dropped *next;
 };
+
+#define DROPPED_FIRST_MS 5
+#define DROPPED_MAX_MS   1000
+
+static void free_dropped(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void end_dropped(struct dropped *d)
+{
+    for (struct dropped **pp = &d->sp->dropped; *pp; pp = &(*pp)->next) {
+        if (*pp == d) {
+            *pp = d->next;
+            break;
+        }
+    }
+    uv_close((uv_handle_t *)&d->timer, free_dropped);
+}
 
 static void on_dropped_reaped(void *ud, int rc, int wstatus, bool oom);
 
-/* Reaps a sandbox the daemon could not take (its fds were dropped): asks
- * again until the spawner says it is gone, so that it forgets it. */
-static void reap_dropped(struct dropped *d)
+static void reap_dropped(uv_timer_t *t)
 {
+    struct dropped *d = t->data;
     sandbox_proc proc = {.spawner_id = d->id};
     if (spawner_reap_async(d->sp, &proc, on_dropped_reaped, d) < 0)
-        free(d); /* the spawner is gone, and its sandboxes with it */
+        end_dropped(d); /* the spawner is gone, and its sandboxes with it */
 }
 
 static void on_dropped_reaped(void *ud, int rc, int wstatus, bool oom)
@@ -207,10 +234,24 @@ static void on_dropped_reaped(void *ud, int rc, int wstatus, bool oom)
     (void)wstatus;
     (void)oom;
     struct dropped *d = ud;
-    if (rc == 0 && !d->sp->lost)
-        reap_dropped(d); /* killed, not exited yet */
-    else
-        free(d);
+    if (rc != 0 || d->sp->lost) {
+        end_dropped(d);
+        return;
+    }
+    uv_timer_start(&d->timer, reap_dropped, d->delay_ms, 0); /* killed, not exited yet */
+    d->delay_ms = d->delay_ms * 2 > DROPPED_MAX_MS ? DROPPED_MAX_MS : d->delay_ms * 2;
+}
+
+static void start_dropped(spawner *sp, int32_t id)
+{
+    struct dropped *d = sp->loop ? malloc(sizeof *d) : NULL;
+    if (!d)
+        return; /* killed; the spawner keeps its entry until it stops */
+    *d = (struct dropped){.sp = sp, .id = id, .delay_ms = DROPPED_FIRST_MS, .next = sp->dropped};
+    sp->dropped = d;
+    uv_timer_init(sp->loop, &d->timer);
+    d->timer.data = d;
+    reap_dropped(&d->timer);
 }
 
 /* Out of descriptors, the kernel dropped the fds of a reply: that request
@@ -233,11 +274,7 @@ static int fds_dropped(spawner *sp, const struct spw_reply *r)
     if (made) {
         sandbox_proc proc = {.spawner_id = r->id};
         spawner_kill(sp, &proc);
-        struct dropped *d = malloc(sizeof *d);
-        if (d) {
-            *d = (struct dropped){sp, r->id};
-            reap_dropped(d);
-        }
+        start_dropped(sp, r->id);
     }
     return 1;
 }
@@ -344,6 +381,8 @@ void spawner_unwatch(spawner *sp)
     if (!sp || !sp->loop)
         return;
     uv_close((uv_handle_t *)&sp->poll, on_poll_closed);
+    while (sp->dropped) /* their requests were dropped with the rest */
+        end_dropped(sp->dropped);
     sp->loop = NULL;
     sp->poll_events = 0;
 }
