@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from conftest import (Background, alive, assert_error, descendants, py, spawner_pid,
-                            wait_until)
+                      wait_until)
 
 SLEEPER = py("""
     import os, time
@@ -20,6 +20,13 @@ SLEEPER = py("""
     def handler(event, context):
         time.sleep(event.get("s", 0))
         return {"tag": TAG}
+""")
+
+SLOW_START = py("""
+    import time
+    time.sleep(30)
+    def handler(event, context):
+        return {}
 """)
 
 
@@ -37,7 +44,11 @@ def test_spawner_killed_stops_the_daemon_cleanly(hearth_factory):
     running = Background(quiet_invoke, h, "sp-busy", json={"s": 30})
     time.sleep(0.5)
     queued = Background(quiet_invoke, h, "sp-busy", json={"s": 0})
-    time.sleep(0.5)
+    # and one waiting for a worker that is still starting
+    h.deploy_ok("sp-cold", SLOW_START, init_timeout_ms=60000, timeout_ms=60000)
+    starting = Background(quiet_invoke, h, "sp-cold", json={})
+    assert wait_until(lambda: h.show("sp-cold").json()["pool"]["starting"] >= 1, 10), \
+        h.show("sp-cold").json()
     sp = spawner_pid(h)
     assert sp, "no spawner found"
     procs = descendants(h.pid)
@@ -50,9 +61,10 @@ def test_spawner_killed_stops_the_daemon_cleanly(hearth_factory):
     assert took < 25, took
     text = h.stderr_text()
     assert "the spawner is gone" in text, text[-3000:]
-    # Neither call waits forever: the running one and the queued one are
-    # answered at once, 503 spawner_lost, before the daemon goes.
-    for bg in (running, queued):
+    # No call waits forever: the running one, the queued one and the one
+    # waiting for a start are answered at once, 503 spawner_lost, before
+    # the daemon goes.
+    for bg in (running, queued, starting):
         r = bg.result(30)
         assert isinstance(r, requests.Response), r
         assert_error(r, 503, "spawner_lost")
