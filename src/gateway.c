@@ -298,6 +298,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!r->handled && !r->answered)
         hand_to_handler(r);
     if (r->resp) {
+        /* Refused before the handler (framing, a cut target): the body's
+         * clock must not run while MHD sends the answer, or the sweep
+         * could write its 408 into it. */
+        gw_conn_body_done(r->limits);
         enum MHD_Result rc = MHD_queue_response(conn, r->status, r->resp);
         MHD_destroy_response(r->resp);
         r->resp = NULL;
