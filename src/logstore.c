@@ -46,9 +46,13 @@
 #define LS_MAX_NAME     255
 #define LS_SEQ_DIGITS   20
 #define LS_SEG_SUFFIX   ".ndjson"
-#define NDJSON_HEAD_MAX 160  /* an NDJSON line up to its request id: time, stream, version */
-#define LS_DIR_MODE     0700 /* log lines may carry what a function prints: owner only */
-#define LS_FILE_MODE    0600
+#define NDJSON_HEAD_MAX 160 /* an NDJSON line up to its request id: time, stream, version */
+#define NDJSON_MID      "\",\"message\":\"" /* between the request id and the message */
+#define NDJSON_END      "\"}\n"
+/* What follows the head besides the two escaped strings, with the NUL. */
+#define NDJSON_SUFFIX_LEN (sizeof NDJSON_MID - 1 + sizeof NDJSON_END)
+#define LS_DIR_MODE       0700 /* log lines may carry what a function prints: owner only */
+#define LS_FILE_MODE      0600
 
 struct ls_seg {
     uint64_t seq;
@@ -942,17 +946,19 @@ char *logstore_format_ndjson(const log_record *rec, size_t *len)
                         "{\"time\":\"%s\",\"time_ms\":%" PRId64
                         ",\"stream\":\"%s\",\"version\":%" PRId64 ",\"request_id\":\"",
                         iso, rec->time_ms, stream_name(rec->stream), rec->version);
-    if (head < 0 || head >= NDJSON_HEAD_MAX) {
+    /* The escaped strings take at most 6 bytes a byte; the head and the
+     * suffix share NDJSON_HEAD_MAX. */
+    if (head < 0 || (size_t)head > NDJSON_HEAD_MAX - NDJSON_SUFFIX_LEN) {
         free(out);
         return NULL;
     }
     char *o = out + head;
     o = json_put_string(o, rid, rid_len);
-    memcpy(o, "\",\"message\":\"", 13);
-    o = json_put_string(o + 13, rec->msg ? rec->msg : "", rec->msg_len);
-    memcpy(o, "\"}\n", 4); /* with the NUL */
+    memcpy(o, NDJSON_MID, sizeof NDJSON_MID - 1);
+    o = json_put_string(o + sizeof NDJSON_MID - 1, rec->msg ? rec->msg : "", rec->msg_len);
+    memcpy(o, NDJSON_END, sizeof NDJSON_END); /* with the NUL */
     if (len)
-        *len = (size_t)(o + 3 - out);
+        *len = (size_t)(o + sizeof NDJSON_END - 1 - out);
     return out;
 }
 
