@@ -49,8 +49,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ADMIN_TOKEN_FILE "admin-token"
-#define LOG_LINE_MAX     (1024 * 1024) /* logstore.c's LS_MAX_LINE */
+#define LOG_LINE_MAX (1024 * 1024) /* logstore.c's LS_MAX_LINE */
 
 _Static_assert(REG_TOKEN_HASH_LEN == 32, "the tokens query below says 32");
 
