@@ -30,6 +30,7 @@
 #include "code_digest.h"
 #include "events/evstore.h"
 #include "fsutil.h"
+#include "logstore.h"
 #include "paths.h"
 #include "registry.h"
 #include "secrets.h"
@@ -48,8 +49,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define LOG_LINE_MAX (1024 * 1024) /* logstore.c's LS_MAX_LINE */
 
 _Static_assert(REG_TOKEN_HASH_LEN == 32, "the tokens query below says 32");
 
@@ -503,7 +502,7 @@ static void scan_segment(const char *path, seg_scan *s)
             s->partial = true;
             break;
         }
-        json_t *j = n < LOG_LINE_MAX ? json_loadb(line, (size_t)n, 0, NULL) : NULL;
+        json_t *j = n < LOGSTORE_LINE_MAX ? json_loadb(line, (size_t)n, 0, NULL) : NULL;
         if (!json_is_object(j))
             s->bad++;
         json_decref(j);

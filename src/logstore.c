@@ -37,12 +37,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LS_BUF_CAP      (64 * 1024)   /* write buffer per active function */
-#define LS_MAX_ACTIVE   64            /* functions holding an fd + buffer */
-#define LS_MIN_SEGMENT  (64 * 1024)   /* smallest segment size */
-#define LS_MAX_MSG      (64 * 1024)   /* ceiling for one message (lines are split at 16 KiB) */
-#define LS_READ_CHUNK   (64 * 1024)   /* first size of the query's line buffer */
-#define LS_MAX_LINE     (1024 * 1024) /* longer lines on disk are corrupt and skipped */
+#define LS_BUF_CAP      (64 * 1024) /* write buffer per active function */
+#define LS_MAX_ACTIVE   64          /* functions holding an fd + buffer */
+#define LS_MIN_SEGMENT  (64 * 1024) /* smallest segment size */
+#define LS_MAX_MSG      (64 * 1024) /* ceiling for one message (lines are split at 16 KiB) */
+#define LS_READ_CHUNK   (64 * 1024) /* first size of the query's line buffer */
 #define LS_MAX_NAME     255
 #define LS_SEQ_DIGITS   20
 #define LS_SEG_SUFFIX   ".ndjson"
@@ -573,7 +572,7 @@ struct line_reader {
 
 /* Feeds each complete line of one segment, from `off` up to `limit` bytes,
  * to `cb`. A last line without '\n' (a crash, or a write in flight) and
- * lines longer than LS_MAX_LINE are skipped. */
+ * lines longer than LOGSTORE_LINE_MAX are skipped. */
 static int scan_segment(struct line_reader *r, const char *path, size_t segi, uint64_t off,
                         uint64_t limit, line_fn cb, void *ud)
 {
@@ -614,7 +613,7 @@ static int scan_segment(struct line_reader *r, const char *path, size_t segi, ui
         base += start;
         scanned = len;
         if (len == r->cap) {
-            char *bigger = r->cap < LS_MAX_LINE ? realloc(r->buf, r->cap * 2) : NULL;
+            char *bigger = r->cap < LOGSTORE_LINE_MAX ? realloc(r->buf, r->cap * 2) : NULL;
             if (bigger) {
                 r->buf = bigger;
                 r->cap *= 2;
