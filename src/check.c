@@ -28,6 +28,7 @@
 #include "check.h"
 
 #include "code_digest.h"
+#include "decimal.h"
 #include "events/evstore.h"
 #include "fsutil.h"
 #include "logstore.h"
@@ -283,20 +284,6 @@ static bool known_version(check *c, const char *name, long long version)
     return rc != SQLITE_DONE;
 }
 
-/* A version folder's name: digits only, no leading zero. */
-static long long parse_version(const char *s)
-{
-    if (!s[0] || s[0] == '0' || strlen(s) > 18)
-        return -1;
-    long long v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
-    return v;
-}
-
 static void check_function_dir(check *c, const char *name)
 {
     char dir[PATH_MAX], sub[PATH_MAX];
@@ -315,7 +302,9 @@ static void check_function_dir(check *c, const char *name)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        long long v = parse_version(e->d_name);
+        /* A version folder's name: digits only, no leading zero. */
+        uint64_t n;
+        long long v = decimal_parse_positive(e->d_name, INT64_MAX, &n) ? (long long)n : -1;
         if ((v > 0 && known_version(c, name, v)) ||
             path_format(sub, sizeof sub, "%s/%s", dir, e->d_name))
             continue;
