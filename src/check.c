@@ -35,6 +35,7 @@
 #include "paths.h"
 #include "registry.h"
 #include "secrets.h"
+#include "timefmt.h"
 #include "auth.h"
 
 #include <dirent.h>
@@ -369,20 +370,15 @@ static void requeue_running(check *c, int64_t n)
                 n);
         return;
     }
-    /* evstore_sqlite.c's ST_REQUEUE: the attempt that was cut short is not
-     * counted. */
-    char *err = NULL;
-    if (sqlite3_exec(c->ev,
-                     "UPDATE invocations SET status = CASE WHEN attempts > 1 THEN 2 ELSE 0 END, "
-                     "attempts = MAX(attempts - 1, 0) WHERE status = 1",
-                     NULL, NULL, &err) != SQLITE_OK) {
+    /* As the daemon does at start: the attempt that was cut short is not
+     * counted, and they may run at once. */
+    int done = evstore_requeue_running_db(c->ev, timefmt_steady_ms());
+    if (done < 0) {
         finding(c, F_PROBLEM, "events", "could not requeue the running invocations: %s",
-                err ? err : "?");
-        sqlite3_free(err);
+                sqlite3_errmsg(c->ev));
         return;
     }
-    finding(c, F_REPAIRED, "events", "requeued %d invocation(s) left running",
-            sqlite3_changes(c->ev));
+    finding(c, F_REPAIRED, "events", "requeued %d invocation(s) left running", done);
 }
 
 static void count_row(check *c, sqlite3_stmt *st, void *ud)
