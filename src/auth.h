@@ -145,6 +145,10 @@ int auth_create(auth *a, const auth_spec *spec, char secret[AUTH_SECRET_LEN + 1]
  * -ENOENT (unknown or already revoked), -EIO. */
 int auth_revoke(auth *a, const char *id);
 
+/* The first admin token's file, in the data dir (hearthd writes it,
+ * hearthd check checks its mode). */
+#define ADMIN_TOKEN_FILE "admin-token"
+
 /* At first start, when no live token exists: creates an admin token and
  * writes it to `path` (mode 0600, owned by whoever runs this), replacing
  * the file atomically. Returns 1 when it wrote one, 0 when tokens existed,

@@ -28,11 +28,14 @@
 #include "check.h"
 
 #include "code_digest.h"
+#include "decimal.h"
 #include "events/evstore.h"
 #include "fsutil.h"
+#include "logstore.h"
 #include "paths.h"
 #include "registry.h"
 #include "secrets.h"
+#include "timefmt.h"
 #include "auth.h"
 
 #include <dirent.h>
@@ -48,9 +51,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define ADMIN_TOKEN_FILE "admin-token"
-#define LOG_LINE_MAX     (1024 * 1024) /* logstore.c's LS_MAX_LINE */
 
 _Static_assert(REG_TOKEN_HASH_LEN == 32, "the tokens query below says 32");
 
@@ -285,20 +285,6 @@ static bool known_version(check *c, const char *name, long long version)
     return rc != SQLITE_DONE;
 }
 
-/* A version folder's name: digits only, no leading zero. */
-static long long parse_version(const char *s)
-{
-    if (!s[0] || s[0] == '0' || strlen(s) > 18)
-        return -1;
-    long long v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
-    return v;
-}
-
 static void check_function_dir(check *c, const char *name)
 {
     char dir[PATH_MAX], sub[PATH_MAX];
@@ -317,7 +303,9 @@ static void check_function_dir(check *c, const char *name)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        long long v = parse_version(e->d_name);
+        /* A version folder's name: digits only, no leading zero. */
+        uint64_t n;
+        long long v = decimal_parse_positive(e->d_name, INT64_MAX, &n) ? (long long)n : -1;
         if ((v > 0 && known_version(c, name, v)) ||
             path_format(sub, sizeof sub, "%s/%s", dir, e->d_name))
             continue;
@@ -382,20 +370,15 @@ static void requeue_running(check *c, int64_t n)
                 n);
         return;
     }
-    /* evstore_sqlite.c's ST_REQUEUE: the attempt that was cut short is not
-     * counted. */
-    char *err = NULL;
-    if (sqlite3_exec(c->ev,
-                     "UPDATE invocations SET status = CASE WHEN attempts > 1 THEN 2 ELSE 0 END, "
-                     "attempts = MAX(attempts - 1, 0) WHERE status = 1",
-                     NULL, NULL, &err) != SQLITE_OK) {
+    /* As the daemon does at start: the attempt that was cut short is not
+     * counted, and they may run at once. */
+    int done = evstore_requeue_running_db(c->ev, timefmt_steady_ms());
+    if (done < 0) {
         finding(c, F_PROBLEM, "events", "could not requeue the running invocations: %s",
-                err ? err : "?");
-        sqlite3_free(err);
+                sqlite3_errmsg(c->ev));
         return;
     }
-    finding(c, F_REPAIRED, "events", "requeued %d invocation(s) left running",
-            sqlite3_changes(c->ev));
+    finding(c, F_REPAIRED, "events", "requeued %d invocation(s) left running", done);
 }
 
 static void count_row(check *c, sqlite3_stmt *st, void *ud)
@@ -504,7 +487,7 @@ static void scan_segment(const char *path, seg_scan *s)
             s->partial = true;
             break;
         }
-        json_t *j = n < LOG_LINE_MAX ? json_loadb(line, (size_t)n, 0, NULL) : NULL;
+        json_t *j = n < LOGSTORE_LINE_MAX ? json_loadb(line, (size_t)n, 0, NULL) : NULL;
         if (!json_is_object(j))
             s->bad++;
         json_decref(j);

@@ -52,6 +52,7 @@ typedef struct deploy_query {
     char unknown[64];
     char bad[64];  /* a query parameter with a NUL byte, printable */
     char json[64]; /* a JSON deploy's first query parameter: it would be ignored */
+    bool oom;      /* a setting could not be copied: the deploy fails, 500 */
 } deploy_query;
 
 struct deploy_job {
@@ -503,6 +504,8 @@ static int parse_raw_body(deploy_job *j)
 {
     deploy_unit *u = &j->u;
     const deploy_query *q = &j->q;
+    if (q->oom)
+        return refuse(u, 500, "internal_error", "out of memory");
     if (q->bad[0])
         return refuse(u, 400, "invalid_query", "query parameter '%s' holds a NUL byte", q->bad);
     const char *k = q->unknown;
@@ -807,6 +810,9 @@ static void note_query(deploy_query *q, const char *name, size_t name_len, const
     }
     free(*slot);
     *slot = strdup(value);
+    /* Not dropped in silence: the deploy would go on with the default. */
+    if (!*slot)
+        q->oom = true;
 }
 
 void deploy_param(deploy_job *j, const char *name, size_t name_len, const char *value,

@@ -45,14 +45,6 @@
 #define SLIRP_DNS   "10.0.2.3"
 #define HOST_ADDRS  64 /* the host's IPv4 addresses a rootless worker is kept from */
 
-void egress_config_defaults(egress_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->subnet.addr = htonl(0x0ad50000); /* 10.213.0.0 */
-    c->subnet.prefix = 16;
-    c->resolv_conf = "/etc/resolv.conf";
-}
-
 static egress_rules rules_of(const egress_host *h)
 {
     return (egress_rules){.subnet = h->cfg.subnet,

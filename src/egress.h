@@ -39,9 +39,6 @@ typedef struct egress_config {
     const char *resolv_conf; /* where the host's resolvers are listed */
 } egress_config;
 
-/* The subnet nobody gave: 10.213.0.0/16, 16383 workers. */
-void egress_config_defaults(egress_config *c);
-
 /* What this host can do, decided once at start by egress_host_start. */
 typedef struct egress_host {
     egress_config cfg;

@@ -207,9 +207,10 @@ static void request_start(gw_request *r, const char *method, const char *version
 
 struct header_scan {
     unsigned content_lengths;
-    const char *content_length; /* the first one's value */
-    bool differ;                /* a later Content-Length says otherwise */
-    bool bad_byte;              /* a NUL in a name or a value, a blank in a name */
+    const char *content_length;  /* the first one's value */
+    bool differ;                 /* a later Content-Length says otherwise */
+    unsigned transfer_encodings; /* Transfer-Encoding headers */
+    bool bad_byte;               /* a NUL in a name or a value, a blank in a name */
 };
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -226,6 +227,8 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         else if (!value || !hs->content_length || strcmp(value, hs->content_length) != 0)
             hs->differ = true;
     }
+    if (key && strcasecmp(key, "Transfer-Encoding") == 0)
+        hs->transfer_encodings++;
     return MHD_YES;
 }
 
@@ -234,8 +237,10 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
  * it: a NUL in a header (C strings would cut it), a blank in a header
  * name (§5.1), Content-Lengths that differ (it takes the first, and the
  * rest of the body would be read as the next request), a Transfer-Encoding
- * other than chunked (§6.1: the body's end cannot be known), or one next to
- * a Content-Length (§6.3: request smuggling). NULL when fine, else why. */
+ * other than chunked (§6.1: the body's end cannot be known), more than one
+ * Transfer-Encoding (it reads the first; a proxy may join them into
+ * "chunked, gzip"), or one next to a Content-Length (§6.3: request
+ * smuggling). NULL when fine, else why. */
 static const char *bad_framing(gw_request *r)
 {
     struct header_scan hs = {0};
@@ -244,6 +249,8 @@ static const char *bad_framing(gw_request *r)
         return "a header name or value holds a NUL byte or a blank in its name";
     if (hs.differ)
         return "the request has Content-Length headers that differ";
+    if (hs.transfer_encodings > 1)
+        return "the request has more than one Transfer-Encoding header";
     const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
     if (!te)
         return NULL;
@@ -291,6 +298,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!r->handled && !r->answered)
         hand_to_handler(r);
     if (r->resp) {
+        /* Refused before the handler (framing, a cut target): the body's
+         * clock must not run while MHD sends the answer, or the sweep
+         * could write its 408 into it. */
+        gw_conn_body_done(r->limits);
         enum MHD_Result rc = MHD_queue_response(conn, r->status, r->resp);
         MHD_destroy_response(r->resp);
         r->resp = NULL;

@@ -91,8 +91,11 @@ struct gw_conns {
     uv_loop_t *loop;
     uv_timer_t sweep;
     gw_conn_limits lim;
-    gw_conn *head, *tail; /* idle ones in the order they became idle */
-    unsigned live;        /* not cut */
+    /* Every connection, busy and cut ones too; idle ones reach the tail in
+     * the order they became idle, so the first idle one from the head has
+     * been idle the longest. */
+    gw_conn *head, *tail;
+    unsigned live; /* not cut */
     struct answers answers;
 };
 
@@ -187,11 +190,6 @@ void gw_conns_free(gw_conns *cs)
     if (!cs)
         return;
     uv_close((uv_handle_t *)&cs->sweep, on_sweep_closed);
-}
-
-unsigned gw_conns_count(const gw_conns *cs)
-{
-    return cs->live;
 }
 
 static void set_phase(gw_conn *c, enum phase p, uint64_t limit_ms)

@@ -15,9 +15,9 @@ typedef struct gw_conns gw_conns;
 typedef struct gw_conn gw_conn;
 
 typedef struct gw_conn_limits {
-    unsigned max_connections;   /* 0: no limit of ours */
-    uint64_t header_timeout_ms; /* 0: none */
-    uint64_t body_timeout_ms;   /* 0: none */
+    unsigned max_connections;   /* --max-connections: at least 1 */
+    uint64_t header_timeout_ms; /* --header-timeout: at least 1 s */
+    uint64_t body_timeout_ms;   /* --body-timeout: at least 1 s */
 } gw_conn_limits;
 
 /* Starts the sweep timer on `loop`. Returns NULL when out of memory. */
@@ -26,9 +26,6 @@ gw_conns *gw_conns_new(uv_loop_t *loop, const gw_conn_limits *lim);
 /* Closes the timer and frees the table once it has closed; every
  * connection must have been closed (gw_conn_closed) first. Accepts NULL. */
 void gw_conns_free(gw_conns *cs);
-
-/* Connections open now, those being cut off excluded. */
-unsigned gw_conns_count(const gw_conns *cs);
 
 /* A new connection `conn` on socket `fd`. At the limit, the connection idle the
  * longest is closed to make room; when none is idle, the new one is

@@ -37,18 +37,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LS_BUF_CAP      (64 * 1024)   /* write buffer per active function */
-#define LS_MAX_ACTIVE   64            /* functions holding an fd + buffer */
-#define LS_MIN_SEGMENT  (64 * 1024)   /* smallest segment size */
-#define LS_MAX_MSG      (64 * 1024)   /* ceiling for one message (lines are split at 16 KiB) */
-#define LS_READ_CHUNK   (64 * 1024)   /* first size of the query's line buffer */
-#define LS_MAX_LINE     (1024 * 1024) /* longer lines on disk are corrupt and skipped */
+#define LS_BUF_CAP      (64 * 1024) /* write buffer per active function */
+#define LS_MAX_ACTIVE   64          /* functions holding an fd + buffer */
+#define LS_MIN_SEGMENT  (64 * 1024) /* smallest segment size */
+#define LS_MAX_MSG      (64 * 1024) /* ceiling for one message (lines are split at 16 KiB) */
+#define LS_READ_CHUNK   (64 * 1024) /* first size of the query's line buffer */
 #define LS_MAX_NAME     255
 #define LS_SEQ_DIGITS   20
 #define LS_SEG_SUFFIX   ".ndjson"
-#define NDJSON_HEAD_MAX 160  /* an NDJSON line up to its request id: time, stream, version */
-#define LS_DIR_MODE     0700 /* log lines may carry what a function prints: owner only */
-#define LS_FILE_MODE    0600
+#define NDJSON_HEAD_MAX 160 /* an NDJSON line up to its request id: time, stream, version */
+#define NDJSON_MID      "\",\"message\":\"" /* between the request id and the message */
+#define NDJSON_END      "\"}\n"
+/* What follows the head besides the two escaped strings, with the NUL. */
+#define NDJSON_SUFFIX_LEN (sizeof NDJSON_MID - 1 + sizeof NDJSON_END)
+#define LS_DIR_MODE       0700 /* log lines may carry what a function prints: owner only */
+#define LS_FILE_MODE      0600
 
 struct ls_seg {
     uint64_t seq;
@@ -569,7 +572,7 @@ struct line_reader {
 
 /* Feeds each complete line of one segment, from `off` up to `limit` bytes,
  * to `cb`. A last line without '\n' (a crash, or a write in flight) and
- * lines longer than LS_MAX_LINE are skipped. */
+ * lines longer than LOGSTORE_LINE_MAX are skipped. */
 static int scan_segment(struct line_reader *r, const char *path, size_t segi, uint64_t off,
                         uint64_t limit, line_fn cb, void *ud)
 {
@@ -610,7 +613,7 @@ static int scan_segment(struct line_reader *r, const char *path, size_t segi, ui
         base += start;
         scanned = len;
         if (len == r->cap) {
-            char *bigger = r->cap < LS_MAX_LINE ? realloc(r->buf, r->cap * 2) : NULL;
+            char *bigger = r->cap < LOGSTORE_LINE_MAX ? realloc(r->buf, r->cap * 2) : NULL;
             if (bigger) {
                 r->buf = bigger;
                 r->cap *= 2;
@@ -942,17 +945,19 @@ char *logstore_format_ndjson(const log_record *rec, size_t *len)
                         "{\"time\":\"%s\",\"time_ms\":%" PRId64
                         ",\"stream\":\"%s\",\"version\":%" PRId64 ",\"request_id\":\"",
                         iso, rec->time_ms, stream_name(rec->stream), rec->version);
-    if (head < 0 || head >= NDJSON_HEAD_MAX) {
+    /* The escaped strings take at most 6 bytes a byte; the head and the
+     * suffix share NDJSON_HEAD_MAX. */
+    if (head < 0 || (size_t)head > NDJSON_HEAD_MAX - NDJSON_SUFFIX_LEN) {
         free(out);
         return NULL;
     }
     char *o = out + head;
     o = json_put_string(o, rid, rid_len);
-    memcpy(o, "\",\"message\":\"", 13);
-    o = json_put_string(o + 13, rec->msg ? rec->msg : "", rec->msg_len);
-    memcpy(o, "\"}\n", 4); /* with the NUL */
+    memcpy(o, NDJSON_MID, sizeof NDJSON_MID - 1);
+    o = json_put_string(o + sizeof NDJSON_MID - 1, rec->msg ? rec->msg : "", rec->msg_len);
+    memcpy(o, NDJSON_END, sizeof NDJSON_END); /* with the NUL */
     if (len)
-        *len = (size_t)(o + 3 - out);
+        *len = (size_t)(o + sizeof NDJSON_END - 1 - out);
     return out;
 }
 

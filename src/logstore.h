@@ -24,6 +24,10 @@ typedef struct log_record {
     size_t msg_len;
 } log_record;
 
+/* The longest line a segment holds; a longer one on disk is corrupt and
+ * skipped (by queries, and counted by hearthd check). */
+#define LOGSTORE_LINE_MAX (1024 * 1024)
+
 /* The most lines a query may ask for by `tail` (the API's ceiling too). */
 #define LOGSTORE_TAIL_MAX 10000
 

@@ -118,8 +118,6 @@ static int restrict_data_dir(const char *shown)
     return 0;
 }
 
-#define ADMIN_TOKEN_FILE "admin-token"
-
 /* Loads the tokens and, at the first start (no live token), writes an
  * admin token to <data-dir>/admin-token. Runs before any privilege is
  * dropped, so as root the file belongs to root (separate_privileges

@@ -14,14 +14,14 @@
 /* The longest qualified reference: name ':' qualifier. */
 #define FN_QUALIFIED_MAX (FN_NAME_MAX + 1 + FN_ALIAS_MAX)
 
-/* Splits `ref` at its one ':' into name and qualifier ("" when none).
- * Returns 0, or -EINVAL when the name is not a valid function name or the
- * qualifier is not a version number (1 to 2^53), an alias name or $LATEST. */
 /* A version number as text: decimal digits, no sign, no leading zero, at
  * most 2^53 (what a JSON number carries exactly). Returns true and sets
  * *out, or false. */
 bool qualifier_version(const char *s, int64_t *out);
 
+/* Splits `ref` at its one ':' into name and qualifier ("" when none).
+ * Returns 0, or -EINVAL when the name is not a valid function name or the
+ * qualifier is not a version number (1 to 2^53), an alias name or $LATEST. */
 int qualifier_split(const char *ref, char name[FN_NAME_MAX + 1], char qual[FN_ALIAS_MAX + 1]);
 
 /* What a qualifier addresses. */

@@ -506,18 +506,15 @@ void events_function_removed(events *ev, const char *name)
 
 /* --- start, retention, stop --- */
 
-/* A waiting invocation found at start; one that was running when the
- * daemon stopped goes back to waiting, its attempt not counted. */
+/* A waiting invocation found at start (recover has put those that were
+ * running back to waiting). */
 static int recover_one(ev_record *r, void *ud)
 {
     events *ev = ud;
     evfn *f = ev_fn_get(ev, r->function);
     if (!f)
         return -ENOMEM;
-    int64_t now = timefmt_steady_ms();
-    if (r->status == EV_RUNNING && evstore_requeue(ev->st, r->seq, now) < 0)
-        return -EIO;
-    int64_t wait = r->status == EV_RUNNING ? 0 : r->run_at_ms - now;
+    int64_t wait = r->run_at_ms - timefmt_steady_ms();
     f->pending++;
     return ev_heap_push(ev, f, r->seq, ev_now_loop(ev) + (uint64_t)(wait > 0 ? wait : 0));
 }
@@ -548,7 +545,11 @@ static void on_sweep(uv_timer_t *t)
 
 static int recover(events *ev, registry *reg)
 {
-    int rc = evstore_each_pending(ev->st, recover_one, ev);
+    /* Those running when the daemon stopped go back to waiting, their
+     * attempt not counted (hearthd check --repair does the same). */
+    int rc = evstore_requeue_running(ev->st, timefmt_steady_ms());
+    if (rc == 0)
+        rc = evstore_each_pending(ev->st, recover_one, ev);
     if (rc == 0)
         rc = evstore_commit(ev->st);
     if (rc == 0)

@@ -130,6 +130,18 @@ int evstore_retry_at(evstore *st, int64_t seq, int64_t run_at_ms, const ev_error
  * throttled call, or one the daemon stopped). */
 int evstore_requeue(evstore *st, int64_t seq, int64_t run_at_ms);
 
+/* Every invocation still 'running' (the daemon stopped during its
+ * attempt) back to waiting at run_at_ms, the attempt not counted, as
+ * evstore_requeue does for one: what the daemon does at start. Joins the
+ * batch evstore_commit ends. Returns 0 or a negative errno. */
+int evstore_requeue_running(evstore *st, int64_t run_at_ms);
+
+/* The same on `db`, an events.db opened without evstore_open (hearthd
+ * check, which must not migrate it). Returns the number of invocations
+ * requeued, or -EIO (sqlite3_errmsg(db) says why). */
+struct sqlite3;
+int evstore_requeue_running_db(struct sqlite3 *db, int64_t run_at_ms);
+
 /* No more attempts: status dead, with its last error. */
 int evstore_dead(evstore *st, int64_t seq, const ev_error *err, int64_t now_ms);
 

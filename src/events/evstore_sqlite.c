@@ -104,6 +104,14 @@ enum stmt_id {
     ST_COUNT
 };
 
+/* Back to waiting at ?2, the attempt that was cut short not counted:
+ * one invocation (ST_REQUEUE) or every running one
+ * (evstore_requeue_running_db). */
+#define REQUEUE_SET                                                                                \
+    "status = CASE WHEN attempts > 1 THEN 2 ELSE 0 END, attempts = MAX(attempts - 1, 0), "         \
+    "run_at_ms = ?2"
+#define REQUEUE_RUNNING_SQL "UPDATE invocations SET " REQUEUE_SET " WHERE status = 1"
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -122,8 +130,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "WHERE seq = ?1",
     [ST_RETRY] = "UPDATE invocations SET status = 2, run_at_ms = ?2, err_code = ?3, "
                  "err_message = ?4, err_type = ?5 WHERE seq = ?1",
-    [ST_REQUEUE] = "UPDATE invocations SET status = CASE WHEN attempts > 1 THEN 2 ELSE 0 END, "
-                   "attempts = MAX(attempts - 1, 0), run_at_ms = ?2 WHERE seq = ?1 AND status = 1",
+    [ST_REQUEUE] = "UPDATE invocations SET " REQUEUE_SET " WHERE seq = ?1 AND status = 1",
     [ST_DEAD] = "UPDATE invocations SET status = 4, finished_ms = ?2, err_code = ?3, "
                 "err_message = ?4, err_type = ?5 WHERE seq = ?1",
     [ST_CANCEL] = "UPDATE invocations SET status = 5, finished_ms = ?2, "
@@ -466,6 +473,25 @@ int evstore_requeue(evstore *st, int64_t seq, int64_t run_at_ms)
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_int64(s, 2, run_at_ms);
     return write_one(st, ST_REQUEUE);
+}
+
+int evstore_requeue_running_db(sqlite3 *db, int64_t run_at_ms)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, REQUEUE_RUNNING_SQL, -1, &s, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_int64(s, 2, run_at_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? sqlite3_changes(db) : -EIO;
+}
+
+int evstore_requeue_running(evstore *st, int64_t run_at_ms)
+{
+    int rc = join_batch(st);
+    if (rc == 0 && evstore_requeue_running_db(st->db, run_at_ms) < 0)
+        rc = sqlitedb_fail(st->db, WHO, REQUEUE_RUNNING_SQL);
+    return rc;
 }
 
 int evstore_dead(evstore *st, int64_t seq, const ev_error *err, int64_t now_ms)

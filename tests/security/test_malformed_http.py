@@ -142,6 +142,10 @@ CASES = [
      ("json", 400, "bad_request")),
     ("gzip-then-chunked", INVOKE + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n"
      b"3\r\nabc\r\n0\r\n\r\n", ("json", 400, "bad_request")),
+    ("two-transfer-encodings", INVOKE + H + b"Transfer-Encoding: chunked\r\n"
+     b"Transfer-Encoding: gzip\r\n\r\n3\r\nabc\r\n0\r\n\r\n", ("json", 400, "bad_request")),
+    ("two-chunked", INVOKE + H + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"
+     b"\r\n3\r\nabc\r\n0\r\n\r\n", ("json", 400, "bad_request")),
     ("chunked-ok", INVOKE + H + b"Transfer-Encoding: chunked\r\n" + CLOSE +
      b"\r\n3\r\nabc\r\n0\r\n\r\n", ("ok", 200)),
 ]

@@ -196,6 +196,17 @@ static void test_repair_removes_leftovers_only(void **state)
     assert_true(said(f, "leftover: files: admin-token.tmp"));
     assert_int_equal(run(f, true), CHECK_CLEAN);
     assert_true(said(f, "repaired: events: requeued 1 invocation(s)"));
+    char p[256];
+    snprintf(p, sizeof p, "%s/events.db", f->dir);
+    evstore *ev = NULL;
+    assert_int_equal(evstore_open(p, &ev), 0);
+    ev_record r;
+    assert_int_equal(evstore_get(ev, "b", &r), 0);
+    assert_int_equal(r.status, EV_QUEUED); /* its one attempt not counted */
+    assert_int_equal(r.attempts, 0);
+    assert_true(r.run_at_ms > 1); /* may run from now on, as the daemon's requeue sets */
+    evrec_release(&r);
+    evstore_close(ev);
     assert_false(exists(f, "code/fn/3"));
     assert_false(exists(f, "code/gone"));
     assert_false(exists(f, "staging/deploy-abc"));

@@ -335,6 +335,44 @@ static void test_store_transitions(void **state)
     evstore_close(st);
 }
 
+/* What the daemon does at start and hearthd check --repair does: every
+ * running invocation back to waiting, its cut-off attempt not counted. */
+static void test_store_requeue_running(void **state)
+{
+    (void)state;
+    evstore *st = open_store();
+    int64_t a = put(st, "a", "f", NULL), b = put(st, "b", "f", NULL);
+    put(st, "c", "f", NULL);
+    ev_record r;
+    assert_int_equal(evstore_claim(st, a, 1, 2000, &r), 0);
+    evrec_release(&r);
+    assert_int_equal(evstore_claim(st, b, 1, 2000, &r), 0);
+    evrec_release(&r);
+    ev_error err = {"function_error", "boom", "ValueError"};
+    assert_int_equal(evstore_retry_at(st, b, 3000, &err), 0);
+    assert_int_equal(evstore_claim(st, b, 1, 3000, &r), 0);
+    evrec_release(&r);
+    assert_int_equal(evstore_requeue_running(st, 7000), 0);
+    assert_int_equal(evstore_commit(st), 0);
+    assert_int_equal(evstore_get(st, "a", &r), 0);
+    assert_int_equal(r.status, EV_QUEUED);
+    assert_int_equal(r.attempts, 0);
+    assert_int_equal(r.run_at_ms, 7000);
+    evrec_release(&r);
+    assert_int_equal(evstore_get(st, "b", &r), 0);
+    assert_int_equal(r.status, EV_RETRYING);
+    assert_int_equal(r.attempts, 1);
+    assert_int_equal(r.run_at_ms, 7000);
+    evrec_release(&r);
+    assert_int_equal(evstore_get(st, "c", &r), 0); /* was not running: untouched */
+    assert_int_equal(r.status, EV_QUEUED);
+    assert_int_equal(r.run_at_ms, 1000);
+    evrec_release(&r);
+    assert_int_equal(evstore_requeue_running(st, 8000), 0); /* none left: fine */
+    assert_int_equal(evstore_commit(st), 0);
+    evstore_close(st);
+}
+
 static void test_store_uncommitted_batch_is_lost(void **state)
 {
     (void)state;
@@ -610,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_backoff_is_bounded_exponential_full_jitter),
         cmocka_unit_test(test_decisions),
         cmocka_unit_test_setup_teardown(test_store_transitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_requeue_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_uncommitted_batch_is_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_waits_for_the_commit_and_shares_hold, setup,
