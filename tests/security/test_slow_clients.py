@@ -349,7 +349,9 @@ def test_max_connections_busy_gives_503(tight):
             s.sendall(("POST /v1/functions/sc-echo/invoke HTTP/1.1\r\nHost: x\r\n%s"
                        "Content-Length: 1000\r\n\r\nabc" % _auth(tight)).encode())
             busy.append(s)
-        time.sleep(0.3)  # each one's head read: busy, none idle
+        # each one's head read, so busy and none idle (0.3 s was too short once
+        # on a loaded machine), well before --body-timeout (2 s) cuts them
+        time.sleep(0.8)
         extra = _connect(tight)
         extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         reply, _ = _read_answer(extra, 10)
