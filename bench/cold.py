@@ -136,45 +136,7 @@ def signed_ns(ns):
 # the daemon
 
 
-class Daemon(S.Daemon):
-    """sched.py's Daemon with options of its own after the common ones.
-    start() is sched.py's, with `extra` added to the command line."""
-
-    def __init__(self, hearthd, base, label, max_workers, extra):
-        super().__init__(hearthd, base, label, max_workers)
-        self.extra = list(extra)
-
-    def start(self):
-        self.port = S.free_port()
-        self.cmd = [self.hearthd, "--listen", "127.0.0.1:%d" % self.port, "--data-dir",
-                    str(self.data_dir), "--log-level", "warn", "--max-workers",
-                    str(self.max_workers), "--shutdown-grace", "2", "--no-auth"] + self.extra
-        cmd = list(self.cmd)
-        setpriv = shutil.which("setpriv")
-        if setpriv:  # if this process is killed outright, the daemon still gets SIGTERM
-            cmd = [setpriv, "--pdeathsig", "TERM"] + cmd
-        self._log = open(self.log_path, "ab")
-        t0 = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=self._log, start_new_session=True)
-        while True:
-            if self.proc.poll() is not None:
-                rc, self.proc = self.proc.returncode, None
-                raise SetupError("hearthd exited with %d while starting:\n%s" % (
-                    rc, self.log_tail()))
-            try:
-                c = S.Conn(self.port)
-                try:
-                    if c.roundtrip(build_request("GET", "/healthz"))[0] == 200:
-                        return time.monotonic() - t0
-                finally:
-                    c.close()
-            except (OSError, ConnectionError):
-                pass
-            if time.monotonic() - t0 > 20:
-                self.stop()
-                raise SetupError("hearthd did not answer /healthz within 20 s:\n" + self.log_tail())
-            time.sleep(0.02)
+Daemon = S.Daemon  # with its `extra` options
 
 
 # ---------------------------------------------------------------------------

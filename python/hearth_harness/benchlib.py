@@ -495,12 +495,14 @@ class CpuMeter:
                 "(of %d)" % (fmt_ns(client * per), fmt_ns(daemon * per), fmt_ns(workers * per),
                              100.0 * busy / max(total, 1), os.cpu_count()))
 class Daemon:
-    """One hearthd on 127.0.0.1:<free port> with its data in <base>/data-<label>."""
+    """One hearthd on 127.0.0.1:<free port> with its data in <base>/data-<label>,
+    given `extra` options after the common ones."""
 
-    def __init__(self, hearthd, base, label, max_workers):
+    def __init__(self, hearthd, base, label, max_workers, extra=()):
         self.hearthd = hearthd
         self.base = base
         self.label = label
+        self.extra = list(extra)  # options after the common ones
         self.data_dir = base / ("data-" + label)
         self.log_path = base / ("hearthd-%s.log" % label)
         self.max_workers = max_workers
@@ -517,7 +519,7 @@ class Daemon:
                     str(self.max_workers), "--shutdown-grace", "2",
                     # loopback only: scheduling figures, without token checks
                     # (bench/auth_cost.sh measures what those cost)
-                    "--no-auth"]
+                    "--no-auth"] + self.extra
         cmd = list(self.cmd)
         setpriv = shutil.which("setpriv")
         if setpriv:  # if this process is killed outright, the daemon still gets SIGTERM
