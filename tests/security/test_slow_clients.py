@@ -341,17 +341,22 @@ def test_idle_connections_make_room_for_a_new_client(tight):
 
 
 def test_max_connections_busy_gives_503(tight):
-    """20 connections each in the middle of a body: the 21st is refused."""
+    """20 connections each in the middle of a body: the 21st is refused.
+    Each asks for 100-continue, so its "100 Continue" shows the daemon has
+    read its head (the connection is busy, not idle) before the 21st comes;
+    a fixed sleep was too short once on a loaded ASan run."""
     busy = []
     try:
         for _ in range(20):
             s = _connect(tight)
             s.sendall(("POST /v1/functions/sc-echo/invoke HTTP/1.1\r\nHost: x\r\n%s"
-                       "Content-Length: 1000\r\n\r\nabc" % _auth(tight)).encode())
+                       "Expect: 100-continue\r\nContent-Length: 1000\r\n\r\n"
+                       % _auth(tight)).encode())
             busy.append(s)
-        # each one's head read, so busy and none idle (0.3 s was too short once
-        # on a loaded machine), well before --body-timeout (2 s) cuts them
-        time.sleep(0.8)
+        for s in busy:
+            s.settimeout(5)
+            assert s.recv(64).startswith(b"HTTP/1.1 100 "), "no 100 Continue"
+            s.sendall(b"abc")
         extra = _connect(tight)
         extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         reply, _ = _read_answer(extra, 10)
