@@ -10,6 +10,8 @@ answers and this module's neighbour still serves.
 
 import uuid
 
+from hearth_harness.proc import comm
+
 from conftest import (ROOTLESS, assert_error, attack, attack_ok, procs_with_env, rootful_only,
                       survived,
                       wait_until)
@@ -271,8 +273,10 @@ def test_leave_shm_and_child_behind(hearth, neighbour):
     ''' % key
     out = attack_ok(hearth, "proc-leftover", code, {"plant": True}, env={"LEFT_MARK": mark})
     assert out["planted"] >= 0, out
-    # The plant worked: the runtime and its sleep run (seen from the host).
-    assert len(procs_with_env(mark)) >= 2, procs_with_env(mark)
+    # The plant worked: its sleep runs, seen from the host. (Only the sleep
+    # is certain to show the mark: a pre-built runtime's own environ is
+    # pointed at the function's by a best-effort prctl, docs/runtimes.md.)
+    assert [pid for pid in procs_with_env(mark) if comm(pid) == "sleep"], procs_with_env(mark)
     r = hearth.invoke("proc-leftover", json={"crash": True})
     assert_error(r, 502, "function_crashed")
     assert wait_until(lambda: not procs_with_env(mark), 3.0), \
