@@ -158,3 +158,47 @@ def test_quickstart_i_call_is_described_as_warm(hearth, workspace):
     headers = out.lower()
     assert "x-request-id:" in headers and "x-hearth-function-version:" in headers, out
     assert "x-hearth-cold-start" not in headers, out
+
+
+# The error a Python handler's `raise ValueError("boom")` gets, as the docs
+# show it; each file must still show it, and the daemon must answer it.
+BOOM_DOCS = ["docs/api.md", "docs/quickstart.md", "runtimes/python3/README.md"]
+BOOM_SHOWN = re.compile(r'\{"error": \{"code": "function_error"[^\n`]*?\}\}')
+
+
+def test_docs_show_the_error_a_raising_handler_gets(hearth):
+    """Every doc that shows a handler's `ValueError("boom")` shows the JSON
+    the daemon answers with (they once disagreed on `message`)."""
+    hearth.deploy_ok("rb-boom", 'def handler(e, c):\n    raise ValueError("boom")\n')
+    r = hearth.invoke("rb-boom", json={})
+    assert r.status_code == 500, r.text
+    for doc in BOOM_DOCS:
+        shown = BOOM_SHOWN.findall((REPO / doc).read_text())
+        assert shown, "%s no longer shows a function_error answer" % doc
+        for text in shown:
+            assert json.loads(text) == r.json(), (doc, text, r.text)
+
+
+def deployed_names(text):
+    """Function names a doc deploys: `--name N`, a PUT to /v1/functions/N,
+    or `hearth deploy DIR` without --name (the folder's name)."""
+    text = text.replace("\\\n", " ")  # one line per command
+    names = set(re.findall(r"--name[ =]([A-Za-z0-9_-]+)", text))
+    names |= set(re.findall(r"PUT\b[^\n]*?/v1/functions/([A-Za-z0-9_-]+)", text))
+    for line in re.findall(r"^\s*hearth deploy\b([^\n]*)$", text, re.M):
+        if "--name" not in line:
+            args = line.split()
+            if args and not args[0].startswith("-"):
+                names.add(Path(args[0]).name)
+    return names - {"", "."}
+
+
+def test_no_readme_deploys_over_the_quick_start_function():
+    """A README pasted after the quick start must not silently replace its
+    function (runtimes/c's once deployed `hello` too)."""
+    quick = deployed_names((REPO / "README.md").read_text())
+    quick |= deployed_names((REPO / "docs" / "quickstart.md").read_text())
+    assert "hello" in quick, quick
+    for readme in READMES:
+        clash = deployed_names(readme.read_text()) & quick
+        assert not clash, "%s deploys %s, the quick start's" % (readme.relative_to(REPO), clash)
