@@ -2,8 +2,9 @@
 awscli, with --endpoint-url, signing with Signature Version 4 (a Hearth
 token's id as the access key id, the token as the secret key), drive the
 Lambda API: create from a zip, invoke sync and async (Event), the log
-tail, the function error header, update code and configuration, publish
-and alias, list, delete, and the error shapes of a bad signature, an
+tail and its 4 KB cap, the function error header, update code and
+configuration, publish and alias, list, delete, a provided.al2023 function
+on Hearth's lambda runtime, and the error shapes of a bad signature, an
 unknown key and a missing scope.
 
 One daemon for the module (this file runs four times in CI); boto3 for
@@ -27,7 +28,7 @@ import boto3  # noqa: E402 (Debian python3-boto3: scripts/deps.sh --test)
 import botocore.config  # noqa: E402
 import botocore.exceptions  # noqa: E402
 
-from conftest import wait_until  # noqa: E402
+from conftest import REPO, wait_until  # noqa: E402
 
 AWS = shutil.which("aws", path="/usr/bin")  # Debian's awscli, not one on PATH
 
@@ -35,17 +36,27 @@ HANDLER = """
 import os
 def handler(event, context):
     print("log-line-" + str(event.get("n")))
+    for i in range(event.get("lines", 0)):
+        print("line-%03d " % i + "x" * 90)
     if event.get("fail"):
         raise ValueError("asked to fail")
     return {"got": event, "v": VERSION, "env": os.environ.get("GREETING", "")}
 """
 
 
-def zip_of(version):
+def zip_files(files, mode=0o644):
+    """A zip of {name: text}, each a regular file with that mode."""
     b = io.BytesIO()
     with zipfile.ZipFile(b, "w") as z:
-        z.writestr("main.py", "VERSION = %d\n" % version + HANDLER)
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o100000 | mode) << 16
+            z.writestr(info, text)
     return b.getvalue()
+
+
+def zip_of(version):
+    return zip_files({"main.py": "VERSION = %d\n" % version + HANDLER})
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +142,23 @@ def test_invoke_sync_with_log_tail(aws):
     assert "log-line-7" in base64.b64decode(r["LogResult"]).decode()
 
 
+def test_log_tail_is_the_last_4k(aws):
+    """A call that logs ~30 KB: LogResult is the end of that call's log
+    (GET .../logs?request_id= in the same text format), at most 4096 bytes."""
+    h, tok, c = aws
+    r, _ = invoke(c, {"n": 8, "lines": 200}, LogType="Tail")
+    assert r["StatusCode"] == 200 and "FunctionError" not in r
+    tail = base64.b64decode(r["LogResult"]).decode()
+    rid = r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    full = h.logs("aws-fn", request_id=rid, tail=1000)
+    assert full.status_code == 200, full.text
+    assert len(full.text) > 20000 and "log-line-8" in full.text
+    assert 4096 - 256 < len(tail) <= 4096
+    assert full.text.endswith(tail)
+    assert tail.endswith("line-199 " + "x" * 90 + "\n")
+    assert "log-line-8" not in tail and "line-000 " not in tail
+
+
 def test_function_error_header(aws):
     h, tok, c = aws
     r, body = invoke(c, {"n": 1, "fail": True})
@@ -214,27 +242,86 @@ def aws_cli(h, tok, *args):
                           env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_aws_cli_create_invoke_list_delete(aws, tmp_path):
+def aws_cli_ok(h, tok, *args):
+    """`aws lambda ARGS` that must succeed: what it printed, parsed (None when nothing)."""
+    r = aws_cli(h, tok, *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout) if r.stdout.strip() else None
+
+
+def cli_invoke(h, tok, tmp_path, payload, *args):
+    """`aws lambda invoke` of aws-cli-fn: what it printed (StatusCode, ExecutedVersion)
+    and the answer it wrote to its outfile (None when empty)."""
+    out = tmp_path / "out.json"
+    meta = aws_cli_ok(h, tok, "invoke", "--function-name", "aws-cli-fn", "--cli-binary-format",
+                      "raw-in-base64-out", "--payload", json.dumps(payload), *args, str(out))
+    text = out.read_text()
+    return meta, json.loads(text) if text else None
+
+
+def test_aws_cli_create_invoke_publish_alias_update_list_delete(aws, tmp_path):
+    """Debian's aws CLI through the whole life of a function: create, invoke
+    (sync, Event), publish and alias the first code, update the code, then
+    $LATEST runs the new code and the alias the published one."""
     assert AWS, "the aws CLI (Debian's awscli, scripts/deps.sh --test) is not installed"
     h, tok, c = aws
     z = tmp_path / "fn.zip"
     z.write_bytes(zip_of(9))
-    r = aws_cli(h, tok, "create-function", "--function-name", "aws-cli-fn", "--runtime",
-                "python3.12", "--handler", "main.handler", "--role", "arn:aws:iam::1:role/x",
-                "--zip-file", "fileb://" + str(z))
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["FunctionName"] == "aws-cli-fn"
-    out = tmp_path / "out.json"
-    r = aws_cli(h, tok, "invoke", "--function-name", "aws-cli-fn", "--cli-binary-format",
-                "raw-in-base64-out", "--payload", '{"n": 1}', str(out))
-    assert r.returncode == 0, r.stderr
-    assert json.loads(out.read_text())["v"] == 9
-    r = aws_cli(h, tok, "list-functions")
-    assert r.returncode == 0, r.stderr
-    names = {f["FunctionName"] for f in json.loads(r.stdout)["Functions"]}
+    conf = aws_cli_ok(h, tok, "create-function", "--function-name", "aws-cli-fn", "--runtime",
+                      "python3.12", "--handler", "main.handler", "--role",
+                      "arn:aws:iam::1:role/x", "--zip-file", "fileb://" + str(z))
+    assert conf["FunctionName"] == "aws-cli-fn"
+    meta, answer = cli_invoke(h, tok, tmp_path, {"n": 1})
+    assert meta["StatusCode"] == 200 and answer["v"] == 9
+
+    meta, _ = cli_invoke(h, tok, tmp_path, {"n": 2}, "--invocation-type", "Event")
+    assert meta["StatusCode"] == 202
+
+    def succeeded():
+        r = h.get("/v1/functions/aws-cli-fn/invocations", params={"status": "succeeded"})
+        return r.json()["invocations"] if r.status_code == 200 else None
+    done = wait_until(succeeded, 30)
+    assert len(done) == 1, h.get("/v1/functions/aws-cli-fn/invocations").text
+    assert h.get("/v1/invocations/" + done[0]["id"]).json()["result"]["got"] == {"n": 2}
+
+    v = aws_cli_ok(h, tok, "publish-version", "--function-name", "aws-cli-fn")["Version"]
+    assert v == str(h.show("aws-cli-fn").json()["version"])
+    alias = aws_cli_ok(h, tok, "create-alias", "--function-name", "aws-cli-fn", "--name", "live",
+                       "--function-version", v)
+    assert alias["FunctionVersion"] == v and alias["AliasArn"].endswith(":aws-cli-fn:live")
+    z.write_bytes(zip_of(10))
+    conf = aws_cli_ok(h, tok, "update-function-code", "--function-name", "aws-cli-fn",
+                      "--zip-file", "fileb://" + str(z))
+    assert conf["FunctionName"] == "aws-cli-fn"
+    meta, answer = cli_invoke(h, tok, tmp_path, {"n": 3})
+    assert answer["v"] == 10 and meta["ExecutedVersion"] == str(int(v) + 1)
+    meta, answer = cli_invoke(h, tok, tmp_path, {"n": 4}, "--qualifier", "live")
+    assert answer["v"] == 9 and meta["ExecutedVersion"] == v
+
+    names = {f["FunctionName"] for f in aws_cli_ok(h, tok, "list-functions")["Functions"]}
     assert {"aws-fn", "aws-cli-fn"} <= names
-    r = aws_cli(h, tok, "delete-function", "--function-name", "aws-cli-fn")
-    assert r.returncode == 0, r.stderr
+    aws_cli_ok(h, tok, "delete-function", "--function-name", "aws-cli-fn")
+    assert h.show("aws-cli-fn").status_code == 404
+
+
+def test_provided_runtime_is_lambda(aws):
+    """Runtime provided.al2023 is Hearth's lambda runtime: the zip's
+    bootstrap (the lambda-shell example, a Runtime API loop in shell) answers
+    the call, and its stderr is the call's log."""
+    h, tok, c = aws
+    bootstrap = (REPO / "examples" / "lambda-shell" / "bootstrap").read_text()
+    conf = c.create_function(FunctionName="aws-provided", Runtime="provided.al2023", Role="r",
+                             Handler="function.handler",
+                             Code={"ZipFile": zip_files({"bootstrap": bootstrap}, 0o755)})
+    assert conf["Runtime"] == "provided.al2023"
+    assert h.show("aws-provided").json()["runtime"] == "lambda"
+    assert c.get_function(FunctionName="aws-provided")["Configuration"]["Runtime"] == \
+        "provided.al2023"
+    r, body = invoke(c, {"n": 6}, name="aws-provided", LogType="Tail")
+    assert r["StatusCode"] == 200 and "FunctionError" not in r
+    assert body == {"you sent": {"n": 6}}
+    rid = r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert "handling %s with function.handler" % rid in base64.b64decode(r["LogResult"]).decode()
 
 
 def test_delete(aws):
