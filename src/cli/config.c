@@ -60,6 +60,17 @@ static void read_kv(const char *path, char *url, size_t url_n, char *token, size
     fclose(f);
 }
 
+/* Cuts a comment as hearthd does: '#' at the start or after a blank. */
+static void cut_comment(char *s)
+{
+    for (char *p = s; *p; p++) {
+        if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            return;
+        }
+    }
+}
+
 /* The `listen`, `data-dir` and `tls-cert` lines of hearthd's config file. */
 static void read_daemon_conf(const char *path, char *listen, size_t ln, char *datadir, size_t dn,
                              char *cert, size_t cn)
@@ -69,12 +80,10 @@ static void read_daemon_conf(const char *path, char *listen, size_t ln, char *da
         return;
     char line[4096];
     while (fgets(line, sizeof(line), f)) {
-        char *hash = strstr(line, " #");
-        if (hash)
-            *hash = '\0';
+        cut_comment(line);
         char *s = trim(line);
         char *eq = strchr(s, '=');
-        if (*s == '#' || !eq)
+        if (!eq)
             continue;
         *eq = '\0';
         char *k = trim(s), *v = trim(eq + 1);
