@@ -5,6 +5,7 @@
 #include "timefmt.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
@@ -102,6 +103,14 @@ static int parse_tail(const char *p, int64_t *frac_ms, int64_t *offset_s)
     return 0;
 }
 
+/* The last day of month `mo` (1-12) of year `y`, proleptic Gregorian. */
+static int month_days(int y, int mo)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return days[mo - 1] + (mo == 2 && leap);
+}
+
 static int parse_rfc3339(const char *p, int64_t *ms)
 {
     struct tm tm = {0};
@@ -115,7 +124,8 @@ static int parse_rfc3339(const char *p, int64_t *ms)
     if (parse_digits(&p, 2, &h) || expect(&p, ':') || parse_digits(&p, 2, &mi) || expect(&p, ':') ||
         parse_digits(&p, 2, &s))
         return -EINVAL;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+    /* timegm would roll 2026-02-30 into March: refuse it instead */
+    if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 || mi > 59 || s > 60)
         return -EINVAL;
     int64_t frac, offset;
     if (parse_tail(p, &frac, &offset))

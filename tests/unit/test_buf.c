@@ -102,6 +102,11 @@ static void test_timefmt_round_trip_and_parse(void **state)
     assert_int_equal(ms, 1795748701234);
     assert_int_equal(timefmt_parse("yesterday", &ms), -EINVAL);
     assert_int_equal(timefmt_parse("2026-13-01T00:00:00Z", &ms), -EINVAL);
+    assert_int_equal(timefmt_parse("2026-02-29T00:00:00Z", &ms), -EINVAL);
+    assert_int_equal(timefmt_parse("2026-04-31T00:00:00Z", &ms), -EINVAL);
+    assert_int_equal(timefmt_parse("2100-02-29T00:00:00Z", &ms), -EINVAL);
+    assert_int_equal(timefmt_parse("2028-02-29T00:00:00Z", &ms), 0);
+    assert_int_equal(timefmt_parse("2000-02-29T00:00:00Z", &ms), 0);
     assert_int_equal(timefmt_parse("", &ms), -EINVAL);
 }
 
