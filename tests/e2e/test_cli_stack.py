@@ -9,6 +9,7 @@ fail before any request is sent.
 import json
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,12 @@ WEB = py("""
     def handler(event, context):
         return {"greeting": os.environ.get("GREETING"), "port": os.environ.get("PORT"),
                 "who": "web-v1"}
+""")
+
+SECRET_READER = py("""
+    def handler(event, context):
+        with open("/run/secrets/cli-db-password") as f:   # docs/api.md "Secrets"
+            return {"secret": f.read()}
 """)
 
 LEDGER = py("""
@@ -130,6 +137,24 @@ def test_apply_is_all_or_nothing(hearth, work):
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "cli-broken" in p.stderr, p.stderr
     assert hearth.show("cli-web").json()["version"] == before, "a failed apply changed cli-web"
     assert hearth.show("cli-broken").status_code == 404
+
+
+def test_apply_with_an_existing_secret(hearth, work):
+    value = "s3cr3t-" + uuid.uuid4().hex
+    r = hearth.request("PUT", "/v1/secrets/cli-db-password", data=value.encode())
+    assert r.status_code == 201, r.text
+    app = work / "secret"
+    (app / "reader").mkdir(parents=True)
+    (app / "reader" / "main.py").write_text(SECRET_READER)
+    (app / "hearth.yml").write_text("functions:\n  cli-reader:\n    code: ./reader\n"
+                                    "    runtime: python3\n    handler: main.handler\n"
+                                    "    secrets: [cli-db-password]\n")
+    plan = _plan(ok(hearth, app, "--json", "apply").stdout)
+    assert plan["cli-reader"]["action"] == "create", plan
+    assert hearth.show("cli-reader").json()["secrets"] == ["cli-db-password"]
+    assert json.loads(ok(hearth, work, "invoke", "cli-reader").stdout) == {"secret": value}
+    again = _plan(ok(hearth, app, "--json", "apply").stdout)
+    assert again["cli-reader"]["action"] == "unchanged", again
 
 
 def test_versions_rollback_alias(hearth, work):
