@@ -449,14 +449,8 @@ def case_machine(d, rep, m, quick):
         true = spawn_stats(["/bin/true"], 10 if quick else 30)
         py = spawn_stats([S.PY, "-I", "-B", "-c", "pass"], 3 if quick else 10)
         conn = S.Conn(d.port)
-        raw = build_request("GET", "/healthz")
-        hz = []
-        for _ in range(m):
-            t0 = time.perf_counter_ns()
-            conn.roundtrip(raw)
-            hz.append(time.perf_counter_ns() - t0)
+        hz = S.Stats(conn.timed(build_request("GET", "/healthz"), m))
         conn.close()
-        hz = S.Stats(hz)
         floor = S.client_floor(m)
         lines.append("fork+exec /bin/true from this process: " + true.line())
         lines.append("%s -I -B -c pass from this process, no sandbox: %s" % (S.PY, py.line()))

@@ -62,6 +62,7 @@ sys.dont_write_bytecode = True  # a benchmark run leaves nothing in the repo
 sys.path.insert(0, str(REPO / "python"))
 sys.path.insert(1, str(REPO / "bench"))
 import cold as C  # noqa: E402  (bench/cold.py: its daemon, pool and calls)
+from hearth_harness.proc import comm  # noqa: E402
 S = C.S
 BenchError, SetupError = S.BenchError, S.SetupError
 
@@ -77,14 +78,6 @@ def log(msg):
 
 # ---------------------------------------------------------------------------
 # the processes of a cold call
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def cmdline(pid):

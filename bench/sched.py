@@ -181,12 +181,7 @@ def case_warm(d, api, rep, m, use_wrk):
                 cold += 1
         elapsed = time.perf_counter_ns() - t_start
         cpu = meter.line(m)
-        hz_raw = build_request("GET", "/healthz")
-        hz = []
-        for _ in range(m):
-            t0 = time.perf_counter_ns()
-            conn.roundtrip(hz_raw)
-            hz.append(time.perf_counter_ns() - t0)
+        hz = conn.timed(build_request("GET", "/healthz"), m)
         conn.close()
         pool = api.pool("warm")
         st = Stats(lat)
