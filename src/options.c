@@ -27,6 +27,7 @@
 
 #include <hearth/protocol.h>
 
+#include "confline.h"
 #include "dlog.h"
 #include "gateway.h"
 
@@ -409,27 +410,6 @@ static const struct opt *find(const char *name)
 
 /* --- the config file --- */
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* Cuts a comment: '#' at the start or after a blank. */
-static void cut_comment(char *s)
-{
-    for (char *p = s; *p; p++) {
-        if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
-            *p = '\0';
-            return;
-        }
-    }
-}
-
 static int file_error(char *err, size_t errlen, const char *path, unsigned line, const char *fmt,
                       ...) __attribute__((format(printf, 5, 6)));
 static int file_error(char *err, size_t errlen, const char *path, unsigned line, const char *fmt,
@@ -485,15 +465,12 @@ static char *read_file(options *o, const char *path, char *err, size_t errlen)
 static int file_line(char *s, const char *path, unsigned line, unsigned *first_line,
                      hearth_settings *set, char *err, size_t errlen)
 {
-    cut_comment(s);
-    s = trim(s);
-    if (!*s)
+    char *key, *value;
+    int split = confline_split(s, &key, &value);
+    if (split == 0)
         return 0;
-    char *eq = strchr(s, '=');
-    if (!eq)
-        return file_error(err, errlen, path, line, "expected 'key = value', not '%.80s'", s);
-    *eq = '\0';
-    char *key = trim(s), *value = trim(eq + 1);
+    if (split < 0)
+        return file_error(err, errlen, path, line, "expected 'key = value', not '%.80s'", key);
     const struct opt *o = find(key);
     if (!o || o->type == T_ACTION)
         return file_error(err, errlen, path, line, "unknown key '%.80s'", key);

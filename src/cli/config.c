@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "confline.h"
+
 /* Copies src into dst[n] when it fits and is non-empty; returns whether it did. */
 static bool take(char *dst, size_t n, const char *src)
 {
@@ -60,17 +62,6 @@ static void read_kv(const char *path, char *url, size_t url_n, char *token, size
     fclose(f);
 }
 
-/* Cuts a comment as hearthd does: '#' at the start or after a blank. */
-static void cut_comment(char *s)
-{
-    for (char *p = s; *p; p++) {
-        if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
-            *p = '\0';
-            return;
-        }
-    }
-}
-
 /* The `listen`, `data-dir` and `tls-cert` lines of hearthd's config file. */
 static void read_daemon_conf(const char *path, char *listen, size_t ln, char *datadir, size_t dn,
                              char *cert, size_t cn)
@@ -80,13 +71,9 @@ static void read_daemon_conf(const char *path, char *listen, size_t ln, char *da
         return;
     char line[4096];
     while (fgets(line, sizeof(line), f)) {
-        cut_comment(line);
-        char *s = trim(line);
-        char *eq = strchr(s, '=');
-        if (!eq)
+        char *k, *v;
+        if (confline_split(line, &k, &v) <= 0)
             continue;
-        *eq = '\0';
-        char *k = trim(s), *v = trim(eq + 1);
         if (strcmp(k, "listen") == 0)
             take(listen, ln, v);
         else if (strcmp(k, "data-dir") == 0)
