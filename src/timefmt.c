@@ -5,7 +5,6 @@
 #include "timefmt.h"
 
 #include <ctype.h>
-#include <stdbool.h>
 #include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
@@ -103,12 +102,15 @@ static int parse_tail(const char *p, int64_t *frac_ms, int64_t *offset_s)
     return 0;
 }
 
-/* The last day of month `mo` (1-12) of year `y`, proleptic Gregorian. */
-static int month_days(int y, int mo)
+bool timefmt_leap_year(int64_t y)
 {
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return days[mo - 1] + (mo == 2 && leap);
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+int timefmt_month_days(int64_t y, int m)
+{
+    static const int days[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && timefmt_leap_year(y) ? 29 : days[m];
 }
 
 static int parse_rfc3339(const char *p, int64_t *ms)
@@ -125,7 +127,7 @@ static int parse_rfc3339(const char *p, int64_t *ms)
         parse_digits(&p, 2, &s))
         return -EINVAL;
     /* timegm would roll 2026-02-30 into March: refuse it instead */
-    if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 || mi > 59 || s > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > timefmt_month_days(y, mo) || h > 23 || mi > 59 || s > 60)
         return -EINVAL;
     int64_t frac, offset;
     if (parse_tail(p, &frac, &offset))

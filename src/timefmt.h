@@ -4,6 +4,7 @@
 #ifndef HEARTH_TIMEFMT_H
 #define HEARTH_TIMEFMT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define TIMEFMT_ISO_LEN 32
@@ -25,5 +26,11 @@ int timefmt_iso_ms(int64_t ms, char out[TIMEFMT_ISO_LEN]);
 /* Parses unix milliseconds ("1795748701234") or RFC 3339
  * ("2026-11-27T03:00:00Z", "…T03:00:00.5+01:00"). Returns 0 or -EINVAL. */
 int timefmt_parse(const char *s, int64_t *ms);
+
+/* The proleptic Gregorian calendar, for the date parsers (RFC 3339 here,
+ * cron's day fields): whether `y` is a leap year, and the days of month
+ * `m` (1-12) of year `y`. */
+bool timefmt_leap_year(int64_t y);
+int timefmt_month_days(int64_t y, int m);
 
 #endif

@@ -42,6 +42,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "timefmt.h"
+
 #define DAY_S       86400LL
 #define QUOTE_MAX   16 /* bytes of a bad value an error message quotes */
 #define TZ_NAME_MAX 64
@@ -94,17 +96,6 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 static int weekday(int64_t days) /* 0 = Sunday; 1970-01-01 was a Thursday */
 {
     return (int)((days % 7 + 11) % 7);
-}
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int month_days(int64_t y, int m)
-{
-    static const int n[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : n[m];
 }
 
 /* ---- errors ---- */
@@ -324,7 +315,7 @@ static bool some_day_exists(const cron_expr *e)
 {
     for (int m = 1; m <= 12; m++)
         if ((e->mon >> m) & 1)
-            for (int d = 1; d <= month_days(2000, m); d++)
+            for (int d = 1; d <= timefmt_month_days(2000, m); d++)
                 if ((e->dom >> d) & 1)
                     return true;
     return false;
@@ -620,13 +611,13 @@ static int64_t rule_local(const tz_rule_date *r, int64_t y)
 {
     int64_t jan1 = days_from_civil(y, 1, 1), day;
     if (r->kind == 'J')
-        day = jan1 + r->n - 1 + (is_leap(y) && r->n >= 60);
+        day = jan1 + r->n - 1 + (timefmt_leap_year(y) && r->n >= 60);
     else if (r->kind == 'D')
         day = jan1 + r->n;
     else {
         int64_t first = days_from_civil(y, r->m, 1);
         day = first + (r->d - weekday(first) + 7) % 7 + (r->w - 1) * 7;
-        while (day >= first + month_days(y, r->m))
+        while (day >= first + timefmt_month_days(y, r->m))
             day -= 7;
     }
     return day * DAY_S + r->time;
