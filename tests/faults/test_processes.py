@@ -115,6 +115,11 @@ def test_worker_killed_inside_its_answer_frame(hearth_factory):
     assert h.healthy()
 
 
+def worker_count(h, name):
+    pool = h.show(name).json()["pool"]
+    return pool["idle"] + pool["busy"]
+
+
 def test_worker_killed_while_writing_a_big_answer(hearth_factory):
     """Whatever the moment of the kill, the call gets the whole answer or a
     502 function_crashed, never a cut one; the next call works."""
@@ -125,6 +130,8 @@ def test_worker_killed_while_writing_a_big_answer(hearth_factory):
         r = h.invoke("wk-big", json={"delay": delay}, timeout=60)
         if r.status_code == 200:
             assert r.content.strip(b'"') == b"y" * (4 << 20), len(r.content)
+            # The kill is still to come; the next call must not race it.
+            assert wait_until(lambda: worker_count(h, "wk-big") == 0, 10)
         else:
             assert_error(r, 502, "function_crashed")
         seen.add(r.status_code)
