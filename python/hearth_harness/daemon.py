@@ -66,6 +66,11 @@ def pool_args(*args):
 _PREBUILT_LINE = re.compile(r'^hearth_prebuilt_([a-z_]+)\{([^}]*)\} (\S+)$', re.M)
 
 
+def workers_held(pool):
+    """Workers a function's pool (its `pool` object) holds, whatever their state."""
+    return pool["starting"] + pool["idle"] + pool["busy"]
+
+
 def prebuilt_metrics(hearth, runtime="python3", network="isolated"):
     """The pre-built pool of `runtime` (and `network`) from GET /metrics, without the
     hearth_prebuilt_ prefix: {"ready": 1.0, "claims_total": 0.0, ...}; None
@@ -352,6 +357,16 @@ class Hearth:
 
     def show(self, name):
         return self.get("/v1/functions/%s" % name)
+
+    def pool(self, name):
+        """The function's worker pool as GET /v1/functions/NAME shows it."""
+        r = self.show(name)
+        assert r.status_code == 200, r.text[:800]
+        return r.json()["pool"]
+
+    def live_workers(self, name):
+        """The function's workers starting, idle or busy."""
+        return workers_held(self.pool(name))
 
     def delete(self, name):
         return self.request("DELETE", "/v1/functions/%s" % name)

@@ -34,6 +34,7 @@ __all__ = [
     "daemon_knows",
     "pool_args",
     "prebuilt_metrics",
+    "workers_held",
     "_environ",
     "_pids",
     "_stat",
@@ -69,7 +70,7 @@ from hearth_harness.config import (EXTRA_ARGS, HEARTHD, KEEP, LEAK_NAME, LEAK_VA
                                    LOG_LEVEL, REPO, ROOTLESS, ROOTLESS_USER, SETPRIV,
                                    START_TIMEOUT)
 from hearth_harness.daemon import (_LIVE, Hearth, _as_user, _new_base, daemon_knows,  # noqa: F401
-                                   pool_args, prebuilt_metrics)
+                                   pool_args, prebuilt_metrics, workers_held)
 from hearth_harness.proc import (_environ, _pids, _stat, alive, descendants,  # noqa: F401
                                  prebuilt_runtimes, procs_with_cwd_under, procs_with_env,
                                  remove_cgroups_of, spawner_pid, vmrss_kib)

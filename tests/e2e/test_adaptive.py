@@ -18,15 +18,6 @@ PERIOD = 1.5  # seconds between calls: bin 30
 LEARN = 12  # calls; the policy needs 10 idle times before it trusts them
 
 
-def pool(h, name):
-    return h.show(name).json()["pool"]
-
-
-def live(h, name):
-    p = pool(h, name)
-    return p["starting"] + p["idle"] + p["busy"]
-
-
 def call_every(h, name, period, n):
     """n calls, one every `period` s; returns the answers."""
     answers = []
@@ -48,7 +39,7 @@ def test_regular_calls_release_early_and_prewarm_before_the_next(hearth_factory)
     assert h.show("ka-fixed").json()["keep_alive"] == "fixed"
 
     call_every(h, "ka-regular", PERIOD, LEARN)
-    decision = pool(h, "ka-regular")["adaptive"]
+    decision = h.pool("ka-regular")["adaptive"]
     assert decision["decided_by"] == "histogram", decision
     # head: about bin 30 (1500 ms) less 10%; tail: about the end of bin 30
     # plus 10% (a late call moves either by a bin)
@@ -59,10 +50,11 @@ def test_regular_calls_release_early_and_prewarm_before_the_next(hearth_factory)
     for _ in range(3):
         last = time.monotonic()
         time.sleep(0.7)
-        assert live(h, "ka-regular") == 0, "not released between calls: %s" % pool(h, "ka-regular")
+        assert h.live_workers("ka-regular") == 0, \
+            "not released between calls: %s" % h.pool("ka-regular")
         time.sleep(max(0.0, last + 1.47 - time.monotonic()))
-        assert live(h, "ka-regular") >= 1, "not pre-warmed before the call: %s" % pool(
-            h, "ka-regular")
+        assert h.live_workers("ka-regular") >= 1, "not pre-warmed before the call: %s" % h.pool(
+            "ka-regular")
         time.sleep(max(0.0, last + PERIOD - time.monotonic()))
         r = h.invoke_ok("ka-regular", json={})
         warm += "X-Hearth-Cold-Start" not in r.headers
@@ -71,7 +63,7 @@ def test_regular_calls_release_early_and_prewarm_before_the_next(hearth_factory)
     # The fixed policy, meanwhile, keeps its worker long after its call.
     h.invoke_ok("ka-fixed", json={})
     time.sleep(0.7)
-    assert live(h, "ka-fixed") == 1
+    assert h.live_workers("ka-fixed") == 1
 
 
 def test_irregular_calls_fall_back_to_the_fixed_keep_alive(hearth_factory):
@@ -80,11 +72,11 @@ def test_irregular_calls_fall_back_to_the_fixed_keep_alive(hearth_factory):
     h = hearth_factory("--adaptive-bin-ms", str(BIN_MS))
     h.deploy_ok("ka-few", HELLO, keep_alive="adaptive", keep_alive_s=60)
     call_every(h, "ka-few", 0.3, 3)
-    decision = pool(h, "ka-few")["adaptive"]
+    decision = h.pool("ka-few")["adaptive"]
     assert decision["decided_by"] == "few_samples", decision
     assert decision["prewarm_after_ms"] == 0 and decision["window_ms"] == 60000, decision
     time.sleep(0.5)
-    assert live(h, "ka-few") == 1
+    assert h.live_workers("ka-few") == 1
 
 
 def test_keep_alive_takes_fixed_or_adaptive(hearth):

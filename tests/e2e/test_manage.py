@@ -38,16 +38,16 @@ def test_show_has_settings_timestamps_and_pool(hearth):
 def test_pool_state_idle_then_busy(hearth):
     hearth.deploy_ok("mg-pool", SLOW)
     hearth.invoke_ok("mg-pool", json={})
-    pool = hearth.show("mg-pool").json()["pool"]
+    pool = hearth.pool("mg-pool")
     assert pool["idle"] == 1 and pool["busy"] == 0, pool
 
     slow = Background(hearth.invoke, "mg-pool", json={"sleep": 1.5})
-    busy = wait_until(lambda: hearth.show("mg-pool").json()["pool"]["busy"] == 1, 1.2)
-    pool = hearth.show("mg-pool").json()["pool"]
+    busy = wait_until(lambda: hearth.pool("mg-pool")["busy"] == 1, 1.2)
+    pool = hearth.pool("mg-pool")
     assert busy, "pool never showed the request in flight: %s" % pool
     assert pool["idle"] == 0, pool
     assert slow.result().status_code == 200
-    pool = hearth.show("mg-pool").json()["pool"]
+    pool = hearth.pool("mg-pool")
     assert pool["busy"] == 0 and pool["idle"] == 1, pool
 
 
@@ -104,7 +104,7 @@ def test_delete_with_request_in_flight_answers_502(hearth):
     hearth.deploy_ok("mg-del-busy", SLOW)
     hearth.invoke_ok("mg-del-busy", json={})
     slow = Background(hearth.invoke, "mg-del-busy", json={"sleep": 5})
-    assert wait_until(lambda: hearth.show("mg-del-busy").json()["pool"]["busy"] == 1, 2.0)
+    assert wait_until(lambda: hearth.pool("mg-del-busy")["busy"] == 1, 2.0)
     r = hearth.delete("mg-del-busy")
     assert r.status_code == 204, r.text
     answer = slow.result(timeout=4)

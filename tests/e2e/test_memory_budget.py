@@ -28,11 +28,6 @@ def tight(hearth_factory):
     return hearth_factory("--memory-budget", BUDGET)
 
 
-def live(h, name):
-    pool = h.show(name).json()["pool"]
-    return pool["starting"] + pool["idle"] + pool["busy"]
-
-
 def test_the_least_valuable_idle_worker_makes_room(tight):
     """With the budget full of idle workers, a third function's call evicts
     the one called least (Greedy-Dual: fewer calls, same cost and size) and
@@ -42,11 +37,11 @@ def test_the_least_valuable_idle_worker_makes_room(tight):
     for _ in range(5):
         tight.invoke_ok("mb-often", json={})
     tight.invoke_ok("mb-once", json={})
-    assert live(tight, "mb-often") == 1 and live(tight, "mb-once") == 1
+    assert tight.live_workers("mb-often") == 1 and tight.live_workers("mb-once") == 1
     r = tight.invoke_ok("mb-new", json={})
     assert r.headers.get("X-Hearth-Cold-Start") == "1"
-    assert wait_until(lambda: live(tight, "mb-once") == 0, 5), tight.show("mb-once").json()
-    assert live(tight, "mb-often") == 1, "the often-called function lost its worker"
+    assert wait_until(lambda: tight.live_workers("mb-once") == 0, 5), tight.show("mb-once").json()
+    assert tight.live_workers("mb-often") == 1, "the often-called function lost its worker"
     again = tight.invoke_ok("mb-often", json={})
     assert "X-Hearth-Cold-Start" not in again.headers
 
@@ -54,14 +49,14 @@ def test_the_least_valuable_idle_worker_makes_room(tight):
 def test_min_instances_are_never_evicted(tight):
     """A pre-warmed worker stays even when it is the least used one."""
     tight.deploy_ok("mb-kept", HELLO, memory_mb=128, min_instances=1)
-    assert wait_until(lambda: tight.show("mb-kept").json()["pool"]["idle"] == 1, 10)
+    assert wait_until(lambda: tight.pool("mb-kept")["idle"] == 1, 10)
     tight.deploy_ok("mb-a", HELLO, memory_mb=128)
     tight.deploy_ok("mb-b", HELLO, memory_mb=128)
     for _ in range(3):
         tight.invoke_ok("mb-a", json={})
     tight.invoke_ok("mb-b", json={})  # must evict mb-a, the only one it may
-    assert wait_until(lambda: live(tight, "mb-a") == 0, 5), tight.show("mb-a").json()
-    assert live(tight, "mb-kept") == 1
+    assert wait_until(lambda: tight.live_workers("mb-a") == 0, 5), tight.show("mb-a").json()
+    assert tight.live_workers("mb-kept") == 1
 
 
 def test_with_every_worker_busy_the_call_waits_then_runs(tight):
@@ -71,10 +66,10 @@ def test_with_every_worker_busy_the_call_waits_then_runs(tight):
     tight.deploy_ok("mb-busy2", HELLO, memory_mb=128)
     tight.deploy_ok("mb-late", HELLO, memory_mb=128)
     slow = [Background(tight.invoke, n, json={"sleep": 1.5}) for n in ("mb-busy1", "mb-busy2")]
-    assert wait_until(lambda: tight.show("mb-busy1").json()["pool"]["busy"] == 1 and
-                      tight.show("mb-busy2").json()["pool"]["busy"] == 1, 10)
+    assert wait_until(lambda: tight.pool("mb-busy1")["busy"] == 1 and
+                      tight.pool("mb-busy2")["busy"] == 1, 10)
     late = Background(tight.invoke, "mb-late", json={})
-    assert wait_until(lambda: tight.show("mb-late").json()["pool"]["queued"] == 1, 5)
+    assert wait_until(lambda: tight.pool("mb-late")["queued"] == 1, 5)
     assert not late.done(), "the call should wait while both workers are busy"
     assert all(s.result(timeout=30).status_code == 200 for s in slow)
     r = late.result(timeout=30)

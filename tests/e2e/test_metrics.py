@@ -116,10 +116,6 @@ def check_histograms(s):
             assert total is not None and total >= 0, (name, ls)
 
 
-def pool(hearth, name):
-    return hearth.show(name).json()["pool"]
-
-
 @pytest.fixture(scope="module", autouse=True)
 def warm_runtime(hearth):
     """The first python3 worker of a daemon waits for the runtime's
@@ -205,9 +201,9 @@ def test_queue_full_and_queue_timeout_are_throttled(hearth):
     hearth.deploy_ok("mt-queue", CODE, max_concurrency=1, max_queue=1, queue_timeout_ms=1500,
                      timeout_ms=10000)
     busy = Background(hearth.invoke, "mt-queue", json={"do": "sleep", "seconds": 3})
-    assert wait_until(lambda: pool(hearth, "mt-queue")["busy"] == 1, 10.0)
+    assert wait_until(lambda: hearth.pool("mt-queue")["busy"] == 1, 10.0)
     waiting = Background(hearth.invoke, "mt-queue", json={})
-    assert wait_until(lambda: pool(hearth, "mt-queue")["queued"] == 1, 1.0)
+    assert wait_until(lambda: hearth.pool("mt-queue")["queued"] == 1, 1.0)
     assert_error(hearth.invoke("mt-queue", json={}), 429, "queue_full")
     s = scrape(hearth)
     assert s.get("hearth_queue_depth", function="mt-queue") == 1

@@ -21,7 +21,7 @@ SLOW = py("""
 
 
 def _busy(h, name):
-    return h.show(name).json()["pool"]["busy"] >= 1
+    return h.pool(name)["busy"] >= 1
 
 
 def test_sigterm_lets_in_flight_request_finish(fresh_hearth):

@@ -11,7 +11,8 @@ import threading
 import time
 import uuid
 
-from conftest import Background, assert_error, procs_with_env, py, targz, wait_until
+from conftest import (Background, assert_error, procs_with_env, py, targz, wait_until,
+                      workers_held)
 
 SETTINGS = ("max_concurrency", "min_instances", "max_queue", "queue_timeout_ms", "keep_alive_s")
 DEFAULTS = {"max_concurrency": 10, "min_instances": 0, "max_queue": 100,
@@ -37,17 +38,6 @@ def worker_code(init=0):
     return WORKER_CODE % {"init": init}
 
 
-def pool(h, name):
-    r = h.show(name)
-    assert r.status_code == 200, r.text[:800]
-    return r.json()["pool"]
-
-
-def live(p):
-    """Workers the pool holds, whatever their state."""
-    return p["starting"] + p["idle"] + p["busy"]
-
-
 def settings_of(fn):
     return {k: fn.get(k) for k in SETTINGS}
 
@@ -56,7 +46,7 @@ def watch_pool(h, name, calls):
     """Polls the pool while any of `calls` (Background) runs; returns the samples."""
     samples = []
     while not all(c.done() for c in calls):
-        samples.append(pool(h, name))
+        samples.append(h.pool(name))
     return samples
 
 
@@ -189,7 +179,7 @@ def test_scale_out_is_capped_by_max_concurrency(hearth):
     assert all(a.status_code == 200 for a in answers), [a.text[:300] for a in answers]
     workers = {a.json()["worker"] for a in answers}
     assert 1 <= len(workers) <= 3, workers
-    over = [s for s in samples if live(s) > 3]
+    over = [s for s in samples if workers_held(s) > 3]
     assert not over, "more than max_concurrency workers: %s" % over[:5]
     # while three run, the other three wait for them
     assert any(s["busy"] == 3 and s["queued"] == 3 for s in samples), samples[-40:]
@@ -210,7 +200,7 @@ def test_a_burst_starts_workers_in_parallel(hearth):
         [dict(a.headers) for a in answers]
     assert max(s["starting"] for s in samples) == 4, \
         "the workers did not start in parallel: %s" % samples[:40]
-    p = pool(hearth, "sc-burst")
+    p = hearth.pool("sc-burst")
     assert p["cold_starts"] == 4 and p["warm_starts"] == 0, p
 
 
@@ -241,7 +231,7 @@ def test_500_concurrent_calls_are_each_answered_once(hearth):
     gate.wait()
     samples = []
     while any(t.is_alive() for t in threads) and time.monotonic() - t0 < 150:
-        samples.append(pool(hearth, "sc-load"))
+        samples.append(hearth.pool("sc-load"))
         time.sleep(0.02)
     elapsed = time.monotonic() - t0
     errors = [r for r in results if not hasattr(r, "status_code")]
@@ -251,8 +241,9 @@ def test_500_concurrent_calls_are_each_answered_once(hearth):
         elapsed, sorted(set((r.status_code, r.text[:200]) for r in results if r.status_code != 200)))
     got = [r.json()["id"] for r in results]
     assert got == ids, "answers swapped between requests"
-    assert all(live(s) <= 8 for s in samples), [s for s in samples if live(s) > 8][:5]
-    p = pool(hearth, "sc-load")
+    over = [s for s in samples if workers_held(s) > 8]
+    assert not over, over[:5]
+    p = hearth.pool("sc-load")
     assert p["cold_starts"] + p["warm_starts"] == n, p
     # The premise: the requests really were in flight together (280-480
     # waited at once when this was written; far fewer means the client
@@ -271,9 +262,9 @@ def test_full_queue_is_429_with_retry_after(hearth):
     three accepted calls are all answered."""
     hearth.deploy_ok("sc-full", worker_code(), max_concurrency=1, max_queue=2)
     first = Background(hearth.invoke, "sc-full", json={"sleep": 1.5})
-    assert wait_until(lambda: pool(hearth, "sc-full")["busy"] == 1, 10.0), pool(hearth, "sc-full")
+    assert wait_until(lambda: hearth.pool("sc-full")["busy"] == 1, 10.0), hearth.pool("sc-full")
     waiting = [Background(hearth.invoke, "sc-full", json={"sleep": 0.1}) for _ in range(2)]
-    assert wait_until(lambda: pool(hearth, "sc-full")["queued"] == 2, 1.2), pool(hearth, "sc-full")
+    assert wait_until(lambda: hearth.pool("sc-full")["queued"] == 2, 1.2), hearth.pool("sc-full")
     r = hearth.invoke("sc-full", json={})
     assert_error(r, 429, "queue_full")
     retry = r.headers.get("Retry-After", "")
@@ -281,7 +272,7 @@ def test_full_queue_is_429_with_retry_after(hearth):
     assert not first.done(), "the first call ended before the 4th was refused"
     answers = [c.result(timeout=30) for c in [first] + waiting]
     assert [a.status_code for a in answers] == [200] * 3, [a.text[:300] for a in answers]
-    assert pool(hearth, "sc-full")["queued"] == 0
+    assert hearth.pool("sc-full")["queued"] == 0
 
 
 def test_max_queue_zero_still_serves_a_cold_call(hearth):
@@ -289,7 +280,7 @@ def test_max_queue_zero_still_serves_a_cold_call(hearth):
     gets its worker, a second call while the only worker is busy is 429."""
     hearth.deploy_ok("sc-noqueue", worker_code(), max_concurrency=1, max_queue=0)
     first = Background(hearth.invoke, "sc-noqueue", json={"sleep": 1.0})
-    assert wait_until(lambda: pool(hearth, "sc-noqueue")["busy"] == 1, 10.0)
+    assert wait_until(lambda: hearth.pool("sc-noqueue")["busy"] == 1, 10.0)
     assert_error(hearth.invoke("sc-noqueue", json={}), 429, "queue_full")
     assert first.result(timeout=30).status_code == 200
     hearth.invoke_ok("sc-noqueue", json={})
@@ -301,7 +292,7 @@ def test_queue_timeout_is_503(hearth):
     hearth.deploy_ok("sc-qto", worker_code(), max_concurrency=1, queue_timeout_ms=300,
                      timeout_ms=10000)
     first = Background(hearth.invoke, "sc-qto", json={"sleep": 2})
-    assert wait_until(lambda: pool(hearth, "sc-qto")["busy"] == 1, 10.0)
+    assert wait_until(lambda: hearth.pool("sc-qto")["busy"] == 1, 10.0)
     t0 = time.monotonic()
     r = hearth.invoke("sc-qto", json={})
     waited = time.monotonic() - t0
@@ -309,7 +300,7 @@ def test_queue_timeout_is_503(hearth):
     assert not first.done(), "503 came only after the busy call finished"
     assert waited >= 0.25, "refused after %.3f s, before queue_timeout_ms=300" % waited
     assert first.result(timeout=30).status_code == 200
-    assert pool(hearth, "sc-qto")["queued"] == 0
+    assert hearth.pool("sc-qto")["queued"] == 0
 
 
 def test_queue_timeout_includes_the_cold_start(hearth):
@@ -341,11 +332,11 @@ def test_idle_workers_stop_after_keep_alive(hearth):
     hearth.deploy_ok("sc-ka-long", worker_code(), keep_alive_s=60)
     hearth.invoke_ok("sc-ka-long", json={})
     hearth.invoke_ok("sc-ka-short", json={})
-    assert pool(hearth, "sc-ka-short")["idle"] == 1, "stopped before keep_alive_s"
-    assert wait_until(lambda: live(pool(hearth, "sc-ka-short")) == 0, 5.0), \
-        pool(hearth, "sc-ka-short")
+    assert hearth.pool("sc-ka-short")["idle"] == 1, "stopped before keep_alive_s"
+    assert wait_until(lambda: hearth.live_workers("sc-ka-short") == 0, 5.0), \
+        hearth.pool("sc-ka-short")
     assert wait_until(lambda: not procs_with_env(mark), 3.0), procs_with_env(mark)
-    assert pool(hearth, "sc-ka-long")["idle"] == 1, pool(hearth, "sc-ka-long")
+    assert hearth.pool("sc-ka-long")["idle"] == 1, hearth.pool("sc-ka-long")
     r = hearth.invoke_ok("sc-ka-short", json={})
     assert r.headers.get("X-Hearth-Cold-Start") == "1", dict(r.headers)
 
@@ -356,17 +347,17 @@ def test_workers_beyond_min_instances_stop_when_idle(hearth):
     mark = "sc-" + uuid.uuid4().hex
     hearth.deploy_ok("sc-min-extra", worker_code(), min_instances=1, max_concurrency=3,
                      keep_alive_s=1, env={"E2E_MARK": mark})
-    assert wait_until(lambda: pool(hearth, "sc-min-extra")["idle"] == 1, 10.0)
+    assert wait_until(lambda: hearth.pool("sc-min-extra")["idle"] == 1, 10.0)
     calls = [Background(hearth.invoke, "sc-min-extra", json={"sleep": 0.5}) for _ in range(3)]
     answers = [c.result(timeout=30) for c in calls]
     assert all(a.status_code == 200 for a in answers)
     assert len({a.json()["worker"] for a in answers}) == 3
-    assert wait_until(lambda: live(pool(hearth, "sc-min-extra")) == 1
+    assert wait_until(lambda: hearth.live_workers("sc-min-extra") == 1
                       and len(runtimes(mark)) == 1, 6.0), \
-        (pool(hearth, "sc-min-extra"), runtimes(mark))
+        (hearth.pool("sc-min-extra"), runtimes(mark))
     kept = runtimes(mark)
     time.sleep(2.5)  # past keep_alive_s and a sweep: the last one must not go
-    assert pool(hearth, "sc-min-extra")["idle"] == 1, pool(hearth, "sc-min-extra")
+    assert hearth.pool("sc-min-extra")["idle"] == 1, hearth.pool("sc-min-extra")
     assert runtimes(mark) == kept, "the kept worker was stopped and replaced"
 
 
@@ -378,28 +369,28 @@ def test_min_instances_are_kept_warm_through_idle_crash_and_restart(fresh_hearth
     mark = "sc-" + uuid.uuid4().hex
     h.deploy_ok("sc-prewarm", worker_code(), min_instances=2, keep_alive_s=1,
                 env={"E2E_MARK": mark})
-    assert wait_until(lambda: pool(h, "sc-prewarm")["idle"] == 2, 10.0), pool(h, "sc-prewarm")
+    assert wait_until(lambda: h.pool("sc-prewarm")["idle"] == 2, 10.0), h.pool("sc-prewarm")
     assert wait_until(lambda: len(runtimes(mark)) == 2, 3.0), runtimes(mark)
     r = h.invoke_ok("sc-prewarm", json={})
     assert "X-Hearth-Cold-Start" not in r.headers, dict(r.headers)
-    p = pool(h, "sc-prewarm")
+    p = h.pool("sc-prewarm")
     assert p["cold_starts"] == 0 and p["warm_starts"] == 1, p
 
     before = runtimes(mark)
     time.sleep(3)  # three times keep_alive_s
-    p = pool(h, "sc-prewarm")
-    assert p["idle"] == 2 and live(p) == 2, p
+    p = h.pool("sc-prewarm")
+    assert p["idle"] == 2 and workers_held(p) == 2, p
     assert runtimes(mark) == before, "the kept workers were replaced: %s -> %s" % (
         before, runtimes(mark))
 
     victim = max(before)
     os.kill(victim, signal.SIGKILL)
     assert wait_until(lambda: victim not in runtimes(mark) and len(runtimes(mark)) == 2
-                      and pool(h, "sc-prewarm")["idle"] == 2, 10.0), \
-        (victim, runtimes(mark), pool(h, "sc-prewarm"))
+                      and h.pool("sc-prewarm")["idle"] == 2, 10.0), \
+        (victim, runtimes(mark), h.pool("sc-prewarm"))
 
     h.restart()
-    assert wait_until(lambda: pool(h, "sc-prewarm")["idle"] == 2, 10.0), pool(h, "sc-prewarm")
+    assert wait_until(lambda: h.pool("sc-prewarm")["idle"] == 2, 10.0), h.pool("sc-prewarm")
     assert wait_until(lambda: len(runtimes(mark)) == 2, 3.0), runtimes(mark)
     r = h.invoke_ok("sc-prewarm", json={})
     assert "X-Hearth-Cold-Start" not in r.headers, dict(r.headers)
@@ -412,7 +403,7 @@ def test_cold_and_warm_starts_are_counted(hearth):
     answers = [hearth.invoke_ok("sc-count", json={}) for _ in range(3)]
     assert answers[0].headers.get("X-Hearth-Cold-Start") == "1"
     assert all("X-Hearth-Cold-Start" not in a.headers for a in answers[1:])
-    p = pool(hearth, "sc-count")
+    p = hearth.pool("sc-count")
     assert p["cold_starts"] == 1 and p["warm_starts"] == 2, p
 
 

@@ -55,7 +55,7 @@ def test_concurrent_calls_get_separate_workers(hearth):
         workers, elapsed)
     # one request per worker at a time: no answer saw another request's sleep
     assert all(a.json()["calls"] in (1, 2) for a in answers), [a.json() for a in answers]
-    pool = hearth.show("wm-conc").json()["pool"]
+    pool = hearth.pool("wm-conc")
     assert pool["busy"] == 0 and pool["idle"] >= 1, pool
 
 
@@ -71,7 +71,7 @@ def test_update_drains_old_workers(hearth):
     hearth.deploy_ok("wm-drain", code % "v1", env={"E2E_MARK": mark1})
     hearth.invoke_ok("wm-drain")  # warm
     slow = Background(hearth.invoke, "wm-drain", body="slow", headers={"Content-Type": "text/plain"})
-    assert wait_until(lambda: hearth.show("wm-drain").json()["pool"]["busy"] == 1, 1.0)
+    assert wait_until(lambda: hearth.pool("wm-drain")["busy"] == 1, 1.0)
     fn2 = hearth.deploy_ok("wm-drain", code % "v2", env={"E2E_MARK": mark2})
     assert not slow.done(), "deploy waited for the old version's requests"
     new = hearth.invoke_ok("wm-drain")

@@ -43,10 +43,6 @@ def clocked():
     h.close()
 
 
-def pool(h, name):
-    return h.show(name).json()["pool"]
-
-
 def timed_invoke(h, name, **kw):
     t0 = time.monotonic()
     r = h.invoke(name, timeout=120, **kw)
@@ -96,14 +92,14 @@ def test_keep_alive_survives_steps(clocked):
     try:
         h.clock.step(HOUR_MS)
         time.sleep(1.5)  # the idle sweep runs every second
-        assert pool(h, name)["idle"] == 1, "a step forward stopped the idle worker at once"
+        assert h.pool(name)["idle"] == 1, "a step forward stopped the idle worker at once"
         h.clock.step(-2 * HOUR_MS)
         time.sleep(1.5)
-        assert pool(h, name)["idle"] == 1, "a step back stopped the idle worker at once"
+        assert h.pool(name)["idle"] == 1, "a step back stopped the idle worker at once"
         assert h.invoke_ok(name, json={}).json()["tag"] == tag, "not the same worker"
         t_idle = time.monotonic()
         h.clock.step(-HOUR_MS)
-        assert wait_until(lambda: pool(h, name)["idle"] == 0, 4 * 3 + 10), \
+        assert wait_until(lambda: h.pool(name)["idle"] == 0, 4 * 3 + 10), \
             "the idle worker outlived its 4 s keep-alive after a step back"
         gone = time.monotonic() - t_idle
         assert gone >= 3.0, "stopped %.1f s after its last call, keep-alive 4 s" % gone

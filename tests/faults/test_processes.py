@@ -47,7 +47,7 @@ def test_spawner_killed_stops_the_daemon_cleanly(hearth_factory):
     # and one waiting for a worker that is still starting
     h.deploy_ok("sp-cold", SLOW_START, init_timeout_ms=60000, timeout_ms=60000)
     starting = Background(quiet_invoke, h, "sp-cold", json={})
-    assert wait_until(lambda: h.show("sp-cold").json()["pool"]["starting"] >= 1, 10), \
+    assert wait_until(lambda: h.pool("sp-cold")["starting"] >= 1, 10), \
         h.show("sp-cold").json()
     sp = spawner_pid(h)
     assert sp, "no spawner found"
@@ -115,11 +115,6 @@ def test_worker_killed_inside_its_answer_frame(hearth_factory):
     assert h.healthy()
 
 
-def worker_count(h, name):
-    pool = h.show(name).json()["pool"]
-    return pool["idle"] + pool["busy"]
-
-
 def test_worker_killed_while_writing_a_big_answer(hearth_factory):
     """Whatever the moment of the kill, the call gets the whole answer or a
     502 function_crashed, never a cut one; the next call works."""
@@ -131,7 +126,7 @@ def test_worker_killed_while_writing_a_big_answer(hearth_factory):
         if r.status_code == 200:
             assert r.content.strip(b'"') == b"y" * (4 << 20), len(r.content)
             # The kill is still to come; the next call must not race it.
-            assert wait_until(lambda: worker_count(h, "wk-big") == 0, 10)
+            assert wait_until(lambda: h.live_workers("wk-big") == 0, 10)
         else:
             assert_error(r, 502, "function_crashed")
         seen.add(r.status_code)

@@ -45,7 +45,7 @@ def raw(h, method, target, token=True):
 
 
 def calls(h, name):
-    pool = h.show(name).json()["pool"]
+    pool = h.pool(name)
     return pool["cold_starts"] + pool["warm_starts"]
 
 

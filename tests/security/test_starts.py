@@ -24,12 +24,6 @@ HANG = py('''
 HELLO = "def handler(event, context):\n    return 'hello'\n"
 
 
-def pool(h, name):
-    r = h.show(name)
-    assert r.status_code == 200, r.text[:800]
-    return r.json()["pool"]
-
-
 def test_init_timeout_has_a_default(hearth):
     """A function that says nothing gets Lambda's 10 s init limit."""
     hearth.deploy_ok("st-default", HELLO)
@@ -49,7 +43,7 @@ def test_a_hung_import_is_stopped_and_its_calls_answer_504(hearth_factory):
         assert_error(c.result(timeout=45), 504, "init_timeout")
     took = time.monotonic() - t0
     assert took < 15, "the calls waited %.1f s, not init_timeout_ms (1.5 s)" % took
-    assert wait_until(lambda: pool(h, "st-hang")["starting"] == 0, 10.0), pool(h, "st-hang")
+    assert wait_until(lambda: h.pool("st-hang")["starting"] == 0, 10.0), h.pool("st-hang")
     notes = h.logs("st-hang").text
     assert "init_timeout_ms (1500 ms)" in notes, notes[-2000:]
     h.deploy_ok("st-later", HELLO)
@@ -73,11 +67,11 @@ def test_a_hung_function_cannot_hold_every_start_slot(hearth_factory):
                 queue_timeout_ms=60000, timeout_ms=60000)
     hog = [Background(h.invoke, "st-hog", json={}, timeout=90) for _ in range(8)]
     try:
-        assert wait_until(lambda: pool(h, "st-hog")["starting"] == 4, 20.0), pool(h, "st-hog")
+        assert wait_until(lambda: h.pool("st-hog")["starting"] == 4, 20.0), h.pool("st-hog")
         h.deploy_ok("st-victim", HELLO, queue_timeout_ms=8000)
         r = h.invoke("st-victim", json={}, timeout=30)
         assert r.status_code == 200 and r.text == "hello", r.text[:500]
-        assert pool(h, "st-hog")["starting"] <= 4
+        assert h.pool("st-hog")["starting"] <= 4
     finally:
         h.delete("st-hog")  # ends its waiting calls
         for c in hog:
