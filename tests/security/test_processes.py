@@ -276,7 +276,11 @@ def test_leave_shm_and_child_behind(hearth, neighbour):
     # The plant worked: its sleep runs, seen from the host. (Only the sleep
     # is certain to show the mark: a pre-built runtime's own environ is
     # pointed at the function's by a best-effort prctl, docs/runtimes.md.)
-    assert [pid for pid in procs_with_env(mark) if comm(pid) == "sleep"], procs_with_env(mark)
+    # Waited for: Popen returns once exec has closed its close-on-exec pipe,
+    # and the kernel renames the process (comm) a moment after that.
+    def planted():
+        return [pid for pid in procs_with_env(mark) if comm(pid) == "sleep"]
+    assert wait_until(planted, 3.0), [(pid, comm(pid)) for pid in procs_with_env(mark)]
     r = hearth.invoke("proc-leftover", json={"crash": True})
     assert_error(r, 502, "function_crashed")
     assert wait_until(lambda: not procs_with_env(mark), 3.0), \
